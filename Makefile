@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` (the whole pipeline locally) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CES := $(BIN)/ces-stream
+
+.PHONY: install run test kafka-start kafka-stop topics worker schemas clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+## Local Kafka (from Maven Central jars, no Docker) + topics + worker.
+run: install kafka-start topics
+	$(CES) worker
+
+test: install
+	$(BIN)/pytest -q -ra
+
+kafka-start: install
+	$(CES) kafka start
+
+kafka-stop: install
+	$(CES) kafka stop
+
+topics: install
+	$(CES) topics create
+
+worker: install
+	$(CES) worker
+
+## Regenerate the JSON Schema files from the pydantic models.
+schemas: install
+	$(BIN)/python -m schemas.generate
+
+clean:
+	rm -rf $(VENV) .pytest_cache *.egg-info ces-data

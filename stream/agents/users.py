@@ -1,0 +1,286 @@
+"""User stage: the prompt engine and the answer joiner, per pseudonymous user, in batches.
+
+Consumes ``<app_id>-user-events`` (re-keyed goal events, answers and expiry
+records). Per batch and partition it loads each touched user's state once, runs
+the pure decisions (``stream.prompting``, ``stream.answering``), writes each state
+back once, and folds the resulting facts into per-partition partials (one table
+write per touched bucket, never one per event) that it sends on to the goal stage.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import faust
+
+from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
+from stream.agents.glue import by_partition, owned_partitions, writing_to_partition
+from stream.answering import AnswerDecision, decide_answer
+from stream.buckets import Fact
+from stream.envelope import Envelope, EnvelopeKind
+from stream.partials import Partial, PartialKey, apply_facts, goal_partition, keys_for
+from stream.prompting import PromptDecision, decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
+from stream.pseudonym import partition_for
+from stream.sampling import AdaptiveRate
+from stream.user_state import UserState
+from stream.validation import Rejection, dead_letter
+
+if TYPE_CHECKING:
+    from stream.app import Pipeline
+
+log = logging.getLogger(__name__)
+RAW_TABLE = {"schema": faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")}
+
+
+class ExpiryTimers:
+    """In-memory index of inferred-abandonment deadlines, derived from the user table.
+
+    It holds the raw user id (needed to address a prompt) only in memory, never in
+    state; after a restart the index is rebuilt from the table without it.
+    """
+
+    def __init__(self) -> None:
+        self._heaps: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        self.user_ids: dict[str, str] = {}
+
+    def push(self, partition: int, deadline_s: float, user_ref: str, user_id: str | None) -> None:
+        heapq.heappush(self._heaps[partition], (deadline_s, user_ref))
+        if user_id is not None:
+            self.user_ids[user_ref] = user_id
+
+    def pop_due(self, partition: int, now_s: float) -> list[str]:
+        heap = self._heaps.get(partition, [])
+        due: list[str] = []
+        while heap and heap[0][0] <= now_s:
+            due.append(heapq.heappop(heap)[1])
+        return list(dict.fromkeys(due))
+
+    def clear(self) -> None:
+        self._heaps.clear()
+
+
+class AdaptiveRates:
+    """Current sampling rate of every goal that targets answers per day instead of a fixed rate."""
+
+    def __init__(self, pipeline: "Pipeline") -> None:
+        self.controllers: dict[str, AdaptiveRate] = {}
+        for goal in pipeline.registry.goals:
+            sampling = goal.sampling
+            if sampling.target_answers_per_day is not None:
+                self.controllers[goal.slug] = AdaptiveRate(
+                    target_answers_per_day=sampling.target_answers_per_day,
+                    min_rate=sampling.min_rate,
+                    max_rate=sampling.max_rate,
+                )
+        self.rates: dict[str, float] = {slug: c.rate for slug, c in self.controllers.items()}
+        self._last_s = time.monotonic()
+
+    def observe(self, counts: dict[str, list[int]], share_of_traffic: float) -> None:
+        """Feed one batch's (events, prompts, answers) per goal, scaled to the whole stream."""
+        if not self.controllers:
+            return
+        now = time.monotonic()
+        elapsed, self._last_s = now - self._last_s, now
+        scale = 1.0 / share_of_traffic if share_of_traffic > 0 else 1.0
+        for slug, controller in self.controllers.items():
+            events, prompts, answers = counts.get(slug, (0, 0, 0))
+            self.rates[slug] = controller.observe(
+                elapsed, events=round(events * scale), prompts=round(prompts * scale), answers=round(answers * scale)
+            )
+
+
+def register(p: "Pipeline") -> None:
+    s = p.settings
+    app = p.app
+    metrics = p.metrics
+    registry = p.registry
+    partitions = s.topic_partitions
+    resolutions = p.resolutions_s
+    cooldown_keep_s = longest_cooldown_s(registry)
+    topic_name = p.user_events_topic.get_topic_name()
+    users = app.Table("users", partitions=partitions, default=None, **RAW_TABLE)
+    partials = app.Table("partials", partitions=partitions, default=None, **RAW_TABLE)
+    timers = ExpiryTimers()
+    rates = AdaptiveRates(p)
+    # Stage-1 partials are only needed while late facts can still reach their bucket.
+    partial_keep_s = s.late_grace_seconds + max(resolutions) * 2
+    p.user_table, p.partials_table = users, partials
+
+    def load_state(user_ref: str) -> UserState:
+        data = users.get(user_ref.encode())
+        return UserState.from_json_obj(json.loads(data)) if data else UserState()
+
+    async def send_dead_letter(env: Envelope, reason: DeadLetterReason, detail: str) -> None:
+        letter = dead_letter(
+            Rejection(reason, detail), topic=env.source_topic, partition=env.source_partition,
+            offset=env.source_offset, key=env.source_key, value=env.payload, received_at_s=time.time(),
+        )
+        await p.dead_letter_topic.send(key=env.source_topic.encode(), value=letter.model_dump_json().encode())
+        if env.source_topic in (s.topic_goal_events, s.topic_survey_answers):
+            metrics.events_invalid.labels(env.source_topic, reason.value).inc()
+
+    async def on_prompt_decision(decision: PromptDecision, env: Envelope, counts: dict[str, list[int]], occurred_at_s: float | None) -> None:
+        if decision.dead_letter_reason is not None:
+            await send_dead_letter(env, decision.dead_letter_reason, decision.detail)
+        if decision.prompt is not None:
+            prompt = decision.prompt
+            await p.prompts_topic.send(key=prompt.user_id.encode(), value=prompt.model_dump_json().encode())
+            if not decision.replayed:
+                metrics.prompts.labels(decision.goal, prompt.outcome.value).inc()
+                counts[decision.goal][1] += 1
+                if occurred_at_s is not None:
+                    metrics.decision_latency.observe(max(0.0, time.time() - occurred_at_s))
+        if decision.suppressed is not None and not decision.replayed:
+            metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
+
+    async def on_answer_decision(decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, list[int]]) -> None:
+        if decision.dead_letter_reason is not None:
+            await send_dead_letter(env, decision.dead_letter_reason, decision.detail)
+        if decision.feedback is not None:
+            await p.comments_topic.send(key=goal.encode(), value=decision.feedback.model_dump_json().encode())
+            if not decision.replayed:
+                metrics.feedback_comments.labels(goal).inc()
+        if not decision.replayed:
+            for _, fact in decision.facts:
+                metrics.answers.labels(fact.goal, fact.sentiment.value).inc()  # type: ignore[union-attr]
+                counts[goal][2] += 1
+
+    async def handle(env: Envelope, state: UserState, user_ref: str, offset: int, now_s: float,
+                     facts: list[tuple[int, Fact]], counts: dict[str, list[int]], partition: int) -> None:
+        if env.kind is EnvelopeKind.goal_event:
+            event = GoalEvent.model_validate_json(env.payload)
+            decision = decide_goal_event(state, event, user_ref=user_ref, offset=offset, now_s=now_s,
+                                         registry=registry, rates=rates.rates)
+            counts[event.goal][0] += 1
+            await on_prompt_decision(decision, env, counts, event.occurred_at.timestamp())
+            facts.extend(decision.facts)
+            deadline = next_deadline_s(state)
+            if deadline is not None:
+                timers.push(partition, deadline, user_ref, event.user_id)
+        elif env.kind is EnvelopeKind.answer:
+            answer = SurveyAnswer.model_validate_json(env.payload)
+            decision_a = decide_answer(state, answer, user_ref=user_ref, offset=offset, now_s=now_s)
+            await on_answer_decision(decision_a, env, answer.goal, counts)
+            facts.extend(decision_a.facts)
+        else:
+            user_id = json.loads(env.payload).get("user_id")
+            for decision in expire_open_goals(state, now_s, registry, offset=offset, user_ref=user_ref,
+                                              user_id=user_id, rates=rates.rates):
+                await on_prompt_decision(decision, env, counts, None)
+                facts.extend(decision.facts)
+            deadline = next_deadline_s(state)
+            if deadline is not None:
+                timers.push(partition, deadline, user_ref, user_id)
+
+    async def flush_partials(partition: int, facts: list[tuple[int, Fact]]) -> None:
+        keys = keys_for(partition, facts, resolutions)
+        current: dict[PartialKey, Partial] = {}
+        for key in keys:
+            data = partials.get(key.encode().encode())
+            if data:
+                current[key] = Partial.from_bytes(data)
+        for key in apply_facts(current, partition, facts, resolutions):
+            data = current[key].to_bytes()
+            encoded = key.encode().encode()
+            partials[encoded] = data
+            await p.goal_partials_topic.send(
+                key=key.goal.encode(), value=encoded + b"\n" + data, partition=goal_partition(key.goal, partitions)
+            )
+
+    async def process(partition: int, events: list[Any]) -> None:
+        states: dict[str, UserState] = {}
+        facts: list[tuple[int, Fact]] = []
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for event in events:
+            message = event.message
+            user_ref = message.key.decode()
+            state = states.get(user_ref)
+            if state is None:
+                state = states[user_ref] = load_state(user_ref)
+            try:
+                env = Envelope.decode(message.value)
+            except Exception as exc:  # not ours: keep it, do not stop
+                env = Envelope(EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value)
+                await send_dead_letter(env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}")
+                continue
+            try:
+                await handle(env, state, user_ref, message.offset, message.timestamp, facts, counts, partition)
+            except Exception as exc:  # a bug must not stop the worker or lose the record
+                log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
+                await send_dead_letter(env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
+        now_s = events[-1].message.timestamp
+        with writing_to_partition(topic_name, partition):
+            for user_ref, state in states.items():
+                state.prune(now_s, cooldown_keep_s=cooldown_keep_s)
+                key = user_ref.encode()
+                if state.is_empty():
+                    if users.get(key) is not None:
+                        del users[key]
+                else:
+                    users[key] = json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
+            await flush_partials(partition, facts)
+        owned = owned_partitions(app, topic_name)
+        rates.observe(counts, len(owned) / partitions if owned else 1.0)
+
+    @app.agent(p.user_events_topic, name=f"{s.app_id}.users")
+    async def user_stage(stream: Any) -> None:
+        async for events in stream.take_events(s.batch_max_events, s.batch_within_seconds):
+            for partition, group in by_partition(events).items():
+                await process(partition, group)
+            metrics.last_event.labels(topic_name).set(time.time())
+
+    @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")
+    async def expire_due_goals() -> None:
+        """Fire inferred abandonment even when no further events arrive for that user."""
+        if app.rebalancing:
+            return
+        now_s = time.time()
+        for partition in owned_partitions(app, topic_name):
+            for user_ref in timers.pop_due(partition, now_s):
+                state = load_state(user_ref)
+                deadline = next_deadline_s(state)
+                if deadline is None:
+                    continue
+                if deadline > now_s:
+                    timers.push(partition, deadline, user_ref, None)
+                    continue
+                payload = json.dumps({"user_id": timers.user_ids.pop(user_ref, None)}).encode()
+                env = Envelope(EnvelopeKind.expiry, topic_name, partition, -1, None, payload)
+                await p.user_events_topic.send(key=user_ref.encode(), value=env.encode(), partition=partition)
+
+    @app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")
+    async def prune_partials() -> None:
+        """Stage-1 partials are final once late facts can no longer reach them."""
+        if app.rebalancing:
+            return
+        owned = owned_partitions(app, topic_name)
+        cutoff_s = time.time() - partial_keep_s
+        stale: dict[int, list[bytes]] = defaultdict(list)
+        for raw_key in list(partials.keys()):
+            key = PartialKey.decode(raw_key.decode())
+            if key.partition in owned and key.bucket_start_s + key.resolution_s < cutoff_s:
+                stale[key.partition].append(raw_key)
+        for partition, keys in stale.items():
+            with writing_to_partition(topic_name, partition):
+                for raw_key in keys:
+                    del partials[raw_key]
+
+    async def rebuild_timers(sender: Any = None, **kwargs: Any) -> None:
+        """After recovery the deadline index is derived again from the table."""
+        timers.clear()
+        owned = owned_partitions(app, topic_name)
+        for raw_key, data in list(users.items()):
+            user_ref = raw_key.decode()
+            partition = partition_for(user_ref, partitions)
+            if partition not in owned or not data:
+                continue
+            deadline = next_deadline_s(UserState.from_json_obj(json.loads(data)))
+            if deadline is not None:
+                timers.push(partition, deadline, user_ref, None)
+
+    app.on_rebalance_complete.connect(rebuild_timers)

@@ -1,0 +1,13 @@
+"""Every error ces-stream raises on purpose, under one root."""
+
+
+class CesError(Exception):
+    """Root of ces-stream's own errors."""
+
+
+class SettingsError(CesError):
+    """A CES_* variable has a bad value."""
+
+
+class LocalKafkaError(CesError):
+    """The local Apache Kafka broker could not be provisioned, started or stopped."""

@@ -1,0 +1,185 @@
+"""Every Prometheus metric ces-stream exports (the only module that imports prometheus_client).
+
+Names follow the Prometheus conventions: one ``ces_`` prefix, base units,
+``_total`` for counters, ``_ratio`` for 0..1, ``_timestamp_seconds`` for "last seen".
+Label values come only from configuration (the goal registry, topic names) and
+small fixed sets, and are pre-initialised so series never go missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from schemas import DeadLetterReason, GoalEventType, PromptOutcome
+from stream.stats import WindowFigures
+from stream.windows import WindowSpec
+
+__all__ = ["CONTENT_TYPE_LATEST", "CesMetrics", "WindowSnapshotSource"]
+
+# `_created` series double the exposition and no rule or dashboard of ours reads them.
+disable_created_metrics()
+
+SUPPRESSION_REASONS = (
+    "user_cooldown",
+    "user_goal_cooldown",
+    "not_sampled",
+    "open_prompt",
+    "duplicate_event",
+    "too_old",
+    "goal_disabled",
+    "trigger_disabled",
+    "no_recipient",
+)
+SENTIMENTS = ("positive", "neutral", "negative")
+# Decision latency: from the event's occurred_at to the prompt being produced.
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class WindowSnapshotSource(Protocol):
+    """Whatever holds the per-goal window figures of the goals this worker owns."""
+
+    def snapshot(self) -> list[tuple[str, WindowSpec, WindowFigures]]: ...
+
+    def owned_goals(self) -> list[str]: ...
+
+
+# (metric name, help, attribute of WindowFigures) of the per-goal-and-window gauges.
+WINDOW_GAUGES = (
+    ("ces_goal_answers", "Answers in the sliding window.", "answers"),
+    ("ces_goal_positive_answers", "Positive (low-effort) answers in the sliding window.", "positive"),
+    ("ces_goal_ces_ratio", "CES top-box share: positive answers / answers.", "ces_ratio"),
+    ("ces_goal_ces_ratio_wilson_lower", "Lower bound of the Wilson interval of the CES ratio.", "wilson_lower"),
+    ("ces_goal_ces_ratio_wilson_upper", "Upper bound of the Wilson interval of the CES ratio.", "wilson_upper"),
+    ("ces_goal_mean_score", "Mean score on the goal's own scale.", "mean_score"),
+    ("ces_goal_net_effort_ratio", "Share positive minus share negative answers (-1..1).", "net_effort"),
+    ("ces_goal_most_negative_ratio", "Share of answers on the most negative scale point.", "most_negative_ratio"),
+    ("ces_goal_prompts", "Survey prompts shown in the sliding window.", "prompts"),
+    ("ces_goal_response_ratio", "Answers / prompts in the sliding window.", "response_ratio"),
+    ("ces_goal_completion_ratio", "Completed / all outcomes (inferred abandonment included).", "completion_ratio"),
+)
+
+
+class _WindowCollector(Collector):
+    """Renders the owned goals' window figures at scrape time (no state of its own)."""
+
+    def __init__(self, targets: dict[str, float | None]) -> None:
+        self.source: WindowSnapshotSource | None = None
+        self.targets = targets
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.source is None:
+            return
+        rows = self.source.snapshot()
+        labels = ["goal", "window"]
+        families = {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, _ in WINDOW_GAUGES}
+        by_score = GaugeMetricFamily("ces_goal_answers_by_score", "Answers per scale point.", labels=[*labels, "score"])
+        outcomes = GaugeMetricFamily("ces_goal_outcomes", "Goal outcomes in the sliding window.", labels=[*labels, "outcome"])
+        for goal, spec, fig in rows:
+            values = (goal, spec.name)
+            for name, _, attr in WINDOW_GAUGES:
+                value = getattr(fig, attr)
+                if value is not None:  # a ratio with no denominator has no value: no sample
+                    families[name].add_metric(values, float(value))
+            for score, count in fig.distribution.items():
+                by_score.add_metric([*values, str(score)], float(count))
+            for outcome, count in fig.outcomes.items():
+                outcomes.add_metric([*values, outcome], float(count))
+        target = GaugeMetricFamily("ces_goal_target_ces_ratio", "Configured CES target of the goal.", labels=["goal"])
+        for goal in self.source.owned_goals():
+            value = self.targets.get(goal)
+            if value is not None:
+                target.add_metric([goal], value)
+        yield from families.values()
+        yield by_score
+        yield outcomes
+        yield target
+
+
+class CesMetrics:
+    """The metric objects of one worker, in a registry of their own.
+
+    :param goals: goal slugs from the registry (label values to pre-initialise).
+    :param input_topics: the topics whose events can be invalid.
+    """
+
+    def __init__(
+        self,
+        goals: Iterable[str],
+        input_topics: Iterable[str],
+        consumed_topics: Iterable[str],
+        targets: dict[str, float | None] | None = None,
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.goal_events = Counter(
+            "ces_goal_events_total", "Valid goal events consumed, per goal and type.", ["goal", "type"], registry=r
+        )
+        self.events_invalid = Counter(
+            "ces_events_invalid_total",
+            "Input events sent to the dead-letter topic, per source topic and reason.",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.prompts = Counter(
+            "ces_survey_prompts_total", "Survey prompts produced, per goal and outcome.", ["goal", "outcome"], registry=r
+        )
+        self.prompts_suppressed = Counter(
+            "ces_survey_prompts_suppressed_total",
+            "Goal events that did not lead to a prompt, per goal and reason.",
+            ["goal", "reason"],
+            registry=r,
+        )
+        self.decision_latency = Histogram(
+            "ces_prompt_decision_latency_seconds",
+            "Time from a goal event's occurred_at to its survey prompt being produced.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.answers = Counter(
+            "ces_survey_answers_total", "Valid survey answers counted, per goal and sentiment.", ["goal", "sentiment"], registry=r
+        )
+        self.feedback_comments = Counter(
+            "ces_feedback_comments_total", "Free-text follow-up answers forwarded, per goal.", ["goal"], registry=r
+        )
+        self.last_event = Gauge(
+            "ces_last_event_processed_timestamp_seconds",
+            "Unix time at which the last event of a topic was processed.",
+            ["topic"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "ces_consumer_lag_messages",
+            "Messages not yet processed on the partitions this worker owns, per topic.",
+            ["topic"],
+            registry=r,
+        )
+        self.windows = _WindowCollector(targets or {})
+        r.register(self.windows)
+        self._preinitialise(list(goals), list(input_topics), list(consumed_topics))
+
+    def _preinitialise(self, goals: list[str], input_topics: list[str], consumed_topics: list[str]) -> None:
+        for goal in goals:
+            for event_type in GoalEventType:
+                self.goal_events.labels(goal, event_type.value)
+            for outcome in PromptOutcome:
+                self.prompts.labels(goal, outcome.value)
+            for reason in SUPPRESSION_REASONS:
+                self.prompts_suppressed.labels(goal, reason)
+            for sentiment in SENTIMENTS:
+                self.answers.labels(goal, sentiment)
+            self.feedback_comments.labels(goal)
+        for topic in input_topics:
+            for reason in DeadLetterReason:
+                self.events_invalid.labels(topic, reason.value)
+        for topic in consumed_topics:
+            self.consumer_lag.labels(topic)
+
+    def render(self) -> bytes:
+        """The text exposition of every metric."""
+        return generate_latest(self.registry)

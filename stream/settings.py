@@ -1,0 +1,185 @@
+"""The one frozen settings object, read from ``CES_*`` environment variables.
+
+Built once at start (:func:`load_settings`) and passed down; nothing reads the
+environment anywhere else. A bad value fails at start with a message that names
+the variable, e.g. ``CES_WEB_PORT: Input should be a valid integer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from stream.errors import SettingsError
+
+ENV_PREFIX = "CES_"
+DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
+DEFAULT_WINDOWS = ("10m", "30m", "1h", "3h", "24h", "7d", "28d")
+
+
+def _split_csv(value: Any) -> Any:
+    """Accept ``"10m,1h"`` from the environment as well as a list."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+CsvTuple = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_csv)]
+
+
+class Settings(BaseSettings):
+    """Every knob of ces-stream. Field ``x`` is read from ``CES_X``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="forbid",
+        env_ignore_empty=True,
+        revalidate_instances="always",
+    )
+
+    # Kafka connection
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:29092", description="Kafka bootstrap servers, comma separated host:port."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How to talk to the brokers."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers' TLS certificates.")
+
+    local_kafka_dir: Path = Field(
+        Path("~/.cache/ces-stream/kafka"), description="Cache of the local broker's jars and data (`ces-stream kafka start`)."
+    )
+
+    # Application identity and state
+    app_id: str = Field(
+        "ces-stream",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Faust app id: consumer group and prefix of internal topics.",
+    )
+    store: str = Field(
+        "memory://",
+        description="Table store: memory:// (development) or rocksdb:// (production, survives restarts without a full changelog replay).",
+    )
+    data_dir: Path = Field(Path("ces-data"), description="Where rocksdb:// keeps its files.")
+
+    # Topics
+    topic_goal_events: str = Field("ces.goal-events", description="Input: goal events from apps.")
+    topic_survey_answers: str = Field("ces.survey-answers", description="Input: survey answers from apps.")
+    topic_survey_prompts: str = Field("ces.survey-prompts", description="Output: survey prompts for apps.")
+    topic_goal_summaries: str = Field("ces.goal-summaries", description="Output: one summary per goal and closed window.")
+    topic_feedback_comments: str = Field("ces.feedback-comments", description="Output: free-text follow-up answers.")
+    topic_dead_letter: str = Field("ces.dead-letter", description="Output: every rejected input, with reason and original bytes.")
+    topic_partitions: int = Field(
+        8, ge=1, le=1024, description="Partitions of every topic (inputs, outputs and internal); the most workers that can share the load."
+    )
+    topic_replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics.")
+    topic_retention_hours: float = Field(168, gt=0, description="Retention of input and output topics.")
+    dead_letter_retention_hours: float = Field(720, gt=0, description="Retention of the dead-letter topic.")
+
+    # HTTP
+    web_host: str = Field("0.0.0.0", description="Bind address of /metrics, /health and /api.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics, /health and /api.")
+
+    # Domain
+    goals_file: Path = Field(Path("deploy/goals.yaml"), description="Path of the goal registry (YAML).")
+    pseudonym_key: SecretStr = Field(
+        SecretStr(DEV_PSEUDONYM_KEY),
+        description="Secret key of the keyed hash that pseudonymises user ids before they are stored.",
+    )
+    windows: CsvTuple = Field(DEFAULT_WINDOWS, description="Sliding windows per goal, comma separated (e.g. 10m,1h,7d).")
+    wilson_confidence: float = Field(0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio.")
+    max_event_bytes: int = Field(65536, ge=256, description="Larger input records go to the dead-letter topic as oversize.")
+    future_skew_seconds: float = Field(300, ge=0, description="How far in the future an event time may be before it is dead-lettered.")
+    late_grace_seconds: float = Field(
+        3600, ge=0, description="How long before its Kafka record time an event may have happened before it is dead-lettered as too late."
+    )
+    window_close_delay_seconds: float = Field(
+        60, ge=0, description="How long after a window period ends its summary is emitted (late events still land until then)."
+    )
+    batch_max_events: int = Field(2000, ge=1, description="Most events processed as one batch.")
+    batch_within_seconds: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
+    tick_interval_seconds: float = Field(5.0, gt=0, description="Clock tick for timers: inferred abandonment and window closing of quiet goals.")
+
+    @field_validator("windows")
+    @classmethod
+    def _known_windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from stream.windows import plan_windows, parse_duration
+
+        plan_windows([parse_duration(w) for w in value])  # raises ValueError naming the bad one
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if not value.startswith(("memory://", "rocksdb://")):
+            raise ValueError("must start with memory:// or rocksdb://")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> "Settings":
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                "CES_KAFKA_SASL_MECHANISM, CES_KAFKA_SASL_USERNAME and CES_KAFKA_SASL_PASSWORD are required with a SASL_* protocol"
+            )
+        return self
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [server.strip() for server in self.kafka_bootstrap.split(",")]
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as env var -> value, with secrets masked."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "**********" if value.get_secret_value() else ""
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[ENV_PREFIX + name.upper()] = value
+        return out
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment (and explicit overrides).
+
+    :raises SettingsError: naming each bad variable.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = err["loc"]
+            var = ENV_PREFIX + str(loc[0]).upper() if loc else "settings"
+            problems.append(f"{var}: {err['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

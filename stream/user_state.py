@@ -1,0 +1,377 @@
+"""Per-user state of the prompt engine and answer joiner.
+
+One :class:`UserState` per pseudonymous user lives in a Faust table keyed by
+``user_ref`` and is written to its changelog once per batch per touched user, so it is
+kept small: a compact JSON object with short keys, empty parts left out, and
+:meth:`UserState.prune` bounding every collection. It never holds a raw user id.
+
+Besides cooldown stamps, open goals and pending prompts it remembers every decision it
+made, with the source offset of the input that caused it (``seen_events``, ``answered``). That
+record is what makes the decisions exact under at-least-once delivery: when an input
+arrives again, the recorded decision is re-emitted with the original offset instead of
+being taken twice (see ``prompting`` and ``answering``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Seconds after a prompt's expiry within which an answer still counts (clock skew, slow networks).
+ANSWER_GRACE_S = 60.0
+
+#: How long the id of a processed goal event is remembered to tell duplicates from new events.
+SEEN_EVENTS_KEEP_S = 48 * 3600.0
+
+#: How long an answered prompt id is remembered to reject a second answer.
+ANSWERED_KEEP_S = 7 * 86_400.0
+
+# Hard caps, so one very active (or hostile) user cannot grow a record without bound.
+MAX_SEEN_EVENTS = 256
+MAX_ANSWERED = 256
+MAX_PENDING = 32
+MAX_OPEN_GOALS = 64
+MAX_GOAL_STAMPS = 256
+
+_FORMAT_VERSION = 1
+
+
+@dataclass(slots=True)
+class OpenGoal:
+    """A started goal that has not completed or been abandoned yet.
+
+    :param event_id: id of the ``started`` event (the identity of its inferred abandonment).
+    :param started_at_s: ``occurred_at`` of the started event.
+    :param deadline_s: when it counts as abandoned (started + inferred-abandonment timeout).
+    :param locale: the started event's locale, for the prompt asked at the deadline.
+    :param offset: source offset of the started event (an expiry at an earlier offset cannot close it).
+    """
+
+    event_id: str
+    started_at_s: float
+    deadline_s: float
+    locale: str
+    offset: int
+
+    def to_json_obj(self) -> list[Any]:
+        return [self.event_id, self.started_at_s, self.deadline_s, self.locale, self.offset]
+
+    @classmethod
+    def from_json_obj(cls, obj: list[Any]) -> OpenGoal:
+        event_id, started_at_s, deadline_s, locale, offset = obj
+        return cls(str(event_id), float(started_at_s), float(deadline_s), str(locale), int(offset))
+
+
+@dataclass(slots=True)
+class PendingPrompt:
+    """A prompt sent and not answered yet, with the scale it was asked on.
+
+    The scale is copied from the goal's configuration at prompt time, so an answer is
+    judged by the scale the user saw even if the registry changed since.
+
+    :param goal: goal slug.
+    :param outcome: the outcome that triggered it (completed, abandoned, abandoned_inferred).
+    :param created_at_s: ``now_s`` when it was created (the prompt's ``created_at``).
+    :param expires_at_s: the prompt's ``expires_at``.
+    :param scale_kind: ``ScaleKind`` value.
+    :param positive: the scale's positive points, sorted.
+    :param min_score: lowest point.
+    :param max_score: highest point.
+    :param inverted: whether the scale is inverted (1 = very little effort).
+    :param locale: locale the question was asked in.
+    :param event_id: id of the triggering goal event.
+    """
+
+    goal: str
+    outcome: str
+    created_at_s: float
+    expires_at_s: float
+    scale_kind: str
+    positive: tuple[int, ...]
+    min_score: int
+    max_score: int
+    inverted: bool
+    locale: str
+    event_id: str
+
+    def to_json_obj(self) -> list[Any]:
+        return [
+            self.goal,
+            self.outcome,
+            self.created_at_s,
+            self.expires_at_s,
+            self.scale_kind,
+            list(self.positive),
+            self.min_score,
+            self.max_score,
+            int(self.inverted),
+            self.locale,
+            self.event_id,
+        ]
+
+    @classmethod
+    def from_json_obj(cls, obj: list[Any]) -> PendingPrompt:
+        goal, outcome, created, expires, kind, positive, low, high, inverted, locale, event_id = obj
+        return cls(
+            str(goal),
+            str(outcome),
+            float(created),
+            float(expires),
+            str(kind),
+            tuple(int(p) for p in positive),
+            int(low),
+            int(high),
+            bool(inverted),
+            str(locale),
+            str(event_id),
+        )
+
+
+@dataclass(slots=True)
+class AnsweredPrompt:
+    """The accepted answer to a prompt: enough to re-emit its fact and comment exactly.
+
+    :param answer_id: id of the accepted answer; another id for the same prompt is a duplicate.
+    :param offset: source offset of the accepted answer (facts are re-emitted with it).
+    :param score: the score.
+    :param sentiment: its classification (``Sentiment`` value) on the prompt's scale.
+    :param answered_at_s: ``answered_at`` (bucket time of the fact).
+    :param goal: goal slug of the prompt.
+    :param outcome: outcome that triggered the prompt.
+    :param locale: locale the prompt was asked in.
+    :param recorded_at_s: ``now_s`` when accepted (for pruning).
+    """
+
+    answer_id: str
+    offset: int
+    score: int
+    sentiment: str
+    answered_at_s: float
+    goal: str
+    outcome: str
+    locale: str
+    recorded_at_s: float
+
+    def to_json_obj(self) -> list[Any]:
+        return [
+            self.answer_id,
+            self.offset,
+            self.score,
+            self.sentiment,
+            self.answered_at_s,
+            self.goal,
+            self.outcome,
+            self.locale,
+            self.recorded_at_s,
+        ]
+
+    @classmethod
+    def from_json_obj(cls, obj: list[Any]) -> AnsweredPrompt:
+        answer_id, offset, score, sentiment, answered_at_s, goal, outcome, locale, recorded = obj
+        return cls(
+            str(answer_id),
+            int(offset),
+            int(score),
+            str(sentiment),
+            float(answered_at_s),
+            str(goal),
+            str(outcome),
+            str(locale),
+            float(recorded),
+        )
+
+
+@dataclass(slots=True)
+class SeenEvent:
+    """The decision taken for one goal event, recorded under its ``event_id``.
+
+    For a completed/abandoned event: its outcome fact and, if one was made, the prompt.
+    For a started event: nothing until its inferred abandonment fires; then ``outcome``
+    becomes ``abandoned_inferred``, ``at_s`` the deadline and ``expired_offset`` the
+    offset of the input that triggered the expiry.
+
+    :param offset: source offset of the event.
+    :param goal: goal slug.
+    :param at_s: bucket time of the facts (``occurred_at``, or the deadline when expired).
+    :param outcome: the outcome counted, ``None`` for a started event still open (or closed).
+    :param prompt_id: the prompt made, if any.
+    :param suppressed: the ``SuppressionReason`` value when no prompt was made for an outcome.
+    :param expired_offset: offset of the input that expired a started event.
+    :param recorded_at_s: ``now_s`` when the decision was taken (for pruning).
+    """
+
+    offset: int
+    goal: str
+    at_s: float
+    outcome: str | None = None
+    prompt_id: str | None = None
+    suppressed: str | None = None
+    expired_offset: int | None = None
+    recorded_at_s: float = 0.0
+
+    def to_json_obj(self) -> list[Any]:
+        return [
+            self.offset,
+            self.goal,
+            self.at_s,
+            self.outcome,
+            self.prompt_id,
+            self.suppressed,
+            self.expired_offset,
+            self.recorded_at_s,
+        ]
+
+    @classmethod
+    def from_json_obj(cls, obj: list[Any]) -> SeenEvent:
+        offset, goal, at_s, outcome, prompt_id, suppressed, expired_offset, recorded = obj
+        return cls(
+            int(offset),
+            str(goal),
+            float(at_s),
+            None if outcome is None else str(outcome),
+            None if prompt_id is None else str(prompt_id),
+            None if suppressed is None else str(suppressed),
+            None if expired_offset is None else int(expired_offset),
+            float(recorded),
+        )
+
+
+@dataclass(slots=True)
+class UserState:
+    """Everything the prompt engine and the answer joiner keep about one user.
+
+    :param last_prompt_at_s: event time of the last prompt on any goal (user cooldown).
+    :param last_prompt_by_goal: event time of the last prompt per goal (user+goal cooldown).
+    :param open_goals: started, not yet finished goals by slug (inferred abandonment).
+    :param pending: prompts sent and not answered, by prompt id.
+    :param answered: accepted answers by prompt id.
+    :param seen_events: decisions taken per goal-event id.
+    :param last_offset: highest source offset processed for this user (-1: none).
+    """
+
+    last_prompt_at_s: float | None = None
+    last_prompt_by_goal: dict[str, float] = field(default_factory=dict)
+    open_goals: dict[str, OpenGoal] = field(default_factory=dict)
+    pending: dict[str, PendingPrompt] = field(default_factory=dict)
+    answered: dict[str, AnsweredPrompt] = field(default_factory=dict)
+    seen_events: dict[str, SeenEvent] = field(default_factory=dict)
+    last_offset: int = -1
+
+    def note_offset(self, offset: int) -> None:
+        """Remember ``offset`` as processed (keeps the highest)."""
+        if offset > self.last_offset:
+            self.last_offset = offset
+
+    def is_empty(self) -> bool:
+        """True when nothing is left worth storing; the caller may delete the table key."""
+        return (
+            self.last_prompt_at_s is None
+            and not self.last_prompt_by_goal
+            and not self.open_goals
+            and not self.pending
+            and not self.answered
+            and not self.seen_events
+        )
+
+    def prune(
+        self,
+        now_s: float,
+        *,
+        cooldown_keep_s: float,
+        answer_grace_s: float = ANSWER_GRACE_S,
+        answered_keep_s: float = ANSWERED_KEEP_S,
+        seen_keep_s: float = SEEN_EVENTS_KEEP_S,
+    ) -> None:
+        """Drop what no decision can need any more, then cap every collection.
+
+        :param now_s: the current (record) time.
+        :param cooldown_keep_s: the longest cooldown in force (user or any user+goal);
+            older prompt stamps can no longer suppress anything.
+        :param answer_grace_s: pending prompts are kept this long after their expiry.
+        :param answered_keep_s: how long answered prompt ids are kept.
+        :param seen_keep_s: how long decided goal-event ids are kept (and the longest an
+            open goal may stay past its deadline without being expired).
+        """
+        if self.last_prompt_at_s is not None and self.last_prompt_at_s < now_s - cooldown_keep_s:
+            self.last_prompt_at_s = None
+        self.last_prompt_by_goal = _newest(
+            {goal: at_s for goal, at_s in self.last_prompt_by_goal.items() if at_s >= now_s - cooldown_keep_s},
+            key=lambda at_s: at_s,
+            limit=MAX_GOAL_STAMPS,
+        )
+        self.open_goals = _newest(
+            {goal: og for goal, og in self.open_goals.items() if og.deadline_s >= now_s - seen_keep_s},
+            key=lambda og: og.started_at_s,
+            limit=MAX_OPEN_GOALS,
+        )
+        self.pending = _newest(
+            {pid: p for pid, p in self.pending.items() if p.expires_at_s + answer_grace_s >= now_s},
+            key=lambda p: p.created_at_s,
+            limit=MAX_PENDING,
+        )
+        self.answered = _newest(
+            {pid: a for pid, a in self.answered.items() if a.recorded_at_s >= now_s - answered_keep_s},
+            key=lambda a: a.recorded_at_s,
+            limit=MAX_ANSWERED,
+        )
+        self.seen_events = _newest(
+            {eid: s for eid, s in self.seen_events.items() if s.recorded_at_s >= now_s - seen_keep_s},
+            key=lambda s: s.recorded_at_s,
+            limit=MAX_SEEN_EVENTS,
+        )
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """Return a compact JSON-safe dict; empty parts are left out.
+
+        Keys: ``v`` format version, ``lp`` last prompt, ``lg`` last prompt per goal,
+        ``og`` open goals, ``pp`` pending prompts, ``an`` answered, ``se`` seen events,
+        ``lo`` last offset. Entries are positional lists (see each class's ``to_json_obj``).
+        """
+        obj: dict[str, Any] = {"v": _FORMAT_VERSION}
+        if self.last_prompt_at_s is not None:
+            obj["lp"] = self.last_prompt_at_s
+        if self.last_prompt_by_goal:
+            obj["lg"] = dict(self.last_prompt_by_goal)
+        if self.open_goals:
+            obj["og"] = {goal: og.to_json_obj() for goal, og in self.open_goals.items()}
+        if self.pending:
+            obj["pp"] = {pid: p.to_json_obj() for pid, p in self.pending.items()}
+        if self.answered:
+            obj["an"] = {pid: a.to_json_obj() for pid, a in self.answered.items()}
+        if self.seen_events:
+            obj["se"] = {eid: s.to_json_obj() for eid, s in self.seen_events.items()}
+        if self.last_offset >= 0:
+            obj["lo"] = self.last_offset
+        return obj
+
+    @classmethod
+    def from_json_obj(cls, obj: dict[str, Any]) -> UserState:
+        """Read what :meth:`to_json_obj` wrote.
+
+        :raises ValueError: on a newer format version or a malformed entry.
+        """
+        if not isinstance(obj, dict):
+            raise ValueError(f"user state must be a JSON object, not {type(obj).__name__}")
+        version = obj.get("v", _FORMAT_VERSION)
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"user state format version {version!r} is not supported")
+        try:
+            return cls(
+                last_prompt_at_s=None if obj.get("lp") is None else float(obj["lp"]),
+                last_prompt_by_goal={str(g): float(t) for g, t in obj.get("lg", {}).items()},
+                open_goals={str(g): OpenGoal.from_json_obj(v) for g, v in obj.get("og", {}).items()},
+                pending={str(p): PendingPrompt.from_json_obj(v) for p, v in obj.get("pp", {}).items()},
+                answered={str(p): AnsweredPrompt.from_json_obj(v) for p, v in obj.get("an", {}).items()},
+                seen_events={str(e): SeenEvent.from_json_obj(v) for e, v in obj.get("se", {}).items()},
+                last_offset=int(obj.get("lo", -1)),
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed user state: {exc}") from exc
+
+
+def _newest(items: dict[str, Any], *, key: Any, limit: int) -> dict[str, Any]:
+    """Keep at most ``limit`` entries, the ones with the highest ``key(value)``, in their order."""
+    if len(items) <= limit:
+        return items
+    keep = set(sorted(items, key=lambda k: (key(items[k]), k), reverse=True)[:limit])
+    return {k: v for k, v in items.items() if k in keep}

@@ -1,0 +1,28 @@
+"""Runs the Faust worker for one process: loads the goal registry, builds the pipeline, blocks."""
+
+from __future__ import annotations
+
+import logging
+
+from stream.settings import DEV_PSEUDONYM_KEY, Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Start the worker; returns its exit code when it stops (SIGTERM/SIGINT)."""
+    import faust
+
+    from stream.app import Pipeline
+    from stream.registry import load_registry
+
+    registry = load_registry(settings.goals_file)  # an invalid registry refuses to start, naming the problem
+    if settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
+        log.warning("CES_PSEUDONYM_KEY is the development default: set a secret key in production")
+    pipeline = Pipeline(settings, registry)
+    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -1,0 +1,80 @@
+"""Shared test fixtures: one real Kafka broker per test session, workers as subprocesses.
+
+The broker is, in this order: ``CES_TEST_BOOTSTRAP`` when set; a testcontainers
+Kafka when a Docker engine answers; else the local Apache Kafka from Maven
+Central jars (``stream.local_kafka``), started once on a free port. Unit tests
+never touch it: only tests that ask for ``kafka_bootstrap`` start it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import WorkerProcess, free_port, test_settings_env
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a real Kafka broker, shared by the whole session."""
+    explicit = os.environ.get("CES_TEST_BOOTSTRAP")
+    if explicit:
+        yield explicit
+        return
+    if _docker_engine_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    from stream.local_kafka import LocalKafka
+
+    # Jars are cached across sessions; broker data is per session.
+    cache = Path(os.environ.get("CES_LOCAL_KAFKA_DIR", "~/.cache/ces-stream/kafka")).expanduser()
+    broker = LocalKafka(cache, port=free_port(pair=True))
+    shutil.rmtree(broker.broker_dir, ignore_errors=True)
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+        shutil.rmtree(broker.broker_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def unique_env(kafka_bootstrap: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """CES_* variables for one test: its own app id (consumer group) and topics."""
+    return test_settings_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory: start a ``ces-stream worker`` subprocess and wait until /health is ready."""
+    workers: list[WorkerProcess] = []
+
+    def start(env: dict[str, str], *, name: str = "w", ready_timeout_s: float = 90.0) -> WorkerProcess:
+        worker = WorkerProcess(env, log_path=tmp_path / f"worker-{name}-{len(workers)}.log", cwd=tmp_path)
+        workers.append(worker)
+        worker.start(ready_timeout_s=ready_timeout_s)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

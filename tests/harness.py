@@ -1,0 +1,163 @@
+"""Helpers for integration tests: free ports, per-test settings, worker subprocesses, waits.
+
+Workers run as subprocesses (Faust's worker installs signal handlers and owns
+its event loop), each with a unique app id and a free web port, and tests wait
+for readiness or for a metric to reach a value instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def free_port(pair: bool = False) -> int:
+    """A TCP port free on 127.0.0.1 (with ``pair``, port + 1 is free too)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not pair or port >= 65535:
+            return port
+        with socket.socket() as s2:
+            try:
+                s2.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port")
+
+
+def wait_until(check: Callable[[], T], *, timeout_s: float = 60.0, interval_s: float = 0.2, what: str = "condition") -> T:
+    """Poll ``check`` until it returns a truthy value; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last value: {last!r})")
+
+
+def test_settings_env(bootstrap: str, tag: str, partitions: int = 4) -> dict[str, str]:
+    """CES_* variables giving one test its own consumer group and topics."""
+    return {
+        "CES_KAFKA_BOOTSTRAP": bootstrap,
+        "CES_APP_ID": tag,
+        "CES_TOPIC_GOAL_EVENTS": f"{tag}.goal-events",
+        "CES_TOPIC_SURVEY_ANSWERS": f"{tag}.survey-answers",
+        "CES_TOPIC_SURVEY_PROMPTS": f"{tag}.survey-prompts",
+        "CES_TOPIC_GOAL_SUMMARIES": f"{tag}.goal-summaries",
+        "CES_TOPIC_FEEDBACK_COMMENTS": f"{tag}.feedback-comments",
+        "CES_TOPIC_DEAD_LETTER": f"{tag}.dead-letter",
+        "CES_TOPIC_PARTITIONS": str(partitions),
+        "CES_GOALS_FILE": str(PROJECT_ROOT / "deploy" / "goals.yaml"),
+        "CES_STORE": "memory://",
+        "CES_TICK_INTERVAL_SECONDS": "1",
+        "CES_PSEUDONYM_KEY": "test-pseudonym-key",
+    }
+
+
+class WorkerProcess:
+    """One ``ces-stream worker`` subprocess with its own web port."""
+
+    __test__ = False  # not a test class, despite living next to tests
+
+    def __init__(self, env: dict[str, str], *, log_path: Path, cwd: Path) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, **env, "CES_WEB_PORT": str(self.port), "CES_WEB_HOST": "127.0.0.1"}
+        self.log_path = log_path
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_timeout_s: float = 90.0) -> None:
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "worker", "--loglevel", "info"],
+            env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        self.wait_ready(ready_timeout_s)
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+            return self.health()[0] == 200
+
+        try:
+            wait_until(ready, timeout_s=timeout_s, what="worker /health ready")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- worker log ---\n{self.log_tail()}") from None
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return 0, b""
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        status, body = self.get("/health")
+        try:
+            return status, json.loads(body) if body else {}
+        except ValueError:
+            return status, {}
+
+    def samples(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every sample of /metrics as (name, labels) -> value."""
+        status, body = self.get("/metrics")
+        if status != 200:
+            return {}
+        out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+        return out
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.samples().get((name, frozenset(labels.items())))
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM and wait: a clean shutdown commits offsets and flushes the producer."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with whatever was not yet committed replayed on restart."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
