@@ -159,6 +159,12 @@ class LocalKafka:
         except (OSError, ValueError):
             return None
         try:
+            # When this process started the broker, an exited broker is a zombie until reaped,
+            # and kill(pid, 0) would still find it: reap it first.
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass  # not our child (started by another process): nothing to reap
+        try:
             os.kill(pid, 0)
         except OSError:
             return None

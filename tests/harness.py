@@ -55,7 +55,7 @@ def wait_until(check: Callable[[], T], *, timeout_s: float = 60.0, interval_s: f
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last value: {last!r})")
 
 
-def test_settings_env(bootstrap: str, tag: str, partitions: int = 4) -> dict[str, str]:
+def worker_env(bootstrap: str, tag: str, partitions: int = 4) -> dict[str, str]:
     """CES_* variables giving one test its own consumer group and topics."""
     return {
         "CES_KAFKA_BOOTSTRAP": bootstrap,
@@ -161,3 +161,91 @@ class WorkerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def write_registry(path: Path, goals: list[dict[str, Any]], **defaults: Any) -> Path:
+    """Write a goal registry YAML for one test; each goal needs only a slug and a scale kind.
+
+    Missing texts are filled in (nl and en); ``defaults`` go under ``defaults:``.
+    Example: ``write_registry(tmp_path / "goals.yaml", [{"slug": "g", "scale": {"kind": "five_point"},
+    "sampling": {"rate": 1.0}}], user_cooldown_seconds=0)``.
+    """
+    import yaml
+
+    texts = {"en": "How easy was it?", "nl": "Hoe makkelijk was het?"}
+    full_goals = []
+    for goal in goals:
+        full = {
+            "display_name": {"en": goal["slug"], "nl": goal["slug"]},
+            "question": texts,
+            "follow_up_question": {"en": "Why?", "nl": "Waarom?"},
+            "sampling": {"rate": 1.0},
+            "cooldowns": {"user_goal_seconds": 0},
+            "target_ces_ratio": 0.8,
+            **goal,
+        }
+        full_goals.append(full)
+    document = {"version": 1, "defaults": {"user_cooldown_seconds": 0, **defaults}, "goals": full_goals}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+class TopicReader:
+    """Reads a topic from the beginning and keeps every record it has seen (JSON-decoded values)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        from kafka import KafkaConsumer
+
+        self.records: list[Any] = []
+        self.consumer = KafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+            group_id=None, consumer_timeout_ms=200,
+        )
+
+    def poll(self) -> list[Any]:
+        for batch in self.consumer.poll(timeout_ms=200).values():
+            for record in batch:
+                self.records.append(json.loads(record.value) if record.value else None)
+        return self.records
+
+    def wait_for(self, check: Callable[[list[Any]], Any], *, timeout_s: float = 60.0, what: str = "records") -> list[Any]:
+        wait_until(lambda: check(self.poll()), timeout_s=timeout_s, interval_s=0.05, what=what)
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def settings_from_env(env: dict[str, str]) -> Any:
+    """The Settings a worker started with ``env`` will use."""
+    from stream.settings import load_settings
+
+    return load_settings(**{key[4:].lower(): value for key, value in env.items() if key.startswith("CES_")})
+
+
+def make_goal_event(goal: str, event_type: str, user_id: str, **fields: Any) -> Any:
+    """A valid GoalEvent happening now (override any field)."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from schemas import GoalEvent
+
+    values: dict[str, Any] = {
+        "event_id": uuid.uuid4(), "type": event_type, "goal": goal, "user_id": user_id,
+        "occurred_at": datetime.now(timezone.utc), "channel": "web", "locale": "en",
+    }
+    return GoalEvent(**{**values, **fields})
+
+
+def make_answer(prompt: dict[str, Any], score: int, **fields: Any) -> Any:
+    """A valid SurveyAnswer to a prompt read from the prompts topic, answered now."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from schemas import SurveyAnswer
+
+    values: dict[str, Any] = {
+        "answer_id": uuid.uuid4(), "prompt_id": prompt["prompt_id"], "user_id": prompt["user_id"],
+        "goal": prompt["goal"], "score": score, "answered_at": datetime.now(timezone.utc), "channel": "web",
+    }
+    return SurveyAnswer(**{**values, **fields})

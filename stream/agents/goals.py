@@ -12,10 +12,9 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import faust
 
 from schemas import GoalSummary
-from stream.agents.glue import by_partition, owned_partitions, writing_to_partition
+from stream.agents.glue import by_partition, owned_partitions, raw_table, writing_to_partition
 from stream.buckets import BucketCounts
 from stream.partials import MergedGoals, Partial, PartialKey, goal_partition
 from stream.stats import WindowFigures, figures
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from stream.app import Pipeline
 
 log = logging.getLogger(__name__)
-RAW_TABLE = {"schema": faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")}
 # After a long outage, summarise at most this many missed periods per goal and window.
 MAX_CATCH_UP_PERIODS = 12
 
@@ -98,7 +96,7 @@ def register(p: "Pipeline") -> None:
     metrics = p.metrics
     partitions = s.topic_partitions
     topic_name = p.goal_partials_topic.get_topic_name()
-    table = app.Table("goal-partials", partitions=partitions, default=None, **RAW_TABLE)
+    table = raw_table(app, "goal-partials", partitions)
     windows = GoalWindows(p)
     p.goal_windows = windows
     metrics.windows.source = windows  # gauges read the owned goals' windows at scrape time

@@ -16,10 +16,9 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-import faust
 
 from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
-from stream.agents.glue import by_partition, owned_partitions, writing_to_partition
+from stream.agents.glue import by_partition, owned_partitions, raw_table, writing_to_partition
 from stream.answering import AnswerDecision, decide_answer
 from stream.buckets import Fact
 from stream.envelope import Envelope, EnvelopeKind
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     from stream.app import Pipeline
 
 log = logging.getLogger(__name__)
-RAW_TABLE = {"schema": faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")}
 
 
 class ExpiryTimers:
@@ -103,8 +101,8 @@ def register(p: "Pipeline") -> None:
     resolutions = p.resolutions_s
     cooldown_keep_s = longest_cooldown_s(registry)
     topic_name = p.user_events_topic.get_topic_name()
-    users = app.Table("users", partitions=partitions, default=None, **RAW_TABLE)
-    partials = app.Table("partials", partitions=partitions, default=None, **RAW_TABLE)
+    users = raw_table(app, "users", partitions)
+    partials = raw_table(app, "partials", partitions)
     timers = ExpiryTimers()
     rates = AdaptiveRates(p)
     # Stage-1 partials are only needed while late facts can still reach their bucket.
@@ -127,7 +125,9 @@ def register(p: "Pipeline") -> None:
     async def on_prompt_decision(decision: PromptDecision, env: Envelope, counts: dict[str, list[int]], occurred_at_s: float | None) -> None:
         if decision.dead_letter_reason is not None:
             await send_dead_letter(env, decision.dead_letter_reason, decision.detail)
-        if decision.prompt is not None:
+        # A retried event (same id, new record) never prompts twice; a replay of the same
+        # record re-sends its prompt, since the first send may not have reached Kafka.
+        if decision.prompt is not None and decision.dead_letter_reason is not DeadLetterReason.duplicate:
             prompt = decision.prompt
             await p.prompts_topic.send(key=prompt.user_id.encode(), value=prompt.model_dump_json().encode())
             if not decision.replayed:
@@ -135,7 +135,7 @@ def register(p: "Pipeline") -> None:
                 counts[decision.goal][1] += 1
                 if occurred_at_s is not None:
                     metrics.decision_latency.observe(max(0.0, time.time() - occurred_at_s))
-        if decision.suppressed is not None and not decision.replayed:
+        if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
             metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
 
     async def on_answer_decision(decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, list[int]]) -> None:
