@@ -17,6 +17,7 @@ from stream.kafka_config import ssl_context
 from stream.metrics import CONTENT_TYPE_LATEST, CesMetrics
 from stream.registry import GoalRegistry
 from stream.settings import Settings
+from stream.topics import goal_partials_topic, user_events_topic
 from stream.validation import Limits
 from stream.windows import parse_duration, plan_windows
 
@@ -116,10 +117,10 @@ class Pipeline:
         # One channel over both inputs: the intake agent validates and re-keys them together.
         self.inputs_topic = self.app.topic(s.topic_goal_events, s.topic_survey_answers, **RAW)
         self.user_events_topic = self.app.topic(
-            f"{s.app_id}-user-events", internal=True, partitions=s.topic_partitions, **RAW
+            user_events_topic(s), internal=True, partitions=s.topic_partitions, **RAW
         )
         self.goal_partials_topic = self.app.topic(
-            f"{s.app_id}-goal-partials", internal=True, partitions=s.topic_partitions, **RAW
+            goal_partials_topic(s), internal=True, partitions=s.topic_partitions, **RAW
         )
         self.window_specs = plan_windows([parse_duration(w) for w in s.windows])
         self.resolutions_s = tuple(sorted({spec.resolution_s for spec in self.window_specs}))
@@ -133,6 +134,7 @@ class Pipeline:
         self.readiness = Readiness(self.app)
         self._register_web()
         self._register_agents()
+        self._register_lag_timer()
 
     def _register_web(self) -> None:
         app = self.app
@@ -154,6 +156,29 @@ class Pipeline:
         async def health(web: Any, request: Any) -> Any:
             state = self.readiness.state()
             return web.json(state, status=200 if state["ready"] else 503)
+
+    def _register_lag_timer(self) -> None:
+        app = self.app
+        topics = set(self.metrics.consumed_topics)
+
+        @app.timer(self.settings.tick_interval_seconds, name=f"{self.settings.app_id}.lag")
+        async def export_lag() -> None:
+            """Consumer lag of the partitions this worker owns: highwater minus next offset to read."""
+            consumer = app.consumer
+            lag: dict[str, int] = dict.fromkeys(topics, 0)
+            for tp in consumer.assignment():
+                if tp.topic not in topics:
+                    continue
+                try:
+                    highwater = consumer.highwater(tp)
+                except Exception:  # not fetched yet
+                    continue
+                read = consumer._read_offset.get(tp)  # faust 0.15: last offset handed to a stream
+                next_offset = read + 1 if read is not None else (consumer._committed_offset.get(tp) or 0)
+                if highwater is not None:
+                    lag[tp.topic] += max(0, highwater - next_offset)
+            for topic, value in lag.items():
+                self.metrics.consumer_lag.labels(topic).set(value)
 
     def _register_agents(self) -> None:
         from stream.agents import goals, intake, users

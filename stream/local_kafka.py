@@ -63,7 +63,13 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
 
 def kafka_version() -> str:
     """The Kafka version pinned in the pom (one source of truth)."""
-    text = (KAFKA_DEPLOY_DIR / "pom.xml").read_text()
+    pom = KAFKA_DEPLOY_DIR / "pom.xml"
+    if not pom.is_file():
+        raise LocalKafkaError(
+            f"{pom} not found: the local broker runs from a source checkout of ces-stream "
+            "(or point CES_KAFKA_BOOTSTRAP at a running broker)"
+        )
+    text = pom.read_text()
     start = text.index("<kafka.version>") + len("<kafka.version>")
     return text[start : text.index("</kafka.version>", start)].strip()
 

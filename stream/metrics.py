@@ -118,7 +118,7 @@ class CesMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.goal_events = Counter(
-            "ces_goal_events_total", "Valid goal events consumed, per goal and type.", ["goal", "type"], registry=r
+            "ces_goal_events_total", "Valid goal events consumed, per goal and type (a retried duplicate counts here and as invalid).", ["goal", "type"], registry=r
         )
         self.events_invalid = Counter(
             "ces_events_invalid_total",
@@ -159,9 +159,10 @@ class CesMetrics:
             ["topic"],
             registry=r,
         )
+        self.consumed_topics = tuple(consumed_topics)
         self.windows = _WindowCollector(targets or {})
         r.register(self.windows)
-        self._preinitialise(list(goals), list(input_topics), list(consumed_topics))
+        self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
 
     def _preinitialise(self, goals: list[str], input_topics: list[str], consumed_topics: list[str]) -> None:
         for goal in goals:

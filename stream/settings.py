@@ -165,6 +165,8 @@ class Settings(BaseSettings):
                 value = ",".join(value)
             elif isinstance(value, Path):
                 value = str(value)
+            elif value is None:
+                value = ""
             out[ENV_PREFIX + name.upper()] = value
         return out
 

@@ -1,8 +1,4 @@
-"""The topics ces-stream reads and writes, and their creation.
-
-Internal topics (re-keyed inputs, partials, changelogs) are declared in the
-Faust wiring and created by Faust with the same partition count.
-"""
+"""The topics ces-stream reads and writes, and their creation (safe to run again)."""
 
 from __future__ import annotations
 
@@ -25,8 +21,22 @@ class TopicSpec:
     configs: dict[str, str]
 
 
+def user_events_topic(settings: Settings) -> str:
+    """Goal events and answers re-keyed by pseudonymous user (internal)."""
+    return f"{settings.app_id}-user-events"
+
+
+def goal_partials_topic(settings: Settings) -> str:
+    """Per-partition partial aggregates keyed by goal (internal)."""
+    return f"{settings.app_id}-goal-partials"
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """Every external topic with its partitions, cleanup policy and retention."""
+    """Every topic that is not a table changelog, with partitions, cleanup policy and retention.
+
+    Faust creates its changelogs itself; the internal streams are created here too, before
+    the worker subscribes to them, so a first start on a fresh broker gets their partitions.
+    """
     retention = str(int(settings.topic_retention_hours * HOUR_MS))
     dead_letter_retention = str(int(settings.dead_letter_retention_hours * HOUR_MS))
 
@@ -35,6 +45,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         return TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor, configs)
 
     return [
+        # Internal: the re-keyed inputs and the per-partition partials (see stream/agents/).
+        spec(user_events_topic(settings)),
+        spec(goal_partials_topic(settings)),
         spec(settings.topic_goal_events),
         spec(settings.topic_survey_answers),
         spec(settings.topic_survey_prompts),

@@ -15,10 +15,13 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
 
     from stream.app import Pipeline
     from stream.registry import load_registry
+    from stream.topics import create_topics
 
     registry = load_registry(settings.goals_file)  # an invalid registry refuses to start, naming the problem
     if settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
         log.warning("CES_PSEUDONYM_KEY is the development default: set a secret key in production")
+    # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
+    create_topics(settings)
     pipeline = Pipeline(settings, registry)
     worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import WorkerProcess, free_port, test_settings_env
+from tests.harness import WorkerProcess, free_port, worker_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def unique_env(kafka_bootstrap: str, request: pytest.FixtureRequest) -> dict[str, str]:
     """CES_* variables for one test: its own app id (consumer group) and topics."""
-    return test_settings_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}")
+    return worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture
