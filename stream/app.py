@@ -19,7 +19,6 @@ from stream.registry import GoalRegistry
 from stream.settings import Settings
 from stream.topics import goal_partials_topic, user_events_topic
 from stream.validation import Limits
-from stream.windows import parse_duration, plan_windows
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +101,9 @@ class Pipeline:
             web_stats_enabled=False,
             web_graph_enabled=False,
             stream_buffer_maxsize=16384,
+            # Batch sends: with no linger every record is its own produce request.
+            producer_linger=0.005,
+            producer_max_batch_size=262_144,
             broker_max_poll_records=5000,
             monitor=QuietMonitor(),
             autodiscover=False,
@@ -122,7 +124,7 @@ class Pipeline:
         self.goal_partials_topic = self.app.topic(
             goal_partials_topic(s), internal=True, partitions=s.topic_partitions, **RAW
         )
-        self.window_specs = plan_windows([parse_duration(w) for w in s.windows])
+        self.window_specs = s.window_specs()
         self.resolutions_s = tuple(sorted({spec.resolution_s for spec in self.window_specs}))
         input_topics = [s.topic_goal_events, s.topic_survey_answers]
         self.metrics = CesMetrics(
@@ -132,9 +134,12 @@ class Pipeline:
             targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
         )
         self.readiness = Readiness(self.app)
+        # Called by the worker before Faust stops its consumer (which waits for every ack).
+        self.before_stop: list[Any] = []
         self._register_web()
         self._register_agents()
         self._register_lag_timer()
+        self._register_producer_tuning()
 
     def _register_web(self) -> None:
         app = self.app
@@ -156,6 +161,15 @@ class Pipeline:
         async def health(web: Any, request: Any) -> Any:
             state = self.readiness.state()
             return web.json(state, status=200 if state["ready"] else 503)
+
+    def _register_producer_tuning(self) -> None:
+        app = self.app
+
+        @app.task
+        async def widen_producer_buffer() -> None:
+            """Faust pauses the stream whenever more than 100 changelog records wait to be sent;
+            a batch writes one record per touched user and bucket, so allow a batch's worth."""
+            app.producer.buffer.max_messages = max(10_000, 4 * self.settings.batch_max_events)
 
     def _register_lag_timer(self) -> None:
         app = self.app

@@ -64,6 +64,19 @@ def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return run_worker(settings, loglevel=args.loglevel)
 
 
+def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from stream.bench import BenchOptions, run_bench
+
+    broker = _local_kafka(settings)
+    if broker is not None:
+        broker.start()
+    options = BenchOptions(events=args.events, goals=args.goals, rate=args.rate, duration_s=args.duration, scrapes=args.scrapes)
+    figures = run_bench(settings, options)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ces-stream", description="Real-time Customer Effort Score per goal on Kafka.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the stream worker (/metrics, /health on CES_WEB_PORT)")
     worker.add_argument("--loglevel", default="info", choices=("debug", "info", "warning", "error"))
     worker.set_defaults(func=_cmd_worker)
+
+    bench = sub.add_parser("bench", help="measure events/s and latency against the real broker (with the raw-consumer ceiling)")
+    bench.add_argument("--events", type=int, default=50_000, help="backlog size for the throughput phase")
+    bench.add_argument("--goals", type=int, default=200, help="goals in the benchmark registry")
+    bench.add_argument("--rate", type=float, default=1000.0, help="goal events per second in the latency phase")
+    bench.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
+    bench.add_argument("--scrapes", type=int, default=20, help="/metrics scrapes to time")
+    bench.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

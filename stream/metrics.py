@@ -8,13 +8,11 @@ small fixed sets, and are pre-initialised so series never go missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.registry import Collector
 
 from schemas import DeadLetterReason, GoalEventType, PromptOutcome
 from stream.stats import WindowFigures
@@ -65,40 +63,53 @@ WINDOW_GAUGES = (
 )
 
 
-class _WindowCollector(Collector):
-    """Renders the owned goals' window figures at scrape time (no state of its own)."""
+class WindowExposition:
+    """Renders the owned goals' window figures at scrape time, straight to exposition text.
+
+    Tens of thousands of samples (200 goals x 7 windows x ~20 series) are too slow through
+    prometheus_client's generic collector path (~200 ms); label values here come only from the
+    goal registry (slugs ``[a-z0-9_-]``) and window names, so they need no escaping and
+    the lines can be formatted directly (~30 ms). No state of its own.
+    """
 
     def __init__(self, targets: dict[str, float | None]) -> None:
         self.source: WindowSnapshotSource | None = None
         self.targets = targets
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def render(self) -> str:
         if self.source is None:
-            return
+            return ""
         rows = self.source.snapshot()
-        labels = ["goal", "window"]
-        families = {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, _ in WINDOW_GAUGES}
-        by_score = GaugeMetricFamily("ces_goal_answers_by_score", "Answers per scale point.", labels=[*labels, "score"])
-        outcomes = GaugeMetricFamily("ces_goal_outcomes", "Goal outcomes in the sliding window.", labels=[*labels, "outcome"])
+        lines: dict[str, list[str]] = {name: [] for name, _, _ in WINDOW_GAUGES}
+        by_score: list[str] = []
+        outcomes: list[str] = []
         for goal, spec, fig in rows:
-            values = (goal, spec.name)
+            labels = f'goal="{goal}",window="{spec.name}"'
             for name, _, attr in WINDOW_GAUGES:
                 value = getattr(fig, attr)
                 if value is not None:  # a ratio with no denominator has no value: no sample
-                    families[name].add_metric(values, float(value))
+                    lines[name].append(f"{name}{{{labels}}} {float(value)!r}")
             for score, count in fig.distribution.items():
-                by_score.add_metric([*values, str(score)], float(count))
+                by_score.append(f'ces_goal_answers_by_score{{{labels},score="{score}"}} {float(count)!r}')
             for outcome, count in fig.outcomes.items():
-                outcomes.add_metric([*values, outcome], float(count))
-        target = GaugeMetricFamily("ces_goal_target_ces_ratio", "Configured CES target of the goal.", labels=["goal"])
-        for goal in self.source.owned_goals():
-            value = self.targets.get(goal)
-            if value is not None:
-                target.add_metric([goal], value)
-        yield from families.values()
-        yield by_score
-        yield outcomes
-        yield target
+                outcomes.append(f'ces_goal_outcomes{{{labels},outcome="{outcome}"}} {float(count)!r}')
+        targets = [
+            f'ces_goal_target_ces_ratio{{goal="{goal}"}} {float(value)!r}'
+            for goal in self.source.owned_goals()
+            if (value := self.targets.get(goal)) is not None
+        ]
+        out: list[str] = []
+
+        def family(name: str, doc: str, samples: list[str]) -> None:
+            out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge")
+            out.extend(samples)
+
+        for name, doc, _ in WINDOW_GAUGES:
+            family(name, doc, lines[name])
+        family("ces_goal_answers_by_score", "Answers per scale point in the sliding window.", by_score)
+        family("ces_goal_outcomes", "Goal outcomes in the sliding window (prompted or not).", outcomes)
+        family("ces_goal_target_ces_ratio", "Configured CES target of the goal.", targets)
+        return "\n".join(out) + "\n"
 
 
 class CesMetrics:
@@ -160,8 +171,7 @@ class CesMetrics:
             registry=r,
         )
         self.consumed_topics = tuple(consumed_topics)
-        self.windows = _WindowCollector(targets or {})
-        r.register(self.windows)
+        self.windows = WindowExposition(targets or {})
         self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
 
     def _preinitialise(self, goals: list[str], input_topics: list[str], consumed_topics: list[str]) -> None:
@@ -182,5 +192,5 @@ class CesMetrics:
             self.consumer_lag.labels(topic)
 
     def render(self) -> bytes:
-        """The text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The text exposition of every metric: the registry's, then the window gauges."""
+        return generate_latest(self.registry) + self.windows.render().encode()

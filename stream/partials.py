@@ -122,6 +122,20 @@ def keys_for(partition: int, facts: Iterable[tuple[int, Fact]], resolutions_s: S
     }
 
 
+def encode_batch(items: Iterable[tuple[PartialKey, Partial]]) -> bytes:
+    """Many partials in one record: the user stage sends one per goal partition per flush."""
+    return json.dumps(
+        [[key.encode(), partial.hwm, partial.counts.to_json_obj()] for key, partial in items], separators=(",", ":")
+    ).encode()
+
+
+def decode_batch(data: bytes) -> list[tuple[PartialKey, Partial]]:
+    return [
+        (PartialKey.decode(key), Partial(hwm=int(hwm), counts=BucketCounts.from_json_obj(counts)))
+        for key, hwm, counts in json.loads(data)
+    ]
+
+
 class MergedGoals:
     """The goal stage's view: per goal, the sum over source partitions of their partials."""
 

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
         description="Secret key of the keyed hash that pseudonymises user ids before they are stored.",
     )
     windows: CsvTuple = Field(DEFAULT_WINDOWS, description="Sliding windows per goal, comma separated (e.g. 10m,1h,7d).")
+    bucket_resolutions: CsvTuple = Field(
+        ("1m", "5m", "1h"),
+        description="Bucket sizes windows are built from; each window uses the finest one that divides it into at most 1000 buckets.",
+    )
     wilson_confidence: float = Field(0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio.")
     max_event_bytes: int = Field(65536, ge=256, description="Larger input records go to the dead-letter topic as oversize.")
     future_skew_seconds: float = Field(300, ge=0, description="How far in the future an event time may be before it is dead-lettered.")
@@ -113,16 +117,22 @@ class Settings(BaseSettings):
         60, ge=0, description="How long after a window period ends its summary is emitted (late events still land until then)."
     )
     batch_max_events: int = Field(2000, ge=1, description="Most events processed as one batch.")
-    batch_within_seconds: float = Field(0.05, gt=0, description="Longest wait to fill a batch.")
+    batch_within_seconds: float = Field(
+        0.01, gt=0, description="Longest wait to fill a batch (each of the three stages waits at most this long)."
+    )
+    flush_interval_seconds: float = Field(
+        1.0, gt=0, description="How often the user stage writes its state and partials (window figures lag by up to this)."
+    )
+    flush_max_events: int = Field(20000, ge=1, description="Most events whose effects wait for one flush.")
     tick_interval_seconds: float = Field(5.0, gt=0, description="Clock tick for timers: inferred abandonment and window closing of quiet goals.")
 
-    @field_validator("windows")
-    @classmethod
-    def _known_windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from stream.windows import plan_windows, parse_duration
-
-        plan_windows([parse_duration(w) for w in value])  # raises ValueError naming the bad one
-        return value
+    @model_validator(mode="after")
+    def _windows_plan(self) -> "Settings":
+        try:
+            self.window_specs()
+        except ValueError as exc:
+            raise ValueError(f"CES_WINDOWS / CES_BUCKET_RESOLUTIONS: {exc}") from None
+        return self
 
     @field_validator("store")
     @classmethod
@@ -149,6 +159,14 @@ class Settings(BaseSettings):
                 "CES_KAFKA_SASL_MECHANISM, CES_KAFKA_SASL_USERNAME and CES_KAFKA_SASL_PASSWORD are required with a SASL_* protocol"
             )
         return self
+
+    def window_specs(self) -> tuple[Any, ...]:
+        """The planned sliding windows (:class:`stream.windows.WindowSpec`)."""
+        from stream.windows import parse_duration, plan_windows
+
+        return plan_windows(
+            [parse_duration(w) for w in self.windows], tuple(parse_duration(r) for r in self.bucket_resolutions)
+        )
 
     @property
     def bootstrap_servers(self) -> list[str]:

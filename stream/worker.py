@@ -11,6 +11,10 @@ log = logging.getLogger(__name__)
 
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
     """Start the worker; returns its exit code when it stops (SIGTERM/SIGINT)."""
+    from mode.loop import use as use_event_loop
+
+    # uvloop's event loop costs less per callback; Faust schedules several per event.
+    use_event_loop("uvloop")
     import faust
 
     from stream.app import Pipeline
@@ -23,7 +27,17 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
     create_topics(settings)
     pipeline = Pipeline(settings, registry)
-    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+    class CesWorker(faust.Worker):
+        async def on_stop(self) -> None:
+            # Runs before the app and its consumer stop: write held effects, release their events.
+            for hook in pipeline.before_stop:
+                hook()
+            await super().on_stop()
+
+    worker = CesWorker(pipeline.app, loglevel=loglevel, quiet=True)
+    # Faust's terminal spinner turns the root logger to DEBUG below INFO: every debug
+    # line of every library would then be formatted, per message.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -43,8 +43,18 @@ def free_port(pair: bool = False) -> int:
     raise RuntimeError("no free port")
 
 
-def wait_until(check: Callable[[], T], *, timeout_s: float = 60.0, interval_s: float = 0.2, what: str = "condition") -> T:
-    """Poll ``check`` until it returns a truthy value; fail with ``what`` after ``timeout_s``."""
+def wait_until(
+    check: Callable[[], T],
+    *,
+    timeout_s: float = 60.0,
+    interval_s: float = 0.2,
+    what: str = "condition",
+    describe: Callable[[], Any] | None = None,
+) -> T:
+    """Poll ``check`` until it returns a truthy value; fail with ``what`` after ``timeout_s``.
+
+    ``describe`` says what the state was at the timeout (e.g. the values being waited on).
+    """
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while time.monotonic() < deadline:
@@ -52,7 +62,8 @@ def wait_until(check: Callable[[], T], *, timeout_s: float = 60.0, interval_s: f
         if last:
             return last
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last value: {last!r})")
+    state = f"; state: {describe()!r}" if describe is not None else ""
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last value: {last!r}){state}")
 
 
 def worker_env(bootstrap: str, tag: str, partitions: int = 4) -> dict[str, str]:

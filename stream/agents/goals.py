@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from schemas import GoalSummary
 from stream.agents.glue import by_partition, owned_partitions, raw_table, writing_to_partition
 from stream.buckets import BucketCounts
-from stream.partials import MergedGoals, Partial, PartialKey, goal_partition
+from stream.partials import MergedGoals, Partial, PartialKey, decode_batch, goal_partition
 from stream.stats import WindowFigures, figures
 from stream.windows import WindowSpec, closed_periods, retention_s_by_resolution
 
@@ -40,13 +40,15 @@ class GoalWindows:
         self.merged = MergedGoals()
         self.last_closed_end: dict[tuple[str, str], int] = {}
         self.owned: set[int] = set()
+        # Read once: registry lookups are pydantic attribute access, too slow per scrape row.
+        self.scales = {goal.slug: goal.scale_obj() for goal in pipeline.registry.goals}
 
     def owned_goals(self) -> list[str]:
         partitions = self.pipeline.settings.topic_partitions
         return [slug for slug in self.pipeline.registry.slugs if goal_partition(slug, partitions) in self.owned]
 
     def figures_of(self, goal: str, counts: BucketCounts) -> WindowFigures:
-        scale = self.pipeline.registry.get(goal).scale_obj()  # type: ignore[union-attr]
+        scale = self.scales[goal]
         return figures(counts, scale.points, scale.most_negative, self.pipeline.settings.wilson_confidence)
 
     def snapshot(self, now_s: float | None = None) -> list[tuple[str, WindowSpec, WindowFigures]]:
@@ -107,17 +109,20 @@ def register(p: "Pipeline") -> None:
     async def goal_stage(stream: Any) -> None:
         async for events in stream.take_events(s.batch_max_events, s.batch_within_seconds):
             for partition, group in by_partition(events).items():
+                newest: dict[PartialKey, Partial] = {}
+                for event in group:
+                    try:
+                        for key, partial in decode_batch(event.message.value):
+                            held = newest.get(key)
+                            if key.goal in p.known_goals and (held is None or partial.hwm > held.hwm):
+                                newest[key] = partial
+                    except Exception:  # internal records only; never stop the stage
+                        log.exception("goal stage skipped %s@%s", partition, event.message.offset)
+                # Last writer wins by offset, and one table write per key and batch.
                 with writing_to_partition(topic_name, partition):
-                    for event in group:
-                        try:
-                            key_text, _, data = event.message.value.partition(b"\n")
-                            key = PartialKey.decode(key_text.decode())
-                            if key.goal not in p.known_goals:
-                                continue  # a goal removed from the registry: nothing to export
-                            if windows.merged.update(key, Partial.from_bytes(data)):
-                                table[key_text] = data
-                        except Exception:  # internal records only; never stop the stage
-                            log.exception("goal stage skipped %s@%s", partition, event.message.offset)
+                    for key, partial in newest.items():
+                        if windows.merged.update(key, partial):
+                            table[key.encode().encode()] = partial.to_bytes()
             metrics.last_event.labels(topic_name).set(time.time())
 
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.window-closer")

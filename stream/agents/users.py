@@ -1,10 +1,13 @@
 """User stage: the prompt engine and the answer joiner, per pseudonymous user, in batches.
 
 Consumes ``<app_id>-user-events`` (re-keyed goal events, answers and expiry
-records). Per batch and partition it loads each touched user's state once, runs
-the pure decisions (``stream.prompting``, ``stream.answering``), writes each state
-back once, and folds the resulting facts into per-partition partials (one table
-write per touched bucket, never one per event) that it sends on to the goal stage.
+records). Per batch it runs the pure decisions (``stream.prompting``,
+``stream.answering``) and sends prompts, comments and dead letters at once. The
+state changes are kept per partition and written once per flush interval: each
+touched user state once, and the facts folded into per-partition partials (one
+table write per touched bucket, never one per event), which travel on to the goal
+stage packed into one record per goal partition. The events stay unacked until
+their flush, so a crash replays them instead of losing them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 
@@ -22,7 +26,7 @@ from stream.agents.glue import by_partition, owned_partitions, raw_table, writin
 from stream.answering import AnswerDecision, decide_answer
 from stream.buckets import Fact
 from stream.envelope import Envelope, EnvelopeKind
-from stream.partials import Partial, PartialKey, apply_facts, goal_partition, keys_for
+from stream.partials import Partial, PartialKey, apply_facts, encode_batch, goal_partition, keys_for
 from stream.prompting import PromptDecision, decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
 from stream.pseudonym import partition_for
 from stream.sampling import AdaptiveRate
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
     from stream.app import Pipeline
 
 log = logging.getLogger(__name__)
+# Partials per goal-partials record (a record stays well under Kafka's 1 MiB default).
+PARTIALS_PER_RECORD = 2000
 
 
 class ExpiryTimers:
@@ -60,6 +66,17 @@ class ExpiryTimers:
 
     def clear(self) -> None:
         self._heaps.clear()
+        self.user_ids.clear()
+
+
+@dataclass
+class Pending:
+    """One partition's effects not yet written: user states, facts, and the events they came from."""
+
+    started_s: float
+    states: dict[str, UserState] = field(default_factory=dict)
+    facts: list[tuple[int, Fact]] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
 
 
 class AdaptiveRates:
@@ -105,31 +122,35 @@ def register(p: "Pipeline") -> None:
     partials = raw_table(app, "partials", partitions)
     timers = ExpiryTimers()
     rates = AdaptiveRates(p)
+    pending: dict[int, Pending] = {}
     # Stage-1 partials are only needed while late facts can still reach their bucket.
     partial_keep_s = s.late_grace_seconds + max(resolutions) * 2
     p.user_table, p.partials_table = users, partials
 
     def load_state(user_ref: str) -> UserState:
+        partition_pending = pending.get(partition_for(user_ref, partitions))
+        if partition_pending is not None and user_ref in partition_pending.states:
+            return partition_pending.states[user_ref]  # newer than the table until the next flush
         data = users.get(user_ref.encode())
         return UserState.from_json_obj(json.loads(data)) if data else UserState()
 
-    async def send_dead_letter(env: Envelope, reason: DeadLetterReason, detail: str) -> None:
+    def send_dead_letter(env: Envelope, reason: DeadLetterReason, detail: str) -> None:
         letter = dead_letter(
             Rejection(reason, detail), topic=env.source_topic, partition=env.source_partition,
             offset=env.source_offset, key=env.source_key, value=env.payload, received_at_s=time.time(),
         )
-        await p.dead_letter_topic.send(key=env.source_topic.encode(), value=letter.model_dump_json().encode())
+        p.dead_letter_topic.send_soon(key=env.source_topic.encode(), value=letter.model_dump_json().encode())
         if env.source_topic in (s.topic_goal_events, s.topic_survey_answers):
             metrics.events_invalid.labels(env.source_topic, reason.value).inc()
 
-    async def on_prompt_decision(decision: PromptDecision, env: Envelope, counts: dict[str, list[int]], occurred_at_s: float | None) -> None:
+    def on_prompt_decision(decision: PromptDecision, env: Envelope, counts: dict[str, list[int]], occurred_at_s: float | None) -> None:
         if decision.dead_letter_reason is not None:
-            await send_dead_letter(env, decision.dead_letter_reason, decision.detail)
+            send_dead_letter(env, decision.dead_letter_reason, decision.detail)
         # A retried event (same id, new record) never prompts twice; a replay of the same
         # record re-sends its prompt, since the first send may not have reached Kafka.
         if decision.prompt is not None and decision.dead_letter_reason is not DeadLetterReason.duplicate:
             prompt = decision.prompt
-            await p.prompts_topic.send(key=prompt.user_id.encode(), value=prompt.model_dump_json().encode())
+            p.prompts_topic.send_soon(key=prompt.user_id.encode(), value=prompt.model_dump_json().encode())
             if not decision.replayed:
                 metrics.prompts.labels(decision.goal, prompt.outcome.value).inc()
                 counts[decision.goal][1] += 1
@@ -138,11 +159,11 @@ def register(p: "Pipeline") -> None:
         if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
             metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
 
-    async def on_answer_decision(decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, list[int]]) -> None:
+    def on_answer_decision(decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, list[int]]) -> None:
         if decision.dead_letter_reason is not None:
-            await send_dead_letter(env, decision.dead_letter_reason, decision.detail)
+            send_dead_letter(env, decision.dead_letter_reason, decision.detail)
         if decision.feedback is not None:
-            await p.comments_topic.send(key=goal.encode(), value=decision.feedback.model_dump_json().encode())
+            p.comments_topic.send_soon(key=goal.encode(), value=decision.feedback.model_dump_json().encode())
             if not decision.replayed:
                 metrics.feedback_comments.labels(goal).inc()
         if not decision.replayed:
@@ -150,72 +171,70 @@ def register(p: "Pipeline") -> None:
                 metrics.answers.labels(fact.goal, fact.sentiment.value).inc()  # type: ignore[union-attr]
                 counts[goal][2] += 1
 
-    async def handle(env: Envelope, state: UserState, user_ref: str, offset: int, now_s: float,
+    def handle(env: Envelope, state: UserState, user_ref: str, offset: int, now_s: float,
                      facts: list[tuple[int, Fact]], counts: dict[str, list[int]], partition: int) -> None:
         if env.kind is EnvelopeKind.goal_event:
             event = GoalEvent.model_validate_json(env.payload)
             decision = decide_goal_event(state, event, user_ref=user_ref, offset=offset, now_s=now_s,
                                          registry=registry, rates=rates.rates)
             counts[event.goal][0] += 1
-            await on_prompt_decision(decision, env, counts, event.occurred_at.timestamp())
             facts.extend(decision.facts)
+            on_prompt_decision(decision, env, counts, event.occurred_at.timestamp())
             deadline = next_deadline_s(state)
             if deadline is not None:
                 timers.push(partition, deadline, user_ref, event.user_id)
         elif env.kind is EnvelopeKind.answer:
             answer = SurveyAnswer.model_validate_json(env.payload)
             decision_a = decide_answer(state, answer, user_ref=user_ref, offset=offset, now_s=now_s)
-            await on_answer_decision(decision_a, env, answer.goal, counts)
             facts.extend(decision_a.facts)
+            on_answer_decision(decision_a, env, answer.goal, counts)
         else:
             user_id = json.loads(env.payload).get("user_id")
             for decision in expire_open_goals(state, now_s, registry, offset=offset, user_ref=user_ref,
                                               user_id=user_id, rates=rates.rates):
-                await on_prompt_decision(decision, env, counts, None)
                 facts.extend(decision.facts)
+                on_prompt_decision(decision, env, counts, None)
             deadline = next_deadline_s(state)
             if deadline is not None:
                 timers.push(partition, deadline, user_ref, user_id)
 
-    async def flush_partials(partition: int, facts: list[tuple[int, Fact]]) -> None:
+    def flush_partials(partition: int, facts: list[tuple[int, Fact]]) -> None:
         keys = keys_for(partition, facts, resolutions)
         current: dict[PartialKey, Partial] = {}
         for key in keys:
             data = partials.get(key.encode().encode())
             if data:
                 current[key] = Partial.from_bytes(data)
-        for key in apply_facts(current, partition, facts, resolutions):
-            data = current[key].to_bytes()
-            encoded = key.encode().encode()
-            partials[encoded] = data
-            await p.goal_partials_topic.send(
-                key=key.goal.encode(), value=encoded + b"\n" + data, partition=goal_partition(key.goal, partitions)
-            )
+        changed = apply_facts(current, partition, facts, resolutions)
+        for key in changed:
+            partials[key.encode().encode()] = current[key].to_bytes()
+        send_partials((key, current[key]) for key in changed)
 
-    async def process(partition: int, events: list[Any]) -> None:
-        states: dict[str, UserState] = {}
-        facts: list[tuple[int, Fact]] = []
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for event in events:
-            message = event.message
-            user_ref = message.key.decode()
-            state = states.get(user_ref)
-            if state is None:
-                state = states[user_ref] = load_state(user_ref)
-            try:
-                env = Envelope.decode(message.value)
-            except Exception as exc:  # not ours: keep it, do not stop
-                env = Envelope(EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value)
-                await send_dead_letter(env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}")
-                continue
-            try:
-                await handle(env, state, user_ref, message.offset, message.timestamp, facts, counts, partition)
-            except Exception as exc:  # a bug must not stop the worker or lose the record
-                log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
-                await send_dead_letter(env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
-        now_s = events[-1].message.timestamp
+    def send_partials(items: Any) -> None:
+        """Send partials on to the goal stage, packed into one record per goal partition."""
+        by_goal_partition: dict[int, list[tuple[PartialKey, Partial]]] = defaultdict(list)
+        for key, partial in items:
+            by_goal_partition[goal_partition(key.goal, partitions)].append((key, partial))
+        for goal_part, packed in by_goal_partition.items():
+            for start in range(0, len(packed), PARTIALS_PER_RECORD):
+                p.goal_partials_topic.send_soon(
+                    key=str(goal_part).encode(), value=encode_batch(packed[start : start + PARTIALS_PER_RECORD]),
+                    partition=goal_part,
+                )
+
+    def flush(partition: int) -> None:
+        """Write the partition's pending user states and partials, then release its events.
+
+        Events are held (not acked) until here, so Kafka never commits past an event whose
+        effects are only in memory: a crash replays it, and the high-water marks make the
+        replay exact.
+        """
+        pend = pending.pop(partition, None)
+        if pend is None or not pend.events:
+            return
+        now_s = pend.events[-1].message.timestamp
         with writing_to_partition(topic_name, partition):
-            for user_ref, state in states.items():
+            for user_ref, state in pend.states.items():
                 state.prune(now_s, cooldown_keep_s=cooldown_keep_s)
                 key = user_ref.encode()
                 if state.is_empty():
@@ -223,16 +242,73 @@ def register(p: "Pipeline") -> None:
                         del users[key]
                 else:
                     users[key] = json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
-            await flush_partials(partition, facts)
+            flush_partials(partition, pend.facts)
+        for event in pend.events:
+            event.ack()
+
+    def process(partition: int, events: list[Any]) -> None:
+        pend = pending.get(partition)
+        if pend is None:
+            pend = pending[partition] = Pending(started_s=time.monotonic())
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for event in events:
+            message = event.message
+            message.incref()  # held until flush(); take_events' own ack then leaves it uncommitted
+            pend.events.append(event)
+            user_ref = message.key.decode()
+            state = pend.states.get(user_ref)
+            if state is None:
+                state = pend.states[user_ref] = load_state(user_ref)
+            try:
+                env = Envelope.decode(message.value)
+            except Exception as exc:  # not ours: keep it, do not stop
+                env = Envelope(EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value)
+                send_dead_letter(env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}")
+                continue
+            if env.kind is EnvelopeKind.expiry:  # our own record: it is its own source
+                env = replace(env, source_topic=message.topic, source_partition=message.partition, source_offset=message.offset)
+            try:
+                handle(env, state, user_ref, message.offset, message.timestamp, pend.facts, counts, partition)
+            except Exception as exc:  # a bug must not stop the worker or lose the record
+                log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
+                send_dead_letter(env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
         owned = owned_partitions(app, topic_name)
         rates.observe(counts, len(owned) / partitions if owned else 1.0)
+        if len(pend.events) >= s.flush_max_events or time.monotonic() - pend.started_s >= s.flush_interval_seconds:
+            flush(partition)
 
     @app.agent(p.user_events_topic, name=f"{s.app_id}.users")
     async def user_stage(stream: Any) -> None:
         async for events in stream.take_events(s.batch_max_events, s.batch_within_seconds):
+            # Synchronous from here (sends are buffered with send_soon): a flush from a
+            # timer or a rebalance can never see half of a batch.
             for partition, group in by_partition(events).items():
-                await process(partition, group)
+                process(partition, group)
             metrics.last_event.labels(topic_name).set(time.time())
+
+    @app.timer(s.flush_interval_seconds, name=f"{s.app_id}.user-flush")
+    async def flush_quiet_partitions() -> None:
+        """Partitions with no new events still get their pending effects written."""
+        for partition in list(pending):
+            if time.monotonic() - pending[partition].started_s >= s.flush_interval_seconds:
+                flush(partition)
+
+    def flush_all(partitions: Any = None) -> None:
+        """Write and release pending effects now (before a rebalance or a shutdown waits for acks)."""
+        for partition in list(pending):
+            if partitions is None or partition in partitions:
+                flush(partition)
+
+    # Faust waits for every unacked event before giving partitions up; its table hook runs
+    # first and synchronously, while this worker still owns them: flush there.
+    revoke_tables = app.tables.on_partitions_revoked
+
+    def on_partitions_revoked(revoked: Any) -> Any:
+        flush_all({tp.partition for tp in revoked if tp.topic == topic_name})
+        return revoke_tables(revoked)
+
+    app.tables.on_partitions_revoked = on_partitions_revoked
+    p.before_stop.append(flush_all)
 
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")
     async def expire_due_goals() -> None:
@@ -245,6 +321,7 @@ def register(p: "Pipeline") -> None:
                 state = load_state(user_ref)
                 deadline = next_deadline_s(state)
                 if deadline is None:
+                    timers.user_ids.pop(user_ref, None)  # the goal ended normally
                     continue
                 if deadline > now_s:
                     timers.push(partition, deadline, user_ref, None)
@@ -270,10 +347,17 @@ def register(p: "Pipeline") -> None:
                 for raw_key in keys:
                     del partials[raw_key]
 
-    async def rebuild_timers(sender: Any = None, **kwargs: Any) -> None:
-        """After recovery the deadline index is derived again from the table."""
+    async def after_recovery(sender: Any = None, **kwargs: Any) -> None:
+        """After recovery, derive the deadline index again and re-send the owned partials.
+
+        A crash can persist a partial's table record but not the record sent on to the goal
+        stage; the replay then adds nothing new to send. Partials are absolute and the goal
+        stage keeps the highest hwm, so sending them all again is harmless and closes that gap.
+        """
         timers.clear()
         owned = owned_partitions(app, topic_name)
+        held = [(PartialKey.decode(raw.decode()), data) for raw, data in list(partials.items()) if data]
+        send_partials((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned)
         for raw_key, data in list(users.items()):
             user_ref = raw_key.decode()
             partition = partition_for(user_ref, partitions)
@@ -283,4 +367,4 @@ def register(p: "Pipeline") -> None:
             if deadline is not None:
                 timers.push(partition, deadline, user_ref, None)
 
-    app.on_rebalance_complete.connect(rebuild_timers)
+    app.on_rebalance_complete.connect(after_recovery)

@@ -140,7 +140,8 @@ def test_sigkill_halfway_through_20000_answers_still_gives_exact_counts(pipeline
     restarted = start_worker(env, name="after-kill")
     for slug in goals:
         wait_until(lambda: window_value(restarted, "ces_goal_answers", slug, "24h") == 10_000, timeout_s=180,
-                   what=f"all answers of {slug} after the restart")
+                   what=f"all answers of {slug} after the restart",
+                   describe=lambda: {g: window_value(restarted, "ces_goal_answers", g, "24h") for g in goals})
     # Let any replayed tail settle, then compare exactly with the ground truth.
     wait_until(lambda: (restarted.metric("ces_consumer_lag_messages", topic=settings.topic_survey_answers) or 0) == 0,
                timeout_s=60, what="no lag on the answers topic")
@@ -176,3 +177,32 @@ def test_two_workers_export_every_goal_exactly_once(pipeline, start_worker):
     assert owned_first and owned_second and not owned_first & owned_second
     targets = [w.metric("ces_goal_target_ces_ratio", goal=s) for w in (first, second) for s in slugs]
     assert sum(t is not None for t in targets) == len(slugs)
+
+
+def test_windows_close_by_the_clock_and_summaries_cover_quiet_goals(pipeline, start_worker, kafka_bootstrap):
+    env, settings, producer, prompts = pipeline([
+        {"slug": "busy", "scale": {"kind": "five_point"}},
+        {"slug": "quiet", "scale": {"kind": "emoticon"}},
+    ])
+    # Short windows built from 5 s buckets, so periods close within seconds.
+    env = {**env, "CES_WINDOWS": "10s,1h", "CES_BUCKET_RESOLUTIONS": "5s,1m", "CES_WINDOW_CLOSE_DELAY_SECONDS": "1"}
+    worker = start_worker(env)
+    users = ["u1", "u2", "u3"]
+    answer_all(settings, producer, prompt_everyone(settings, producer, prompts, "busy", users), dict(zip(users, [5, 4, 1])))
+    wait_until(lambda: window_value(worker, "ces_goal_answers", "busy") == 3, what="answers counted")
+
+    summaries = TopicReader(kafka_bootstrap, settings.topic_goal_summaries)
+    try:
+        records = summaries.wait_for(
+            lambda ss: sum(s["answers"] for s in ss if s["goal"] == "busy" and s["window"] == "10s") == 3,
+            timeout_s=60, what="10s summaries holding the three answers",
+        )
+        busy = [s for s in records if s["goal"] == "busy" and s["window"] == "10s" and s["answers"]]
+        assert sum(s["positive"] for s in busy) == 2 and sum(s["negative"] for s in busy) == 1
+        assert all(s["window_seconds"] == 10 and s["confidence"] == 0.99 for s in busy)
+        # A goal with no traffic at all still has its windows closed by the clock.
+        quiet = summaries.wait_for(lambda ss: [s for s in ss if s["goal"] == "quiet" and s["window"] == "10s"],
+                                   what="summaries of the quiet goal")
+        assert all(s["answers"] == 0 and s["ces_ratio"] is None for s in quiet if s["goal"] == "quiet")
+    finally:
+        summaries.close()
