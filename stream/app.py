@@ -134,8 +134,6 @@ class Pipeline:
             targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
         )
         self.readiness = Readiness(self.app)
-        # Called by the worker before Faust stops its consumer (which waits for every ack).
-        self.before_stop: list[Any] = []
         self._register_web()
         self._register_agents()
         self._register_lag_timer()

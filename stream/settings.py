@@ -120,10 +120,6 @@ class Settings(BaseSettings):
     batch_within_seconds: float = Field(
         0.01, gt=0, description="Longest wait to fill a batch (each of the three stages waits at most this long)."
     )
-    flush_interval_seconds: float = Field(
-        1.0, gt=0, description="How often the user stage writes its state and partials (window figures lag by up to this)."
-    )
-    flush_max_events: int = Field(20000, ge=1, description="Most events whose effects wait for one flush.")
     tick_interval_seconds: float = Field(5.0, gt=0, description="Clock tick for timers: inferred abandonment and window closing of quiet goals.")
 
     @model_validator(mode="after")

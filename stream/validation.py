@@ -85,24 +85,27 @@ def check_event_time(event_time: datetime, record_time_s: float, limits: Limits)
     return None
 
 
-def validate_goal_event(raw: bytes | None, record_time_s: float, known_goals: frozenset[str], limits: Limits) -> GoalEvent | Rejection:
-    """A valid GoalEvent for a registered goal, or why not."""
-    parsed = parse(raw, GoalEvent, limits)
+def _validate(
+    raw: bytes | None, model: type[ModelT], event_time: str, record_time_s: float,
+    known_goals: frozenset[str], limits: Limits,
+) -> ModelT | Rejection:
+    parsed = parse(raw, model, limits)
     if isinstance(parsed, Rejection):
         return parsed
-    if parsed.goal not in known_goals:
-        return Rejection(DeadLetterReason.unknown_goal, f"goal {parsed.goal!r} is not in the goal registry")
-    return check_event_time(parsed.occurred_at, record_time_s, limits) or parsed
+    goal = parsed.goal  # type: ignore[attr-defined]
+    if goal not in known_goals:
+        return Rejection(DeadLetterReason.unknown_goal, f"goal {goal!r} is not in the goal registry")
+    return check_event_time(getattr(parsed, event_time), record_time_s, limits) or parsed
+
+
+def validate_goal_event(raw: bytes | None, record_time_s: float, known_goals: frozenset[str], limits: Limits) -> GoalEvent | Rejection:
+    """A valid GoalEvent for a registered goal, or why not."""
+    return _validate(raw, GoalEvent, "occurred_at", record_time_s, known_goals, limits)
 
 
 def validate_answer(raw: bytes | None, record_time_s: float, known_goals: frozenset[str], limits: Limits) -> SurveyAnswer | Rejection:
     """A valid SurveyAnswer for a registered goal, or why not (the prompt is checked later)."""
-    parsed = parse(raw, SurveyAnswer, limits)
-    if isinstance(parsed, Rejection):
-        return parsed
-    if parsed.goal not in known_goals:
-        return Rejection(DeadLetterReason.unknown_goal, f"goal {parsed.goal!r} is not in the goal registry")
-    return check_event_time(parsed.answered_at, record_time_s, limits) or parsed
+    return _validate(raw, SurveyAnswer, "answered_at", record_time_s, known_goals, limits)
 
 
 def dead_letter(

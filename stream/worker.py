@@ -27,14 +27,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
     create_topics(settings)
     pipeline = Pipeline(settings, registry)
-    class CesWorker(faust.Worker):
-        async def on_stop(self) -> None:
-            # Runs before the app and its consumer stop: write held effects, release their events.
-            for hook in pipeline.before_stop:
-                hook()
-            await super().on_stop()
-
-    worker = CesWorker(pipeline.app, loglevel=loglevel, quiet=True)
+    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner turns the root logger to DEBUG below INFO: every debug
     # line of every library would then be formatted, per message.
     worker.spinner = None

@@ -123,6 +123,7 @@ def register(p: "Pipeline") -> None:
                     for key, partial in newest.items():
                         if windows.merged.update(key, partial):
                             table[key.encode().encode()] = partial.to_bytes()
+            await app.producer.flush()  # changelog records in Kafka before take_events acks
             metrics.last_event.labels(topic_name).set(time.time())
 
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.window-closer")

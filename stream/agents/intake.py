@@ -69,3 +69,5 @@ def register(p: "Pipeline") -> None:
                     log.exception("intake failed on %s:%s@%s", message.topic, message.partition, message.offset)
                     await reject(message, Rejection(DeadLetterReason.processing_error, f"internal error: {exc!r}"), now_s)
                 metrics.last_event.labels(message.topic).set(now_s)
+            # take_events acks the batch when this body ends: only after its records are in Kafka.
+            await p.app.producer.flush()

@@ -1,13 +1,12 @@
 """User stage: the prompt engine and the answer joiner, per pseudonymous user, in batches.
 
 Consumes ``<app_id>-user-events`` (re-keyed goal events, answers and expiry
-records). Per batch it runs the pure decisions (``stream.prompting``,
-``stream.answering``) and sends prompts, comments and dead letters at once. The
-state changes are kept per partition and written once per flush interval: each
-touched user state once, and the facts folded into per-partition partials (one
-table write per touched bucket, never one per event), which travel on to the goal
-stage packed into one record per goal partition. The events stay unacked until
-their flush, so a crash replays them instead of losing them.
+records). Per batch and partition it runs the pure decisions (``stream.prompting``,
+``stream.answering``), sends prompts, comments and dead letters, then writes each
+touched user state once and folds the facts into per-partition partials (one table
+write per touched bucket, never one per event), which travel on to the goal stage
+packed into one record per goal partition. The batch is acked only after Kafka has
+all of that, so a crash replays it instead of losing it.
 """
 
 from __future__ import annotations
@@ -71,9 +70,8 @@ class ExpiryTimers:
 
 @dataclass
 class Pending:
-    """One partition's effects not yet written: user states, facts, and the events they came from."""
+    """One batch's effects on one partition, written together: user states and facts."""
 
-    started_s: float
     states: dict[str, UserState] = field(default_factory=dict)
     facts: list[tuple[int, Fact]] = field(default_factory=list)
     events: list[Any] = field(default_factory=list)
@@ -122,15 +120,11 @@ def register(p: "Pipeline") -> None:
     partials = raw_table(app, "partials", partitions)
     timers = ExpiryTimers()
     rates = AdaptiveRates(p)
-    pending: dict[int, Pending] = {}
     # Stage-1 partials are only needed while late facts can still reach their bucket.
     partial_keep_s = s.late_grace_seconds + max(resolutions) * 2
     p.user_table, p.partials_table = users, partials
 
     def load_state(user_ref: str) -> UserState:
-        partition_pending = pending.get(partition_for(user_ref, partitions))
-        if partition_pending is not None and user_ref in partition_pending.states:
-            return partition_pending.states[user_ref]  # newer than the table until the next flush
         data = users.get(user_ref.encode())
         return UserState.from_json_obj(json.loads(data)) if data else UserState()
 
@@ -222,15 +216,15 @@ def register(p: "Pipeline") -> None:
                     partition=goal_part,
                 )
 
-    def flush(partition: int) -> None:
-        """Write the partition's pending user states and partials, then release its events.
+    async def flush(partition: int, pend: Pending) -> None:
+        """Write a batch's user states and partials once, and wait until Kafka has them.
 
-        Events are held (not acked) until here, so Kafka never commits past an event whose
-        effects are only in memory: a crash replays it, and the high-water marks make the
-        replay exact.
+        take_events acks the batch only after this returns, so Kafka never commits past an
+        event whose effects are not yet written (Faust itself commits without waiting for
+        the records sent meanwhile). A crash replays the batch; the high-water marks and the
+        recorded decisions make that replay exact.
         """
-        pend = pending.pop(partition, None)
-        if pend is None or not pend.events:
+        if not pend.events:
             return
         now_s = pend.events[-1].message.timestamp
         with writing_to_partition(topic_name, partition):
@@ -243,17 +237,14 @@ def register(p: "Pipeline") -> None:
                 else:
                     users[key] = json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
             flush_partials(partition, pend.facts)
-        for event in pend.events:
-            event.ack()
+        await app.producer.flush()
 
-    def process(partition: int, events: list[Any]) -> None:
-        pend = pending.get(partition)
-        if pend is None:
-            pend = pending[partition] = Pending(started_s=time.monotonic())
+    def process(partition: int, events: list[Any]) -> Pending:
+        """Decide on one partition's events (synchronous: sends are buffered with send_soon)."""
+        pend = Pending()
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for event in events:
             message = event.message
-            message.incref()  # held until flush(); take_events' own ack then leaves it uncommitted
             pend.events.append(event)
             user_ref = message.key.decode()
             state = pend.states.get(user_ref)
@@ -274,41 +265,14 @@ def register(p: "Pipeline") -> None:
                 send_dead_letter(env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
         owned = owned_partitions(app, topic_name)
         rates.observe(counts, len(owned) / partitions if owned else 1.0)
-        if len(pend.events) >= s.flush_max_events or time.monotonic() - pend.started_s >= s.flush_interval_seconds:
-            flush(partition)
+        return pend
 
     @app.agent(p.user_events_topic, name=f"{s.app_id}.users")
     async def user_stage(stream: Any) -> None:
         async for events in stream.take_events(s.batch_max_events, s.batch_within_seconds):
-            # Synchronous from here (sends are buffered with send_soon): a flush from a
-            # timer or a rebalance can never see half of a batch.
             for partition, group in by_partition(events).items():
-                process(partition, group)
+                await flush(partition, process(partition, group))
             metrics.last_event.labels(topic_name).set(time.time())
-
-    @app.timer(s.flush_interval_seconds, name=f"{s.app_id}.user-flush")
-    async def flush_quiet_partitions() -> None:
-        """Partitions with no new events still get their pending effects written."""
-        for partition in list(pending):
-            if time.monotonic() - pending[partition].started_s >= s.flush_interval_seconds:
-                flush(partition)
-
-    def flush_all(partitions: Any = None) -> None:
-        """Write and release pending effects now (before a rebalance or a shutdown waits for acks)."""
-        for partition in list(pending):
-            if partitions is None or partition in partitions:
-                flush(partition)
-
-    # Faust waits for every unacked event before giving partitions up; its table hook runs
-    # first and synchronously, while this worker still owns them: flush there.
-    revoke_tables = app.tables.on_partitions_revoked
-
-    def on_partitions_revoked(revoked: Any) -> Any:
-        flush_all({tp.partition for tp in revoked if tp.topic == topic_name})
-        return revoke_tables(revoked)
-
-    app.tables.on_partitions_revoked = on_partitions_revoked
-    p.before_stop.append(flush_all)
 
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")
     async def expire_due_goals() -> None:
