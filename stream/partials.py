@@ -174,11 +174,3 @@ class MergedGoals:
         for key in dropped:
             del self.partials[key]
         return dropped
-
-    def drop_partitions(self, keep: set[int], partitions: int) -> None:
-        """Forget every goal whose partition is not in ``keep`` (lost in a rebalance)."""
-        lost = {goal for goal in self.goals if goal_partition(goal, partitions) not in keep}
-        for goal in lost:
-            del self.goals[goal]
-        for key in [k for k in self.partials if k.goal in lost]:
-            del self.partials[key]

@@ -69,12 +69,12 @@ class ExpiryTimers:
 
 
 @dataclass
-class Pending:
+class BatchEffects:
     """One batch's effects on one partition, written together: user states and facts."""
 
+    now_s: float
     states: dict[str, UserState] = field(default_factory=dict)
     facts: list[tuple[int, Fact]] = field(default_factory=list)
-    events: list[Any] = field(default_factory=list)
 
 
 class AdaptiveRates:
@@ -216,7 +216,7 @@ def register(p: "Pipeline") -> None:
                     partition=goal_part,
                 )
 
-    async def flush(partition: int, pend: Pending) -> None:
+    async def flush(partition: int, effects: BatchEffects) -> None:
         """Write a batch's user states and partials once, and wait until Kafka has them.
 
         take_events acks the batch only after this returns, so Kafka never commits past an
@@ -224,11 +224,9 @@ def register(p: "Pipeline") -> None:
         the records sent meanwhile). A crash replays the batch; the high-water marks and the
         recorded decisions make that replay exact.
         """
-        if not pend.events:
-            return
-        now_s = pend.events[-1].message.timestamp
+        now_s = effects.now_s
         with writing_to_partition(topic_name, partition):
-            for user_ref, state in pend.states.items():
+            for user_ref, state in effects.states.items():
                 state.prune(now_s, cooldown_keep_s=cooldown_keep_s)
                 key = user_ref.encode()
                 if state.is_empty():
@@ -236,20 +234,19 @@ def register(p: "Pipeline") -> None:
                         del users[key]
                 else:
                     users[key] = json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
-            flush_partials(partition, pend.facts)
+            flush_partials(partition, effects.facts)
         await app.producer.flush()
 
-    def process(partition: int, events: list[Any]) -> Pending:
+    def process(partition: int, events: list[Any]) -> BatchEffects:
         """Decide on one partition's events (synchronous: sends are buffered with send_soon)."""
-        pend = Pending()
+        effects = BatchEffects(now_s=events[-1].message.timestamp)
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for event in events:
             message = event.message
-            pend.events.append(event)
             user_ref = message.key.decode()
-            state = pend.states.get(user_ref)
+            state = effects.states.get(user_ref)
             if state is None:
-                state = pend.states[user_ref] = load_state(user_ref)
+                state = effects.states[user_ref] = load_state(user_ref)
             try:
                 env = Envelope.decode(message.value)
             except Exception as exc:  # not ours: keep it, do not stop
@@ -259,13 +256,13 @@ def register(p: "Pipeline") -> None:
             if env.kind is EnvelopeKind.expiry:  # our own record: it is its own source
                 env = replace(env, source_topic=message.topic, source_partition=message.partition, source_offset=message.offset)
             try:
-                handle(env, state, user_ref, message.offset, message.timestamp, pend.facts, counts, partition)
+                handle(env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition)
             except Exception as exc:  # a bug must not stop the worker or lose the record
                 log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
                 send_dead_letter(env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
         owned = owned_partitions(app, topic_name)
         rates.observe(counts, len(owned) / partitions if owned else 1.0)
-        return pend
+        return effects
 
     @app.agent(p.user_events_topic, name=f"{s.app_id}.users")
     async def user_stage(stream: Any) -> None:

@@ -336,26 +336,6 @@ def test_forget_before_drops_only_ended_buckets_of_that_resolution():
     assert merged.forget_before(300, T0 + 300) == [key(300, T0)]
 
 
-def test_drop_partitions_forgets_goals_owned_elsewhere():
-    partitions = 8
-    goals = [GOAL, OTHER, "pay-bill", "a"]  # goal partitions 5, 1, 7, 2 of 8
-    merged = MergedGoals()
-    for goal in goals:
-        for source in (0, 1):
-            merged.update(key(60, partition=source, goal=goal), Partial(1, counts(answers=(4,))))
-    keep = {goal_partition(GOAL, partitions), goal_partition("a", partitions)}
-    assert keep == {5, 2}
-    merged.drop_partitions(keep, partitions)
-    assert set(merged.goals) == {GOAL, "a"}
-    assert {k.goal for k in merged.partials} == {GOAL, "a"}
-    assert len(merged.partials) == 4
-    merged.drop_partitions(set(), partitions)
-    assert merged.goals == {} and merged.partials == {}
-
-
-# -- goal_partition and the byte/text forms ------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("goal", "by_count"),
     [
