@@ -101,8 +101,9 @@ class Pipeline:
             web_stats_enabled=False,
             web_graph_enabled=False,
             stream_buffer_maxsize=16384,
-            # Batch sends: with no linger every record is its own produce request.
-            producer_linger=0.005,
+            # No linger: stages send whole batches and wait for them, so lingering only adds
+            # latency (aiokafka keeps one request in flight, so records still batch under load).
+            producer_linger=0.0,
             producer_max_batch_size=262_144,
             broker_max_poll_records=5000,
             monitor=QuietMonitor(),
@@ -110,12 +111,6 @@ class Pipeline:
             key_serializer="raw",
             value_serializer="raw",
         )
-        self.goal_events_topic = self.app.topic(s.topic_goal_events, **RAW)
-        self.answers_topic = self.app.topic(s.topic_survey_answers, **RAW)
-        self.prompts_topic = self.app.topic(s.topic_survey_prompts, **RAW)
-        self.summaries_topic = self.app.topic(s.topic_goal_summaries, **RAW)
-        self.comments_topic = self.app.topic(s.topic_feedback_comments, **RAW)
-        self.dead_letter_topic = self.app.topic(s.topic_dead_letter, **RAW)
         # One channel over both inputs: the intake agent validates and re-keys them together.
         self.inputs_topic = self.app.topic(s.topic_goal_events, s.topic_survey_answers, **RAW)
         self.user_events_topic = self.app.topic(
@@ -137,7 +132,6 @@ class Pipeline:
         self._register_web()
         self._register_agents()
         self._register_lag_timer()
-        self._register_producer_tuning()
 
     def _register_web(self) -> None:
         app = self.app
@@ -159,15 +153,6 @@ class Pipeline:
         async def health(web: Any, request: Any) -> Any:
             state = self.readiness.state()
             return web.json(state, status=200 if state["ready"] else 503)
-
-    def _register_producer_tuning(self) -> None:
-        app = self.app
-
-        @app.task
-        async def widen_producer_buffer() -> None:
-            """Faust pauses the stream whenever more than 100 changelog records wait to be sent;
-            a batch writes one record per touched user and bucket, so allow a batch's worth."""
-            app.producer.buffer.max_messages = max(10_000, 4 * self.settings.batch_max_events)
 
     def _register_lag_timer(self) -> None:
         app = self.app
@@ -198,3 +183,4 @@ class Pipeline:
         intake.register(self)
         users.register(self)
         goals.register(self)
+

@@ -1,21 +1,32 @@
 """The small pieces of Faust plumbing the stages share (Faust internals live only here).
 
-Pinned against faust-streaming 0.15.x: table writes find their changelog partition
-through the "current event" context variable that stream iteration sets
-(``faust.streams._current_event``). Our stages write once per batch, and timers
-write with no event at all, so they name the partition explicitly instead.
+Pinned against faust-streaming 0.15.x:
+
+- ``batches`` drains a stream's channel queue directly instead of iterating the
+  stream: Faust's per-event stream machinery (and ``take_events``, which also waits
+  its full ``within`` before every batch) cost more than our whole decision.
+
+- ``BatchSender`` sends a stage's output records (and its table changelog records)
+  as one Kafka record batch per topic partition through aiokafka's batch API, instead
+  of Faust's record-by-record sends (a future, a channel and a buffer hop each).
+
+- Table writes find their changelog partition through the "current event" context
+  variable that stream iteration sets (``faust.streams._current_event``). Our stages
+  write once per batch, and timers write with no event at all, so they name the
+  partition explicitly instead (``writing_to_partition``).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 from faust.streams import _current_event
+from faust.types import TP
 
 
 class _PartitionMarker:
@@ -64,3 +75,88 @@ def raw_table(app: Any, name: str, partitions: int) -> Any:
     table.key_serializer = "raw"
     table.value_serializer = "raw"
     return table
+
+
+async def batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]]:
+    """Events as soon as they arrive: everything queued (up to ``max_events``) in one batch.
+
+    No fixed wait: a lone event is handled at once, and under load batches grow by
+    themselves while the previous one is processed. Each batch is acked when the
+    caller asks for the next one, i.e. after its body (which awaits its writes) has
+    finished; if the body raises, the batch stays unacked so it is never committed.
+    The queue is the one the conductor fills for ordinary stream iteration, so flow
+    control, back-pressure and clearing on rebalance work as usual.
+    """
+    channel = stream.channel.__aiter__()  # subscribes like stream iteration does
+    queue = channel.queue
+    while True:
+        try:
+            batch = [await queue.get()]
+        except StopAsyncIteration:  # Faust ends its channels this way on shutdown
+            return
+        while len(batch) < max_events and not queue.empty():
+            batch.append(queue.get_nowait())
+        yield batch
+        for event in batch:
+            event.ack()
+
+
+class BatchSender:
+    """One batch's output records, sent together: one record batch per topic partition.
+
+    ``add`` queues a record (``partition=None``: by key, with the same murmur2
+    partitioner as Kafka's Java clients); ``put`` writes a table key to the store
+    and queues its changelog record. ``send`` submits everything and waits until
+    Kafka has it, then records the tables' persisted changelog offsets (what Faust
+    does per record), so a caller acks its input only after its effects are durable.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._records: list[tuple[str, int | None, bytes | None, bytes | None]] = []
+        self._tables: dict[tuple[str, int], Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
+        self._records.append((topic, partition, key, value))
+
+    def put(self, table: Any, partition: int, key: bytes, value: bytes | None) -> None:
+        """Set (or, with ``value=None``, delete) ``key`` in ``table`` on changelog partition ``partition``."""
+        changelog = table.changelog_topic.get_topic_name()
+        with writing_to_partition(changelog, partition):  # rocksdb:// picks its per-partition db by it
+            if value is None:
+                if key not in table.data:
+                    return
+                del table.data[key]
+            else:
+                table.data[key] = value
+        self._tables[(changelog, partition)] = table
+        self.add(changelog, key, value, partition)
+
+    async def send(self) -> None:
+        if not self._records:
+            return
+        producer = self._app.producer._ensure_producer()  # the aiokafka producer
+        builders: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        for topic, partition, key, value in self._records:
+            if partition is None:
+                await producer.client._wait_on_metadata(topic)  # returns at once once known
+                partition = producer._partition(topic, None, None, None, key, value)
+            batch = builders[(topic, partition)]
+            if not batch or batch[-1].append(timestamp=None, key=key, value=value) is None:
+                batch.append(producer.create_batch())
+                if batch[-1].append(timestamp=None, key=key, value=value) is None:
+                    raise ValueError(f"record for {topic} larger than the producer batch size")
+        self._records = []
+        pending = []
+        for (topic, partition), batch_list in builders.items():
+            for builder in batch_list:
+                count = builder.record_count()
+                pending.append((topic, partition, count, await producer.send_batch(builder, topic, partition=partition)))
+        for topic, partition, count, delivered in pending:
+            metadata = await delivered
+            table = self._tables.get((topic, partition))
+            if table is not None and metadata is not None:
+                table.data.set_persisted_offset(TP(topic, partition), metadata.offset + count - 1)

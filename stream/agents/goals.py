@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from schemas import GoalSummary
-from stream.agents.glue import by_partition, owned_partitions, raw_table, writing_to_partition
+from stream.agents.glue import BatchSender, batches, by_partition, owned_partitions, raw_table
 from stream.buckets import BucketCounts
 from stream.partials import MergedGoals, Partial, PartialKey, decode_batch, goal_partition
 from stream.stats import WindowFigures, figures
@@ -107,7 +107,8 @@ def register(p: "Pipeline") -> None:
 
     @app.agent(p.goal_partials_topic, name=f"{s.app_id}.goals")
     async def goal_stage(stream: Any) -> None:
-        async for events in stream.take_events(s.batch_max_events, s.batch_within_seconds):
+        async for events in batches(stream, s.batch_max_events):
+            out = BatchSender(app)
             for partition, group in by_partition(events).items():
                 newest: dict[PartialKey, Partial] = {}
                 for event in group:
@@ -119,11 +120,10 @@ def register(p: "Pipeline") -> None:
                     except Exception:  # internal records only; never stop the stage
                         log.exception("goal stage skipped %s@%s", partition, event.message.offset)
                 # Last writer wins by offset, and one table write per key and batch.
-                with writing_to_partition(topic_name, partition):
-                    for key, partial in newest.items():
-                        if windows.merged.update(key, partial):
-                            table[key.encode().encode()] = partial.to_bytes()
-            await app.producer.flush()  # changelog records in Kafka before take_events acks
+                for key, partial in newest.items():
+                    if windows.merged.update(key, partial):
+                        out.put(table, partition, key.encode().encode(), partial.to_bytes())
+            await out.send()  # changelog records in Kafka before the batch is acked
             metrics.last_event.labels(topic_name).set(time.time())
 
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.window-closer")
@@ -133,20 +133,15 @@ def register(p: "Pipeline") -> None:
             return
         windows.owned = owned_partitions(app, topic_name)
         now_s = time.time()
+        out = BatchSender(app)
         for summary in windows.due_summaries(now_s, close_delay_s):
-            await p.summaries_topic.send(key=summary.kafka_key().encode(), value=summary.model_dump_json().encode())
-        stale: dict[int, list[PartialKey]] = {}
+            out.add(s.topic_goal_summaries, summary.kafka_key().encode(), summary.model_dump_json().encode())
         for resolution_s, keep in keep_s.items():
             for key in windows.merged.forget_before(resolution_s, int(now_s) - keep):
-                stale.setdefault(goal_partition(key.goal, partitions), []).append(key)
+                out.put(table, goal_partition(key.goal, partitions), key.encode().encode(), None)
         for buckets in windows.merged.goals.values():
             buckets.prune(now_s, keep_s)
-        for partition, keys in stale.items():
-            with writing_to_partition(topic_name, partition):
-                for key in keys:
-                    raw = key.encode().encode()
-                    if table.get(raw) is not None:
-                        del table[raw]
+        await out.send()
 
     async def rebuild(sender: Any = None, **kwargs: Any) -> None:
         """After recovery, derive the merged view again from the table (owned goals only)."""

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from schemas import DeadLetterReason, GoalEvent
+from stream.agents.glue import BatchSender, batches
 from stream.envelope import Envelope, EnvelopeKind
 from stream.pseudonym import partition_for, pseudonymise
 from stream.validation import Rejection, dead_letter, validate_answer, validate_goal_event
@@ -31,25 +32,27 @@ def register(p: "Pipeline") -> None:
     goal_topic = s.topic_goal_events
     metrics = p.metrics
 
-    async def reject(message: Any, rejection: Rejection, now_s: float) -> None:
+    dead_letter_topic = s.topic_dead_letter
+    user_events = p.user_events_topic.get_topic_name()
+
+    def reject(out: BatchSender, message: Any, rejection: Rejection, now_s: float) -> None:
         letter = dead_letter(
             rejection, topic=message.topic, partition=message.partition, offset=message.offset,
             key=message.key, value=message.value, received_at_s=now_s,
         )
-        await p.dead_letter_topic.send(key=message.topic.encode(), value=letter.model_dump_json().encode())
+        out.add(dead_letter_topic, message.topic.encode(), letter.model_dump_json().encode())
         metrics.events_invalid.labels(message.topic, rejection.reason.value).inc()
 
-    async def forward(message: Any, kind: EnvelopeKind, user_id: str) -> None:
+    def forward(out: BatchSender, message: Any, kind: EnvelopeKind, user_id: str) -> None:
         user_ref = pseudonymise(user_id, key)
         envelope = Envelope(kind, message.topic, message.partition, message.offset, message.key, message.value)
-        await p.user_events_topic.send(
-            key=user_ref.encode(), value=envelope.encode(), partition=partition_for(user_ref, partitions)
-        )
+        out.add(user_events, user_ref.encode(), envelope.encode(), partition_for(user_ref, partitions))
 
     @p.app.agent(p.inputs_topic, name=f"{s.app_id}.intake")
     async def intake(stream: Any) -> None:
-        async for events in stream.take_events(s.batch_max_events, s.batch_within_seconds):
+        async for events in batches(stream, s.batch_max_events):
             now_s = time.time()
+            out = BatchSender(p.app)
             for event in events:
                 message = event.message
                 try:
@@ -60,14 +63,14 @@ def register(p: "Pipeline") -> None:
                         result = validate_answer(message.value, message.timestamp, p.known_goals, p.limits)
                         kind = EnvelopeKind.answer
                     if isinstance(result, Rejection):
-                        await reject(message, result, now_s)
+                        reject(out, message, result, now_s)
                         continue
-                    await forward(message, kind, result.user_id)
+                    forward(out, message, kind, result.user_id)
                     if isinstance(result, GoalEvent):
                         metrics.goal_events.labels(result.goal, result.type.value).inc()
                 except Exception as exc:  # never let one record stop the worker
                     log.exception("intake failed on %s:%s@%s", message.topic, message.partition, message.offset)
-                    await reject(message, Rejection(DeadLetterReason.processing_error, f"internal error: {exc!r}"), now_s)
+                    reject(out, message, Rejection(DeadLetterReason.processing_error, f"internal error: {exc!r}"), now_s)
                 metrics.last_event.labels(message.topic).set(now_s)
-            # take_events acks the batch when this body ends: only after its records are in Kafka.
-            await p.app.producer.flush()
+            # The batch is acked after this body: only once its records are in Kafka.
+            await out.send()

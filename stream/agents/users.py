@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
-from stream.agents.glue import by_partition, owned_partitions, raw_table, writing_to_partition
+from stream.agents.glue import BatchSender, batches, by_partition, owned_partitions, raw_table
 from stream.answering import AnswerDecision, decide_answer
 from stream.buckets import Fact
 from stream.envelope import Envelope, EnvelopeKind
@@ -119,6 +119,9 @@ def register(p: "Pipeline") -> None:
     users = raw_table(app, "users", partitions)
     partials = raw_table(app, "partials", partitions)
     timers = ExpiryTimers()
+    # The owned partials, decoded: a batch touches the same few buckets again and again.
+    # Only valid while the assignment stands; dropped on every rebalance.
+    decoded_partials: dict[PartialKey, Partial] = {}
     rates = AdaptiveRates(p)
     # Stage-1 partials are only needed while late facts can still reach their bucket.
     partial_keep_s = s.late_grace_seconds + max(resolutions) * 2
@@ -128,23 +131,27 @@ def register(p: "Pipeline") -> None:
         data = users.get(user_ref.encode())
         return UserState.from_json_obj(json.loads(data)) if data else UserState()
 
-    def send_dead_letter(env: Envelope, reason: DeadLetterReason, detail: str) -> None:
+    prompts_topic, comments_topic = s.topic_survey_prompts, s.topic_feedback_comments
+    goal_partials = p.goal_partials_topic.get_topic_name()
+
+    def send_dead_letter(out: BatchSender, env: Envelope, reason: DeadLetterReason, detail: str) -> None:
         letter = dead_letter(
             Rejection(reason, detail), topic=env.source_topic, partition=env.source_partition,
             offset=env.source_offset, key=env.source_key, value=env.payload, received_at_s=time.time(),
         )
-        p.dead_letter_topic.send_soon(key=env.source_topic.encode(), value=letter.model_dump_json().encode())
+        out.add(s.topic_dead_letter, env.source_topic.encode(), letter.model_dump_json().encode())
         if env.source_topic in (s.topic_goal_events, s.topic_survey_answers):
             metrics.events_invalid.labels(env.source_topic, reason.value).inc()
 
-    def on_prompt_decision(decision: PromptDecision, env: Envelope, counts: dict[str, list[int]], occurred_at_s: float | None) -> None:
+    def on_prompt_decision(out: BatchSender, decision: PromptDecision, env: Envelope, counts: dict[str, list[int]],
+                           occurred_at_s: float | None) -> None:
         if decision.dead_letter_reason is not None:
-            send_dead_letter(env, decision.dead_letter_reason, decision.detail)
+            send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
         # A retried event (same id, new record) never prompts twice; a replay of the same
         # record re-sends its prompt, since the first send may not have reached Kafka.
         if decision.prompt is not None and decision.dead_letter_reason is not DeadLetterReason.duplicate:
             prompt = decision.prompt
-            p.prompts_topic.send_soon(key=prompt.user_id.encode(), value=prompt.model_dump_json().encode())
+            out.add(prompts_topic, prompt.user_id.encode(), prompt.model_dump_json().encode())
             if not decision.replayed:
                 metrics.prompts.labels(decision.goal, prompt.outcome.value).inc()
                 counts[decision.goal][1] += 1
@@ -153,11 +160,12 @@ def register(p: "Pipeline") -> None:
         if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
             metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
 
-    def on_answer_decision(decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, list[int]]) -> None:
+    def on_answer_decision(out: BatchSender, decision: AnswerDecision, env: Envelope, goal: str,
+                           counts: dict[str, list[int]]) -> None:
         if decision.dead_letter_reason is not None:
-            send_dead_letter(env, decision.dead_letter_reason, decision.detail)
+            send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
         if decision.feedback is not None:
-            p.comments_topic.send_soon(key=goal.encode(), value=decision.feedback.model_dump_json().encode())
+            out.add(comments_topic, goal.encode(), decision.feedback.model_dump_json().encode())
             if not decision.replayed:
                 metrics.feedback_comments.labels(goal).inc()
         if not decision.replayed:
@@ -165,7 +173,7 @@ def register(p: "Pipeline") -> None:
                 metrics.answers.labels(fact.goal, fact.sentiment.value).inc()  # type: ignore[union-attr]
                 counts[goal][2] += 1
 
-    def handle(env: Envelope, state: UserState, user_ref: str, offset: int, now_s: float,
+    def handle(out: BatchSender, env: Envelope, state: UserState, user_ref: str, offset: int, now_s: float,
                      facts: list[tuple[int, Fact]], counts: dict[str, list[int]], partition: int) -> None:
         if env.kind is EnvelopeKind.goal_event:
             event = GoalEvent.model_validate_json(env.payload)
@@ -173,7 +181,7 @@ def register(p: "Pipeline") -> None:
                                          registry=registry, rates=rates.rates)
             counts[event.goal][0] += 1
             facts.extend(decision.facts)
-            on_prompt_decision(decision, env, counts, event.occurred_at.timestamp())
+            on_prompt_decision(out, decision, env, counts, event.occurred_at.timestamp())
             deadline = next_deadline_s(state)
             if deadline is not None:
                 timers.push(partition, deadline, user_ref, event.user_id)
@@ -181,64 +189,52 @@ def register(p: "Pipeline") -> None:
             answer = SurveyAnswer.model_validate_json(env.payload)
             decision_a = decide_answer(state, answer, user_ref=user_ref, offset=offset, now_s=now_s)
             facts.extend(decision_a.facts)
-            on_answer_decision(decision_a, env, answer.goal, counts)
+            on_answer_decision(out, decision_a, env, answer.goal, counts)
         else:
             user_id = json.loads(env.payload).get("user_id")
             for decision in expire_open_goals(state, now_s, registry, offset=offset, user_ref=user_ref,
                                               user_id=user_id, rates=rates.rates):
                 facts.extend(decision.facts)
-                on_prompt_decision(decision, env, counts, None)
+                on_prompt_decision(out, decision, env, counts, None)
             deadline = next_deadline_s(state)
             if deadline is not None:
                 timers.push(partition, deadline, user_ref, user_id)
 
-    def flush_partials(partition: int, facts: list[tuple[int, Fact]]) -> None:
-        keys = keys_for(partition, facts, resolutions)
+    def write_partials(out: BatchSender, partition: int, facts: list[tuple[int, Fact]]) -> None:
         current: dict[PartialKey, Partial] = {}
-        for key in keys:
-            data = partials.get(key.encode().encode())
-            if data:
-                current[key] = Partial.from_bytes(data)
+        for key in keys_for(partition, facts, resolutions):
+            partial = decoded_partials.get(key)
+            if partial is None:
+                data = partials.get(key.encode().encode())
+                partial = Partial.from_bytes(data) if data else None
+            if partial is not None:
+                current[key] = partial
         changed = apply_facts(current, partition, facts, resolutions)
         for key in changed:
-            partials[key.encode().encode()] = current[key].to_bytes()
-        send_partials((key, current[key]) for key in changed)
+            decoded_partials[key] = current[key]
+            out.put(partials, partition, key.encode().encode(), current[key].to_bytes())
+        send_partials(out, ((key, current[key]) for key in changed))
 
-    def send_partials(items: Any) -> None:
+    def send_partials(out: BatchSender, items: Any) -> None:
         """Send partials on to the goal stage, packed into one record per goal partition."""
         by_goal_partition: dict[int, list[tuple[PartialKey, Partial]]] = defaultdict(list)
         for key, partial in items:
             by_goal_partition[goal_partition(key.goal, partitions)].append((key, partial))
         for goal_part, packed in by_goal_partition.items():
             for start in range(0, len(packed), PARTIALS_PER_RECORD):
-                p.goal_partials_topic.send_soon(
-                    key=str(goal_part).encode(), value=encode_batch(packed[start : start + PARTIALS_PER_RECORD]),
-                    partition=goal_part,
-                )
+                out.add(goal_partials, str(goal_part).encode(), encode_batch(packed[start : start + PARTIALS_PER_RECORD]), goal_part)
 
-    async def flush(partition: int, effects: BatchEffects) -> None:
-        """Write a batch's user states and partials once, and wait until Kafka has them.
-
-        take_events acks the batch only after this returns, so Kafka never commits past an
-        event whose effects are not yet written (Faust itself commits without waiting for
-        the records sent meanwhile). A crash replays the batch; the high-water marks and the
-        recorded decisions make that replay exact.
-        """
+    def write(out: BatchSender, partition: int, effects: BatchEffects) -> None:
+        """Write one partition's share of a batch: each touched user state and partial once."""
         now_s = effects.now_s
-        with writing_to_partition(topic_name, partition):
-            for user_ref, state in effects.states.items():
-                state.prune(now_s, cooldown_keep_s=cooldown_keep_s)
-                key = user_ref.encode()
-                if state.is_empty():
-                    if users.get(key) is not None:
-                        del users[key]
-                else:
-                    users[key] = json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
-            flush_partials(partition, effects.facts)
-        await app.producer.flush()
+        for user_ref, state in effects.states.items():
+            state.prune(now_s, cooldown_keep_s=cooldown_keep_s)
+            value = None if state.is_empty() else json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
+            out.put(users, partition, user_ref.encode(), value)
+        write_partials(out, partition, effects.facts)
 
-    def process(partition: int, events: list[Any]) -> BatchEffects:
-        """Decide on one partition's events (synchronous: sends are buffered with send_soon)."""
+    def process(out: BatchSender, partition: int, events: list[Any]) -> BatchEffects:
+        """Decide on one partition's events; their output records are queued in ``out``."""
         effects = BatchEffects(now_s=events[-1].message.timestamp)
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for event in events:
@@ -251,24 +247,30 @@ def register(p: "Pipeline") -> None:
                 env = Envelope.decode(message.value)
             except Exception as exc:  # not ours: keep it, do not stop
                 env = Envelope(EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value)
-                send_dead_letter(env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}")
+                send_dead_letter(out, env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}")
                 continue
             if env.kind is EnvelopeKind.expiry:  # our own record: it is its own source
                 env = replace(env, source_topic=message.topic, source_partition=message.partition, source_offset=message.offset)
             try:
-                handle(env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition)
+                handle(out, env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition)
             except Exception as exc:  # a bug must not stop the worker or lose the record
                 log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
-                send_dead_letter(env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
+                send_dead_letter(out, env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
         owned = owned_partitions(app, topic_name)
         rates.observe(counts, len(owned) / partitions if owned else 1.0)
         return effects
 
     @app.agent(p.user_events_topic, name=f"{s.app_id}.users")
     async def user_stage(stream: Any) -> None:
-        async for events in stream.take_events(s.batch_max_events, s.batch_within_seconds):
+        async for events in batches(stream, s.batch_max_events):
+            out = BatchSender(app)
             for partition, group in by_partition(events).items():
-                await flush(partition, process(partition, group))
+                write(out, partition, process(out, partition, group))
+            # The batch is acked only after this: Kafka never commits past an event whose
+            # effects are not yet written (Faust itself commits without waiting for records
+            # sent meanwhile). A crash replays the batch; the high-water marks and the
+            # recorded decisions make that replay exact.
+            await out.send()
             metrics.last_event.labels(topic_name).set(time.time())
 
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")
@@ -277,6 +279,7 @@ def register(p: "Pipeline") -> None:
         if app.rebalancing:
             return
         now_s = time.time()
+        out = BatchSender(app)
         for partition in owned_partitions(app, topic_name):
             for user_ref in timers.pop_due(partition, now_s):
                 state = load_state(user_ref)
@@ -289,7 +292,8 @@ def register(p: "Pipeline") -> None:
                     continue
                 payload = json.dumps({"user_id": timers.user_ids.pop(user_ref, None)}).encode()
                 env = Envelope(EnvelopeKind.expiry, topic_name, partition, -1, None, payload)
-                await p.user_events_topic.send(key=user_ref.encode(), value=env.encode(), partition=partition)
+                out.add(topic_name, user_ref.encode(), env.encode(), partition)
+        await out.send()
 
     @app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")
     async def prune_partials() -> None:
@@ -298,15 +302,13 @@ def register(p: "Pipeline") -> None:
             return
         owned = owned_partitions(app, topic_name)
         cutoff_s = time.time() - partial_keep_s
-        stale: dict[int, list[bytes]] = defaultdict(list)
+        out = BatchSender(app)
         for raw_key in list(partials.keys()):
             key = PartialKey.decode(raw_key.decode())
             if key.partition in owned and key.bucket_start_s + key.resolution_s < cutoff_s:
-                stale[key.partition].append(raw_key)
-        for partition, keys in stale.items():
-            with writing_to_partition(topic_name, partition):
-                for raw_key in keys:
-                    del partials[raw_key]
+                out.put(partials, key.partition, raw_key, None)
+                decoded_partials.pop(key, None)
+        await out.send()
 
     async def after_recovery(sender: Any = None, **kwargs: Any) -> None:
         """After recovery, derive the deadline index again and re-send the owned partials.
@@ -318,7 +320,9 @@ def register(p: "Pipeline") -> None:
         timers.clear()
         owned = owned_partitions(app, topic_name)
         held = [(PartialKey.decode(raw.decode()), data) for raw, data in list(partials.items()) if data]
-        send_partials((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned)
+        out = BatchSender(app)
+        send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
+        await out.send()
         for raw_key, data in list(users.items()):
             user_ref = raw_key.decode()
             partition = partition_for(user_ref, partitions)
@@ -328,4 +332,9 @@ def register(p: "Pipeline") -> None:
             if deadline is not None:
                 timers.push(partition, deadline, user_ref, None)
 
+    def forget_decoded(sender: Any = None, *args: Any, **kwargs: Any) -> None:
+        decoded_partials.clear()
+
+    app.on_partitions_revoked.connect(forget_decoded)
+    app.on_partitions_assigned.connect(forget_decoded)
     app.on_rebalance_complete.connect(after_recovery)
