@@ -7,8 +7,9 @@ One run, in this order, on fresh topics and a fresh consumer group:
 2. **Worker throughput**: a ``ces-stream worker`` subprocess processes the same
    backlog (intake, re-key, user-stage decisions); events/s until every event
    has its prompt decision.
-3. **Decision latency**: goal events at a fixed rate; latency is the prompt's
-   Kafka record timestamp minus the event's ``occurred_at`` (p50/p95/p99/max).
+3. **Decision latency**: goal events at a fixed rate, after a warm-up at that rate;
+   latency is the prompt's Kafka record timestamp minus the event's ``occurred_at``
+   (p50/p95/p99/max), with the worker's CPU share over the phase.
 4. **Scrape**: ``/metrics`` of that worker, owning every goal (200 by default).
 """
 
@@ -42,6 +43,7 @@ class BenchOptions:
     goals: int = 200
     rate: float = 1000.0
     duration_s: float = 20.0
+    warmup_s: float = 5.0
     scrapes: int = 20
 
 
@@ -154,43 +156,77 @@ class _Worker:
         self.log.close()
 
 
-def _latency(settings: Settings, options: BenchOptions) -> list[float]:
-    """Produce at a fixed rate and read back prompt record time minus occurred_at, in seconds."""
-    from kafka import KafkaConsumer, KafkaProducer
+async def _latency(settings: Settings, options: BenchOptions, worker_pid: int) -> tuple[list[float], float | None]:
+    """Produce at a fixed rate; return prompt record time minus ``occurred_at`` (s) and the worker's CPU share.
 
-    from kafka import TopicPartition
+    The load comes from an aiokafka producer with a 5 ms linger (Kafka 4's default for
+    producers), paced in 5 ms ticks, so the generator itself stays light; ``occurred_at``
+    is taken just before each send, so the producer's own batching counts as latency.
+    Events sent during the first ``warmup_s`` warm the worker up and are not counted.
+    """
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False)
-    partitions = [TopicPartition(settings.topic_survey_prompts, p) for p in consumer.partitions_for_topic(settings.topic_survey_prompts)]
-    consumer.assign(partitions)
-    for tp, end in consumer.end_offsets(partitions).items():
-        consumer.seek(tp, end)  # only prompts made after this point count
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0)
-    total = int(options.rate * options.duration_s)
-    started = time.perf_counter()
-    sent_at: dict[str, float] = {}
-    for i in range(total):
-        target = started + i / options.rate
-        delay = target - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        user = f"latency-user-{uuid.uuid4().hex[:12]}"
-        occurred = datetime.now(timezone.utc)
-        sent_at[user] = occurred.timestamp()
-        producer.send(settings.topic_goal_events, key=user.encode(), value=_event(LATENCY_GOAL, user, occurred))
-    producer.flush()
-    latencies: list[float] = []
-    deadline = time.monotonic() + 60
-    while len(latencies) < total and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            for record in records:
-                prompt = json.loads(record.value)
-                occurred_s = sent_at.pop(prompt["user_id"], None)
-                if occurred_s is not None:
-                    latencies.append(record.timestamp / 1000 - occurred_s)
-    consumer.close()
-    producer.close()
-    return latencies
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+    await consumer.start()
+    await producer.start()
+    try:
+        partitions = [TopicPartition(settings.topic_survey_prompts, p) for p in range(settings.topic_partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)  # pin "end" now: only prompts made after this point count
+        sent_at: dict[str, float] = {}
+        measured: set[str] = set()
+        latencies: list[float] = []
+        total = int(options.rate * (options.warmup_s + options.duration_s))
+        sending = True
+
+        async def read_prompts() -> None:
+            while sending or (len(latencies) < len(measured)):
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        user = json.loads(record.value)["user_id"]
+                        if user in measured:
+                            latencies.append(record.timestamp / 1000 - sent_at[user])
+
+        reader = asyncio.ensure_future(read_prompts())
+        cpu_before = _cpu_seconds(worker_pid)
+        started = time.perf_counter()
+        sent = 0
+        while sent < total:
+            due = min(total, int((time.perf_counter() - started) * options.rate) + 1)
+            for i in range(sent, due):
+                user = f"latency-user-{uuid.uuid4().hex[:12]}"
+                occurred = datetime.now(timezone.utc)
+                sent_at[user] = occurred.timestamp()
+                if i >= options.rate * options.warmup_s:
+                    measured.add(user)
+                await producer.send(settings.topic_goal_events, key=user.encode(), value=_event(LATENCY_GOAL, user, occurred))
+            sent = due
+            await asyncio.sleep(0.005)
+        await producer.flush()
+        elapsed = time.perf_counter() - started
+        cpu_after = _cpu_seconds(worker_pid)
+        sending = False
+        try:
+            await asyncio.wait_for(reader, timeout=60)
+        except asyncio.TimeoutError:
+            pass
+        share = (cpu_after - cpu_before) / elapsed if cpu_before is not None and cpu_after is not None else None
+        return latencies, share
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -230,15 +266,19 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
         print(f"worker   intake + re-key + prompt decisions: {throughput:,.0f} events/s "
               f"({throughput / ceiling:.1%} of the ceiling)", flush=True)
 
-        latencies = _latency(run, options)
+        latencies, cpu_share = asyncio.run(_latency(run, options, worker.proc.pid))
         figures = {"ceiling_events_per_s": ceiling, "worker_events_per_s": throughput}
+        if cpu_share is not None:
+            figures["latency_phase_worker_cpu"] = cpu_share
         if latencies:
             for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
                 figures[f"latency_{name}_s"] = _percentile(latencies, q)
             figures["latency_max_s"] = max(latencies)
-            print(f"latency  at {options.rate:.0f} events/s for {options.duration_s:.0f} s ({len(latencies)} prompts): "
-                  f"p50 {figures['latency_p50_s'] * 1000:.1f} ms, p95 {figures['latency_p95_s'] * 1000:.1f} ms, "
-                  f"p99 {figures['latency_p99_s'] * 1000:.1f} ms, max {figures['latency_max_s'] * 1000:.1f} ms", flush=True)
+            cpu = f", worker CPU {cpu_share:.0%} of a core" if cpu_share is not None else ""
+            print(f"latency  at {options.rate:.0f} events/s for {options.duration_s:.0f} s after {options.warmup_s:.0f} s warm-up "
+                  f"({len(latencies)} prompts): p50 {figures['latency_p50_s'] * 1000:.1f} ms, "
+                  f"p95 {figures['latency_p95_s'] * 1000:.1f} ms, p99 {figures['latency_p99_s'] * 1000:.1f} ms, "
+                  f"max {figures['latency_max_s'] * 1000:.1f} ms{cpu}", flush=True)
 
         durations = []
         size = 0

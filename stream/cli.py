@@ -70,7 +70,7 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     broker = _local_kafka(settings)
     if broker is not None:
         broker.start()
-    options = BenchOptions(events=args.events, goals=args.goals, rate=args.rate, duration_s=args.duration, scrapes=args.scrapes)
+    options = BenchOptions(events=args.events, goals=args.goals, rate=args.rate, duration_s=args.duration, warmup_s=args.warmup, scrapes=args.scrapes)
     figures = run_bench(settings, options)
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--goals", type=int, default=200, help="goals in the benchmark registry")
     bench.add_argument("--rate", type=float, default=1000.0, help="goal events per second in the latency phase")
     bench.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
+    bench.add_argument("--warmup", type=float, default=5.0, help="seconds at the latency rate before measuring")
     bench.add_argument("--scrapes", type=int, default=20, help="/metrics scrapes to time")
     bench.add_argument("--json", action="store_true", help="also print the figures as JSON")
     bench.set_defaults(func=_cmd_bench)

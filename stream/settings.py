@@ -117,8 +117,9 @@ class Settings(BaseSettings):
         60, ge=0, description="How long after a window period ends its summary is emitted (late events still land until then)."
     )
     batch_max_events: int = Field(2000, ge=1, description="Most events processed as one batch.")
-    batch_within_seconds: float = Field(
-        0.01, gt=0, description="Longest wait to fill a batch (each of the three stages waits at most this long)."
+    aggregate_interval_seconds: float = Field(
+        0.5, gt=0, le=60,
+        description="How often answers and outcomes are folded into the per-goal aggregates (prompts never wait for it).",
     )
     tick_interval_seconds: float = Field(5.0, gt=0, description="Clock tick for timers: inferred abandonment and window closing of quiet goals.")
 

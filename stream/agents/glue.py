@@ -18,6 +18,7 @@ Pinned against faust-streaming 0.15.x:
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -77,28 +78,40 @@ def raw_table(app: Any, name: str, partitions: int) -> Any:
     return table
 
 
-async def batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]]:
+async def batches(stream: Any, max_events: int, idle_s: float | None = None) -> AsyncIterator[list[Any]]:
     """Events as soon as they arrive: everything queued (up to ``max_events``) in one batch.
 
     No fixed wait: a lone event is handled at once, and under load batches grow by
-    themselves while the previous one is processed. Each batch is acked when the
-    caller asks for the next one, i.e. after its body (which awaits its writes) has
-    finished; if the body raises, the batch stays unacked so it is never committed.
-    The queue is the one the conductor fills for ordinary stream iteration, so flow
-    control, back-pressure and clearing on rebalance work as usual.
+    themselves while the previous one is processed. With ``idle_s``, an empty batch
+    comes after that long without events, so a stage can finish deferred work.
+    The caller acks (``ack``) once a batch's effects are durable; events stay
+    unacked (never committed) until then. The queue is the one the conductor fills
+    for ordinary stream iteration, so flow control, back-pressure and clearing on
+    rebalance work as usual.
     """
     channel = stream.channel.__aiter__()  # subscribes like stream iteration does
     queue = channel.queue
     while True:
         try:
-            batch = [await queue.get()]
+            if idle_s is None:
+                batch = [await queue.get()]
+            else:
+                try:
+                    batch = [await asyncio.wait_for(queue.get(), idle_s)]
+                except asyncio.TimeoutError:
+                    yield []
+                    continue
         except StopAsyncIteration:  # Faust ends its channels this way on shutdown
             return
         while len(batch) < max_events and not queue.empty():
             batch.append(queue.get_nowait())
         yield batch
-        for event in batch:
-            event.ack()
+
+
+def ack(events: Sequence[Any]) -> None:
+    """Mark events processed, in order: Faust commits up to the first unacked offset."""
+    for event in events:
+        event.ack()
 
 
 class BatchSender:

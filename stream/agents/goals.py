@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from schemas import GoalSummary
-from stream.agents.glue import BatchSender, batches, by_partition, owned_partitions, raw_table
+from stream.agents.glue import BatchSender, ack, batches, by_partition, owned_partitions, raw_table
 from stream.buckets import BucketCounts
 from stream.partials import MergedGoals, Partial, PartialKey, decode_batch, goal_partition
 from stream.stats import WindowFigures, figures
@@ -124,6 +124,7 @@ def register(p: "Pipeline") -> None:
                     if windows.merged.update(key, partial):
                         out.put(table, partition, key.encode().encode(), partial.to_bytes())
             await out.send()  # changelog records in Kafka before the batch is acked
+            ack(events)
             metrics.last_event.labels(topic_name).set(time.time())
 
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.window-closer")

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from schemas import DeadLetterReason, GoalEvent
-from stream.agents.glue import BatchSender, batches
+from stream.agents.glue import BatchSender, ack, batches
 from stream.envelope import Envelope, EnvelopeKind
 from stream.pseudonym import partition_for, pseudonymise
 from stream.validation import Rejection, dead_letter, validate_answer, validate_goal_event
@@ -74,3 +74,4 @@ def register(p: "Pipeline") -> None:
                 metrics.last_event.labels(message.topic).set(now_s)
             # The batch is acked after this body: only once its records are in Kafka.
             await out.send()
+            ack(events)

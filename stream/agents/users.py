@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
-from stream.agents.glue import BatchSender, batches, by_partition, owned_partitions, raw_table
+from stream.agents.glue import BatchSender, ack, batches, by_partition, owned_partitions, raw_table
 from stream.answering import AnswerDecision, decide_answer
 from stream.buckets import Fact
 from stream.envelope import Envelope, EnvelopeKind
@@ -224,14 +224,13 @@ def register(p: "Pipeline") -> None:
             for start in range(0, len(packed), PARTIALS_PER_RECORD):
                 out.add(goal_partials, str(goal_part).encode(), encode_batch(packed[start : start + PARTIALS_PER_RECORD]), goal_part)
 
-    def write(out: BatchSender, partition: int, effects: BatchEffects) -> None:
-        """Write one partition's share of a batch: each touched user state and partial once."""
+    def write_states(out: BatchSender, partition: int, effects: BatchEffects) -> None:
+        """Write one partition's share of a batch: each touched user state once."""
         now_s = effects.now_s
         for user_ref, state in effects.states.items():
             state.prune(now_s, cooldown_keep_s=cooldown_keep_s)
             value = None if state.is_empty() else json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
             out.put(users, partition, user_ref.encode(), value)
-        write_partials(out, partition, effects.facts)
 
     def process(out: BatchSender, partition: int, events: list[Any]) -> BatchEffects:
         """Decide on one partition's events; their output records are queued in ``out``."""
@@ -262,16 +261,38 @@ def register(p: "Pipeline") -> None:
 
     @app.agent(p.user_events_topic, name=f"{s.app_id}.users")
     async def user_stage(stream: Any) -> None:
-        async for events in batches(stream, s.batch_max_events):
-            out = BatchSender(app)
-            for partition, group in by_partition(events).items():
-                write(out, partition, process(out, partition, group))
-            # The batch is acked only after this: Kafka never commits past an event whose
-            # effects are not yet written (Faust itself commits without waiting for records
-            # sent meanwhile). A crash replays the batch; the high-water marks and the
-            # recorded decisions make that replay exact.
-            await out.send()
-            metrics.last_event.labels(topic_name).set(time.time())
+        """Decide per batch at once; fold the batches' facts into partials every interval.
+
+        Prompts and user states are in Kafka when a batch's ``send`` returns, so a prompt
+        never waits for aggregation. The events are acked only after their facts are in
+        the partials too: Kafka never commits past an event whose effects are not all
+        written (Faust itself commits without waiting for records sent meanwhile). A
+        crash replays the unacked events; their recorded decisions re-emit the same
+        facts and the partials' high-water marks count each once. A rebalance waits for
+        the acks, and an idle stage folds after ``aggregate_interval_seconds``.
+        """
+        interval_s = s.aggregate_interval_seconds
+        unfolded: list[Any] = []
+        facts: dict[int, list[tuple[int, Fact]]] = defaultdict(list)
+        folded_at = time.monotonic()
+        async for events in batches(stream, s.batch_max_events, idle_s=interval_s):
+            if events:
+                out = BatchSender(app)
+                for partition, group in by_partition(events).items():
+                    effects = process(out, partition, group)
+                    write_states(out, partition, effects)
+                    facts[partition].extend(effects.facts)
+                await out.send()
+                unfolded.extend(events)
+                metrics.last_event.labels(topic_name).set(time.time())
+            if unfolded and (not events or time.monotonic() - folded_at >= interval_s):
+                out = BatchSender(app)
+                for partition, partition_facts in facts.items():
+                    write_partials(out, partition, partition_facts)
+                await out.send()
+                ack(unfolded)
+                unfolded, facts = [], defaultdict(list)
+                folded_at = time.monotonic()
 
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")
     async def expire_due_goals() -> None:
