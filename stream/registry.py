@@ -257,6 +257,8 @@ class GoalConfig(_RegistryModel):
     locale_fallback: Locale = "en"
 
     _scale: Scale = PrivateAttr()
+    # Prompts reuse one ScaleSpec per locale (building it is a third of a prompt's cost).
+    _scale_specs: dict[str, ScaleSpec] = PrivateAttr(default_factory=dict)
 
     _needs_nl_and_en = field_validator("display_name", "question", "follow_up_question")(_require_locales)
 
@@ -299,8 +301,13 @@ class GoalConfig(_RegistryModel):
         :returns: the ScaleSpec with the configured labels, or the built-in labels of the
             scale kind, in the locale chosen like :meth:`question_for`.
         """
-        labels = self.scale.labels if self.scale.labels is not None else _DEFAULT_LABELS[self.scale.kind]
-        return self._scale.to_spec(_pick(labels, locale, self.locale_fallback))
+        spec = self._scale_specs.get(locale)
+        if spec is None:
+            labels = self.scale.labels if self.scale.labels is not None else _DEFAULT_LABELS[self.scale.kind]
+            if len(self._scale_specs) >= 256:  # locales come from events: keep the cache bounded
+                self._scale_specs.clear()
+            spec = self._scale_specs[locale] = self._scale.to_spec(_pick(labels, locale, self.locale_fallback))
+        return spec
 
 
 class Defaults(_RegistryModel):

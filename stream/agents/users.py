@@ -232,10 +232,12 @@ def register(p: "Pipeline") -> None:
             value = None if state.is_empty() else json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
             out.put(users, partition, user_ref.encode(), value)
 
-    def process(out: BatchSender, partition: int, events: list[Any]) -> BatchEffects:
-        """Decide on one partition's events; their output records are queued in ``out``."""
+    def process(out: BatchSender, partition: int, events: list[Any], counts: dict[str, list[int]]) -> BatchEffects:
+        """Decide on one partition's events; their output records are queued in ``out``.
+
+        :param counts: per goal, [events, prompts, answers] of the batch, for adaptive sampling.
+        """
         effects = BatchEffects(now_s=events[-1].message.timestamp)
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for event in events:
             message = event.message
             user_ref = message.key.decode()
@@ -255,8 +257,6 @@ def register(p: "Pipeline") -> None:
             except Exception as exc:  # a bug must not stop the worker or lose the record
                 log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
                 send_dead_letter(out, env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
-        owned = owned_partitions(app, topic_name)
-        rates.observe(counts, len(owned) / partitions if owned else 1.0)
         return effects
 
     @app.agent(p.user_events_topic, name=f"{s.app_id}.users")
@@ -278,10 +278,13 @@ def register(p: "Pipeline") -> None:
         async for events in batches(stream, s.batch_max_events, idle_s=interval_s):
             if events:
                 out = BatchSender(app)
+                counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
                 for partition, group in by_partition(events).items():
-                    effects = process(out, partition, group)
+                    effects = process(out, partition, group, counts)
                     write_states(out, partition, effects)
                     facts[partition].extend(effects.facts)
+                owned = owned_partitions(app, topic_name)
+                rates.observe(counts, len(owned) / partitions if owned else 1.0)
                 await out.send()
                 unfolded.extend(events)
                 metrics.last_event.labels(topic_name).set(time.time())
