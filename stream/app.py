@@ -96,6 +96,7 @@ class Pipeline:
             table_standby_replicas=0,
             consumer_auto_offset_reset="earliest",
             web_host=s.web_host,
+            web_bind=s.web_host,  # Faust binds web_bind (default 0.0.0.0); web_host only names it
             web_port=s.web_port,
             web_tables_enabled=False,
             web_stats_enabled=False,
