@@ -13,6 +13,7 @@ from typing import Any
 import faust
 from faust.sensors.monitor import Monitor
 
+from stream.agents.glue import hold_stream_until_seeked
 from stream.kafka_config import ssl_context
 from stream.metrics import CONTENT_TYPE_LATEST, CesMetrics
 from stream.registry import GoalRegistry
@@ -130,6 +131,7 @@ class Pipeline:
             targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
         )
         self.readiness = Readiness(self.app)
+        hold_stream_until_seeked(self.app)  # see there: else a rebalance can skip records for good
         self._register_web()
         self._register_agents()
         self._register_lag_timer()

@@ -53,6 +53,25 @@ def writing_to_partition(topic: str, partition: int) -> Iterator[None]:
         _current_event.reset(token)
 
 
+def hold_stream_until_seeked(app: Any) -> None:
+    """Keep the consumer's flow stopped from the end of recovery until Faust has sought.
+
+    Faust 0.15's ``Recovery.on_recovery_completed`` sends ``on_rebalance_complete``, then
+    resumes the stream partitions and only then awaits ``perform_seek`` (one broker round
+    trip per partition) while the flow is still running from changelog recovery. Records
+    fetched meanwhile reach the agents and move ``_read_offset`` on; ``perform_seek`` resets
+    it, ``flow_control.resume()`` clears the agents' queues, and the same records, fetched
+    again from the committed offset, are then dropped as already read. They are never
+    processed nor acked, so that partition's committed offset never moves again. Stopping
+    the flow here (Faust resumes it right after the seek) leaves nothing to race.
+    """
+
+    async def stop_flow(sender: Any = None, **kwargs: Any) -> None:
+        app.consumer.stop_flow()
+
+    app.on_rebalance_complete.connect(stop_flow)
+
+
 def by_partition(events: Sequence[Any]) -> dict[int, list[Any]]:
     """A batch of events grouped by partition, each group in offset order."""
     groups: dict[int, list[Any]] = defaultdict(list)
