@@ -174,3 +174,27 @@ class MergedGoals:
         for key in dropped:
             del self.partials[key]
         return dropped
+
+
+class PartialExpiry:
+    """Partial keys by the end of their bucket, so pruning touches only the keys that are due.
+
+    A scan of every stored key would block the worker for as long as the table is big
+    (goals x partitions x buckets still open to late facts).
+    """
+
+    def __init__(self) -> None:
+        self._by_end: dict[int, set[PartialKey]] = defaultdict(set)
+
+    def add(self, key: PartialKey) -> None:
+        self._by_end[key.bucket_start_s + key.resolution_s].add(key)
+
+    def pop_ended_before(self, cutoff_s: float) -> list[PartialKey]:
+        """Remove and return every key whose bucket ended before ``cutoff_s``."""
+        due: list[PartialKey] = []
+        for end_s in [end_s for end_s in self._by_end if end_s < cutoff_s]:
+            due.extend(self._by_end.pop(end_s))
+        return due
+
+    def clear(self) -> None:
+        self._by_end.clear()

@@ -25,7 +25,7 @@ from stream.agents.glue import BatchSender, ack, batches, by_partition, owned_pa
 from stream.answering import AnswerDecision, decide_answer
 from stream.buckets import Fact
 from stream.envelope import Envelope, EnvelopeKind
-from stream.partials import Partial, PartialKey, apply_facts, encode_batch, goal_partition, keys_for
+from stream.partials import Partial, PartialExpiry, PartialKey, apply_facts, encode_batch, goal_partition, keys_for
 from stream.prompting import PromptDecision, decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
 from stream.pseudonym import partition_for
 from stream.sampling import AdaptiveRate
@@ -122,6 +122,7 @@ def register(p: "Pipeline") -> None:
     # The owned partials, decoded: a batch touches the same few buckets again and again.
     # Only valid while the assignment stands; dropped on every rebalance.
     decoded_partials: dict[PartialKey, Partial] = {}
+    expiry = PartialExpiry()  # the stored partials by bucket end, for the pruner
     rates = AdaptiveRates(p)
     # Stage-1 partials are only needed while late facts can still reach their bucket.
     partial_keep_s = s.late_grace_seconds + max(resolutions) * 2
@@ -212,6 +213,7 @@ def register(p: "Pipeline") -> None:
         changed = apply_facts(current, partition, facts, resolutions)
         for key in changed:
             decoded_partials[key] = current[key]
+            expiry.add(key)
             out.put(partials, partition, key.encode().encode(), current[key].to_bytes())
         send_partials(out, ((key, current[key]) for key in changed))
 
@@ -327,10 +329,9 @@ def register(p: "Pipeline") -> None:
         owned = owned_partitions(app, topic_name)
         cutoff_s = time.time() - partial_keep_s
         out = BatchSender(app)
-        for raw_key in list(partials.keys()):
-            key = PartialKey.decode(raw_key.decode())
-            if key.partition in owned and key.bucket_start_s + key.resolution_s < cutoff_s:
-                out.put(partials, key.partition, raw_key, None)
+        for key in expiry.pop_ended_before(cutoff_s):
+            if key.partition in owned:  # another worker's now: its owner prunes it
+                out.put(partials, key.partition, key.encode().encode(), None)
                 decoded_partials.pop(key, None)
         await out.send()
 
@@ -342,8 +343,12 @@ def register(p: "Pipeline") -> None:
         stage keeps the highest hwm, so sending them all again is harmless and closes that gap.
         """
         timers.clear()
+        expiry.clear()
         owned = owned_partitions(app, topic_name)
         held = [(PartialKey.decode(raw.decode()), data) for raw, data in list(partials.items()) if data]
+        for key, _ in held:
+            if key.partition in owned:
+                expiry.add(key)
         out = BatchSender(app)
         send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
         await out.send()

@@ -24,8 +24,11 @@ INFERRED_TIMEOUT_S = 3
 
 
 @pytest.fixture
-def engine(kafka_bootstrap, tmp_path, start_worker):
-    """A worker with a registry made for these scenarios, plus a producer and a prompts reader."""
+def engine(request, kafka_bootstrap, tmp_path, start_worker):
+    """A worker with a registry made for these scenarios, plus a producer and a prompts reader.
+
+    Parametrize indirectly with a table store URL to run on another store (default memory://).
+    """
     goals = write_registry(
         tmp_path / "goals.yaml",
         [
@@ -39,7 +42,8 @@ def engine(kafka_bootstrap, tmp_path, start_worker):
             {"slug": "sampled", "scale": {"kind": "seven_point"}, "sampling": {"rate": 0.5}},
         ],
     )
-    env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(goals)}
+    env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(goals),
+           "CES_STORE": getattr(request, "param", "memory://"), "CES_DATA_DIR": str(tmp_path / "data")}
     settings = settings_from_env(env)
     create_topics(settings)
     worker = start_worker(env)
@@ -115,6 +119,7 @@ def test_a_start_without_an_end_prompts_as_inferred_abandonment(engine):
                what="inferred prompt counted")
 
 
+@pytest.mark.parametrize("engine", ["memory://", "rocksdb://"], indirect=True)
 def test_cooldowns_survive_a_worker_restart(engine):
     engine.send(make_goal_event("pay-bill", "completed", "frank"))
     engine.prompts.wait_for(lambda ps: engine.prompts_for("frank"), what="frank's prompt")

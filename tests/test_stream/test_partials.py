@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from stream.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, bucket_start, fold_facts
-from stream.partials import MergedGoals, Partial, PartialKey, apply_facts, goal_partition, keys_for
+from stream.partials import MergedGoals, Partial, PartialExpiry, PartialKey, apply_facts, goal_partition, keys_for
 from stream.scales import Sentiment
 from stream.windows import GoalBuckets, WindowSpec
 
@@ -589,3 +589,19 @@ def test_goal_buckets_type_is_what_merged_goals_builds():
     merged = MergedGoals()
     merged.update(key(60), Partial(0, counts(answers=(5,))))
     assert isinstance(merged.goals[GOAL], GoalBuckets)
+
+
+def test_partial_expiry_pops_only_buckets_that_ended_before_the_cutoff():
+    expiry = PartialExpiry()
+    minute = PartialKey(0, "g", 60, 1_000_020)  # ends 1_000_080
+    hour = PartialKey(0, "g", 3600, 997_200)  # ends 1_000_800
+    other = PartialKey(3, "h", 60, 1_000_080)  # ends 1_000_140
+    for key in (minute, hour, other, minute):
+        expiry.add(key)
+    assert expiry.pop_ended_before(1_000_080) == []  # ends exactly at the cutoff: not yet
+    assert sorted(expiry.pop_ended_before(1_000_141), key=lambda k: k.goal) == [minute, other]
+    assert expiry.pop_ended_before(1_000_141) == []  # popped once
+    assert expiry.pop_ended_before(2_000_000) == [hour]
+    expiry.add(minute)
+    expiry.clear()
+    assert expiry.pop_ended_before(2_000_000) == []
