@@ -117,6 +117,10 @@ class Settings(BaseSettings):
         60, ge=0, description="How long after a window period ends its summary is emitted (late events still land until then)."
     )
     batch_max_events: int = Field(2000, ge=1, description="Most events processed as one batch.")
+    batch_linger_seconds: float = Field(
+        0.002, ge=0, le=1,
+        description="After the first event of a batch, how long each stage waits for more (fewer, fuller batches cost less CPU per event).",
+    )
     aggregate_interval_seconds: float = Field(
         0.5, gt=0, le=60,
         description="How often answers and outcomes are folded into the per-goal aggregates (prompts never wait for it).",

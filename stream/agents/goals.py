@@ -107,7 +107,7 @@ def register(p: "Pipeline") -> None:
 
     @app.agent(p.goal_partials_topic, name=f"{s.app_id}.goals")
     async def goal_stage(stream: Any) -> None:
-        async for events in batches(stream, s.batch_max_events):
+        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds):
             out = BatchSender(app)
             for partition, group in by_partition(events).items():
                 newest: dict[PartialKey, Partial] = {}

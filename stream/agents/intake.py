@@ -50,7 +50,7 @@ def register(p: "Pipeline") -> None:
 
     @p.app.agent(p.inputs_topic, name=f"{s.app_id}.intake")
     async def intake(stream: Any) -> None:
-        async for events in batches(stream, s.batch_max_events):
+        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds):
             now_s = time.time()
             out = BatchSender(p.app)
             for event in events:

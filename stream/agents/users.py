@@ -277,7 +277,7 @@ def register(p: "Pipeline") -> None:
         unfolded: list[Any] = []
         facts: dict[int, list[tuple[int, Fact]]] = defaultdict(list)
         folded_at = time.monotonic()
-        async for events in batches(stream, s.batch_max_events, idle_s=interval_s):
+        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, idle_s=interval_s):
             if events:
                 out = BatchSender(app)
                 counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
