@@ -70,7 +70,8 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     broker = _local_kafka(settings)
     if broker is not None:
         broker.start()
-    options = BenchOptions(events=args.events, goals=args.goals, rate=args.rate, duration_s=args.duration, warmup_s=args.warmup, scrapes=args.scrapes)
+    options = BenchOptions(events=args.events, goals=args.goals, rate=args.rate, duration_s=args.duration,
+                           warmup_s=args.warmup, scrapes=args.scrapes)
     figures = run_bench(settings, options)
     if args.json:
         print(json.dumps(figures, indent=2))

@@ -156,9 +156,6 @@ class BatchSender:
         self._records: list[tuple[str, int | None, bytes | None, bytes | None]] = []
         self._tables: dict[tuple[str, int], Any] = {}
 
-    def __len__(self) -> int:
-        return len(self._records)
-
     def add(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
         self._records.append((topic, partition, key, value))
 
@@ -186,9 +183,8 @@ class BatchSender:
                 partition = producer._partition(topic, None, None, None, key, value)
             batch = builders[(topic, partition)]
             if not batch or batch[-1].append(timestamp=None, key=key, value=value) is None:
-                batch.append(producer.create_batch())
-                if batch[-1].append(timestamp=None, key=key, value=value) is None:
-                    raise ValueError(f"record for {topic} larger than the producer batch size")
+                batch.append(producer.create_batch())  # an empty batch takes a record of any size
+                batch[-1].append(timestamp=None, key=key, value=value)
         self._records = []
         pending = []
         for (topic, partition), batch_list in builders.items():
