@@ -166,7 +166,7 @@ class CesMetrics:
         )
         self.consumer_lag = Gauge(
             "ces_consumer_lag_messages",
-            "Messages not yet processed on the partitions this worker owns, per topic.",
+            "Records not yet processed and committed (high-water mark minus committed offset) on the partitions this worker owns, per topic.",
             ["topic"],
             registry=r,
         )
