@@ -28,6 +28,7 @@ from stream.envelope import Envelope, EnvelopeKind
 from stream.partials import Partial, PartialExpiry, PartialKey, apply_facts, encode_batch, goal_partition, keys_for
 from stream.prompting import PromptDecision, decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
 from stream.pseudonym import partition_for
+from stream.record_lookup import RecordLookup, user_id_from_record
 from stream.sampling import AdaptiveRate
 from stream.user_state import UserState
 from stream.validation import Rejection, dead_letter
@@ -44,7 +45,8 @@ class ExpiryTimers:
     """In-memory index of inferred-abandonment deadlines, derived from the user table.
 
     It holds the raw user id (needed to address a prompt) only in memory, never in
-    state; after a restart the index is rebuilt from the table without it.
+    state; after a restart the index is rebuilt from the table without it, and the
+    expiry timer reads the id back from the started event (``stream.record_lookup``).
     """
 
     def __init__(self) -> None:
@@ -119,6 +121,7 @@ def register(p: "Pipeline") -> None:
     users = raw_table(app, "users", partitions)
     partials = raw_table(app, "partials", partitions)
     timers = ExpiryTimers()
+    lookup = RecordLookup(s, topic_name)
     # The owned partials, decoded: a batch touches the same few buckets again and again.
     # Only valid while the assignment stands; dropped on every rebalance.
     decoded_partials: dict[PartialKey, Partial] = {}
@@ -299,6 +302,17 @@ def register(p: "Pipeline") -> None:
                 unfolded, facts = [], defaultdict(list)
                 folded_at = time.monotonic()
 
+    async def recipient_of(state: UserState, partition: int, user_ref: str, now_s: float) -> str | None:
+        """The raw user id, read back from the started event of a due open goal (never stored)."""
+        for goal in sorted(state.open_goals.values(), key=lambda og: og.deadline_s):
+            if goal.deadline_s > now_s:
+                break
+            record = await lookup.read(partition, goal.offset)
+            user_id = user_id_from_record(*record, user_ref, goal.event_id) if record else None
+            if user_id is not None:
+                return user_id
+        return None
+
     @app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")
     async def expire_due_goals() -> None:
         """Fire inferred abandonment even when no further events arrive for that user."""
@@ -316,7 +330,10 @@ def register(p: "Pipeline") -> None:
                 if deadline > now_s:
                     timers.push(partition, deadline, user_ref, None)
                     continue
-                payload = json.dumps({"user_id": timers.user_ids.pop(user_ref, None)}).encode()
+                user_id = timers.user_ids.pop(user_ref, None)
+                if user_id is None:  # opened before this worker started: ask the started event
+                    user_id = await recipient_of(state, partition, user_ref, now_s)
+                payload = json.dumps({"user_id": user_id}).encode()
                 env = Envelope(EnvelopeKind.expiry, topic_name, partition, -1, None, payload)
                 out.add(topic_name, user_ref.encode(), env.encode(), partition)
         await out.send()
@@ -367,3 +384,8 @@ def register(p: "Pipeline") -> None:
     app.on_partitions_revoked.connect(forget_decoded)
     app.on_partitions_assigned.connect(forget_decoded)
     app.on_rebalance_complete.connect(after_recovery)
+
+    async def stop_lookup(sender: Any = None, **kwargs: Any) -> None:
+        await lookup.stop()
+
+    app.on_before_shutdown.connect(stop_lookup)

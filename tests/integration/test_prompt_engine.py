@@ -119,6 +119,22 @@ def test_a_start_without_an_end_prompts_as_inferred_abandonment(engine):
                what="inferred prompt counted")
 
 
+def test_an_inferred_abandonment_due_after_a_restart_still_reaches_its_user(engine):
+    # The raw user id lives only in memory; after a restart it is read back from the started event.
+    engine.send(make_goal_event("pay-bill", "started", "gina"))
+    user_events = f"{engine.env['CES_APP_ID']}-user-events"
+    wait_until(lambda: (engine.worker.metric("ces_last_event_processed_timestamp_seconds", topic=user_events) or 0) > 0,
+               what="the started event in the user stage")
+    engine.worker.stop()
+    restarted = engine.start_worker(engine.env, name="restarted")
+    engine.prompts.wait_for(lambda ps: engine.prompts_for("gina"), timeout_s=INFERRED_TIMEOUT_S + 60, what="gina's prompt")
+    (prompt,) = engine.prompts_for("gina")
+    assert prompt["outcome"] == "abandoned_inferred"
+    wait_until(lambda: restarted.metric("ces_survey_prompts_total", goal="pay-bill", outcome="abandoned_inferred") == 1.0,
+               what="the prompt counted by the restarted worker")
+    assert not suppressed(restarted, "no_recipient")
+
+
 @pytest.mark.parametrize("engine", ["memory://", "rocksdb://"], indirect=True)
 def test_cooldowns_survive_a_worker_restart(engine):
     engine.send(make_goal_event("pay-bill", "completed", "frank"))
