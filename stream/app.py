@@ -196,4 +196,3 @@ class Pipeline:
         intake.register(self)
         users.register(self)
         goals.register(self)
-

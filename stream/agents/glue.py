@@ -107,11 +107,12 @@ async def batches(
     themselves while the previous one is processed. A batch has a fixed cost (one
     record batch per partition written, one produce request), so a couple of
     milliseconds of linger cut the CPU per event and with it the queueing that makes
-    the latency tail. With ``idle_s``, an empty batch
-    comes after that long without events, so a stage can finish deferred work.
-    The caller acks (``ack``) once a batch's effects are durable; events stay
-    unacked (never committed) until then. The queue is the one the conductor fills
-    for ordinary stream iteration, so flow control, back-pressure and clearing on
+    the latency tail. With ``idle_s``, an empty batch comes after that long without
+    events, so a stage can finish deferred work.
+
+    The caller acks (``ack``) once a batch's effects are durable; events stay unacked
+    (never committed) until then. The queue is the one the conductor fills for
+    ordinary stream iteration, so flow control, back-pressure and clearing on
     rebalance work as usual.
     """
     channel = stream.channel.__aiter__()  # subscribes like stream iteration does

@@ -129,7 +129,6 @@ def register(p: "Pipeline") -> None:
     rates = AdaptiveRates(p)
     # Stage-1 partials are only needed while late facts can still reach their bucket.
     partial_keep_s = s.late_grace_seconds + max(resolutions) * 2
-    p.user_table, p.partials_table = users, partials
 
     def load_state(user_ref: str) -> UserState:
         data = users.get(user_ref.encode())
