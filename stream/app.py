@@ -13,9 +13,10 @@ from typing import Any
 import faust
 from faust.sensors.monitor import Monitor
 
-from stream.agents.glue import hold_stream_until_seeked
+from stream.agents.glue import hold_stream_until_seeked, seek_uncommitted_to_beginning
 from stream.kafka_config import ssl_context
 from stream.metrics import CONTENT_TYPE_LATEST, CesMetrics
+from stream.record_lookup import RecordReader
 from stream.registry import GoalRegistry
 from stream.settings import Settings
 from stream.topics import goal_partials_topic, user_events_topic
@@ -155,10 +156,18 @@ class Pipeline:
             targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
         )
         self.readiness = Readiness(self.app)
-        hold_stream_until_seeked(self.app)  # see there: else a rebalance can skip records for good
+        # Both see there: without them a rebalance or a backlog can skip records for good.
+        hold_stream_until_seeked(self.app)
+        seek_uncommitted_to_beginning(self.app)
+        # Reads records back by offset: holes a stage finds, started events for the expiry timer.
+        self.record_reader = RecordReader(s)
+        self.app.on_before_shutdown.connect(self._stop_reader)
         self._register_web()
         self._register_agents()
         self._register_lag_timer()
+
+    async def _stop_reader(self, sender: Any = None, **kwargs: Any) -> None:
+        await self.record_reader.stop()
 
     def _register_web(self) -> None:
         app = self.app

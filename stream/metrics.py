@@ -35,6 +35,7 @@ SUPPRESSION_REASONS = (
     "no_recipient",
 )
 SENTIMENTS = ("positive", "neutral", "negative")
+GAP_VERDICTS = ("no_records", "records_read_back", "unreadable")
 # Decision latency: from the event's occurred_at to the prompt being produced.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -170,6 +171,20 @@ class CesMetrics:
             ["topic"],
             registry=r,
         )
+        self.offset_gaps = Counter(
+            "ces_offset_gaps_total",
+            "Holes in the offsets a stage received, per consumed topic and verdict: no_records (transaction markers, "
+            "compaction, retention), records_read_back (skipped by the consumer, read back and processed), "
+            "unreadable (the worker stopped).",
+            ["topic", "verdict"],
+            registry=r,
+        )
+        self.offset_gap_records = Counter(
+            "ces_offset_gap_records_total",
+            "Records the consumer skipped and a stage read back and processed, per consumed topic.",
+            ["topic"],
+            registry=r,
+        )
         self.consumed_topics = tuple(consumed_topics)
         self.windows = WindowExposition(targets or {})
         self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
@@ -190,6 +205,9 @@ class CesMetrics:
                 self.events_invalid.labels(topic, reason.value)
         for topic in consumed_topics:
             self.consumer_lag.labels(topic)
+            self.offset_gap_records.labels(topic)
+            for verdict in GAP_VERDICTS:
+                self.offset_gaps.labels(topic, verdict)
 
     def render(self) -> bytes:
         """The text exposition of every metric: the registry's, then the window gauges."""

@@ -10,6 +10,14 @@ Pinned against faust-streaming 0.15.x:
   as one Kafka record batch per topic partition through aiokafka's batch API, instead
   of Faust's record-by-record sends (a future, a channel and a buffer hop each).
 
+- ``seek_uncommitted_to_beginning`` rewinds partitions with no committed offset when
+  Faust seeks back to the committed offsets: aiokafka's ``seek_to_committed`` leaves
+  them where the fetcher stands, so records fetched and then dropped were lost (issue 9).
+
+- ``ContinuityGuard`` checks that a stage receives every offset of a partition and
+  reads any hole back before the stage acks past it; Faust's own gap handling
+  commits past such a hole when a partition has no committed offset.
+
 - Table writes find their changelog partition through the "current event" context
   variable that stream iteration sets (``faust.streams._current_event``). Our stages
   write once per batch, and timers write with no event at all, so they name the
@@ -19,15 +27,20 @@ Pinned against faust-streaming 0.15.x:
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 
 from faust.streams import _current_event
 from faust.types import TP
+
+from stream.continuity import Gap, OffsetContinuity
+
+log = logging.getLogger(__name__)
 
 
 class _PartitionMarker:
@@ -72,6 +85,141 @@ def hold_stream_until_seeked(app: Any) -> None:
     app.on_rebalance_complete.connect(stop_flow)
 
 
+def seek_uncommitted_to_beginning(app: Any) -> None:
+    """Make Faust's seek to the committed offsets also rewind partitions with none committed.
+
+    Faust seeks back to the committed offsets after a rebalance and whenever a fetch
+    returns while the flow is stopped (it drops those records). aiokafka 0.14's
+    ``seek_to_committed`` only moves partitions whose committed offset is above 0, so a
+    partition never committed stays where the fetcher got to: after a backlog's first
+    fetch was dropped, reading went on at offset 5 000 and the group committed past
+    0-4 999 (issue 9). Such partitions go back to their beginning instead (our
+    ``auto_offset_reset`` is earliest, so that is where their reading started).
+    Checked against faust-streaming 0.15.3 (``Consumer.perform_seek``,
+    ``AIOKafkaConsumerThread.seek_to_committed``) and aiokafka 0.14.0.
+    """
+
+    async def patch(sender: Any = None, *args: Any, **kwargs: Any) -> None:
+        thread = app.consumer._thread
+        if getattr(thread, "_ces_seeks_uncommitted", False):
+            return
+
+        async def seek_in_thread() -> Any:
+            consumer = thread._ensure_consumer()
+            committed = await consumer.seek_to_committed()
+            uncommitted = [tp for tp, offset in committed.items() if not offset]
+            if uncommitted:
+                await consumer.seek_to_beginning(*uncommitted)
+            return committed
+
+        async def seek_to_committed() -> Any:
+            return await thread.call_thread(seek_in_thread)
+
+        thread.seek_to_committed = seek_to_committed
+        thread._ces_seeks_uncommitted = True
+
+    # The consumer exists once partitions are assigned, before recovery's first seek.
+    app.on_partitions_assigned.connect(patch)
+
+
+class RecoveredEvent:
+    """A record read back to fill a hole: the part of a Faust event the stages use."""
+
+    __slots__ = ("message", "_consumer")
+
+    def __init__(self, message: Any, consumer: Any) -> None:
+        self.message = message
+        self._consumer = consumer
+
+    def ack(self) -> bool:
+        return self.message.ack(self._consumer)
+
+
+class ContinuityError(RuntimeError):
+    """A hole in a partition's offsets could not be read back: the stage must not go on."""
+
+
+class ContinuityGuard:
+    """Hands a stage every offset of its partitions, in order, or stops the worker.
+
+    Each batch passes through :meth:`contiguous`. Per partition the guard expects the
+    offset after the last one received (from the committed offset after an
+    assignment). A record past that leaves a hole, which is read back from the broker
+    with a group-less consumer: an empty hole is legitimate (transaction markers,
+    compaction, retention) and counted; records in it were skipped by the consumer,
+    so they are logged, counted and put into the batch before the record that showed
+    the hole. The stage acks in order, so nothing is acked (or committed) past a
+    record it did not process. A hole that cannot be read stops the worker.
+
+    :param reader: a :class:`stream.record_lookup.RecordReader`.
+    :param max_records: the largest hole read back; a bigger one stops the worker.
+    """
+
+    ATTEMPTS = 3
+
+    def __init__(self, app: Any, reader: Any, metrics: Any, max_records: int = 100_000) -> None:
+        self.app = app
+        self.reader = reader
+        self.metrics = metrics
+        self.max_records = max_records
+        self.offsets = OffsetContinuity()
+
+        def forget(sender: Any = None, *args: Any, **kwargs: Any) -> None:
+            self.offsets.forget()
+
+        # A new assignment starts every partition again from its committed offset.
+        app.on_partitions_revoked.connect(forget)
+        app.on_partitions_assigned.connect(forget)
+
+    async def contiguous(self, events: Sequence[Any]) -> list[Any]:
+        consumer = self.app.consumer
+        out: list[Any] = []
+        for event in events:
+            message = event.message
+            if not self.offsets.knows(message.topic, message.partition):
+                committed = consumer._committed_offset.get(TP(message.topic, message.partition))
+                self.offsets.start_at(message.topic, message.partition, committed or 0)
+            gap = self.offsets.observe(message.topic, message.partition, message.offset)
+            if gap is not None:
+                out.extend(await self._read_back(gap))
+            out.append(event)
+        return out
+
+    async def _read_back(self, gap: Gap) -> list[RecoveredEvent]:
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                records = await self.reader.read_range(gap.topic, gap.partition, gap.start, gap.end, self.max_records)
+                break
+            except ValueError as exc:  # too big to hold: not worth retrying
+                await self._stop(gap, exc)
+            except Exception as exc:
+                if attempt == self.ATTEMPTS:
+                    await self._stop(gap, exc)
+                log.warning("reading back %s:%s offsets %s-%s failed (attempt %s): %r",
+                            gap.topic, gap.partition, gap.start, gap.end - 1, attempt, exc)
+                await asyncio.sleep(attempt)
+        if not records:
+            self.metrics.offset_gaps.labels(gap.topic, "no_records").inc()
+            return []
+        log.warning("%s:%s: offsets %s-%s were skipped by the consumer; read back %s records and processing them now",
+                    gap.topic, gap.partition, gap.start, gap.end - 1, len(records))
+        self.metrics.offset_gaps.labels(gap.topic, "records_read_back").inc()
+        self.metrics.offset_gap_records.labels(gap.topic).inc(len(records))
+        consumer = self.app.consumer
+        tp = TP(gap.topic, gap.partition)
+        return [RecoveredEvent(consumer._to_message(tp, record), consumer) for record in records]
+
+    async def _stop(self, gap: Gap, cause: BaseException) -> NoReturn:
+        error = ContinuityError(
+            f"{gap.topic}:{gap.partition}: offsets {gap.start}-{gap.end - 1} were not received and could not be "
+            f"read back ({cause!r}); stopping without committing past them"
+        )
+        log.critical("%s", error)
+        self.metrics.offset_gaps.labels(gap.topic, "unreadable").inc()
+        await self.app.crash(error)  # the worker exits non-zero
+        await asyncio.Future()  # and this stage acks nothing more until then
+
+
 def by_partition(events: Sequence[Any]) -> dict[int, list[Any]]:
     """A batch of events grouped by partition, each group in offset order."""
     groups: dict[int, list[Any]] = defaultdict(list)
@@ -98,7 +246,8 @@ def raw_table(app: Any, name: str, partitions: int) -> Any:
 
 
 async def batches(
-    stream: Any, max_events: int, linger_s: float = 0.0, idle_s: float | None = None
+    stream: Any, max_events: int, linger_s: float = 0.0, idle_s: float | None = None,
+    guard: ContinuityGuard | None = None,
 ) -> AsyncIterator[list[Any]]:
     """Events as they arrive: everything queued (up to ``max_events``) in one batch.
 
@@ -108,7 +257,8 @@ async def batches(
     record batch per partition written, one produce request), so a couple of
     milliseconds of linger cut the CPU per event and with it the queueing that makes
     the latency tail. With ``idle_s``, an empty batch comes after that long without
-    events, so a stage can finish deferred work.
+    events, so a stage can finish deferred work. With ``guard``, every batch is made
+    contiguous per partition (see :class:`ContinuityGuard`).
 
     The caller acks (``ack``) once a batch's effects are durable; events stay unacked
     (never committed) until then. The queue is the one the conductor fills for
@@ -133,7 +283,7 @@ async def batches(
             await asyncio.sleep(linger_s)
         while len(batch) < max_events and not queue.empty():
             batch.append(queue.get_nowait())
-        yield batch
+        yield batch if guard is None else await guard.contiguous(batch)
 
 
 def ack(events: Sequence[Any]) -> None:

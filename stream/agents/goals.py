@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 
 from schemas import GoalSummary
-from stream.agents.glue import BatchSender, ack, batches, by_partition, owned_partitions, raw_table
+from stream.agents.glue import BatchSender, ContinuityGuard, ack, batches, by_partition, owned_partitions, raw_table
 from stream.buckets import BucketCounts
 from stream.partials import MergedGoals, Partial, PartialKey, decode_batch, goal_partition
 from stream.stats import WindowFigures, figures
@@ -105,9 +105,11 @@ def register(p: "Pipeline") -> None:
     close_delay_s = s.window_close_delay_seconds
     keep_s = retention_s_by_resolution(p.window_specs, close_delay_s + s.late_grace_seconds)
 
+    guard = ContinuityGuard(app, p.record_reader, metrics)
+
     @app.agent(p.goal_partials_topic, name=f"{s.app_id}.goals")
     async def goal_stage(stream: Any) -> None:
-        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds):
+        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, guard=guard):
             out = BatchSender(app)
             for partition, group in by_partition(events).items():
                 newest: dict[PartialKey, Partial] = {}

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from schemas import DeadLetterReason, GoalEvent
-from stream.agents.glue import BatchSender, ack, batches
+from stream.agents.glue import BatchSender, ContinuityGuard, ack, batches
 from stream.envelope import Envelope, EnvelopeKind
 from stream.pseudonym import partition_for, pseudonymise
 from stream.validation import Rejection, dead_letter, validate_answer, validate_goal_event
@@ -48,9 +48,11 @@ def register(p: "Pipeline") -> None:
         envelope = Envelope(kind, message.topic, message.partition, message.offset, message.key, message.value)
         out.add(user_events, user_ref.encode(), envelope.encode(), partition_for(user_ref, partitions))
 
+    guard = ContinuityGuard(p.app, p.record_reader, metrics)
+
     @p.app.agent(p.inputs_topic, name=f"{s.app_id}.intake")
     async def intake(stream: Any) -> None:
-        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds):
+        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, guard=guard):
             now_s = time.time()
             out = BatchSender(p.app)
             for event in events:

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 
 from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
-from stream.agents.glue import BatchSender, ack, batches, by_partition, owned_partitions, raw_table
+from stream.agents.glue import BatchSender, ContinuityGuard, ack, batches, by_partition, owned_partitions, raw_table
 from stream.answering import AnswerDecision, decide_answer
 from stream.buckets import Fact
 from stream.envelope import Envelope, EnvelopeKind
 from stream.partials import Partial, PartialExpiry, PartialKey, apply_facts, encode_batch, goal_partition, keys_for
 from stream.prompting import PromptDecision, decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
 from stream.pseudonym import partition_for
-from stream.record_lookup import RecordLookup, user_id_from_record
+from stream.record_lookup import user_id_from_record
 from stream.sampling import AdaptiveRate
 from stream.user_state import UserState
 from stream.validation import Rejection, dead_letter
@@ -121,7 +121,8 @@ def register(p: "Pipeline") -> None:
     users = raw_table(app, "users", partitions)
     partials = raw_table(app, "partials", partitions)
     timers = ExpiryTimers()
-    lookup = RecordLookup(s, topic_name)
+    lookup = p.record_reader
+    guard = ContinuityGuard(app, p.record_reader, metrics)
     # The owned partials, decoded: a batch touches the same few buckets again and again.
     # Only valid while the assignment stands; dropped on every rebalance.
     decoded_partials: dict[PartialKey, Partial] = {}
@@ -279,7 +280,7 @@ def register(p: "Pipeline") -> None:
         unfolded: list[Any] = []
         facts: dict[int, list[tuple[int, Fact]]] = defaultdict(list)
         folded_at = time.monotonic()
-        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, idle_s=interval_s):
+        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, idle_s=interval_s, guard=guard):
             if events:
                 out = BatchSender(app)
                 counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -306,7 +307,7 @@ def register(p: "Pipeline") -> None:
         for goal in sorted(state.open_goals.values(), key=lambda og: og.deadline_s):
             if goal.deadline_s > now_s:
                 break
-            record = await lookup.read(partition, goal.offset)
+            record = await lookup.read(topic_name, partition, goal.offset)
             user_id = user_id_from_record(*record, user_ref, goal.event_id) if record else None
             if user_id is not None:
                 return user_id
@@ -384,7 +385,3 @@ def register(p: "Pipeline") -> None:
     app.on_partitions_assigned.connect(forget_decoded)
     app.on_rebalance_complete.connect(after_recovery)
 
-    async def stop_lookup(sender: Any = None, **kwargs: Any) -> None:
-        await lookup.stop()
-
-    app.on_before_shutdown.connect(stop_lookup)
