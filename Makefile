@@ -4,15 +4,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CES := $(BIN)/ces-stream
 
-.PHONY: install run test kafka-start kafka-stop topics worker schemas clean
+.PHONY: install constraints run test kafka-start kafka-stop topics worker schemas clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly the tested set (constraints.txt): faust-streaming internals are pinned there.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
 	touch $@
+
+## Re-pin the tested set from the current environment (after a deliberate upgrade and a green suite).
+constraints: install
+	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^pip=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 ## Local Kafka (from Maven Central jars, no Docker) + topics + worker.
 run: install kafka-start topics

@@ -11,3 +11,11 @@ class SettingsError(CesError):
 
 class LocalKafkaError(CesError):
     """The local Apache Kafka broker could not be provisioned, started or stopped."""
+
+
+class RegistryError(CesError):
+    """The goal registry file is missing, not YAML, or not a valid registry."""
+
+
+class ContinuityError(CesError):
+    """A hole in a partition's offsets could not be read back: the stage must not go on."""

@@ -162,8 +162,8 @@ class Settings(BaseSettings):
         return self
 
     def window_specs(self) -> tuple[Any, ...]:
-        """The planned sliding windows (:class:`stream.windows.WindowSpec`)."""
-        from stream.windows import parse_duration, plan_windows
+        """The planned sliding windows (:class:`stream.ces.windows.WindowSpec`)."""
+        from stream.ces.windows import parse_duration, plan_windows
 
         return plan_windows(
             [parse_duration(w) for w in self.windows], tuple(parse_duration(r) for r in self.bucket_resolutions)

@@ -2,7 +2,7 @@
 
 The broker is, in this order: ``CES_TEST_BOOTSTRAP`` when set; a testcontainers
 Kafka when a Docker engine answers; else the local Apache Kafka from Maven
-Central jars (``stream.local_kafka``), started once on a free port. Unit tests
+Central jars (``stream.infra.local_kafka``), started once on a free port. Unit tests
 never touch it: only tests that ask for ``kafka_bootstrap`` start it.
 """
 
@@ -44,7 +44,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    from stream.local_kafka import LocalKafka
+    from stream.infra.local_kafka import LocalKafka
 
     # Jars are cached across sessions; broker data is per session.
     cache = Path(os.environ.get("CES_LOCAL_KAFKA_DIR", "~/.cache/ces-stream/kafka")).expanduser()

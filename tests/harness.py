@@ -104,7 +104,7 @@ class WorkerProcess:
     def start(self, ready_timeout_s: float = 90.0) -> None:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.cli", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", "info"],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         self.wait_ready(ready_timeout_s)

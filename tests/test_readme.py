@@ -32,7 +32,7 @@ def test_settings_table_has_a_row_per_field() -> None:
 
 
 def test_every_metric_is_in_the_readme() -> None:
-    source = (PROJECT_ROOT / "stream" / "metrics.py").read_text(encoding="utf-8")
+    source = (PROJECT_ROOT / "stream" / "observability" / "metrics.py").read_text(encoding="utf-8")
     # A metric name is the first argument of its constructor or WINDOW_GAUGES tuple, e.g.
     # Counter("ces_goal_events_total", ...) or ("ces_goal_answers", help, attribute).
     names = sorted(set(re.findall(r'\(\s*"(ces_[a-z0-9_]+)"', source)))

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from stream.producer import make_producer
-from stream.topics import create_topics
+from stream.infra.producer import make_producer
+from stream.infra.topics import create_topics
 from tests.harness import TopicReader, make_answer, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -125,7 +125,11 @@ def test_a_backlog_on_an_input_the_group_never_committed_is_counted_exactly(back
     first.stop()
 
     backlog.produce_answers([prompts[u] for u in primed])  # while no worker runs
-    wait_exact(start_worker(backlog.env, name="on-backlog"), backlog)
+    worker = start_worker(backlog.env, name="on-backlog")
+    # The lag shows the backlog before it drains (so the wait for no lag below means something).
+    wait_until(lambda: (worker.metric("ces_consumer_lag_messages", topic=backlog.settings.topic_survey_answers) or 0) > 0,
+               timeout_s=60, interval_s=0.1, what="the answers backlog as consumer lag")
+    wait_exact(worker, backlog)
 
 
 @pytest.mark.parametrize("backlog", [(store, SMALL_SHAPE) for store in STORES], indirect=True, ids=STORES)

@@ -22,7 +22,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 
 from schemas import Channel, DeadLetterReason, GoalEvent, GoalEventType
 from stream.settings import Settings, load_settings
-from stream.topics import create_topics
+from stream.infra.topics import create_topics
 from tests.harness import WorkerProcess, wait_until, worker_env, write_registry
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,9 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas import Channel, DeadLetter, GoalEvent, GoalEventType, SurveyAnswer, SurveyPrompt
-from stream.producer import make_producer
+from stream.infra.producer import make_producer
 from stream.settings import load_settings
-from stream.topics import create_topics
+from stream.infra.topics import create_topics
 from tests.harness import wait_until, write_registry
 
 pytestmark = pytest.mark.integration
@@ -208,7 +208,7 @@ def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(u
             assert value == (1.0 if (label["topic"], label["reason"]) in expected else 0.0), (name, label, value)
     # One prompt per user: the duplicate goal event did not count as another prompt.
     assert metric("ces_survey_prompts_total", goal=GOAL, outcome="completed") == len(users)
-    # The duplicate is reported as a suppression too (stream.prompting: "suppression duplicate_event").
+    # The duplicate is reported as a suppression too (stream.ces.prompting: "suppression duplicate_event").
     assert metric("ces_survey_prompts_suppressed_total", goal=GOAL, reason="duplicate_event") == 1.0
     for reason in ("open_prompt", "not_sampled", "user_cooldown", "user_goal_cooldown", "too_old"):
         assert metric("ces_survey_prompts_suppressed_total", goal=GOAL, reason=reason) == 0.0, reason

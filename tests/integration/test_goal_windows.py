@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from stream.producer import emit_answer, emit_goal_event, make_producer
-from stream.topics import create_topics
+from stream.infra.producer import emit_answer, emit_goal_event, make_producer
+from stream.infra.topics import create_topics
 from tests.harness import (
     TopicReader,
     make_answer,
@@ -88,7 +88,7 @@ def test_the_worked_example_and_every_scale_direction(pipeline, start_worker):
     assert window_value(worker, "ces_goal_ces_ratio", "worked") == 0.60
     assert window_value(worker, "ces_goal_mean_score", "worked") == 3.45
     assert window_value(worker, "ces_goal_most_negative_ratio", "worked") == 0.20
-    assert window_value(worker, "ces_goal_net_effort_ratio", "worked") == 0.25
+    assert window_value(worker, "ces_goal_net_effort", "worked") == 0.25
     assert window_value(worker, "ces_goal_prompts", "worked") == 100
     assert window_value(worker, "ces_goal_response_ratio", "worked") == 1.0
     assert window_value(worker, "ces_goal_completion_ratio", "worked") == 1.0
@@ -105,7 +105,7 @@ def test_the_worked_example_and_every_scale_direction(pipeline, start_worker):
     # Seven-point: 5, 6 and 7 are positive; 1, 2 and 3 negative.
     wait_until(lambda: window_value(worker, "ces_goal_answers", "seven") == 7, what="seven-point answers")
     assert window_value(worker, "ces_goal_positive_answers", "seven") == 3
-    assert window_value(worker, "ces_goal_net_effort_ratio", "seven") == 0.0
+    assert window_value(worker, "ces_goal_net_effort", "seven") == 0.0
 
     # The same figures as JSON for people and tools.
     status, body = worker.get("/api/goals")

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from stream.producer import emit_answer, emit_goal_event, make_producer
-from stream.topics import create_topics
+from stream.infra.producer import emit_answer, emit_goal_event, make_producer
+from stream.infra.topics import create_topics
 from tests.harness import (
     TopicReader,
     make_answer,

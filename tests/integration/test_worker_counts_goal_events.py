@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from schemas import Channel, GoalEvent, GoalEventType
-from stream.producer import emit_goal_event, make_producer
+from stream.infra.producer import emit_goal_event, make_producer
 from stream.settings import load_settings
-from stream.topics import create_topics
+from stream.infra.topics import create_topics
 from tests.harness import wait_until
 
 pytestmark = pytest.mark.integration

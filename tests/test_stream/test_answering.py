@@ -1,4 +1,4 @@
-"""Tests for stream.answering: every answer dead-letter reason, scales, replay vs duplicate, comments."""
+"""Tests for stream.ces.answering: every answer dead-letter reason, scales, replay vs duplicate, comments."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.goal_event import GoalEvent
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import PromptOutcome
-from stream.answering import ANSWER_GRACE_S, AnswerDecision, decide_answer
-from stream.buckets import AnswerFact
-from stream.prompting import decide_goal_event
-from stream.pseudonym import pseudonymise
-from stream.registry import GoalRegistry
-from stream.scales import Sentiment
-from stream.user_state import UserState
+from stream.ces.answering import ANSWER_GRACE_S, AnswerDecision, decide_answer
+from stream.ces.buckets import AnswerFact
+from stream.ces.prompting import decide_goal_event
+from stream.ces.pseudonym import pseudonymise
+from stream.ces.registry import GoalRegistry
+from stream.ces.scales import Sentiment
+from stream.ces.user_state import UserState
 
 USER_ID = "user-0815"
 USER_REF = pseudonymise(USER_ID, b"answering-test-key")

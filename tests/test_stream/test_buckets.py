@@ -7,7 +7,7 @@ import json
 import pytest
 
 from schemas.survey_prompt import PromptOutcome
-from stream.buckets import (
+from stream.ces.buckets import (
     OUTCOMES,
     AnswerFact,
     BucketCounts,
@@ -16,7 +16,7 @@ from stream.buckets import (
     bucket_start,
     fold_facts,
 )
-from stream.scales import Sentiment
+from stream.ces.scales import Sentiment
 
 
 def counts_of(*answers: tuple[int, Sentiment], prompts: int = 0, outcomes: tuple[str, ...] = ()) -> BucketCounts:

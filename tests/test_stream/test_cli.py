@@ -20,7 +20,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60
     # A closed local port: should anything reach for Kafka, it fails at once instead of hanging.
     clean["CES_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{free_port()}"
     return subprocess.run(
-        [sys.executable, "-m", "stream.cli", *args],
+        [sys.executable, "-m", "stream.tools.cli", *args],
         env={**clean, **(env or {})}, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout_s,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from stream.app import consumer_lag
+from stream.pipeline.faust_internals import consumer_lag
 
 TOPICS = {"in", "internal"}
 

@@ -1,4 +1,4 @@
-"""Tests for stream.envelope: the header-line-plus-payload format of the internal user-events topic."""
+"""Tests for stream.ces.envelope: the header-line-plus-payload format of the internal user-events topic."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stream.envelope import Envelope, EnvelopeKind
+from stream.ces.envelope import Envelope, EnvelopeKind
 
 PAYLOADS = [
     b"",

@@ -1,4 +1,4 @@
-"""Tests for stream.local_kafka without running Java: bootstrap parsing, the pinned version, paths."""
+"""Tests for stream.infra.local_kafka without running Java: bootstrap parsing, the pinned version, paths."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stream import local_kafka
+from stream.infra import local_kafka
 from stream.errors import LocalKafkaError
-from stream.local_kafka import KAFKA_DEPLOY_DIR, LocalKafka, kafka_version, parse_local_bootstrap, port_open
+from stream.infra.local_kafka import KAFKA_DEPLOY_DIR, LocalKafka, kafka_version, parse_local_bootstrap, port_open
 
 
 @pytest.mark.parametrize(

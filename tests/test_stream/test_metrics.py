@@ -1,4 +1,4 @@
-"""Tests for stream.metrics: pre-initialised series, the per-goal window gauges, and the exposition text."""
+"""Tests for stream.observability.metrics: pre-initialised series, the per-goal window gauges, and the exposition text."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import DeadLetterReason, GoalEventType, PromptOutcome
-from stream.buckets import BucketCounts
-from stream.metrics import SENTIMENTS, SUPPRESSION_REASONS, WINDOW_GAUGES, CesMetrics
-from stream.scales import Sentiment
-from stream.stats import figures
-from stream.windows import WindowSpec
+from stream.ces.buckets import BucketCounts
+from stream.observability.metrics import SENTIMENTS, SUPPRESSION_REASONS, WINDOW_GAUGES, CesMetrics
+from stream.ces.scales import Sentiment
+from stream.ces.stats import figures
+from stream.ces.windows import WindowSpec
 
 GOALS = ["download-invoice", "view-policy", "pay-bill"]
 INPUTS = ["ces.goal-events", "ces.survey-answers"]
@@ -142,7 +142,7 @@ def test_window_gauges_render_the_snapshot(metrics):
     assert s[("ces_goal_positive_answers", on)] == 3
     assert s[("ces_goal_ces_ratio", on)] == pytest.approx(0.6)
     assert s[("ces_goal_mean_score", on)] == pytest.approx(3.6)
-    assert s[("ces_goal_net_effort_ratio", on)] == pytest.approx(0.4)
+    assert s[("ces_goal_net_effort", on)] == pytest.approx(0.4)
     assert s[("ces_goal_most_negative_ratio", on)] == pytest.approx(0.2)
     assert s[("ces_goal_prompts", on)] == 8
     assert s[("ces_goal_response_ratio", on)] == pytest.approx(5 / 8)
@@ -166,7 +166,7 @@ def test_ratios_without_a_denominator_have_no_sample(metrics):
     ratios = [name for name, _, attr in WINDOW_GAUGES if getattr(quiet, attr) is None]
     assert set(ratios) == {
         "ces_goal_ces_ratio", "ces_goal_ces_ratio_wilson_lower", "ces_goal_ces_ratio_wilson_upper",
-        "ces_goal_mean_score", "ces_goal_net_effort_ratio", "ces_goal_most_negative_ratio",
+        "ces_goal_mean_score", "ces_goal_net_effort", "ces_goal_most_negative_ratio",
         "ces_goal_response_ratio", "ces_goal_completion_ratio",
     }
     for name in ratios:

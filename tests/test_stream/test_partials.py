@@ -1,4 +1,4 @@
-"""Tests for stream.partials: the exactness rules of per-partition partials and their merge.
+"""Tests for stream.ces.partials: the exactness rules of per-partition partials and their merge.
 
 The module docstring promises two rules: partials skip replays by their hwm, and partials
 travel as absolute values that the goal stage keeps per source partition by highest hwm.
@@ -15,10 +15,10 @@ import sys
 
 import pytest
 
-from stream.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, bucket_start, fold_facts
-from stream.partials import MergedGoals, Partial, PartialExpiry, PartialKey, apply_facts, goal_partition, keys_for
-from stream.scales import Sentiment
-from stream.windows import GoalBuckets, WindowSpec
+from stream.ces.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, bucket_start, fold_facts
+from stream.ces.partials import MergedGoals, Partial, PartialExpiry, PartialKey, apply_facts, goal_partition, keys_for
+from stream.ces.scales import Sentiment
+from stream.ces.windows import GoalBuckets, WindowSpec
 
 RESOLUTIONS = (60, 300)
 T0 = 1_700_006_400  # a multiple of 3600
@@ -358,7 +358,7 @@ def test_goal_partition_is_in_range_and_spreads():
 
 
 def test_goal_partition_is_stable_across_processes():
-    code = "from stream.partials import goal_partition; print([goal_partition(g, 16) for g in ('a', 'b', 'pay-bill')])"
+    code = "from stream.ces.partials import goal_partition; print([goal_partition(g, 16) for g in ('a', 'b', 'pay-bill')])"
     outputs = set()
     for seed in ("1", "2", "random"):
         env = {**os.environ, "PYTHONHASHSEED": seed}

@@ -1,4 +1,4 @@
-"""Tests for stream.prompting: suppression rules, prompts, replay vs duplicate, inferred abandonment."""
+"""Tests for stream.ces.prompting: suppression rules, prompts, replay vs duplicate, inferred abandonment."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from schemas.dead_letter import DeadLetterReason
 from schemas.goal_event import GoalEvent
 from schemas.survey_prompt import PromptOutcome, ScaleKind
-from stream.buckets import OutcomeFact, PromptFact
-from stream.prompting import (
+from stream.ces.buckets import OutcomeFact, PromptFact
+from stream.ces.prompting import (
     PROMPT_NAMESPACE,
     PromptDecision,
     SuppressionReason,
@@ -23,10 +23,10 @@ from stream.prompting import (
     next_deadline_s,
     prompt_id_for,
 )
-from stream.pseudonym import pseudonymise
-from stream.registry import GoalRegistry
-from stream.sampling import sticky_sample
-from stream.user_state import PendingPrompt, UserState
+from stream.ces.pseudonym import pseudonymise
+from stream.ces.registry import GoalRegistry
+from stream.ces.sampling import sticky_sample
+from stream.ces.user_state import PendingPrompt, UserState
 
 USER_ID = "user-4711"
 USER_REF = pseudonymise(USER_ID, b"prompting-test-key")

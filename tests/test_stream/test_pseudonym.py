@@ -1,4 +1,4 @@
-"""Tests for stream.pseudonym: keyed, stable, never the raw id."""
+"""Tests for stream.ces.pseudonym: keyed, stable, never the raw id."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from stream.pseudonym import USER_REF_HEX_CHARS, partition_for, pseudonymise
+from stream.ces.pseudonym import USER_REF_HEX_CHARS, partition_for, pseudonymise
 
 KEY = b"test-key-1"
 

@@ -10,8 +10,8 @@ import yaml
 
 from schemas.survey_prompt import ScaleKind, ScaleLabel
 from stream.errors import CesError
-from stream.registry import GoalRegistry, RegistryError, load_registry
-from stream.scales import Sentiment
+from stream.ces.registry import GoalRegistry, RegistryError, load_registry
+from stream.ces.scales import Sentiment
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "goals.yaml"
 EXAMPLE_SLUGS = (

@@ -1,4 +1,4 @@
-"""Tests for stream.sampling: sticky decisions and the adaptive rate controller."""
+"""Tests for stream.ces.sampling: sticky decisions and the adaptive rate controller."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from stream.pseudonym import pseudonymise
-from stream.sampling import PRIOR_RESPONSE_RATIO, AdaptiveRate, sample_point, sticky_sample
+from stream.ces.pseudonym import pseudonymise
+from stream.ces.sampling import PRIOR_RESPONSE_RATIO, AdaptiveRate, sample_point, sticky_sample
 
 KEY = b"sampling-test-key"
 USERS = [pseudonymise(f"user-{i}", KEY) for i in range(10_000)]

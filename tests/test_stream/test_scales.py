@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from schemas.survey_prompt import ScaleKind, ScaleLabel
-from stream.scales import Scale, Sentiment, default_scale
+from stream.ces.scales import Scale, Sentiment, default_scale
 
 POS, NEU, NEG = Sentiment.positive, Sentiment.neutral, Sentiment.negative
 

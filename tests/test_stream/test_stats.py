@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stream.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact, fold_facts
-from stream.scales import Sentiment
-from stream.stats import figures, wilson_interval, z_score
-from stream.windows import GoalBuckets, WindowSpec
+from stream.ces.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact, fold_facts
+from stream.ces.scales import Sentiment
+from stream.ces.stats import figures, wilson_interval, z_score
+from stream.ces.windows import GoalBuckets, WindowSpec
 
 FIVE_POINT = (1, 2, 3, 4, 5)
 

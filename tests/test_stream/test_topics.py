@@ -1,4 +1,4 @@
-"""Tests for stream.topics.topic_specs: names, partitions, cleanup policies and retention (no broker)."""
+"""Tests for stream.infra.topics.topic_specs: names, partitions, cleanup policies and retention (no broker)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 
 from stream.settings import ENV_PREFIX, load_settings
-from stream.topics import HOUR_MS, goal_partials_topic, topic_specs, user_events_topic
+from stream.infra.topics import HOUR_MS, goal_partials_topic, topic_specs, user_events_topic
 
 
 @pytest.fixture(autouse=True)

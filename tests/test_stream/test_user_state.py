@@ -1,4 +1,4 @@
-"""Tests for stream.user_state: compact JSON round trip, pruning and caps."""
+"""Tests for stream.ces.user_state: compact JSON round trip, pruning and caps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stream.user_state import (
+from stream.ces.user_state import (
     ANSWER_GRACE_S,
     ANSWERED_KEEP_S,
     MAX_ANSWERED,

@@ -1,4 +1,4 @@
-"""Tests for stream.validation: every rejection reason, its boundaries, and the dead letter it becomes."""
+"""Tests for stream.ces.validation: every rejection reason, its boundaries, and the dead letter it becomes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from schemas import DeadLetter, DeadLetterReason, GoalEvent, SurveyAnswer
-from stream.validation import (
+from stream.ces.validation import (
     MAX_DETAIL_ERRORS,
     Limits,
     Rejection,

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from stream.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact, fold_facts
-from stream.scales import Sentiment
-from stream.stats import figures
-from stream.windows import (
+from stream.ces.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact, fold_facts
+from stream.ces.scales import Sentiment
+from stream.ces.stats import figures
+from stream.ces.windows import (
     GoalBuckets,
     WindowSpec,
     closed_periods,

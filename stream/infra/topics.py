@@ -1,0 +1,85 @@
+"""The topics ces-stream reads and writes, and their creation (safe to run again)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError
+
+from stream.infra.kafka_config import client_options
+from stream.settings import Settings
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str]
+
+
+def user_events_topic(settings: Settings) -> str:
+    """Goal events and answers re-keyed by pseudonymous user (internal)."""
+    return f"{settings.app_id}-user-events"
+
+
+def goal_partials_topic(settings: Settings) -> str:
+    """Per-partition partial aggregates keyed by goal (internal)."""
+    return f"{settings.app_id}-goal-partials"
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic that is not a table changelog, with partitions, cleanup policy and retention.
+
+    Faust creates its changelogs itself; the internal streams are created here too, before
+    the worker subscribes to them, so a first start on a fresh broker gets their partitions.
+    """
+    retention = str(int(settings.topic_retention_hours * HOUR_MS))
+    dead_letter_retention = str(int(settings.dead_letter_retention_hours * HOUR_MS))
+
+    def spec(name: str, cleanup: str = "delete", retention_ms: str = retention) -> TopicSpec:
+        configs = {"cleanup.policy": cleanup, "retention.ms": retention_ms}
+        return TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor, configs)
+
+    return [
+        # Internal: the re-keyed inputs and the per-partition partials (see stream/pipeline/).
+        spec(user_events_topic(settings)),
+        spec(goal_partials_topic(settings)),
+        spec(settings.topic_goal_events),
+        spec(settings.topic_survey_answers),
+        spec(settings.topic_survey_prompts),
+        # Keyed by goal|window|start: compaction keeps the latest revision of each summary.
+        spec(settings.topic_goal_summaries, cleanup="compact,delete"),
+        spec(settings.topic_feedback_comments),
+        spec(settings.topic_dead_letter, retention_ms=dead_letter_retention),
+    ]
+
+
+def create_topics(settings: Settings) -> dict[str, str]:
+    """Create every missing topic; safe to run again. Returns name -> 'created' | 'exists'."""
+    admin = KafkaAdminClient(client_id=f"{settings.app_id}-admin", **client_options(settings))
+    try:
+        existing = set(admin.list_topics())
+        result: dict[str, str] = {}
+        wanted = {}
+        for spec in topic_specs(settings):
+            if spec.name in existing:
+                result[spec.name] = "exists"
+            else:
+                wanted[spec.name] = {
+                    "num_partitions": spec.partitions,
+                    "replication_factor": spec.replication_factor,
+                    "configs": spec.configs,
+                }
+        if wanted:
+            try:
+                admin.create_topics(wanted, timeout_ms=30_000, wait_for_metadata=True)
+            except TopicAlreadyExistsError:
+                pass  # another process created them between list and create
+            result.update({name: "created" for name in wanted})
+        return result
+    finally:
+        admin.close()

@@ -1,0 +1,199 @@
+"""Faust wiring: the App, its topics, web routes and the three stages, built from Settings.
+
+Wiring only. The CES logic lives in ``stream.ces`` (pure), each stage in its own
+module here (``intake``, ``users``, ``goals``), and every use of Faust or aiokafka
+internals in ``stream.pipeline.faust_internals``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+import faust
+from faust.sensors.monitor import Monitor
+
+from stream.ces.goal_windows import GoalWindows
+from stream.ces.registry import GoalRegistry
+from stream.ces.validation import Limits
+from stream.infra.kafka_config import ssl_context
+from stream.infra.record_reader import RecordReader
+from stream.infra.topics import goal_partials_topic, user_events_topic
+from stream.observability.metrics import CONTENT_TYPE_LATEST, CesMetrics
+from stream.pipeline.faust_internals import (
+    ContinuityGuard,
+    consumer_lag,
+    hold_stream_until_seeked,
+    seek_uncommitted_to_beginning,
+)
+from stream.pipeline.goals import GoalStage
+from stream.pipeline.intake import IntakeStage
+from stream.pipeline.users import UserStage
+from stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+class QuietMonitor(Monitor):
+    """Faust's default monitor records per-event stats nobody reads; it costs a third of an
+    empty agent's time. We export our own metrics instead."""
+
+    def on_message_in(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def on_message_out(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _credentials(settings: Settings) -> Any:
+    context = ssl_context(settings)
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+class Readiness:
+    """Ready once the first rebalance has completed, and not while one is in progress."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.rebalanced_once = False
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+
+    async def _on_rebalance_complete(self, sender: Any, **kwargs: Any) -> None:
+        self.rebalanced_once = True
+
+    def state(self) -> dict[str, Any]:
+        assignment = self.app.consumer.assignment() if self.rebalanced_once else set()
+        return {
+            "ready": self.rebalanced_once and not self.app.rebalancing,
+            "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
+        }
+
+
+class Pipeline:
+    """The Faust app of one worker and everything wired to it."""
+
+    def __init__(self, settings: Settings, registry: GoalRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.known_goals = frozenset(registry.slugs)
+        self.limits = Limits(settings.max_event_bytes, settings.future_skew_seconds, settings.late_grace_seconds)
+        s = settings
+        self.app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{server}" for server in s.bootstrap_servers],
+            broker_credentials=_credentials(s),
+            store=s.store,
+            datadir=str(s.data_dir),
+            topic_partitions=s.topic_partitions,
+            topic_replication_factor=s.topic_replication_factor,
+            # Gauges come only from partitions a worker owns: no standby copies to confuse that.
+            table_standby_replicas=0,
+            consumer_auto_offset_reset="earliest",
+            web_host=s.web_host,
+            web_bind=s.web_host,  # Faust binds web_bind (default 0.0.0.0); web_host only names it
+            web_port=s.web_port,
+            web_tables_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            stream_buffer_maxsize=16384,
+            # No linger: stages send whole batches and wait for them, so lingering only adds
+            # latency (aiokafka keeps one request in flight, so records still batch under load).
+            producer_linger=0.0,
+            producer_max_batch_size=262_144,
+            broker_max_poll_records=5000,
+            monitor=QuietMonitor(),
+            autodiscover=False,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        # One channel over both inputs: the intake agent validates and re-keys them together.
+        self.inputs_topic = self.app.topic(s.topic_goal_events, s.topic_survey_answers, **RAW)
+        self.user_events_topic = self.app.topic(
+            user_events_topic(s), internal=True, partitions=s.topic_partitions, **RAW
+        )
+        self.goal_partials_topic = self.app.topic(
+            goal_partials_topic(s), internal=True, partitions=s.topic_partitions, **RAW
+        )
+        self.window_specs = s.window_specs()
+        self.resolutions_s = tuple(sorted({spec.resolution_s for spec in self.window_specs}))
+        input_topics = [s.topic_goal_events, s.topic_survey_answers]
+        self.metrics = CesMetrics(
+            goals=registry.slugs,
+            input_topics=input_topics,
+            consumed_topics=[*input_topics, self.user_events_topic.get_topic_name(), self.goal_partials_topic.get_topic_name()],
+            targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
+        )
+        self.readiness = Readiness(self.app)
+        # Both see there: without them a rebalance or a backlog can skip records for good.
+        hold_stream_until_seeked(self.app)
+        seek_uncommitted_to_beginning(self.app)
+        # Reads records back by offset: holes a stage finds, started events for the expiry timer.
+        self.record_reader = RecordReader(s)
+        self.app.on_before_shutdown.connect(self._stop_reader)
+        self.goal_windows = GoalWindows(registry, self.window_specs, s.topic_partitions, s.wilson_confidence)
+        self.metrics.windows.source = self.goal_windows  # gauges read the owned goals' windows at scrape time
+        user_events = self.user_events_topic.get_topic_name()
+        self.intake = IntakeStage(self.app, s, self.metrics, self.inputs_topic, user_events, self._guard(),
+                                  self.known_goals, self.limits)
+        self.users = UserStage(self.app, s, self.metrics, registry, self.user_events_topic,
+                               self.goal_partials_topic.get_topic_name(), self.resolutions_s, self._guard(),
+                               self.record_reader)
+        self.goals = GoalStage(self.app, s, self.metrics, self.goal_windows, self.goal_partials_topic, self._guard(),
+                               self.known_goals)
+        self._register_web()
+        self._register_lag_timer()
+
+    def _guard(self) -> ContinuityGuard:
+        """Each stage reads its own queue, so each checks its own offsets."""
+        return ContinuityGuard(self.app, self.record_reader, self.metrics)
+
+    async def _stop_reader(self, sender: Any = None, **kwargs: Any) -> None:
+        await self.record_reader.stop()
+
+    def _register_web(self) -> None:
+        app = self.app
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            # aiohttp takes the charset separately from the content type.
+            return web.bytes(self.metrics.render(), content_type=CONTENT_TYPE_LATEST.split(";", 1)[0])
+
+        @app.page("/api/goals")
+        async def goal_figures(web: Any, request: Any) -> Any:
+            """The exported figures as JSON: {goal: {window: figures}} for the goals this worker owns."""
+            out: dict[str, dict[str, Any]] = {}
+            for goal, spec, fig in self.goal_windows.snapshot():
+                out.setdefault(goal, {})[spec.name] = {**asdict(fig), "distribution": {str(k): v for k, v in fig.distribution.items()}}
+            return web.json(out)
+
+        @app.page("/health")
+        async def health(web: Any, request: Any) -> Any:
+            state = self.readiness.state()
+            return web.json(state, status=200 if state["ready"] else 503)
+
+    def _register_lag_timer(self) -> None:
+        app = self.app
+        topics = set(self.metrics.consumed_topics)
+
+        @app.timer(self.settings.tick_interval_seconds, name=f"{self.settings.app_id}.lag")
+        async def export_lag() -> None:
+            for topic, value in consumer_lag(app.consumer, topics).items():
+                self.metrics.consumer_lag.labels(topic).set(value)

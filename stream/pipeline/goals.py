@@ -1,0 +1,100 @@
+"""Goal stage: merge the per-partition partials by goal, export windows, close them by the clock.
+
+Consumes ``<app_id>-goal-partials`` (keyed by goal, partitioned by
+:func:`~stream.ces.partials.goal_partition`), so exactly one worker owns each goal:
+its gauges, its JSON figures and its summaries come from that worker only. The
+figures themselves come from :class:`~stream.ces.goal_windows.GoalWindows`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from stream.ces.goal_windows import GoalWindows
+from stream.ces.partials import MergedGoals, Partial, PartialKey, decode_batch, goal_partition
+from stream.ces.windows import retention_s_by_resolution
+from stream.observability.metrics import CesMetrics
+from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches, by_partition, owned_partitions, raw_table
+from stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class GoalStage:
+    """Merges partials into :class:`GoalWindows`, keeps them in a table, sends closed periods' summaries.
+
+    :param windows: the merged windows this stage keeps up to date (read by /metrics and /api/goals).
+    :param topic: the goal-partials topic (a Faust topic) the stage consumes.
+    """
+
+    def __init__(self, app: Any, settings: Settings, metrics: CesMetrics, windows: GoalWindows, topic: Any,
+                 guard: ContinuityGuard, known_goals: frozenset[str]) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.windows = windows
+        self.topic_name = topic.get_topic_name()
+        self.guard = guard
+        self.known_goals = known_goals
+        self.table = raw_table(app, "goal-partials", settings.topic_partitions)
+        self.close_delay_s = settings.window_close_delay_seconds
+        self.keep_s = retention_s_by_resolution(windows.window_specs, self.close_delay_s + settings.late_grace_seconds)
+        app.agent(topic, name=f"{settings.app_id}.goals")(self.run)
+        app.timer(settings.tick_interval_seconds, name=f"{settings.app_id}.window-closer")(self.close_windows)
+        app.on_rebalance_complete.connect(self.rebuild)
+
+    async def run(self, stream: Any) -> None:
+        s = self.settings
+        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, guard=self.guard):
+            out = BatchSender(self.app)
+            for partition, group in by_partition(events).items():
+                self.merge(out, partition, group)
+            await out.send()  # changelog records in Kafka before the batch is acked
+            ack(events)
+            self.metrics.last_event.labels(self.topic_name).set(time.time())
+
+    def merge(self, out: BatchSender, partition: int, events: list[Any]) -> None:
+        """Keep the newest copy of each partial: last writer wins by offset, one table write per key and batch."""
+        newest: dict[PartialKey, Partial] = {}
+        for event in events:
+            try:
+                for key, partial in decode_batch(event.message.value):
+                    held = newest.get(key)
+                    if key.goal in self.known_goals and (held is None or partial.hwm > held.hwm):
+                        newest[key] = partial
+            except Exception:  # internal records only; never stop the stage
+                log.exception("goal stage skipped %s@%s", partition, event.message.offset)
+        for key, partial in newest.items():
+            if self.windows.merged.update(key, partial):
+                out.put(self.table, partition, key.encode().encode(), partial.to_bytes())
+
+    async def close_windows(self) -> None:
+        """Windows close by the clock, so a quiet goal still gets its summaries."""
+        if self.app.rebalancing:
+            return
+        windows = self.windows
+        windows.owned = owned_partitions(self.app, self.topic_name)
+        now_s = time.time()
+        out = BatchSender(self.app)
+        for summary in windows.due_summaries(now_s, self.close_delay_s):
+            out.add(self.settings.topic_goal_summaries, summary.kafka_key().encode(), summary.model_dump_json().encode())
+        for resolution_s, keep in self.keep_s.items():
+            for key in windows.merged.forget_before(resolution_s, int(now_s) - keep):
+                out.put(self.table, goal_partition(key.goal, self.settings.topic_partitions), key.encode().encode(), None)
+        for buckets in windows.merged.goals.values():
+            buckets.prune(now_s, self.keep_s)
+        await out.send()
+
+    async def rebuild(self, sender: Any = None, **kwargs: Any) -> None:
+        """After recovery, derive the merged view again from the table (owned goals only)."""
+        windows = self.windows
+        windows.owned = owned_partitions(self.app, self.topic_name)
+        windows.merged = MergedGoals()
+        for raw_key, data in list(self.table.items()):
+            if not data:
+                continue
+            key = PartialKey.decode(raw_key.decode())
+            if key.goal in self.known_goals and goal_partition(key.goal, self.settings.topic_partitions) in windows.owned:
+                windows.merged.update(key, Partial.from_bytes(data))

@@ -1,0 +1,386 @@
+"""User stage: the prompt engine and the answer joiner, per pseudonymous user, in batches.
+
+Consumes ``<app_id>-user-events`` (re-keyed goal events, answers and expiry
+records). Per batch and partition it runs the pure decisions (``stream.ces.prompting``,
+``stream.ces.answering``), sends prompts, comments and dead letters, then writes each
+touched user state once and folds the facts into per-partition partials (one table
+write per touched bucket, never one per event), which travel on to the goal stage
+packed into one record per goal partition. The batch is acked only after Kafka has
+all of that, so a crash replays it instead of losing it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
+from stream.ces.answering import AnswerDecision, decide_answer
+from stream.ces.buckets import Fact
+from stream.ces.envelope import Envelope, EnvelopeKind, user_id_from_record
+from stream.ces.partials import Partial, PartialExpiry, PartialKey, apply_facts, encode_batch, goal_partition, keys_for
+from stream.ces.prompting import PromptDecision, decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
+from stream.ces.pseudonym import partition_for
+from stream.ces.registry import GoalRegistry
+from stream.ces.sampling import AdaptiveRates
+from stream.ces.user_state import UserState
+from stream.ces.validation import Rejection, dead_letter
+from stream.infra.record_reader import RecordReader
+from stream.observability.metrics import CesMetrics
+from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches, by_partition, owned_partitions, raw_table
+from stream.settings import Settings
+
+log = logging.getLogger(__name__)
+# Partials per goal-partials record (a record stays well under Kafka's 1 MiB default).
+PARTIALS_PER_RECORD = 2000
+
+
+class ExpiryTimers:
+    """In-memory index of inferred-abandonment deadlines, derived from the user table.
+
+    It holds the raw user id (needed to address a prompt) only in memory, never in
+    state; after a restart the index is rebuilt from the table without it, and the
+    expiry timer reads the id back from the started event (``stream.infra.record_reader``).
+    """
+
+    def __init__(self) -> None:
+        self._heaps: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        self.user_ids: dict[str, str] = {}
+
+    def push(self, partition: int, deadline_s: float, user_ref: str, user_id: str | None) -> None:
+        heapq.heappush(self._heaps[partition], (deadline_s, user_ref))
+        if user_id is not None:
+            self.user_ids[user_ref] = user_id
+
+    def pop_due(self, partition: int, now_s: float) -> list[str]:
+        heap = self._heaps.get(partition, [])
+        due: list[str] = []
+        while heap and heap[0][0] <= now_s:
+            due.append(heapq.heappop(heap)[1])
+        return list(dict.fromkeys(due))
+
+    def clear(self) -> None:
+        self._heaps.clear()
+        self.user_ids.clear()
+
+
+@dataclass
+class BatchEffects:
+    """One batch's effects on one partition, written together: user states and facts."""
+
+    now_s: float
+    states: dict[str, UserState] = field(default_factory=dict)
+    facts: list[tuple[int, Fact]] = field(default_factory=list)
+
+
+class UserStage:
+    """The prompt engine and answer joiner over ``<app_id>-user-events``, with its tables and timers.
+
+    State: the ``users`` table (one JSON state per pseudonymous user) and the
+    ``partials`` table (stage-1 partials per source partition, goal and bucket), plus
+    in-memory indexes derived from them (deadlines, decoded partials, partial expiry)
+    that are rebuilt after every rebalance.
+
+    :param topic: the user-events Faust topic the stage consumes.
+    :param goal_partials_topic: name of the topic the partials travel on to the goal stage.
+    :param resolutions_s: the bucket resolutions facts are folded into.
+    """
+
+    def __init__(self, app: Any, settings: Settings, metrics: CesMetrics, registry: GoalRegistry, topic: Any,
+                 goal_partials_topic: str, resolutions_s: tuple[int, ...], guard: ContinuityGuard,
+                 reader: RecordReader) -> None:
+        s = settings
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.registry = registry
+        self.topic_name = topic.get_topic_name()
+        self.goal_partials_topic = goal_partials_topic
+        self.resolutions = resolutions_s
+        self.guard = guard
+        self.reader = reader
+        self.partitions = s.topic_partitions
+        self.cooldown_keep_s = longest_cooldown_s(registry)
+        self.users = raw_table(app, "users", s.topic_partitions)
+        self.partials = raw_table(app, "partials", s.topic_partitions)
+        self.timers = ExpiryTimers()
+        # The owned partials, decoded: a batch touches the same few buckets again and again.
+        # Only valid while the assignment stands; dropped on every rebalance.
+        self.decoded_partials: dict[PartialKey, Partial] = {}
+        self.expiry = PartialExpiry()  # the stored partials by bucket end, for the pruner
+        self.rates = AdaptiveRates(registry.goals)
+        # Stage-1 partials are only needed while late facts can still reach their bucket.
+        self.partial_keep_s = s.late_grace_seconds + max(resolutions_s) * 2
+
+        app.agent(topic, name=f"{s.app_id}.users")(self.run)
+        app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")(self.expire_due_goals)
+        app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")(self.prune_partials)
+        app.on_partitions_revoked.connect(self.forget_decoded)
+        app.on_partitions_assigned.connect(self.forget_decoded)
+        app.on_rebalance_complete.connect(self.after_recovery)
+
+    # --- the agent ---------------------------------------------------------------
+
+    async def run(self, stream: Any) -> None:
+        """Decide per batch at once; fold the batches' facts into partials every interval.
+
+        Prompts and user states are in Kafka when a batch's ``send`` returns, so a prompt
+        never waits for aggregation. The events are acked only after their facts are in
+        the partials too: Kafka never commits past an event whose effects are not all
+        written (Faust itself commits without waiting for records sent meanwhile). A
+        crash replays the unacked events; their recorded decisions re-emit the same
+        facts and the partials' high-water marks count each once. A rebalance waits for
+        the acks, and an idle stage folds after ``aggregate_interval_seconds``.
+        """
+        s = self.settings
+        interval_s = s.aggregate_interval_seconds
+        unfolded: list[Any] = []
+        facts: dict[int, list[tuple[int, Fact]]] = defaultdict(list)
+        folded_at = time.monotonic()
+        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, idle_s=interval_s, guard=self.guard):
+            if events:
+                await self.decide(events, facts)
+                unfolded.extend(events)
+            if unfolded and (not events or time.monotonic() - folded_at >= interval_s):
+                out = BatchSender(self.app)
+                for partition, partition_facts in facts.items():
+                    self.write_partials(out, partition, partition_facts)
+                await out.send()
+                ack(unfolded)
+                unfolded, facts = [], defaultdict(list)
+                folded_at = time.monotonic()
+
+    async def decide(self, events: list[Any], facts: dict[int, list[tuple[int, Fact]]]) -> None:
+        """One batch: decisions, prompts, comments, dead letters and user states, all in Kafka on return."""
+        out = BatchSender(self.app)
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for partition, group in by_partition(events).items():
+            effects = self.process(out, partition, group, counts)
+            self.write_states(out, partition, effects)
+            facts[partition].extend(effects.facts)
+        owned = owned_partitions(self.app, self.topic_name)
+        self.rates.observe(counts, len(owned) / self.partitions if owned else 1.0)
+        await out.send()
+        self.metrics.last_event.labels(self.topic_name).set(time.time())
+
+    def process(self, out: BatchSender, partition: int, events: list[Any], counts: dict[str, list[int]]) -> BatchEffects:
+        """Decide on one partition's events; their output records are queued in ``out``.
+
+        :param counts: per goal, [events, prompts, answers] of the batch, for adaptive sampling.
+        """
+        effects = BatchEffects(now_s=events[-1].message.timestamp)
+        for event in events:
+            message = event.message
+            user_ref = message.key.decode()
+            state = effects.states.get(user_ref)
+            if state is None:
+                state = effects.states[user_ref] = self.load_state(user_ref)
+            try:
+                env = Envelope.decode(message.value)
+            except Exception as exc:  # not ours: keep it, do not stop
+                env = Envelope(EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value)
+                self.send_dead_letter(out, env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}")
+                continue
+            if env.kind is EnvelopeKind.expiry:  # our own record: it is its own source
+                env = replace(env, source_topic=message.topic, source_partition=message.partition, source_offset=message.offset)
+            try:
+                self.handle(out, env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition)
+            except Exception as exc:  # a bug must not stop the worker or lose the record
+                log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
+                self.send_dead_letter(out, env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
+        return effects
+
+    def handle(self, out: BatchSender, env: Envelope, state: UserState, user_ref: str, offset: int, now_s: float,
+               facts: list[tuple[int, Fact]], counts: dict[str, list[int]], partition: int) -> None:
+        """One envelope of one user: a goal event, an answer or an expiry record."""
+        if env.kind is EnvelopeKind.goal_event:
+            event = GoalEvent.model_validate_json(env.payload)
+            decision = decide_goal_event(state, event, user_ref=user_ref, offset=offset, now_s=now_s,
+                                         registry=self.registry, rates=self.rates.rates)
+            counts[event.goal][0] += 1
+            facts.extend(decision.facts)
+            self.on_prompt_decision(out, decision, env, counts, event.occurred_at.timestamp())
+            user_id: str | None = event.user_id
+        elif env.kind is EnvelopeKind.answer:
+            answer = SurveyAnswer.model_validate_json(env.payload)
+            decision_a = decide_answer(state, answer, user_ref=user_ref, offset=offset, now_s=now_s)
+            facts.extend(decision_a.facts)
+            self.on_answer_decision(out, decision_a, env, answer.goal, counts)
+            return
+        else:
+            user_id = json.loads(env.payload).get("user_id")
+            for expired in expire_open_goals(state, now_s, self.registry, offset=offset, user_ref=user_ref,
+                                             user_id=user_id, rates=self.rates.rates):
+                facts.extend(expired.facts)
+                self.on_prompt_decision(out, expired, env, counts, None)
+        deadline = next_deadline_s(state)
+        if deadline is not None:
+            self.timers.push(partition, deadline, user_ref, user_id)
+
+    # --- outputs -------------------------------------------------------------------
+
+    def send_dead_letter(self, out: BatchSender, env: Envelope, reason: DeadLetterReason, detail: str) -> None:
+        s = self.settings
+        letter = dead_letter(
+            Rejection(reason, detail), topic=env.source_topic, partition=env.source_partition,
+            offset=env.source_offset, key=env.source_key, value=env.payload, received_at_s=time.time(),
+        )
+        out.add(s.topic_dead_letter, env.source_topic.encode(), letter.model_dump_json().encode())
+        if env.source_topic in (s.topic_goal_events, s.topic_survey_answers):
+            self.metrics.events_invalid.labels(env.source_topic, reason.value).inc()
+
+    def on_prompt_decision(self, out: BatchSender, decision: PromptDecision, env: Envelope, counts: dict[str, list[int]],
+                           occurred_at_s: float | None) -> None:
+        metrics = self.metrics
+        if decision.dead_letter_reason is not None:
+            self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
+        # A retried event (same id, new record) never prompts twice; a replay of the same
+        # record re-sends its prompt, since the first send may not have reached Kafka.
+        if decision.prompt is not None and decision.dead_letter_reason is not DeadLetterReason.duplicate:
+            prompt = decision.prompt
+            out.add(self.settings.topic_survey_prompts, prompt.user_id.encode(), prompt.model_dump_json().encode())
+            if not decision.replayed:
+                metrics.prompts.labels(decision.goal, prompt.outcome.value).inc()
+                counts[decision.goal][1] += 1
+                if occurred_at_s is not None:
+                    metrics.decision_latency.observe(max(0.0, time.time() - occurred_at_s))
+        if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
+            metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
+
+    def on_answer_decision(self, out: BatchSender, decision: AnswerDecision, env: Envelope, goal: str,
+                           counts: dict[str, list[int]]) -> None:
+        if decision.dead_letter_reason is not None:
+            self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
+        if decision.feedback is not None:
+            out.add(self.settings.topic_feedback_comments, goal.encode(), decision.feedback.model_dump_json().encode())
+            if not decision.replayed:
+                self.metrics.feedback_comments.labels(goal).inc()
+        if not decision.replayed:
+            for _, fact in decision.facts:
+                self.metrics.answers.labels(fact.goal, fact.sentiment.value).inc()  # type: ignore[union-attr]
+                counts[goal][2] += 1
+
+    # --- state ---------------------------------------------------------------------
+
+    def load_state(self, user_ref: str) -> UserState:
+        data = self.users.get(user_ref.encode())
+        return UserState.from_json_obj(json.loads(data)) if data else UserState()
+
+    def write_states(self, out: BatchSender, partition: int, effects: BatchEffects) -> None:
+        """Write one partition's share of a batch: each touched user state once."""
+        now_s = effects.now_s
+        for user_ref, state in effects.states.items():
+            state.prune(now_s, cooldown_keep_s=self.cooldown_keep_s)
+            value = None if state.is_empty() else json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
+            out.put(self.users, partition, user_ref.encode(), value)
+
+    def write_partials(self, out: BatchSender, partition: int, facts: list[tuple[int, Fact]]) -> None:
+        current: dict[PartialKey, Partial] = {}
+        for key in keys_for(partition, facts, self.resolutions):
+            partial = self.decoded_partials.get(key)
+            if partial is None:
+                data = self.partials.get(key.encode().encode())
+                partial = Partial.from_bytes(data) if data else None
+            if partial is not None:
+                current[key] = partial
+        changed = apply_facts(current, partition, facts, self.resolutions)
+        for key in changed:
+            self.decoded_partials[key] = current[key]
+            self.expiry.add(key)
+            out.put(self.partials, partition, key.encode().encode(), current[key].to_bytes())
+        self.send_partials(out, ((key, current[key]) for key in changed))
+
+    def send_partials(self, out: BatchSender, items: Any) -> None:
+        """Send partials on to the goal stage, packed into one record per goal partition."""
+        by_goal_partition: dict[int, list[tuple[PartialKey, Partial]]] = defaultdict(list)
+        for key, partial in items:
+            by_goal_partition[goal_partition(key.goal, self.partitions)].append((key, partial))
+        for goal_part, packed in by_goal_partition.items():
+            for start in range(0, len(packed), PARTIALS_PER_RECORD):
+                record = encode_batch(packed[start : start + PARTIALS_PER_RECORD])
+                out.add(self.goal_partials_topic, str(goal_part).encode(), record, goal_part)
+
+    # --- timers and rebalances -------------------------------------------------------
+
+    async def recipient_of(self, state: UserState, partition: int, user_ref: str, now_s: float) -> str | None:
+        """The raw user id, read back from the started event of a due open goal (never stored)."""
+        for goal in sorted(state.open_goals.values(), key=lambda og: og.deadline_s):
+            if goal.deadline_s > now_s:
+                break
+            record = await self.reader.read(self.topic_name, partition, goal.offset)
+            user_id = user_id_from_record(*record, user_ref, goal.event_id) if record else None
+            if user_id is not None:
+                return user_id
+        return None
+
+    async def expire_due_goals(self) -> None:
+        """Fire inferred abandonment even when no further events arrive for that user."""
+        if self.app.rebalancing:
+            return
+        now_s = time.time()
+        timers = self.timers
+        out = BatchSender(self.app)
+        for partition in owned_partitions(self.app, self.topic_name):
+            for user_ref in timers.pop_due(partition, now_s):
+                state = self.load_state(user_ref)
+                deadline = next_deadline_s(state)
+                if deadline is None:
+                    timers.user_ids.pop(user_ref, None)  # the goal ended normally
+                    continue
+                if deadline > now_s:
+                    timers.push(partition, deadline, user_ref, None)
+                    continue
+                user_id = timers.user_ids.pop(user_ref, None)
+                if user_id is None:  # opened before this worker started: ask the started event
+                    user_id = await self.recipient_of(state, partition, user_ref, now_s)
+                payload = json.dumps({"user_id": user_id}).encode()
+                env = Envelope(EnvelopeKind.expiry, self.topic_name, partition, -1, None, payload)
+                out.add(self.topic_name, user_ref.encode(), env.encode(), partition)
+        await out.send()
+
+    async def prune_partials(self) -> None:
+        """Stage-1 partials are final once late facts can no longer reach them."""
+        if self.app.rebalancing:
+            return
+        owned = owned_partitions(self.app, self.topic_name)
+        cutoff_s = time.time() - self.partial_keep_s
+        out = BatchSender(self.app)
+        for key in self.expiry.pop_ended_before(cutoff_s):
+            if key.partition in owned:  # another worker's now: its owner prunes it
+                out.put(self.partials, key.partition, key.encode().encode(), None)
+                self.decoded_partials.pop(key, None)
+        await out.send()
+
+    async def after_recovery(self, sender: Any = None, **kwargs: Any) -> None:
+        """After recovery, derive the deadline index again and re-send the owned partials.
+
+        A crash can persist a partial's table record but not the record sent on to the goal
+        stage; the replay then adds nothing new to send. Partials are absolute and the goal
+        stage keeps the highest hwm, so sending them all again is harmless and closes that gap.
+        """
+        self.timers.clear()
+        self.expiry.clear()
+        owned = owned_partitions(self.app, self.topic_name)
+        held = [(PartialKey.decode(raw.decode()), data) for raw, data in list(self.partials.items()) if data]
+        for key, _ in held:
+            if key.partition in owned:
+                self.expiry.add(key)
+        out = BatchSender(self.app)
+        self.send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
+        await out.send()
+        for raw_key, data in list(self.users.items()):
+            user_ref = raw_key.decode()
+            partition = partition_for(user_ref, self.partitions)
+            if partition not in owned or not data:
+                continue
+            deadline = next_deadline_s(UserState.from_json_obj(json.loads(data)))
+            if deadline is not None:
+                self.timers.push(partition, deadline, user_ref, None)
+
+    def forget_decoded(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.decoded_partials.clear()

@@ -1,0 +1,47 @@
+"""Runs the Faust worker for one process: loads the goal registry, builds the pipeline, blocks."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+from stream.settings import DEV_PSEUDONYM_KEY, Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Start the worker; returns its exit code when it stops (SIGTERM/SIGINT)."""
+    from mode.loop import use as use_event_loop
+
+    # uvloop's event loop costs less per callback; Faust schedules several per event.
+    use_event_loop("uvloop")
+    import faust
+
+    from stream.pipeline.app import Pipeline
+    from stream.pipeline.faust_internals import unverified_versions
+    from stream.ces.registry import load_registry
+    from stream.infra.topics import create_topics
+
+    registry = load_registry(settings.goals_file)  # an invalid registry refuses to start, naming the problem
+    for problem in unverified_versions():
+        log.warning("%s: the hot path uses Faust internals that may have changed; install the tested set "
+                    "(pip install -c constraints.txt ...) or run the whole test suite on this version", problem)
+    if settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
+        log.warning("CES_PSEUDONYM_KEY is the development default: set a secret key in production")
+    # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
+    create_topics(settings)
+    pipeline = Pipeline(settings, registry)
+    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+    # Faust's terminal spinner turns the root logger to DEBUG below INFO: every debug
+    # line of every library would then be formatted, per message.
+    worker.spinner = None
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # full scans, which otherwise pause the loop for tens of milliseconds every few seconds.
+    gc.collect()
+    gc.freeze()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
