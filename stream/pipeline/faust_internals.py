@@ -1,6 +1,9 @@
 """The small pieces of Faust plumbing the stages share (Faust internals live only here).
 
-Pinned against faust-streaming 0.15.x:
+Every private attribute of Faust, mode or aiokafka used below carries a ``checked:``
+comment with the version it was read and tested against (``VERIFIED_VERSIONS``); the
+worker warns at start when other versions are installed, and the unit tests in
+``tests/test_stream/test_pipeline/test_faust_internals.py`` exercise each use:
 
 - ``batches`` drains a stream's channel queue directly instead of iterating the
   stream: Faust's per-event stream machinery (and ``take_events``, which also waits
@@ -22,6 +25,9 @@ Pinned against faust-streaming 0.15.x:
   variable that stream iteration sets (``faust.streams._current_event``). Our stages
   write once per batch, and timers write with no event at all, so they name the
   partition explicitly instead (``writing_to_partition``).
+
+- ``hold_stream_until_seeked`` closes a race in Faust's recovery, ``consumer_lag``
+  reads the committed and read offsets Faust keeps.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, NoReturn
 
-from faust.streams import _current_event
+from faust.streams import _current_event  # checked: faust-streaming 0.15.3
 from faust.types import TP
 
 from stream.errors import ContinuityError
@@ -55,11 +61,11 @@ def unverified_versions(installed: Callable[[str], str] = importlib.metadata.ver
     problems = []
     for package, verified in VERIFIED_VERSIONS.items():
         try:
-            found = installed(package)
+            found = f"{installed(package)} is installed"
         except importlib.metadata.PackageNotFoundError:
-            found = "not installed"
-        if found != verified:
-            problems.append(f"{package} {found} is installed; ces-stream's Faust plumbing was verified on {verified}")
+            found = "is not installed"
+        if found != f"{verified} is installed":
+            problems.append(f"{package} {found}; ces-stream's Faust plumbing was verified on {verified}")
     return problems
 
 
@@ -100,7 +106,7 @@ def hold_stream_until_seeked(app: Any) -> None:
     """
 
     async def stop_flow(sender: Any = None, **kwargs: Any) -> None:
-        app.consumer.stop_flow()
+        app.consumer.stop_flow()  # checked: faust-streaming 0.15.3 (Recovery._resume_streams order)
 
     app.on_rebalance_complete.connect(stop_flow)
 
@@ -120,7 +126,7 @@ def seek_uncommitted_to_beginning(app: Any) -> None:
     """
 
     async def patch(sender: Any = None, *args: Any, **kwargs: Any) -> None:
-        thread = app.consumer._thread
+        thread = app.consumer._thread  # checked: faust-streaming 0.15.3, aiokafka 0.14.0 (whole function)
         if getattr(thread, "_ces_seeks_uncommitted", False):
             return
 
@@ -193,6 +199,7 @@ class ContinuityGuard:
         for event in events:
             message = event.message
             if not self.offsets.knows(message.topic, message.partition):
+                # checked: faust-streaming 0.15.3 (the next offset to read, None when nothing was committed)
                 committed = consumer._committed_offset.get(TP(message.topic, message.partition))
                 self.offsets.start_at(message.topic, message.partition, committed or 0)
             gap = self.offsets.observe(message.topic, message.partition, message.offset)
@@ -223,6 +230,7 @@ class ContinuityGuard:
         self.metrics.offset_gap_records.labels(gap.topic).inc(len(records))
         consumer = self.app.consumer
         tp = TP(gap.topic, gap.partition)
+        # checked: faust-streaming 0.15.3 (aiokafka record -> Faust message, timestamp in seconds)
         return [RecoveredEvent(consumer._to_message(tp, record), consumer) for record in records]
 
     async def _stop(self, gap: Gap, cause: BaseException) -> NoReturn:
@@ -254,7 +262,7 @@ def consumer_lag(consumer: Any, topics: set[str]) -> dict[str, int]:
             continue
         if highwater is None:
             continue
-        committed = consumer._committed_offset.get(tp)
+        committed = consumer._committed_offset.get(tp)  # checked: faust-streaming 0.15.3
         read = consumer._read_offset.get(tp)
         next_offset = committed if committed is not None else (read + 1 if read is not None else 0)
         lag[tp.topic] += max(0, highwater - next_offset)
@@ -306,6 +314,7 @@ async def batches(
     ordinary stream iteration, so flow control, back-pressure and clearing on
     rebalance work as usual.
     """
+    # checked: faust-streaming 0.15.3 (the conductor fills this queue; flow control clears it)
     channel = stream.channel.__aiter__()  # subscribes like stream iteration does
     queue = channel.queue
     while True:
@@ -367,6 +376,8 @@ class BatchSender:
     async def send(self) -> None:
         if not self._records:
             return
+        # checked: faust-streaming 0.15.3, aiokafka 0.14.0 (_ensure_producer, _wait_on_metadata,
+        # _partition, create_batch/send_batch, set_persisted_offset)
         producer = self._app.producer._ensure_producer()  # the aiokafka producer
         builders: dict[tuple[str, int], list[Any]] = defaultdict(list)
         for topic, partition, key, value in self._records:

@@ -103,12 +103,20 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from aiokafka.structs import RecordMetadata, TopicPartition  # noqa: E402
 from kafka.partitioner.default import murmur2  # noqa: E402
 
+import importlib.metadata  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 from stream.pipeline.faust_internals import (  # noqa: E402
+    VERIFIED_VERSIONS,
     BatchSender,
+    unverified_versions,
     batches,
     hold_stream_until_seeked,
     seek_uncommitted_to_beginning,
 )
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -235,3 +243,23 @@ async def test_batch_sender_writes_the_store_and_records_the_changelog_offset():
     assert table.data == {b"u1": b"state-1", b"u2": b"state-2"}
     assert producer.sent == [("app-users-changelog", 2, 2)]
     assert table.data.persisted == {TP("app-users-changelog", 2): 101}  # base offset 100 + 2 records - 1
+
+
+def test_the_installed_versions_are_the_verified_ones():
+    """constraints.txt and VERIFIED_VERSIONS must move together."""
+    assert unverified_versions() == []
+    pinned = dict(line.split("==") for line in (PROJECT_ROOT / "constraints.txt").read_text().splitlines()
+                  if "==" in line and not line.startswith("#"))
+    assert {package: pinned[package] for package in VERIFIED_VERSIONS} == VERIFIED_VERSIONS
+
+
+def test_unverified_versions_names_each_difference():
+    def installed(package):
+        if package == "mode-streaming":
+            raise importlib.metadata.PackageNotFoundError(package)
+        return "0.16.0" if package == "faust-streaming" else VERIFIED_VERSIONS[package]
+
+    assert unverified_versions(installed) == [
+        "faust-streaming 0.16.0 is installed; ces-stream's Faust plumbing was verified on 0.15.3",
+        "mode-streaming is not installed; ces-stream's Faust plumbing was verified on 0.7.1",
+    ]
