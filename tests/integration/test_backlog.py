@@ -113,17 +113,24 @@ def wait_exact(worker, backlog: Backlog) -> None:
         assert window(worker, "ces_goal_prompts", goal) == backlog.completions[goal]
 
 
-@pytest.mark.parametrize("backlog", [(store, ISSUE_SHAPE) for store in STORES], indirect=True, ids=STORES)
-def test_a_backlog_on_an_input_the_group_never_committed_is_counted_exactly(backlog, start_worker):
-    """The issue's shape: the group knows the goal events, the answers topic was empty while it ran."""
+def prime(backlog: Backlog, start_worker, answered: int) -> tuple[list[str], dict[str, dict]]:
+    """A first worker prompts one user per record of the backlog shape and counts ``answered`` answers, then stops."""
     primed = users("p", backlog.total)
     first = start_worker(backlog.env, name="primer")
     backlog.produce_completions(primed)
     prompts = backlog.wait_for_prompts(primed)
-    wait_until(lambda: sum(window(first, "ces_goal_prompts", g) for g in GOALS) == len(primed),
-               timeout_s=120, what="every prompt in the windows")
-    first.stop()
+    backlog.produce_answers([prompts[u] for u in primed[:answered]])
+    wait_until(lambda: sum(window(first, "ces_goal_prompts", g) for g in GOALS) == len(primed)
+               and sum(window(first, "ces_goal_answers", g) for g in GOALS) == answered,
+               timeout_s=120, what="every prompt and the first answers in the windows")
+    first.stop()  # SIGTERM: commits what it processed
+    return primed, prompts
 
+
+@pytest.mark.parametrize("backlog", [(store, ISSUE_SHAPE) for store in STORES], indirect=True, ids=STORES)
+def test_a_backlog_on_an_input_the_group_never_committed_is_counted_exactly(backlog, start_worker):
+    """The issue's shape: the group knows the goal events, the answers topic was empty while it ran."""
+    primed, prompts = prime(backlog, start_worker, answered=0)
     backlog.produce_answers([prompts[u] for u in primed])  # while no worker runs
     worker = start_worker(backlog.env, name="on-backlog")
     # The lag shows the backlog before it drains (so the wait for no lag below means something).
@@ -140,15 +147,8 @@ def test_a_new_consumer_group_starting_on_a_backlog_counts_it_exactly(backlog, s
 
 @pytest.mark.parametrize("backlog", [(store, SMALL_SHAPE) for store in STORES], indirect=True, ids=STORES)
 def test_a_backlog_on_both_inputs_at_once_is_counted_exactly(backlog, start_worker):
-    primed = users("p", backlog.total)
-    first = start_worker(backlog.env, name="primer")
-    backlog.produce_completions(primed)
-    prompts = backlog.wait_for_prompts(primed)
-    backlog.produce_answers([prompts[u] for u in primed[:backlog.partitions]])  # the group commits on both inputs
-    wait_until(lambda: sum(window(first, "ces_goal_answers", g) for g in GOALS) == backlog.partitions,
-               timeout_s=120, what="the first answers counted")
-    first.stop()
-
+    # One answer per partition first, so the group has committed offsets on both inputs.
+    primed, prompts = prime(backlog, start_worker, answered=backlog.partitions)
     backlog.produce_answers([prompts[u] for u in primed[backlog.partitions:]])
     backlog.produce_completions(users("q", backlog.total))
     wait_exact(start_worker(backlog.env, name="on-both"), backlog)
