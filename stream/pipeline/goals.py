@@ -16,7 +16,8 @@ from stream.ces.goal_windows import GoalWindows
 from stream.ces.partials import MergedGoals, Partial, PartialKey, decode_batch, goal_partition
 from stream.ces.windows import retention_s_by_resolution
 from stream.observability.metrics import CesMetrics
-from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches, by_partition, owned_partitions, raw_table
+from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
+from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)

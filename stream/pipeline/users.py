@@ -32,7 +32,8 @@ from stream.ces.user_state import UserState
 from stream.ces.validation import Rejection, dead_letter
 from stream.infra.record_reader import RecordReader
 from stream.observability.metrics import CesMetrics
-from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches, by_partition, owned_partitions, raw_table
+from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
+from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -140,3 +140,17 @@ async def test_a_new_assignment_starts_again_from_the_committed_offset(consumer)
     consumer._committed_offset[TP0] = 40
     await guard.contiguous(events(consumer, [40, 41]))
     assert reader.reads == []
+
+
+async def test_mid_rebalance_batches_pass_unchecked_and_tracking_restarts_after_it(consumer):
+    """A revoked partition's committed offset is gone mid-rebalance: no false hole from offset 0."""
+    reader = FakeReader([])
+    guard = ContinuityGuard(consumer.app, reader, metrics())
+    await guard.contiguous(events(consumer, [500, 501]))  # committed 0: a hole 0-499 is read (empty here)
+    assert reader.reads == [(TOPIC, 0, 0, 500)]
+    consumer.app.rebalancing = True
+    assert [e.message.offset for e in await guard.contiguous(events(consumer, [900, 901]))] == [900, 901]
+    consumer.app.rebalancing = False
+    consumer._committed_offset[TP0] = 902
+    assert [e.message.offset for e in await guard.contiguous(events(consumer, [902]))] == [902]
+    assert reader.reads == [(TOPIC, 0, 0, 500)]

@@ -9,7 +9,8 @@ import pytest
 from faust.streams import _current_event, current_event
 from faust.types import TP
 
-from stream.pipeline.faust_internals import by_partition, writing_to_partition
+from stream.pipeline.faust_internals import writing_to_partition
+from stream.pipeline.stage_helpers import by_partition
 
 
 def event(partition: int, offset: int, topic: str = "t") -> SimpleNamespace:
