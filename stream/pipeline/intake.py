@@ -66,10 +66,10 @@ class IntakeStage:
                 kind = EnvelopeKind.answer
             if isinstance(result, Rejection):
                 self.reject(out, message, result, now_s)
-            else:
-                self.forward(out, message, kind, result.user_id)
-                if isinstance(result, GoalEvent):
-                    self.metrics.goal_events.labels(result.goal, result.type.value).inc()
+                return  # an invalid record does not count as the topic's last processed event
+            self.forward(out, message, kind, result.user_id)
+            if isinstance(result, GoalEvent):
+                self.metrics.goal_events.labels(result.goal, result.type.value).inc()
         except Exception as exc:  # never let one record stop the worker
             log.exception("intake failed on %s:%s@%s", message.topic, message.partition, message.offset)
             self.reject(out, message, Rejection(DeadLetterReason.processing_error, f"internal error: {exc!r}"), now_s)
