@@ -45,10 +45,18 @@ class RecordReader:
     async def read_range(self, topic: str, partition: int, start: int, end: int, limit: int) -> list[Any]:
         """The records with ``start <= offset < end``, in offset order (aiokafka ConsumerRecords).
 
-        An empty list means the partition holds no record in that range (transaction
-        markers, compaction, retention). Raises when the range cannot be read within
-        ``timeout_s`` or holds more than ``limit`` records.
+        ``end`` must be the offset of a record that exists (a hole ends at the record that
+        showed it). An empty list means the partition holds no record in that range
+        (transaction markers, compaction, retention). Raises ``TimeoutError`` when the whole
+        read (connecting included) takes over ``timeout_s``, ``ValueError`` when the range
+        holds more than ``limit`` records.
         """
+        try:
+            return await asyncio.wait_for(self._read_range(topic, partition, start, end, limit), self.timeout_s)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"reading {topic}:{partition} offsets {start}-{end - 1} took over {self.timeout_s} s") from None
+
+    async def _read_range(self, topic: str, partition: int, start: int, end: int, limit: int) -> list[Any]:
         from aiokafka import TopicPartition
 
         async with self._lock:
@@ -60,13 +68,9 @@ class RecordReader:
             consumer.seek(tp, start)
             consumer.resume(tp)
             records: list[Any] = []
-            deadline = asyncio.get_running_loop().time() + self.timeout_s
             try:
                 while True:
-                    remaining_ms = int((deadline - asyncio.get_running_loop().time()) * 1000)
-                    if remaining_ms <= 0:
-                        raise TimeoutError(f"reading {topic}:{partition} offsets {start}-{end - 1} took over {self.timeout_s} s")
-                    fetched = (await consumer.getmany(tp, timeout_ms=min(remaining_ms, 500))).get(tp, [])
+                    fetched = (await consumer.getmany(tp, timeout_ms=500)).get(tp, [])
                     records.extend(r for r in fetched if start <= r.offset < end)
                     if len(records) > limit:
                         raise ValueError(f"{topic}:{partition} holds over {limit} records in offsets {start}-{end - 1}")

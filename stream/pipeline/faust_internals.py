@@ -229,6 +229,7 @@ class ContinuityGuard:
                             gap.topic, gap.partition, gap.start, gap.end - 1, attempt, exc)
                 await asyncio.sleep(attempt)
         if not records:
+            log.debug("%s:%s: offsets %s-%s hold no record", gap.topic, gap.partition, gap.start, gap.end - 1)
             self.metrics.offset_gaps.labels(gap.topic, "no_records").inc()
             return []
         log.warning("%s:%s: offsets %s-%s were skipped by the consumer; read back %s records and processing them now",
