@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from stream.infra.producer import make_producer
-from stream.infra.topics import create_topics
+from stream.infra.topics import create_topics, goal_partials_topic, user_events_topic
 from tests.harness import TopicReader, make_answer, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -54,11 +54,23 @@ class Backlog:
             self.completions[goal] += 1
         self.producer.flush()
 
-    def wait_for_prompts(self, users: list[str]) -> dict[str, dict]:
+    def wait_for_prompts(self, users: list[str], worker) -> dict[str, dict]:
         wanted = set(users)
-        records = self.prompts.wait_for(lambda ps: wanted <= {p["user_id"] for p in ps}, timeout_s=240,
-                                        what=f"{len(users)} prompts")
-        return {p["user_id"]: p for p in records if p["user_id"] in wanted}
+
+        def state() -> dict[str, float]:
+            """What a timeout should say: prompts read, and how far the worker got by its metrics."""
+            s = self.settings
+            topics = (s.topic_goal_events, user_events_topic(s), goal_partials_topic(s))
+            return {"prompts read": len({p["user_id"] for p in self.prompts.records} & wanted),
+                    "goal events counted": sum(worker.metric("ces_goal_events_total", goal=g, type="completed") or 0
+                                               for g in GOALS),
+                    "prompts counted": sum(worker.metric("ces_survey_prompts_total", goal=g, outcome="completed") or 0
+                                           for g in GOALS),
+                    **{f"lag {t}": worker.metric("ces_consumer_lag_messages", topic=t) for t in topics}}
+
+        wait_until(lambda: wanted <= {p["user_id"] for p in self.prompts.poll()}, timeout_s=240, interval_s=0.05,
+                   what=f"{len(users)} prompts", describe=state)
+        return {p["user_id"]: p for p in self.prompts.records if p["user_id"] in wanted}
 
     def produce_answers(self, prompts: list[dict]) -> None:
         """One answer per prompt, spread evenly over the answers partitions."""
@@ -118,7 +130,7 @@ def prime(backlog: Backlog, start_worker, answered: int) -> tuple[list[str], dic
     primed = users("p", backlog.total)
     first = start_worker(backlog.env, name="primer")
     backlog.produce_completions(primed)
-    prompts = backlog.wait_for_prompts(primed)
+    prompts = backlog.wait_for_prompts(primed, first)
     backlog.produce_answers([prompts[u] for u in primed[:answered]])
     wait_until(lambda: sum(window(first, "ces_goal_prompts", g) for g in GOALS) == len(primed)
                and sum(window(first, "ces_goal_answers", g) for g in GOALS) == answered,
