@@ -68,8 +68,18 @@ class Backlog:
                                            for g in GOALS),
                     **{f"lag {t}": worker.metric("ces_consumer_lag_messages", topic=t) for t in topics}}
 
-        wait_until(lambda: wanted <= {p["user_id"] for p in self.prompts.poll()}, timeout_s=240, interval_s=0.05,
-                   what=f"{len(users)} prompts", describe=state)
+        seen: set[str] = set()
+        read = [0]  # records of self.prompts already looked at
+
+        def all_read() -> bool:
+            # Only the new records each poll: a set over 100 000 records every 50 ms would hold
+            # the GIL long enough to starve this process's Kafka client threads.
+            records = self.prompts.poll()
+            seen.update(p["user_id"] for p in records[read[0]:])
+            read[0] = len(records)
+            return wanted <= seen
+
+        wait_until(all_read, timeout_s=240, interval_s=0.05, what=f"{len(users)} prompts", describe=state)
         return {p["user_id"]: p for p in self.prompts.records if p["user_id"] in wanted}
 
     def produce_answers(self, prompts: list[dict]) -> None:
