@@ -72,8 +72,8 @@ class Backlog:
         read = [0]  # records of self.prompts already looked at
 
         def all_read() -> bool:
-            # Only the new records each poll: a set over 100 000 records every 50 ms would hold
-            # the GIL long enough to starve this process's Kafka client threads.
+            # Only the new records each poll: rebuilding a set of 100 000 ids every 50 ms keeps the
+            # GIL from this process's Kafka client threads (kafka-python warns of a blocked loop).
             records = self.prompts.poll()
             seen.update(p["user_id"] for p in records[read[0]:])
             read[0] = len(records)
