@@ -133,7 +133,10 @@ def seek_uncommitted_to_beginning(app: Any) -> None:
         async def seek_in_thread() -> Any:
             consumer = thread._ensure_consumer()
             committed = await consumer.seek_to_committed()
-            uncommitted = [tp for tp, offset in committed.items() if not offset]
+            # Stream partitions only: changelog partitions are never committed, and their
+            # positions belong to Faust's recovery.
+            changelogs = app.tables.changelog_topics
+            uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
             if uncommitted:
                 await consumer.seek_to_beginning(*uncommitted)
             return committed

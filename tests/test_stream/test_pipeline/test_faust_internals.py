@@ -172,9 +172,11 @@ def test_the_flow_stays_stopped_from_rebalance_complete_until_faust_resumes_it(a
 
 async def test_seek_to_committed_rewinds_partitions_with_no_committed_offset(app, monkeypatch):
     never, zero, committed = (TopicPartition("in", p) for p in range(3))
+    table = app.Table("state", default=None)
+    changelog = TopicPartition(table.changelog_topic.get_topic_name(), 0)  # never committed, left to recovery
 
     class Consumer:  # the aiokafka consumer inside Faust's consumer thread
-        seek_to_committed = AsyncMock(return_value={never: None, zero: 0, committed: 42})
+        seek_to_committed = AsyncMock(return_value={never: None, zero: 0, committed: 42, changelog: None})
         seek_to_beginning = AsyncMock()
 
     thread = app.consumer._thread
@@ -182,7 +184,7 @@ async def test_seek_to_committed_rewinds_partitions_with_no_committed_offset(app
     monkeypatch.setattr(thread, "call_thread", lambda fun, *args: fun(*args))
     seek_uncommitted_to_beginning(app)
     await app.on_partitions_assigned.send(set())
-    assert await app.consumer.seek_to_committed() == {never: None, zero: 0, committed: 42}
+    assert await app.consumer.seek_to_committed() == {never: None, zero: 0, committed: 42, changelog: None}
     Consumer.seek_to_beginning.assert_awaited_once_with(never, zero)
 
 
