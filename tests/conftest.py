@@ -64,9 +64,21 @@ def unique_env(kafka_bootstrap: str, request: pytest.FixtureRequest) -> dict[str
     return worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}")
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Factory: start a ``ces-stream worker`` subprocess and wait until /health is ready."""
+def start_worker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., WorkerProcess]]:
+    """Factory: start a ``ces-stream worker`` subprocess and wait until /health is ready.
+
+    When the test fails, each worker still running writes its threads' stacks and asyncio
+    tasks to its log (kept under the test's tmp_path) before it is stopped.
+    """
     workers: list[WorkerProcess] = []
 
     def start(env: dict[str, str], *, name: str = "w", ready_timeout_s: float = 90.0) -> WorkerProcess:
@@ -76,5 +88,9 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         return worker
 
     yield start
+    call_report = getattr(request.node, "report_call", None)
+    if call_report is not None and call_report.failed:
+        for worker in workers:
+            worker.dump_stacks()
     for worker in workers:
         worker.stop()

@@ -167,6 +167,26 @@ class WorkerProcess:
             self.proc.kill()
             self.proc.wait()
 
+    def dump_stacks(self, timeout_s: float = 15.0) -> None:
+        """Ask the worker (SIGUSR1, mode's handler) to write every thread's stack and asyncio task to its log.
+
+        For a test that failed: a worker that stalled shows where it waits.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        before = self.log_path.stat().st_size
+        self.proc.send_signal(signal.SIGUSR1)
+        sizes = [before]
+
+        def written_and_settled() -> bool:
+            sizes.append(self.log_path.stat().st_size)
+            return sizes[-1] > before and sizes[-1] == sizes[-2]
+
+        try:
+            wait_until(written_and_settled, timeout_s=timeout_s, interval_s=0.5, what="the stack dump")
+        except AssertionError:
+            pass  # a diagnostic only: the test has failed already
+
     def kill(self) -> None:
         """SIGKILL: a crash, with whatever was not yet committed replayed on restart."""
         if self.proc is not None and self.proc.poll() is None:
