@@ -19,6 +19,11 @@ from schemas.goal_summary import GoalSummary
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import SurveyPrompt
 
+_NO_ANSWERS: dict[str, Any] = {
+    "answers": 0, "positive": 0, "neutral": 0, "negative": 0, "distribution": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0},
+    "mean_score": None, "ces_ratio": None, "wilson_lower": None, "wilson_upper": None,
+}
+
 _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     GoalEvent: {
         "schema_version": 1,
@@ -79,7 +84,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     },
     GoalSummary: {
         # The DOMAIN.md worked example: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
-        "schema_version": 1,
+        "schema_version": 2,
         "goal": "download-invoice",
         "window": "1h",
         "window_seconds": 3600,
@@ -101,6 +106,34 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "response_ratio": 0.25,
         "outcomes": {"completed": 1500, "abandoned": 300, "abandoned_inferred": 200},
         "completion_ratio": 0.75,
+        # Split: 60 answers at completion, 40 at exits; 70 on web, 30 on iOS (README "Segments").
+        "by_outcome": {
+            "completed": {"answers": 60, "positive": 50, "neutral": 2, "negative": 8,
+                          "distribution": {"1": 4, "2": 4, "3": 2, "4": 15, "5": 35},
+                          "mean_score": 4.2167, "ces_ratio": 0.8333, "wilson_lower": 0.678, "wilson_upper": 0.9223},
+            "abandoned": {"answers": 25, "positive": 6, "neutral": 2, "negative": 17,
+                          "distribution": {"1": 10, "2": 7, "3": 2, "4": 3, "5": 3},
+                          "mean_score": 2.28, "ces_ratio": 0.24, "wilson_lower": 0.0915, "wilson_upper": 0.4976},
+            "abandoned_inferred": {"answers": 15, "positive": 4, "neutral": 1, "negative": 10,
+                                   "distribution": {"1": 6, "2": 4, "3": 1, "4": 2, "5": 2},
+                                   "mean_score": 2.3333, "ces_ratio": 0.2667, "wilson_lower": 0.0831, "wilson_upper": 0.5934},
+        },
+        "by_channel": {
+            "web": {"answers": 70, "positive": 45, "neutral": 3, "negative": 22,
+                    "distribution": {"1": 13, "2": 9, "3": 3, "4": 15, "5": 30},
+                    "mean_score": 3.5714, "ces_ratio": 0.6429, "wilson_lower": 0.489, "wilson_upper": 0.772},
+            "ios": {"answers": 30, "positive": 15, "neutral": 2, "negative": 13,
+                    "distribution": {"1": 7, "2": 6, "3": 2, "4": 5, "5": 10},
+                    "mean_score": 3.1667, "ces_ratio": 0.5, "wilson_lower": 0.2872, "wilson_upper": 0.7128},
+            "android": _NO_ANSWERS,
+            "other": _NO_ANSWERS,
+        },
+        "at_exits": {"answers": 40, "positive": 10, "neutral": 3, "negative": 27,
+                     "distribution": {"1": 16, "2": 11, "3": 3, "4": 5, "5": 5},
+                     "mean_score": 2.3, "ces_ratio": 0.25, "wilson_lower": 0.1184, "wilson_upper": 0.4527},
+        "exit_gap": {"ces_ratio_gap": -0.5833, "lower": -0.7422, "upper": -0.3279, "significant": True,
+                     "exit_answers": 40, "completion_answers": 60},
+        "completion_vs_all": {"completion_only_ces_ratio": 0.8333, "all_outcomes_ces_ratio": 0.6, "overstatement": 0.2333},
         "target_ces_ratio": 0.8,
         "emitted_at": "2025-01-31T09:00:30Z",
     },

@@ -5,15 +5,94 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated, Self
 
-from pydantic import Field, NonNegativeInt, PositiveInt, StringConstraints, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, Strict, StringConstraints, model_validator
 
-from schemas.common import GoalSlug, OutputModel, Timestamp
+from schemas.common import Channel, GoalSlug, OutputModel, OutputPart, Timestamp
 from schemas.survey_prompt import PromptOutcome
+
+GOAL_SUMMARY_SCHEMA_VERSION = 2
+"""Version 2 added the split by outcome and channel (``by_outcome`` ... ``completion_vs_all``)."""
 
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 """A share between 0 and 1 inclusive."""
 
+Difference = Annotated[float, Field(ge=-1.0, le=1.0)]
+"""A difference of two shares, between -1 and 1 inclusive."""
+
 _ScalePoint = Annotated[str, StringConstraints(pattern=r"^(?:0|[1-9][0-9]{0,2})$")]
+
+Distribution = Annotated[
+    dict[_ScalePoint, NonNegativeInt],
+    # pydantic writes patternProperties, which alone would let other keys through.
+    Field(json_schema_extra={"additionalProperties": False}),
+]
+
+
+class SegmentFigures(OutputPart):
+    """The answer figures of one segment of a window: one outcome, one channel, or all exits."""
+
+    answers: NonNegativeInt
+    """Answers in the segment."""
+    positive: NonNegativeInt
+    """Positive (low effort) answers."""
+    neutral: NonNegativeInt
+    """Neutral answers."""
+    negative: NonNegativeInt
+    """Negative answers."""
+    distribution: Distribution
+    """Answers per scale point, every point of the scale present."""
+    mean_score: float | None
+    """Mean answer on the goal's own scale."""
+    ces_ratio: Ratio | None
+    """positive / answers."""
+    wilson_lower: Ratio | None
+    """Lower bound of the Wilson score interval of ces_ratio at the summary's ``confidence``."""
+    wilson_upper: Ratio | None
+    """Upper bound of that interval."""
+
+    @model_validator(mode="after")
+    def _check_counts(self) -> Self:
+        _check_answer_counts(self.positive, self.neutral, self.negative, self.answers, self.distribution)
+        return self
+
+
+class ExitGap(OutputPart):
+    """CES at exits (abandoned and abandoned_inferred) minus CES at completion, with its interval.
+
+    Negative when users who left found the goal harder than those who completed it.
+    Present only when both sides hold the minimum number of answers (``CES_SPLIT_MIN_ANSWERS``).
+    """
+
+    ces_ratio_gap: Difference
+    """at_exits.ces_ratio - by_outcome.completed.ces_ratio."""
+    lower: Difference
+    """Lower bound of Newcombe's hybrid score interval of the gap at ``confidence``."""
+    upper: Difference
+    """Upper bound of that interval."""
+    significant: bool
+    """True when the interval excludes 0."""
+    exit_answers: NonNegativeInt
+    """Answers at exits."""
+    completion_answers: NonNegativeInt
+    """Answers at completion."""
+
+
+class CompletionVsAll(OutputPart):
+    """The false positive picture: CES asked only at completion next to CES over all outcomes."""
+
+    completion_only_ces_ratio: Ratio | None
+    """The CES you would report if you asked only at completion."""
+    all_outcomes_ces_ratio: Ratio | None
+    """The CES over every outcome (the summary's ``ces_ratio``)."""
+    overstatement: Difference | None
+    """completion_only_ces_ratio - all_outcomes_ces_ratio: how much asking only at completion flatters the goal."""
+
+
+def _check_answer_counts(positive: int, neutral: int, negative: int, answers: int, distribution: dict[str, int]) -> None:
+    if positive + neutral + negative != answers:
+        raise ValueError(f"positive + neutral + negative = {positive + neutral + negative}, answers = {answers}")
+    if sum(distribution.values()) != answers:
+        raise ValueError(f"distribution sums to {sum(distribution.values())}, answers = {answers}")
 
 
 class GoalSummary(OutputModel):
@@ -21,7 +100,13 @@ class GoalSummary(OutputModel):
 
     Topic ``ces.goal-summaries``, produced by ces-stream when a window closes (also when the goal
     went quiet), keyed by ``goal|window|window_start``. Figures whose denominator is 0 are null.
+    The answers are also split by the outcome that triggered the prompt and by the goal's channel.
     """
+
+    schema_version: Annotated[
+        int, Strict(), Field(ge=GOAL_SUMMARY_SCHEMA_VERSION, le=GOAL_SUMMARY_SCHEMA_VERSION)
+    ] = GOAL_SUMMARY_SCHEMA_VERSION
+    """Contract major version of this message: 2 since the split by outcome and channel."""
 
     goal: GoalSlug
     """The goal."""
@@ -41,11 +126,7 @@ class GoalSummary(OutputModel):
     """Answers that are neither positive nor negative."""
     negative: NonNegativeInt
     """Answers on the negative side of the scale's neutral point."""
-    distribution: Annotated[
-        dict[_ScalePoint, NonNegativeInt],
-        # pydantic writes patternProperties, which alone would let other keys through.
-        Field(json_schema_extra={"additionalProperties": False}),
-    ]
+    distribution: Distribution
     """Answers per scale point (the point as a string), every point of the scale present."""
     mean_score: float | None
     """Mean answer on the goal's own scale."""
@@ -69,6 +150,16 @@ class GoalSummary(OutputModel):
     """Goal outcomes in the window (prompted or not): completed, abandoned, abandoned_inferred."""
     completion_ratio: Ratio | None
     """completed / all outcomes."""
+    by_outcome: dict[PromptOutcome, SegmentFigures]
+    """The answers per outcome that triggered the prompt: completed, abandoned, abandoned_inferred."""
+    by_channel: dict[Channel, SegmentFigures]
+    """The answers per channel of the goal attempt: web, ios, android, other."""
+    at_exits: SegmentFigures
+    """The answers to prompts at exits (abandoned and abandoned_inferred together)."""
+    exit_gap: ExitGap | None
+    """CES at exits minus CES at completion, when both sides hold enough answers."""
+    completion_vs_all: CompletionVsAll
+    """CES asked only at completion next to CES over all outcomes."""
     target_ces_ratio: Ratio | None
     """The goal's configured target for ces_ratio, if any."""
     emitted_at: Timestamp
@@ -78,13 +169,7 @@ class GoalSummary(OutputModel):
     def _check_counts(self) -> Self:
         if self.window_end <= self.window_start:
             raise ValueError("window_end must be after window_start")
-        if self.positive + self.neutral + self.negative != self.answers:
-            raise ValueError(
-                f"positive + neutral + negative = {self.positive + self.neutral + self.negative}, "
-                f"answers = {self.answers}"
-            )
-        if sum(self.distribution.values()) != self.answers:
-            raise ValueError(f"distribution sums to {sum(self.distribution.values())}, answers = {self.answers}")
+        _check_answer_counts(self.positive, self.neutral, self.negative, self.answers, self.distribution)
         return self
 
     def kafka_key(self) -> str:

@@ -25,6 +25,8 @@ from stream.errors import SettingsError
 ENV_PREFIX = "CES_"
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
 DEFAULT_WINDOWS = ("10m", "30m", "1h", "3h", "24h", "7d", "28d")
+# Per-outcome and per-channel series cost ~35 per goal and window: the exits alert's 1h, the day, the week.
+DEFAULT_SPLIT_WINDOWS = ("1h", "24h", "7d")
 
 
 def _split_csv(value: Any) -> Any:
@@ -107,6 +109,15 @@ class Settings(BaseSettings):
         ("1m", "5m", "1h"),
         description="Bucket sizes windows are built from; each window uses the finest one that divides it into at most 1000 buckets.",
     )
+    split_windows: CsvTuple = Field(
+        DEFAULT_SPLIT_WINDOWS,
+        description="Windows whose answer figures per outcome and per channel are exported to /metrics (each one of "
+        "CES_WINDOWS, or none; by default those of 1h, 24h, 7d in CES_WINDOWS); /api/goals and the summaries carry "
+        "the split for every window.",
+    )
+    split_min_answers: int = Field(
+        30, ge=1, description="Answers both the exits and the completions of a window need before their CES gap is computed."
+    )
     wilson_confidence: float = Field(0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio.")
     max_event_bytes: int = Field(65536, ge=256, description="Larger input records go to the dead-letter topic as oversize.")
     future_skew_seconds: float = Field(300, ge=0, description="How far in the future an event time may be before it is dead-lettered.")
@@ -127,12 +138,28 @@ class Settings(BaseSettings):
     )
     tick_interval_seconds: float = Field(5.0, gt=0, description="Clock tick for timers: inferred abandonment and window closing of quiet goals.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_split_windows(cls, data: Any) -> Any:
+        """Unset, the split windows are those of the defaults that CES_WINDOWS has ("none" if none)."""
+        if not isinstance(data, dict) or "split_windows" in data:
+            return data
+        from stream.ces.windows import parse_duration
+
+        try:
+            durations = {parse_duration(w) for w in _split_csv(data.get("windows", DEFAULT_WINDOWS))}
+        except (TypeError, ValueError):
+            return data  # the windows check names the problem
+        kept = tuple(w for w in DEFAULT_SPLIT_WINDOWS if parse_duration(w) in durations)
+        return {**data, "split_windows": kept or ("none",)}
+
     @model_validator(mode="after")
     def _windows_plan(self) -> "Settings":
         try:
             self.window_specs()
         except ValueError as exc:
             raise ValueError(f"CES_WINDOWS / CES_BUCKET_RESOLUTIONS: {exc}") from None
+        self.split_window_names()
         return self
 
     @field_validator("store")
@@ -168,6 +195,25 @@ class Settings(BaseSettings):
         return plan_windows(
             [parse_duration(w) for w in self.windows], tuple(parse_duration(r) for r in self.bucket_resolutions)
         )
+
+    def split_window_names(self) -> frozenset[str]:
+        """Names (as the window specs spell them) of the windows whose split goes to /metrics.
+
+        :raises ValueError: for a window that is not one of ``windows``.
+        """
+        from stream.ces.windows import format_duration, parse_duration
+
+        if self.split_windows in (("none",), ()):
+            return frozenset()
+        names = {spec.name for spec in self.window_specs()}
+        try:
+            wanted = {format_duration(parse_duration(w)) for w in self.split_windows}
+        except ValueError as exc:
+            raise ValueError(f"CES_SPLIT_WINDOWS: {exc}") from None
+        unknown = sorted(wanted - names)
+        if unknown:
+            raise ValueError(f"CES_SPLIT_WINDOWS: {', '.join(unknown)} not in CES_WINDOWS ({', '.join(sorted(names))})")
+        return frozenset(wanted)
 
     @property
     def bootstrap_servers(self) -> list[str]:

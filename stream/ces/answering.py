@@ -115,6 +115,7 @@ def decide_answer(
         outcome=pending.outcome,
         locale=pending.locale,
         recorded_at_s=now_s,
+        channel=pending.channel or answer.channel.value,  # prompts from before channels were kept
     )
     del state.pending[prompt_id]
     state.answered[prompt_id] = record
@@ -122,7 +123,7 @@ def decide_answer(
     return AnswerDecision(
         prompt_id,
         answer_id,
-        facts=[(offset, _fact_of(record))],
+        facts=[(offset, _fact_of(record, answer))],
         feedback=_feedback(record, answer, prompt_id, user_ref),
     )
 
@@ -140,7 +141,7 @@ def _answered_again(answered: AnsweredPrompt, answer: SurveyAnswer, *, user_ref:
     decision = AnswerDecision(
         prompt_id,
         answer_id,
-        facts=[(answered.offset, _fact_of(answered))],
+        facts=[(answered.offset, _fact_of(answered, answer))],
         feedback=_feedback(answered, answer, prompt_id, user_ref),
         replayed=True,
     )
@@ -167,8 +168,11 @@ def _scale_of(pending: PendingPrompt) -> Scale:
     )
 
 
-def _fact_of(answered: AnsweredPrompt) -> AnswerFact:
-    return AnswerFact(answered.goal, answered.answered_at_s, answered.score, Sentiment(answered.sentiment))
+def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:
+    # A record from before channels were kept counts under the answer's channel.
+    channel = answered.channel or answer.channel.value
+    return AnswerFact(answered.goal, answered.answered_at_s, answered.score, Sentiment(answered.sentiment),
+                      answered.outcome, channel)
 
 
 def _feedback(answered: AnsweredPrompt, answer: SurveyAnswer, prompt_id: str, user_ref: str) -> FeedbackComment | None:

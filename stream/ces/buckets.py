@@ -8,6 +8,7 @@ see one write per bucket per batch instead of one per event.
 
 Everything here is plain integers: counts are additive, so deltas merge exactly in
 any order and a sum of partial buckets (one per source partition) equals the bucket.
+Answers are also counted per outcome and per channel (:mod:`stream.ces.segments`).
 """
 
 from __future__ import annotations
@@ -17,22 +18,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream.ces.scales import Sentiment
+from stream.ces.segments import (
+    OUTCOMES,
+    AnswerCounts,
+    channel_name,
+    copy_segments,
+    count_of,
+    merge_segments,
+    outcome_name,
+    segments_equal,
+    segments_from_json,
+    segments_to_json,
+    subtract_segments,
+)
 
-OUTCOMES = ("completed", "abandoned", "abandoned_inferred")
-
-# Canonical plain-str outcome names; looking a StrEnum member up here also returns the plain str.
-_OUTCOME_NAMES: dict[str, str] = {name: name for name in OUTCOMES}
+__all__ = ["OUTCOMES", "AnswerFact", "BucketCounts", "Fact", "OutcomeFact", "PromptFact", "bucket_start", "fold_facts"]
 
 # Short JSON keys: a BucketCounts is stored per bucket in a Kafka changelog.
 _JSON_OUTCOME_KEYS: dict[str, str] = {"completed": "c", "abandoned": "a", "abandoned_inferred": "i"}
 _OUTCOMES_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_OUTCOME_KEYS.items()}
-
-
-def _outcome_name(outcome: str) -> str:
-    try:
-        return _OUTCOME_NAMES[outcome]
-    except KeyError:
-        raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}") from None
+_JSON_CHANNEL_KEYS: dict[str, str] = {"web": "w", "ios": "i", "android": "a", "other": "o"}
+_CHANNELS_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_CHANNEL_KEYS.items()}
 
 
 @dataclass(slots=True, eq=False)
@@ -42,8 +48,9 @@ class BucketCounts:
     ``scores`` maps a score to its number of answers; ``positive``/``neutral``/``negative``
     are the answers per sentiment as classified when they arrived; ``score_sum`` is the
     sum of all scores (for the mean); ``prompts`` counts prompts shown; ``outcomes`` counts
-    goal outcomes by name (a name from :data:`OUTCOMES`). Zero entries may be absent from
-    the dicts; equality ignores them.
+    goal outcomes by name (a name from :data:`OUTCOMES`). ``by_outcome`` and ``by_channel``
+    split the answers by the outcome that triggered the prompt and by the goal's channel.
+    Zero entries may be absent from the dicts; equality ignores them.
     """
 
     scores: dict[int, int] = field(default_factory=dict)
@@ -53,12 +60,17 @@ class BucketCounts:
     score_sum: int = 0
     prompts: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    by_outcome: dict[str, AnswerCounts] = field(default_factory=dict)
+    by_channel: dict[str, AnswerCounts] = field(default_factory=dict)
 
-    def add_answer(self, score: int, sentiment: Sentiment) -> None:
-        """Count one answer.
+    def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str) -> None:
+        """Count one answer, blended and in its outcome and channel segments.
 
         :param score: the score on the goal's scale.
         :param sentiment: its classification by the goal's scale.
+        :param outcome: the outcome that triggered the prompt (one of :data:`OUTCOMES`).
+        :param channel: the channel of the goal attempt (a ``Channel`` value).
+        :raises ValueError: for an unknown sentiment, outcome or channel.
         """
         if sentiment is Sentiment.positive:
             self.positive += 1
@@ -68,11 +80,16 @@ class BucketCounts:
             self.neutral += 1
         else:
             # A plain str equal to a member value is accepted; anything else is a bug upstream.
-            self.add_answer(score, Sentiment(sentiment))
+            self.add_answer(score, Sentiment(sentiment), outcome, channel)
             return
         scores = self.scores
         scores[score] = scores.get(score, 0) + 1
         self.score_sum += score
+        for segments, name in ((self.by_outcome, outcome_name(outcome)), (self.by_channel, channel_name(channel))):
+            counts = segments.get(name)
+            if counts is None:
+                counts = segments[name] = AnswerCounts()
+            counts.add(score, sentiment)
 
     def add_prompt(self) -> None:
         """Count one prompt shown."""
@@ -84,7 +101,7 @@ class BucketCounts:
         :param outcome: one of :data:`OUTCOMES` (a ``PromptOutcome`` member works too).
         :raises ValueError: for an unknown outcome.
         """
-        name = _outcome_name(outcome)
+        name = outcome_name(outcome)
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
 
     def merge(self, other: BucketCounts) -> None:
@@ -100,6 +117,10 @@ class BucketCounts:
         outcomes = self.outcomes
         for name, count in other.outcomes.items():
             outcomes[name] = outcomes.get(name, 0) + count
+        if other.by_outcome:
+            merge_segments(self.by_outcome, other.by_outcome)
+        if other.by_channel:
+            merge_segments(self.by_channel, other.by_channel)
 
     def subtract(self, other: BucketCounts) -> None:
         """Take ``other`` out of this one, in place (the inverse of :meth:`merge`).
@@ -126,6 +147,10 @@ class BucketCounts:
                 outcomes[name] = left
             else:
                 outcomes.pop(name, None)
+        if other.by_outcome:
+            subtract_segments(self.by_outcome, other.by_outcome)
+        if other.by_channel:
+            subtract_segments(self.by_channel, other.by_channel)
 
     @property
     def answers(self) -> int:
@@ -153,6 +178,8 @@ class BucketCounts:
             self.score_sum,
             self.prompts,
             dict(self.outcomes),
+            copy_segments(self.by_outcome) if self.by_outcome else {},
+            copy_segments(self.by_channel) if self.by_channel else {},
         )
 
     def __eq__(self, other: object) -> bool:
@@ -166,6 +193,8 @@ class BucketCounts:
             and self.prompts == other.prompts
             and _nonzero(self.scores) == _nonzero(other.scores)
             and _nonzero(self.outcomes) == _nonzero(other.outcomes)
+            and segments_equal(self.by_outcome, other.by_outcome)
+            and segments_equal(self.by_channel, other.by_channel)
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable
@@ -175,8 +204,10 @@ class BucketCounts:
 
         ``{"s": {"5": 40, "4": 20}, "p": 60, "u": 0, "n": 35, "q": 10, "o": {"c": 3, "i": 1}}``:
         s = scores (score as string), p/u/n = positive/neutral/negative, q = prompts,
-        o = outcomes (c = completed, a = abandoned, i = abandoned_inferred).
-        ``score_sum`` is not stored: it follows from ``s``.
+        o = outcomes (c = completed, a = abandoned, i = abandoned_inferred); bo / bc = answers
+        by outcome (same keys as o) / by channel (w = web, i = ios, a = android, o = other),
+        each ``{"s": ..., "p": ..., "u": ..., "n": ...}``. ``score_sum`` is not stored: it follows
+        from ``s``. Records written before the segments existed have no bo/bc.
         """
         obj: dict[str, Any] = {}
         scores = {str(score): count for score, count in self.scores.items() if count}
@@ -193,6 +224,10 @@ class BucketCounts:
         outcomes = {_JSON_OUTCOME_KEYS[name]: count for name, count in self.outcomes.items() if count}
         if outcomes:
             obj["o"] = outcomes
+        if self.by_outcome:
+            obj["bo"] = segments_to_json(self.by_outcome, _JSON_OUTCOME_KEYS)
+        if self.by_channel:
+            obj["bc"] = segments_to_json(self.by_channel, _JSON_CHANNEL_KEYS)
         return obj
 
     @classmethod
@@ -204,23 +239,25 @@ class BucketCounts:
         """
         if not isinstance(obj, Mapping):
             raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
-        unknown = set(obj) - {"s", "p", "u", "n", "q", "o"}
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
-        scores = {int(key): _count(key, value) for key, value in _mapping(obj, "s").items()}
+        scores = {int(key): count_of(key, value) for key, value in _mapping(obj, "s").items()}
         outcomes: dict[str, int] = {}
         for key, value in _mapping(obj, "o").items():
             if key not in _OUTCOMES_BY_JSON_KEY:
                 raise ValueError(f"bucket counts: unknown outcome key {key!r}")
-            outcomes[_OUTCOMES_BY_JSON_KEY[key]] = _count(key, value)
+            outcomes[_OUTCOMES_BY_JSON_KEY[key]] = count_of(key, value)
         counts = cls(
             scores={score: count for score, count in scores.items() if count},
-            positive=_count("p", obj.get("p", 0)),
-            neutral=_count("u", obj.get("u", 0)),
-            negative=_count("n", obj.get("n", 0)),
+            positive=count_of("p", obj.get("p", 0)),
+            neutral=count_of("u", obj.get("u", 0)),
+            negative=count_of("n", obj.get("n", 0)),
             score_sum=sum(score * count for score, count in scores.items()),
-            prompts=_count("q", obj.get("q", 0)),
+            prompts=count_of("q", obj.get("q", 0)),
             outcomes={name: count for name, count in outcomes.items() if count},
+            by_outcome=segments_from_json(obj.get("bo", {}), _OUTCOMES_BY_JSON_KEY, "answers by outcome"),
+            by_channel=segments_from_json(obj.get("bc", {}), _CHANNELS_BY_JSON_KEY, "answers by channel"),
         )
         if counts.answers != sum(scores.values()):
             raise ValueError(
@@ -241,21 +278,19 @@ def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _count(key: str, value: Any) -> int:
-    # bool is an int subclass; a count of True is a corrupt record, not 1.
-    if type(value) is not int or value < 0:
-        raise ValueError(f"bucket counts: {key!r} must be a non-negative integer, not {value!r}")
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class AnswerFact:
-    """An accepted answer: ``score`` on the goal's scale, classified as ``sentiment``."""
+    """An accepted answer: ``score`` on the goal's scale, classified as ``sentiment``.
+
+    ``outcome`` triggered the prompt; ``channel`` is where the goal was attempted.
+    """
 
     goal: str
     at_s: float
     score: int
     sentiment: Sentiment
+    outcome: str
+    channel: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +378,7 @@ def _fold_one_resolution(facts: Sequence[Fact], resolution_s: int) -> dict[Bucke
         if counts is None:
             counts = deltas[key] = BucketCounts()
         if kind is AnswerFact:
-            counts.add_answer(fact.score, fact.sentiment)  # type: ignore[union-attr]
+            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel)  # type: ignore[union-attr]
         elif kind is PromptFact:
             counts.prompts += 1
         else:

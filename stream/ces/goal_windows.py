@@ -7,14 +7,17 @@ the exported figures and for the summaries of periods the clock has closed.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
+from typing import Any
 
 from schemas import GoalSummary
+from schemas.goal_summary import CompletionVsAll, ExitGap, SegmentFigures
 from stream.ces.buckets import BucketCounts
 from stream.ces.partials import MergedGoals, goal_partition
 from stream.ces.registry import GoalRegistry
-from stream.ces.stats import WindowFigures, figures
+from stream.ces.stats import AnswerFigures, Segments, WindowFigures, figures
 from stream.ces.windows import WindowSpec, closed_periods
 
 # After a long outage, summarise at most this many missed periods per goal and window.
@@ -25,14 +28,58 @@ def _utc(at_s: float) -> datetime:
     return datetime.fromtimestamp(at_s, tz=timezone.utc)
 
 
-class GoalWindows:
-    """The goal stage's in-memory state and the figures read from it."""
+def _segment(fig: AnswerFigures) -> SegmentFigures:
+    return SegmentFigures(**{**asdict(fig), "distribution": {str(p): n for p, n in fig.distribution.items()}})
 
-    def __init__(self, registry: GoalRegistry, window_specs: Sequence[WindowSpec], partitions: int, confidence: float) -> None:
+
+def split_parts(segments: Segments) -> dict[str, Any]:
+    """The split by outcome and channel as the contract's parts (``GoalSummary`` fields, /api/goals)."""
+    gap = segments.exit_gap
+    return {
+        "by_outcome": {name: _segment(fig) for name, fig in segments.by_outcome.items()},
+        "by_channel": {name: _segment(fig) for name, fig in segments.by_channel.items()},
+        "at_exits": _segment(segments.at_exits),
+        "exit_gap": None if gap is None else ExitGap(
+            ces_ratio_gap=gap.ces_ratio_gap, lower=gap.lower, upper=gap.upper, significant=gap.significant,
+            exit_answers=gap.exit_answers, completion_answers=gap.completion_answers,
+        ),
+        "completion_vs_all": CompletionVsAll(
+            completion_only_ces_ratio=segments.completion_only_ces_ratio,
+            all_outcomes_ces_ratio=segments.all_outcomes_ces_ratio,
+            overstatement=segments.overstatement,
+        ),
+    }
+
+
+def figures_json(fig: WindowFigures) -> dict[str, Any]:
+    """One window's figures as /api/goals shows them: the blended figures, then the split (if computed)."""
+    out = {name: value for name, value in asdict(fig).items() if name != "segments"}
+    out["distribution"] = {str(point): count for point, count in fig.distribution.items()}
+    if fig.segments is not None:
+        for name, part in split_parts(fig.segments).items():
+            if isinstance(part, dict):  # by_outcome, by_channel
+                out[name] = {key: segment.model_dump(mode="json") for key, segment in part.items()}
+            else:
+                out[name] = None if part is None else part.model_dump(mode="json")
+    return out
+
+
+class GoalWindows:
+    """The goal stage's in-memory state and the figures read from it.
+
+    :param split_windows: names of the windows whose split by outcome and channel the
+        exported snapshot carries (the API and the summaries carry it for every window).
+    :param split_min_answers: answers each side needs before the exit gap is computed.
+    """
+
+    def __init__(self, registry: GoalRegistry, window_specs: Sequence[WindowSpec], partitions: int, confidence: float,
+                 split_windows: Collection[str] = (), split_min_answers: int = 30) -> None:
         self.registry = registry
         self.window_specs = tuple(window_specs)
         self.partitions = partitions
         self.confidence = confidence
+        self.split_windows = frozenset(split_windows)
+        self.split_min_answers = split_min_answers
         self.merged = MergedGoals()
         self.last_closed_end: dict[tuple[str, str], int] = {}
         self.owned: set[int] = set()
@@ -42,19 +89,25 @@ class GoalWindows:
     def owned_goals(self) -> list[str]:
         return [slug for slug in self.registry.slugs if goal_partition(slug, self.partitions) in self.owned]
 
-    def figures_of(self, goal: str, counts: BucketCounts) -> WindowFigures:
+    def figures_of(self, goal: str, counts: BucketCounts, *, split: bool = True) -> WindowFigures:
         scale = self.scales[goal]
-        return figures(counts, scale.points, scale.most_negative, self.confidence)
+        return figures(counts, scale.points, scale.most_negative, self.confidence,
+                       segment_min_answers=self.split_min_answers if split else None)
 
-    def snapshot(self, now_s: float | None = None) -> list[tuple[str, WindowSpec, WindowFigures]]:
-        """Sliding-window figures of every goal this worker owns, at ``now_s``."""
+    def snapshot(self, now_s: float | None = None, *, split_everywhere: bool = False) -> list[tuple[str, WindowSpec, WindowFigures]]:
+        """Sliding-window figures of every goal this worker owns, at ``now_s``.
+
+        The split by outcome and channel is computed for the split windows only (what /metrics
+        exports), or for every window with ``split_everywhere`` (what /api/goals shows).
+        """
         now_s = time.time() if now_s is None else now_s
         rows = []
         for goal in self.owned_goals():
             buckets = self.merged.goals.get(goal)
             for spec in self.window_specs:
                 counts = buckets.window_counts(spec, now_s) if buckets is not None else BucketCounts()
-                rows.append((goal, spec, self.figures_of(goal, counts)))
+                split = split_everywhere or spec.name in self.split_windows
+                rows.append((goal, spec, self.figures_of(goal, counts, split=split)))
         return rows
 
     def summary(self, goal: str, spec: WindowSpec, start_s: int, end_s: int, now_s: float) -> GoalSummary:
@@ -71,6 +124,7 @@ class GoalWindows:
             most_negative_ratio=f.most_negative_ratio, wilson_lower=f.wilson_lower, wilson_upper=f.wilson_upper,
             confidence=self.confidence, prompts=f.prompts, response_ratio=f.response_ratio,
             outcomes=f.outcomes, completion_ratio=f.completion_ratio,
+            **split_parts(f.segments),  # type: ignore[arg-type]  # figures_of splits by default
             target_ces_ratio=config.target_ces_ratio if config else None, emitted_at=_utc(now_s),
         )
 

@@ -160,7 +160,7 @@ def decide_goal_event(
     state.note_offset(offset)
     at_s = event.occurred_at.timestamp()
     if event.type is GoalEventType.started:
-        _open_goal(state, goal_cfg, event_id, at_s, event.locale, offset)
+        _open_goal(state, goal_cfg, event_id, at_s, event.locale, event.channel.value, offset)
         state.seen_events[event_id] = SeenEvent(offset=offset, goal=goal_cfg.slug, at_s=at_s, recorded_at_s=now_s)
         return PromptDecision(event_id=event_id, goal=goal_cfg.slug)
 
@@ -177,6 +177,7 @@ def decide_goal_event(
         outcome=outcome,
         at_s=at_s,
         locale=event.locale,
+        channel=event.channel.value,
         user_ref=user_ref,
         user_id=event.user_id,
         offset=offset,
@@ -240,6 +241,7 @@ def expire_open_goals(
             outcome=PromptOutcome.abandoned_inferred,
             at_s=deadline_s,
             locale=og.locale,
+            channel=og.channel,
             user_ref=user_ref,
             user_id=user_id,
             offset=offset,
@@ -252,7 +254,9 @@ def expire_open_goals(
     return decisions
 
 
-def _open_goal(state: UserState, goal_cfg: GoalConfig, event_id: str, at_s: float, locale: str, offset: int) -> None:
+def _open_goal(
+    state: UserState, goal_cfg: GoalConfig, event_id: str, at_s: float, locale: str, channel: str, offset: int
+) -> None:
     inferred = goal_cfg.triggers.inferred_abandonment
     if not inferred.enabled:
         return
@@ -265,6 +269,7 @@ def _open_goal(state: UserState, goal_cfg: GoalConfig, event_id: str, at_s: floa
         deadline_s=at_s + inferred.timeout_seconds,
         locale=locale,
         offset=offset,
+        channel=channel,
     )
 
 
@@ -325,6 +330,7 @@ def _decide_outcome(
     outcome: PromptOutcome,
     at_s: float,
     locale: str,
+    channel: str,
     user_ref: str,
     user_id: str | None,
     offset: int,
@@ -367,6 +373,7 @@ def _decide_outcome(
             inverted=scale.inverted,
             locale=locale,
             event_id=event_id,
+            channel=channel,
         )
         state.pending[prompt_id] = pending
         # Keep the latest stamp: an out-of-order older event must not shorten a running cooldown.

@@ -35,6 +35,14 @@ MAX_GOAL_STAMPS = 256
 
 _FORMAT_VERSION = 1
 
+#: Channel of open goals, prompts and answers recorded before channels were kept (read as a
+#: trailing list element, so older records still load); the answer's own channel stands in.
+UNKNOWN_CHANNEL = ""
+
+
+def _channel(rest: list[Any]) -> str:
+    return str(rest[0]) if rest else UNKNOWN_CHANNEL
+
 
 @dataclass(slots=True)
 class OpenGoal:
@@ -45,6 +53,7 @@ class OpenGoal:
     :param deadline_s: when it counts as abandoned (started + inferred-abandonment timeout).
     :param locale: the started event's locale, for the prompt asked at the deadline.
     :param offset: source offset of the started event (an expiry at an earlier offset cannot close it).
+    :param channel: the started event's channel (the answer to an inferred abandonment counts there).
     """
 
     event_id: str
@@ -52,14 +61,15 @@ class OpenGoal:
     deadline_s: float
     locale: str
     offset: int
+    channel: str = UNKNOWN_CHANNEL
 
     def to_json_obj(self) -> list[Any]:
-        return [self.event_id, self.started_at_s, self.deadline_s, self.locale, self.offset]
+        return [self.event_id, self.started_at_s, self.deadline_s, self.locale, self.offset, self.channel]
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> OpenGoal:
-        event_id, started_at_s, deadline_s, locale, offset = obj
-        return cls(str(event_id), float(started_at_s), float(deadline_s), str(locale), int(offset))
+        event_id, started_at_s, deadline_s, locale, offset, *rest = obj
+        return cls(str(event_id), float(started_at_s), float(deadline_s), str(locale), int(offset), _channel(rest))
 
 
 @dataclass(slots=True)
@@ -80,6 +90,8 @@ class PendingPrompt:
     :param inverted: whether the scale is inverted (1 = very little effort).
     :param locale: locale the question was asked in.
     :param event_id: id of the triggering goal event.
+    :param channel: channel of the goal attempt (``Channel`` value); :data:`UNKNOWN_CHANNEL`
+        in records written before channels were kept.
     """
 
     goal: str
@@ -93,6 +105,7 @@ class PendingPrompt:
     inverted: bool
     locale: str
     event_id: str
+    channel: str = UNKNOWN_CHANNEL
 
     def to_json_obj(self) -> list[Any]:
         return [
@@ -107,11 +120,12 @@ class PendingPrompt:
             int(self.inverted),
             self.locale,
             self.event_id,
+            self.channel,
         ]
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> PendingPrompt:
-        goal, outcome, created, expires, kind, positive, low, high, inverted, locale, event_id = obj
+        goal, outcome, created, expires, kind, positive, low, high, inverted, locale, event_id, *rest = obj
         return cls(
             str(goal),
             str(outcome),
@@ -124,6 +138,7 @@ class PendingPrompt:
             bool(inverted),
             str(locale),
             str(event_id),
+            _channel(rest),
         )
 
 
@@ -140,6 +155,8 @@ class AnsweredPrompt:
     :param outcome: outcome that triggered the prompt.
     :param locale: locale the prompt was asked in.
     :param recorded_at_s: ``now_s`` when accepted (for pruning).
+    :param channel: channel the answer was counted under (:data:`UNKNOWN_CHANNEL` in records
+        written before channels were kept).
     """
 
     answer_id: str
@@ -151,6 +168,7 @@ class AnsweredPrompt:
     outcome: str
     locale: str
     recorded_at_s: float
+    channel: str = UNKNOWN_CHANNEL
 
     def to_json_obj(self) -> list[Any]:
         return [
@@ -163,11 +181,12 @@ class AnsweredPrompt:
             self.outcome,
             self.locale,
             self.recorded_at_s,
+            self.channel,
         ]
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> AnsweredPrompt:
-        answer_id, offset, score, sentiment, answered_at_s, goal, outcome, locale, recorded = obj
+        answer_id, offset, score, sentiment, answered_at_s, goal, outcome, locale, recorded, *rest = obj
         return cls(
             str(answer_id),
             int(offset),
@@ -178,6 +197,7 @@ class AnsweredPrompt:
             str(outcome),
             str(locale),
             float(recorded),
+            _channel(rest),
         )
 
 

@@ -55,6 +55,30 @@ WINDOW_GAUGES = (
     ("ces_goal_completion_ratio", "Completed / all outcomes (inferred abandonment included).", "completion_ratio"),
 )
 
+# (name suffix, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,
+# exported for the split windows only (CES_SPLIT_WINDOWS): ces_goal_<suffix>_by_outcome / _by_channel.
+SPLIT_GAUGES = (
+    ("answers", "Answers in the sliding window", "answers"),
+    ("positive_answers", "Positive (low-effort) answers in the sliding window", "positive"),
+    ("ces_ratio", "CES top-box share", "ces_ratio"),
+    ("ces_ratio_wilson_lower", "Lower bound of the Wilson interval of the CES ratio", "wilson_lower"),
+    ("ces_ratio_wilson_upper", "Upper bound of the Wilson interval of the CES ratio", "wilson_upper"),
+)
+SPLITS = (("outcome", "by_outcome", "per outcome that triggered the prompt"),
+          ("channel", "by_channel", "per channel of the goal attempt"))
+# (metric name, help, attribute of ExitGap), for the split windows with enough answers on both sides.
+EXIT_GAP_GAUGES = (
+    ("ces_goal_exit_ces_gap", "CES at exits (abandoned, abandoned_inferred) minus CES at completion; "
+     "only with CES_SPLIT_MIN_ANSWERS answers on both sides.", "ces_ratio_gap"),
+    ("ces_goal_exit_ces_gap_lower", "Lower bound of the interval of the exit CES gap (Newcombe).", "lower"),
+    ("ces_goal_exit_ces_gap_upper", "Upper bound of the interval of the exit CES gap (Newcombe).", "upper"),
+)
+
+
+def split_metric_names() -> list[str]:
+    """Every per-outcome and per-channel gauge name, e.g. ``ces_goal_ces_ratio_by_outcome``."""
+    return [f"ces_goal_{suffix}_{attr}" for suffix, _, _ in SPLIT_GAUGES for _, attr, _ in SPLITS]
+
 
 class WindowExposition:
     """Renders the owned goals' window figures at scrape time, straight to exposition text.
@@ -76,6 +100,8 @@ class WindowExposition:
         lines: dict[str, list[str]] = {name: [] for name, _, _ in WINDOW_GAUGES}
         by_score: list[str] = []
         outcomes: list[str] = []
+        split_lines: dict[str, list[str]] = {name: [] for name in split_metric_names()}
+        gap_lines: dict[str, list[str]] = {name: [] for name, _, _ in EXIT_GAP_GAUGES}
         for goal, spec, fig in rows:
             labels = f'goal="{goal}",window="{spec.name}"'
             for name, _, attr in WINDOW_GAUGES:
@@ -86,6 +112,8 @@ class WindowExposition:
                 by_score.append(f'ces_goal_answers_by_score{{{labels},score="{score}"}} {float(count)!r}')
             for outcome, count in fig.outcomes.items():
                 outcomes.append(f'ces_goal_outcomes{{{labels},outcome="{outcome}"}} {float(count)!r}')
+            if fig.segments is not None:
+                self._split_samples(labels, fig, split_lines, gap_lines)
         targets = [
             f'ces_goal_target_ces_ratio{{goal="{goal}"}} {float(value)!r}'
             for goal in self.source.owned_goals()
@@ -102,7 +130,31 @@ class WindowExposition:
         family("ces_goal_answers_by_score", "Answers per scale point in the sliding window.", by_score)
         family("ces_goal_outcomes", "Goal outcomes in the sliding window (prompted or not).", outcomes)
         family("ces_goal_target_ces_ratio", "Configured CES target of the goal.", targets)
+        for suffix, doc, _ in SPLIT_GAUGES:
+            for label, attr, what in SPLITS:
+                family(f"ces_goal_{suffix}_{attr}", f"{doc}, {what} (CES_SPLIT_WINDOWS only).",
+                       split_lines[f"ces_goal_{suffix}_{attr}"])
+        for name, doc, _ in EXIT_GAP_GAUGES:
+            family(name, doc, gap_lines[name])
         return "\n".join(out) + "\n"
+
+    @staticmethod
+    def _split_samples(labels: str, fig: WindowFigures, split_lines: dict[str, list[str]],
+                       gap_lines: dict[str, list[str]]) -> None:
+        segments = fig.segments
+        assert segments is not None
+        for label, attr, _ in SPLITS:
+            for value_name, seg in getattr(segments, attr).items():
+                seg_labels = f'{labels},{label}="{value_name}"'
+                for suffix, _, seg_attr in SPLIT_GAUGES:
+                    value = getattr(seg, seg_attr)
+                    if value is not None:
+                        split_lines[f"ces_goal_{suffix}_{attr}"].append(
+                            f"ces_goal_{suffix}_{attr}{{{seg_labels}}} {float(value)!r}")
+        gap = segments.exit_gap
+        if gap is not None:
+            for name, _, gap_attr in EXIT_GAP_GAUGES:
+                gap_lines[name].append(f"{name}{{{labels}}} {float(getattr(gap, gap_attr))!r}")
 
 
 class CesMetrics:

@@ -8,13 +8,12 @@ internals in ``stream.pipeline.faust_internals``.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from typing import Any
 
 import faust
 from faust.sensors.monitor import Monitor
 
-from stream.ces.goal_windows import GoalWindows
+from stream.ces.goal_windows import GoalWindows, figures_json
 from stream.ces.registry import GoalRegistry
 from stream.ces.validation import Limits
 from stream.infra.kafka_config import ssl_context
@@ -148,7 +147,8 @@ class Pipeline:
         # Reads records back by offset: holes a stage finds, started events for the expiry timer.
         self.record_reader = RecordReader(s)
         self.app.on_before_shutdown.connect(self._stop_reader)
-        self.goal_windows = GoalWindows(registry, self.window_specs, s.topic_partitions, s.wilson_confidence)
+        self.goal_windows = GoalWindows(registry, self.window_specs, s.topic_partitions, s.wilson_confidence,
+                                        s.split_window_names(), s.split_min_answers)
         self.metrics.windows.source = self.goal_windows  # gauges read the owned goals' windows at scrape time
         user_events = self.user_events_topic.get_topic_name()
         self.intake = IntakeStage(self.app, s, self.metrics, self.inputs_topic, user_events, self._guard(),
@@ -178,10 +178,10 @@ class Pipeline:
 
         @app.page("/api/goals")
         async def goal_figures(web: Any, request: Any) -> Any:
-            """The exported figures as JSON: {goal: {window: figures}} for the goals this worker owns."""
+            """The exported figures as JSON: {goal: {window: figures}} for the goals this worker owns, split everywhere."""
             out: dict[str, dict[str, Any]] = {}
-            for goal, spec, fig in self.goal_windows.snapshot():
-                out.setdefault(goal, {})[spec.name] = {**asdict(fig), "distribution": {str(k): v for k, v in fig.distribution.items()}}
+            for goal, spec, fig in self.goal_windows.snapshot(split_everywhere=True):
+                out.setdefault(goal, {})[spec.name] = figures_json(fig)
             return web.json(out)
 
         @app.page("/health")

@@ -69,10 +69,14 @@ def _registry(path: Path, goals: int) -> Path:
     return path
 
 
-def _event(goal: str, user: str, occurred_at: datetime) -> bytes:
+# The backlog's mix per goal: a fifth of the attempts are abandoned; half on web, the rest on the apps.
+BACKLOG_CHANNELS = ("web", "ios", "web", "android")
+
+
+def _event(goal: str, user: str, occurred_at: datetime, *, event_type: str = "completed", channel: str = "web") -> bytes:
     return json.dumps({
-        "event_id": str(uuid.uuid4()), "type": "completed", "goal": goal, "user_id": user,
-        "occurred_at": occurred_at.isoformat(), "channel": "web", "locale": "en",
+        "event_id": str(uuid.uuid4()), "type": event_type, "goal": goal, "user_id": user,
+        "occurred_at": occurred_at.isoformat(), "channel": channel, "locale": "en",
     }).encode()
 
 
@@ -83,9 +87,42 @@ def _produce_backlog(settings: Settings, options: BenchOptions) -> None:
     now = datetime.now(timezone.utc)
     for i in range(options.events):
         user = f"bench-user-{i}"
-        producer.send(settings.topic_goal_events, key=user.encode(), value=_event(f"goal-{i % options.goals:03d}", user, now))
+        attempt = i // options.goals  # the goal's n-th attempt
+        event = _event(f"goal-{i % options.goals:03d}", user, now, event_type="abandoned" if attempt % 5 == 4 else "completed",
+                       channel=BACKLOG_CHANNELS[attempt % len(BACKLOG_CHANNELS)])
+        producer.send(settings.topic_goal_events, key=user.encode(), value=event)
     producer.flush()
     producer.close()
+
+
+def _answer_every_prompt(settings: Settings, worker: _Worker, timeout_s: float = 120) -> int:
+    """Answer every prompt the worker made (scores 1..5 in turn), so the window figures and their
+    split by outcome and channel are filled before /metrics is timed. Returns the answers counted."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    prompted = worker.counter_sum("ces_survey_prompts")
+    consumer = KafkaConsumer(settings.topic_survey_prompts, bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                             auto_offset_reset="earliest", enable_auto_commit=False)
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20, batch_size=256_000)
+    deadline = time.monotonic() + timeout_s
+    answered = 0
+    try:
+        while answered < prompted and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
+                for record in records:
+                    prompt = json.loads(record.value)
+                    answer = {"answer_id": str(uuid.uuid4()), "prompt_id": prompt["prompt_id"], "user_id": prompt["user_id"],
+                              "goal": prompt["goal"], "score": 1 + answered % 5,
+                              "answered_at": datetime.now(timezone.utc).isoformat(), "channel": "web"}
+                    producer.send(settings.topic_survey_answers, key=record.key, value=json.dumps(answer).encode())
+                    answered += 1
+        producer.flush()
+    finally:
+        producer.close()
+        consumer.close()
+    while worker.counter_sum("ces_survey_answers") < answered and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return int(worker.counter_sum("ces_survey_answers"))
 
 
 async def _ceiling(settings: Settings, count: int) -> float:
@@ -139,11 +176,15 @@ class _Worker:
 
     def decisions(self) -> float:
         """Prompt decisions taken so far (prompts + suppressions) from /metrics."""
+        return self.counter_sum("ces_survey_prompts", "ces_survey_prompts_suppressed")
+
+    def counter_sum(self, *families: str) -> float:
+        """The sum over every series of the named counter families (names without ``_total``)."""
         from prometheus_client.parser import text_string_to_metric_families
 
         total = 0.0
         for family in text_string_to_metric_families(self.get("/metrics").decode()):
-            if family.name in ("ces_survey_prompts", "ces_survey_prompts_suppressed"):
+            if family.name in families:
                 total += sum(s.value for s in family.samples if s.name.endswith("_total"))
         return total
 
@@ -280,6 +321,10 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
                   f"p95 {figures['latency_p95_s'] * 1000:.1f} ms, p99 {figures['latency_p99_s'] * 1000:.1f} ms, "
                   f"max {figures['latency_max_s'] * 1000:.1f} ms{cpu}", flush=True)
 
+        answered = _answer_every_prompt(run, worker)
+        figures["answers_counted"] = answered
+        print(f"answers  {answered:,} answers counted (every prompt answered; outcomes and channels mixed)", flush=True)
+
         durations = []
         size = 0
         for _ in range(options.scrapes):
@@ -288,7 +333,8 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
             durations.append(time.perf_counter() - t0)
         figures["scrape_p50_s"] = statistics.median(durations)
         figures["scrape_max_s"] = max(durations)
-        print(f"scrape   /metrics with {options.goals + 1} goals x {len(run.windows)} windows: "
+        print(f"scrape   /metrics with {options.goals + 1} goals x {len(run.windows)} windows "
+              f"(split by outcome and channel on {len(run.split_window_names())}): "
               f"p50 {figures['scrape_p50_s'] * 1000:.1f} ms, max {figures['scrape_max_s'] * 1000:.1f} ms, {size:,} bytes",
               flush=True)
         return figures

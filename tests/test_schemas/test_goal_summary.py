@@ -12,6 +12,10 @@ from schemas import GoalSummary, PromptOutcome
 
 # (dotted path, bad value, the JSON Schema rejects it too); each keeps the counts consistent.
 VIOLATIONS = [
+    pytest.param("by_outcome", {"lost": {}}, True, id="by_outcome-unknown-outcome"),
+    pytest.param("by_channel", {"fax": {}}, True, id="by_channel-unknown-channel"),
+    pytest.param("exit_gap.ces_ratio_gap", -1.5, True, id="exit_gap-below-minus-one"),
+    pytest.param("completion_vs_all.completion_only_ces_ratio", 1.2, True, id="completion-only-over-one"),
     pytest.param("goal", "File Claim", True, id="goal-not-slug"),
     pytest.param("window", "1 h", True, id="window-space"),
     pytest.param("window", "0m", True, id="window-zero"),
@@ -49,6 +53,9 @@ RULE_VIOLATIONS = [
     pytest.param({"distribution.5": 39}, "distribution sums to 99, answers = 100", id="distribution-sum"),
     pytest.param({"window_end": "2025-01-31T08:00:00Z"}, "window_end must be after window_start", id="window-empty"),
     pytest.param({"window_end": "2025-01-31T07:00:00Z"}, "window_end must be after window_start", id="window-reversed"),
+    pytest.param({"by_outcome.completed.positive": 51}, r"positive \+ neutral \+ negative = 61, answers = 60",
+                 id="segment-sentiments"),
+    pytest.param({"at_exits.distribution.1": 15}, "distribution sums to 39, answers = 40", id="segment-distribution"),
 ]
 
 

@@ -79,6 +79,7 @@ def _answer(
     answer_n: int = 1,
     at_s: float = NOW_S + 60,
     comment: str | None = None,
+    channel: str = "web",
 ) -> SurveyAnswer:
     return SurveyAnswer.model_validate(
         {
@@ -89,7 +90,7 @@ def _answer(
             "score": score,
             "comment": comment,
             "answered_at": datetime.fromtimestamp(at_s, tz=timezone.utc),
-            "channel": "ios",
+            "channel": channel,
         }
     )
 
@@ -130,7 +131,7 @@ def test_valid_answer_yields_a_classified_fact(goal: str, score: int, sentiment:
     state, prompt_id = _prompted(goal)
     decision = _decide(state, _answer(prompt_id, score, goal=goal), offset=10)
     assert decision.dead_letter_reason is None and not decision.replayed
-    assert decision.facts == [(10, AnswerFact(goal, NOW_S + 60, score, sentiment))]
+    assert decision.facts == [(10, AnswerFact(goal, NOW_S + 60, score, sentiment, "completed", "ios"))]
     assert decision.feedback is None
     assert prompt_id not in state.pending
     recorded = state.answered[prompt_id]
@@ -218,7 +219,7 @@ def test_replay_at_the_same_offset_re_emits_identical_facts() -> None:
     after_first = _snapshot(state)
     again = _decide(state, answer, offset=10)
     assert again.replayed and again.dead_letter_reason is None
-    assert again.facts == first.facts == [(10, AnswerFact("five", NOW_S + 60, 2, Sentiment.negative))]
+    assert again.facts == first.facts == [(10, AnswerFact("five", NOW_S + 60, 2, Sentiment.negative, "completed", "ios"))]
     assert again.feedback == first.feedback
     assert _snapshot(state) == after_first
 
@@ -239,7 +240,36 @@ def test_replayed_fact_is_the_recorded_one() -> None:
     _decide(state, _answer(prompt_id, 5), offset=10)
     # Same answer id, different content (a buggy producer): the recorded decision wins.
     again = _decide(state, _answer(prompt_id, 1), offset=10)
-    assert again.facts == [(10, AnswerFact("five", NOW_S + 60, 5, Sentiment.positive))]
+    assert again.facts == [(10, AnswerFact("five", NOW_S + 60, 5, Sentiment.positive, "completed", "ios"))]
+
+
+# --- segments: outcome and channel ------------------------------------------------------------------
+
+
+def test_the_answer_counts_under_the_goal_attempts_channel_not_the_answers() -> None:
+    state, prompt_id = _prompted()  # the goal was attempted in the iOS app
+    decision = _decide(state, _answer(prompt_id, 4, channel="web"))
+    assert decision.facts[0][1].channel == "ios" and decision.facts[0][1].outcome == "completed"
+
+
+def test_a_prompt_recorded_before_channels_were_kept_counts_under_the_answers_channel() -> None:
+    state, prompt_id = _prompted()
+    old = state.pending[prompt_id].to_json_obj()[:-1]  # the record as the previous version wrote it
+    state.pending[prompt_id] = type(state.pending[prompt_id]).from_json_obj(old)
+    decision = _decide(state, _answer(prompt_id, 4, channel="android"))
+    assert decision.facts[0][1].channel == "android"
+    # ... and its replay re-emits the same fact.
+    assert _decide(state, _answer(prompt_id, 4, channel="android")).facts == decision.facts
+
+
+def test_an_answer_recorded_before_channels_were_kept_replays_under_the_answers_channel() -> None:
+    state, prompt_id = _prompted()
+    first = _decide(state, _answer(prompt_id, 2, channel="web"))
+    old = state.answered[prompt_id].to_json_obj()[:-1]
+    state.answered[prompt_id] = type(state.answered[prompt_id]).from_json_obj(old)
+    again = _decide(state, _answer(prompt_id, 2, channel="web"))
+    assert again.replayed and again.facts[0][1].channel == "web"
+    assert first.facts[0][1].channel == "ios"
 
 
 # --- feedback comments ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from stream.ces.scales import Sentiment
 def counts_of(*answers: tuple[int, Sentiment], prompts: int = 0, outcomes: tuple[str, ...] = ()) -> BucketCounts:
     counts = BucketCounts()
     for score, sentiment in answers:
-        counts.add_answer(score, sentiment)
+        counts.add_answer(score, sentiment, "completed", "web")
     for _ in range(prompts):
         counts.add_prompt()
     for outcome in outcomes:
@@ -45,10 +45,10 @@ def test_add_answer_counts_score_sentiment_and_sum():
 
 def test_add_answer_accepts_the_plain_sentiment_string_and_rejects_others():
     counts = BucketCounts()
-    counts.add_answer(4, "positive")  # type: ignore[arg-type]
+    counts.add_answer(4, "positive", "completed", "web")  # type: ignore[arg-type]
     assert counts.positive == 1
     with pytest.raises(ValueError):
-        counts.add_answer(4, "great")  # type: ignore[arg-type]
+        counts.add_answer(4, "great", "completed", "web")  # type: ignore[arg-type]
     assert counts.answers == 1 and counts.scores == {4: 1}
 
 
@@ -93,7 +93,7 @@ def test_subtract_undoes_merge_and_drops_zero_entries():
 def test_copy_is_independent():
     original = counts_of((4, Sentiment.positive), outcomes=("completed",))
     duplicate = original.copy()
-    duplicate.add_answer(4, Sentiment.positive)
+    duplicate.add_answer(4, Sentiment.positive, "completed", "web")
     duplicate.add_outcome("completed")
     assert original.scores == {4: 1} and original.outcomes == {"completed": 1}
     assert duplicate != original
@@ -123,7 +123,8 @@ def test_json_round_trip_is_compact_and_exact():
         outcomes=("completed", "abandoned_inferred", "abandoned_inferred"),
     )
     obj = counts.to_json_obj()
-    assert obj == {"s": {"5": 2, "1": 1}, "p": 2, "n": 1, "q": 4, "o": {"c": 1, "i": 2}}
+    segment = {"s": {"5": 2, "1": 1}, "p": 2, "n": 1}
+    assert obj == {**segment, "q": 4, "o": {"c": 1, "i": 2}, "bo": {"c": segment}, "bc": {"w": segment}}
     restored = BucketCounts.from_json_obj(json.loads(json.dumps(obj)))
     assert restored == counts
     assert restored.score_sum == 11
@@ -168,9 +169,9 @@ def test_bucket_start_floors_to_the_resolution(at_s, resolution_s, start_s):
 
 def test_fold_facts_gives_one_delta_per_touched_bucket_and_every_fact_once_per_resolution():
     facts = [
-        AnswerFact("download-invoice", 3599.0, 5, Sentiment.positive),
-        AnswerFact("download-invoice", 3600.0, 2, Sentiment.negative),  # on the hour edge
-        AnswerFact("download-invoice", 3659.0, 4, Sentiment.positive),
+        AnswerFact("download-invoice", 3599.0, 5, Sentiment.positive, "completed", "web"),
+        AnswerFact("download-invoice", 3600.0, 2, Sentiment.negative, "completed", "web"),  # on the hour edge
+        AnswerFact("download-invoice", 3659.0, 4, Sentiment.positive, "completed", "web"),
         PromptFact("download-invoice", 3601.0, "completed"),
         OutcomeFact("download-invoice", 3601.0, "completed"),
         OutcomeFact("file-claim", 100.0, "abandoned"),
@@ -202,7 +203,7 @@ def test_fold_facts_gives_one_delta_per_touched_bucket_and_every_fact_once_per_r
 
 def test_fold_facts_rolled_up_resolutions_equal_folding_directly():
     facts = [
-        AnswerFact("g", float(at_s), 1 + at_s % 5, Sentiment.neutral) for at_s in range(0, 7200, 37)
+        AnswerFact("g", float(at_s), 1 + at_s % 5, Sentiment.neutral, "completed", "web") for at_s in range(0, 7200, 37)
     ] + [OutcomeFact("g", float(at_s), "abandoned") for at_s in range(0, 7200, 101)]
     together = fold_facts(facts, (60, 300, 3600))
     for resolution_s in (300, 3600):
@@ -211,7 +212,7 @@ def test_fold_facts_rolled_up_resolutions_equal_folding_directly():
 
 
 def test_fold_facts_handles_resolutions_that_are_not_multiples_of_the_finest():
-    facts = [AnswerFact("g", 130.0, 3, Sentiment.neutral), AnswerFact("g", 10.0, 3, Sentiment.neutral)]
+    facts = [AnswerFact("g", 130.0, 3, Sentiment.neutral, "completed", "web"), AnswerFact("g", 10.0, 3, Sentiment.neutral, "completed", "web")]
     deltas = fold_facts(iter(facts), [90, 60, 60])
     assert set(deltas) == {("g", 60, 120), ("g", 60, 0), ("g", 90, 90), ("g", 90, 0)}
 

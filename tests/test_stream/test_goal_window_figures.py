@@ -49,7 +49,7 @@ def windows_owning(pipeline, *goals: str) -> GoalWindows:
 def answers(*scores: int, sentiment_of=lambda s: Sentiment.positive if s >= 4 else Sentiment.negative if s <= 2 else Sentiment.neutral):
     c = BucketCounts()
     for score in scores:
-        c.add_answer(score, sentiment_of(score))
+        c.add_answer(score, sentiment_of(score), "completed", "web")
     return c
 
 
@@ -237,3 +237,20 @@ def test_summaries_validate_as_the_contract(pipeline):
         start = s.window_start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         assert s.kafka_key() == f"{s.goal}|{s.window}|{start}"
         assert (s.window_end - s.window_start).total_seconds() == s.window_seconds
+
+
+def test_summaries_and_the_api_split_every_window_the_metrics_only_the_split_windows(pipeline):
+    w = GoalWindows(pipeline.registry, pipeline.window_specs, PARTITIONS, 0.95, split_windows={"1h"}, split_min_answers=1)
+    w.owned = {OWNERS["download-invoice"]}
+    counts = answers(5, 4)
+    counts.add_answer(1, Sentiment.negative, "abandoned", "ios")
+    feed(w, "download-invoice", 0, T0 + 10, counts)
+    exported = {spec.name: fig.segments for goal, spec, fig in w.snapshot(T0 + 20)}
+    assert exported["10m"] is None and exported["1h"] is not None
+    assert all(fig.segments is not None for _, _, fig in w.snapshot(T0 + 20, split_everywhere=True))
+    summary = w.summary("download-invoice", pipeline.window_specs[0], T0, T0 + 600, now_s=T0 + 700)
+    assert summary.by_outcome["completed"].answers == 2 and summary.by_outcome["abandoned"].ces_ratio == 0.0
+    assert summary.by_channel["ios"].answers == 1 and summary.by_channel["web"].ces_ratio == 1.0
+    assert summary.exit_gap is not None and summary.exit_gap.ces_ratio_gap == -1.0
+    assert summary.completion_vs_all.completion_only_ces_ratio == 1.0
+    assert summary.completion_vs_all.all_outcomes_ces_ratio == pytest.approx(2 / 3)

@@ -26,7 +26,7 @@ FIVE_POINT = (1, 2, 3, 4, 5)
 def five_point_figures(answers=(), prompts=0, outcomes=()):
     counts = BucketCounts()
     for score in answers:
-        counts.add_answer(score, Sentiment.positive if score >= 4 else Sentiment.negative if score <= 2 else Sentiment.neutral)
+        counts.add_answer(score, Sentiment.positive if score >= 4 else Sentiment.negative if score <= 2 else Sentiment.neutral, "completed", "web")
     for _ in range(prompts):
         counts.add_prompt()
     for name in outcomes:

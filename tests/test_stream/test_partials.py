@@ -18,6 +18,7 @@ import pytest
 from stream.ces.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, bucket_start, fold_facts
 from stream.ces.partials import MergedGoals, Partial, PartialExpiry, PartialKey, apply_facts, goal_partition, keys_for
 from stream.ces.scales import Sentiment
+from stream.ces.segments import CHANNELS, OUTCOMES
 from stream.ces.windows import GoalBuckets, WindowSpec
 
 RESOLUTIONS = (60, 300)
@@ -28,7 +29,7 @@ OTHER = "view-policy"
 
 def answer(score: int = 5, at_s: float = T0 + 10, goal: str = GOAL) -> AnswerFact:
     sentiment = Sentiment.positive if score >= 4 else Sentiment.negative if score <= 2 else Sentiment.neutral
-    return AnswerFact(goal, at_s, score, sentiment)
+    return AnswerFact(goal, at_s, score, sentiment, "completed", "web")
 
 
 def outcome(name: str = "completed", at_s: float = T0 + 10, goal: str = GOAL) -> OutcomeFact:
@@ -46,7 +47,7 @@ def key(resolution: int = 60, start: int = T0, partition: int = 0, goal: str = G
 def counts(answers: tuple[int, ...] = (), prompts: int = 0, outcomes: tuple[str, ...] = ()) -> BucketCounts:
     c = BucketCounts()
     for score in answers:
-        c.add_answer(score, answer(score).sentiment)
+        c.add_answer(score, answer(score).sentiment, "completed", "web")
     for _ in range(prompts):
         c.add_prompt()
     for name in outcomes:
@@ -279,7 +280,7 @@ def test_update_does_not_keep_a_reference_to_mutate_through():
     merged = MergedGoals()
     partial = Partial(1, counts(answers=(5,)))
     merged.update(key(60), partial)
-    partial.counts.add_answer(1, Sentiment.negative)  # caller keeps mutating its own partial
+    partial.counts.add_answer(1, Sentiment.negative, "completed", "web")  # caller keeps mutating its own partial
     assert merged.goals[GOAL].bucket(60, T0) == counts(answers=(5,))
 
 
@@ -293,7 +294,8 @@ def test_merged_window_equals_the_sum_of_the_partials():
         k = PartialKey(partition, GOAL, 60, start)
         old = latest.get(k)
         c = old.counts.copy() if old else BucketCounts()
-        c.add_answer(*rng.choice([(5, Sentiment.positive), (3, Sentiment.neutral), (1, Sentiment.negative)]))
+        c.add_answer(*rng.choice([(5, Sentiment.positive), (3, Sentiment.neutral), (1, Sentiment.negative)]),
+                     rng.choice(OUTCOMES), rng.choice(CHANNELS))
         if rng.random() < 0.3:
             c.add_prompt()
         new = Partial((old.hwm if old else 0) + rng.randint(1, 3), c)
@@ -385,7 +387,9 @@ def test_partial_bytes_round_trip(partial):
 
 
 def test_partial_bytes_are_compact_json():
-    assert Partial(4, counts(answers=(5,))).to_bytes() == b'{"h":4,"c":{"s":{"5":1},"p":1}}'
+    assert Partial(4, counts(answers=(5,))).to_bytes() == (
+        b'{"h":4,"c":{"s":{"5":1},"p":1,"bo":{"c":{"s":{"5":1},"p":1}},"bc":{"w":{"s":{"5":1},"p":1}}}}'
+    )
 
 
 @pytest.mark.parametrize(

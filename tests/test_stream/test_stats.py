@@ -23,7 +23,7 @@ def worked_example_facts(at_s: float) -> list[AnswerFact]:
     """DOMAIN.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1."""
     facts = []
     for score, times in ((5, 40), (4, 20), (3, 5), (2, 15), (1, 20)):
-        facts += [AnswerFact("view-policy", at_s + i, score, five_point_sentiment(score)) for i in range(times)]
+        facts += [AnswerFact("view-policy", at_s + i, score, five_point_sentiment(score), "completed", "web") for i in range(times)]
     return facts
 
 
@@ -101,7 +101,7 @@ def test_worked_example_through_buckets_and_window_gives_domain_figures_exactly(
 def test_distribution_has_every_scale_point_and_most_negative_follows_the_scale():
     counts = BucketCounts()
     for score in (1, 1, 2):
-        counts.add_answer(score, Sentiment.positive)  # inverted 5-point: 1 and 2 are low effort
+        counts.add_answer(score, Sentiment.positive, "completed", "web")  # inverted 5-point: 1 and 2 are low effort
     result = figures(counts, FIVE_POINT, most_negative=5, confidence=0.95)
     assert result.distribution == {1: 2, 2: 1, 3: 0, 4: 0, 5: 0}
     assert result.most_negative_ratio == 0.0
@@ -133,8 +133,8 @@ def test_response_and_completion_ratios_count_every_outcome():
         *(OutcomeFact("file-claim", 10.0, "abandoned") for _ in range(3)),
         OutcomeFact("file-claim", 10.0, "abandoned_inferred"),
         *(PromptFact("file-claim", 10.0, "completed") for _ in range(8)),
-        AnswerFact("file-claim", 20.0, 5, Sentiment.positive),
-        AnswerFact("file-claim", 20.0, 2, Sentiment.negative),
+        AnswerFact("file-claim", 20.0, 5, Sentiment.positive, "completed", "web"),
+        AnswerFact("file-claim", 20.0, 2, Sentiment.negative, "completed", "web"),
     ]
     (counts,) = fold_facts(facts, (60,)).values()
     result = figures(counts, FIVE_POINT, 1, 0.99)

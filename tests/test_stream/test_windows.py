@@ -8,6 +8,7 @@ import pytest
 
 from stream.ces.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact, fold_facts
 from stream.ces.scales import Sentiment
+from stream.ces.segments import CHANNELS, OUTCOMES, AnswerCounts
 from stream.ces.stats import figures
 from stream.ces.windows import (
     GoalBuckets,
@@ -26,8 +27,15 @@ T0 = 1_700_006_400  # a multiple of 3600
 
 def one_answer(score: int = 4) -> BucketCounts:
     counts = BucketCounts()
-    counts.add_answer(score, Sentiment.positive if score >= 4 else Sentiment.negative)
+    counts.add_answer(score, Sentiment.positive if score >= 4 else Sentiment.negative, "completed", "web")
     return counts
+
+
+def answers_of(score: int, times: int) -> BucketCounts:
+    """What ``times`` x :func:`one_answer` sum to, written out: blended and in both segments."""
+    segment = AnswerCounts(scores={score: times}, positive=times, score_sum=score * times)
+    return BucketCounts(scores={score: times}, positive=times, score_sum=score * times,
+                        by_outcome={"completed": segment.copy()}, by_channel={"web": segment.copy()})
 
 
 def naive_sum(buckets: GoalBuckets, resolution_s: int, start_s: int, end_s: int) -> BucketCounts:
@@ -126,7 +134,7 @@ def test_window_includes_the_open_bucket_and_excludes_the_bucket_before_its_star
 def test_fact_exactly_on_a_bucket_edge_lands_in_the_later_bucket_and_window():
     spec = WindowSpec("10m", 600, 60)
     buckets = GoalBuckets()
-    for (_, res, start_s), delta in fold_facts([AnswerFact("g", float(T0), 5, Sentiment.positive)], (60,)).items():
+    for (_, res, start_s), delta in fold_facts([AnswerFact("g", float(T0), 5, Sentiment.positive, "completed", "web")], (60,)).items():
         buckets.apply(res, start_s, delta)
     assert buckets.bucket(60, T0) == one_answer(5)
     assert buckets.window_counts(spec, T0 - 0.001).answers == 0
@@ -154,7 +162,7 @@ def test_apply_merges_deltas_and_copies_them():
     buckets.apply(60, T0, delta)
     buckets.apply(60, T0, delta)
     delta.add_prompt()
-    assert buckets.bucket(60, T0) == BucketCounts(scores={5: 2}, positive=2, score_sum=10)
+    assert buckets.bucket(60, T0) == answers_of(5, 2)
 
 
 def test_apply_replace_sets_the_bucket_and_empty_removes_it():
@@ -188,7 +196,8 @@ def test_window_counts_always_equal_the_plain_sum_while_data_and_clock_move(seed
         action = rng.random()
         if action < 0.55:  # a late, current or slightly future fact
             at_s = now_s - rng.choice((0, 0, 30, 200, 1000, 5000, 90000)) + rng.choice((0, 0, 61))
-            facts = [AnswerFact("g", at_s, rng.randint(1, 5), rng.choice(list(Sentiment))),
+            facts = [AnswerFact("g", at_s, rng.randint(1, 5), rng.choice(list(Sentiment)), rng.choice(OUTCOMES),
+                                rng.choice(CHANNELS)),
                      OutcomeFact("g", at_s, "abandoned")]
             for (_, res, start_s), delta in fold_facts(facts, (60, 300, 3600)).items():
                 buckets.apply(res, start_s, delta)
@@ -218,7 +227,7 @@ def test_clock_going_backwards_still_gives_the_right_sum():
 
 def test_per_partition_partials_merge_into_the_goal_aggregate():
     facts = [
-        AnswerFact("g", T0 + 7.0 * i, 1 + i % 5, Sentiment.neutral) for i in range(300)
+        AnswerFact("g", T0 + 7.0 * i, 1 + i % 5, Sentiment.neutral, "completed", "web") for i in range(300)
     ] + [PromptFact("g", T0 + 11.0 * i, "completed") for i in range(100)]
     partitions = [facts[0::3], facts[1::3], facts[2::3]]
     aggregate = GoalBuckets()
@@ -311,9 +320,7 @@ def test_prune_keeps_what_windows_and_the_pending_period_need():
 
     assert dropped > 0
     assert [buckets.window_counts(spec, now_s) for spec in specs] == windows_before
-    assert buckets.period_counts(hour, *period) == period_before == BucketCounts(
-        scores={4: 60}, positive=60, score_sum=240
-    )
+    assert buckets.period_counts(hour, *period) == period_before == answers_of(4, 60)
     assert buckets.bucket(3600, T0) is None
     assert min(start for res, start, _ in buckets.items() if res == 60) >= T0 + 60 - keep[60]
     assert buckets.bucket(60, T0 - 2 * 86400) is None
