@@ -55,14 +55,14 @@ WINDOW_GAUGES = (
     ("ces_goal_completion_ratio", "Completed / all outcomes (inferred abandonment included).", "completion_ratio"),
 )
 
-# (name suffix, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,
-# exported for the split windows only (CES_SPLIT_WINDOWS): ces_goal_<suffix>_by_outcome / _by_channel.
+# (blended name, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,
+# exported for the split windows only (CES_SPLIT_WINDOWS) as <blended name>_by_outcome / _by_channel.
 SPLIT_GAUGES = (
-    ("answers", "Answers in the sliding window", "answers"),
-    ("positive_answers", "Positive (low-effort) answers in the sliding window", "positive"),
-    ("ces_ratio", "CES top-box share", "ces_ratio"),
-    ("ces_ratio_wilson_lower", "Lower bound of the Wilson interval of the CES ratio", "wilson_lower"),
-    ("ces_ratio_wilson_upper", "Upper bound of the Wilson interval of the CES ratio", "wilson_upper"),
+    ("ces_goal_answers", "Answers in the sliding window", "answers"),
+    ("ces_goal_positive_answers", "Positive (low-effort) answers in the sliding window", "positive"),
+    ("ces_goal_ces_ratio", "CES top-box share", "ces_ratio"),
+    ("ces_goal_ces_ratio_wilson_lower", "Lower bound of the Wilson interval of the CES ratio", "wilson_lower"),
+    ("ces_goal_ces_ratio_wilson_upper", "Upper bound of the Wilson interval of the CES ratio", "wilson_upper"),
 )
 SPLITS = (("outcome", "by_outcome", "per outcome that triggered the prompt"),
           ("channel", "by_channel", "per channel of the goal attempt"))
@@ -77,7 +77,7 @@ EXIT_GAP_GAUGES = (
 
 def split_metric_names() -> list[str]:
     """Every per-outcome and per-channel gauge name, e.g. ``ces_goal_ces_ratio_by_outcome``."""
-    return [f"ces_goal_{suffix}_{attr}" for suffix, _, _ in SPLIT_GAUGES for _, attr, _ in SPLITS]
+    return [f"{base}_{attr}" for base, _, _ in SPLIT_GAUGES for _, attr, _ in SPLITS]
 
 
 class WindowExposition:
@@ -130,10 +130,9 @@ class WindowExposition:
         family("ces_goal_answers_by_score", "Answers per scale point in the sliding window.", by_score)
         family("ces_goal_outcomes", "Goal outcomes in the sliding window (prompted or not).", outcomes)
         family("ces_goal_target_ces_ratio", "Configured CES target of the goal.", targets)
-        for suffix, doc, _ in SPLIT_GAUGES:
-            for label, attr, what in SPLITS:
-                family(f"ces_goal_{suffix}_{attr}", f"{doc}, {what} (CES_SPLIT_WINDOWS only).",
-                       split_lines[f"ces_goal_{suffix}_{attr}"])
+        for base, doc, _ in SPLIT_GAUGES:
+            for _, attr, what in SPLITS:
+                family(f"{base}_{attr}", f"{doc}, {what} (CES_SPLIT_WINDOWS only).", split_lines[f"{base}_{attr}"])
         for name, doc, _ in EXIT_GAP_GAUGES:
             family(name, doc, gap_lines[name])
         return "\n".join(out) + "\n"
@@ -146,11 +145,10 @@ class WindowExposition:
         for label, attr, _ in SPLITS:
             for value_name, seg in getattr(segments, attr).items():
                 seg_labels = f'{labels},{label}="{value_name}"'
-                for suffix, _, seg_attr in SPLIT_GAUGES:
+                for base, _, seg_attr in SPLIT_GAUGES:
                     value = getattr(seg, seg_attr)
                     if value is not None:
-                        split_lines[f"ces_goal_{suffix}_{attr}"].append(
-                            f"ces_goal_{suffix}_{attr}{{{seg_labels}}} {float(value)!r}")
+                        split_lines[f"{base}_{attr}"].append(f"{base}_{attr}{{{seg_labels}}} {float(value)!r}")
         gap = segments.exit_gap
         if gap is not None:
             for name, _, gap_attr in EXIT_GAP_GAUGES:
