@@ -19,6 +19,17 @@ from schemas.goal_summary import GoalSummary
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import SurveyPrompt
 
+WORKED_EXAMPLE_SPLIT: dict[tuple[str, str], dict[int, int]] = {
+    ("completed", "web"): {5: 28, 4: 12, 3: 1, 2: 2, 1: 2},
+    ("completed", "ios"): {5: 7, 4: 3, 3: 1, 2: 2, 1: 2},
+    ("abandoned", "web"): {5: 1, 4: 2, 3: 1, 2: 5, 1: 8},
+    ("abandoned", "ios"): {5: 2, 4: 1, 3: 1, 2: 2, 1: 2},
+    ("abandoned_inferred", "web"): {5: 1, 4: 1, 3: 1, 2: 2, 1: 3},
+    ("abandoned_inferred", "ios"): {5: 1, 4: 1, 3: 0, 2: 2, 1: 3},
+}
+"""The GoalSummary example's answers by (outcome, channel) -> {score: answers}: the DOMAIN worked example
+(40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1) with 60 answers at completion and 40 at exits, 70 on web and 30 on iOS."""
+
 _NO_ANSWERS: dict[str, Any] = {
     "answers": 0, "positive": 0, "neutral": 0, "negative": 0, "distribution": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0},
     "mean_score": None, "ces_ratio": None, "wilson_lower": None, "wilson_upper": None,

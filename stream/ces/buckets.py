@@ -42,22 +42,18 @@ _CHANNELS_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_CH
 
 
 @dataclass(slots=True, eq=False)
-class BucketCounts:
+class BucketCounts(AnswerCounts):
     """Additive counts of one goal in one time bucket (or a sum of buckets).
 
-    ``scores`` maps a score to its number of answers; ``positive``/``neutral``/``negative``
-    are the answers per sentiment as classified when they arrived; ``score_sum`` is the
-    sum of all scores (for the mean); ``prompts`` counts prompts shown; ``outcomes`` counts
-    goal outcomes by name (a name from :data:`OUTCOMES`). ``by_outcome`` and ``by_channel``
-    split the answers by the outcome that triggered the prompt and by the goal's channel.
-    Zero entries may be absent from the dicts; equality ignores them.
+    The answer part comes from :class:`AnswerCounts`: ``scores`` maps a score to its number
+    of answers; ``positive``/``neutral``/``negative`` are the answers per sentiment as
+    classified when they arrived; ``score_sum`` is the sum of all scores (for the mean).
+    ``prompts`` counts prompts shown; ``outcomes`` counts goal outcomes by name (a name from
+    :data:`OUTCOMES`). ``by_outcome`` and ``by_channel`` split the answers by the outcome
+    that triggered the prompt and by the goal's channel. Zero entries may be absent from
+    the dicts; equality ignores them.
     """
 
-    scores: dict[int, int] = field(default_factory=dict)
-    positive: int = 0
-    neutral: int = 0
-    negative: int = 0
-    score_sum: int = 0
     prompts: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     by_outcome: dict[str, AnswerCounts] = field(default_factory=dict)
@@ -72,19 +68,7 @@ class BucketCounts:
         :param channel: the channel of the goal attempt (a ``Channel`` value).
         :raises ValueError: for an unknown sentiment, outcome or channel.
         """
-        if sentiment is Sentiment.positive:
-            self.positive += 1
-        elif sentiment is Sentiment.negative:
-            self.negative += 1
-        elif sentiment is Sentiment.neutral:
-            self.neutral += 1
-        else:
-            # A plain str equal to a member value is accepted; anything else is a bug upstream.
-            self.add_answer(score, Sentiment(sentiment), outcome, channel)
-            return
-        scores = self.scores
-        scores[score] = scores.get(score, 0) + 1
-        self.score_sum += score
+        sentiment = self.add(score, sentiment)
         for segments, name in ((self.by_outcome, outcome_name(outcome)), (self.by_channel, channel_name(channel))):
             counts = segments.get(name)
             if counts is None:
@@ -104,15 +88,10 @@ class BucketCounts:
         name = outcome_name(outcome)
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
 
-    def merge(self, other: BucketCounts) -> None:
+    def merge(self, other: AnswerCounts) -> None:
         """Add ``other`` into this one, in place."""
-        scores = self.scores
-        for score, count in other.scores.items():
-            scores[score] = scores.get(score, 0) + count
-        self.positive += other.positive
-        self.neutral += other.neutral
-        self.negative += other.negative
-        self.score_sum += other.score_sum
+        AnswerCounts.merge(self, other)
+        assert isinstance(other, BucketCounts)
         self.prompts += other.prompts
         outcomes = self.outcomes
         for name, count in other.outcomes.items():
@@ -122,23 +101,14 @@ class BucketCounts:
         if other.by_channel:
             merge_segments(self.by_channel, other.by_channel)
 
-    def subtract(self, other: BucketCounts) -> None:
+    def subtract(self, other: AnswerCounts) -> None:
         """Take ``other`` out of this one, in place (the inverse of :meth:`merge`).
 
         Used to slide a cached window sum; ``other`` must have been merged in before,
         so no count goes below zero. Entries that reach zero are dropped.
         """
-        scores = self.scores
-        for score, count in other.scores.items():
-            left = scores.get(score, 0) - count
-            if left:
-                scores[score] = left
-            else:
-                scores.pop(score, None)
-        self.positive -= other.positive
-        self.neutral -= other.neutral
-        self.negative -= other.negative
-        self.score_sum -= other.score_sum
+        AnswerCounts.subtract(self, other)
+        assert isinstance(other, BucketCounts)
         self.prompts -= other.prompts
         outcomes = self.outcomes
         for name, count in other.outcomes.items():
@@ -152,21 +122,9 @@ class BucketCounts:
         if other.by_channel:
             subtract_segments(self.by_channel, other.by_channel)
 
-    @property
-    def answers(self) -> int:
-        """Number of answers."""
-        return self.positive + self.neutral + self.negative
-
     def is_empty(self) -> bool:
         """True when nothing at all was counted."""
-        return not (
-            self.positive
-            or self.neutral
-            or self.negative
-            or self.prompts
-            or any(self.outcomes.values())
-            or any(self.scores.values())
-        )
+        return not (self.answers or self.prompts or any(self.outcomes.values()) or any(self.scores.values()))
 
     def copy(self) -> BucketCounts:
         """An independent copy."""
@@ -186,12 +144,8 @@ class BucketCounts:
         if not isinstance(other, BucketCounts):
             return NotImplemented
         return (
-            self.positive == other.positive
-            and self.neutral == other.neutral
-            and self.negative == other.negative
-            and self.score_sum == other.score_sum
+            AnswerCounts.__eq__(self, other)
             and self.prompts == other.prompts
-            and _nonzero(self.scores) == _nonzero(other.scores)
             and _nonzero(self.outcomes) == _nonzero(other.outcomes)
             and segments_equal(self.by_outcome, other.by_outcome)
             and segments_equal(self.by_channel, other.by_channel)
@@ -209,16 +163,7 @@ class BucketCounts:
         each ``{"s": ..., "p": ..., "u": ..., "n": ...}``. ``score_sum`` is not stored: it follows
         from ``s``. Records written before the segments existed have no bo/bc.
         """
-        obj: dict[str, Any] = {}
-        scores = {str(score): count for score, count in self.scores.items() if count}
-        if scores:
-            obj["s"] = scores
-        if self.positive:
-            obj["p"] = self.positive
-        if self.neutral:
-            obj["u"] = self.neutral
-        if self.negative:
-            obj["n"] = self.negative
+        obj = AnswerCounts.to_json_obj(self)
         if self.prompts:
             obj["q"] = self.prompts
         outcomes = {_JSON_OUTCOME_KEYS[name]: count for name, count in self.outcomes.items() if count}
@@ -231,7 +176,7 @@ class BucketCounts:
         return obj
 
     @classmethod
-    def from_json_obj(cls, obj: Mapping[str, Any]) -> BucketCounts:
+    def from_json_obj(cls, obj: Any) -> BucketCounts:
         """Read what :meth:`to_json_obj` wrote.
 
         :raises ValueError: on an unknown key, a non-integer or negative count, or
@@ -242,29 +187,23 @@ class BucketCounts:
         unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
-        scores = {int(key): count_of(key, value) for key, value in _mapping(obj, "s").items()}
+        answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
         outcomes: dict[str, int] = {}
         for key, value in _mapping(obj, "o").items():
             if key not in _OUTCOMES_BY_JSON_KEY:
                 raise ValueError(f"bucket counts: unknown outcome key {key!r}")
             outcomes[_OUTCOMES_BY_JSON_KEY[key]] = count_of(key, value)
-        counts = cls(
-            scores={score: count for score, count in scores.items() if count},
-            positive=count_of("p", obj.get("p", 0)),
-            neutral=count_of("u", obj.get("u", 0)),
-            negative=count_of("n", obj.get("n", 0)),
-            score_sum=sum(score * count for score, count in scores.items()),
+        return cls(
+            scores=answers.scores,
+            positive=answers.positive,
+            neutral=answers.neutral,
+            negative=answers.negative,
+            score_sum=answers.score_sum,
             prompts=count_of("q", obj.get("q", 0)),
             outcomes={name: count for name, count in outcomes.items() if count},
             by_outcome=segments_from_json(obj.get("bo", {}), _OUTCOMES_BY_JSON_KEY, "answers by outcome"),
             by_channel=segments_from_json(obj.get("bc", {}), _CHANNELS_BY_JSON_KEY, "answers by channel"),
         )
-        if counts.answers != sum(scores.values()):
-            raise ValueError(
-                f"bucket counts: positive+neutral+negative = {counts.answers} "
-                f"but the scores count {sum(scores.values())} answers"
-            )
-        return counts
 
 
 def _nonzero(counts: dict[Any, int]) -> dict[Any, int]:

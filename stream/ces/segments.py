@@ -34,10 +34,7 @@ def outcome_name(outcome: str) -> str:
 
     :raises ValueError: for an unknown outcome.
     """
-    try:
-        return _OUTCOME_NAMES[outcome]
-    except KeyError:
-        raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}") from None
+    return _name_in(_OUTCOME_NAMES, outcome, "outcome")
 
 
 def channel_name(channel: str) -> str:
@@ -45,10 +42,14 @@ def channel_name(channel: str) -> str:
 
     :raises ValueError: for an unknown channel.
     """
+    return _name_in(_CHANNEL_NAMES, channel, "channel")
+
+
+def _name_in(names: dict[str, str], value: str, what: str) -> str:
     try:
-        return _CHANNEL_NAMES[channel]
+        return names[value]
     except KeyError:
-        raise ValueError(f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}") from None
+        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(names)}") from None
 
 
 @dataclass(slots=True, eq=False)
@@ -61,15 +62,23 @@ class AnswerCounts:
     negative: int = 0
     score_sum: int = 0
 
-    def add(self, score: int, sentiment: Sentiment) -> None:
+    def add(self, score: int, sentiment: Sentiment) -> Sentiment:
+        """Count one answer; returns its sentiment as a member.
+
+        :raises ValueError: for a sentiment that is not a ``Sentiment`` (a plain str equal to a
+            member's value is accepted).
+        """
         if sentiment is Sentiment.positive:
             self.positive += 1
         elif sentiment is Sentiment.negative:
             self.negative += 1
-        else:
+        elif sentiment is Sentiment.neutral:
             self.neutral += 1
+        else:
+            return self.add(score, Sentiment(sentiment))  # anything else is a bug upstream
         self.scores[score] = self.scores.get(score, 0) + 1
         self.score_sum += score
+        return sentiment
 
     def merge(self, other: AnswerCounts) -> None:
         scores = self.scores
@@ -132,13 +141,13 @@ class AnswerCounts:
         :raises ValueError: on an unknown key, a bad count, or sentiments that do not add up to the scores.
         """
         if not isinstance(obj, Mapping):
-            raise ValueError(f"segment counts must be a JSON object, not {type(obj).__name__}")
+            raise ValueError(f"answer counts must be a JSON object, not {type(obj).__name__}")
         unknown = set(obj) - {"s", "p", "u", "n"}
         if unknown:
-            raise ValueError(f"segment counts: unknown keys {sorted(unknown)}")
+            raise ValueError(f"answer counts: unknown keys {sorted(unknown)}")
         raw_scores = obj.get("s", {})
         if not isinstance(raw_scores, Mapping):
-            raise ValueError("segment counts: 's' must be an object")
+            raise ValueError("answer counts: 's' must be an object")
         scores = {int(key): count_of(key, value) for key, value in raw_scores.items()}
         counts = cls(
             scores={score: count for score, count in scores.items() if count},
@@ -149,7 +158,7 @@ class AnswerCounts:
         )
         if counts.answers != sum(scores.values()):
             raise ValueError(
-                f"segment counts: positive+neutral+negative = {counts.answers} "
+                f"answer counts: positive+neutral+negative = {counts.answers} "
                 f"but the scores count {sum(scores.values())} answers"
             )
         return counts

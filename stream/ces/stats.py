@@ -128,25 +128,17 @@ class Segments:
 
 
 @dataclass(frozen=True, slots=True)
-class WindowFigures:
-    """What a goal's window says; ratios are ``None`` when their denominator is 0.
+class WindowFigures(AnswerFigures):
+    """What a goal's window says: the answer figures of all its answers, and more; ratios are
+    ``None`` when their denominator is 0.
 
     ``response_ratio`` is answers / prompts within the same window and may exceed 1
     near the window start (an answer whose prompt fell just before it). ``segments``
     is ``None`` when the caller did not ask for the split.
     """
 
-    answers: int
-    positive: int
-    neutral: int
-    negative: int
-    distribution: dict[int, int]
-    mean_score: float | None
-    ces_ratio: float | None
     net_effort: float | None
     most_negative_ratio: float | None
-    wilson_lower: float | None
-    wilson_upper: float | None
     prompts: int
     response_ratio: float | None
     outcomes: dict[str, int]

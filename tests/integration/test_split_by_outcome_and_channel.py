@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from schemas.examples import WORKED_EXAMPLE_SPLIT
 from stream.ces.stats import difference_interval, wilson_interval
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
@@ -24,15 +25,7 @@ pytestmark = pytest.mark.integration
 
 GOAL = "file-claim"
 INFERRED_TIMEOUT_S = 2
-# (outcome, channel) -> {score: answers}: sums to 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
-SPLIT = {
-    ("completed", "web"): {5: 28, 4: 12, 3: 1, 2: 2, 1: 2},
-    ("completed", "ios"): {5: 7, 4: 3, 3: 1, 2: 2, 1: 2},
-    ("abandoned", "web"): {5: 1, 4: 2, 3: 1, 2: 5, 1: 8},
-    ("abandoned", "ios"): {5: 2, 4: 1, 3: 1, 2: 2, 1: 2},
-    ("abandoned_inferred", "web"): {5: 1, 4: 1, 3: 1, 2: 2, 1: 3},
-    ("abandoned_inferred", "ios"): {5: 1, 4: 1, 3: 0, 2: 2, 1: 3},
-}
+SPLIT = WORKED_EXAMPLE_SPLIT
 # The same by hand: (answers, positive) per segment, and the blended figures.
 BY_OUTCOME = {"completed": (60, 50), "abandoned": (25, 6), "abandoned_inferred": (15, 4)}
 BY_CHANNEL = {"web": (70, 45), "ios": (30, 15), "android": (0, 0), "other": (0, 0)}

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import GoalSummary
-from schemas.examples import example_payload
+from schemas.examples import WORKED_EXAMPLE_SPLIT, example_payload
 from stream.ces.buckets import AnswerFact, BucketCounts, fold_facts
 from stream.ces.goal_windows import figures_json
 from stream.ces.scales import Sentiment
@@ -24,15 +24,7 @@ from stream.ces.windows import WindowSpec
 from stream.observability.metrics import CesMetrics
 
 FIVE_POINT = (1, 2, 3, 4, 5)
-# (outcome, channel) -> {score: answers}; sums to the worked example.
-SPLIT = {
-    ("completed", "web"): {5: 28, 4: 12, 3: 1, 2: 2, 1: 2},
-    ("completed", "ios"): {5: 7, 4: 3, 3: 1, 2: 2, 1: 2},
-    ("abandoned", "web"): {5: 1, 4: 2, 3: 1, 2: 5, 1: 8},
-    ("abandoned", "ios"): {5: 2, 4: 1, 3: 1, 2: 2, 1: 2},
-    ("abandoned_inferred", "web"): {5: 1, 4: 1, 3: 1, 2: 2, 1: 3},
-    ("abandoned_inferred", "ios"): {5: 1, 4: 1, 3: 0, 2: 2, 1: 3},
-}
+SPLIT = WORKED_EXAMPLE_SPLIT
 
 
 def sentiment(score: int) -> Sentiment:
