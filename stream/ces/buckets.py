@@ -88,17 +88,17 @@ class BucketCounts(AnswerCounts):
         name = outcome_name(outcome)
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
 
-    def merge(self, other: AnswerCounts) -> None:
-        """Add ``other`` into this one, in place."""
+    def merge(self, other: AnswerCounts, *, segments: bool = True) -> None:
+        """Add ``other`` into this one, in place; without ``segments`` the split by outcome and channel stays out."""
         AnswerCounts.merge(self, other)
         assert isinstance(other, BucketCounts)
         self.prompts += other.prompts
         outcomes = self.outcomes
         for name, count in other.outcomes.items():
             outcomes[name] = outcomes.get(name, 0) + count
-        if other.by_outcome:
+        if segments and other.by_outcome:
             merge_segments(self.by_outcome, other.by_outcome)
-        if other.by_channel:
+        if segments and other.by_channel:
             merge_segments(self.by_channel, other.by_channel)
 
     def subtract(self, other: AnswerCounts) -> None:
@@ -126,8 +126,8 @@ class BucketCounts(AnswerCounts):
         """True when nothing at all was counted."""
         return not (self.answers or self.prompts or any(self.outcomes.values()) or any(self.scores.values()))
 
-    def copy(self) -> BucketCounts:
-        """An independent copy."""
+    def copy(self, *, segments: bool = True) -> BucketCounts:
+        """An independent copy; without ``segments`` the split by outcome and channel is left out."""
         return BucketCounts(
             dict(self.scores),
             self.positive,
@@ -136,8 +136,8 @@ class BucketCounts(AnswerCounts):
             self.score_sum,
             self.prompts,
             dict(self.outcomes),
-            copy_segments(self.by_outcome) if self.by_outcome else {},
-            copy_segments(self.by_channel) if self.by_channel else {},
+            copy_segments(self.by_outcome) if segments and self.by_outcome else {},
+            copy_segments(self.by_channel) if segments and self.by_channel else {},
         )
 
     def __eq__(self, other: object) -> bool:

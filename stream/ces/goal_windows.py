@@ -105,8 +105,8 @@ class GoalWindows:
         for goal in self.owned_goals():
             buckets = self.merged.goals.get(goal)
             for spec in self.window_specs:
-                counts = buckets.window_counts(spec, now_s) if buckets is not None else BucketCounts()
                 split = split_everywhere or spec.name in self.split_windows
+                counts = buckets.window_counts(spec, now_s, segments=split) if buckets is not None else BucketCounts()
                 rows.append((goal, spec, self.figures_of(goal, counts, split=split)))
         return rows
 

@@ -74,7 +74,9 @@ def difference_interval(
     return max(-1.0, lower), min(1.0, upper)
 
 
-@dataclass(frozen=True, slots=True)
+# The figures are read-only values, but not frozen: a frozen dataclass costs twice as much to build,
+# and a scrape builds tens of thousands of them.
+@dataclass(slots=True)
 class AnswerFigures:
     """The answer figures of one segment (an outcome, a channel, the exits); ratios ``None`` without answers."""
 
@@ -127,7 +129,7 @@ class Segments:
     overstatement: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WindowFigures(AnswerFigures):
     """What a goal's window says: the answer figures of all its answers, and more; ratios are
     ``None`` when their denominator is 0.
@@ -153,6 +155,8 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 def answer_figures(counts: AnswerCounts, scale_points: tuple[int, ...], confidence: float) -> AnswerFigures:
     """The figures of one segment's answers (see :func:`figures` for the parameters)."""
     answers = counts.positive + counts.neutral + counts.negative
+    if not answers:  # many segments are empty (a channel not used, no inferred abandonment)
+        return _no_answers(scale_points)
     interval = wilson_interval(counts.positive, answers, confidence)
     return AnswerFigures(
         answers=answers,
@@ -202,6 +206,12 @@ def segment_figures(
 
 
 _NO_ANSWERS = AnswerCounts()
+
+
+@lru_cache(maxsize=64)
+def _no_answers(scale_points: tuple[int, ...]) -> AnswerFigures:
+    # Shared: frozen, and its distribution is never mutated by the callers.
+    return AnswerFigures(0, 0, 0, 0, {point: 0 for point in scale_points}, None, None, None, None)
 
 
 def figures(

@@ -243,11 +243,12 @@ class GoalBuckets:
     def __len__(self) -> int:
         return sum(len(by_start) for by_start in self._buckets.values())
 
-    def window_counts(self, spec: WindowSpec, now_s: float) -> BucketCounts:
+    def window_counts(self, spec: WindowSpec, now_s: float, *, segments: bool = True) -> BucketCounts:
         """The sum of the window ending with the bucket that holds ``now_s``.
 
         Buckets of ``spec.resolution_s`` with start in ``[end - duration, end)`` where
         ``end = bucket_start(now_s, res) + res``: the current, still-open bucket counts.
+        Without ``segments`` the result leaves the split by outcome and channel out (cheaper).
 
         :returns: a new :class:`BucketCounts` the caller may keep or mutate.
         """
@@ -257,10 +258,10 @@ class GoalBuckets:
         if by_start is None:
             return BucketCounts()
         running = self._running_sum(resolution_s, spec.duration_s, open_start_s, by_start)
-        result = running.counts.copy()
+        result = running.counts.copy(segments=segments)
         open_bucket = by_start.get(open_start_s)
         if open_bucket is not None:
-            result.merge(open_bucket)
+            result.merge(open_bucket, segments=segments)
         return result
 
     def period_counts(self, spec: WindowSpec, start_s: int, end_s: int) -> BucketCounts:

@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from schemas import DeadLetterReason, GoalEventType, PromptOutcome
 from stream.ces.prompting import SuppressionReason
 from stream.ces.scales import Sentiment
+from stream.ces.segments import CHANNELS, OUTCOMES
 from stream.ces.stats import WindowFigures
 from stream.ces.windows import WindowSpec
 
@@ -57,6 +58,7 @@ WINDOW_GAUGES = (
 
 # (blended name, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,
 # exported for the split windows only (CES_SPLIT_WINDOWS) as <blended name>_by_outcome / _by_channel.
+# Answers first: a segment without answers exports only its count.
 SPLIT_GAUGES = (
     ("ces_goal_answers", "Answers in the sliding window", "answers"),
     ("ces_goal_positive_answers", "Positive (low-effort) answers in the sliding window", "positive"),
@@ -92,67 +94,93 @@ class WindowExposition:
     def __init__(self, targets: dict[str, float | None]) -> None:
         self.source: WindowSnapshotSource | None = None
         self.targets = targets
+        # Sample-line prefixes per (goal, window): their label values come from configuration,
+        # so the set is bounded, and formatting them once saves most of a scrape's string work.
+        self._prefixes: dict[tuple[str, str], _RowPrefixes] = {}
 
     def render(self) -> str:
         if self.source is None:
             return ""
         rows = self.source.snapshot()
-        lines: dict[str, list[str]] = {name: [] for name, _, _ in WINDOW_GAUGES}
-        by_score: list[str] = []
-        outcomes: list[str] = []
-        split_lines: dict[str, list[str]] = {name: [] for name in split_metric_names()}
-        gap_lines: dict[str, list[str]] = {name: [] for name, _, _ in EXIT_GAP_GAUGES}
+        lines: dict[str, list[str]] = {name: [] for name in _FAMILY_DOCS}
+        by_score = lines["ces_goal_answers_by_score"]
+        outcomes = lines["ces_goal_outcomes"]
+        prefixes = self._prefixes
         for goal, spec, fig in rows:
-            labels = f'goal="{goal}",window="{spec.name}"'
-            for name, _, attr in WINDOW_GAUGES:
+            row = prefixes.get((goal, spec.name))
+            if row is None:
+                row = prefixes[(goal, spec.name)] = _RowPrefixes(goal, spec.name)
+            for name, attr, prefix in row.gauges:
                 value = getattr(fig, attr)
                 if value is not None:  # a ratio with no denominator has no value: no sample
-                    lines[name].append(f"{name}{{{labels}}} {float(value)!r}")
+                    lines[name].append(prefix + repr(float(value)))
             for score, count in fig.distribution.items():
-                by_score.append(f'ces_goal_answers_by_score{{{labels},score="{score}"}} {float(count)!r}')
+                by_score.append(row.score_prefix(score) + repr(float(count)))
             for outcome, count in fig.outcomes.items():
-                outcomes.append(f'ces_goal_outcomes{{{labels},outcome="{outcome}"}} {float(count)!r}')
-            if fig.segments is not None:
-                self._split_samples(labels, fig, split_lines, gap_lines)
-        targets = [
+                outcomes.append(row.outcomes[outcome] + repr(float(count)))
+            segments = fig.segments
+            if segments is not None:
+                for attr, segment, answers_line, entries in row.split:
+                    figures = getattr(segments, attr)[segment]
+                    if not figures.answers:  # no answers: the count is 0 and nothing else has a value
+                        lines[answers_line[0]].append(answers_line[1] + "0.0")
+                        continue
+                    for name, figure, prefix in entries:
+                        value = getattr(figures, figure)
+                        if value is not None:
+                            lines[name].append(prefix + repr(float(value)))
+                gap = segments.exit_gap
+                if gap is not None:
+                    for name, attr, prefix in row.gap:
+                        lines[name].append(prefix + repr(float(getattr(gap, attr))))
+        lines["ces_goal_target_ces_ratio"] = [
             f'ces_goal_target_ces_ratio{{goal="{goal}"}} {float(value)!r}'
             for goal in self.source.owned_goals()
             if (value := self.targets.get(goal)) is not None
         ]
         out: list[str] = []
-
-        def family(name: str, doc: str, samples: list[str]) -> None:
+        for name, doc in _FAMILY_DOCS.items():
             out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge")
-            out.extend(samples)
-
-        for name, doc, _ in WINDOW_GAUGES:
-            family(name, doc, lines[name])
-        family("ces_goal_answers_by_score", "Answers per scale point in the sliding window.", by_score)
-        family("ces_goal_outcomes", "Goal outcomes in the sliding window (prompted or not).", outcomes)
-        family("ces_goal_target_ces_ratio", "Configured CES target of the goal.", targets)
-        for base, doc, _ in SPLIT_GAUGES:
-            for _, attr, what in SPLITS:
-                family(f"{base}_{attr}", f"{doc}, {what} (CES_SPLIT_WINDOWS only).", split_lines[f"{base}_{attr}"])
-        for name, doc, _ in EXIT_GAP_GAUGES:
-            family(name, doc, gap_lines[name])
+            out.extend(lines[name])
         return "\n".join(out) + "\n"
 
-    @staticmethod
-    def _split_samples(labels: str, fig: WindowFigures, split_lines: dict[str, list[str]],
-                       gap_lines: dict[str, list[str]]) -> None:
-        segments = fig.segments
-        assert segments is not None
+
+# Every window family, in exposition order, with its help text.
+_FAMILY_DOCS: dict[str, str] = {
+    **{name: doc for name, doc, _ in WINDOW_GAUGES},
+    "ces_goal_answers_by_score": "Answers per scale point in the sliding window.",
+    "ces_goal_outcomes": "Goal outcomes in the sliding window (prompted or not).",
+    "ces_goal_target_ces_ratio": "Configured CES target of the goal.",
+    **{f"{base}_{attr}": f"{doc}, {what} (CES_SPLIT_WINDOWS only)." for base, doc, _ in SPLIT_GAUGES
+       for _, attr, what in SPLITS},
+    **{name: doc for name, doc, _ in EXIT_GAP_GAUGES},
+}
+
+
+class _RowPrefixes:
+    """The sample-line prefixes (name and labels) of one goal and window, made once."""
+
+    __slots__ = ("labels", "gauges", "scores", "outcomes", "split", "gap")
+
+    def __init__(self, goal: str, window: str) -> None:
+        labels = self.labels = f'goal="{goal}",window="{window}"'
+        self.gauges = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in WINDOW_GAUGES]
+        self.scores: dict[int, str] = {}
+        self.outcomes = {name: f'ces_goal_outcomes{{{labels},outcome="{name}"}} ' for name in OUTCOMES}
+        # Per segment: (split attribute, segment, (answers family, its prefix), [(family, figure, prefix)]).
+        self.split = []
         for label, attr, _ in SPLITS:
-            for value_name, seg in getattr(segments, attr).items():
-                seg_labels = f'{labels},{label}="{value_name}"'
-                for base, _, seg_attr in SPLIT_GAUGES:
-                    value = getattr(seg, seg_attr)
-                    if value is not None:
-                        split_lines[f"{base}_{attr}"].append(f"{base}_{attr}{{{seg_labels}}} {float(value)!r}")
-        gap = segments.exit_gap
-        if gap is not None:
-            for name, _, gap_attr in EXIT_GAP_GAUGES:
-                gap_lines[name].append(f"{name}{{{labels}}} {float(getattr(gap, gap_attr))!r}")
+            for segment in OUTCOMES if label == "outcome" else CHANNELS:
+                entries = [(f"{base}_{attr}", figure, f'{base}_{attr}{{{labels},{label}="{segment}"}} ')
+                           for base, _, figure in SPLIT_GAUGES]
+                self.split.append((attr, segment, (entries[0][0], entries[0][2]), entries))
+        self.gap = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in EXIT_GAP_GAUGES]
+
+    def score_prefix(self, score: int) -> str:
+        prefix = self.scores.get(score)
+        if prefix is None:  # scale points: a handful per goal
+            prefix = self.scores[score] = f'ces_goal_answers_by_score{{{self.labels},score="{score}"}} '
+        return prefix
 
 
 class CesMetrics:

@@ -147,7 +147,8 @@ def assert_split_json(figures: dict) -> None:
 
 def test_ces_at_completion_vs_at_exits_and_per_channel_on_metrics_api_and_summary(split, start_worker, kafka_bootstrap):
     # A 1m window closes within a minute; the answers all carry one answered_at.
-    s = split(CES_WINDOWS="1m,1h,24h", CES_BUCKET_RESOLUTIONS="5s,1m,1h", CES_WINDOW_CLOSE_DELAY_SECONDS="5")
+    s = split(CES_WINDOWS="1m,1h,24h", CES_BUCKET_RESOLUTIONS="5s,1m,1h", CES_WINDOW_CLOSE_DELAY_SECONDS="5",
+              CES_SPLIT_WINDOWS="1h,24h")
     worker = start_worker(s.env)
     s.attempt_goals()
     wait_until(lambda: gauge(worker, "ces_goal_prompts") == 100, timeout_s=60, what="100 prompts (15 inferred)")
