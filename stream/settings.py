@@ -120,6 +120,19 @@ class Settings(BaseSettings):
         30, ge=1, description="Answers both the exits and the completions of a window need before their CES gap is computed."
     )
     wilson_confidence: float = Field(0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio.")
+    # Alerting (the rules `ces-stream monitoring` writes; thresholds per goal are in the goal registry)
+    alert_windows: CsvTuple = Field(
+        ("10m", "30m", "1h", "3h"),
+        description="Windows whose CES pages (critical) when it is significantly below the goal's target (each one of CES_WINDOWS).",
+    )
+    alert_slow_window: str = Field("24h", description="Window whose CES below target raises a warning: quiet goals too.")
+    alert_baseline_window: str = Field("7d", description="A goal's own baseline: the short windows' CES is compared with it.")
+    alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
+    alert_lag_messages: int = Field(10_000, ge=1, description="Consumer lag per topic above which, while still growing, an alert fires.")
+    alert_dead_letter_ratio: float = Field(0.05, gt=0, le=1, description="Share of input records dead-lettered above which an alert fires.")
+    alert_decision_latency_seconds: float = Field(
+        2.0, gt=0, description="Prompt decision latency p99 above which an alert fires."
+    )
     max_event_bytes: int = Field(65536, ge=256, description="Larger input records go to the dead-letter topic as oversize.")
     future_skew_seconds: float = Field(300, ge=0, description="How far in the future an event time may be before it is dead-lettered.")
     late_grace_seconds: float = Field(

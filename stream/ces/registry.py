@@ -233,6 +233,17 @@ class Cooldowns(_RegistryModel):
     user_goal_seconds: _Seconds = 604800.0
 
 
+class Alerting(_RegistryModel):
+    """How the generated alert rules judge this goal (``ces-stream monitoring``)."""
+
+    min_answers: Annotated[int, Field(ge=1)] = 30
+    """Answers a window needs before its CES can raise an alert (alerting-statistics: 30 at 99 %)."""
+    exit_gap_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.2
+    """How much lower CES at exits may be than at completion before it is worth a ticket."""
+    busy_events_per_hour: Annotated[float, Field(gt=0)] = 10.0
+    """Goal events per hour (over the last day) from which silence means the app stopped sending."""
+
+
 class GoalConfig(_RegistryModel):
     """One goal: its texts per locale, scale, target, triggers, sampling and timings."""
 
@@ -246,6 +257,7 @@ class GoalConfig(_RegistryModel):
     """The organisation's own CES target for this goal (DOMAIN: no industry benchmark); None if unset."""
     triggers: Triggers = Triggers()
     cooldowns: Cooldowns = Cooldowns()
+    alerting: Alerting = Alerting()
     enabled: bool = True
     prompt_expiry_seconds: _PositiveSeconds = 1800.0
     max_event_age_seconds: _PositiveSeconds = 300.0
@@ -320,6 +332,7 @@ class Defaults(_RegistryModel):
     triggers: Triggers | None = None
     sampling: Sampling | None = None
     cooldowns: Cooldowns | None = None
+    alerting: Alerting | None = None
     enabled: bool | None = None
 
     _needs_nl_and_en = field_validator("follow_up_question")(_require_locales)

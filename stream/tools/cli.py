@@ -14,6 +14,7 @@ from typing import Callable
 
 from stream.errors import CesError
 from stream.infra.local_kafka import LocalKafka, parse_local_bootstrap
+from stream.observability.alertmanager import DEFAULT_WEBHOOK_URL
 from stream.settings import Settings, load_settings
 
 
@@ -78,6 +79,26 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_monitoring(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stream.ces.registry import load_registry
+    from stream.observability.monitoring import differences, monitoring_files, write
+
+    files = monitoring_files(settings, load_registry(settings.goals_file), webhook_url=args.webhook_url,
+                             registry_name=str(settings.goals_file))
+    root = Path(args.out)
+    if args.check:
+        stale = differences(files, root)
+        for path in stale:
+            print(f"stale: {root / path}")
+        return 1 if stale else 0
+    for path in write(files, root):
+        print(f"wrote {root / path}")
+    print(f"{len(files)} files under {root} are current")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ces-stream", description="Real-time Customer Effort Score per goal on Kafka.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scrapes", type=int, default=20, help="/metrics scrapes to time")
     bench.add_argument("--json", action="store_true", help="also print the figures as JSON")
     bench.set_defaults(func=_cmd_bench)
+
+    monitoring = sub.add_parser(
+        "monitoring", help="write the Prometheus rules and their tests, the Alertmanager config and the Grafana "
+        "dashboards for the goal registry (CES_GOALS_FILE) and the settings")
+    monitoring.add_argument("--out", default="deploy", help="folder to write into (default: deploy)")
+    monitoring.add_argument("--webhook-url", default=DEFAULT_WEBHOOK_URL,
+                            help="base URL of the Alertmanager webhook receiver (/page and /ticket are appended)")
+    monitoring.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is missing or stale")
+    monitoring.set_defaults(func=_cmd_monitoring)
     return parser
 
 

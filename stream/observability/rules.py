@@ -1,0 +1,302 @@
+"""Prometheus recording and alert rules for ces-stream, generated from the goal registry and the settings.
+
+One source of truth: ``ces-stream monitoring`` writes these rules (and their promtool tests,
+the Alertmanager config and the dashboards) from the same registry and settings the worker
+reads. The CES alerts follow ``notes/alerting-statistics.md``: a window's CES only counts
+once it holds the goal's minimum number of answers, and it is "below" a threshold only when
+the *upper* bound of its Wilson interval (``CES_WILSON_CONFIDENCE``, 99 %) is, so a quiet
+goal is not paged on noise; several windows at once catch a drop fast at any volume.
+
+Per-goal thresholds travel as static recording rules (``goal:ces_alert_min_answers:value``
+and friends, one sample per goal): a generic alert rule reads them, so 200 goals need no
+200 copies of each alert, and Prometheus shows which threshold applies. The list of goals
+(``goal:ces_registry_goal:info``) is what tells a goal no worker exports from one that
+does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream.ces.registry import GoalRegistry
+from stream.ces.segments import EXIT_OUTCOMES
+from stream.ces.stats import z_score
+from stream.ces.windows import format_duration, parse_duration
+from stream.errors import SettingsError
+from stream.settings import Settings
+
+RUNBOOK = "https://github.com/ces-stream/ces-stream/blob/main/deploy/runbook.md"
+JOB = "ces-stream"  # the scrape job of deploy/prometheus/prometheus.yml
+
+# Recording rule names (level:metric:operations), used by the alerts and the dashboards.
+REGISTRY_GOAL = "goal:ces_registry_goal:info"
+MIN_ANSWERS = "goal:ces_alert_min_answers:value"
+EXIT_GAP_TOLERANCE = "goal:ces_alert_exit_gap_tolerance:value"
+BUSY_EVENTS = "goal:ces_alert_busy_events_per_hour:value"
+TARGET = "goal:ces_goal_target_ces_ratio:max"
+BELOW_TARGET = "goal_window:ces_ratio_significantly_below_target:upper_bound"
+EXIT_ANSWERS = "goal_window:ces_exit_answers:sum"
+EXIT_POSITIVE = "goal_window:ces_exit_positive_answers:sum"
+EXIT_RATIO = "goal_window:ces_exit_ces_ratio:ratio"
+OUTCOMES_SUM = "goal_window:ces_goal_outcomes:sum"
+COMPLETION_LOWER = "goal_window:ces_completion_ratio_wilson_lower:ratio"
+COMPLETION_UPPER = "goal_window:ces_completion_ratio_wilson_upper:ratio"
+GOAL_EVENTS_RATE = "goal:ces_goal_events:rate5m"
+PROMPTS_RATE = "goal:ces_survey_prompts:rate5m"
+ANSWERS_RATE = "goal:ces_survey_answers:rate5m"
+INVALID_RATE = "topic_reason:ces_events_invalid:rate5m"
+DEAD_LETTER_RATIO = ":ces_dead_letter:ratio_rate5m"
+LATENCY_P99 = ":ces_prompt_decision_latency_seconds:p99_rate5m"
+LAG = "topic:ces_consumer_lag_messages:sum"
+
+
+class AlertPlan:
+    """The windows and thresholds the rules use, checked against the worker's windows.
+
+    :raises SettingsError: when an alert window is not one of ``CES_WINDOWS``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        names = [spec.name for spec in settings.window_specs()]
+
+        def window(text: str, what: str) -> str:
+            try:
+                name = format_duration(parse_duration(text))
+            except ValueError as exc:
+                raise SettingsError(f"{what}: {exc}") from None
+            if name not in names:
+                raise SettingsError(f"{what}: window {name} is not one of CES_WINDOWS ({', '.join(names)})")
+            return name
+
+        self.fast = [window(w, "CES_ALERT_WINDOWS") for w in settings.alert_windows]
+        self.slow = window(settings.alert_slow_window, "CES_ALERT_SLOW_WINDOW")
+        self.baseline = window(settings.alert_baseline_window, "CES_ALERT_BASELINE_WINDOW")
+        self.for_ = format_duration(parse_duration(settings.alert_for))
+        # Drop against the baseline: the fast windows of an hour or more (shorter ones hold too few answers).
+        self.drop = [w for w in self.fast if parse_duration(w) >= 3600] or self.fast[-1:]
+        self.shortest = names[0]
+        self.split = sorted(settings.split_window_names(), key=parse_duration)
+        self.z = z_score(settings.wilson_confidence)
+        self.settings = settings
+
+
+def _re(windows: list[str]) -> str:
+    return "|".join(windows)
+
+
+def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": for_,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{RUNBOOK}#{name.lower()}",
+        },
+    }
+
+
+def registry_rules(registry: GoalRegistry) -> dict[str, Any]:
+    """Static per-goal values from the registry: which goals exist and their alert thresholds."""
+    rules: list[dict[str, Any]] = []
+    for goal in registry.goals:
+        labels = {"goal": goal.slug}
+        a = goal.alerting
+        rules += [
+            {"record": REGISTRY_GOAL, "expr": "vector(1)", "labels": labels},
+            {"record": MIN_ANSWERS, "expr": f"vector({a.min_answers})", "labels": labels},
+            {"record": EXIT_GAP_TOLERANCE, "expr": f"vector({a.exit_gap_tolerance:g})", "labels": labels},
+            {"record": BUSY_EVENTS, "expr": f"vector({a.busy_events_per_hour:g})", "labels": labels},
+        ]
+    return {"name": "ces-stream-registry", "rules": rules}
+
+
+def recording_rules(plan: AlertPlan) -> dict[str, Any]:
+    """Figures the alerts and dashboards share, named ``level:metric:operations``."""
+    z2 = plan.z * plan.z
+    exits = _re(list(EXIT_OUTCOMES))
+    # Wilson bounds of the completion ratio from the outcome counts (n) and the ratio (p).
+    p = f"max by (goal, window) (ces_goal_completion_ratio)"
+    n = OUTCOMES_SUM
+    centre = f"({p} + {z2 / 2:.6f} / {n})"
+    half = f"{plan.z:.6f} * sqrt({p} * (1 - {p}) / {n} + {z2 / 4:.6f} / ({n} ^ 2))"
+    scale = f"(1 + {z2:.6f} / {n})"
+    rules = [
+        {"record": TARGET, "expr": "max by (goal) (ces_goal_target_ces_ratio)"},
+        {
+            "record": BELOW_TARGET,
+            "expr": (
+                f"max by (goal, window) (ces_goal_ces_ratio_wilson_upper) < on (goal) group_left () {TARGET}\n"
+                f"and on (goal, window)\n"
+                f"max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}"
+            ),
+        },
+        {"record": EXIT_ANSWERS,
+         "expr": f'sum by (goal, window) (ces_goal_answers_by_outcome{{outcome=~"{exits}"}})'},
+        {"record": EXIT_POSITIVE,
+         "expr": f'sum by (goal, window) (ces_goal_positive_answers_by_outcome{{outcome=~"{exits}"}})'},
+        {"record": EXIT_RATIO, "expr": f"{EXIT_POSITIVE} / ({EXIT_ANSWERS} > 0)"},
+        {"record": OUTCOMES_SUM, "expr": "sum by (goal, window) (ces_goal_outcomes)"},
+        {"record": COMPLETION_LOWER, "expr": f"clamp_min(({centre} - {half}) / {scale}, 0)"},
+        {"record": COMPLETION_UPPER, "expr": f"clamp_max(({centre} + {half}) / {scale}, 1)"},
+        {"record": GOAL_EVENTS_RATE, "expr": "sum by (goal) (rate(ces_goal_events_total[5m]))"},
+        {"record": PROMPTS_RATE, "expr": "sum by (goal) (rate(ces_survey_prompts_total[5m]))"},
+        {"record": ANSWERS_RATE, "expr": "sum by (goal) (rate(ces_survey_answers_total[5m]))"},
+        {"record": INVALID_RATE, "expr": "sum by (topic, reason) (rate(ces_events_invalid_total[5m]))"},
+        {
+            "record": DEAD_LETTER_RATIO,
+            "expr": (
+                "sum (rate(ces_events_invalid_total[5m]))\n/ (sum (rate(ces_events_invalid_total[5m]))"
+                " + sum (rate(ces_goal_events_total[5m])) + sum (rate(ces_survey_answers_total[5m])) > 0)"
+            ),
+        },
+        {"record": LATENCY_P99,
+         "expr": "histogram_quantile(0.99, sum by (le) (rate(ces_prompt_decision_latency_seconds_bucket[5m])))"},
+        {"record": LAG, "expr": "sum by (topic) (ces_consumer_lag_messages)"},
+    ]
+    return {"name": "ces-stream-recording", "rules": rules}
+
+
+def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
+    """The alerts on what users feel: CES, effort at exits, the survey itself, drop-off."""
+    # Alert templates may query Prometheus: the answer count and the target of the alert's goal.
+    answers = ('{{ with printf "max(ces_goal_answers{goal=\'%s\',window=\'%s\'})" $labels.goal $labels.window | query }}'
+               "{{ . | first | value }}{{ end }}")
+    target = ('{{ with printf "' + TARGET + '{goal=\'%s\'}" $labels.goal | query }}'
+              "{{ . | first | value | humanizePercentage }}{{ end }}")
+    base = plan.baseline
+    rules = [
+        _alert(
+            "CesBelowTarget",
+            f'{BELOW_TARGET}{{window=~"{_re(plan.fast)}"}}',
+            plan.for_, "critical",
+            "CES of a goal is significantly below its target.",
+            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the CES ratio is at most "
+            "{{ $value | humanizePercentage }} (upper bound of its Wilson interval), below the target " + target
+            + ", on " + answers + " answers.",
+        ),
+        _alert(
+            "CesBelowTarget",
+            f'{BELOW_TARGET}{{window="{plan.slow}"}}',
+            plan.for_, "warning",
+            "CES of a goal has been significantly below its target for a day.",
+            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the CES ratio is at most "
+            "{{ $value | humanizePercentage }} (upper Wilson bound), below the target " + target
+            + ", on " + answers + " answers.",
+        ),
+        _alert(
+            "CesDroppedBelowBaseline",
+            (
+                f'max by (goal, window) (ces_goal_ces_ratio_wilson_upper{{window=~"{_re(plan.drop)}"}})\n'
+                f'< on (goal) group_left () max by (goal) (ces_goal_ces_ratio_wilson_lower{{window="{base}"}})\n'
+                f'and on (goal, window) max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}\n'
+                f'and on (goal) max by (goal) (ces_goal_answers{{window="{base}"}}) >= on (goal) group_left () {MIN_ANSWERS}'
+            ),
+            plan.for_, "warning",
+            "CES of a goal dropped significantly below its own baseline.",
+            "Goal {{ $labels.goal }}: the CES ratio of the last {{ $labels.window }} is at most "
+            "{{ $value | humanizePercentage }}, below the lower bound of its " + base + " baseline, on "
+            + answers + " answers.",
+        ),
+    ]
+    if plan.split:
+        gap_window = plan.split[-1]  # the longest split window: exits are a minority of answers
+        rules.append(_alert(
+            "CesEffortAtExits",
+            f'max by (goal, window) (ces_goal_exit_ces_gap_upper{{window="{gap_window}"}})\n'
+            f"< on (goal) group_left () (-{EXIT_GAP_TOLERANCE})",
+            "1h", "warning",
+            "Users who leave a goal find it much harder than those who complete it.",
+            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} CES at exits is below CES at completion by "
+            "more than the goal's tolerance: the gap is at most {{ $value | humanizePercentage }} (upper bound of "
+            "its interval).",
+        ))
+    rules += [
+        _alert(
+            "CesAnswersStopped",
+            (
+                "sum by (goal) (increase(ces_survey_prompts_total[1h]))\n"
+                f'* on (goal) max by (goal) (ces_goal_response_ratio{{window="{base}"}}) >= 10\n'
+                "and on (goal) sum by (goal) (increase(ces_survey_answers_total[1h])) == 0"
+            ),
+            "15m", "critical",
+            "Survey prompts go out but no answers come back.",
+            "Goal {{ $labels.goal }}: no answer in the last hour, while its prompts and its usual response ratio "
+            "would give {{ $value | printf \"%.0f\" }}: the survey widget or the answers producer is broken.",
+        ),
+        _alert(
+            "CesPromptsStopped",
+            (
+                'sum by (goal) (increase(ces_goal_events_total{type!="started"}[1h]))\n'
+                f'* on (goal) (max by (goal) (ces_goal_prompts{{window="{base}"}})\n'
+                f'  / on (goal) (sum by (goal) (ces_goal_outcomes{{window="{base}"}}) > 0)) >= 10\n'
+                'and on (goal) sum by (goal) (increase(ces_survey_prompts_total[1h])) == 0'
+            ),
+            "15m", "critical",
+            "Goal events arrive but no survey prompts go out.",
+            "Goal {{ $labels.goal }}: no prompt in the last hour, while its goal events and its usual prompt share "
+            "would give {{ $value | printf \"%.0f\" }}: sampling, cooldowns or the prompts topic need a look.",
+        ),
+        _alert(
+            "CesGoalEventsStopped",
+            (
+                "sum by (goal) (increase(ces_goal_events_total[1d] offset 1h)) / 24\n"
+                f">= on (goal) group_left () {BUSY_EVENTS}\n"
+                "and on (goal) sum by (goal) (increase(ces_goal_events_total[1h])) == 0"
+            ),
+            "15m", "warning",
+            "A normally busy goal stopped sending goal events.",
+            "Goal {{ $labels.goal }}: no goal event in the last hour, after {{ $value | printf \"%.0f\" }} per hour "
+            "over the day before: the app may have stopped emitting them.",
+        ),
+        _alert(
+            "CesDropOffRising",
+            (
+                f'{COMPLETION_UPPER}{{window=~"{_re(plan.drop)}"}}\n'
+                f'< on (goal) group_left () {COMPLETION_LOWER}{{window="{base}"}}\n'
+                f"and on (goal, window) {OUTCOMES_SUM} >= on (goal) group_left () {MIN_ANSWERS}"
+            ),
+            plan.for_, "warning",
+            "More users than usual abandon a goal.",
+            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the completion ratio is at most "
+            "{{ $value | humanizePercentage }}, significantly below its " + base + " baseline.",
+        ),
+    ]
+    return {"name": "ces-stream-goals", "rules": rules}
+
+
+def pipeline_alerts(plan: AlertPlan) -> dict[str, Any]:
+    """The alerts on the pipeline itself."""
+    s = plan.settings
+    return {"name": "ces-stream-pipeline", "rules": [
+        _alert("CesWorkerDown", f'up{{job="{JOB}"}} == 0', "2m", "critical",
+               "A ces-stream worker cannot be scraped.",
+               "{{ $labels.instance }} has been down for 2 minutes: its partitions move to the other workers, "
+               "or nothing is processed if it was the only one."),
+        _alert("CesGoalNotExported",
+               f'{REGISTRY_GOAL} unless on (goal) ces_goal_answers{{window="{plan.shortest}"}}',
+               "5m", "critical",
+               "No worker exports a goal of the registry.",
+               "Goal {{ $labels.goal }} is in the goal registry but no worker exports its figures: a partition of "
+               "the goal stage is not owned, or the workers run with another registry."),
+        _alert("CesConsumerLagGrowing",
+               f"{LAG} > {s.alert_lag_messages} and deriv({LAG}[10m]) > 0", "10m", "warning",
+               "Consumer lag is high and growing.",
+               "Topic {{ $labels.topic }}: {{ $value | printf \"%.0f\" }} records not yet processed and still "
+               "growing: the workers do not keep up."),
+        _alert("CesDeadLetterShareHigh", f"{DEAD_LETTER_RATIO} > {s.alert_dead_letter_ratio:g}", "10m", "warning",
+               "A high share of input records goes to the dead-letter topic.",
+               "{{ $value | humanizePercentage }} of the input records of the last 5 minutes were dead-lettered; "
+               "see ces_events_invalid_total by topic and reason."),
+        _alert("CesDecisionLatencyHigh", f"{LATENCY_P99} > {s.alert_decision_latency_seconds:g}", "10m", "warning",
+               "Survey prompts are decided slowly.",
+               "The 99th percentile of prompt decision latency is {{ $value | humanizeDuration }}."),
+    ]}
+
+
+def rule_file(settings: Settings, registry: GoalRegistry) -> dict[str, Any]:
+    """The whole rule file: registry values, recording rules, goal alerts, pipeline alerts."""
+    plan = AlertPlan(settings)
+    return {"groups": [registry_rules(registry), recording_rules(plan), ces_alerts(plan), pipeline_alerts(plan)]}
