@@ -1,10 +1,8 @@
-"""Grafana dashboards and provisioning for ces-stream, generated from the goal registry and the settings.
+"""Grafana dashboards and provisioning, generated like the rules from the goal registry and the settings.
 
-Same source of truth as the rules: ``ces-stream monitoring`` writes them next to the rule file, so a
-window added to ``CES_WINDOWS`` or a goal added to the registry needs no hand editing. Built with
-Grafana's typed builders (grafana-foundation-sdk, Grafana 11.6), handed out as plain JSON dicts.
-Every panel reads the ``datasource`` variable. Per-goal gauges are read as ``max by (goal, ...)``:
-during a rebalance two workers may briefly export the same goal, and no goal may show twice.
+So a new window or goal needs no hand editing. Built with Grafana's typed builders (grafana-foundation-sdk,
+Grafana 11.6), returned as plain JSON dicts; every panel reads the ``datasource`` variable. Per-goal gauges
+are read as ``max by (goal, ...)``: in a rebalance two workers may briefly export one goal.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -44,6 +42,7 @@ MACRO_VALUES = {"__rate_interval": "5m", "__interval": "5m", "__range": "1h"}
 WINDOW = 'window="$window"'
 GOAL = 'goal="$goal", window="$window"'
 SPLIT = 'goal="$goal", window="$split_window"'
+_LAST = common.ReduceDataOptions().calcs(["lastNotNull"])  # stats and bars show the latest value
 
 Query = tuple[str, str]  # (PromQL, legend)
 Size = tuple[int, int]  # (width of 24, height)
@@ -79,9 +78,6 @@ def _stat(title: str, description: str, unit: str, expr: str, alert_at: float | 
     return panel.color_mode(common_models.BigValueColorMode.VALUE).thresholds(_red_from(alert_at))
 
 
-_LAST = common.ReduceDataOptions().calcs(["lastNotNull"])  # stats and bars show the latest value
-
-
 def _red_from(value: float) -> Any:
     steps = [models.Threshold(value=None, color="green"), models.Threshold(value=value, color="red")]
     return grafana.ThresholdsConfig().mode(models.ThresholdsMode.ABSOLUTE).steps(steps)
@@ -113,26 +109,22 @@ def _dashboard(uid: str, title: str, description: str, variables: list[Any], sec
     """Lays the sections out top to bottom, numbers the panels and returns the JSON model."""
     board = grafana.Dashboard(title).uid(uid).description(description).tags([TAG]).refresh("30s")
     board.time("now-24h", "now").tooltip(models.DashboardCursorSync.CROSSHAIR)
-    board.variables([_datasource_variable(), *variables])
+    current = models.VariableOption(selected=True, text="Prometheus", value=DATASOURCE_UID)
+    datasource = grafana.DatasourceVariable("datasource").label("Data source").type("prometheus").current(current)
+    board.variables([datasource, *variables])
     ids = itertools.count(1)  # unique panel ids: Grafana keys links and the panel editor on them
     for row_title, collapsed, panels in sections:
         panels = [panel.id(next(ids)) for panel in panels]
-        if row_title is not None and collapsed:  # a collapsed row holds its panels
+        if row_title is not None:
             row = grafana.Row(row_title).id(next(ids))
-            for panel in panels:
-                row.with_panel(panel)
+            if collapsed:  # a collapsed row holds its panels; an open row is a marker its panels follow
+                for panel in panels:
+                    row.with_panel(panel)
+                panels = []
             board.with_row(row)
-            continue
-        if row_title is not None:  # an open row is a marker: its panels follow it
-            board.with_row(grafana.Row(row_title).id(next(ids)))
         for panel in panels:
             board.with_panel(panel)
     return json.loads(json.dumps(board.build(), cls=JSONEncoder))
-
-
-def _datasource_variable() -> Any:
-    current = models.VariableOption(selected=True, text="Prometheus", value=DATASOURCE_UID)
-    return grafana.DatasourceVariable("datasource").label("Data source").type("prometheus").current(current)
 
 
 def _choice(name: str, label: str, values: list[str], default: str, description: str) -> Any:
@@ -184,15 +176,17 @@ def _goals_table(registry: GoalRegistry) -> Any:
                "Value #C": "Wilson lower", "Value #D": "Wilson upper", "Value #F": "Firing alerts"}
     names = {goal.slug: models.ValueMappingResult(text=goal.display_name["en"]) for goal in registry.goals}
     link = grafana.DashboardLink("Open the goal dashboard").url(
-        "/d/ces-goal/ces-goal?var-goal=${__value.raw}&${window:queryparam}&${datasource:queryparam}")
+        "/d/ces-goal/ces-goal?var-goal=${__value.raw}&${window:queryparam}&${datasource:queryparam}"
+        "&${__url_time_range}")
     panel = _table("Goals", "Per goal: CES and its 99 % Wilson interval in the selected window, target, firing "
                    "alerts; click a goal for its dashboard.", units.PercentUnit, queries, columns, (16, 14))
     panel.sort_by([common.TableSortByFieldState().display_name("CES").desc(False)])
     panel.override_by_name("Goal", [_field("mappings", [models.ValueMap(options=names)]),
                                     _field("links", [link.build()])])
     panel.override_by_name("Answers", [_field("unit", units.Short)])
-    return panel.override_by_name("Firing alerts", [_field("unit", units.Short), _field("thresholds", _red_from(1).build()),
-                                                    _field("custom.cellOptions", {"type": "color-text"})])
+    return panel.override_by_name("Firing alerts", [
+        _field("unit", units.Short), _field("thresholds", _red_from(1).build()),
+        _field("custom.cellOptions", {"type": "color-text"})])
 
 
 def goal(settings: Settings, registry: GoalRegistry) -> dict:
@@ -209,7 +203,10 @@ def goal(settings: Settings, registry: GoalRegistry) -> dict:
         variables.append(_choice("split_window", "Split window", split, split[-1],
                                  "Window of the split by outcome and channel (CES_SPLIT_WINDOWS)."))
         sections.append(("Completion vs exits, channels ($split_window)", False, _goal_split()))
-    sections += [("Alerts", False, [_goal_alerts()]), ("More figures ($window)", True, _goal_more())]
+    alerts = _table("Firing alerts", "Alerts firing now for this goal, per alert, severity and window.", units.Short,
+                    [('max by (alertname, severity, window) (ALERTS{alertstate="firing", goal="$goal"})', "")],
+                    {"alertname": "Alert", "severity": "Severity", "window": "Window"}, (24, 6))
+    sections += [("Alerts", False, [alerts]), ("More figures ($window)", True, _goal_more())]
     return _dashboard("ces-goal", "CES goal", "Customer Effort Score of one goal.", variables, sections)
 
 
@@ -278,12 +275,6 @@ def _goal_split() -> list[Any]:
     ]
 
 
-def _goal_alerts() -> Any:
-    return _table("Firing alerts", "Alerts firing now for this goal, per alert, severity and window.", units.Short,
-                  [('max by (alertname, severity, window) (ALERTS{alertstate="firing", goal="$goal"})', "")],
-                  {"alertname": "Alert", "severity": "Severity", "window": "Window"}, (24, 6))
-
-
 def _goal_more() -> list[Any]:
     return [
         _series("Mean score", "Mean answer on the goal's own scale.", units.Short,
@@ -346,13 +337,10 @@ def _health(up: str) -> list[Any]:
     ]
 
 
-BUILDERS: dict[str, Callable[[Settings, GoalRegistry], dict]] = {
-    "ces-overview.json": overview, "ces-goal.json": goal, "ces-pipeline.json": pipeline}
-
-
 def dashboards(settings: Settings, registry: GoalRegistry) -> dict[str, dict]:
     """File name (e.g. "ces-overview.json") -> dashboard JSON model (a plain dict, json-serialisable, stable order)."""
-    return {name: build(settings, registry) for name, build in BUILDERS.items()}
+    builders = {"ces-overview.json": overview, "ces-goal.json": goal, "ces-pipeline.json": pipeline}
+    return {name: build(settings, registry) for name, build in builders.items()}
 
 
 def provisioning() -> dict[str, str]:

@@ -213,7 +213,13 @@ def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
             "more than the goal's tolerance: the gap is at most {{ $value | humanizePercentage }} (upper bound of "
             "its interval).",
         ))
-    rules += [
+    return {"name": "ces-stream-goals", "rules": rules + _survey_alerts(plan)}
+
+
+def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
+    """The survey itself broken, goal events gone quiet, and drop-off rising."""
+    base = plan.baseline
+    return [
         _alert(
             "CesAnswersStopped",
             (
@@ -264,7 +270,6 @@ def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
             "{{ $value | humanizePercentage }}, significantly below its " + base + " baseline.",
         ),
     ]
-    return {"name": "ces-stream-goals", "rules": rules}
 
 
 def pipeline_alerts(plan: AlertPlan) -> dict[str, Any]:

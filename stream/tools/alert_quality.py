@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stream.ces.alert_replay import GoalRun, RateQuality, any_of, firing, plan_runs, window_gauges
+from stream.ces.alert_replay import DETECTION_HORIZON_MINUTES, GoalRun, RateQuality, any_of, firing, plan_runs, window_gauges
 from stream.ces.registry import Alerting, GoalRegistry
 from stream.ces.windows import WindowSpec, parse_duration
 from stream.errors import CesError
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sim.add_argument("--healthy-ces", type=float, default=0.85, help="true CES of a healthy goal")
     sim.add_argument("--target", type=float, default=0.80, help="the goals' target_ces_ratio")
     sim.add_argument("--dropped-ces", type=float, default=0.60, help="true CES after a drop")
-    sim.add_argument("--weeks", type=int, default=20, help="healthy goal-weeks per rate (false alerts)")
+    sim.add_argument("--weeks", type=int, default=40, help="healthy goal-weeks per rate (false alerts)")
     sim.add_argument("--drops", type=int, default=40, help="drop runs per rate (detection times)")
     sim.add_argument("--seed", type=int, default=1)
     rule = parser.add_argument_group("rule parameters (default: the effective settings)")
@@ -92,8 +92,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                  "expr": alert["expr"], "evaluated_by": version},
         "simulation": {"healthy_ces": args.healthy_ces, "target": args.target, "dropped_ces": args.dropped_ces,
                        "healthy_goal_weeks_per_rate": args.weeks, "drops_per_rate": args.drops, "seed": args.seed,
-                       "detection_horizon_minutes": min(r.minutes - r.drop_minute for r in runs
-                                                        if r.drop_minute is not None) if args.drops else None},
+                       "detection_horizon_minutes": DETECTION_HORIZON_MINUTES},
         "rates": [_rate_json(q) for q in qualities],
         "elapsed_s": round(time.monotonic() - started, 1),
     }
@@ -259,7 +258,8 @@ class PrometheusServer:
             version = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CesError(f"cannot run {self.binary}: {exc}") from None
-        self.version = " ".join(version.stdout.split()[:3])
+        found = re.search(r"version (\S+)", version.stdout)
+        self.version = f"Prometheus {found.group(1) if found else '(unknown version)'}"
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         log = (self.work / "prometheus.log").open("wb")
@@ -385,4 +385,4 @@ def _free_port() -> int:
 
 
 def _progress(message: str) -> None:
-    print(f"alert-quality: {message}", file=sys.stderr, flush=True)
+    print(f"alert-quality: {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)

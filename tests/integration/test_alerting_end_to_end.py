@@ -1,0 +1,164 @@
+"""On-call end to end: the broker, the worker, a real Prometheus with the generated rules, a real Alertmanager.
+
+Short windows (1m and 2m page, min 10 answers, `for` 10 s) so a drop is caught in about a
+minute. Goal "steady" stays at CES 0.9; goal "drops" goes from 0.9 to 0.35 and back. The
+test is Alertmanager's webhook receiver: the page for "drops" must arrive with its goal,
+severity, summary and runbook_url, nothing for "steady", and the resolved notification
+once "drops" recovers. While the page is firing, every panel query of every generated
+dashboard (variables filled in) must return data from that Prometheus.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import uuid
+
+import pytest
+
+from stream.ces.registry import load_registry
+from stream.infra.producer import emit_answer, emit_goal_event, make_producer
+from stream.infra.topics import create_topics
+from stream.observability.alertmanager import alertmanager_yaml
+from stream.observability.dashboards import dashboards, panel_queries
+from stream.observability.rules import RUNBOOK, rule_file
+from tests.harness import TopicReader, make_answer, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
+from tests.monitoring_harness import Alertmanager, Prometheus, WebhookReceiver
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("prometheus-alertmanager") is None,
+                       reason="Debian's prometheus and prometheus-alertmanager are not installed"),
+]
+
+STEADY, DROPS = "steady", "drops"
+HEALTHY, DROPPED = 0.9, 0.35
+TARGET = 0.7
+
+
+class Traffic(threading.Thread):
+    """Goal events for both goals every second (a quarter abandoned), and an answer to every prompt.
+
+    ``share[goal]`` is the positive share of the answers, in a fixed pattern (no randomness).
+    """
+
+    def __init__(self, settings, producer, prompts: TopicReader) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.producer, self.prompts = settings, producer, prompts
+        self.share = {STEADY: HEALTHY, DROPS: HEALTHY}
+        self.answered = {STEADY: 0, DROPS: 0}
+        self.stopped = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        sent, seen = 0, 0
+        try:
+            while not self.stopped.wait(1.0):  # one round a second: the traffic's pace, not a wait for a result
+                for goal in (STEADY, DROPS):
+                    for _ in range(4):
+                        sent += 1
+                        event_type = "abandoned" if sent % 4 == 0 else "completed"
+                        emit_goal_event(self.producer, make_goal_event(goal, event_type, f"{goal}-{sent}"),
+                                        topic=self.settings.topic_goal_events)
+                records = self.prompts.poll()
+                for prompt in records[seen:]:
+                    goal = prompt["goal"]
+                    n = self.answered[goal] = self.answered[goal] + 1
+                    score = 5 if n % 20 < self.share[goal] * 20 else 1
+                    emit_answer(self.producer, make_answer(prompt, score), topic=self.settings.topic_survey_answers)
+                seen = len(records)
+                self.producer.flush()
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+
+@pytest.fixture
+def stack(kafka_bootstrap, tmp_path, start_worker):
+    registry_path = write_registry(tmp_path / "goals.yaml", [
+        {"slug": slug, "scale": {"kind": "five_point"}, "target_ces_ratio": TARGET, "alerting": {"min_answers": 10}}
+        for slug in (STEADY, DROPS)])
+    env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(registry_path),
+           "CES_WINDOWS": "1m,2m,5m,10m", "CES_BUCKET_RESOLUTIONS": "5s", "CES_SPLIT_WINDOWS": "2m,10m",
+           "CES_SPLIT_MIN_ANSWERS": "5", "CES_ALERT_WINDOWS": "1m,2m", "CES_ALERT_SLOW_WINDOW": "5m",
+           "CES_ALERT_BASELINE_WINDOW": "10m", "CES_ALERT_FOR": "10s", "CES_TICK_INTERVAL_SECONDS": "1"}
+    settings = settings_from_env(env)
+    create_topics(settings)
+    registry = load_registry(registry_path)
+    worker = start_worker(env)
+    receiver = WebhookReceiver()
+    started: list = []
+    try:
+        import yaml
+
+        rules = tmp_path / "ces-stream.rules.yml"
+        rules.write_text(yaml.safe_dump(rule_file(settings, registry), sort_keys=False))
+        alertmanager = Alertmanager(tmp_path / "alertmanager", alertmanager_yaml(
+            f"{receiver.url}/ces-stream", group_wait="1s", group_interval="2s"))
+        started.append(alertmanager)
+        prometheus = Prometheus(tmp_path / "prometheus", {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules)],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager.port}"]}]}]},
+            "scrape_configs": [{"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}]}],
+        })
+        started.append(prometheus)
+        producer = make_producer(kafka_bootstrap, linger_ms=5)
+        prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
+        traffic = Traffic(settings, producer, prompts)
+        traffic.start()
+        yield settings, registry, prometheus, receiver, traffic
+        traffic.stopped.set()
+        traffic.join(10)
+        prompts.close()
+        producer.close()
+    finally:
+        for process in reversed(started):
+            process.stop()
+        receiver.stop()
+
+
+def test_a_ces_drop_pages_once_for_its_goal_and_resolves_and_every_panel_has_data(stack):
+    settings, registry, prometheus, receiver, traffic = stack
+
+    def answers_in(goal: str, window: str) -> float:
+        result = prometheus.query(f'ces_goal_answers{{goal="{goal}",window="{window}"}}')
+        return float(result[0]["value"][1]) if result else 0.0
+
+    wait_until(lambda: answers_in(DROPS, "2m") >= 40 and answers_in(STEADY, "2m") >= 40, timeout_s=180,
+               what="both goals answered in Prometheus", describe=lambda: (traffic.error, traffic.answered))
+    traffic.share[DROPS] = DROPPED
+
+    def paged() -> list[dict]:
+        assert traffic.error is None, traffic.error
+        return [a for a in receiver.alerts(alertname="CesBelowTarget", goal=DROPS, severity="critical")
+                if a["status"] == "firing"]
+
+    (page, *_) = wait_until(paged, timeout_s=240, interval_s=0.5, what="the page for the dropped goal",
+                            describe=lambda: receiver.notifications[-3:])
+    assert page["labels"]["window"] in ("1m", "2m")
+    assert page["annotations"]["summary"] == "CES of a goal is significantly below its target."
+    assert page["annotations"]["runbook_url"] == f"{RUNBOOK}#cesbelowtarget"
+    assert f"Goal {DROPS}:" in page["annotations"]["description"] and "answers" in page["annotations"]["description"]
+    assert any(n["path"] == "/ces-stream/page" for n in receiver.notifications if n["commonLabels"].get("goal") == DROPS)
+
+    # While it fires: every panel query of every dashboard returns data.
+    empty = []
+    for name, model in dashboards(settings, registry).items():
+        for title, expr in panel_queries(model, {"goal": DROPS, "window": "2m", "split_window": "10m"}):
+            if not prometheus.query(expr):
+                empty.append(f"{name} / {title}: {expr}")
+    assert not empty, "panel queries without data:\n" + "\n".join(empty)
+
+    traffic.share[DROPS] = HEALTHY
+
+    def all_resolved() -> bool:
+        """Every window that paged has a resolved notification after its last firing one."""
+        last: dict[str, str] = {}
+        for alert in receiver.alerts(alertname="CesBelowTarget", goal=DROPS):
+            last[alert["labels"]["window"]] = alert["status"]
+        return bool(last) and set(last.values()) == {"resolved"}
+
+    wait_until(all_resolved, timeout_s=300, interval_s=0.5, what="the resolved notifications",
+               describe=lambda: receiver.notifications[-3:])
+    assert receiver.alerts(goal=STEADY) == [], "nothing may arrive for the healthy goal"
