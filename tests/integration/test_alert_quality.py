@@ -1,0 +1,105 @@
+"""``ces-stream alert-quality`` against a real promtool and Prometheus (no Kafka), with small simulations.
+
+Skipped where Prometheus is not installed. Every Prometheus started here is stopped again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stream.ces.alert_replay import plan_runs, window_gauges
+from stream.errors import CesError
+from stream.observability.rules import AlertPlan, rule_file
+from stream.settings import Settings
+from stream.tools import alert_quality
+from stream.tools.alert_quality import (
+    START_S,
+    PrometheusServer,
+    backfill,
+    evaluate,
+    expand_recorded,
+    paging_alert,
+    recording_rules,
+    simulated_registry,
+    write_openmetrics,
+)
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
+                       reason="needs prometheus and promtool on PATH"),
+]
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    alert_quality.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_the_command_prints_the_figures_as_json(capsys):
+    code = alert_quality.run(Settings(), parse("--rates", "100,1000", "--weeks", "1", "--drops", "4", "--json"))
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rule"]["windows"] == ["10m", "30m", "1h", "3h"]
+    assert (report["rule"]["for"], report["rule"]["min_answers"], report["rule"]["confidence"]) == ("5m", 30, 0.99)
+    assert report["rule"]["evaluated_by"].startswith("Prometheus ")
+    rows = {row["answers_per_hour"]: row for row in report["rates"]}
+    assert set(rows) == {100.0, 1000.0}
+    fast = rows[1000.0]
+    assert (fast["healthy_goal_weeks"], fast["drops"], fast["missed"]) == (1, 4, 0)
+    # for: 5m needs 6 evaluations, and the first sample with dropped answers comes a minute after the drop.
+    assert 7 <= fast["detection_median_minutes"] <= 30
+    assert rows[100.0]["missed"] == 0
+
+
+def test_the_table_names_the_rule_parameters_of_the_overrides(capsys):
+    args = parse("--rates", "1000", "--weeks", "0", "--drops", "2", "--alert-windows", "5m,10m",
+                 "--windows", "5m,10m,1h,24h,7d", "--alert-for", "2m", "--min-answers", "20")
+    assert alert_quality.run(Settings(), args) == 0
+    out = capsys.readouterr().out
+    assert "windows 5m,10m, for 2m, min answers 20, confidence 0.99" in out
+    assert "| answers/h | false alerts per goal-week | detection median | detection p90 | missed |" in out
+    assert "| 1000 | - (0/0) |" in out
+
+
+def test_prometheus_evaluates_the_expanded_rule_as_the_python_condition_on_the_same_gauges(tmp_path: Path):
+    """The expansion, the backfill and the lookback together give exactly the rule's condition, minute by minute."""
+    settings = Settings()
+    specs = [spec for spec in settings.window_specs() if spec.name in AlertPlan(settings).fast]
+    runs = plan_runs([100, 1000], 0, 2, 180, 0.85, 0.6, seed=5)
+    rules = rule_file(settings, simulated_registry(runs, 0.8, 30))
+    expr = expand_recorded(paging_alert(rules)["expr"], recording_rules(rules))
+    write_openmetrics(tmp_path / "gauges.om", runs, specs, 0.99, 0.8)
+    backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
+    minutes = max(r.minutes for r in runs)
+    with PrometheusServer("prometheus", tmp_path, retention_days=3) as server:
+        present = evaluate(server, expr, minutes)
+    expected, got = set(), set()
+    for goal_run in runs:
+        for at_s, gauges in window_gauges(goal_run, specs, 0.99, START_S):
+            k = (at_s - START_S) // 60
+            for g in gauges:
+                if g.wilson_upper is not None and g.wilson_upper < 0.8 and g.answers >= 30:
+                    expected.add((goal_run.goal, g.window, k))
+    for labels, where in present.items():
+        named = dict(labels)
+        got.update((named["goal"], named["window"], k) for k, here in enumerate(where) if here)
+    assert len(expected) > 1000  # the drops are seen
+    assert got == expected
+
+
+def test_prometheus_is_stopped_when_the_block_fails(tmp_path: Path):
+    (tmp_path / "tsdb").mkdir()
+    with pytest.raises(CesError, match="parse error"):
+        with PrometheusServer("prometheus", tmp_path, retention_days=1) as server:
+            pid = server.process.pid
+            server.query_range("this is not promql(", START_S, START_S + 60)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
