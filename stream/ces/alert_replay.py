@@ -231,6 +231,16 @@ class RateQuality:
     def missed(self) -> int:
         return sum(1 for d in self.detections if d is None)
 
+    def summary(self) -> dict[str, float | int | None]:
+        """The figures as JSON values: minutes rounded to 0.1, ``None`` for none (or a miss)."""
+        def finite(value: float, digits: int = 1) -> float | None:
+            return None if math.isinf(value) or math.isnan(value) else round(value, digits)
+
+        return {"answers_per_hour": self.answers_per_hour, "healthy_goal_weeks": self.healthy_weeks,
+                "false_alerts": self.false_alerts, "false_alerts_per_goal_week": finite(self.false_alerts_per_week, 3),
+                "drops": len(self.detections), "detection_median_minutes": finite(self.detection_median),
+                "detection_p90_minutes": finite(self.detection_p90), "missed": self.missed}
+
     def add(self, run: GoalRun, goal_firing: Sequence[bool]) -> None:
         """Count one run: its alert episodes if healthy, its detection time if dropped."""
         if run.drop_minute is None:

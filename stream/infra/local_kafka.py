@@ -53,6 +53,15 @@ def parse_local_bootstrap(bootstrap: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
+def local_broker_for(bootstrap: str, cache_dir: Path) -> "LocalKafka | None":
+    """The local broker ``bootstrap`` names (one broker on this machine), else None: a remote one is used as it is."""
+    local = parse_local_bootstrap(bootstrap)
+    if local is None:
+        return None
+    host, port = local
+    return LocalKafka(cache_dir, port=port, host="127.0.0.1" if host == "localhost" else host)
+
+
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout_s):

@@ -65,7 +65,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """Simulate, replay through Prometheus, print the table (or JSON); 0 on success."""
     started = time.monotonic()
     settings = with_overrides(settings, args)
-    rates = [float(rate) for rate in args.rates.split(",") if rate.strip()]
+    rates = _rates(args)
     plan = AlertPlan(settings)
     specs = [spec for spec in settings.window_specs() if spec.name in plan.fast]
     warmup = max(spec.duration_s for spec in specs) // 60
@@ -80,6 +80,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         samples = write_openmetrics(work / "gauges.om", runs, specs, settings.wilson_confidence, args.target)
         _progress(f"backfilling {samples} samples ...")
         backfill(args.promtool, work / "gauges.om", work / "tsdb")
+        (work / "gauges.om").unlink()  # can be a gigabyte; the TSDB holds it now
         minutes = max(r.minutes for r in runs)
         with PrometheusServer(args.prometheus, work, retention_days=minutes // 1440 + 2) as server:
             _progress("evaluating the alert ...")
@@ -93,11 +94,28 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         "simulation": {"healthy_ces": args.healthy_ces, "target": args.target, "dropped_ces": args.dropped_ces,
                        "healthy_goal_weeks_per_rate": args.weeks, "drops_per_rate": args.drops, "seed": args.seed,
                        "detection_horizon_minutes": DETECTION_HORIZON_MINUTES},
-        "rates": [_rate_json(q) for q in qualities],
+        "rates": [q.summary() for q in qualities],
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
+
+
+def _rates(args: argparse.Namespace) -> list[float]:
+    """The answer rates, once the simulation options are checked (a bad one fails like a bad setting)."""
+    try:
+        rates = [float(rate) for rate in args.rates.split(",") if rate.strip()]
+    except ValueError:
+        raise CesError(f"--rates: expected answers per hour like 20,100,1000, got {args.rates!r}") from None
+    ces = {"--healthy-ces": args.healthy_ces, "--target": args.target, "--dropped-ces": args.dropped_ces}
+    problems = [f"{name} must be between 0 and 1" for name, value in ces.items() if not 0 <= value <= 1]
+    if not rates or min(rates) <= 0 or len(set(rates)) < len(rates):
+        problems.append("--rates must be distinct positive numbers")
+    if min(args.weeks, args.drops) < 0 or args.weeks + args.drops == 0:
+        problems.append("--weeks and --drops must be >= 0, and not both 0")
+    if problems:
+        raise CesError("; ".join(problems))
+    return rates
 
 
 def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -337,16 +355,6 @@ def judge(runs: list[GoalRun], present: dict[tuple[tuple[str, str], ...], bytear
         series = [firing(where[:length], for_steps) for where in by_goal.get(goal_run.goal, [])]
         qualities[goal_run.answers_per_hour].add(goal_run, any_of(series, length))
     return list(qualities.values())
-
-
-def _rate_json(q: RateQuality) -> dict[str, Any]:
-    def finite(value: float, digits: int = 1) -> float | None:
-        return None if math.isinf(value) or math.isnan(value) else round(value, digits)
-
-    return {"answers_per_hour": q.answers_per_hour, "healthy_goal_weeks": q.healthy_weeks,
-            "false_alerts": q.false_alerts, "false_alerts_per_goal_week": finite(q.false_alerts_per_week, 3),
-            "drops": len(q.detections), "detection_median_minutes": finite(q.detection_median),
-            "detection_p90_minutes": finite(q.detection_p90), "missed": q.missed}
 
 
 def format_table(report: dict[str, Any]) -> str:

@@ -7,13 +7,14 @@ into the module that does the work.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
 from typing import Callable
 
 from stream.errors import CesError
-from stream.infra.local_kafka import LocalKafka, parse_local_bootstrap
+from stream.infra.local_kafka import LocalKafka, local_broker_for
 from stream.observability.alertmanager import DEFAULT_WEBHOOK_URL
 from stream.settings import Settings, load_settings
 
@@ -25,11 +26,7 @@ def _cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _local_kafka(settings: Settings) -> LocalKafka | None:
-    local = parse_local_bootstrap(settings.kafka_bootstrap)
-    if local is None:
-        return None
-    host, port = local
-    return LocalKafka(settings.local_kafka_dir, port=port, host="127.0.0.1" if host == "localhost" else host)
+    return local_broker_for(settings.kafka_bootstrap, settings.local_kafka_dir)
 
 
 def _cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:
@@ -135,7 +132,28 @@ def build_parser() -> argparse.ArgumentParser:
                             help="base URL of the Alertmanager webhook receiver (/page and /ticket are appended)")
     monitoring.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is missing or stale")
     monitoring.set_defaults(func=_cmd_monitoring)
+
+    for name, module, text in TOOLS:
+        tool = sub.add_parser(name, help=text)
+        tool.set_defaults(func=_tool(module))
+        importlib.import_module(f"stream.tools.{module}").add_arguments(tool)
     return parser
+
+
+# Sub-commands whose module brings its own options: (command, module in stream.tools, help).
+TOOLS = (
+    ("run", "run", "the whole product locally: Kafka, a worker, Prometheus and Alertmanager (if installed), the "
+                   "simulator with an incident, and a live view; Ctrl-C stops everything"),
+    ("alert-quality", "alert_quality", "false alerts per goal-week and detection time of a drop, for the generated "
+                                       "rules evaluated by a real Prometheus"),
+)
+
+
+def _tool(module: str) -> Callable[[Settings, argparse.Namespace], int]:
+    def command(settings: Settings, args: argparse.Namespace) -> int:
+        return int(importlib.import_module(f"stream.tools.{module}").run(settings, args))
+
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:

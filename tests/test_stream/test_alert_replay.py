@@ -5,6 +5,7 @@ Also the expansion of recording rules in the generated alert (text only, no Prom
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 import statistics
@@ -32,6 +33,7 @@ from stream.ces.windows import plan_windows
 from stream.errors import CesError
 from stream.observability.rules import BELOW_TARGET, MIN_ANSWERS, TARGET, rule_file
 from stream.settings import Settings
+from stream.tools import alert_quality
 from stream.tools.alert_quality import (
     MARK,
     expand_recorded,
@@ -208,3 +210,17 @@ def test_the_generated_paging_alert_expands_to_raw_gauges_only():
     assert "ces_goal_ces_ratio_wilson_upper" in expr and "ces_goal_target_ces_ratio" in expr
     assert '"10m|30m|1h|3h"' in expr
     assert expr.count("vector(30)") == 2  # one min-answers rule per simulated goal
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--rates", "abc"], "--rates: expected answers per hour"),
+    (["--rates", "100,100"], "distinct positive"),
+    (["--dropped-ces", "1.5"], "--dropped-ces must be between 0 and 1"),
+    (["--weeks", "0", "--drops", "0"], "not both 0"),
+    (["--alert-windows", "5m"], "window 5m is not one of CES_WINDOWS"),
+])
+def test_bad_options_fail_before_anything_runs(argv, message):
+    parser = argparse.ArgumentParser()
+    alert_quality.add_arguments(parser)
+    with pytest.raises(CesError, match=message):
+        alert_quality.run(Settings(), parser.parse_args(argv + ["--prometheus", "/nonexistent/prometheus"]))

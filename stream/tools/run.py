@@ -1,0 +1,190 @@
+"""`ces-stream run` (what `make run` starts): the whole product locally, with a live view.
+
+The local broker and the topics, a worker, Prometheus and Alertmanager with the generated
+rules (when Debian's packages are installed), and the simulator with the incident
+scenario; then a live table per goal until Ctrl-C, which stops everything this command
+started (the broker too, if it was not running before). Every child runs in its own
+session, so the terminal's Ctrl-C reaches only this process, which stops the children in
+order; their output goes to ``.ces-run/*.log``, not over the view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from stream.ces.registry import GoalRegistry, load_registry
+from stream.infra.local_kafka import local_broker_for
+from stream.infra.topics import create_topics
+from stream.observability.alertmanager import alertmanager_yaml
+from stream.observability.monitoring import RULES, monitoring_files
+from stream.settings import Settings
+from stream.tools.live_view import Poller, screen
+
+CLI = [sys.executable, "-m", "stream.tools.cli"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", default=".ces-run", help="folder for logs and generated configs")
+    parser.add_argument("--rate", type=float, default=20.0, help="simulated goal events per second")
+    parser.add_argument("--incident-minute", type=float, default=1.0, help="minute at which the incident goal degrades")
+    parser.add_argument("--alert-for", default="2m", help="`for` of the CES alerts in this demo (production default 5m)")
+    parser.add_argument("--refresh", type=float, default=2.0, help="seconds between redraws")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
+
+
+class Children:
+    """The processes this command started, stopped in reverse order."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "ab")
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, start_new_session=True)
+        log.close()  # the child holds its own descriptor
+        self.started.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _, proc in reversed(self.started):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in reversed(self.started):
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], what: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not _ready(url):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; see its log")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {timeout_s:.0f} s; see its log")
+        time.sleep(0.5)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _monitoring(children: Children, settings: Settings, registry: GoalRegistry, workdir: Path) -> str | None:
+    """Prometheus and Alertmanager with the generated rules; None when they are not installed."""
+    if shutil.which("prometheus") is None or shutil.which("prometheus-alertmanager") is None:
+        return None
+    files = monitoring_files(settings, registry)
+    rules = workdir / "ces-stream.rules.yml"
+    rules.write_text(files[RULES])
+    am_port, prom_port = _free_port(), _free_port()
+    (workdir / "alertmanager.yml").write_text(alertmanager_yaml("http://127.0.0.1:9/discard", group_wait="5s"))
+    alertmanager = children.start("alertmanager", [
+        "prometheus-alertmanager", f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'am'}",
+        f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="])
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": [str(rules.resolve())],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
+        "scrape_configs": [{"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{settings.web_port}"]}]}],
+    }
+    (workdir / "prometheus.yml").write_text(json.dumps(config))
+    prometheus = children.start("prometheus", [
+        "prometheus", f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{prom_port}"])
+    _wait(f"http://127.0.0.1:{am_port}/-/ready", alertmanager, "Alertmanager")
+    _wait(f"http://127.0.0.1:{prom_port}/-/ready", prometheus, "Prometheus")
+    return f"http://127.0.0.1:{prom_port}"
+
+
+def _windows(settings: Settings) -> tuple[str, str]:
+    names = [spec.name for spec in settings.window_specs()]
+    short = next((w for w in settings.alert_windows if w in names), names[0])
+    long = settings.alert_slow_window if settings.alert_slow_window in names else names[-1]
+    return short, long
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = settings.model_copy(update={"alert_for": args.alert_for})
+    env = {**os.environ, "CES_ALERT_FOR": args.alert_for, "CES_WEB_HOST": "127.0.0.1"}
+    registry = load_registry(settings.goals_file)
+    incident = next((g.slug for g in registry.goals if g.target_ces_ratio is not None), registry.goals[0].slug)
+    console = Console()
+    children = Children(workdir)
+    broker = local_broker_for(settings.kafka_bootstrap, settings.local_kafka_dir)
+    started_broker = broker is not None and not broker.status().running
+    stop = _stop_on_sigterm()
+    try:
+        if broker is not None:
+            console.print(f"starting Kafka at {settings.kafka_bootstrap} ..." if started_broker else "Kafka is running")
+            broker.start()
+        create_topics(settings)
+        worker = children.start("worker", [*CLI, "worker", "--loglevel", "info"], env)
+        console.print(f"starting the worker (log {workdir / 'worker.log'}) ...")
+        _wait(f"http://127.0.0.1:{settings.web_port}/health", worker, "the worker")
+        prometheus = _monitoring(children, settings, registry, workdir)
+        children.start("simulator", [*CLI, "simulate", "--scenario", "incident", "--incident-goal", incident,
+                                     "--incident-minute", str(args.incident_minute), "--rate", str(args.rate),
+                                     "--quiet"], env)
+        short, long = _windows(settings)
+        poller = Poller(f"http://127.0.0.1:{settings.web_port}", prometheus, short)
+        alerts = f"Prometheus {prometheus}" if prometheus else "alerts off (apt install prometheus prometheus-alertmanager)"
+        status = (f"ces-stream live: worker http://127.0.0.1:{settings.web_port}  |  {alerts}  |  "
+                  f"simulator: incident on {incident} from minute {args.incident_minute:g}")
+        started = time.monotonic()
+        with Live(screen(registry, poller.poll(), short, long, status), console=console, refresh_per_second=2) as live:
+            while not stop and (not args.duration or time.monotonic() - started < args.duration):
+                time.sleep(args.refresh)
+                elapsed = f"  |  {int(time.monotonic() - started) // 60}:{int(time.monotonic() - started) % 60:02d}"
+                live.update(screen(registry, poller.poll(), short, long, status + elapsed))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping ...")
+        children.stop()
+        if started_broker and broker is not None:
+            broker.stop()
+        console.print("stopped everything `ces-stream run` started")
+    return 0
+
+
+def _stop_on_sigterm() -> list[int]:
+    """SIGTERM ends the run like Ctrl-C; the list becomes non-empty when it came."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    return received
