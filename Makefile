@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CES := $(BIN)/ces-stream
 
-.PHONY: install constraints run test kafka-start kafka-stop topics worker schemas clean
+.PHONY: install constraints run test kafka-start kafka-stop topics worker schemas monitoring clean
 
 install: $(VENV)/.installed
 
@@ -20,9 +20,10 @@ constraints: install
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | grep -v '^pip=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
-## Local Kafka (from Maven Central jars, no Docker) + topics + worker.
-run: install kafka-start topics
-	$(CES) worker
+## The whole product locally (ces-stream run): Kafka from Maven Central jars (no Docker), topics,
+## a worker, Prometheus and Alertmanager when installed, the simulator with an incident, a live view.
+run: install
+	$(CES) run
 
 test: install
 	$(BIN)/pytest -q -ra
@@ -38,6 +39,10 @@ topics: install
 
 worker: install
 	$(CES) worker
+
+## Regenerate the monitoring files under deploy/ (rules, promtool tests, Alertmanager, Grafana).
+monitoring: install
+	$(CES) monitoring
 
 ## Regenerate the JSON Schema files from the pydantic models.
 schemas: install

@@ -169,7 +169,20 @@ class Pipeline:
         await self.record_reader.stop()
 
     def _register_web(self) -> None:
+        from stream.pipeline.page import ces_page_html, registry_json
+
         app = self.app
+        page, registry = ces_page_html(), registry_json(self.registry)
+
+        @app.page("/")
+        async def ces_page(web: Any, request: Any) -> Any:
+            """The CES page for product owners; registered before Faust's own index, so it wins "/"."""
+            return web.html(page)
+
+        @app.page("/api/registry")
+        async def goal_registry(web: Any, request: Any) -> Any:
+            """Every goal of the registry (name, target, scale), also those another worker owns."""
+            return web.json(registry)
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:

@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 TOOLS = (
     ("run", "run", "the whole product locally: Kafka, a worker, Prometheus and Alertmanager (if installed), the "
                    "simulator with an incident, and a live view; Ctrl-C stops everything"),
+    ("report", "report", "a self-contained HTML report of CES per goal over a period, from the summaries topic"),
     ("alert-quality", "alert_quality", "false alerts per goal-week and detection time of a drop, for the generated "
                                        "rules evaluated by a real Prometheus"),
 )

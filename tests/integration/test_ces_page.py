@@ -1,0 +1,93 @@
+"""The CES page at ``/`` of a real worker, read by headless Chromium.
+
+Two goals: one gets the DOMAIN worked example's 100 answers (40 x 5, 20 x 4, 5 x 3, 15 x 2,
+20 x 1: CES 0.60, Wilson interval at 99 % 0.4714..0.7161, so below its target of 0.80), the
+other none. The page must show both, with the figures of ``/api/goals`` and the registry's
+names and targets. The screenshot stays under the test's tmp_path (its path is printed).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from stream.infra.producer import emit_answer, emit_goal_event, make_producer
+from stream.infra.topics import create_topics
+from tests.browser import chromium_or_skip, dump_dom, fields_by_goal, screenshot
+from tests.harness import TopicReader, make_answer, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
+
+pytestmark = pytest.mark.integration
+
+ANSWERED, QUIET = "download-invoice", "view-policy"
+WORKED_EXAMPLE = {5: 40, 4: 20, 3: 5, 2: 15, 1: 20}
+
+
+def answers_in(worker, goal: str = ANSWERED, window: str = "7d") -> int | None:
+    status, body = worker.get("/api/goals")
+    return json.loads(body).get(goal, {}).get(window, {}).get("answers") if status == 200 else None
+
+
+def drive_worked_example(kafka_bootstrap: str, settings) -> None:
+    """100 users complete the goal; each answers its prompt with the worked example's score."""
+    producer = make_producer(kafka_bootstrap, linger_ms=20)
+    prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
+    try:
+        scores = {}
+        for score, count in WORKED_EXAMPLE.items():
+            for i in range(count):
+                user = f"user-{score}-{i}"
+                emit_goal_event(producer, make_goal_event(ANSWERED, "completed", user), topic=settings.topic_goal_events)
+                scores[user] = score
+        producer.flush()
+        records = prompts.wait_for(lambda ps: set(scores) <= {p["user_id"] for p in ps}, timeout_s=120,
+                                   what="100 prompts")
+        for prompt in {p["prompt_id"]: p for p in records}.values():  # a prompt may arrive twice
+            emit_answer(producer, make_answer(prompt, scores[prompt["user_id"]]), topic=settings.topic_survey_answers)
+        producer.flush()
+    finally:
+        prompts.close()
+        producer.close()
+
+
+def test_the_ces_page_shows_every_goal_with_its_figures(kafka_bootstrap, start_worker, tmp_path):
+    chromium_or_skip()
+    registry = write_registry(tmp_path / "goals.yaml", [
+        {"slug": ANSWERED, "display_name": {"en": "Download invoice", "nl": "Factuur downloaden"},
+         "scale": {"kind": "five_point"}, "target_ces_ratio": 0.8},
+        {"slug": QUIET, "display_name": {"en": "View policy", "nl": "Polis inzien"},
+         "scale": {"kind": "five_point_inverted"}, "target_ces_ratio": 0.75},
+    ])
+    env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(registry)}
+    settings = settings_from_env(env)
+    create_topics(settings)
+    worker = start_worker(env)
+    drive_worked_example(kafka_bootstrap, settings)
+    wait_until(lambda: answers_in(worker) == 100, timeout_s=60, what="100 answers in /api/goals",
+               describe=lambda: answers_in(worker))
+
+    status, body = worker.get("/api/registry")
+    assert status == 200
+    assert [goal["slug"] for goal in json.loads(body)["goals"]] == [ANSWERED, QUIET]
+
+    dom = dump_dom(worker.url + "/", tmp_path)
+    rows = dict(fields_by_goal(dom))
+    assert list(rows) == [ANSWERED, QUIET]
+    invoice = rows[ANSWERED]
+    assert invoice["name"] == "Download invoice"
+    # The default windows hold 1h and 7d: the short and the long CES.
+    assert (invoice["ces_short"], invoice["ces_long"], invoice["answers"]) == ("60 %", "60 %", "100")
+    assert (invoice["target"], invoice["interval"]) == ("80 %", "47–72 %")
+    assert (invoice["status"], invoice["data-status"]) == ("below target", "below")  # 0.7161 < 0.80
+    assert invoice["completion_vs_exits"] == "60 % vs –"  # every prompt was at completion
+    assert invoice["completion_vs_exits_answers"] == "100 / 0 answers"
+    assert "1h 60 %" in dom and "28d 60 %" in dom  # the sparkline's label, every window
+
+    policy = rows[QUIET]
+    assert (policy["name"], policy["ces_long"], policy["answers"], policy["target"]) == ("View policy", "–", "0", "75 %")
+    assert (policy["status"], policy["data-status"]) == ("no data", "no-data")
+    assert "this worker serves 2 of 2 goals" in dom
+
+    shot = screenshot(worker.url + "/", tmp_path / "ces-page.png", tmp_path)
+    print(f"screenshot: {shot}")
