@@ -26,7 +26,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stream.ces.alert_replay import DETECTION_HORIZON_MINUTES, GoalRun, RateQuality, any_of, firing, plan_runs, window_gauges
+from stream.ces.alert_replay import (
+    DETECTION_HORIZON_MINUTES, GoalRun, RateQuality, any_of, firing, plan_runs, window_gauges,
+)
 from stream.ces.registry import Alerting, GoalRegistry
 from stream.ces.windows import WindowSpec, parse_duration
 from stream.errors import CesError
@@ -120,11 +122,8 @@ def _rates(args: argparse.Namespace) -> list[float]:
 
 def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
     """The settings with the rule parameters given on the command line (checked like CES_* variables)."""
-    overrides: dict[str, Any] = {}
-    for name in ("alert_windows", "alert_for", "windows", "wilson_confidence"):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[name] = value
+    names = ("alert_windows", "alert_for", "windows", "wilson_confidence")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if not overrides:
         return settings
     data = {**settings.model_dump(), **overrides}
@@ -278,7 +277,9 @@ class PrometheusServer:
             raise CesError(f"cannot run {self.binary}: {exc}") from None
         found = re.search(r"version (\S+)", version.stdout)
         self.version = f"Prometheus {found.group(1) if found else '(unknown version)'}"
-        port = _free_port()
+        with socket.socket() as probe:  # a free port: the OS picks one, Prometheus takes it just after
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         log = (self.work / "prometheus.log").open("wb")
         self.process = subprocess.Popen(
@@ -327,6 +328,8 @@ class PrometheusServer:
                 answer = json.load(response)
         except urllib.error.HTTPError as exc:
             raise CesError(f"prometheus query failed: {exc.read().decode(errors='replace')[:2000]}") from None
+        except OSError as exc:
+            raise CesError(f"prometheus query failed: {exc}") from None
         return answer["data"]["result"]
 
 
@@ -384,12 +387,6 @@ def format_table(report: dict[str, Any]) -> str:
                      f"| {row['missed']}/{row['drops']} |")
     lines.append(f"\n({report['elapsed_s']} s)")
     return "\n".join(lines)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _progress(message: str) -> None:

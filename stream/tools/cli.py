@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 TOOLS = (
     ("run", "run", "the whole product locally: Kafka, a worker, Prometheus and Alertmanager (if installed), the "
                    "simulator with an incident, and a live view; Ctrl-C stops everything"),
+    ("simulate", "simulate", "realistic traffic over the goal registry: goal events, and answers to the prompts the "
+                             "worker sends"),
     ("report", "report", "a self-contained HTML report of CES per goal over a period, from the summaries topic"),
     ("alert-quality", "alert_quality", "false alerts per goal-week and detection time of a drop, for the generated "
                                        "rules evaluated by a real Prometheus"),

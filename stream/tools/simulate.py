@@ -156,7 +156,8 @@ class Progress:
             self.stream.flush()
 
 
-def _config(settings: Settings, args: argparse.Namespace) -> tuple[TrafficModel, SimulationConfig]:
+def _model(settings: Settings, args: argparse.Namespace) -> TrafficModel:
+    """The traffic model for the registry and the options, its clock starting now."""
     registry = load_registry(settings.goals_file)
     config = SimulationConfig(
         seed=args.seed, scenario=Scenario(args.scenario), rate=args.rate, start_epoch_s=time.time(),
@@ -165,7 +166,7 @@ def _config(settings: Settings, args: argparse.Namespace) -> tuple[TrafficModel,
         incident_minute=args.incident_minute,
     )
     try:
-        return TrafficModel(registry, config), config
+        return TrafficModel(registry, config)
     except ValueError as exc:
         raise CesError(f"simulate: {exc}") from None
 
@@ -212,7 +213,7 @@ class _Run:
     """One run's clients, clock and bookkeeping; :meth:`loop` runs until the duration or a stop."""
 
     def __init__(self, settings: Settings, model: TrafficModel, producer: Any, consumer: Any, quiet: bool) -> None:
-        self.settings, self.model, self.producer, self.consumer = settings, model, producer, consumer
+        self.model, self.producer, self.consumer = model, producer, consumer
         self.topics = {"goal_events": settings.topic_goal_events, "answers": settings.topic_survey_answers}
         self.tally = Tally()
         self.progress = Progress(quiet)
@@ -263,10 +264,15 @@ class _Run:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run the simulation until ``--duration`` or Ctrl-C/SIGTERM; print the summary; exit 0."""
-    model, config = _config(settings, args)
     consumer = _prompt_consumer(settings)
     options = client_options(settings)
     producer = make_producer(options.pop("bootstrap_servers"), **options)
+    try:
+        model = _model(settings, args)  # after connecting: its clock starts with the run's
+    except CesError:
+        producer.close()
+        consumer.close()
+        raise
     current = _Run(settings, model, producer, consumer, args.quiet)
     try:
         with _sigterm_stops():
@@ -281,7 +287,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         producer.close()
         consumer.close()
     current.tally.answers_pending = len(current.due)
-    summary = current.tally.summary(config, seconds)
+    summary = current.tally.summary(model.config, seconds)
     print(summary_text(summary))
     _write_json(summary, args.summary_json)
     return 0

@@ -243,7 +243,8 @@ class TrafficModel:
         self._bad = random.Random(f"{config.seed}:bad")
         self._pending: list[tuple[float, int, SimRecord]] = []
         self._seq = 0
-        self._next_attempt_s = self._arrival(0.0, self._attempt_rate, self._traffic)
+        # Attempts already under way at the start: their ends flow from the first second, so the rate holds.
+        self._next_attempt_s = self._arrival(-self.max_attempt_s, self._attempt_rate, self._traffic)
         self._next_bad_s = self._arrival(0.0, self._bad_rate, self._bad)
 
     # -- the goal-event stream -------------------------------------------------------------
@@ -255,17 +256,18 @@ class TrafficModel:
 
     def next_record(self) -> SimRecord:
         """The next goal event or bad record, in model time order (ties: ends before new starts)."""
-        pending_s = self._pending[0][0] if self._pending else math.inf
-        soonest = min(pending_s, self._next_attempt_s, self._next_bad_s)
-        if soonest == pending_s:
-            return heapq.heappop(self._pending)[2]
-        if soonest == self._next_attempt_s:
-            record = self._start_attempt(soonest)
+        while True:
+            pending_s = self._pending[0][0] if self._pending else math.inf
+            soonest = min(pending_s, self._next_attempt_s, self._next_bad_s)
+            if soonest == pending_s:
+                return heapq.heappop(self._pending)[2]
+            if soonest == self._next_bad_s:
+                self._next_bad_s = self._arrival(soonest, self._bad_rate, self._bad)
+                return self._bad_record(soonest)
+            started = self._start_attempt(soonest)
             self._next_attempt_s = self._arrival(soonest, self._attempt_rate, self._traffic)
-            return record
-        record = self._bad_record(soonest)
-        self._next_bad_s = self._arrival(soonest, self._bad_rate, self._bad)
-        return record
+            if started is not None:  # None: an attempt under way before the start (only its end is sent)
+                return started
 
     def _attempt_rate(self, at_s: float) -> float:
         return self.rate_at(at_s) / self._events_per_attempt
@@ -285,18 +287,18 @@ class TrafficModel:
                 return candidate
             at_s = boundary  # memoryless: start again at the boundary with the new rate
 
-    def _start_attempt(self, at_s: float) -> SimRecord:
+    def _start_attempt(self, at_s: float) -> SimRecord | None:
         rng = self._traffic
         profile = rng.choices(self.profiles, cum_weights=self._cum_weights)[0]
         user = self.users[rng.randrange(len(self.users))]
         outcome = rng.choices(OUTCOMES, weights=[profile.outcome_shares[o] for o in OUTCOMES])[0]
         session = f"s-{rng.getrandbits(48):012x}"
-        if outcome != "silent":
-            took_s = min(rng.lognormvariate(math.log(self.config.attempt_seconds), 0.9), profile.max_attempt_s)
+        took_s = min(rng.lognormvariate(math.log(self.config.attempt_seconds), 0.9), profile.max_attempt_s)
+        if outcome != "silent" and at_s + took_s >= 0:
             end = self._goal_event(at_s + took_s, outcome, profile.slug, user, session, rng)
             heapq.heappush(self._pending, (end.at_s, self._seq, end))
             self._seq += 1
-        return self._goal_event(at_s, "started", profile.slug, user, session, rng)
+        return self._goal_event(at_s, "started", profile.slug, user, session, rng) if at_s >= 0 else None
 
     def _event_dict(self, at_s: float, event_type: str, goal: str, user: User, rng: random.Random) -> dict[str, Any]:
         return {"event_id": _uuid(rng), "type": event_type, "goal": goal, "user_id": user.user_id,
