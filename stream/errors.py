@@ -19,3 +19,7 @@ class RegistryError(CesError):
 
 class ContinuityError(CesError):
     """A hole in a partition's offsets could not be read back: the stage must not go on."""
+
+
+class TopicLayoutError(CesError):
+    """A topic ces-stream partitions itself exists with another partition count than CES_TOPIC_PARTITIONS."""

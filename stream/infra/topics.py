@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
+from stream.errors import TopicLayoutError
 from stream.infra.kafka_config import client_options
 from stream.settings import Settings
 
@@ -58,11 +59,45 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+def self_partitioned_topics(settings: Settings) -> list[str]:
+    """The topics whose records ces-stream sends to a partition it computes (a hash modulo
+    ``CES_TOPIC_PARTITIONS``), and the table changelogs that must line up with them."""
+    app = settings.app_id
+    return [user_events_topic(settings), goal_partials_topic(settings),
+            f"{app}-users-changelog", f"{app}-partials-changelog", f"{app}-goal-partials-changelog"]
+
+
+def check_partitions(admin: KafkaAdminClient, settings: Settings, existing: set[str]) -> None:
+    """Refuse to start on internal topics made with another partition count.
+
+    Sending to partition 5 of a 2-partition topic fails on every batch, and re-partitioning
+    would move keys away from the state that belongs to them: neither may happen silently.
+
+    :raises TopicLayoutError: naming the topics, their partition counts and the ways out.
+    """
+    names = [name for name in self_partitioned_topics(settings) if name in existing]
+    if not names:
+        return
+    wrong = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names)
+             if len(d["partitions"]) != settings.topic_partitions}
+    if wrong:
+        found = ", ".join(f"{name} has {count}" for name, count in sorted(wrong.items()))
+        raise TopicLayoutError(
+            f"internal topics were made with another partition count than CES_TOPIC_PARTITIONS="
+            f"{settings.topic_partitions}: {found}. Set CES_TOPIC_PARTITIONS to the count they have, or start "
+            f"afresh with another CES_APP_ID (or delete the topics named {settings.app_id}-*: their state goes too)"
+        )
+
+
 def create_topics(settings: Settings) -> dict[str, str]:
-    """Create every missing topic; safe to run again. Returns name -> 'created' | 'exists'."""
+    """Create every missing topic; safe to run again. Returns name -> 'created' | 'exists'.
+
+    :raises TopicLayoutError: when an internal topic exists with another partition count.
+    """
     admin = KafkaAdminClient(client_id=f"{settings.app_id}-admin", **client_options(settings))
     try:
         existing = set(admin.list_topics())
+        check_partitions(admin, settings, existing)
         result: dict[str, str] = {}
         wanted = {}
         for spec in topic_specs(settings):

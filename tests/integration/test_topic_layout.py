@@ -1,0 +1,45 @@
+"""A worker refuses to start on internal topics made with another partition count, and says why.
+
+Its stages send to partition hash % CES_TOPIC_PARTITIONS of those topics: with fewer
+partitions every batch would fail (the agents crash and restart forever), and with more the
+keys would move away from their state.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from stream.errors import TopicLayoutError
+from stream.infra.topics import create_topics, user_events_topic
+from tests.harness import settings_from_env, worker_env
+
+pytestmark = pytest.mark.integration
+
+
+def test_an_internal_topic_with_another_partition_count_stops_the_worker_at_start(kafka_bootstrap, tmp_path):
+    env = worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}", partitions=4)
+    settings = settings_from_env(env)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(user_events_topic(settings), num_partitions=2, replication_factor=1)])
+    finally:
+        admin.close()
+    with pytest.raises(TopicLayoutError, match=f"{user_events_topic(settings)} has 2"):
+        create_topics(settings)
+    result = subprocess.run([sys.executable, "-m", "stream.tools.cli", "worker"], env={**os.environ, **env},
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "CES_TOPIC_PARTITIONS=4" in result.stderr and "has 2" in result.stderr
+
+
+def test_matching_internal_topics_pass(kafka_bootstrap):
+    settings = settings_from_env(worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}", partitions=4))
+    assert set(create_topics(settings).values()) == {"created"}
+    assert set(create_topics(settings).values()) == {"exists"}
