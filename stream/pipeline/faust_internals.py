@@ -328,6 +328,22 @@ def ack(events: Sequence[Any]) -> None:
         event.ack()
 
 
+def track_topic(producer: Any, topic: str) -> Any:
+    """Make the producer's metadata refreshes include ``topic``; await the result.
+
+    aiokafka 0.14 tracks a topic for metadata only when a send finds it missing from the
+    metadata cache. A topic known from the first, full fetch is never tracked, and once any
+    topic is, every refresh asks for the tracked topics alone and *replaces* the cache: the
+    untracked topic's partitions vanish. A batch already queued for it then has no known
+    leader, the sender keeps refreshing without it, and the batch waits out the request
+    timeout (20 minutes in Faust); Faust's commit flushes the producer first, so fetching
+    stops too. Seen as a worker that stopped after its first ~10 000 events (issue 9).
+    Tracking every topic before sending to it keeps it in every refresh.
+    """
+    # checked: aiokafka 0.14.0 AIOKafkaClient.add_topic (a done future when already tracked)
+    return producer.client.add_topic(topic)
+
+
 class BatchSender:
     """One batch's output records, sent together: one record batch per topic partition.
 
@@ -375,6 +391,8 @@ class BatchSender:
                 batch.append(producer.create_batch())  # an empty batch takes a record of any size
                 batch[-1].append(timestamp=None, key=key, value=value)
         self._records = []
+        for topic in {topic for topic, _ in builders}:
+            await track_topic(producer, topic)
         pending = []
         for (topic, partition), batch_list in builders.items():
             for builder in batch_list:
