@@ -29,6 +29,7 @@ from stream.observability.alertmanager import alertmanager_yaml
 from stream.observability.monitoring import RULES, monitoring_files
 from stream.settings import Settings
 from stream.tools.live_view import Poller, screen
+from stream.tools.simulation import SimulationConfig, build_profiles
 
 CLI = [sys.executable, "-m", "stream.tools.cli"]
 
@@ -138,7 +139,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"alert_for": args.alert_for})
     env = {**os.environ, "CES_ALERT_FOR": args.alert_for, "CES_WEB_HOST": "127.0.0.1"}
     registry = load_registry(settings.goals_file)
-    incident = next((g.slug for g in registry.goals if g.target_ces_ratio is not None), registry.goals[0].slug)
+    incident = build_profiles(registry, SimulationConfig())[0].slug  # the simulator's default: the busiest goal
     console = Console()
     children = Children(workdir)
     broker = local_broker_for(settings.kafka_bootstrap, settings.local_kafka_dir)

@@ -51,6 +51,8 @@ EASE = {"completed": (0.92, 0.04), "abandoned": (0.35, 0.22), "abandoned_inferre
 EASE_WIDTH = 0.25
 MAX_GOAL_DIFFICULTY = 0.15  # a goal's own difficulty: lowers its completion share and its ease
 INCIDENT_EASE_DROP, INCIDENT_FRUSTRATION = 0.30, 0.15
+HEALTHY_MARGIN = 0.06  # a goal with a target runs this far above it until an incident hits it
+EXIT_RESPONSE = 1 / 3  # users who left a goal answer its prompt a third as often as those who completed it
 COMMENT_SHARE = {"negative": 0.45, "neutral": 0.25, "positive": 0.12}  # unhappy users write more
 
 STEPS = {
@@ -113,6 +115,7 @@ class GoalProfile:
     difficulty: float  # 0..MAX_GOAL_DIFFICULTY
     outcome_shares: Mapping[str, float]  # completed, abandoned, silent
     max_attempt_s: float  # ends come before the worker's inferred-abandonment timeout
+    delight: float = 0.0  # share of completions' answers on the easiest point: CES just above the target
 
 
 @dataclass(frozen=True)
@@ -213,8 +216,38 @@ def build_profiles(registry: GoalRegistry, config: SimulationConfig) -> list[Goa
         inferred = goal.triggers.inferred_abandonment
         if inferred.enabled:
             cap = min(cap, 0.8 * inferred.timeout_seconds)
-        profiles.append(GoalProfile(goal.slug, raw[goal.slug] / total, difficulty, shares, cap))
+        delight = _healthy_delight(goal, difficulty, shares, inferred.enabled)
+        profiles.append(GoalProfile(goal.slug, raw[goal.slug] / total, difficulty, shares, cap, delight))
     return sorted(profiles, key=lambda profile: -profile.weight)
+
+
+def response_share(answer_share: float, outcome: str) -> float:
+    """The share of prompts answered: ``answer_share`` at completion, less at exits."""
+    return answer_share if outcome == "completed" else answer_share * EXIT_RESPONSE
+
+
+def _healthy_delight(goal: Any, difficulty: float, shares: Mapping[str, float], inferred: bool) -> float:
+    """The share of completions' answers on the easiest point that puts the goal's expected CES over all
+    outcomes ``HEALTHY_MARGIN`` above its target (0 without a target, or when the plain model is there).
+
+    Only completions get it: exits stay much harder, as they are. Capped at 0.95 (a target the
+    exits alone keep out of reach stays out of reach).
+    """
+    if goal.target_ces_ratio is None:
+        return 0.0
+    scale_obj = goal.scale_obj()
+    scale = {"min_score": scale_obj.min_score, "max_score": scale_obj.max_score, "inverted": scale_obj.inverted}
+    answered = {"completed": shares["completed"], "abandoned": shares["abandoned"] * EXIT_RESPONSE,
+                "abandoned_inferred": shares["silent"] * EXIT_RESPONSE if inferred else 0.0}
+    total = sum(answered.values())
+    plain = {outcome: sum(weight for point, weight in score_weights(
+        scale, EASE[outcome][0] - difficulty, EASE[outcome][1]).items() if point in scale_obj.positive)
+             for outcome in answered}
+    blended = sum(answered[o] / total * plain[o] for o in answered)
+    completed = answered["completed"] / total
+    wanted = min(0.95, goal.target_ces_ratio + HEALTHY_MARGIN)
+    # With delight d at completion: CES = blended + completed * d * (1 - plain completed).
+    return min(0.95, max(0.0, (wanted - blended) / (completed * (1.0 - plain["completed"]))))
 
 
 class TrafficModel:
@@ -355,10 +388,15 @@ class TrafficModel:
         key = (goal, outcome, incident, scale["min_score"], scale["max_score"], scale["inverted"])
         if key not in self._score_cache:
             ease, frustration = EASE[outcome]
-            ease -= self._by_slug[goal].difficulty
+            profile = self._by_slug[goal]
+            ease -= profile.difficulty
+            delight = 0.0 if incident or outcome != "completed" else profile.delight
             if incident:
                 ease, frustration = ease - INCIDENT_EASE_DROP, frustration + INCIDENT_FRUSTRATION
-            self._score_cache[key] = score_weights(scale, ease, frustration)
+            weights = score_weights(scale, ease, frustration)
+            easiest = scale["min_score"] if scale["inverted"] else scale["max_score"]
+            self._score_cache[key] = {point: (1 - delight) * weight + (delight if point == easiest else 0.0)
+                                      for point, weight in weights.items()}
         return self._score_cache[key]
 
     def plan_answer(self, prompt: Mapping[str, Any]) -> AnswerPlan | None:
@@ -371,7 +409,7 @@ class TrafficModel:
         if user is None or prompt["goal"] not in self._by_slug:
             return None
         rng = random.Random(f"{self.config.seed}:answer:{prompt['prompt_id']}")
-        if rng.random() >= self.config.answer_share:
+        if rng.random() >= response_share(self.config.answer_share, prompt["outcome"]):
             return None
         created_epoch_s = _epoch(prompt["created_at"])
         expires_in_s = _epoch(prompt["expires_at"]) - created_epoch_s

@@ -20,6 +20,7 @@ from schemas import DeadLetterReason, GoalEvent, SurveyAnswer, SurveyPrompt
 from stream.ces.registry import load_registry
 from stream.ces.validation import Limits, Rejection, validate_answer, validate_goal_event
 from stream.tools.simulation import (
+    response_share,
     CHANNEL_MIX,
     COMMENT_SHARE,
     COMMENTS,
@@ -138,9 +139,13 @@ def test_rate_channel_and_locale_mix(steady):
 
 
 def test_response_rate_matches_the_answer_share(steady):
-    realised = len(steady["answers"]) / len(steady["prompts"])
+    """answer_share at completion; users who left answer a third as often (EXIT_RESPONSE)."""
     assert len(steady["prompts"]) > 40_000
-    assert abs(realised - steady["model"].config.answer_share) < TOLERANCE
+    prompts = Counter(p["outcome"] for p in steady["prompts"])
+    answered = Counter(p["outcome"] for p, _ in steady["answers"])
+    share = steady["model"].config.answer_share
+    for outcome in ("completed", "abandoned"):
+        assert abs(answered[outcome] / prompts[outcome] - response_share(share, outcome)) < TOLERANCE, outcome
 
 
 def test_score_distributions_match_the_model(steady):
