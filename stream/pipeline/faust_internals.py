@@ -329,19 +329,14 @@ def ack(events: Sequence[Any]) -> None:
 
 
 def track_topic(producer: Any, topic: str) -> Any:
-    """Make the producer's metadata refreshes include ``topic``; await the result.
+    """Make the producer's metadata refreshes include ``topic`` (await the result).
 
-    aiokafka 0.14 tracks a topic for metadata only when a send finds it missing from the
-    metadata cache. A topic known from the first, full fetch is never tracked, and once any
-    topic is, every refresh asks for the tracked topics alone and *replaces* the cache: the
-    untracked topic's partitions vanish. A batch already queued for it then has no known
-    leader, the sender keeps refreshing without it, and the batch waits out the request
-    timeout (20 minutes in Faust); Faust's commit flushes the producer first, so fetching
-    stops too. Seen as a worker that stopped after its first ~10 000 events (issue 9).
-    Tracking every topic before sending to it keeps it in every refresh.
+    aiokafka 0.14 tracks a topic only when a send misses it in the cache, and each refresh asks
+    for the tracked topics alone and replaces the cache: an untracked topic drops out, a batch
+    queued for it waits out the 20-minute request timeout, and Faust's commit (which flushes the
+    producer first) stops fetching: the stall of issue 9. A tracked topic stays in every refresh.
     """
-    # checked: aiokafka 0.14.0 AIOKafkaClient.add_topic (a done future when already tracked)
-    return producer.client.add_topic(topic)
+    return producer.client.add_topic(topic)  # checked: aiokafka 0.14.0 (a done future when tracked)
 
 
 class BatchSender:

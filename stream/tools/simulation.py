@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from stream.ces.registry import GoalRegistry
+from stream.tools.simulation_comments import COMMENT_SHARE, language_of, render_comment
 
 
 class Scenario(StrEnum):
@@ -53,28 +54,7 @@ MAX_GOAL_DIFFICULTY = 0.15  # a goal's own difficulty: lowers its completion sha
 INCIDENT_EASE_DROP, INCIDENT_FRUSTRATION = 0.30, 0.15
 HEALTHY_MARGIN = 0.06  # a goal with a target runs this far above it until an incident hits it
 EXIT_RESPONSE = 1 / 3  # users who left a goal answer its prompt a third as often as those who completed it
-COMMENT_SHARE = {"negative": 0.45, "neutral": 0.25, "positive": 0.12}  # unhappy users write more
 
-STEPS = {
-    "en": ("logging in", "finding the right page", "the verification code", "uploading the document",
-           "filling in the form", "the payment step", "confirming my details"),
-    "nl": ("inloggen", "de juiste pagina vinden", "de verificatiecode", "het document uploaden",
-           "het formulier invullen", "de betaalstap", "mijn gegevens bevestigen"),
-}
-COMMENTS = {
-    "en": {
-        "negative": ("{Step} was hard: I had to try three times.", "I got stuck at {step}.",
-                     "{Step} took far too long.", "Why is {step} so complicated?"),
-        "neutral": ("It worked in the end, but {step} could be simpler.", "Okay, although {step} was a bit confusing."),
-        "positive": ("Quick and easy.", "Found it right away, thanks!", "Much easier than last time."),
-    },
-    "nl": {
-        "negative": ("{Step} was lastig: ik moest het drie keer proberen.", "Ik liep vast bij {step}.",
-                     "{Step} duurde veel te lang.", "Waarom is {step} zo ingewikkeld?"),
-        "neutral": ("Het lukte uiteindelijk, maar {step} kan eenvoudiger.", "Prima, al was {step} wat onduidelijk."),
-        "positive": ("Snel en makkelijk.", "Meteen gevonden, dank je!", "Veel makkelijker dan de vorige keer."),
-    },
-}
 BAD_KINDS = {"not_json": 0.25, "schema_violation": 0.25, "unknown_goal": 0.25, "future_timestamp": 0.10,
              "unknown_prompt": 0.10, "oversize": 0.05}
 UNKNOWN_GOALS = ("legacy-checkout", "beta-wizard", "download-invoice-v2")
@@ -157,12 +137,6 @@ def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def language_of(locale: str) -> str:
-    """The comment language for a locale: nl or en (en for anything else)."""
-    language = locale.split("-", 1)[0]
-    return language if language in COMMENTS else "en"
-
-
 def point_ease(score: int, scale: Mapping[str, Any]) -> float:
     """Where a score lies from 0 (very difficult) to 1 (very easy), on any scale kind."""
     position = (score - scale["min_score"]) / (scale["max_score"] - scale["min_score"])
@@ -183,12 +157,6 @@ def comment_sentiment(score: int, scale: Mapping[str, Any]) -> str:
     """negative, neutral or positive by the score's place on the scale (which comment fits)."""
     ease = point_ease(score, scale)
     return "negative" if ease < 0.5 else "neutral" if ease == 0.5 else "positive"
-
-
-def render_comment(rng: random.Random, language: str, sentiment: str) -> str:
-    """A short plausible comment; unhappy ones name the step that was hard."""
-    step = rng.choice(STEPS[language])
-    return rng.choice(COMMENTS[language][sentiment]).format(step=step, Step=step[0].upper() + step[1:])
 
 
 def build_population(config: SimulationConfig) -> list[User]:
@@ -228,11 +196,7 @@ def response_share(answer_share: float, outcome: str) -> float:
 
 def _healthy_delight(goal: Any, difficulty: float, shares: Mapping[str, float], inferred: bool) -> float:
     """The share of completions' answers on the easiest point that puts the goal's expected CES over all
-    outcomes ``HEALTHY_MARGIN`` above its target (0 without a target, or when the plain model is there).
-
-    Only completions get it: exits stay much harder, as they are. Capped at 0.95 (a target the
-    exits alone keep out of reach stays out of reach).
-    """
+    outcomes ``HEALTHY_MARGIN`` above its target; exits stay as hard as they are. At most 0.95."""
     if goal.target_ces_ratio is None:
         return 0.0
     scale_obj = goal.scale_obj()

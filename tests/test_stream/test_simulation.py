@@ -20,19 +20,16 @@ from schemas import DeadLetterReason, GoalEvent, SurveyAnswer, SurveyPrompt
 from stream.ces.registry import load_registry
 from stream.ces.validation import Limits, Rejection, validate_answer, validate_goal_event
 from stream.tools.simulation import (
-    response_share,
     CHANNEL_MIX,
-    COMMENT_SHARE,
-    COMMENTS,
     LOCALE_MIX,
-    STEPS,
     Scenario,
     SimulationConfig,
     TrafficModel,
     comment_sentiment,
-    language_of,
+    response_share,
     timestamp,
 )
+from stream.tools.simulation_comments import COMMENT_SHARE, COMMENTS, STEPS, language_of
 
 REGISTRY = load_registry(Path(__file__).resolve().parents[2] / "deploy" / "goals.yaml")
 EVENTS = 100_000
