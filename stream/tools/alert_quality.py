@@ -44,20 +44,20 @@ MARK = "alert_quality_match"  # temporary label that applies a selector's matche
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sub-command's options: the simulation, and overrides of the rule parameters."""
     sim = parser.add_argument_group("simulation")
-    sim.add_argument("--rates", default="20,100,1000", help="answers per hour of the simulated goals, comma separated")
-    sim.add_argument("--healthy-ces", type=float, default=0.85, help="true CES of a healthy goal")
-    sim.add_argument("--target", type=float, default=0.80, help="the goals' target_ces_ratio")
-    sim.add_argument("--dropped-ces", type=float, default=0.60, help="true CES after a drop")
-    sim.add_argument("--weeks", type=int, default=40, help="healthy goal-weeks per rate (false alerts)")
-    sim.add_argument("--drops", type=int, default=40, help="drop runs per rate (detection times)")
-    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--rates", default="20,100,1000", help="answers per hour, comma separated (%(default)s)")
+    sim.add_argument("--healthy-ces", type=float, default=0.85, help="true CES of a healthy goal (%(default)s)")
+    sim.add_argument("--target", type=float, default=0.80, help="the goals' target_ces_ratio (%(default)s)")
+    sim.add_argument("--dropped-ces", type=float, default=0.60, help="true CES after a drop (%(default)s)")
+    sim.add_argument("--weeks", type=int, default=40, help="healthy goal-weeks per rate (%(default)s)")
+    sim.add_argument("--drops", type=int, default=40, help="drop runs per rate (%(default)s)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed (%(default)s)")
     rule = parser.add_argument_group("rule parameters (default: the effective settings)")
     rule.add_argument("--alert-windows", help="CES_ALERT_WINDOWS, e.g. 10m,30m,1h,3h")
     rule.add_argument("--alert-for", help="CES_ALERT_FOR, e.g. 5m")
     rule.add_argument("--windows", help="CES_WINDOWS (an alert window must be one of them)")
     rule.add_argument("--wilson-confidence", type=float, help="CES_WILSON_CONFIDENCE, e.g. 0.99")
     rule.add_argument("--min-answers", type=int, default=Alerting().min_answers,
-                      help="the goals' alerting.min_answers")
+                      help="the goals' alerting.min_answers (%(default)s)")
     parser.add_argument("--prometheus", default="prometheus", help="the prometheus binary")
     parser.add_argument("--promtool", default="promtool", help="the promtool binary")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
@@ -372,7 +372,8 @@ def format_table(report: dict[str, Any]) -> str:
         f"{rule['alert']} ({rule['severity']}) as generated, evaluated every {STEP_S // 60}m by {rule['evaluated_by']}",
         f"rule: windows {','.join(rule['windows'])}, for {rule['for']}, min answers {rule['min_answers']}, "
         f"confidence {rule['confidence']:g}",
-        f"simulation: healthy CES {sim['healthy_ces']:g}, target {sim['target']:g}, dropped CES {sim['dropped_ces']:g}; "
+        f"simulation: healthy CES {sim['healthy_ces']:g}, target {sim['target']:g}, "
+        f"dropped CES {sim['dropped_ces']:g}; "
         f"per rate {sim['healthy_goal_weeks_per_rate']} healthy goal-weeks and {sim['drops_per_rate']} drops "
         f"(missed = not detected within {horizon} min); seed {sim['seed']}",
         "",
