@@ -140,3 +140,10 @@ def test_every_path_docker_compose_mounts_exists():
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     assert prometheus["rule_files"] == ["/etc/prometheus/rules/ces-stream.rules.yml"]
     assert (DEPLOY / RULES).is_file()
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian, v1) is not installed")
+def test_docker_compose_file_is_valid():
+    result = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
