@@ -53,7 +53,7 @@ class Children:
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=True, preexec_fn=_die_with_parent)
         log.close()  # the child holds its own descriptor
         self.started.append((name, proc))
         return proc
@@ -68,6 +68,16 @@ class Children:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, SIGTERM it when this process dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: Ctrl-C and SIGTERM still stop the children
 
 
 def _ready(url: str) -> bool:
@@ -180,8 +190,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _stop_on_sigterm() -> list[int]:
-    """SIGTERM ends the run like Ctrl-C; the list becomes non-empty when it came."""
+    """SIGTERM ends the run like Ctrl-C; the list becomes non-empty when it came.
+
+    SIGINT gets Python's own handler too: a process started in the background inherits SIGINT
+    ignored, and Ctrl-C (or the test's SIGINT) must still stop the run.
+    """
     received: list[int] = []
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def handler(signum: int, frame: Any) -> None:
         received.append(signum)

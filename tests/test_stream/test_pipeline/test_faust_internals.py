@@ -194,11 +194,20 @@ class FakeProducer(AIOKafkaProducer):
     def __init__(self, partitions: int) -> None:
         super().__init__(bootstrap_servers="127.0.0.1:9")
         self.client._wait_on_metadata = AsyncMock()
+        self.client.add_topic = self._track
         self._metadata.partitions_for_topic = lambda topic: set(range(partitions))
         self._metadata.available_partitions_for_topic = lambda topic: set(range(partitions))
         self.sent: list[tuple[str, int, int]] = []
+        self.tracked: list[str] = []
+
+    def _track(self, topic):
+        self.tracked.append(topic)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(True)
+        return done
 
     async def send_batch(self, batch, topic, *, partition):
+        assert topic in self.tracked, "a topic is tracked for metadata before the first batch is sent to it"
         self.sent.append((topic, partition, batch.record_count()))
         done = asyncio.get_running_loop().create_future()
         done.set_result(RecordMetadata(topic, partition, TopicPartition(topic, partition), 100, None, 0, 0))
