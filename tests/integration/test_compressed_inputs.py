@@ -130,7 +130,10 @@ def test_kcat_codecs_are_read(pipeline: Pipeline):
         # One key per line (-K tab), so librdkafka's partitioner spreads them over the partitions.
         lines = b"".join(f"user-{i}".encode() + b"\t" + value + b"\n" for i, value in enumerate(values))
         result = subprocess.run(
-            [kcat, "-P", "-b", settings.kafka_bootstrap, "-t", settings.topic_goal_events, "-z", codec, "-K", "\t"],
+            # A long linger batches every line read from stdin, however busy the machine: without it a
+            # loaded machine sent smaller batches that compressed too little for the check below.
+            [kcat, "-P", "-b", settings.kafka_bootstrap, "-t", settings.topic_goal_events, "-z", codec, "-K", "\t",
+             "-X", "linger.ms=1000"],
             input=lines, capture_output=True, timeout=60,
         )
         assert result.returncode == 0, f"kcat -z {codec} failed: {result.stderr.decode(errors='replace')}"
