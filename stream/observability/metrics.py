@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from schemas import DeadLetterReason, GoalEventType, PromptOutcome
-from stream.ces.prompting import SuppressionReason
+from stream.ces.prompt_decision import SuppressionReason
 from stream.ces.scales import Sentiment
 from stream.ces.segments import CHANNELS, OUTCOMES
 from stream.ces.stats import WindowFigures

@@ -24,7 +24,8 @@ from stream.ces.answering import AnswerDecision, decide_answer
 from stream.ces.buckets import Fact
 from stream.ces.envelope import Envelope, EnvelopeKind, user_id_from_record
 from stream.ces.partials import Partial, PartialExpiry, PartialKey, apply_facts, encode_batch, goal_partition, keys_for
-from stream.ces.prompting import PromptDecision, decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
+from stream.ces.prompt_decision import PromptDecision
+from stream.ces.prompting import decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
 from stream.ces.pseudonym import partition_for
 from stream.ces.registry import GoalRegistry
 from stream.ces.sampling import AdaptiveRates

@@ -20,7 +20,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
 
     from stream.pipeline.app import Pipeline
     from stream.pipeline.faust_internals import unverified_versions
-    from stream.ces.registry import load_registry
+    from stream.ces.registry_file import load_registry
     from stream.infra.topics import create_topics
 
     registry = load_registry(settings.goals_file)  # an invalid registry refuses to start, naming the problem

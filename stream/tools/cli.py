@@ -79,7 +79,7 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_monitoring(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from stream.ces.registry import load_registry
+    from stream.ces.registry_file import load_registry
     from stream.observability.monitoring import differences, monitoring_files, write
 
     files = monitoring_files(settings, load_registry(settings.goals_file), webhook_url=args.webhook_url,

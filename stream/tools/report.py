@@ -24,7 +24,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas import FeedbackComment, GoalSummary
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.ces.windows import parse_duration
 from stream.errors import CesError
 from stream.infra.kafka_config import client_options

@@ -22,7 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stream.ces.registry import GoalRegistry, load_registry
+from stream.ces.registry import GoalRegistry
+from stream.ces.registry_file import load_registry
 from stream.infra.local_kafka import local_broker_for
 from stream.infra.topics import create_topics
 from stream.observability.alertmanager import alertmanager_yaml

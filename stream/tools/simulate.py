@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.errors import CesError
 from stream.infra.kafka_config import client_options
 from stream.infra.producer import make_producer

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
 from stream.observability.alertmanager import alertmanager_yaml

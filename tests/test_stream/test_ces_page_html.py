@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.pipeline.page import ces_page_html, registry_json
 from tests.browser import dump_dom, fields_by_goal, screenshot
 from tests.harness import write_registry

@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.observability import rules
 from stream.observability.dashboards import dashboards, panel_queries, provisioning
 from stream.observability.metrics import EXIT_GAP_GAUGES, WINDOW_GAUGES, split_metric_names

@@ -11,7 +11,7 @@ from schemas import GoalSummary
 from stream.ces.goal_windows import MAX_CATCH_UP_PERIODS, GoalWindows
 from stream.ces.buckets import BucketCounts, bucket_start
 from stream.ces.partials import Partial, PartialKey, goal_partition
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.ces.scales import Sentiment
 from stream.ces.windows import plan_windows
 from tests.harness import write_registry

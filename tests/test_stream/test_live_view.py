@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.tools.live_view import Snapshot, screen, sparkline
 from tests.harness import write_registry
 

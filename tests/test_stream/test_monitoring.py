@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.errors import SettingsError
 from stream.observability.alertmanager import PAGE, TICKET
 from stream.observability.monitoring import ALERTMANAGER, RULE_TESTS, RULES, differences, monitoring_files

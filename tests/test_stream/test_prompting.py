@@ -13,16 +13,8 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.goal_event import GoalEvent
 from schemas.survey_prompt import PromptOutcome, ScaleKind
 from stream.ces.buckets import OutcomeFact, PromptFact
-from stream.ces.prompting import (
-    PROMPT_NAMESPACE,
-    PromptDecision,
-    SuppressionReason,
-    decide_goal_event,
-    expire_open_goals,
-    longest_cooldown_s,
-    next_deadline_s,
-    prompt_id_for,
-)
+from stream.ces.prompt_decision import PROMPT_NAMESPACE, PromptDecision, SuppressionReason, prompt_id_for
+from stream.ces.prompting import decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
 from stream.ces.pseudonym import pseudonymise
 from stream.ces.registry import GoalRegistry
 from stream.ces.sampling import sticky_sample

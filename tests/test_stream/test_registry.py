@@ -10,7 +10,9 @@ import yaml
 
 from schemas.survey_prompt import ScaleKind, ScaleLabel
 from stream.errors import CesError
-from stream.ces.registry import GoalRegistry, RegistryError, load_registry
+from stream.ces.registry import GoalRegistry
+from stream.ces.registry_file import load_registry
+from stream.errors import RegistryError
 from stream.ces.scales import Sentiment
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "goals.yaml"

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.tools.report import add_arguments, run
 from stream.tools.report_figures import Period, build_report, direction, expected_summaries, period_of
 from stream.tools.report_html import render_report

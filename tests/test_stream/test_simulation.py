@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from schemas import DeadLetterReason, GoalEvent, SurveyAnswer, SurveyPrompt
-from stream.ces.registry import load_registry
+from stream.ces.registry_file import load_registry
 from stream.ces.validation import Limits, Rejection, validate_answer, validate_goal_event
 from stream.tools.simulation import (
     CHANNEL_MIX,
