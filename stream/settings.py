@@ -7,6 +7,8 @@ the variable, e.g. ``CES_WEB_PORT: Input should be a valid integer``.
 
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -80,6 +82,24 @@ class Settings(BaseSettings):
         description="Table store: memory:// (development) or rocksdb:// (production, survives restarts without a full changelog replay).",
     )
     data_dir: Path = Field(Path("ces-data"), description="Where rocksdb:// keeps its files.")
+    group_instance_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description=(
+            "Static group membership: this worker's stable id in the consumer group, unique per worker "
+            "(a Kubernetes pod name); a restarted worker takes its partitions back at once. "
+            "Unset: <hostname>-<CES_WEB_PORT>; none: dynamic membership."
+        ),
+    )
+    session_timeout_seconds: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description="How long the group waits for a silent worker before its partitions move to the others (failover time).",
+    )
+    heartbeat_interval_seconds: float = Field(
+        2.0, gt=0, le=60, description="How often a worker tells the group it is alive (well under the session timeout)."
+    )
 
     # Topics
     topic_goal_events: str = Field("ces.goal-events", description="Input: goal events from apps.")
@@ -201,6 +221,23 @@ class Settings(BaseSettings):
                 "CES_KAFKA_SASL_MECHANISM, CES_KAFKA_SASL_USERNAME and CES_KAFKA_SASL_PASSWORD are required with a SASL_* protocol"
             )
         return self
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_session(self) -> "Settings":
+        if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
+            raise ValueError("CES_HEARTBEAT_INTERVAL_SECONDS must be at most a third of CES_SESSION_TIMEOUT_SECONDS")
+        return self
+
+    def static_member_id(self) -> str | None:
+        """This worker's ``group.instance.id``, or None for dynamic membership.
+
+        Derived from the host name and the web port when unset: stable across restarts of
+        the same worker, and two workers on one host cannot share a port.
+        """
+        if self.group_instance_id is None:
+            host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()) or "worker"
+            return f"{host}-{self.web_port}"
+        return None if self.group_instance_id.lower() == "none" else self.group_instance_id
 
     def window_specs(self) -> tuple[Any, ...]:
         """The planned sliding windows (:class:`stream.ces.windows.WindowSpec`)."""

@@ -118,6 +118,11 @@ class Pipeline:
             producer_linger=0.0,
             producer_max_batch_size=262_144,
             broker_max_poll_records=5000,
+            # Static membership: a restarted worker gets its partitions back without waiting for
+            # its old session to expire; a dead one's move after the session timeout.
+            consumer_group_instance_id=s.static_member_id(),
+            broker_session_timeout=s.session_timeout_seconds,
+            broker_heartbeat_interval=s.heartbeat_interval_seconds,
             monitor=QuietMonitor(),
             autodiscover=False,
             key_serializer="raw",
