@@ -17,7 +17,7 @@ from stream.ces.partials import MergedGoals, Partial, PartialKey, decode_batch, 
 from stream.ces.windows import retention_s_by_resolution
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
-from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table
+from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table, stage_agent
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class GoalStage:
         self.table = raw_table(app, "goal-partials", settings.topic_partitions)
         self.close_delay_s = settings.window_close_delay_seconds
         self.keep_s = retention_s_by_resolution(windows.window_specs, self.close_delay_s + settings.late_grace_seconds)
-        app.agent(topic, name=f"{settings.app_id}.goals")(self.run)
+        stage_agent(app, topic, f"{settings.app_id}.goals", self.run)
         app.timer(settings.tick_interval_seconds, name=f"{settings.app_id}.window-closer")(self.close_windows)
         app.on_rebalance_complete.connect(self.rebuild)
 

@@ -19,6 +19,7 @@ from stream.ces.pseudonym import partition_for, pseudonymise
 from stream.ces.validation import Limits, Rejection, dead_letter, validate_answer, validate_goal_event
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
+from stream.pipeline.stage_helpers import stage_agent
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class IntakeStage:
         self.limits = limits
         self.pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
         self.goal_topic = settings.topic_goal_events
-        app.agent(inputs, name=f"{settings.app_id}.intake")(self.run)
+        stage_agent(app, inputs, f"{settings.app_id}.intake", self.run)
 
     async def run(self, stream: Any) -> None:
         s = self.settings

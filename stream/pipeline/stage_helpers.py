@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def stage_agent(app: Any, channel: Any, name: str, run: Callable[[Any], Awaitable[None]]) -> None:
+    """Run ``run`` as the agent ``name`` over ``channel``; if it raises, the worker exits non-zero.
+
+    Faust's own answer to a crashed agent is to start it again, past the batch it did not ack:
+    Faust then commits nothing more on those partitions and the worker looks alive while it
+    processes nothing. Exiting lets the supervisor restart the worker, which re-reads from the
+    last commit.
+    """
+
+    async def run_or_stop_the_worker(stream: Any) -> None:
+        try:
+            await run(stream)
+        except asyncio.CancelledError:
+            raise  # a rebalance or a shutdown
+        except Exception as exc:
+            log.critical("stage %s crashed: %r; the worker stops, to be restarted from its last commit", name, exc,
+                         exc_info=True)
+            await app.crash(exc)  # the worker exits non-zero
+            await asyncio.Future()  # and this stage takes nothing more until then
+
+    run_or_stop_the_worker.__doc__ = run.__doc__
+    app.agent(channel, name=name)(run_or_stop_the_worker)
 
 
 def by_partition(events: Sequence[Any]) -> dict[int, list[Any]]:

@@ -34,7 +34,7 @@ from stream.ces.validation import Rejection, dead_letter
 from stream.infra.record_reader import RecordReader
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
-from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table
+from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table, stage_agent
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class UserStage:
         # Stage-1 partials are only needed while late facts can still reach their bucket.
         self.partial_keep_s = s.late_grace_seconds + max(resolutions_s) * 2
 
-        app.agent(topic, name=f"{s.app_id}.users")(self.run)
+        stage_agent(app, topic, f"{s.app_id}.users", self.run)
         app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")(self.expire_due_goals)
         app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")(self.prune_partials)
         app.on_partitions_revoked.connect(self.forget_decoded)
