@@ -15,7 +15,7 @@ from schemas.common import (
     Timestamp,
     UserId,
 )
-from schemas.dead_letter import MAX_DETAIL_CHARS, DeadLetter, DeadLetterReason
+from schemas.dead_letter import MAX_DETAIL_CHARS, MAX_KEY_BYTES, MAX_ORIGINAL_BYTES, DeadLetter, DeadLetterReason
 from schemas.feedback_comment import FeedbackComment, UserRef
 from schemas.goal_event import GoalEvent, GoalEventType
 from schemas.goal_summary import GoalSummary
@@ -25,6 +25,8 @@ from schemas.survey_prompt import PromptOutcome, ScaleKind, ScaleLabel, ScaleSpe
 __all__ = [
     "MAX_COMMENT_CHARS",
     "MAX_DETAIL_CHARS",
+    "MAX_KEY_BYTES",
+    "MAX_ORIGINAL_BYTES",
     "SCHEMA_VERSION",
     "Channel",
     "DeadLetter",

@@ -13,6 +13,13 @@ from schemas.common import OutputModel, Timestamp
 
 MAX_DETAIL_CHARS = 2000
 """Longest ``detail`` text; `DeadLetter.from_record` shortens longer ones."""
+MAX_ORIGINAL_BYTES = 262_144
+"""Most bytes of a record value a dead letter keeps (256 KiB); a larger value is cut, flagged and sized.
+
+Its base64 (about 350 KB) and a key cut the same way keep the dead letter well inside Kafka's
+default 1 MB record limit, so even a record that fills the broker's limit is dead-lettered."""
+MAX_KEY_BYTES = 65_536
+"""Most bytes of a record key a dead letter keeps (64 KiB); a larger key is cut and flagged."""
 
 # Standard base64 (RFC 4648 section 4) with padding, as `base64.b64encode` writes it.
 _BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
@@ -73,7 +80,11 @@ class DeadLetter(OutputModel):
     source_key: Base64Text | None
     """The record's key bytes, base64; null when the record had no key."""
     original: Base64Text
-    """The record's value bytes, base64, exactly as received."""
+    """The record's value bytes, base64, exactly as received (their first `MAX_ORIGINAL_BYTES` when cut)."""
+    original_size: NonNegativeInt | None = None
+    """Length of the record's value in bytes, also when ``original`` holds only its beginning."""
+    truncated: bool = False
+    """True when ``original`` (beyond `MAX_ORIGINAL_BYTES`) or ``source_key`` (beyond `MAX_KEY_BYTES`) holds only the beginning."""
     received_at: Timestamp
     """When ces-stream read the record."""
 
@@ -97,13 +108,16 @@ class DeadLetter(OutputModel):
         :param topic: source topic.
         :param partition: source partition.
         :param offset: source offset.
-        :param key: the record key bytes, or None.
-        :param value: the record value bytes, any content.
+        :param key: the record key bytes, or None; cut to `MAX_KEY_BYTES` (flagged ``truncated``).
+        :param value: the record value bytes, any content; cut to `MAX_ORIGINAL_BYTES` (flagged ``truncated``).
         :param received_at: timezone-aware time the record was read.
         :returns: the dead letter.
         """
         if len(detail) > MAX_DETAIL_CHARS:
             detail = detail[: MAX_DETAIL_CHARS - 3] + "..."
+        truncated = len(value) > MAX_ORIGINAL_BYTES or (key is not None and len(key) > MAX_KEY_BYTES)
+        size = len(value)
+        value, key = value[:MAX_ORIGINAL_BYTES], None if key is None else key[:MAX_KEY_BYTES]
         return cls(
             reason=reason,
             detail=detail,
@@ -112,13 +126,15 @@ class DeadLetter(OutputModel):
             source_offset=offset,
             source_key=None if key is None else base64.b64encode(key).decode("ascii"),
             original=base64.b64encode(value).decode("ascii"),
+            original_size=size,
+            truncated=truncated,
             received_at=received_at,
         )
 
     def original_bytes(self) -> bytes:
         """Return the original record value.
 
-        :returns: the bytes that were received, unchanged.
+        :returns: the bytes that were received, unchanged (their beginning when ``truncated``).
         """
         return base64.b64decode(self.original, validate=True)
 

@@ -157,6 +157,8 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "source_offset": 18234,
         "source_key": "Y3VzdG9tZXItNDcxMQ==",
         "original": "bm90IGpzb24g/w==",
+        "original_size": 10,
+        "truncated": False,
         "received_at": "2025-01-31T09:30:12.500000Z",
     },
 }

@@ -153,7 +153,10 @@ class Settings(BaseSettings):
     alert_decision_latency_seconds: float = Field(
         2.0, gt=0, description="Prompt decision latency p99 above which an alert fires."
     )
-    max_event_bytes: int = Field(65536, ge=256, description="Larger input records go to the dead-letter topic as oversize.")
+    max_event_bytes: int = Field(
+        65536, ge=256, le=524_288,
+        description="Larger input records go to the dead-letter topic as oversize (at most 512 KiB: a record forwarded inside its envelope must stay under Kafka's 1 MB limit).",
+    )
     future_skew_seconds: float = Field(300, ge=0, description="How far in the future an event time may be before it is dead-lettered.")
     late_grace_seconds: float = Field(
         3600, ge=0, description="How long before its Kafka record time an event may have happened before it is dead-lettered as too late."

@@ -9,6 +9,7 @@ test controls exactly what went in.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from schemas import Channel, DeadLetter, GoalEvent, GoalEventType, SurveyAnswer, SurveyPrompt
+from schemas import MAX_ORIGINAL_BYTES, Channel, DeadLetter, GoalEvent, GoalEventType, SurveyAnswer, SurveyPrompt
 from stream.infra.producer import make_producer
 from stream.settings import load_settings
 from stream.infra.topics import create_topics
@@ -235,3 +236,26 @@ def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(u
     assert worker.proc is not None and worker.proc.poll() is None
     assert worker.health()[0] == 200
     assert len(read_all(settings.kafka_bootstrap, settings.topic_dead_letter, expected=len(expected))) == len(expected)
+
+
+def test_a_record_as_large_as_the_broker_takes_is_dead_lettered_cut_and_the_worker_goes_on(unique_env, start_worker):
+    """A ~1 MB input's dead letter with its whole original would be over Kafka's record limit and
+    fail its batch forever; it is cut to MAX_ORIGINAL_BYTES, flagged and sized instead."""
+    settings = load_settings(**{k[4:].lower(): v for k, v in unique_env.items()})
+    create_topics(settings)
+    worker = start_worker(unique_env)
+    producer = make_producer(settings.kafka_bootstrap, compression_type=None)
+    huge = os.urandom(1_000_000)  # incompressible: close to the broker's default limit of 1 MiB per batch
+    meta = producer.send(settings.topic_goal_events, key=b"huge", value=huge).get(timeout=30)
+    producer.send(settings.topic_goal_events, key=b"user-after",
+                  value=goal_event("user-after", goal="file-claim").model_dump_json().encode()).get(timeout=30)
+    producer.close()
+
+    wait_until(lambda: worker.metric("ces_goal_events_total", goal="file-claim", type="completed") == 1.0,
+               timeout_s=60, what="the goal event after the huge record")
+    [record] = read_all(settings.kafka_bootstrap, settings.topic_dead_letter, expected=1)
+    letter = DeadLetter.model_validate_json(record.value)
+    assert (letter.reason.value, letter.source_partition, letter.source_offset) == ("oversize", meta.partition, meta.offset)
+    assert (letter.truncated, letter.original_size) == (True, len(huge))
+    assert letter.original_bytes() == huge[:MAX_ORIGINAL_BYTES]
+    assert worker.metric("ces_events_invalid_total", topic=settings.topic_goal_events, reason="oversize") == 1.0

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from schemas import MAX_DETAIL_CHARS, DeadLetter, DeadLetterReason
+from schemas import MAX_DETAIL_CHARS, MAX_KEY_BYTES, MAX_ORIGINAL_BYTES, DeadLetter, DeadLetterReason
 
 RECEIVED_AT = datetime(2025, 1, 31, 9, 30, 12, tzinfo=UTC)
 
@@ -89,6 +89,8 @@ def test_from_record_fills_every_field() -> None:
         "source_offset": 99,
         "source_key": None,
         "original": "e30=",
+        "original_size": 2,
+        "truncated": False,
         "received_at": "2025-01-31T09:30:12Z",
     }
     assert letter.source_key_bytes() is None
@@ -125,3 +127,30 @@ def test_violation_is_rejected(path, value, in_json_schema, payload) -> None:
 @pytest.mark.parametrize("path, value, in_json_schema", [v for v in VIOLATIONS if v.values[2]])
 def test_json_schema_rejects_the_same(path, value, in_json_schema, payload, schema_validator) -> None:
     assert not schema_validator(DeadLetter).is_valid(payload(DeadLetter, {path: value}))
+
+
+def test_a_value_and_key_within_the_limits_are_kept_whole_and_not_flagged() -> None:
+    value, key = os.urandom(MAX_ORIGINAL_BYTES), os.urandom(MAX_KEY_BYTES)
+    letter = _dead_letter(key=key, value=value)
+    assert (letter.original_bytes(), letter.source_key_bytes()) == (value, key)
+    assert (letter.truncated, letter.original_size) == (False, MAX_ORIGINAL_BYTES)
+
+
+@pytest.mark.parametrize(("key_size", "value_size"), [(10, MAX_ORIGINAL_BYTES + 1), (MAX_KEY_BYTES + 1, 10),
+                                                      (900_000, 1_048_000)])
+def test_a_longer_value_or_key_is_cut_flagged_and_sized_and_fits_a_kafka_record(key_size: int, value_size: int) -> None:
+    value, key = os.urandom(value_size), os.urandom(key_size)
+    letter = _dead_letter(key=key, value=value)
+    again = DeadLetter.model_validate_json(letter.model_dump_json().encode("utf-8"))
+    assert again.truncated is True
+    assert again.original_size == value_size
+    assert again.original_bytes() == value[:MAX_ORIGINAL_BYTES]
+    assert again.source_key_bytes() == key[:MAX_KEY_BYTES]
+    assert len(letter.model_dump_json().encode()) < 1_000_000  # Kafka's default record limit is 1 MiB
+
+
+def test_a_dead_letter_written_before_the_size_fields_still_reads() -> None:
+    old = {"reason": "not_json", "detail": "x", "source_topic": "t", "source_partition": 0, "source_offset": 1,
+           "source_key": None, "original": "eA==", "received_at": "2025-01-31T09:30:12Z"}
+    letter = DeadLetter.model_validate(old)
+    assert (letter.original_bytes(), letter.truncated, letter.original_size) == (b"x", False, None)
