@@ -175,6 +175,19 @@ class Settings(BaseSettings):
     )
     tick_interval_seconds: float = Field(5.0, gt=0, description="Clock tick for timers: inferred abandonment and window closing of quiet goals.")
 
+    # Health under faults
+    health_check_seconds: float = Field(
+        5.0, gt=0, le=60, description="How often the worker checks that the broker answers and that its partitions make progress."
+    )
+    stall_seconds: float = Field(
+        120.0, gt=0,
+        description="A partition with records waiting whose committed offset has not moved for this long is stalled: /health is not ready.",
+    )
+    log_repeat_seconds: float = Field(
+        30.0, ge=0,
+        description="A warning or error of one kind is logged once per this interval, then with the count left out (0: every one).",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _default_split_windows(cls, data: Any) -> Any:

@@ -235,10 +235,31 @@ class CesMetrics:
             ["topic"],
             registry=r,
         )
+        self._add_pipeline_metrics(r)
+        self.consumed_topics = tuple(consumed_topics)
+        self.windows = WindowExposition(targets or {})
+        self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
+
+    def _add_pipeline_metrics(self, r: CollectorRegistry) -> None:
+        """Lag, stalls, broker, readiness and offset holes: how the pipeline itself is doing."""
         self.consumer_lag = Gauge(
             "ces_consumer_lag_messages",
             "Records not yet processed and committed (high-water mark minus committed offset) on the partitions this worker owns, per topic.",
             ["topic"],
+            registry=r,
+        )
+        self.stalled_partitions = Gauge(
+            "ces_stalled_partitions",
+            "Owned partitions whose committed offset has not moved for CES_STALL_SECONDS while records wait, per topic.",
+            ["topic"],
+            registry=r,
+        )
+        self.broker_reachable = Gauge(
+            "ces_broker_reachable", "1 when the broker answered the worker's last health check, else 0.", registry=r
+        )
+        self.worker_ready = Gauge(
+            "ces_worker_ready",
+            "1 when /health is ready (partitions assigned, broker answering, nothing stalled), else 0.",
             registry=r,
         )
         self.offset_gaps = Counter(
@@ -255,9 +276,6 @@ class CesMetrics:
             ["topic"],
             registry=r,
         )
-        self.consumed_topics = tuple(consumed_topics)
-        self.windows = WindowExposition(targets or {})
-        self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
 
     def _preinitialise(self, goals: list[str], input_topics: list[str], consumed_topics: list[str]) -> None:
         for goal in goals:
@@ -275,6 +293,7 @@ class CesMetrics:
                 self.events_invalid.labels(topic, reason.value)
         for topic in consumed_topics:
             self.consumer_lag.labels(topic)
+            self.stalled_partitions.labels(topic)
             self.offset_gap_records.labels(topic)
             for verdict in GAP_VERDICTS:
                 self.offset_gaps.labels(topic, verdict)

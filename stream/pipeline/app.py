@@ -20,13 +20,9 @@ from stream.infra.kafka_config import ssl_context
 from stream.infra.record_reader import RecordReader
 from stream.infra.topics import goal_partials_topic, user_events_topic
 from stream.observability.metrics import CONTENT_TYPE_LATEST, CesMetrics
-from stream.pipeline.faust_internals import (
-    ContinuityGuard,
-    consumer_lag,
-    hold_stream_until_seeked,
-    seek_uncommitted_to_beginning,
-)
+from stream.pipeline.faust_internals import ContinuityGuard, hold_stream_until_seeked, seek_uncommitted_to_beginning
 from stream.pipeline.goals import GoalStage
+from stream.pipeline.health import Health
 from stream.pipeline.intake import IntakeStage
 from stream.pipeline.users import UserStage
 from stream.settings import Settings
@@ -65,25 +61,6 @@ def _credentials(settings: Settings) -> Any:
     if context is not None:
         return faust.SSLCredentials(context)
     return None
-
-
-class Readiness:
-    """Ready once the first rebalance has completed, and not while one is in progress."""
-
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-        self.rebalanced_once = False
-        app.on_rebalance_complete.connect(self._on_rebalance_complete)
-
-    async def _on_rebalance_complete(self, sender: Any, **kwargs: Any) -> None:
-        self.rebalanced_once = True
-
-    def state(self) -> dict[str, Any]:
-        assignment = self.app.consumer.assignment() if self.rebalanced_once else set()
-        return {
-            "ready": self.rebalanced_once and not self.app.rebalancing,
-            "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
-        }
 
 
 class Pipeline:
@@ -145,7 +122,7 @@ class Pipeline:
             consumed_topics=[*input_topics, self.user_events_topic.get_topic_name(), self.goal_partials_topic.get_topic_name()],
             targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
         )
-        self.readiness = Readiness(self.app)
+        self.health = Health(self.app, s, self.metrics, set(self.metrics.consumed_topics))
         # Both see there: without them a rebalance or a backlog can skip records for good.
         hold_stream_until_seeked(self.app)
         seek_uncommitted_to_beginning(self.app)
@@ -164,7 +141,6 @@ class Pipeline:
         self.goals = GoalStage(self.app, s, self.metrics, self.goal_windows, self.goal_partials_topic, self._guard(),
                                self.known_goals)
         self._register_web()
-        self._register_lag_timer()
 
     def _guard(self) -> ContinuityGuard:
         """Each stage reads its own queue, so each checks its own offsets."""
@@ -204,14 +180,5 @@ class Pipeline:
 
         @app.page("/health")
         async def health(web: Any, request: Any) -> Any:
-            state = self.readiness.state()
+            state = self.health.state()
             return web.json(state, status=200 if state["ready"] else 503)
-
-    def _register_lag_timer(self) -> None:
-        app = self.app
-        topics = set(self.metrics.consumed_topics)
-
-        @app.timer(self.settings.tick_interval_seconds, name=f"{self.settings.app_id}.lag")
-        async def export_lag() -> None:
-            for topic, value in consumer_lag(app.consumer, topics).items():
-                self.metrics.consumer_lag.labels(topic).set(value)

@@ -22,6 +22,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     from stream.pipeline.faust_internals import unverified_versions
     from stream.ces.registry_file import load_registry
     from stream.infra.topics import create_topics
+    from stream.observability.log_limits import limit_repeats
 
     registry = load_registry(settings.goals_file)  # an invalid registry refuses to start, naming the problem
     for problem in unverified_versions():
@@ -32,7 +33,14 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
     create_topics(settings)
     pipeline = Pipeline(settings, registry)
-    worker = faust.Worker(pipeline.app, loglevel=loglevel, quiet=True)
+
+    class Worker(faust.Worker):  # type: ignore[misc]
+        def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+            super().on_setup_root_logger(logger, level)
+            if settings.log_repeat_seconds > 0:  # a broker outage would otherwise write thousands of lines
+                limit_repeats(logger, settings.log_repeat_seconds)
+
+    worker = Worker(pipeline.app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner turns the root logger to DEBUG below INFO: every debug
     # line of every library would then be formatted, per message.
     worker.spinner = None

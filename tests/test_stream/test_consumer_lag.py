@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from stream.pipeline.faust_internals import consumer_lag
+from stream.pipeline.faust_internals import consumer_lag, partition_offsets
 
 TOPICS = {"in", "internal"}
 
@@ -29,7 +29,7 @@ def test_lag_counts_from_the_committed_offset_even_when_everything_was_read():
     # A stuck partition: read to the end, committed far behind. That is lag, not done.
     stuck = TP("in", 0)
     consumer = FakeConsumer({stuck: 10_000}, committed={stuck: 5_277}, read={stuck: 9_999})
-    assert consumer_lag(consumer, TOPICS) == {"in": 10_000 - 5_277, "internal": 0}
+    assert consumer_lag(partition_offsets(consumer, TOPICS), TOPICS) == {"in": 10_000 - 5_277, "internal": 0}
 
 
 def test_lag_sums_partitions_per_topic_and_skips_other_topics():
@@ -38,15 +38,15 @@ def test_lag_sums_partitions_per_topic_and_skips_other_topics():
         committed={TP("in", 0): 90, TP("in", 1): 50, TP("internal", 0): 3, TP("changelog", 0): 0},
         read={},
     )
-    assert consumer_lag(consumer, TOPICS) == {"in": 10, "internal": 4}
+    assert consumer_lag(partition_offsets(consumer, TOPICS), TOPICS) == {"in": 10, "internal": 4}
 
 
 def test_without_a_commit_lag_counts_from_what_was_read_or_from_the_start():
     read_only, untouched = TP("in", 0), TP("in", 1)
     consumer = FakeConsumer({read_only: 100, untouched: 30}, committed={}, read={read_only: 79})
-    assert consumer_lag(consumer, TOPICS)["in"] == (100 - 80) + 30
+    assert consumer_lag(partition_offsets(consumer, TOPICS), TOPICS)["in"] == (100 - 80) + 30
 
 
 def test_partitions_without_a_known_high_water_mark_are_left_out():
     consumer = FakeConsumer({TP("in", 0): None, TP("in", 1): -1, TP("in", 2): 12}, committed={TP("in", 2): 2}, read={})
-    assert consumer_lag(consumer, TOPICS)["in"] == 10
+    assert consumer_lag(partition_offsets(consumer, TOPICS), TOPICS)["in"] == 10

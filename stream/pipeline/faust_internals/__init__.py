@@ -39,7 +39,7 @@ import importlib.metadata
 from collections.abc import Callable
 
 from stream.pipeline.faust_internals.continuity_guard import ContinuityGuard, RecoveredEvent
-from stream.pipeline.faust_internals.offsets import consumer_lag
+from stream.pipeline.faust_internals.offsets import consumer_lag, partition_offsets
 from stream.pipeline.faust_internals.recovery import hold_stream_until_seeked, seek_uncommitted_to_beginning
 from stream.pipeline.faust_internals.sending import BatchSender, track_topic
 from stream.pipeline.faust_internals.streams import ack, batches, writing_to_partition
@@ -53,6 +53,7 @@ __all__ = [
     "batches",
     "consumer_lag",
     "hold_stream_until_seeked",
+    "partition_offsets",
     "seek_uncommitted_to_beginning",
     "track_topic",
     "unverified_versions",
