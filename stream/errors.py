@@ -23,3 +23,11 @@ class ContinuityError(CesError):
 
 class TopicLayoutError(CesError):
     """A topic ces-stream partitions itself exists with another partition count than CES_TOPIC_PARTITIONS."""
+
+
+class KafkaAccessError(CesError):
+    """No broker of CES_KAFKA_BOOTSTRAP could be reached, or its TLS certificate could not be verified."""
+
+
+class KafkaAuthenticationError(KafkaAccessError):
+    """A broker refused the SASL credentials (user name, password or mechanism)."""

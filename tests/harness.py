@@ -102,12 +102,16 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, ready_timeout_s: float = 90.0) -> None:
+        self.launch()
+        self.wait_ready(ready_timeout_s)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (for a worker expected to fail)."""
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", "info"],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
-        self.wait_ready(ready_timeout_s)
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         def ready() -> bool:
@@ -222,15 +226,18 @@ def write_registry(path: Path, goals: list[dict[str, Any]], **defaults: Any) -> 
 
 
 class TopicReader:
-    """Reads a topic from the beginning and keeps every record it has seen (JSON-decoded values)."""
+    """Reads a topic from the beginning and keeps every record it has seen (JSON-decoded values).
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    ``options`` go to kafka-python's consumer as they are (e.g. SASL and TLS options).
+    """
+
+    def __init__(self, bootstrap: str, topic: str, **options: Any) -> None:
         from kafka import KafkaConsumer
 
         self.records: list[Any] = []
         self.consumer = KafkaConsumer(
             topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-            group_id=None, consumer_timeout_ms=200,
+            group_id=None, consumer_timeout_ms=200, **options,
         )
 
     def poll(self) -> list[Any]:

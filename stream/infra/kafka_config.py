@@ -27,6 +27,13 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def aiokafka_options(settings: Settings) -> dict[str, Any]:
+    """The same options for aiokafka clients, which take TLS as a context instead of a CA file."""
+    options = {k: v for k, v in client_options(settings).items() if k != "ssl_cafile"}
+    options["ssl_context"] = ssl_context(settings)
+    return options
+
+
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """The TLS context for Faust/aiokafka, when the protocol uses TLS."""
     if not settings.kafka_security_protocol.endswith("SSL"):

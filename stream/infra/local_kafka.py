@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream.errors import LocalKafkaError
+from stream.infra.broker_security import SaslSslListener
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DEPLOY_DIR = PROJECT_ROOT / "deploy" / "kafka"
@@ -87,13 +88,18 @@ class LocalKafka:
     """Provision, start, stop and inspect the local broker.
 
     :param home: cache directory for jars and broker data.
-    :param port: the PLAINTEXT port; the KRaft controller listens on ``port + 1``.
+    :param port: the client port (PLAINTEXT); the KRaft controller listens on ``port + 1``.
+    :param security: when given, the client port is a SASL_SSL listener with SCRAM users
+        instead (``stream.infra.broker_security``); the controller stays PLAINTEXT.
     """
 
-    def __init__(self, home: Path, port: int = 29092, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, home: Path, port: int = 29092, host: str = "127.0.0.1", security: SaslSslListener | None = None
+    ) -> None:
         self.home = home.expanduser()
         self.host = host
         self.port = port
+        self.security = security
         self.version = kafka_version()
         self.libs_dir = self.home / f"libs-{self.version}"
         self.broker_dir = self.home / f"broker-{port}"
@@ -146,6 +152,8 @@ class LocalKafka:
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "log.dirs": str(self.data_dir),
         }
+        if self.security is not None:
+            values.update(self.security.broker_properties(self.host, self.port, controller))
         out: list[str] = []
         for key, value in values.items():
             out += ["--override", f"{key}={value}"]
@@ -160,8 +168,9 @@ class LocalKafka:
         overrides = self._overrides()
         extra = "\n".join(overrides[i + 1] for i in range(0, len(overrides), 2))
         props.write_text(base + "\n" + extra + "\n")
+        users = self.security.format_arguments() if self.security is not None else []
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"),
+            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted", *users),
             capture_output=True, text=True,
         )
         if result.returncode != 0:

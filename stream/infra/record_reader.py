@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from stream.infra.kafka_config import client_options, ssl_context
+from stream.infra.kafka_config import aiokafka_options
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,8 @@ class RecordReader:
         if self._consumer is None:
             from aiokafka import AIOKafkaConsumer
 
-            # aiokafka spells the options as kafka-python does, but takes TLS as a context.
-            options = {k: v for k, v in client_options(self.settings).items() if k != "ssl_cafile"}
             consumer = AIOKafkaConsumer(
-                **options, ssl_context=ssl_context(self.settings), group_id=None, enable_auto_commit=False,
+                **aiokafka_options(self.settings), group_id=None, enable_auto_commit=False,
                 auto_offset_reset="earliest",  # a read below the log start begins at the log start
                 max_partition_fetch_bytes=1024 * 1024,
             )

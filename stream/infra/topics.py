@@ -9,6 +9,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from stream.errors import TopicLayoutError
 from stream.infra.kafka_config import client_options
+from stream.infra.preflight import check_kafka_access
 from stream.settings import Settings
 
 HOUR_MS = 3_600_000
@@ -92,8 +93,14 @@ def check_partitions(admin: KafkaAdminClient, settings: Settings, existing: set[
 def create_topics(settings: Settings) -> dict[str, str]:
     """Create every missing topic; safe to run again. Returns name -> 'created' | 'exists'.
 
+    The first contact with the cluster (the worker, ``ces-stream topics create``, ``run`` and
+    ``bench`` start here), so it checks access first.
+
+    :raises KafkaAuthenticationError: a broker refused the SASL credentials (at once).
+    :raises KafkaAccessError: no broker answered within 30 s, or its certificate is not trusted.
     :raises TopicLayoutError: when an internal topic exists with another partition count.
     """
+    check_kafka_access(settings)
     admin = KafkaAdminClient(client_id=f"{settings.app_id}-admin", **client_options(settings))
     try:
         existing = set(admin.list_topics())

@@ -160,3 +160,47 @@ def test_ensure_jars_without_tools_names_them(tmp_path, monkeypatch):
     with pytest.raises(LocalKafkaError, match="'java' not found on PATH"):
         broker.ensure_jars()
     assert not broker.libs_dir.exists()
+
+
+def _security(tmp_path, **kwargs):
+    from stream.infra.broker_security import SaslSslListener, ScramUser
+
+    for name in ("broker.p12", "truststore.p12"):
+        (tmp_path / name).write_bytes(b"")
+    values = {"keystore": tmp_path / "broker.p12", "truststore": tmp_path / "truststore.p12", "store_password": "storepw",
+              "broker_user": ScramUser("broker", "brokerpw"), "users": (ScramUser("ces", "cespw"),), **kwargs}
+    return SaslSslListener(**values)
+
+
+def test_a_secured_broker_listens_for_clients_with_sasl_ssl_only(tmp_path):
+    broker = LocalKafka(tmp_path, port=39092, security=_security(tmp_path))
+    args = broker._overrides()
+    values = dict(item.split("=", 1) for item in args[1::2])
+    assert values["listeners"] == "SASL_SSL://127.0.0.1:39092,CONTROLLER://127.0.0.1:39093"
+    assert values["advertised.listeners"] == "SASL_SSL://127.0.0.1:39092"
+    assert values["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL"
+    assert values["inter.broker.listener.name"] == "SASL_SSL"
+    assert values["sasl.enabled.mechanisms"] == values["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert 'username="broker" password="brokerpw";' in values["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    assert values["ssl.keystore.location"] == str(tmp_path / "broker.p12")
+    assert values["controller.quorum.voters"] == "1@127.0.0.1:39093"
+    assert values["log.dirs"] == str(broker.data_dir)
+
+
+def test_the_scram_users_are_created_at_format_time(tmp_path):
+    assert _security(tmp_path).format_arguments() == [
+        "--add-scram", "SCRAM-SHA-512=[name=broker,password=brokerpw]",
+        "--add-scram", "SCRAM-SHA-512=[name=ces,password=cespw]",
+    ]
+
+
+def test_broker_security_is_checked_and_keeps_passwords_out_of_its_repr(tmp_path):
+    from stream.infra.broker_security import ScramUser
+
+    assert "storepw" not in repr(_security(tmp_path)) and "cespw" not in repr(_security(tmp_path))
+    with pytest.raises(LocalKafkaError, match="letters, digits"):
+        ScramUser("ces", "pass,word")
+    with pytest.raises(LocalKafkaError, match="SCRAM-SHA-256, SCRAM-SHA-512"):
+        _security(tmp_path, mechanism="PLAIN")
+    with pytest.raises(LocalKafkaError, match="not found"):
+        _security(tmp_path, keystore=tmp_path / "missing.p12")
