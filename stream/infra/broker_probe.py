@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from stream.infra.kafka_config import client_options, ssl_context
+from stream.infra.kafka_config import aiokafka_options
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,8 @@ class BrokerProbe:
         if self._admin is None:
             from aiokafka.admin import AIOKafkaAdminClient
 
-            # aiokafka spells the options as kafka-python does, but takes TLS as a context.
-            options = {k: v for k, v in client_options(self.settings).items() if k != "ssl_cafile"}
-            admin = AIOKafkaAdminClient(**options, ssl_context=ssl_context(self.settings),
-                                        request_timeout_ms=int(self.timeout_s * 1000), client_id="ces-stream-probe")
+            admin = AIOKafkaAdminClient(**aiokafka_options(self.settings), request_timeout_ms=int(self.timeout_s * 1000),
+                                        client_id="ces-stream-probe")
             self._admin = admin
             await admin.start()
         await self._admin.describe_cluster()

@@ -118,7 +118,7 @@ def recording_rules(plan: AlertPlan) -> dict[str, Any]:
     z2 = plan.z * plan.z
     exits = _re(list(EXIT_OUTCOMES))
     # Wilson bounds of the completion ratio from the outcome counts (n) and the ratio (p).
-    p = f"max by (goal, window) (ces_goal_completion_ratio)"
+    p = "max by (goal, window) (ces_goal_completion_ratio)"
     n = OUTCOMES_SUM
     centre = f"({p} + {z2 / 2:.6f} / {n})"
     half = f"{plan.z:.6f} * sqrt({p} * (1 - {p}) / {n} + {z2 / 4:.6f} / ({n} ^ 2))"
