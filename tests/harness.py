@@ -90,8 +90,9 @@ class WorkerProcess:
 
     __test__ = False  # not a test class, despite living next to tests
 
-    def __init__(self, env: dict[str, str], *, log_path: Path, cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], *, log_path: Path, cwd: Path, loglevel: str = "info") -> None:
         self.port = free_port()
+        self.loglevel = loglevel
         self.env = {**os.environ, **env, "CES_WEB_PORT": str(self.port), "CES_WEB_HOST": "127.0.0.1"}
         self.log_path = log_path
         self.cwd = cwd
@@ -104,7 +105,7 @@ class WorkerProcess:
     def start(self, ready_timeout_s: float = 90.0) -> None:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", self.loglevel],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         self.wait_ready(ready_timeout_s)
