@@ -8,11 +8,12 @@ setting and the values make valid ``Settings``; probes, port, data volume, goal 
 secrets, replicas and image match what the worker and the compose file use.
 
 After editing ``deploy/goals.yaml``, refresh the ConfigMap with
-``python tests/test_stream/test_k8s_manifests.py`` (from the repository root).
+``.venv/bin/python tests/test_stream/test_k8s_manifests.py`` (from the repository root).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,7 @@ def test_every_variable_is_a_setting_and_the_values_make_valid_settings(env, mon
     unknown = sorted(set(env) - fields)
     assert not unknown, f"not settings of stream.settings.Settings: {unknown}"
     assert all(name.startswith(ENV_PREFIX) for name in env)
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith(ENV_PREFIX):
             monkeypatch.delenv(name)
     values = {name: entry.get("value", "from-the-cluster") for name, entry in env.items()}
@@ -212,7 +213,7 @@ def test_each_pod_keeps_its_table_store_on_its_own_volume(statefulset, env):
 def test_the_goal_registry_comes_from_the_configmap(manifests, statefulset, env, tmp_path):
     configmap = one(manifests, "ConfigMap")
     assert configmap["data"]["goals.yaml"] == GOALS.read_text(), (
-        "deploy/k8s/configmap-goals.yaml differs from deploy/goals.yaml: run python tests/test_stream/test_k8s_manifests.py")
+        "deploy/k8s/configmap-goals.yaml differs from deploy/goals.yaml: run .venv/bin/python tests/test_stream/test_k8s_manifests.py")
     copy = tmp_path / "goals.yaml"
     copy.write_text(configmap["data"]["goals.yaml"])
     assert load_registry(copy).slugs == load_registry(GOALS).slugs
@@ -270,7 +271,7 @@ def test_image_is_the_one_compose_builds(statefulset):
 
 def test_the_configmap_file_is_the_generated_one():
     assert CONFIGMAP.read_text() == goals_configmap_text(), (
-        "deploy/k8s/configmap-goals.yaml is stale: run python tests/test_stream/test_k8s_manifests.py")
+        "deploy/k8s/configmap-goals.yaml is stale: run .venv/bin/python tests/test_stream/test_k8s_manifests.py")
 
 
 if __name__ == "__main__":
