@@ -90,8 +90,9 @@ class WorkerProcess:
 
     __test__ = False  # not a test class, despite living next to tests
 
-    def __init__(self, env: dict[str, str], *, log_path: Path, cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], *, log_path: Path, cwd: Path, loglevel: str = "info") -> None:
         self.port = free_port()
+        self.loglevel = loglevel
         self.env = {**os.environ, **env, "CES_WEB_PORT": str(self.port), "CES_WEB_HOST": "127.0.0.1"}
         self.log_path = log_path
         self.cwd = cwd
@@ -109,7 +110,7 @@ class WorkerProcess:
         """Start the process without waiting for it (for a worker expected to fail)."""
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", self.loglevel],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
 
