@@ -332,8 +332,10 @@ def _health(up: str) -> list[Any]:
         _series("Offset gaps", "Holes in the consumed offsets over the last hour, per topic and verdict (unreadable "
                 "means a worker stopped).", units.Short,
                 [("sum by (topic, verdict) (increase(ces_offset_gaps_total[1h]))", "{{topic}} {{verdict}}")]),
-        _series("Workers up", "1 when Prometheus can scrape the worker, 0 when not.", units.Short,
-                [(up, "{{instance}}")], (24, 6)),
+        _series("Workers up and ready", "Per worker, 1 or 0: up (Prometheus scrapes it), ready (/health: the broker "
+                "answers it, nothing stalled), broker reachable; and its stalled partitions.", units.Short,
+                [(up, "{{instance}} up"), ("ces_worker_ready", "{{instance}} ready"), ("ces_broker_reachable",
+                 "{{instance}} broker"), ("sum by (instance) (ces_stalled_partitions)", "{{instance}} stalled")], (24, 6)),
     ]
 
 

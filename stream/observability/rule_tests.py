@@ -197,6 +197,7 @@ class _Tests:
     def pipeline(self) -> list[dict[str, Any]]:
         s = self.plan.settings
         down, missing = self.rule("CesWorkerDown", "critical"), self.rule("CesGoalNotExported", "critical")
+        not_ready = self.rule("CesWorkerNotReady", "critical")
         lag, dead = self.rule("CesConsumerLagGrowing", "warning"), self.rule("CesDeadLetterShareHigh", "warning")
         slow = self.rule("CesDecisionLatencyHigh", "warning")
         exported = [g.slug for g in self.registry.goals][1:]
@@ -207,6 +208,11 @@ class _Tests:
              "alert_rule_test": _boundary("CesWorkerDown", down["for"], [_expected(
                  down, INSTANCE, f"{INSTANCE['instance']} has been down for 2 minutes: its partitions move to the "
                  "other workers, or nothing is processed if it was the only one.")])},
+            {"name": "CesWorkerNotReady", "interval": "1m", "input_series": [_series("ces_worker_ready", "1 1 0x10")],
+             "alert_rule_test": _boundary("CesWorkerNotReady", not_ready["for"], [_expected(
+                 not_ready, INSTANCE, f"{INSTANCE['instance']} has not been ready for 5 minutes: the broker does not "
+                 "answer it, a partition it owns is stalled, or it is still rebalancing; its /health says which.")],
+                 start_min=2)},
             {"name": "CesGoalNotExported: every goal but one exported", "interval": "1m",
              "input_series": [_series("ces_goal_answers", "0x10", goal=g, window=self.plan.shortest) for g in exported],
              "alert_rule_test": _boundary("CesGoalNotExported", missing["for"], [_expected(

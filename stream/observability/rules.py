@@ -280,6 +280,10 @@ def pipeline_alerts(plan: AlertPlan) -> dict[str, Any]:
                "A ces-stream worker cannot be scraped.",
                "{{ $labels.instance }} has been down for 2 minutes: its partitions move to the other workers, "
                "or nothing is processed if it was the only one."),
+        _alert("CesWorkerNotReady", f'ces_worker_ready{{job="{JOB}"}} == 0', "5m", "critical",
+               "A ces-stream worker is running but not ready.",
+               "{{ $labels.instance }} has not been ready for 5 minutes: the broker does not answer it, a partition "
+               "it owns is stalled, or it is still rebalancing; its /health says which."),
         _alert("CesGoalNotExported",
                f'{REGISTRY_GOAL} unless on (goal) ces_goal_answers{{window="{plan.shortest}"}}',
                "5m", "critical",

@@ -34,6 +34,7 @@ KNOWN_NAMES = {
     "ces_goal_events_total", "ces_events_invalid_total", "ces_survey_prompts_total",
     "ces_survey_prompts_suppressed_total", "ces_survey_answers_total", "ces_feedback_comments_total",
     "ces_offset_gaps_total", "ces_last_event_processed_timestamp_seconds", "ces_consumer_lag_messages",
+    "ces_worker_ready", "ces_broker_reachable", "ces_stalled_partitions",
     *(f"ces_prompt_decision_latency_seconds{suffix}" for suffix in ("_bucket", "_sum", "_count")),
     # Every recording rule name of the rules module (level:metric:operations).
     *(value for name, value in vars(rules).items() if name.isupper() and isinstance(value, str) and ":" in value),
