@@ -26,7 +26,8 @@ from stream.errors import SettingsError
 
 ENV_PREFIX = "CES_"
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
-DEFAULT_WINDOWS = ("10m", "30m", "1h", "3h", "24h", "7d", "28d")
+# 5m lets the paging alert see a drop within 10 minutes on a busy goal (README "Alert quality").
+DEFAULT_WINDOWS = ("5m", "10m", "30m", "1h", "3h", "24h", "7d", "28d")
 # Per-outcome and per-channel series cost 38 per goal and window: the exits alert's 1h and the 7d baseline
 # (README "Cardinality budget"; the summaries carry the split of every window, the daily one too).
 DEFAULT_SPLIT_WINDOWS = ("1h", "7d")
@@ -142,7 +143,7 @@ class Settings(BaseSettings):
     wilson_confidence: float = Field(0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio.")
     # Alerting (the rules `ces-stream monitoring` writes; thresholds per goal are in the goal registry)
     alert_windows: CsvTuple = Field(
-        ("10m", "30m", "1h", "3h"),
+        ("5m", "10m", "30m", "1h", "3h"),
         description="Windows whose CES pages (critical) when it is significantly below the goal's target (each one of CES_WINDOWS).",
     )
     alert_slow_window: str = Field("24h", description="Window whose CES below target raises a warning: quiet goals too.")

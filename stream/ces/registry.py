@@ -231,8 +231,9 @@ class Cooldowns(_RegistryModel):
 class Alerting(_RegistryModel):
     """How the generated alert rules judge this goal (``ces-stream monitoring``)."""
 
-    min_answers: Annotated[int, Field(ge=1)] = 30
-    """Answers a window needs before its CES can raise an alert (alerting-statistics: 30 at 99 %)."""
+    min_answers: Annotated[int, Field(ge=1)] = 40
+    """Answers a window needs before its CES can raise an alert (alerting-statistics: 30 at 99 %; 40 keeps
+    false pages at 100 answers/h to 0.1 per goal-week, README "Alert quality")."""
     exit_gap_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.2
     """How much lower CES at exits may be than at completion before it is worth a ticket."""
     busy_events_per_hour: Annotated[float, Field(gt=0)] = 10.0

@@ -208,7 +208,7 @@ def test_the_generated_paging_alert_expands_to_raw_gauges_only():
     for name in (BELOW_TARGET, TARGET, MIN_ANSWERS):
         assert name not in expr
     assert "ces_goal_ces_ratio_wilson_upper" in expr and "ces_goal_target_ces_ratio" in expr
-    assert '"10m|30m|1h|3h"' in expr
+    assert '"5m|10m|30m|1h|3h"' in expr
     assert expr.count("vector(30)") == 2  # one min-answers rule per simulated goal
 
 
@@ -217,7 +217,7 @@ def test_the_generated_paging_alert_expands_to_raw_gauges_only():
     (["--rates", "100,100"], "distinct positive"),
     (["--dropped-ces", "1.5"], "--dropped-ces must be between 0 and 1"),
     (["--weeks", "0", "--drops", "0"], "not both 0"),
-    (["--alert-windows", "5m"], "window 5m is not one of CES_WINDOWS"),
+    (["--alert-windows", "15m"], "window 15m is not one of CES_WINDOWS"),
 ])
 def test_bad_options_fail_before_anything_runs(argv, message):
     parser = argparse.ArgumentParser()

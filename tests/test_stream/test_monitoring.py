@@ -125,7 +125,7 @@ def test_thresholds_come_from_the_registry_and_the_settings(default_settings, tm
 
 @pytest.mark.parametrize("field", ["alert_windows", "alert_baseline_window"])
 def test_an_alert_window_that_is_not_a_window_is_refused(field):
-    value = ("5m",) if field == "alert_windows" else "5m"
+    value = ("15m",) if field == "alert_windows" else "15m"
     with pytest.raises(SettingsError, match="not one of CES_WINDOWS"):
         AlertPlan(Settings(**{field: value}))
 
