@@ -47,8 +47,8 @@ def test_the_command_prints_the_figures_as_json(capsys):
     code = alert_quality.run(Settings(), parse("--rates", "100,1000", "--weeks", "1", "--drops", "4", "--json"))
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["rule"]["windows"] == ["10m", "30m", "1h", "3h"]
-    assert (report["rule"]["for"], report["rule"]["min_answers"], report["rule"]["confidence"]) == ("5m", 30, 0.99)
+    assert report["rule"]["windows"] == ["5m", "10m", "30m", "1h", "3h"]
+    assert (report["rule"]["for"], report["rule"]["min_answers"], report["rule"]["confidence"]) == ("5m", 40, 0.99)
     assert report["rule"]["evaluated_by"].startswith("Prometheus ")
     rows = {row["answers_per_hour"]: row for row in report["rates"]}
     assert set(rows) == {100.0, 1000.0}
