@@ -6,7 +6,8 @@ answer, its source ``offset``, ``now_s`` and the user's state, which it updates.
 Rules, in order: the prompt id is not known for this user (never issued, or forgotten)
 -> ``unknown_prompt``; the answer names another goal than the prompt -> ``schema_violation``;
 the prompt was answered before -> the same answer again re-emits its recorded fact with
-the ORIGINAL offset (a replay at the same offset, a reported ``duplicate`` at another),
+the ORIGINAL offset (a replay at the same offset, which also re-sends its comment; a reported
+``duplicate`` at another, which does not),
 another answer is a ``duplicate`` without a fact; answered after ``expires_at`` plus
 :data:`ANSWER_GRACE_S` -> ``expired_prompt`` (answers after expiry are dead-lettered, not
 counted); the score is not a point of the prompt's scale -> ``score_out_of_range``; else
@@ -147,11 +148,12 @@ def _answered_again(answered: AnsweredPrompt, answer: SurveyAnswer, *, user_ref:
     )
     if offset == answered.offset:
         return decision
+    # A duplicate (another record) does not publish the comment again: the first record did, or
+    # is replayed itself (it lies past the committed offset too) and re-sends it then.
     return AnswerDecision(
         prompt_id,
         answer_id,
         facts=decision.facts,
-        feedback=decision.feedback,
         dead_letter_reason=DeadLetterReason.duplicate,
         detail=f"answer {answer_id} was already processed at offset {answered.offset}",
         replayed=True,

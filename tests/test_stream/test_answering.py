@@ -235,6 +235,17 @@ def test_duplicate_at_another_offset_re_emits_with_the_original_offset() -> None
     assert _snapshot(state) == after_first
 
 
+def test_duplicate_at_another_offset_does_not_publish_the_comment_again() -> None:
+    # Found by tests/integration/test_hostile_input.py: the same answer sent twice put its comment
+    # twice on ces.feedback-comments (counted once). A replay at the same offset still re-sends it.
+    state, prompt_id = _prompted()
+    answer = _answer(prompt_id, 2, comment="Too many steps")
+    first = _decide(state, answer, offset=10)
+    assert first.feedback is not None
+    assert _decide(state, answer, offset=14).feedback is None
+    assert _decide(state, answer, offset=10).feedback == first.feedback
+
+
 def test_replayed_fact_is_the_recorded_one() -> None:
     state, prompt_id = _prompted()
     _decide(state, _answer(prompt_id, 5), offset=10)
