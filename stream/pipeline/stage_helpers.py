@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 20.0
+EX_SOFTWARE = 70  # sysexits.h: an internal software error
+
+
+async def stop_the_worker(app: Any, exc: BaseException) -> None:
+    """Crash the app so the worker exits non-zero; exit hard if its shutdown does not end in time.
+
+    A graceful stop waits for every stream to ack what it holds (Faust's ``stream_wait_empty``),
+    and a stage that failed never acks its batch: the stop would wait for ever.
+    """
+
+    def exit_now() -> None:
+        log.critical("the worker did not stop within %g s of %r; exiting now", STOP_GRACE_S, exc)
+        logging.shutdown()
+        os._exit(EX_SOFTWARE)
+
+    asyncio.get_running_loop().call_later(STOP_GRACE_S, exit_now)
+    await app.crash(exc)
 
 
 def stage_agent(app: Any, channel: Any, name: str, run: Callable[[Any], Awaitable[None]]) -> None:
@@ -28,7 +48,7 @@ def stage_agent(app: Any, channel: Any, name: str, run: Callable[[Any], Awaitabl
         except Exception as exc:
             log.critical("stage %s crashed: %r; the worker stops, to be restarted from its last commit", name, exc,
                          exc_info=True)
-            await app.crash(exc)  # the worker exits non-zero
+            await stop_the_worker(app, exc)  # the worker exits non-zero
             await asyncio.Future()  # and this stage takes nothing more until then
 
     run_or_stop_the_worker.__doc__ = run.__doc__

@@ -11,6 +11,7 @@ from faust.types import TP
 
 from stream.errors import ContinuityError
 from stream.pipeline.continuity import Gap, OffsetContinuity
+from stream.pipeline.stage_helpers import stop_the_worker
 
 log = logging.getLogger(__name__)
 
@@ -115,5 +116,5 @@ class ContinuityGuard:
         )
         log.critical("%s", error)
         self.metrics.offset_gaps.labels(gap.topic, "unreadable").inc()
-        await self.app.crash(error)  # the worker exits non-zero
+        await stop_the_worker(self.app, error)  # the worker exits non-zero
         await asyncio.Future()  # and this stage acks nothing more until then
