@@ -34,8 +34,7 @@ class Health:
         self.probe = BrokerProbe(settings, timeout_s=min(settings.health_check_seconds, 10.0))
         self.stalls = StallDetector(settings.stall_seconds)
         self.rebalanced_once = False
-        self.broker_reachable = True
-        self.unreachable_since: float | None = None
+        self.unreachable_since: float | None = None  # None while the broker answers
         self.stalled: set[tuple[str, int]] = set()
         metrics.broker_reachable.set(1)  # the worker starts only after creating its topics on the broker
         app.on_rebalance_complete.connect(self._on_rebalance_complete)
@@ -52,13 +51,12 @@ class Health:
     async def check(self) -> None:
         reachable = await self.probe.reachable()
         now_s = time.time()
-        if reachable != self.broker_reachable:
-            if reachable:
-                log.warning("the broker answers again after %.0f s", now_s - (self.unreachable_since or now_s))
-            else:
-                log.error("the broker does not answer (%s); the worker goes on retrying", ", ".join(self.probe.settings.bootstrap_servers))
-        self.broker_reachable = reachable
-        self.unreachable_since = None if reachable else (self.unreachable_since or now_s)
+        if reachable and self.unreachable_since is not None:
+            log.warning("the broker answers again after %.0f s", now_s - self.unreachable_since)
+            self.unreachable_since = None
+        elif not reachable and self.unreachable_since is None:
+            log.error("the broker does not answer (%s); the worker goes on retrying", ", ".join(self.probe.settings.bootstrap_servers))
+            self.unreachable_since = now_s
         offsets = partition_offsets(self.app.consumer, self.topics) if self.rebalanced_once else {}
         self.stalled = set() if self.app.rebalancing else self.stalls.observe(now_s, offsets)
         self._export(offsets)
@@ -69,16 +67,17 @@ class Health:
             m.consumer_lag.labels(topic).set(value)
         for topic in self.topics:
             m.stalled_partitions.labels(topic).set(sum(1 for t, _ in self.stalled if t == topic))
-        m.broker_reachable.set(1 if self.broker_reachable else 0)
+        m.broker_reachable.set(1 if self.unreachable_since is None else 0)
         m.worker_ready.set(1 if self.state()["ready"] else 0)
 
     def state(self) -> dict[str, Any]:
         assignment = self.app.consumer.assignment() if self.rebalanced_once else set()
         assigned = self.rebalanced_once and not self.app.rebalancing
+        reachable = self.unreachable_since is None
         return {
-            "ready": assigned and self.broker_reachable and not self.stalled,
+            "ready": assigned and reachable and not self.stalled,
             "assigned_partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
-            "broker_reachable": self.broker_reachable,
+            "broker_reachable": reachable,
             "broker_unreachable_since": self.unreachable_since,
             "stalled_partitions": sorted(f"{topic}:{partition}" for topic, partition in self.stalled),
         }
