@@ -88,7 +88,9 @@ class CompletionVsAll(OutputPart):
     """completion_only_ces_ratio - all_outcomes_ces_ratio: how much asking only at completion flatters the goal."""
 
 
-def _check_answer_counts(positive: int, neutral: int, negative: int, answers: int, distribution: dict[str, int]) -> None:
+def _check_answer_counts(
+    positive: int, neutral: int, negative: int, answers: int, distribution: dict[str, int]
+) -> None:
     if positive + neutral + negative != answers:
         raise ValueError(f"positive + neutral + negative = {positive + neutral + negative}, answers = {answers}")
     if sum(distribution.values()) != answers:
@@ -103,9 +105,9 @@ class GoalSummary(OutputModel):
     The answers are also split by the outcome that triggered the prompt and by the goal's channel.
     """
 
-    schema_version: Annotated[
-        int, Strict(), Field(ge=GOAL_SUMMARY_SCHEMA_VERSION, le=GOAL_SUMMARY_SCHEMA_VERSION)
-    ] = GOAL_SUMMARY_SCHEMA_VERSION
+    schema_version: Annotated[int, Strict(), Field(ge=GOAL_SUMMARY_SCHEMA_VERSION, le=GOAL_SUMMARY_SCHEMA_VERSION)] = (
+        GOAL_SUMMARY_SCHEMA_VERSION
+    )
     """Contract major version of this message: 2 since the split by outcome and channel."""
 
     goal: GoalSlug
@@ -182,4 +184,3 @@ class GoalSummary(OutputModel):
         """
         start = self.window_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"{self.goal}|{self.window}|{start}"
-

@@ -55,9 +55,7 @@ class Settings(BaseSettings):
     )
 
     # Kafka connection
-    kafka_bootstrap: str = Field(
-        "127.0.0.1:29092", description="Kafka bootstrap servers, comma separated host:port."
-    )
+    kafka_bootstrap: str = Field("127.0.0.1:29092", description="Kafka bootstrap servers, comma separated host:port.")
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How to talk to the brokers."
     )
@@ -69,7 +67,8 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify the brokers' TLS certificates.")
 
     local_kafka_dir: Path = Field(
-        Path("~/.cache/ces-stream/kafka"), description="Cache of the local broker's jars and data (`ces-stream kafka start`)."
+        Path("~/.cache/ces-stream/kafka"),
+        description="Cache of the local broker's jars and data (`ces-stream kafka start`).",
     )
 
     # Application identity and state
@@ -106,11 +105,18 @@ class Settings(BaseSettings):
     topic_goal_events: str = Field("ces.goal-events", description="Input: goal events from apps.")
     topic_survey_answers: str = Field("ces.survey-answers", description="Input: survey answers from apps.")
     topic_survey_prompts: str = Field("ces.survey-prompts", description="Output: survey prompts for apps.")
-    topic_goal_summaries: str = Field("ces.goal-summaries", description="Output: one summary per goal and closed window.")
+    topic_goal_summaries: str = Field(
+        "ces.goal-summaries", description="Output: one summary per goal and closed window."
+    )
     topic_feedback_comments: str = Field("ces.feedback-comments", description="Output: free-text follow-up answers.")
-    topic_dead_letter: str = Field("ces.dead-letter", description="Output: every rejected input, with reason and original bytes.")
+    topic_dead_letter: str = Field(
+        "ces.dead-letter", description="Output: every rejected input, with reason and original bytes."
+    )
     topic_partitions: int = Field(
-        8, ge=1, le=1024, description="Partitions of every topic (inputs, outputs and internal); the most workers that can share the load."
+        8,
+        ge=1,
+        le=1024,
+        description="Partitions of every topic (inputs, outputs and internal); the most workers that can share the load.",
     )
     topic_replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics.")
     topic_retention_hours: float = Field(168, gt=0, description="Retention of input and output topics.")
@@ -126,7 +132,9 @@ class Settings(BaseSettings):
         SecretStr(DEV_PSEUDONYM_KEY),
         description="Secret key of the keyed hash that pseudonymises user ids before they are stored.",
     )
-    windows: CsvTuple = Field(DEFAULT_WINDOWS, description="Sliding windows per goal, comma separated (e.g. 10m,1h,7d).")
+    windows: CsvTuple = Field(
+        DEFAULT_WINDOWS, description="Sliding windows per goal, comma separated (e.g. 10m,1h,7d)."
+    )
     bucket_resolutions: CsvTuple = Field(
         ("1m", "5m", "1h"),
         description="Bucket sizes windows are built from; each window uses the finest one that divides it into at most 1000 buckets.",
@@ -138,54 +146,85 @@ class Settings(BaseSettings):
         "the split for every window.",
     )
     split_min_answers: int = Field(
-        30, ge=1, description="Answers both the exits and the completions of a window need before their CES gap is computed."
+        30,
+        ge=1,
+        description="Answers both the exits and the completions of a window need before their CES gap is computed.",
     )
-    wilson_confidence: float = Field(0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio.")
+    wilson_confidence: float = Field(
+        0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio."
+    )
     # Alerting (the rules `ces-stream monitoring` writes; thresholds per goal are in the goal registry)
     alert_windows: CsvTuple = Field(
         ("5m", "10m", "30m", "1h", "3h"),
         description="Windows whose CES pages (critical) when it is significantly below the goal's target (each one of CES_WINDOWS).",
     )
-    alert_slow_window: str = Field("24h", description="Window whose CES below target raises a warning: quiet goals too.")
-    alert_baseline_window: str = Field("7d", description="A goal's own baseline: the short windows' CES is compared with it.")
+    alert_slow_window: str = Field(
+        "24h", description="Window whose CES below target raises a warning: quiet goals too."
+    )
+    alert_baseline_window: str = Field(
+        "7d", description="A goal's own baseline: the short windows' CES is compared with it."
+    )
     alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
-    alert_lag_messages: int = Field(10_000, ge=1, description="Consumer lag per topic above which, while still growing, an alert fires.")
-    alert_dead_letter_ratio: float = Field(0.05, gt=0, le=1, description="Share of input records dead-lettered above which an alert fires.")
+    alert_lag_messages: int = Field(
+        10_000, ge=1, description="Consumer lag per topic above which, while still growing, an alert fires."
+    )
+    alert_dead_letter_ratio: float = Field(
+        0.05, gt=0, le=1, description="Share of input records dead-lettered above which an alert fires."
+    )
     alert_decision_latency_seconds: float = Field(
         2.0, gt=0, description="Prompt decision latency p99 above which an alert fires."
     )
     max_event_bytes: int = Field(
-        65536, ge=256, le=524_288,
+        65536,
+        ge=256,
+        le=524_288,
         description="Larger input records go to the dead-letter topic as oversize (at most 512 KiB: a record forwarded inside its envelope must stay under Kafka's 1 MB limit).",
     )
-    future_skew_seconds: float = Field(300, ge=0, description="How far in the future an event time may be before it is dead-lettered.")
+    future_skew_seconds: float = Field(
+        300, ge=0, description="How far in the future an event time may be before it is dead-lettered."
+    )
     late_grace_seconds: float = Field(
-        3600, ge=0, description="How long before its Kafka record time an event may have happened before it is dead-lettered as too late."
+        3600,
+        ge=0,
+        description="How long before its Kafka record time an event may have happened before it is dead-lettered as too late.",
     )
     window_close_delay_seconds: float = Field(
-        60, ge=0, description="How long after a window period ends its summary is emitted (late events still land until then)."
+        60,
+        ge=0,
+        description="How long after a window period ends its summary is emitted (late events still land until then).",
     )
     batch_max_events: int = Field(2000, ge=1, description="Most events processed as one batch.")
     batch_linger_seconds: float = Field(
-        0.002, ge=0, le=1,
+        0.002,
+        ge=0,
+        le=1,
         description="After the first event of a batch, how long each stage waits for more (fewer, fuller batches cost less CPU per event).",
     )
     aggregate_interval_seconds: float = Field(
-        0.5, gt=0, le=60,
+        0.5,
+        gt=0,
+        le=60,
         description="How often answers and outcomes are folded into the per-goal aggregates (prompts never wait for it).",
     )
-    tick_interval_seconds: float = Field(5.0, gt=0, description="Clock tick for timers: inferred abandonment and window closing of quiet goals.")
+    tick_interval_seconds: float = Field(
+        5.0, gt=0, description="Clock tick for timers: inferred abandonment and window closing of quiet goals."
+    )
 
     # Health under faults
     health_check_seconds: float = Field(
-        5.0, gt=0, le=60, description="How often the worker checks that the broker answers and that its partitions make progress."
+        5.0,
+        gt=0,
+        le=60,
+        description="How often the worker checks that the broker answers and that its partitions make progress.",
     )
     stall_seconds: float = Field(
-        120.0, gt=0,
+        120.0,
+        gt=0,
         description="A partition with records waiting whose committed offset has not moved for this long is stalled: /health is not ready.",
     )
     log_repeat_seconds: float = Field(
-        30.0, ge=0,
+        30.0,
+        ge=0,
         description="A warning or error of one kind is logged once per this interval, then with the count left out (0: every one).",
     )
 
@@ -195,7 +234,7 @@ class Settings(BaseSettings):
         """Unset, the split windows are those of the defaults that CES_WINDOWS has ("none" if none)."""
         if not isinstance(data, dict) or "split_windows" in data:
             return data
-        from stream.ces.windows import parse_duration
+        from stream.ces.goals import parse_duration
 
         try:
             durations = {parse_duration(w) for w in _split_csv(data.get("windows", DEFAULT_WINDOWS))}
@@ -205,7 +244,7 @@ class Settings(BaseSettings):
         return {**data, "split_windows": kept or ("none",)}
 
     @model_validator(mode="after")
-    def _windows_plan(self) -> "Settings":
+    def _windows_plan(self) -> Settings:
         try:
             self.window_specs()
         except ValueError as exc:
@@ -230,7 +269,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _sasl_complete(self) -> "Settings":
+    def _sasl_complete(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL_") and not (
             self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
         ):
@@ -240,7 +279,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _heartbeat_inside_session(self) -> "Settings":
+    def _heartbeat_inside_session(self) -> Settings:
         if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
             raise ValueError("CES_HEARTBEAT_INTERVAL_SECONDS must be at most a third of CES_SESSION_TIMEOUT_SECONDS")
         return self
@@ -257,8 +296,8 @@ class Settings(BaseSettings):
         return None if self.group_instance_id.lower() == "none" else self.group_instance_id
 
     def window_specs(self) -> tuple[Any, ...]:
-        """The planned sliding windows (:class:`stream.ces.windows.WindowSpec`)."""
-        from stream.ces.windows import parse_duration, plan_windows
+        """The planned sliding windows (:class:`stream.ces.goals.windows.WindowSpec`)."""
+        from stream.ces.goals import parse_duration, plan_windows
 
         return plan_windows(
             [parse_duration(w) for w in self.windows], tuple(parse_duration(r) for r in self.bucket_resolutions)
@@ -269,7 +308,7 @@ class Settings(BaseSettings):
 
         :raises ValueError: for a window that is not one of ``windows``.
         """
-        from stream.ces.windows import format_duration, parse_duration
+        from stream.ces.goals import format_duration, parse_duration
 
         if self.split_windows in (("none",), ()):
             return frozenset()

@@ -8,6 +8,7 @@ processes too. ``fields_by_goal`` reads back what the page and the report mark w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -32,8 +33,17 @@ def chromium_or_skip() -> str:
 
 def _run(args: list[str], profile: Path, timeout_s: float) -> str:
     binary = chromium_or_skip()
-    command = [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-               "--disable-dev-shm-usage", f"--user-data-dir={profile}", *args]
+    command = [
+        binary,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout_s)
@@ -42,10 +52,8 @@ def _run(args: list[str], profile: Path, timeout_s: float) -> str:
         proc.communicate()
         raise AssertionError(f"chromium took over {timeout_s:.0f} s: {' '.join(command)}") from None
     finally:
-        try:  # helpers (zygote, renderer) that outlive the browser process
+        with contextlib.suppress(ProcessLookupError):  # helpers (zygote, renderer) that outlive the browser
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     if proc.returncode != 0:
         raise AssertionError(f"chromium exited {proc.returncode}: {err.decode(errors='replace')[-2000:]}")
     return out.decode()
@@ -56,11 +64,15 @@ def dump_dom(url: str, tmp_path: Path, *, budget_ms: int = 8000, timeout_s: floa
     return _run([f"--virtual-time-budget={budget_ms}", "--dump-dom", url], tmp_path / "chromium-profile", timeout_s)
 
 
-def screenshot(url: str, path: Path, tmp_path: Path, *, size: str = "1280,1600", budget_ms: int = 8000,
-               timeout_s: float = 60.0) -> Path:
+def screenshot(
+    url: str, path: Path, tmp_path: Path, *, size: str = "1280,1600", budget_ms: int = 8000, timeout_s: float = 60.0
+) -> Path:
     """A PNG of the page after its scripts ran; returns ``path``."""
-    _run([f"--virtual-time-budget={budget_ms}", f"--screenshot={path}", f"--window-size={size}", url],
-         tmp_path / "chromium-profile", timeout_s)
+    _run(
+        [f"--virtual-time-budget={budget_ms}", f"--screenshot={path}", f"--window-size={size}", url],
+        tmp_path / "chromium-profile",
+        timeout_s,
+    )
     assert path.exists() and path.stat().st_size > 0, f"no screenshot at {path}"
     return path
 

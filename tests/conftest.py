@@ -81,8 +81,12 @@ def start_worker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cal
     """
     workers: list[WorkerProcess] = []
 
-    def start(env: dict[str, str], *, name: str = "w", ready_timeout_s: float = 90.0, loglevel: str = "info") -> WorkerProcess:
-        worker = WorkerProcess(env, log_path=tmp_path / f"worker-{name}-{len(workers)}.log", cwd=tmp_path, loglevel=loglevel)
+    def start(
+        env: dict[str, str], *, name: str = "w", ready_timeout_s: float = 90.0, loglevel: str = "info"
+    ) -> WorkerProcess:
+        worker = WorkerProcess(
+            env, log_path=tmp_path / f"worker-{name}-{len(workers)}.log", cwd=tmp_path, loglevel=loglevel
+        )
         workers.append(worker)
         worker.start(ready_timeout_s=ready_timeout_s)
         return worker

@@ -7,6 +7,7 @@ for readiness or for a metric to reach a value instead of sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -108,10 +110,14 @@ class WorkerProcess:
 
     def launch(self) -> None:
         """Start the process without waiting for it (for a worker expected to fail)."""
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (the process's log: open as long as the process runs)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", self.loglevel],
-            env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
@@ -187,10 +193,8 @@ class WorkerProcess:
             sizes.append(self.log_path.stat().st_size)
             return sizes[-1] > before and sizes[-1] == sizes[-2]
 
-        try:
+        with contextlib.suppress(AssertionError):  # a diagnostic only: the test has failed already
             wait_until(written_and_settled, timeout_s=timeout_s, interval_s=0.5, what="the stack dump")
-        except AssertionError:
-            pass  # a diagnostic only: the test has failed already
 
     def kill(self) -> None:
         """SIGKILL: a crash, with whatever was not yet committed replayed on restart."""
@@ -237,8 +241,13 @@ class TopicReader:
 
         self.records: list[Any] = []
         self.consumer = KafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-            group_id=None, consumer_timeout_ms=200, **options,
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            consumer_timeout_ms=200,
+            **options,
         )
 
     def poll(self) -> list[Any]:
@@ -247,7 +256,9 @@ class TopicReader:
                 self.records.append(json.loads(record.value) if record.value else None)
         return self.records
 
-    def wait_for(self, check: Callable[[list[Any]], Any], *, timeout_s: float = 60.0, what: str = "records") -> list[Any]:
+    def wait_for(
+        self, check: Callable[[list[Any]], Any], *, timeout_s: float = 60.0, what: str = "records"
+    ) -> list[Any]:
         wait_until(lambda: check(self.poll()), timeout_s=timeout_s, interval_s=0.05, what=what)
         return self.records
 
@@ -265,13 +276,18 @@ def settings_from_env(env: dict[str, str]) -> Any:
 def make_goal_event(goal: str, event_type: str, user_id: str, **fields: Any) -> Any:
     """A valid GoalEvent happening now (override any field)."""
     import uuid
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from schemas import GoalEvent
 
     values: dict[str, Any] = {
-        "event_id": uuid.uuid4(), "type": event_type, "goal": goal, "user_id": user_id,
-        "occurred_at": datetime.now(timezone.utc), "channel": "web", "locale": "en",
+        "event_id": uuid.uuid4(),
+        "type": event_type,
+        "goal": goal,
+        "user_id": user_id,
+        "occurred_at": datetime.now(UTC),
+        "channel": "web",
+        "locale": "en",
     }
     return GoalEvent(**{**values, **fields})
 
@@ -279,12 +295,17 @@ def make_goal_event(goal: str, event_type: str, user_id: str, **fields: Any) -> 
 def make_answer(prompt: dict[str, Any], score: int, **fields: Any) -> Any:
     """A valid SurveyAnswer to a prompt read from the prompts topic, answered now."""
     import uuid
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from schemas import SurveyAnswer
 
     values: dict[str, Any] = {
-        "answer_id": uuid.uuid4(), "prompt_id": prompt["prompt_id"], "user_id": prompt["user_id"],
-        "goal": prompt["goal"], "score": score, "answered_at": datetime.now(timezone.utc), "channel": "web",
+        "answer_id": uuid.uuid4(),
+        "prompt_id": prompt["prompt_id"],
+        "user_id": prompt["user_id"],
+        "goal": prompt["goal"],
+        "score": score,
+        "answered_at": datetime.now(UTC),
+        "channel": "web",
     }
     return SurveyAnswer(**{**values, **fields})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
@@ -30,7 +30,7 @@ MARGIN_S = 120
 """Timestamps are drawn at least this far beyond a limit, so a slow send never flips the verdict."""
 PROMPT_EXPIRY_S = 60
 """The test registry's prompt_expiry_seconds."""
-ANSWER_GRACE_S = 60  # stream.ces.user_state.ANSWER_GRACE_S
+ANSWER_GRACE_S = 60  # stream.ces.users.state.ANSWER_GRACE_S
 
 # hyp-off is in the registry but disabled: its events are valid and forwarded, and never prompt.
 GOALS = ("hyp-five", "hyp-ten", "hyp-off")
@@ -43,9 +43,22 @@ ANSWER_OPTIONAL = ("schema_version", "comment")
 TIME_FIELD = {"goal": "occurred_at", "answer": "answered_at"}
 # The JSON type each field must have; a value of any other type breaks the contract for sure.
 JSON_TYPE = {
-    "event_id": str, "type": str, "goal": str, "user_id": str, "occurred_at": str, "channel": str, "locale": str,
-    "session_id": str, "app_version": str, "attributes": dict, "schema_version": int,
-    "answer_id": str, "prompt_id": str, "score": int, "answered_at": str, "comment": str,
+    "event_id": str,
+    "type": str,
+    "goal": str,
+    "user_id": str,
+    "occurred_at": str,
+    "channel": str,
+    "locale": str,
+    "session_id": str,
+    "app_version": str,
+    "attributes": dict,
+    "schema_version": int,
+    "answer_id": str,
+    "prompt_id": str,
+    "score": int,
+    "answered_at": str,
+    "comment": str,
 }
 
 
@@ -103,7 +116,7 @@ class Rendered:
 
 
 def rfc3339(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _resolve(doc: Any, base: datetime, users: list[str]) -> Any:
@@ -126,9 +139,9 @@ def _corrupt(text: bytes, op: tuple[Any, ...]) -> bytes:
     if kind == "insert":
         return text[:at] + op[2] + text[at:]
     if kind == "delete":
-        return text[:at] + text[at + op[2]:]
+        return text[:at] + text[at + op[2] :]
     if kind == "flip":
-        return text[:at] + bytes([text[at] ^ op[2]]) + text[at + 1:] if at < len(text) else text
+        return text[:at] + bytes([text[at] ^ op[2]]) + text[at + 1 :] if at < len(text) else text
     if kind == "prefix":
         return op[1] + text
     if kind == "suffix":
@@ -143,7 +156,7 @@ def _corrupt(text: bytes, op: tuple[Any, ...]) -> bytes:
 def render(spec: Spec, users: list[str]) -> Rendered:
     """The key and value bytes of ``spec`` for an example whose users are ``users``, sent now."""
     record_s = time.time() + (spec.record_shift_s or 0)
-    base = datetime.fromtimestamp(record_s, tz=timezone.utc)
+    base = datetime.fromtimestamp(record_s, tz=UTC)
     key = users[spec.key.index % len(users)].encode() if isinstance(spec.key, User) else spec.key
     expect, reason = spec.expect, spec.reason
     value: bytes | None
@@ -158,7 +171,7 @@ def render(spec: Spec, users: list[str]) -> Rendered:
             expect, reason = "dead", "not_json"
         if spec.text_op is not None:
             value = _corrupt(value, spec.text_op)
-    # What holds for every record whatever was drawn (stream.ces.validation.parse, in this order).
+    # What holds for every record whatever was drawn (stream.ces.intake.validation.parse, in this order).
     if not value:
         expect, reason = "dead", "not_json"
     elif len(value) > MAX_EVENT_BYTES:
@@ -184,12 +197,14 @@ def render_all(specs: list[Spec], users: list[str]) -> list[Rendered]:
             doc = json.loads(value or b"")
             doc["type"] = {"started": "completed", "completed": "abandoned", "abandoned": "started"}[doc["type"]]
             value = json.dumps(doc).encode()
-        out.append(Rendered(spec, first.topic, first.key, value, first.timestamp_ms, "forward", None, None,
-                            same_as=first))
+        out.append(
+            Rendered(spec, first.topic, first.key, value, first.timestamp_ms, "forward", None, None, same_as=first)
+        )
     return out
 
 
 # --- strategies -------------------------------------------------------------------------
+
 
 def _text(max_size: int = 24) -> st.SearchStrategy[str]:
     """Any Unicode text: control characters, the private use area, astral planes (valid in a record)."""
@@ -204,7 +219,9 @@ def _raw_text(max_size: int = 24) -> st.SearchStrategy[str]:
 def _junk(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
     scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), text)
     return st.recursive(
-        scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12,
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+        max_leaves=12,
     )
 
 
@@ -215,11 +232,24 @@ valid_json_junk = _junk(_text()).filter(lambda v: "NaN" not in json.dumps(v) and
 extreme_numbers = st.sampled_from(
     [0, -1, 2**31, 2**63, 2**64, 10**30, -(10**30), 1e308, -0.0, 5.0, 1e-320, float("inf"), float("nan")]
 )
-weird_timestamps = st.sampled_from([
-    "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
-    "2025-02-30T10:00:00Z", "2025-01-01T00:00:00", "2025-01-01", "1700000000", "2025-01-01T00:00:00+24:00",
-    "+12025-01-01T00:00:00Z", "2025-13-01T00:00:00Z", "", "now", "2025-01-01T00:00:00.1234567890123Z",
-])
+weird_timestamps = st.sampled_from(
+    [
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:59-23:59",
+        "0001-01-01T00:00:00+23:59",
+        "2025-02-30T10:00:00Z",
+        "2025-01-01T00:00:00",
+        "2025-01-01",
+        "1700000000",
+        "2025-01-01T00:00:00+24:00",
+        "+12025-01-01T00:00:00Z",
+        "2025-13-01T00:00:00Z",
+        "",
+        "now",
+        "2025-01-01T00:00:00.1234567890123Z",
+    ]
+)
 unknown_goals = st.from_regex(r"\A[a-z0-9](?:[a-z0-9_-]{0,20}[a-z0-9])?\Z").filter(lambda g: g not in GOALS)
 keys = st.one_of(
     st.none(),
@@ -230,22 +260,30 @@ keys = st.one_of(
 )
 users = st.builds(User, st.integers(0, USERS_PER_EXAMPLE - 1))
 near_now = st.builds(At, st.integers(-30, 0))
-headers = st.lists(st.tuples(st.text(st.characters(codec="utf-8"), max_size=10), st.binary(max_size=16)),
-                   max_size=2).map(tuple)
+headers = st.lists(
+    st.tuples(st.text(st.characters(codec="utf-8"), max_size=10), st.binary(max_size=16)), max_size=2
+).map(tuple)
 
 
 def goal_event_doc(
-    types: tuple[str, ...] = ("started", "completed", "abandoned"), goals: tuple[str, ...] = GOALS,
+    types: tuple[str, ...] = ("started", "completed", "abandoned"),
+    goals: tuple[str, ...] = GOALS,
 ) -> st.SearchStrategy[dict[str, Any]]:
     """A valid goal event (a registered goal, now), some optional fields present."""
     return st.fixed_dictionaries(
         {
-            "event_id": st.uuids().map(str), "type": st.sampled_from(types), "goal": st.sampled_from(goals),
-            "user_id": users, "occurred_at": near_now, "channel": st.sampled_from(["web", "ios", "android", "other"]),
+            "event_id": st.uuids().map(str),
+            "type": st.sampled_from(types),
+            "goal": st.sampled_from(goals),
+            "user_id": users,
+            "occurred_at": near_now,
+            "channel": st.sampled_from(["web", "ios", "android", "other"]),
             "locale": st.sampled_from(["en", "nl", "nl-NL", "en-GB", "de"]),
         },
         optional={
-            "schema_version": st.just(1), "session_id": _text(40), "app_version": _text(20),
+            "schema_version": st.just(1),
+            "session_id": _text(40),
+            "app_version": _text(20),
             "attributes": st.dictionaries(_text(10), _text(20), max_size=3),
         },
     )
@@ -255,8 +293,12 @@ def answer_doc() -> st.SearchStrategy[dict[str, Any]]:
     """A valid answer to a prompt nobody sent (a random prompt id)."""
     return st.fixed_dictionaries(
         {
-            "answer_id": st.uuids().map(str), "prompt_id": st.uuids().map(str), "user_id": users,
-            "goal": st.sampled_from(GOALS), "score": st.integers(1, 10), "answered_at": near_now,
+            "answer_id": st.uuids().map(str),
+            "prompt_id": st.uuids().map(str),
+            "user_id": users,
+            "goal": st.sampled_from(GOALS),
+            "score": st.integers(1, 10),
+            "answered_at": near_now,
             "channel": st.sampled_from(["web", "ios", "android", "other"]),
         },
         optional={"schema_version": st.just(1), "comment": _text(60)},
@@ -269,10 +311,25 @@ def mutation(draw: st.DrawFn, doc: dict[str, Any], topic: str) -> tuple[dict[str
     required = GOAL_EVENT_FIELDS if topic == "goal" else ANSWER_FIELDS
     optional = GOAL_EVENT_OPTIONAL if topic == "goal" else ANSWER_OPTIONAL
     fields = list(required) + list(optional)
-    kind = draw(st.sampled_from([
-        "drop", "wrong_type", "weird_string", "huge_string", "extreme_number", "extra_junk", "junk_in_field",
-        "future", "old", "weird_time", "unknown_goal", "newer_version", "strip_to_partial",
-    ]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "drop",
+                "wrong_type",
+                "weird_string",
+                "huge_string",
+                "extreme_number",
+                "extra_junk",
+                "junk_in_field",
+                "future",
+                "old",
+                "weird_time",
+                "unknown_goal",
+                "newer_version",
+                "strip_to_partial",
+            ]
+        )
+    )
     doc = dict(doc)
     time_field = TIME_FIELD[topic]
     if kind == "drop":
@@ -338,8 +395,16 @@ def mutated_record(draw: st.DrawFn, topic: str) -> Spec:
     if count > 1:
         verdict, reason = None, None
     user_expect = "unknown_prompt" if topic == "answer" and verdict == "forward" else None
-    return Spec(topic, f"{topic}/" + "+".join(labels), doc, key=draw(keys), ensure_ascii=draw(st.booleans()),
-                expect=verdict, reason=reason, user_expect=user_expect)
+    return Spec(
+        topic,
+        f"{topic}/" + "+".join(labels),
+        doc,
+        key=draw(keys),
+        ensure_ascii=draw(st.booleans()),
+        expect=verdict,
+        reason=reason,
+        user_expect=user_expect,
+    )
 
 
 text_ops = st.one_of(
@@ -389,8 +454,14 @@ def valid_record(draw: st.DrawFn, topic: str) -> Spec:
     """A record of the contract, as an app sends it (answers here name a prompt nobody sent)."""
     if topic == "goal":
         return Spec("goal", "goal_event", draw(goal_event_doc()), key=draw(keys), expect="forward")
-    return Spec("answer", "answer/unknown_prompt", draw(answer_doc()), key=draw(keys), expect="forward",
-                user_expect="unknown_prompt")
+    return Spec(
+        "answer",
+        "answer/unknown_prompt",
+        draw(answer_doc()),
+        key=draw(keys),
+        expect="forward",
+        user_expect="unknown_prompt",
+    )
 
 
 @st.composite
@@ -400,12 +471,17 @@ def shifted_clock(draw: st.DrawFn) -> Spec:
     Up to 2 h back, and at most 30 min ahead: Kafka 4 brokers refuse records more than an hour
     ahead of their clock (``message.timestamp.after.max.ms``)."""
     spec = draw(valid_record("goal"))
-    return replace(spec, label="goal_event/record_time_shifted", record_shift_s=draw(st.integers(-7200, 1800)),
-                   headers=draw(headers))
+    return replace(
+        spec,
+        label="goal_event/record_time_shifted",
+        record_shift_s=draw(st.integers(-7200, 1800)),
+        headers=draw(headers),
+    )
 
 
 def hostile_record() -> st.SearchStrategy[Spec]:
     """Any hostile (or valid) record for either input topic; mutated contract records the most."""
+
     def of_kind(kind_and_topic: tuple[str, str]) -> st.SearchStrategy[Spec]:
         kind, topic = kind_and_topic
         if kind == "mutated":
@@ -420,8 +496,9 @@ def hostile_record() -> st.SearchStrategy[Spec]:
             return shifted_clock()
         # the same bytes again; for a goal event also the same event id with another type
         labels = [f"{topic}/repeat"] + ([f"{topic}/same_event_id"] if topic == "goal" else [])
-        return st.builds(lambda label, i: Spec(topic, label, None, repeat_of=i), st.sampled_from(labels),
-                         st.integers(0, 50))
+        return st.builds(
+            lambda label, i: Spec(topic, label, None, repeat_of=i), st.sampled_from(labels), st.integers(0, 50)
+        )
 
     kinds = st.sampled_from(["mutated"] * 4 + ["almost_json", "raw", "valid", "shifted_clock", "repeat"])
     return st.tuples(kinds, st.sampled_from(["goal", "answer"])).flatmap(of_kind)
@@ -429,6 +506,7 @@ def hostile_record() -> st.SearchStrategy[Spec]:
 
 def prompted_goal_events() -> st.SearchStrategy[list[Spec]]:
     """Completed and abandoned events of prompting goals for distinct users: prompts to answer later."""
+
     def spec(doc: dict[str, Any], index: int) -> Spec:
         doc = doc | {"user_id": User(index)}
         return Spec("goal", "goal_event/prompting", doc, key=User(index), expect="forward")
@@ -442,8 +520,17 @@ def prompted_goal_events() -> st.SearchStrategy[list[Spec]]:
 # the worker did, and a failing example replays alike): a plan's document names the prompt's
 # fields symbolically (`FromPrompt`, `Score`), bound to a real prompt by `answers_for`.
 
-ANSWER_ACTIONS = ("valid", "valid", "out_of_range", "wrong_goal", "expired", "twice_same", "twice_new_id",
-                  "wrong_user", "mutated")
+ANSWER_ACTIONS = (
+    "valid",
+    "valid",
+    "out_of_range",
+    "wrong_goal",
+    "expired",
+    "twice_same",
+    "twice_new_id",
+    "wrong_user",
+    "mutated",
+)
 ANSWERED_PROMPTS = 5
 """Prompts answered per example (more are left unanswered)."""
 
@@ -477,15 +564,22 @@ class AnswerPlan:
 def answer_plan(draw: st.DrawFn) -> AnswerPlan:
     """What to answer to one prompt, and with which bytes (prompt fields still symbolic)."""
     doc: dict[str, Any] = {
-        "answer_id": str(draw(st.uuids())), "prompt_id": FromPrompt("prompt_id"), "user_id": FromPrompt("user_id"),
-        "goal": FromPrompt("goal"), "score": Score("in", draw(st.integers(0, 100))), "answered_at": At(0),
+        "answer_id": str(draw(st.uuids())),
+        "prompt_id": FromPrompt("prompt_id"),
+        "user_id": FromPrompt("user_id"),
+        "goal": FromPrompt("goal"),
+        "score": Score("in", draw(st.integers(0, 100))),
+        "answered_at": At(0),
         "channel": draw(st.sampled_from(["web", "ios", "android", "other"])),
     }
     if draw(st.booleans()):
         doc["comment"] = draw(st.one_of(_text(60), st.sampled_from(["", "   ", "Quick.", "Te veel stappen!"])))
     return AnswerPlan(
-        action=draw(st.sampled_from(ANSWER_ACTIONS)), doc=doc, second_answer_id=str(draw(st.uuids())),
-        other_goal=draw(st.integers(0, 1)), mutated=draw(mutation(doc, "answer")),
+        action=draw(st.sampled_from(ANSWER_ACTIONS)),
+        doc=doc,
+        second_answer_id=str(draw(st.uuids())),
+        other_goal=draw(st.integers(0, 1)),
+        mutated=draw(mutation(doc, "answer")),
     )
 
 
@@ -509,10 +603,22 @@ def answers_for(prompt: dict[str, Any], plan: AnswerPlan) -> list[Spec]:
     key = prompt["user_id"].encode()
     doc = plan.doc
 
-    def one(d: dict[str, Any], label: str, user_expect: str | None, expect: str | None = "forward",
-            reason: str | None = None) -> Spec:
-        return Spec("answer", f"answer_to_prompt/{label}", _bind(d, prompt), key=key, expect=expect, reason=reason,
-                    user_expect=user_expect)
+    def one(
+        d: dict[str, Any],
+        label: str,
+        user_expect: str | None,
+        expect: str | None = "forward",
+        reason: str | None = None,
+    ) -> Spec:
+        return Spec(
+            "answer",
+            f"answer_to_prompt/{label}",
+            _bind(d, prompt),
+            key=key,
+            expect=expect,
+            reason=reason,
+            user_expect=user_expect,
+        )
 
     action = plan.action
     if action == "valid":

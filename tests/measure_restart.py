@@ -41,8 +41,11 @@ def main() -> None:
 
     def send(n: int) -> None:
         for _ in range(n):
-            emit_goal_event(producer, make_goal_event("file-claim", "completed", f"u-{uuid.uuid4().hex}"),
-                            topic=settings.topic_goal_events)
+            emit_goal_event(
+                producer,
+                make_goal_event("file-claim", "completed", f"u-{uuid.uuid4().hex}"),
+                topic=settings.topic_goal_events,
+            )
         producer.flush()
 
     def counted() -> float:
@@ -67,8 +70,10 @@ def main() -> None:
         print(f"kill {kill}: ready {ready_s[-1]:.1f} s, processing {processing_s[-1]:.1f} s", flush=True)
     worker.stop()
     producer.close()
-    print(f"{args.store} {' '.join(args.env)}: ready p50 {statistics.median(ready_s):.1f} s max {max(ready_s):.1f} s; "
-          f"processing p50 {statistics.median(processing_s):.1f} s max {max(processing_s):.1f} s (log {worker.log_path})")
+    print(
+        f"{args.store} {' '.join(args.env)}: ready p50 {statistics.median(ready_s):.1f} s max {max(ready_s):.1f} s; "
+        f"processing p50 {statistics.median(processing_s):.1f} s max {max(processing_s):.1f} s (log {worker.log_path})"
+    )
 
 
 if __name__ == "__main__":

@@ -24,11 +24,15 @@ class Process:
     def __init__(self, argv: list[str], port: int, log_path: Path, ready_path: str) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 (the process's log: open as long as the process runs)
         self.log_path = log_path
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_until(lambda: self._answers(ready_path), timeout_s=60, what=f"{argv[0]} ready",
-                   describe=lambda: log_path.read_text(errors="replace")[-2000:])
+        wait_until(
+            lambda: self._answers(ready_path),
+            timeout_s=60,
+            what=f"{argv[0]} ready",
+            describe=lambda: log_path.read_text(errors="replace")[-2000:],
+        )
 
     def _answers(self, path: str) -> bool:
         if self.proc.poll() is not None:
@@ -55,8 +59,17 @@ class Prometheus(Process):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "prometheus.yml").write_text(json.dumps(config))
         port = free_port()
-        super().__init__(["prometheus", f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
-                          f"--web.listen-address=127.0.0.1:{port}"], port, folder / "prometheus.log", "/-/ready")
+        super().__init__(
+            [
+                "prometheus",
+                f"--config.file={folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            port,
+            folder / "prometheus.log",
+            "/-/ready",
+        )
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """The instant query's result vector (raises on a query error)."""
@@ -73,9 +86,18 @@ class Alertmanager(Process):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "alertmanager.yml").write_text(config_text)
         port = free_port()
-        super().__init__(["prometheus-alertmanager", f"--config.file={folder / 'alertmanager.yml'}",
-                          f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                          "--cluster.listen-address="], port, folder / "alertmanager.log", "/-/ready")
+        super().__init__(
+            [
+                "prometheus-alertmanager",
+                f"--config.file={folder / 'alertmanager.yml'}",
+                f"--storage.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            port,
+            folder / "alertmanager.log",
+            "/-/ready",
+        )
 
 
 class WebhookReceiver:
@@ -86,7 +108,7 @@ class WebhookReceiver:
         received = self.notifications
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 received.append({"path": self.path, **body})
                 self.send_response(200)
@@ -102,8 +124,12 @@ class WebhookReceiver:
 
     def alerts(self, **labels: str) -> list[dict[str, Any]]:
         """Every alert of every notification so far whose labels include ``labels``, with its status."""
-        return [alert for n in list(self.notifications) for alert in n["alerts"]
-                if all(alert["labels"].get(k) == v for k, v in labels.items())]
+        return [
+            alert
+            for n in list(self.notifications)
+            for alert in n["alerts"]
+            if all(alert["labels"].get(k) == v for k, v in labels.items())
+        ]
 
     def stop(self) -> None:
         self.server.shutdown()

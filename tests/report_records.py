@@ -8,10 +8,10 @@ so a test states only the numbers it reasons about.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from schemas import FeedbackComment, GoalSummary
-from stream.ces.scales import default_scale
+from stream.ces.registry.scales import default_scale
 
 OUTCOMES = ("completed", "abandoned", "abandoned_inferred")
 
@@ -23,11 +23,13 @@ def _segment(scores: dict[int, int], kind: str) -> dict:
         by_sentiment[str(scale.classify(score))] += count
     answers = sum(scores.values())
     return {
-        "answers": answers, **by_sentiment,
+        "answers": answers,
+        **by_sentiment,
         "distribution": {str(point): scores.get(point, 0) for point in scale.points},
         "mean_score": sum(s * n for s, n in scores.items()) / answers if answers else None,
         "ces_ratio": by_sentiment["positive"] / answers if answers else None,
-        "wilson_lower": None, "wilson_upper": None,  # the report computes its own from the summed counts
+        "wilson_lower": None,
+        "wilson_upper": None,  # the report computes its own from the summed counts
     }
 
 
@@ -39,47 +41,89 @@ def _sum(*parts: dict[int, int]) -> dict[int, int]:
     return total
 
 
-def make_summary(goal: str, start: datetime, by_outcome: dict[str, dict[int, int]], *, kind: str = "five_point",
-                 window: str = "24h", window_seconds: int = 86_400, prompts: int = 0,
-                 outcomes: dict[str, int] | None = None, emitted_at: datetime | None = None) -> GoalSummary:
+def make_summary(
+    goal: str,
+    start: datetime,
+    by_outcome: dict[str, dict[int, int]],
+    *,
+    kind: str = "five_point",
+    window: str = "24h",
+    window_seconds: int = 86_400,
+    prompts: int = 0,
+    outcomes: dict[str, int] | None = None,
+    emitted_at: datetime | None = None,
+) -> GoalSummary:
     """A valid version 2 summary of one closed window; every answer counts on channel web."""
     scores = {outcome: by_outcome.get(outcome, {}) for outcome in OUTCOMES}
     total = _segment(_sum(*scores.values()), kind)
     completed = _segment(scores["completed"], kind)
     end = start + timedelta(seconds=window_seconds)
-    overstatement = (None if completed["ces_ratio"] is None or total["ces_ratio"] is None
-                     else completed["ces_ratio"] - total["ces_ratio"])
+    overstatement = (
+        None
+        if completed["ces_ratio"] is None or total["ces_ratio"] is None
+        else completed["ces_ratio"] - total["ces_ratio"]
+    )
     answers = total["answers"]
-    all_outcomes = outcomes or {name: 0 for name in OUTCOMES}
+    all_outcomes = outcomes or dict.fromkeys(OUTCOMES, 0)
     return GoalSummary(
-        goal=goal, window=window, window_seconds=window_seconds, window_start=start, window_end=end,
+        goal=goal,
+        window=window,
+        window_seconds=window_seconds,
+        window_start=start,
+        window_end=end,
         **{k: v for k, v in total.items() if k not in ("wilson_lower", "wilson_upper")},
-        wilson_lower=None, wilson_upper=None,
+        wilson_lower=None,
+        wilson_upper=None,
         net_effort=(total["positive"] - total["negative"]) / answers if answers else None,
-        most_negative_ratio=None, confidence=0.99, prompts=prompts,
-        response_ratio=answers / prompts if prompts else None, outcomes=all_outcomes,
-        completion_ratio=all_outcomes.get("completed", 0) / sum(all_outcomes.values()) if sum(all_outcomes.values()) else None,
+        most_negative_ratio=None,
+        confidence=0.99,
+        prompts=prompts,
+        response_ratio=answers / prompts if prompts else None,
+        outcomes=all_outcomes,
+        completion_ratio=all_outcomes.get("completed", 0) / sum(all_outcomes.values())
+        if sum(all_outcomes.values())
+        else None,
         by_outcome={name: _segment(part, kind) for name, part in scores.items()},
         by_channel={"web": total, **{name: _segment({}, kind) for name in ("ios", "android", "other")}},
         at_exits=_segment(_sum(scores["abandoned"], scores["abandoned_inferred"]), kind),
         exit_gap=None,
-        completion_vs_all={"completion_only_ces_ratio": completed["ces_ratio"], "all_outcomes_ces_ratio": total["ces_ratio"],
-                           "overstatement": overstatement},
-        target_ces_ratio=None, emitted_at=emitted_at or end + timedelta(seconds=30),
+        completion_vs_all={
+            "completion_only_ces_ratio": completed["ces_ratio"],
+            "all_outcomes_ces_ratio": total["ces_ratio"],
+            "overstatement": overstatement,
+        },
+        target_ces_ratio=None,
+        emitted_at=emitted_at or end + timedelta(seconds=30),
     )
 
 
-def make_comment(goal: str, score: int, comment: str, answered_at: datetime, *, answer_id: uuid.UUID | None = None,
-                 outcome: str = "completed") -> FeedbackComment:
+def make_comment(
+    goal: str,
+    score: int,
+    comment: str,
+    answered_at: datetime,
+    *,
+    answer_id: uuid.UUID | None = None,
+    outcome: str = "completed",
+) -> FeedbackComment:
     """A valid FeedbackComment, as the user stage forwards it."""
-    return FeedbackComment(answer_id=answer_id or uuid.uuid4(), prompt_id=uuid.uuid4(), goal=goal, outcome=outcome,
-                           score=score, user_ref="3f2a9c41d07b6e58a1c4f09e2b7d3a61", comment=comment,
-                           answered_at=answered_at, channel="web", locale="en")
+    return FeedbackComment(
+        answer_id=answer_id or uuid.uuid4(),
+        prompt_id=uuid.uuid4(),
+        goal=goal,
+        outcome=outcome,
+        score=score,
+        user_ref="3f2a9c41d07b6e58a1c4f09e2b7d3a61",
+        comment=comment,
+        answered_at=answered_at,
+        channel="web",
+        locale="en",
+    )
 
 
 def day(d: int, month: int = 1, year: int = 2025) -> datetime:
     """Midnight UTC of a day (in January 2025 by default)."""
-    return datetime(year, month, d, tzinfo=timezone.utc)
+    return datetime(year, month, d, tzinfo=UTC)
 
 
 # The January 2025 scenario, three goals (the registry's order):
@@ -88,12 +132,24 @@ def day(d: int, month: int = 1, year: int = 2025) -> datetime:
 # view-policy (five_point_inverted, target 0.75): one daily summary; 5 is its negative end;
 # file-claim (five_point): nothing at all.
 JANUARY_GOALS = [
-    {"slug": "download-invoice", "display_name": {"en": "Download invoice", "nl": "Factuur downloaden"},
-     "scale": {"kind": "five_point"}, "target_ces_ratio": 0.9},
-    {"slug": "view-policy", "display_name": {"en": "View policy", "nl": "Polis inzien"},
-     "scale": {"kind": "five_point_inverted"}, "target_ces_ratio": 0.75},
-    {"slug": "file-claim", "display_name": {"en": "File claim", "nl": "Claim indienen"},
-     "scale": {"kind": "five_point"}, "target_ces_ratio": 0.7},
+    {
+        "slug": "download-invoice",
+        "display_name": {"en": "Download invoice", "nl": "Factuur downloaden"},
+        "scale": {"kind": "five_point"},
+        "target_ces_ratio": 0.9,
+    },
+    {
+        "slug": "view-policy",
+        "display_name": {"en": "View policy", "nl": "Polis inzien"},
+        "scale": {"kind": "five_point_inverted"},
+        "target_ces_ratio": 0.75,
+    },
+    {
+        "slug": "file-claim",
+        "display_name": {"en": "File claim", "nl": "Claim indienen"},
+        "scale": {"kind": "five_point"},
+        "target_ces_ratio": 0.7,
+    },
 ]
 SCRIPT_COMMENT = "<script>alert(1)</script> The PDF button is hidden & tiny"
 
@@ -101,21 +157,37 @@ SCRIPT_COMMENT = "<script>alert(1)</script> The PDF button is hidden & tiny"
 def january_records() -> tuple[list[GoalSummary], list[FeedbackComment]]:
     """(summaries, comments) as they could lie on the topics, duplicates and strays included."""
     invoice, policy = "download-invoice", "view-policy"
-    jan_10 = make_summary(invoice, day(10), {"completed": {5: 20, 4: 10, 3: 2, 2: 2, 1: 1},
-                                             "abandoned": {5: 1, 4: 1, 2: 3, 1: 5}},
-                          prompts=200, outcomes={"completed": 300, "abandoned": 100, "abandoned_inferred": 0})
-    jan_11 = make_summary(invoice, day(11), {"completed": {5: 15, 4: 5, 3: 3, 2: 1, 1: 1},
-                                             "abandoned_inferred": {4: 3, 2: 3, 1: 4}},
-                          prompts=120, outcomes={"completed": 300, "abandoned": 50, "abandoned_inferred": 50},
-                          emitted_at=day(12) + timedelta(minutes=5))
+    jan_10 = make_summary(
+        invoice,
+        day(10),
+        {"completed": {5: 20, 4: 10, 3: 2, 2: 2, 1: 1}, "abandoned": {5: 1, 4: 1, 2: 3, 1: 5}},
+        prompts=200,
+        outcomes={"completed": 300, "abandoned": 100, "abandoned_inferred": 0},
+    )
+    jan_11 = make_summary(
+        invoice,
+        day(11),
+        {"completed": {5: 15, 4: 5, 3: 3, 2: 1, 1: 1}, "abandoned_inferred": {4: 3, 2: 3, 1: 4}},
+        prompts=120,
+        outcomes={"completed": 300, "abandoned": 50, "abandoned_inferred": 50},
+        emitted_at=day(12) + timedelta(minutes=5),
+    )
     stale_jan_11 = make_summary(invoice, day(11), {"completed": {1: 7}}, prompts=7, emitted_at=day(12))
     summaries = [
-        jan_10, jan_11, stale_jan_11,  # the stale revision is read last: emitted_at decides, not the order
+        jan_10,
+        jan_11,
+        stale_jan_11,  # the stale revision is read last: emitted_at decides, not the order
         make_summary(invoice, day(12), {"completed": {1: 50}}, window="1h", window_seconds=3600),  # another window
         make_summary(invoice, day(31, 12, 2024), {"completed": {1: 50}}),  # December
         make_summary(invoice, day(1, 2), {"completed": {1: 50}}),  # February
-        make_summary(policy, day(20), {"completed": {1: 8, 2: 2, 3: 1, 4: 1, 5: 3}}, kind="five_point_inverted",
-                     prompts=30, outcomes={"completed": 40, "abandoned": 0, "abandoned_inferred": 0}),
+        make_summary(
+            policy,
+            day(20),
+            {"completed": {1: 8, 2: 2, 3: 1, 4: 1, 5: 3}},
+            kind="five_point_inverted",
+            prompts=30,
+            outcomes={"completed": 40, "abandoned": 0, "abandoned_inferred": 0},
+        ),
     ]
     twice = uuid.uuid4()
     comments = [
@@ -143,8 +215,14 @@ def assert_january_report(html: str) -> None:
     assert list(rows) == list(sections) == ["download-invoice", "view-policy", "file-claim"]
 
     # download-invoice: 80 answers (60 at completion, 20 at exits), 55 positive.
-    assert rows["download-invoice"] == {"name": "Download invoice", "ces": "69 %", "target": "90 %", "answers": "80",
-                                        "trend": "→", "status": "below target"}
+    assert rows["download-invoice"] == {
+        "name": "Download invoice",
+        "ces": "69 %",
+        "target": "90 %",
+        "answers": "80",
+        "trend": "→",
+        "status": "below target",
+    }
     invoice = sections["download-invoice"]
     assert (invoice["ces"], invoice["answers"], invoice["interval"]) == ("69 %", "80", "54–80 %")
     assert (invoice["completion_ces"], invoice["completion_answers"]) == ("83 %", "60")
@@ -158,15 +236,27 @@ def assert_january_report(html: str) -> None:
     assert "comment-3" not in invoice  # neutral, positive and February comments are not low in January
 
     # view-policy: inverted scale, 1 and 2 are positive, 5 is the negative end.
-    assert rows["view-policy"] == {"name": "View policy", "ces": "67 %", "target": "75 %", "answers": "15",
-                                   "trend": "–", "status": "ok"}
+    assert rows["view-policy"] == {
+        "name": "View policy",
+        "ces": "67 %",
+        "target": "75 %",
+        "answers": "15",
+        "trend": "–",
+        "status": "ok",
+    }
     policy = sections["view-policy"]
     assert (policy["completion_ces"], policy["exits_ces"], policy["exits_answers"]) == ("67 %", "–", "0")
     assert policy["comment-1"] == "Far too many steps"
     assert "comment-2" not in policy
 
-    assert rows["file-claim"] == {"name": "File claim", "ces": "–", "target": "70 %", "answers": "0", "trend": "–",
-                                  "status": "no data"}
+    assert rows["file-claim"] == {
+        "name": "File claim",
+        "ces": "–",
+        "target": "70 %",
+        "answers": "0",
+        "trend": "–",
+        "status": "no data",
+    }
     assert sections["file-claim"]["no_comments"] == "No low-score comments in the period."
     assert sections["file-claim"]["coverage"] == "0 of 31"
 

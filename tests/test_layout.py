@@ -27,11 +27,13 @@ LAYERS = {
 PURE = ("stream.ces", "stream.pipeline.continuity")
 IMPURE_LIBRARIES = ("faust", "mode", "aiokafka", "kafka", "prometheus_client", "aiohttp")
 
-MAX_MODULE_LINES = 400
-MAX_FUNCTION_LINES = 80
+# Measured on code as `ruff format` lays it out (CI checks that it does), so a module cannot be packed
+# to fit: past these sizes, split where the concepts split.
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 100
 # Over the limits on purpose:
-LONG_MODULES: set[str] = set()
-LONG_FUNCTIONS: set[str] = set()
+LONG_MODULES: set[str] = {"stream.observability.dashboards"}  # being split per dashboard
+LONG_FUNCTIONS: set[str] = {"stream.observability.rule_tests.pipeline"}  # being split per alert
 
 
 def modules() -> list[tuple[str, Path]]:
@@ -87,8 +89,11 @@ def test_imports_go_down_the_layers_only(name, path):
     assert upward_imports(name, imports_of(path)) == [], f"{name} imports above or beside its layer"
 
 
-@pytest.mark.parametrize(("name", "path"), [m for m in modules() if m[0].startswith(PURE)],
-                         ids=[m[0] for m in modules() if m[0].startswith(PURE)])
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [m for m in modules() if m[0].startswith(PURE)],
+    ids=[m[0] for m in modules() if m[0].startswith(PURE)],
+)
 def test_pure_modules_import_no_kafka_faust_or_prometheus(name, path):
     assert impure_imports(imports_of(path)) == [], f"{name} is pure logic"
 
@@ -96,10 +101,12 @@ def test_pure_modules_import_no_kafka_faust_or_prometheus(name, path):
 def test_the_checks_see_a_wrong_import(tmp_path):
     """The checks above fail when they should, also for an import inside a function."""
     bad = tmp_path / "bad.py"
-    bad.write_text("import faust\nfrom stream.ces.scales import Scale\n\ndef f():\n    from stream.pipeline.app import Pipeline\n")
+    bad.write_text(
+        "import faust\nfrom stream.ces.registry.scales import Scale\n\ndef f():\n    from stream.pipeline.app import Pipeline\n"
+    )
     found = imports_of(bad)
     assert impure_imports(found) == ["faust"]
-    assert upward_imports("stream.ces.windows", found) == ["stream.pipeline.app", "stream.pipeline.app.Pipeline"]
+    assert upward_imports("stream.ces.goals.windows", found) == ["stream.pipeline.app", "stream.pipeline.app.Pipeline"]
     assert upward_imports("stream.infra.topics", {"stream.observability.metrics"}) == ["stream.observability.metrics"]
     assert upward_imports("stream.tools.cli", found) == []
 

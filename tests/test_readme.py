@@ -24,7 +24,9 @@ README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
 def test_settings_table_is_the_generated_one() -> None:
     table = settings_table_markdown()
-    assert table in README, "README settings table is stale: paste the output of stream.settings.settings_table_markdown()"
+    assert table in README, (
+        "README settings table is stale: paste the output of stream.settings.settings_table_markdown()"
+    )
 
 
 def test_settings_table_has_a_row_per_field() -> None:

@@ -40,8 +40,11 @@ class BrokerProbe:
         if self._admin is None:
             from aiokafka.admin import AIOKafkaAdminClient
 
-            admin = AIOKafkaAdminClient(**aiokafka_options(self.settings), request_timeout_ms=int(self.timeout_s * 1000),
-                                        client_id="ces-stream-probe")
+            admin = AIOKafkaAdminClient(
+                **aiokafka_options(self.settings),
+                request_timeout_ms=int(self.timeout_s * 1000),
+                client_id="ces-stream-probe",
+            )
             self._admin = admin
             await admin.start()
         await self._admin.describe_cluster()

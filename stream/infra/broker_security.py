@@ -56,10 +56,14 @@ class SaslSslListener:
 
     def __post_init__(self) -> None:
         if self.mechanism not in MECHANISMS:
-            raise LocalKafkaError(f"SASL mechanism {self.mechanism!r}: the local broker supports {', '.join(MECHANISMS)}")
+            raise LocalKafkaError(
+                f"SASL mechanism {self.mechanism!r}: the local broker supports {', '.join(MECHANISMS)}"
+            )
         for store in (self.keystore, self.truststore):
             if not Path(store).is_file():
-                raise LocalKafkaError(f"{store} not found: the SASL_SSL listener needs a PKCS12 keystore and truststore")
+                raise LocalKafkaError(
+                    f"{store} not found: the SASL_SSL listener needs a PKCS12 keystore and truststore"
+                )
 
     def broker_properties(self, host: str, port: int, controller_port: int) -> dict[str, str]:
         """The broker settings of the secured listener (they replace the plain listener's)."""

@@ -9,6 +9,7 @@ broker already answering on the port is reused.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -54,7 +55,7 @@ def parse_local_bootstrap(bootstrap: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def local_broker_for(bootstrap: str, cache_dir: Path) -> "LocalKafka | None":
+def local_broker_for(bootstrap: str, cache_dir: Path) -> LocalKafka | None:
     """The local broker ``bootstrap`` names (one broker on this machine), else None: a remote one is used as it is."""
     local = parse_local_bootstrap(bootstrap)
     if local is None:
@@ -126,22 +127,32 @@ class LocalKafka:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         cmd = [
-            "mvn", "-q", "-B", "-f", str(KAFKA_DEPLOY_DIR / "pom.xml"),
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(KAFKA_DEPLOY_DIR / "pom.xml"),
             "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
-            "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
         ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
-            raise LocalKafkaError(f"mvn could not fetch Kafka {self.version}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+            raise LocalKafkaError(
+                f"mvn could not fetch Kafka {self.version}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+            )
         staging.rename(self.libs_dir)  # atomic: a half-filled cache is never used
         return self.libs_dir
 
     def _java(self, *args: str) -> list[str]:
         return [
-            "java", *JVM_OPTIONS,
+            "java",
+            *JVM_OPTIONS,
             f"-Dkafka.logs.dir={self.broker_dir}",
             f"-Dlog4j2.configurationFile={KAFKA_DEPLOY_DIR / 'log4j2.properties'}",
-            "-cp", f"{self.libs_dir}/*", *args,
+            "-cp",
+            f"{self.libs_dir}/*",
+            *args,
         ]
 
     def _overrides(self) -> list[str]:
@@ -170,8 +181,11 @@ class LocalKafka:
         props.write_text(base + "\n" + extra + "\n")
         users = self.security.format_arguments() if self.security is not None else []
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted", *users),
-            capture_output=True, text=True,
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted", *users
+            ),
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise LocalKafkaError(f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}")
@@ -182,12 +196,10 @@ class LocalKafka:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            # When this process started the broker, an exited broker is a zombie until reaped,
-            # and kill(pid, 0) would still find it: reap it first.
+        # When this process started the broker, an exited broker is a zombie until reaped, and
+        # kill(pid, 0) would still find it: reap it first (another process's child: nothing to reap).
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass  # not our child (started by another process): nothing to reap
         try:
             os.kill(pid, 0)
         except OSError:
@@ -208,7 +220,9 @@ class LocalKafka:
         with open(self.log_file, "w") as log:
             proc = subprocess.Popen(
                 self._java("kafka.Kafka", str(KAFKA_DEPLOY_DIR / "server.properties"), *self._overrides()),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # outlives the CLI that started it
             )
         self.pid_file.write_text(str(proc.pid))

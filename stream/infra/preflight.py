@@ -36,8 +36,11 @@ async def _try_server(settings: Settings, server: str) -> None:
     options = aiokafka_options(settings)
     options.pop("bootstrap_servers")
     conn = await create_conn(
-        host, int(port), client_id=f"{settings.app_id}-preflight",
-        request_timeout_ms=int(ATTEMPT_TIMEOUT_S * 1000), **options,
+        host,
+        int(port),
+        client_id=f"{settings.app_id}-preflight",
+        request_timeout_ms=int(ATTEMPT_TIMEOUT_S * 1000),
+        **options,
     )
     conn.close()
 
@@ -48,7 +51,9 @@ def _refusal(settings: Settings, exc: BaseException) -> str | None:
 
     if isinstance(exc, errors.UnsupportedSaslMechanismError):
         return f"the broker does not enable {settings.kafka_sasl_mechanism}"
-    if isinstance(exc, (errors.SaslAuthenticationFailed, errors.AuthenticationFailedError, errors.IllegalSaslStateError)):
+    if isinstance(
+        exc, (errors.SaslAuthenticationFailed, errors.AuthenticationFailedError, errors.IllegalSaslStateError)
+    ):
         return str(exc)
     return None
 
@@ -68,7 +73,7 @@ async def _check(settings: Settings, timeout_s: float) -> None:
                     f"Kafka TLS failed: the certificate of {server} could not be verified ({exc.verify_message}); "
                     f"set CES_KAFKA_SSL_CAFILE to the CA that signed it (now: {settings.kafka_ssl_cafile or 'the system CAs'})"
                 ) from None
-            except Exception as exc:  # noqa: BLE001 - sorted below: refused, or worth another try
+            except Exception as exc:
                 reason = _refusal(settings, exc)
                 if reason is not None:
                     raise KafkaAuthenticationError(

@@ -32,7 +32,9 @@ class RecordReader:
             from aiokafka import AIOKafkaConsumer
 
             consumer = AIOKafkaConsumer(
-                **aiokafka_options(self.settings), group_id=None, enable_auto_commit=False,
+                **aiokafka_options(self.settings),
+                group_id=None,
+                enable_auto_commit=False,
                 auto_offset_reset="earliest",  # a read below the log start begins at the log start
                 max_partition_fetch_bytes=1024 * 1024,
             )
@@ -51,8 +53,10 @@ class RecordReader:
         """
         try:
             return await asyncio.wait_for(self._read_range(topic, partition, start, end, limit), self.timeout_s)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"reading {topic}:{partition} offsets {start}-{end - 1} took over {self.timeout_s} s") from None
+        except TimeoutError:
+            raise TimeoutError(
+                f"reading {topic}:{partition} offsets {start}-{end - 1} took over {self.timeout_s} s"
+            ) from None
 
     async def _read_range(self, topic: str, partition: int, start: int, end: int, limit: int) -> list[Any]:
         from aiokafka import TopicPartition

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
@@ -64,8 +65,13 @@ def self_partitioned_topics(settings: Settings) -> list[str]:
     """The topics whose records ces-stream sends to a partition it computes (a hash modulo
     ``CES_TOPIC_PARTITIONS``), and the table changelogs that must line up with them."""
     app = settings.app_id
-    return [user_events_topic(settings), goal_partials_topic(settings),
-            f"{app}-users-changelog", f"{app}-partials-changelog", f"{app}-goal-partials-changelog"]
+    return [
+        user_events_topic(settings),
+        goal_partials_topic(settings),
+        f"{app}-users-changelog",
+        f"{app}-partials-changelog",
+        f"{app}-goal-partials-changelog",
+    ]
 
 
 def check_partitions(admin: KafkaAdminClient, settings: Settings, existing: set[str]) -> None:
@@ -79,8 +85,11 @@ def check_partitions(admin: KafkaAdminClient, settings: Settings, existing: set[
     names = [name for name in self_partitioned_topics(settings) if name in existing]
     if not names:
         return
-    wrong = {d["name"]: len(d["partitions"]) for d in admin.describe_topics(names)
-             if len(d["partitions"]) != settings.topic_partitions}
+    wrong = {
+        d["name"]: len(d["partitions"])
+        for d in admin.describe_topics(names)
+        if len(d["partitions"]) != settings.topic_partitions
+    }
     if wrong:
         found = ", ".join(f"{name} has {count}" for name, count in sorted(wrong.items()))
         raise TopicLayoutError(
@@ -117,11 +126,10 @@ def create_topics(settings: Settings) -> dict[str, str]:
                     "configs": spec.configs,
                 }
         if wanted:
-            try:
+            # another process may create them between list and create
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted, timeout_ms=30_000, wait_for_metadata=True)
-            except TopicAlreadyExistsError:
-                pass  # another process created them between list and create
-            result.update({name: "created" for name in wanted})
+            result.update(dict.fromkeys(wanted, "created"))
         return result
     finally:
         admin.close()

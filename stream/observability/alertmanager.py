@@ -37,8 +37,9 @@ _EXAMPLES = """
 """
 
 
-def alertmanager_config(webhook_url: str = DEFAULT_WEBHOOK_URL, *, group_wait: str = "30s",
-                        group_interval: str = "5m") -> dict[str, Any]:
+def alertmanager_config(
+    webhook_url: str = DEFAULT_WEBHOOK_URL, *, group_wait: str = "30s", group_interval: str = "5m"
+) -> dict[str, Any]:
     """The configuration as a dict (``group_wait``/``group_interval`` shorter in tests)."""
 
     def receiver(name: str, path: str) -> dict[str, Any]:

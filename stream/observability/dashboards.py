@@ -22,11 +22,22 @@ from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from stream.ces.goals import parse_duration
 from stream.ces.registry import GoalRegistry
-from stream.ces.windows import parse_duration
 from stream.observability.rules import (
-    ANSWERS_RATE, BELOW_TARGET, COMPLETION_LOWER, COMPLETION_UPPER, DEAD_LETTER_RATIO, EXIT_RATIO,
-    GOAL_EVENTS_RATE, INVALID_RATE, JOB, LAG, LATENCY_P99, PROMPTS_RATE, TARGET,
+    ANSWERS_RATE,
+    BELOW_TARGET,
+    COMPLETION_LOWER,
+    COMPLETION_UPPER,
+    DEAD_LETTER_RATIO,
+    EXIT_RATIO,
+    GOAL_EVENTS_RATE,
+    INVALID_RATE,
+    JOB,
+    LAG,
+    LATENCY_P99,
+    PROMPTS_RATE,
+    TARGET,
 )
 from stream.settings import Settings
 
@@ -53,9 +64,14 @@ def _targets(queries: list[Query], *, instant: bool, table_format: bool = False)
     """One Prometheus query per (expr, legend), refIds A, B, C..., on the datasource variable."""
     targets = []
     for index, (expr, legend) in enumerate(queries):
-        target = (prometheus.Dataquery().expr(expr).ref_id(chr(ord("A") + index)).datasource(DATASOURCE)
-                  .legend_format(legend or "__auto")
-                  .format(PromQueryFormat.TABLE if table_format else PromQueryFormat.TIME_SERIES))
+        target = (
+            prometheus.Dataquery()
+            .expr(expr)
+            .ref_id(chr(ord("A") + index))
+            .datasource(DATASOURCE)
+            .legend_format(legend or "__auto")
+            .format(PromQueryFormat.TABLE if table_format else PromQueryFormat.TIME_SERIES)
+        )
         targets.append(target.instant() if instant else target.range())
     return targets
 
@@ -97,8 +113,11 @@ def _table(title: str, description: str, unit: str, queries: list[Query], column
     hidden = {"Time": True, **{name: True for name in values if name not in columns}}
     order = {name: index for index, name in enumerate(columns)}
     panel.with_transformation(models.DataTransformerConfig(id_val="merge", options={}))
-    return panel.with_transformation(models.DataTransformerConfig(
-        id_val="organize", options={"excludeByName": hidden, "renameByName": columns, "indexByName": order}))
+    return panel.with_transformation(
+        models.DataTransformerConfig(
+            id_val="organize", options={"excludeByName": hidden, "renameByName": columns, "indexByName": order}
+        )
+    )
 
 
 def _field(name: str, value: object) -> models.DynamicConfigValue:
@@ -131,8 +150,15 @@ def _choice(name: str, label: str, values: list[str], default: str, description:
     """A fixed list of windows, so the dropdown offers only windows the workers export."""
     options = [models.VariableOption(selected=value == default, text=value, value=value) for value in values]
     current = models.VariableOption(selected=True, text=default, value=default)
-    return (grafana.CustomVariable(name).label(label).description(description).values(",".join(values))
-            .options(options).current(current).allow_custom_value(False))
+    return (
+        grafana.CustomVariable(name)
+        .label(label)
+        .description(description)
+        .values(",".join(values))
+        .options(options)
+        .current(current)
+        .allow_custom_value(False)
+    )
 
 
 def _window_variable(settings: Settings) -> Any:
@@ -144,147 +170,320 @@ def _window_variable(settings: Settings) -> Any:
 def overview(settings: Settings, registry: GoalRegistry) -> dict:
     """All goals at a glance: overall figures, then one table row per goal."""
     stats = [
-        _stat("CES, all goals", "Positive answers over all answers of every goal in the selected window.",
-              units.PercentUnit, f"sum(max by (goal) (ces_goal_positive_answers{{{WINDOW}}}))"
-                                 f" / (sum(max by (goal) (ces_goal_answers{{{WINDOW}}})) > 0)"),
-        _stat("Answers per hour", "Survey answers per hour, at the rate of the last 5 minutes.", units.Short,
-              f"sum({ANSWERS_RATE}) * 3600"),
-        _stat("Prompts per hour", "Survey prompts shown per hour, at the rate of the last 5 minutes.", units.Short,
-              f"sum({PROMPTS_RATE}) * 3600"),
-        _stat("Goals reporting", "Goals a worker exports CES figures for in the selected window.", units.Short,
-              f"count(max by (goal) (ces_goal_answers{{{WINDOW}}}))"),
-        _stat("Goals below target", "Goals whose upper Wilson bound of CES is below target in the selected window.",
-              units.Short,
-              f"count({BELOW_TARGET}{{{WINDOW}}}) or vector(0)", alert_at=1),
-        _stat("Firing alerts", "ces-stream alerts firing now, goal and pipeline alerts together.", units.Short,
-              'count(ALERTS{alertstate="firing", alertname=~"Ces.*"}) or vector(0)', alert_at=1),
+        _stat(
+            "CES, all goals",
+            "Positive answers over all answers of every goal in the selected window.",
+            units.PercentUnit,
+            f"sum(max by (goal) (ces_goal_positive_answers{{{WINDOW}}}))"
+            f" / (sum(max by (goal) (ces_goal_answers{{{WINDOW}}})) > 0)",
+        ),
+        _stat(
+            "Answers per hour",
+            "Survey answers per hour, at the rate of the last 5 minutes.",
+            units.Short,
+            f"sum({ANSWERS_RATE}) * 3600",
+        ),
+        _stat(
+            "Prompts per hour",
+            "Survey prompts shown per hour, at the rate of the last 5 minutes.",
+            units.Short,
+            f"sum({PROMPTS_RATE}) * 3600",
+        ),
+        _stat(
+            "Goals reporting",
+            "Goals a worker exports CES figures for in the selected window.",
+            units.Short,
+            f"count(max by (goal) (ces_goal_answers{{{WINDOW}}}))",
+        ),
+        _stat(
+            "Goals below target",
+            "Goals whose upper Wilson bound of CES is below target in the selected window.",
+            units.Short,
+            f"count({BELOW_TARGET}{{{WINDOW}}}) or vector(0)",
+            alert_at=1,
+        ),
+        _stat(
+            "Firing alerts",
+            "ces-stream alerts firing now, goal and pipeline alerts together.",
+            units.Short,
+            'count(ALERTS{alertstate="firing", alertname=~"Ces.*"}) or vector(0)',
+            alert_at=1,
+        ),
     ]
-    lowest = _bars("Lowest CES", "The ten goals with the lowest CES in the selected window.", units.PercentUnit,
-                   [(f"bottomk(10, max by (goal) (ces_goal_ces_ratio{{{WINDOW}}}))", "{{goal}}")], (8, 14))
+    lowest = _bars(
+        "Lowest CES",
+        "The ten goals with the lowest CES in the selected window.",
+        units.PercentUnit,
+        [(f"bottomk(10, max by (goal) (ces_goal_ces_ratio{{{WINDOW}}}))", "{{goal}}")],
+        (8, 14),
+    )
     sections: list[Section] = [(None, False, stats), ("Goals", False, [_goals_table(registry), lowest])]
-    return _dashboard("ces-overview", "CES overview", "Customer Effort Score of every goal.",
-                      [_window_variable(settings)], sections)
+    return _dashboard(
+        "ces-overview", "CES overview", "Customer Effort Score of every goal.", [_window_variable(settings)], sections
+    )
 
 
 def _goals_table(registry: GoalRegistry) -> Any:
     """One row per goal; the goal column shows the registry's English name and links to the goal dashboard."""
-    queries = [(f"max by (goal) ({metric}{{{WINDOW}}})", "") for metric in (
-        "ces_goal_ces_ratio", "ces_goal_answers", "ces_goal_ces_ratio_wilson_lower", "ces_goal_ces_ratio_wilson_upper")]
-    queries += [(f"max by (goal) ({TARGET})", ""), ('count by (goal) (ALERTS{alertstate="firing", goal!=""})'
-                                                   f" or max by (goal) (ces_goal_answers{{{WINDOW}}}) * 0", "")]
-    columns = {"goal": "Goal", "Value #A": "CES", "Value #E": "Target", "Value #B": "Answers",
-               "Value #C": "Wilson lower", "Value #D": "Wilson upper", "Value #F": "Firing alerts"}
+    queries = [
+        (f"max by (goal) ({metric}{{{WINDOW}}})", "")
+        for metric in (
+            "ces_goal_ces_ratio",
+            "ces_goal_answers",
+            "ces_goal_ces_ratio_wilson_lower",
+            "ces_goal_ces_ratio_wilson_upper",
+        )
+    ]
+    queries += [
+        (f"max by (goal) ({TARGET})", ""),
+        (
+            'count by (goal) (ALERTS{alertstate="firing", goal!=""})'
+            f" or max by (goal) (ces_goal_answers{{{WINDOW}}}) * 0",
+            "",
+        ),
+    ]
+    columns = {
+        "goal": "Goal",
+        "Value #A": "CES",
+        "Value #E": "Target",
+        "Value #B": "Answers",
+        "Value #C": "Wilson lower",
+        "Value #D": "Wilson upper",
+        "Value #F": "Firing alerts",
+    }
     names = {goal.slug: models.ValueMappingResult(text=goal.display_name["en"]) for goal in registry.goals}
     link = grafana.DashboardLink("Open the goal dashboard").url(
-        "/d/ces-goal/ces-goal?var-goal=${__value.raw}&${window:queryparam}&${datasource:queryparam}"
-        "&${__url_time_range}")
-    panel = _table("Goals", "Per goal: CES and its 99 % Wilson interval in the selected window, target, firing "
-                   "alerts; click a goal for its dashboard.", units.PercentUnit, queries, columns, (16, 14))
+        "/d/ces-goal/ces-goal?var-goal=${__value.raw}&${window:queryparam}&${datasource:queryparam}&${__url_time_range}"
+    )
+    panel = _table(
+        "Goals",
+        "Per goal: CES and its 99 % Wilson interval in the selected window, target, firing "
+        "alerts; click a goal for its dashboard.",
+        units.PercentUnit,
+        queries,
+        columns,
+        (16, 14),
+    )
     panel.sort_by([common.TableSortByFieldState().display_name("CES").desc(False)])
-    panel.override_by_name("Goal", [_field("mappings", [models.ValueMap(options=names)]),
-                                    _field("links", [link.build()])])
+    panel.override_by_name(
+        "Goal", [_field("mappings", [models.ValueMap(options=names)]), _field("links", [link.build()])]
+    )
     panel.override_by_name("Answers", [_field("unit", units.Short)])
-    return panel.override_by_name("Firing alerts", [
-        _field("unit", units.Short), _field("thresholds", _red_from(1).build()),
-        _field("custom.cellOptions", {"type": "color-text"})])
+    return panel.override_by_name(
+        "Firing alerts",
+        [
+            _field("unit", units.Short),
+            _field("thresholds", _red_from(1).build()),
+            _field("custom.cellOptions", {"type": "color-text"}),
+        ],
+    )
 
 
 def goal(settings: Settings, registry: GoalRegistry) -> dict:
     """One goal in depth: CES over time, answers, drop-off, exits vs completion, channels, alerts."""
     first = registry.goals[0].slug if registry.goals else ""
-    goal_variable = (grafana.QueryVariable("goal").label("Goal").description("Goal slug, as in the goal registry.")
-                     .datasource(DATASOURCE).query("label_values(ces_goal_answers, goal)")
-                     .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(models.VariableSort.ALPHABETICAL_ASC)
-                     .current(models.VariableOption(selected=True, text=first, value=first)))
+    goal_variable = (
+        grafana.QueryVariable("goal")
+        .label("Goal")
+        .description("Goal slug, as in the goal registry.")
+        .datasource(DATASOURCE)
+        .query("label_values(ces_goal_answers, goal)")
+        .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(models.VariableSort.ALPHABETICAL_ASC)
+        .current(models.VariableOption(selected=True, text=first, value=first))
+    )
     variables = [goal_variable, _window_variable(settings)]
     sections: list[Section] = [(None, False, _goal_stats()), ("CES and drop-off ($window)", False, _goal_ces())]
     split = sorted(settings.split_window_names(), key=parse_duration)
     if split:  # the split by outcome and channel is only exported on the split windows
-        variables.append(_choice("split_window", "Split window", split, split[-1],
-                                 "Window of the split by outcome and channel (CES_SPLIT_WINDOWS)."))
+        variables.append(
+            _choice(
+                "split_window",
+                "Split window",
+                split,
+                split[-1],
+                "Window of the split by outcome and channel (CES_SPLIT_WINDOWS).",
+            )
+        )
         sections.append(("Completion vs exits, channels ($split_window)", False, _goal_split()))
-    alerts = _table("Firing alerts", "Alerts firing now for this goal, per alert, severity and window.", units.Short,
-                    [('max by (alertname, severity, window) (ALERTS{alertstate="firing", goal="$goal"})', "")],
-                    {"alertname": "Alert", "severity": "Severity", "window": "Window"}, (24, 6))
+    alerts = _table(
+        "Firing alerts",
+        "Alerts firing now for this goal, per alert, severity and window.",
+        units.Short,
+        [('max by (alertname, severity, window) (ALERTS{alertstate="firing", goal="$goal"})', "")],
+        {"alertname": "Alert", "severity": "Severity", "window": "Window"},
+        (24, 6),
+    )
     sections += [("Alerts", False, [alerts]), ("More figures ($window)", True, _goal_more())]
     return _dashboard("ces-goal", "CES goal", "Customer Effort Score of one goal.", variables, sections)
 
 
 def _goal_stats() -> list[Any]:
     return [
-        _stat("CES", "Share of positive (low-effort) answers in the selected window.", units.PercentUnit,
-              f"max(ces_goal_ces_ratio{{{GOAL}}})"),
-        _stat("Target", "The goal's CES target from the goal registry.", units.PercentUnit,
-              f'max({TARGET}{{goal="$goal"}})'),
+        _stat(
+            "CES",
+            "Share of positive (low-effort) answers in the selected window.",
+            units.PercentUnit,
+            f"max(ces_goal_ces_ratio{{{GOAL}}})",
+        ),
+        _stat(
+            "Target",
+            "The goal's CES target from the goal registry.",
+            units.PercentUnit,
+            f'max({TARGET}{{goal="$goal"}})',
+        ),
         _stat("Answers", "Survey answers in the selected window.", units.Short, f"max(ces_goal_answers{{{GOAL}}})"),
-        _stat("Response ratio", "Answers over prompts shown in the selected window.", units.PercentUnit,
-              f"max(ces_goal_response_ratio{{{GOAL}}})"),
-        _stat("Completion ratio", "Completed attempts over all outcomes in the selected window.", units.PercentUnit,
-              f"max(ces_goal_completion_ratio{{{GOAL}}})"),
-        _stat("Firing alerts", "Alerts firing now for this goal.", units.Short,
-              'count(ALERTS{alertstate="firing", goal="$goal"}) or vector(0)', alert_at=1),
+        _stat(
+            "Response ratio",
+            "Answers over prompts shown in the selected window.",
+            units.PercentUnit,
+            f"max(ces_goal_response_ratio{{{GOAL}}})",
+        ),
+        _stat(
+            "Completion ratio",
+            "Completed attempts over all outcomes in the selected window.",
+            units.PercentUnit,
+            f"max(ces_goal_completion_ratio{{{GOAL}}})",
+        ),
+        _stat(
+            "Firing alerts",
+            "Alerts firing now for this goal.",
+            units.Short,
+            'count(ALERTS{alertstate="firing", goal="$goal"}) or vector(0)',
+            alert_at=1,
+        ),
     ]
 
 
 def _goal_ces() -> list[Any]:
-    band = _series("CES over time", "CES in the selected window with its 99 % Wilson interval (shaded) and the goal's "
-                   "target: it is significantly below target only when the whole band is.", units.PercentUnit, [
-                       (f"max(ces_goal_ces_ratio{{{GOAL}}})", "CES"),
-                       (f"max(ces_goal_ces_ratio_wilson_lower{{{GOAL}}})", "Wilson lower"),
-                       (f"max(ces_goal_ces_ratio_wilson_upper{{{GOAL}}})", "Wilson upper"),
-                       (f'max({TARGET}{{goal="$goal"}})', "Target")], (16, 9))
-    band.override_by_name("Wilson upper", [_field("custom.fillBelowTo", "Wilson lower"),
-                                           _field("custom.lineWidth", 0), _field("custom.fillOpacity", 20)])
+    band = _series(
+        "CES over time",
+        "CES in the selected window with its 99 % Wilson interval (shaded) and the goal's "
+        "target: it is significantly below target only when the whole band is.",
+        units.PercentUnit,
+        [
+            (f"max(ces_goal_ces_ratio{{{GOAL}}})", "CES"),
+            (f"max(ces_goal_ces_ratio_wilson_lower{{{GOAL}}})", "Wilson lower"),
+            (f"max(ces_goal_ces_ratio_wilson_upper{{{GOAL}}})", "Wilson upper"),
+            (f'max({TARGET}{{goal="$goal"}})', "Target"),
+        ],
+        (16, 9),
+    )
+    band.override_by_name(
+        "Wilson upper",
+        [_field("custom.fillBelowTo", "Wilson lower"), _field("custom.lineWidth", 0), _field("custom.fillOpacity", 20)],
+    )
     band.override_by_name("Wilson lower", [_field("custom.lineWidth", 0)])
     band.override_by_name("Target", [_field("custom.lineStyle", {"fill": "dash", "dash": [10, 10]})])
     return [
         band.min(0).max(1),
-        _bars("Score distribution", "Answers per scale point in the selected window.", units.Short,
-              [(f"max by (score) (ces_goal_answers_by_score{{{GOAL}}})", "score {{score}}")], (8, 9)),
-        _series("CES in every window", "CES in each sliding window: short windows react fast, long ones are the "
-                "baseline.", units.PercentUnit, [('max by (window) (ces_goal_ces_ratio{goal="$goal"})', "{{window}}")]),
-        _series("Answers and prompts", "Survey answers and prompts shown in the selected window.", units.Short,
-                [(f"max(ces_goal_answers{{{GOAL}}})", "answers"), (f"max(ces_goal_prompts{{{GOAL}}})", "prompts")]),
-        _series("Response ratio", "Share of prompts shown that got an answer in the selected window.",
-                units.PercentUnit, [(f"max(ces_goal_response_ratio{{{GOAL}}})", "response ratio")]),
-        _series("Completion and drop-off", "Completed attempts over all outcomes, its complement (drop-off) and "
-                "the 99 % Wilson interval of the completion ratio.", units.PercentUnit, [
-                    (f"max(ces_goal_completion_ratio{{{GOAL}}})", "completion"),
-                    (f"1 - max(ces_goal_completion_ratio{{{GOAL}}})", "drop-off"),
-                    (f"max({COMPLETION_LOWER}{{{GOAL}}})", "completion, Wilson lower"),
-                    (f"max({COMPLETION_UPPER}{{{GOAL}}})", "completion, Wilson upper")]),
+        _bars(
+            "Score distribution",
+            "Answers per scale point in the selected window.",
+            units.Short,
+            [(f"max by (score) (ces_goal_answers_by_score{{{GOAL}}})", "score {{score}}")],
+            (8, 9),
+        ),
+        _series(
+            "CES in every window",
+            "CES in each sliding window: short windows react fast, long ones are the baseline.",
+            units.PercentUnit,
+            [('max by (window) (ces_goal_ces_ratio{goal="$goal"})', "{{window}}")],
+        ),
+        _series(
+            "Answers and prompts",
+            "Survey answers and prompts shown in the selected window.",
+            units.Short,
+            [(f"max(ces_goal_answers{{{GOAL}}})", "answers"), (f"max(ces_goal_prompts{{{GOAL}}})", "prompts")],
+        ),
+        _series(
+            "Response ratio",
+            "Share of prompts shown that got an answer in the selected window.",
+            units.PercentUnit,
+            [(f"max(ces_goal_response_ratio{{{GOAL}}})", "response ratio")],
+        ),
+        _series(
+            "Completion and drop-off",
+            "Completed attempts over all outcomes, its complement (drop-off) and "
+            "the 99 % Wilson interval of the completion ratio.",
+            units.PercentUnit,
+            [
+                (f"max(ces_goal_completion_ratio{{{GOAL}}})", "completion"),
+                (f"1 - max(ces_goal_completion_ratio{{{GOAL}}})", "drop-off"),
+                (f"max({COMPLETION_LOWER}{{{GOAL}}})", "completion, Wilson lower"),
+                (f"max({COMPLETION_UPPER}{{{GOAL}}})", "completion, Wilson upper"),
+            ],
+        ),
     ]
 
 
 def _goal_split() -> list[Any]:
     return [
-        _series("CES at completion vs at exits", "CES of answers prompted at completion against those prompted at "
-                "an exit (abandoned or inferred abandoned).", units.PercentUnit, [
-                    (f'max(ces_goal_ces_ratio_by_outcome{{{SPLIT}, outcome="completed"}})', "at completion"),
-                    (f"max({EXIT_RATIO}{{{SPLIT}}})", "at exits")]),
-        _series("Exit CES gap", "CES at exits minus CES at completion, with its interval; exported only when both "
-                "sides have enough answers.", units.PercentUnit, [
-                    (f"max(ces_goal_exit_ces_gap{{{SPLIT}}})", "gap"),
-                    (f"max(ces_goal_exit_ces_gap_lower{{{SPLIT}}})", "lower"),
-                    (f"max(ces_goal_exit_ces_gap_upper{{{SPLIT}}})", "upper")]),
-        _series("CES per channel", "CES per channel of the goal attempt.", units.PercentUnit,
-                [(f"max by (channel) (ces_goal_ces_ratio_by_channel{{{SPLIT}}})", "{{channel}}")]),
-        _bars("Answers per outcome and channel", "Answers per outcome that triggered the prompt and per channel.",
-              units.Short, [(f"max by (outcome) (ces_goal_answers_by_outcome{{{SPLIT}}})", "{{outcome}}"),
-                            (f"max by (channel) (ces_goal_answers_by_channel{{{SPLIT}}})", "{{channel}}")]),
+        _series(
+            "CES at completion vs at exits",
+            "CES of answers prompted at completion against those prompted at "
+            "an exit (abandoned or inferred abandoned).",
+            units.PercentUnit,
+            [
+                (f'max(ces_goal_ces_ratio_by_outcome{{{SPLIT}, outcome="completed"}})', "at completion"),
+                (f"max({EXIT_RATIO}{{{SPLIT}}})", "at exits"),
+            ],
+        ),
+        _series(
+            "Exit CES gap",
+            "CES at exits minus CES at completion, with its interval; exported only when both "
+            "sides have enough answers.",
+            units.PercentUnit,
+            [
+                (f"max(ces_goal_exit_ces_gap{{{SPLIT}}})", "gap"),
+                (f"max(ces_goal_exit_ces_gap_lower{{{SPLIT}}})", "lower"),
+                (f"max(ces_goal_exit_ces_gap_upper{{{SPLIT}}})", "upper"),
+            ],
+        ),
+        _series(
+            "CES per channel",
+            "CES per channel of the goal attempt.",
+            units.PercentUnit,
+            [(f"max by (channel) (ces_goal_ces_ratio_by_channel{{{SPLIT}}})", "{{channel}}")],
+        ),
+        _bars(
+            "Answers per outcome and channel",
+            "Answers per outcome that triggered the prompt and per channel.",
+            units.Short,
+            [
+                (f"max by (outcome) (ces_goal_answers_by_outcome{{{SPLIT}}})", "{{outcome}}"),
+                (f"max by (channel) (ces_goal_answers_by_channel{{{SPLIT}}})", "{{channel}}"),
+            ],
+        ),
     ]
 
 
 def _goal_more() -> list[Any]:
     return [
-        _series("Mean score", "Mean answer on the goal's own scale.", units.Short,
-                [(f"max(ces_goal_mean_score{{{GOAL}}})", "mean score")], (8, 8)),
-        _series("Net effort and most negative share", "Share positive minus share negative answers, and the share of "
-                "answers on the most negative scale point.", units.PercentUnit, [
-                    (f"max(ces_goal_net_effort{{{GOAL}}})", "net effort"),
-                    (f"max(ces_goal_most_negative_ratio{{{GOAL}}})", "most negative")], (8, 8)),
-        _series("Outcomes", "Goal outcomes in the selected window, prompted or not.", units.Short,
-                [(f"max by (outcome) (ces_goal_outcomes{{{GOAL}}})", "{{outcome}}")], (8, 8)),
+        _series(
+            "Mean score",
+            "Mean answer on the goal's own scale.",
+            units.Short,
+            [(f"max(ces_goal_mean_score{{{GOAL}}})", "mean score")],
+            (8, 8),
+        ),
+        _series(
+            "Net effort and most negative share",
+            "Share positive minus share negative answers, and the share of answers on the most negative scale point.",
+            units.PercentUnit,
+            [
+                (f"max(ces_goal_net_effort{{{GOAL}}})", "net effort"),
+                (f"max(ces_goal_most_negative_ratio{{{GOAL}}})", "most negative"),
+            ],
+            (8, 8),
+        ),
+        _series(
+            "Outcomes",
+            "Goal outcomes in the selected window, prompted or not.",
+            units.Short,
+            [(f"max by (outcome) (ces_goal_outcomes{{{GOAL}}})", "{{outcome}}")],
+            (8, 8),
+        ),
     ]
 
 
@@ -293,49 +492,111 @@ def pipeline(settings: Settings, registry: GoalRegistry) -> dict:
     up = f'up{{job="{JOB}"}}'
     stats = [
         _stat("Workers up", "Workers Prometheus can scrape.", units.Short, f"sum({up})"),
-        _stat("Goal events per second", "Valid goal events consumed per second (5 minute rate).", units.OpsPerSecond,
-              f"sum({GOAL_EVENTS_RATE})"),
-        _stat("Dead-letter share", "Share of input records sent to the dead-letter topic (5 minute rate).",
-              units.PercentUnit, DEAD_LETTER_RATIO, alert_at=settings.alert_dead_letter_ratio),
-        _stat("Decision latency p99", "99th percentile of the time from goal event to survey prompt (5 minutes).",
-              units.Seconds, LATENCY_P99, alert_at=settings.alert_decision_latency_seconds),
+        _stat(
+            "Goal events per second",
+            "Valid goal events consumed per second (5 minute rate).",
+            units.OpsPerSecond,
+            f"sum({GOAL_EVENTS_RATE})",
+        ),
+        _stat(
+            "Dead-letter share",
+            "Share of input records sent to the dead-letter topic (5 minute rate).",
+            units.PercentUnit,
+            DEAD_LETTER_RATIO,
+            alert_at=settings.alert_dead_letter_ratio,
+        ),
+        _stat(
+            "Decision latency p99",
+            "99th percentile of the time from goal event to survey prompt (5 minutes).",
+            units.Seconds,
+            LATENCY_P99,
+            alert_at=settings.alert_decision_latency_seconds,
+        ),
         _stat("Consumer lag", "Records not yet processed, all topics together.", units.Short, f"sum({LAG})"),
-        _stat("Last event age", "Time since the most recent event was processed, any topic.", units.Seconds,
-              "time() - max(ces_last_event_processed_timestamp_seconds)"),
+        _stat(
+            "Last event age",
+            "Time since the most recent event was processed, any topic.",
+            units.Seconds,
+            "time() - max(ces_last_event_processed_timestamp_seconds)",
+        ),
     ]
     throughput = [
-        _series("Throughput", "Goal events consumed, survey prompts produced and answers counted, per second.",
-                units.OpsPerSecond, [(f"sum({GOAL_EVENTS_RATE})", "goal events"), (f"sum({PROMPTS_RATE})", "prompts"),
-                                     (f"sum({ANSWERS_RATE})", "answers")]),
-        _series("Suppressed prompts", "Goal events that did not lead to a prompt, per second and reason.",
-                units.OpsPerSecond,
-                [("sum by (reason) (rate(ces_survey_prompts_suppressed_total[$__rate_interval]))", "{{reason}}")]),
+        _series(
+            "Throughput",
+            "Goal events consumed, survey prompts produced and answers counted, per second.",
+            units.OpsPerSecond,
+            [
+                (f"sum({GOAL_EVENTS_RATE})", "goal events"),
+                (f"sum({PROMPTS_RATE})", "prompts"),
+                (f"sum({ANSWERS_RATE})", "answers"),
+            ],
+        ),
+        _series(
+            "Suppressed prompts",
+            "Goal events that did not lead to a prompt, per second and reason.",
+            units.OpsPerSecond,
+            [("sum by (reason) (rate(ces_survey_prompts_suppressed_total[$__rate_interval]))", "{{reason}}")],
+        ),
     ]
-    return _dashboard("ces-pipeline", "CES pipeline", "Health and throughput of the ces-stream workers.", [],
-                      [(None, False, stats), ("Throughput", False, throughput), ("Health", False, _health(up))])
+    return _dashboard(
+        "ces-pipeline",
+        "CES pipeline",
+        "Health and throughput of the ces-stream workers.",
+        [],
+        [(None, False, stats), ("Throughput", False, throughput), ("Health", False, _health(up))],
+    )
 
 
 def _health(up: str) -> list[Any]:
     latency = "sum by (le) (rate(ces_prompt_decision_latency_seconds_bucket[$__rate_interval]))"
     return [
-        _series("Consumer lag", "Records not yet processed and committed, per topic.", units.Short,
-                [(LAG, "{{topic}}")]),
-        _series("Last event age", "Time since the last event of each topic was processed.", units.Seconds,
-                [("time() - max by (topic) (ces_last_event_processed_timestamp_seconds)", "{{topic}}")]),
-        _series("Dead letters", "Input records sent to the dead-letter topic per second, per topic and reason.",
-                units.OpsPerSecond, [(INVALID_RATE, "{{topic}} {{reason}}")]),
-        _series("Dead-letter share", "Share of input records sent to the dead-letter topic.", units.PercentUnit,
-                [(DEAD_LETTER_RATIO, "dead-letter share")]),
-        _series("Prompt decision latency", "Median and 99th percentile of the time from goal event to survey prompt.",
-                units.Seconds, [(f"histogram_quantile(0.5, {latency})", "p50"),
-                                (f"histogram_quantile(0.99, {latency})", "p99")]),
-        _series("Offset gaps", "Holes in the consumed offsets over the last hour, per topic and verdict (unreadable "
-                "means a worker stopped).", units.Short,
-                [("sum by (topic, verdict) (increase(ces_offset_gaps_total[1h]))", "{{topic}} {{verdict}}")]),
-        _series("Workers up and ready", "Per worker, 1 or 0: up (Prometheus scrapes it), ready (/health: the broker "
-                "answers it, nothing stalled), broker reachable; and its stalled partitions.", units.Short,
-                [(up, "{{instance}} up"), ("ces_worker_ready", "{{instance}} ready"), ("ces_broker_reachable",
-                 "{{instance}} broker"), ("sum by (instance) (ces_stalled_partitions)", "{{instance}} stalled")], (24, 6)),
+        _series(
+            "Consumer lag", "Records not yet processed and committed, per topic.", units.Short, [(LAG, "{{topic}}")]
+        ),
+        _series(
+            "Last event age",
+            "Time since the last event of each topic was processed.",
+            units.Seconds,
+            [("time() - max by (topic) (ces_last_event_processed_timestamp_seconds)", "{{topic}}")],
+        ),
+        _series(
+            "Dead letters",
+            "Input records sent to the dead-letter topic per second, per topic and reason.",
+            units.OpsPerSecond,
+            [(INVALID_RATE, "{{topic}} {{reason}}")],
+        ),
+        _series(
+            "Dead-letter share",
+            "Share of input records sent to the dead-letter topic.",
+            units.PercentUnit,
+            [(DEAD_LETTER_RATIO, "dead-letter share")],
+        ),
+        _series(
+            "Prompt decision latency",
+            "Median and 99th percentile of the time from goal event to survey prompt.",
+            units.Seconds,
+            [(f"histogram_quantile(0.5, {latency})", "p50"), (f"histogram_quantile(0.99, {latency})", "p99")],
+        ),
+        _series(
+            "Offset gaps",
+            "Holes in the consumed offsets over the last hour, per topic and verdict (unreadable "
+            "means a worker stopped).",
+            units.Short,
+            [("sum by (topic, verdict) (increase(ces_offset_gaps_total[1h]))", "{{topic}} {{verdict}}")],
+        ),
+        _series(
+            "Workers up and ready",
+            "Per worker, 1 or 0: up (Prometheus scrapes it), ready (/health: the broker "
+            "answers it, nothing stalled), broker reachable; and its stalled partitions.",
+            units.Short,
+            [
+                (up, "{{instance}} up"),
+                ("ces_worker_ready", "{{instance}} ready"),
+                ("ces_broker_reachable", "{{instance}} broker"),
+                ("sum by (instance) (ces_stalled_partitions)", "{{instance}} stalled"),
+            ],
+            (24, 6),
+        ),
     ]
 
 
@@ -348,12 +609,36 @@ def dashboards(settings: Settings, registry: GoalRegistry) -> dict[str, dict]:
 def provisioning() -> dict[str, str]:
     """Relative path under deploy/grafana/ -> file text: the Prometheus datasource and the dashboard provider."""
     header = "# Generated by `ces-stream monitoring` from stream/observability/dashboards.py: do not edit.\n"
-    datasource = {"apiVersion": 1, "datasources": [{
-        "name": "Prometheus", "type": "prometheus", "uid": DATASOURCE_UID, "access": "proxy", "url": PROMETHEUS_URL,
-        "isDefault": True, "editable": False, "jsonData": {"timeInterval": SCRAPE_INTERVAL}}]}
-    provider = {"apiVersion": 1, "providers": [{
-        "name": "ces-stream", "orgId": 1, "folder": "CES", "type": "file", "disableDeletion": True,
-        "allowUiUpdates": False, "updateIntervalSeconds": 30, "options": {"path": DASHBOARDS_PATH}}]}
+    datasource = {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Prometheus",
+                "type": "prometheus",
+                "uid": DATASOURCE_UID,
+                "access": "proxy",
+                "url": PROMETHEUS_URL,
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {"timeInterval": SCRAPE_INTERVAL},
+            }
+        ],
+    }
+    provider = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "ces-stream",
+                "orgId": 1,
+                "folder": "CES",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": DASHBOARDS_PATH},
+            }
+        ],
+    }
     return {
         "provisioning/datasources/prometheus.yml": header + yaml.safe_dump(datasource, sort_keys=False),
         "provisioning/dashboards/ces-stream.yml": header + yaml.safe_dump(provider, sort_keys=False),
@@ -376,7 +661,7 @@ def panel_queries(dashboard: dict, variables: dict[str, str]) -> list[tuple[str,
     for panel in _walk(dashboard.get("panels", [])):
         title = panel.get("title", "")
 
-        def value(match: re.Match[str]) -> str:
+        def value(match: re.Match[str], title: str = title) -> str:
             name = match.group(1) or match.group(2)
             if name not in values:
                 raise ValueError(f"panel {title!r}: no value for ${name}")

@@ -15,11 +15,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from schemas import DeadLetterReason, GoalEventType, PromptOutcome
-from stream.ces.prompt_decision import SuppressionReason
-from stream.ces.scales import Sentiment
-from stream.ces.segments import CHANNELS, OUTCOMES
-from stream.ces.stats import WindowFigures
-from stream.ces.windows import WindowSpec
+from stream.ces.goals import CHANNELS, OUTCOMES, WindowFigures, WindowSpec
+from stream.ces.registry import Sentiment
+from stream.ces.users import SuppressionReason
 
 __all__ = ["CONTENT_TYPE_LATEST", "CesMetrics", "WindowSnapshotSource"]
 
@@ -66,12 +64,18 @@ SPLIT_GAUGES = (
     ("ces_goal_ces_ratio_wilson_lower", "Lower bound of the Wilson interval of the CES ratio", "wilson_lower"),
     ("ces_goal_ces_ratio_wilson_upper", "Upper bound of the Wilson interval of the CES ratio", "wilson_upper"),
 )
-SPLITS = (("outcome", "by_outcome", "per outcome that triggered the prompt"),
-          ("channel", "by_channel", "per channel of the goal attempt"))
+SPLITS = (
+    ("outcome", "by_outcome", "per outcome that triggered the prompt"),
+    ("channel", "by_channel", "per channel of the goal attempt"),
+)
 # (metric name, help, attribute of ExitGap), for the split windows with enough answers on both sides.
 EXIT_GAP_GAUGES = (
-    ("ces_goal_exit_ces_gap", "CES at exits (abandoned, abandoned_inferred) minus CES at completion; "
-     "only with CES_SPLIT_MIN_ANSWERS answers on both sides.", "ces_ratio_gap"),
+    (
+        "ces_goal_exit_ces_gap",
+        "CES at exits (abandoned, abandoned_inferred) minus CES at completion; "
+        "only with CES_SPLIT_MIN_ANSWERS answers on both sides.",
+        "ces_ratio_gap",
+    ),
     ("ces_goal_exit_ces_gap_lower", "Lower bound of the interval of the exit CES gap (Newcombe).", "lower"),
     ("ces_goal_exit_ces_gap_upper", "Upper bound of the interval of the exit CES gap (Newcombe).", "upper"),
 )
@@ -151,8 +155,11 @@ _FAMILY_DOCS: dict[str, str] = {
     "ces_goal_answers_by_score": "Answers per scale point in the sliding window.",
     "ces_goal_outcomes": "Goal outcomes in the sliding window (prompted or not).",
     "ces_goal_target_ces_ratio": "Configured CES target of the goal.",
-    **{f"{base}_{attr}": f"{doc}, {what} (CES_SPLIT_WINDOWS only)." for base, doc, _ in SPLIT_GAUGES
-       for _, attr, what in SPLITS},
+    **{
+        f"{base}_{attr}": f"{doc}, {what} (CES_SPLIT_WINDOWS only)."
+        for base, doc, _ in SPLIT_GAUGES
+        for _, attr, what in SPLITS
+    },
     **{name: doc for name, doc, _ in EXIT_GAP_GAUGES},
 }
 
@@ -160,7 +167,7 @@ _FAMILY_DOCS: dict[str, str] = {
 class _RowPrefixes:
     """The sample-line prefixes (name and labels) of one goal and window, made once."""
 
-    __slots__ = ("labels", "gauges", "scores", "outcomes", "split", "gap")
+    __slots__ = ("gap", "gauges", "labels", "outcomes", "scores", "split")
 
     def __init__(self, goal: str, window: str) -> None:
         labels = self.labels = f'goal="{goal}",window="{window}"'
@@ -171,8 +178,10 @@ class _RowPrefixes:
         self.split = []
         for label, attr, _ in SPLITS:
             for segment in OUTCOMES if label == "outcome" else CHANNELS:
-                entries = [(f"{base}_{attr}", figure, f'{base}_{attr}{{{labels},{label}="{segment}"}} ')
-                           for base, _, figure in SPLIT_GAUGES]
+                entries = [
+                    (f"{base}_{attr}", figure, f'{base}_{attr}{{{labels},{label}="{segment}"}} ')
+                    for base, _, figure in SPLIT_GAUGES
+                ]
                 self.split.append((attr, segment, (entries[0][0], entries[0][2]), entries))
         self.gap = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in EXIT_GAP_GAUGES]
 
@@ -200,7 +209,10 @@ class CesMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.goal_events = Counter(
-            "ces_goal_events_total", "Valid goal events consumed, per goal and type (a retried duplicate counts here and as invalid).", ["goal", "type"], registry=r
+            "ces_goal_events_total",
+            "Valid goal events consumed, per goal and type (a retried duplicate counts here and as invalid).",
+            ["goal", "type"],
+            registry=r,
         )
         self.events_invalid = Counter(
             "ces_events_invalid_total",
@@ -209,7 +221,10 @@ class CesMetrics:
             registry=r,
         )
         self.prompts = Counter(
-            "ces_survey_prompts_total", "Survey prompts produced, per goal and outcome.", ["goal", "outcome"], registry=r
+            "ces_survey_prompts_total",
+            "Survey prompts produced, per goal and outcome.",
+            ["goal", "outcome"],
+            registry=r,
         )
         self.prompts_suppressed = Counter(
             "ces_survey_prompts_suppressed_total",
@@ -224,7 +239,10 @@ class CesMetrics:
             registry=r,
         )
         self.answers = Counter(
-            "ces_survey_answers_total", "Valid survey answers counted, per goal and sentiment.", ["goal", "sentiment"], registry=r
+            "ces_survey_answers_total",
+            "Valid survey answers counted, per goal and sentiment.",
+            ["goal", "sentiment"],
+            registry=r,
         )
         self.feedback_comments = Counter(
             "ces_feedback_comments_total", "Free-text follow-up answers forwarded, per goal.", ["goal"], registry=r

@@ -31,8 +31,13 @@ def _yaml(document: object, source: str) -> str:
     return header + yaml.safe_dump(document, sort_keys=False, width=120, allow_unicode=True)
 
 
-def monitoring_files(settings: Settings, registry: GoalRegistry, *, webhook_url: str = DEFAULT_WEBHOOK_URL,
-                     registry_name: str = "the goal registry") -> dict[str, str]:
+def monitoring_files(
+    settings: Settings,
+    registry: GoalRegistry,
+    *,
+    webhook_url: str = DEFAULT_WEBHOOK_URL,
+    registry_name: str = "the goal registry",
+) -> dict[str, str]:
     """Relative path under ``deploy/`` -> file text, for every generated monitoring file."""
     files = {
         RULES: _yaml(rule_file(settings, registry), registry_name),

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stream.ces.goals import parse_duration
 from stream.ces.registry import GoalRegistry
-from stream.ces.windows import parse_duration
 from stream.observability import rules as r
 from stream.settings import Settings
 
@@ -61,7 +61,9 @@ class _Tests:
         self.plan = r.AlertPlan(settings)
         self.rules = {
             (rule["alert"], rule["labels"]["severity"]): rule
-            for group in r.rule_file(settings, registry)["groups"] for rule in group["rules"] if "alert" in rule
+            for group in r.rule_file(settings, registry)["groups"]
+            for rule in group["rules"]
+            if "alert" in rule
         }
         with_target = [g for g in registry.goals if g.target_ces_ratio is not None]
         self.goal = (with_target or list(registry.goals))[0]
@@ -89,14 +91,19 @@ class _Tests:
                 _series("ces_goal_answers", f"{self.quiet.alerting.min_answers - 1}x30", goal=q, window=window),
                 _series("ces_goal_target_ces_ratio", "0.8x30", goal=q),
             ]
-        description = (f"Goal {goal}: over the last {window} the CES ratio is at most {_pct(upper)} (upper bound "
-                       f"of its Wilson interval), below the target {_pct(target)}, on {answers} answers.")
+        description = (
+            f"Goal {goal}: over the last {window} the CES ratio is at most {_pct(upper)} (upper bound "
+            f"of its Wilson interval), below the target {_pct(target)}, on {answers} answers."
+        )
         if severity == "warning":
             description = description.replace("(upper bound of its Wilson interval)", "(upper Wilson bound)")
         expected = [_expected(rule, {"goal": goal, "window": window}, description)]
-        return {"name": f"CesBelowTarget {severity}: {window} window, and a quiet goal stays silent",
-                "interval": "1m", "input_series": series,
-                "alert_rule_test": _boundary("CesBelowTarget", rule["for"], expected)}
+        return {
+            "name": f"CesBelowTarget {severity}: {window} window, and a quiet goal stays silent",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": _boundary("CesBelowTarget", rule["for"], expected),
+        }
 
     def dropped(self) -> dict[str, Any]:
         goal, window, base = self.goal.slug, self.plan.drop[0], self.plan.baseline
@@ -108,11 +115,18 @@ class _Tests:
             _series("ces_goal_ces_ratio_wilson_lower", "0.8x30", goal=goal, window=base),
             _series("ces_goal_answers", "5000x30", goal=goal, window=base),
         ]
-        description = (f"Goal {goal}: the CES ratio of the last {window} is at most 60%, below the lower bound of "
-                       f"its {base} baseline, on {answers} answers.")
-        return {"name": "CesDroppedBelowBaseline", "interval": "1m", "input_series": series,
-                "alert_rule_test": _boundary("CesDroppedBelowBaseline", rule["for"],
-                                             [_expected(rule, {"goal": goal, "window": window}, description)])}
+        description = (
+            f"Goal {goal}: the CES ratio of the last {window} is at most 60%, below the lower bound of "
+            f"its {base} baseline, on {answers} answers."
+        )
+        return {
+            "name": "CesDroppedBelowBaseline",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": _boundary(
+                "CesDroppedBelowBaseline", rule["for"], [_expected(rule, {"goal": goal, "window": window}, description)]
+            ),
+        }
 
     def effort_at_exits(self) -> dict[str, Any] | None:
         if not self.plan.split:
@@ -121,11 +135,18 @@ class _Tests:
         rule = self.rule("CesEffortAtExits", "warning")
         upper = -round(self.goal.alerting.exit_gap_tolerance + 0.1, 2)
         series = [_series("ces_goal_exit_ces_gap_upper", f"{upper}x90", goal=goal, window=window)]
-        description = (f"Goal {goal}: over the last {window} CES at exits is below CES at completion by more than "
-                       f"the goal's tolerance: the gap is at most {_pct(upper)} (upper bound of its interval).")
-        return {"name": "CesEffortAtExits", "interval": "1m", "input_series": series,
-                "alert_rule_test": _boundary("CesEffortAtExits", rule["for"],
-                                             [_expected(rule, {"goal": goal, "window": window}, description)])}
+        description = (
+            f"Goal {goal}: over the last {window} CES at exits is below CES at completion by more than "
+            f"the goal's tolerance: the gap is at most {_pct(upper)} (upper bound of its interval)."
+        )
+        return {
+            "name": "CesEffortAtExits",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": _boundary(
+                "CesEffortAtExits", rule["for"], [_expected(rule, {"goal": goal, "window": window}, description)]
+            ),
+        }
 
     def survey_broken(self) -> list[dict[str, Any]]:
         goal, base = self.goal.slug, self.plan.baseline
@@ -148,16 +169,42 @@ class _Tests:
         fire_answers = (1 + _minutes(answers_rule["for"])) * 100
         fire_prompts = (1 + _minutes(prompts_rule["for"])) * 100
         return [
-            {"name": "CesAnswersStopped", "interval": "1m", "input_series": answers_stopped,
-             "alert_rule_test": _boundary("CesAnswersStopped", answers_rule["for"], [_expected(
-                 answers_rule, {"goal": goal},
-                 f"Goal {goal}: no answer in the last hour, while its prompts and its usual response ratio would "
-                 f"give {fire_answers * 0.3:.0f}: the survey widget or the answers producer is broken.")], start_min=1)},
-            {"name": "CesPromptsStopped", "interval": "1m", "input_series": prompts_stopped,
-             "alert_rule_test": _boundary("CesPromptsStopped", prompts_rule["for"], [_expected(
-                 prompts_rule, {"goal": goal},
-                 f"Goal {goal}: no prompt in the last hour, while its goal events and its usual prompt share would "
-                 f"give {fire_prompts * 0.25:.0f}: sampling, cooldowns or the prompts topic need a look.")], start_min=1)},
+            {
+                "name": "CesAnswersStopped",
+                "interval": "1m",
+                "input_series": answers_stopped,
+                "alert_rule_test": _boundary(
+                    "CesAnswersStopped",
+                    answers_rule["for"],
+                    [
+                        _expected(
+                            answers_rule,
+                            {"goal": goal},
+                            f"Goal {goal}: no answer in the last hour, while its prompts and its usual response ratio would "
+                            f"give {fire_answers * 0.3:.0f}: the survey widget or the answers producer is broken.",
+                        )
+                    ],
+                    start_min=1,
+                ),
+            },
+            {
+                "name": "CesPromptsStopped",
+                "interval": "1m",
+                "input_series": prompts_stopped,
+                "alert_rule_test": _boundary(
+                    "CesPromptsStopped",
+                    prompts_rule["for"],
+                    [
+                        _expected(
+                            prompts_rule,
+                            {"goal": goal},
+                            f"Goal {goal}: no prompt in the last hour, while its goal events and its usual prompt share would "
+                            f"give {fire_prompts * 0.25:.0f}: sampling, cooldowns or the prompts topic need a look.",
+                        )
+                    ],
+                    start_min=1,
+                ),
+            },
         ]
 
     def goal_events_stopped(self) -> dict[str, Any]:
@@ -170,11 +217,18 @@ class _Tests:
         series = [_series("ces_goal_events_total", values, goal=goal, type="completed")]
         fire_at = day + 60 + _minutes(rule["for"])
         per_hour = per_minute * (2 * day + 60 - fire_at) / 24  # increase over [fire_at - 60m - 1d, fire_at - 60m]
-        description = (f"Goal {goal}: no goal event in the last hour, after {per_hour:.0f} per hour over the day "
-                       "before: the app may have stopped emitting them.")
-        return {"name": "CesGoalEventsStopped", "interval": "1m", "input_series": series,
-                "alert_rule_test": _boundary("CesGoalEventsStopped", rule["for"],
-                                             [_expected(rule, {"goal": goal}, description)], start_min=day + 60)}
+        description = (
+            f"Goal {goal}: no goal event in the last hour, after {per_hour:.0f} per hour over the day "
+            "before: the app may have stopped emitting them."
+        )
+        return {
+            "name": "CesGoalEventsStopped",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": _boundary(
+                "CesGoalEventsStopped", rule["for"], [_expected(rule, {"goal": goal}, description)], start_min=day + 60
+            ),
+        }
 
     def drop_off(self) -> dict[str, Any]:
         goal, window, base = self.goal.slug, self.plan.drop[0], self.plan.baseline
@@ -188,11 +242,18 @@ class _Tests:
             _series("ces_goal_outcomes", "1000x30", goal=goal, window=base, outcome="abandoned"),
         ]
         upper = _wilson_upper(0.5, 100, self.plan.z)
-        description = (f"Goal {goal}: over the last {window} the completion ratio is at most {_pct(upper)}, "
-                       f"significantly below its {base} baseline.")
-        return {"name": "CesDropOffRising", "interval": "1m", "input_series": series,
-                "alert_rule_test": _boundary("CesDropOffRising", rule["for"],
-                                             [_expected(rule, {"goal": goal, "window": window}, description)])}
+        description = (
+            f"Goal {goal}: over the last {window} the completion ratio is at most {_pct(upper)}, "
+            f"significantly below its {base} baseline."
+        )
+        return {
+            "name": "CesDropOffRising",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": _boundary(
+                "CesDropOffRising", rule["for"], [_expected(rule, {"goal": goal, "window": window}, description)]
+            ),
+        }
 
     def pipeline(self) -> list[dict[str, Any]]:
         s = self.plan.settings
@@ -204,46 +265,136 @@ class _Tests:
         lost = self.registry.goals[0].slug
         lag_start = s.alert_lag_messages + 1000
         return [
-            {"name": "CesWorkerDown", "interval": "1m", "input_series": [_series("up", "0x10")],
-             "alert_rule_test": _boundary("CesWorkerDown", down["for"], [_expected(
-                 down, INSTANCE, f"{INSTANCE['instance']} has been down for 2 minutes: its partitions move to the "
-                 "other workers, or nothing is processed if it was the only one.")])},
-            {"name": "CesWorkerNotReady", "interval": "1m", "input_series": [_series("ces_worker_ready", "1 1 0x10")],
-             "alert_rule_test": _boundary("CesWorkerNotReady", not_ready["for"], [_expected(
-                 not_ready, INSTANCE, f"{INSTANCE['instance']} has not been ready for 5 minutes: the broker does not "
-                 "answer it, a partition it owns is stalled, or it is still rebalancing; its /health says which.")],
-                 start_min=2)},
-            {"name": "CesGoalNotExported: every goal but one exported", "interval": "1m",
-             "input_series": [_series("ces_goal_answers", "0x10", goal=g, window=self.plan.shortest) for g in exported],
-             "alert_rule_test": _boundary("CesGoalNotExported", missing["for"], [_expected(
-                 missing, {"goal": lost}, f"Goal {lost} is in the goal registry but no worker exports its figures: "
-                 "a partition of the goal stage is not owned, or the workers run with another registry.")])},
-            {"name": "CesConsumerLagGrowing", "interval": "1m",
-             "input_series": [_series("ces_consumer_lag_messages", f"{lag_start}+100x30", topic="ces.goal-events")],
-             "alert_rule_test": _boundary("CesConsumerLagGrowing", lag["for"], [_expected(
-                 lag, {"topic": "ces.goal-events"}, f"Topic ces.goal-events: {lag_start + 100 * (1 + _minutes(lag['for'])):.0f} records not "
-                 "yet processed and still growing: the workers do not keep up.")], start_min=1)},
-            {"name": "CesDeadLetterShareHigh", "interval": "1m", "input_series": [
-                _series("ces_events_invalid_total", "0+50x30", topic="ces.goal-events", reason="not_json"),
-                _series("ces_goal_events_total", "0+50x30", goal=lost, type="completed"),
-                _series("ces_survey_answers_total", "0x30", goal=lost, sentiment="positive")],
-             "alert_rule_test": _boundary("CesDeadLetterShareHigh", dead["for"], [_expected(
-                 dead, {}, "50% of the input records of the last 5 minutes were dead-lettered; see "
-                 "ces_events_invalid_total by topic and reason.")], start_min=1)},
-            {"name": "CesDecisionLatencyHigh", "interval": "1m", "input_series": [
-                # p99 in the (2.5, 5] bucket: 2.5 + 2.5 * (99 - 10) / 90 seconds.
-                _series("ces_prompt_decision_latency_seconds_bucket", "0+10x30", le=le)
-                for le in ("1", "2.5")] + [_series("ces_prompt_decision_latency_seconds_bucket", "0+100x30", le=le)
-                                           for le in ("5", "10", "30", "+Inf")],
-             "alert_rule_test": _boundary("CesDecisionLatencyHigh", slow["for"], [_expected(
-                 slow, {}, f"The 99th percentile of prompt decision latency is {2.5 + 2.5 * 89 / 90:.4g}s.")],
-                 start_min=1)},
+            {
+                "name": "CesWorkerDown",
+                "interval": "1m",
+                "input_series": [_series("up", "0x10")],
+                "alert_rule_test": _boundary(
+                    "CesWorkerDown",
+                    down["for"],
+                    [
+                        _expected(
+                            down,
+                            INSTANCE,
+                            f"{INSTANCE['instance']} has been down for 2 minutes: its partitions move to the "
+                            "other workers, or nothing is processed if it was the only one.",
+                        )
+                    ],
+                ),
+            },
+            {
+                "name": "CesWorkerNotReady",
+                "interval": "1m",
+                "input_series": [_series("ces_worker_ready", "1 1 0x10")],
+                "alert_rule_test": _boundary(
+                    "CesWorkerNotReady",
+                    not_ready["for"],
+                    [
+                        _expected(
+                            not_ready,
+                            INSTANCE,
+                            f"{INSTANCE['instance']} has not been ready for 5 minutes: the broker does not "
+                            "answer it, a partition it owns is stalled, or it is still rebalancing; its /health says which.",
+                        )
+                    ],
+                    start_min=2,
+                ),
+            },
+            {
+                "name": "CesGoalNotExported: every goal but one exported",
+                "interval": "1m",
+                "input_series": [
+                    _series("ces_goal_answers", "0x10", goal=g, window=self.plan.shortest) for g in exported
+                ],
+                "alert_rule_test": _boundary(
+                    "CesGoalNotExported",
+                    missing["for"],
+                    [
+                        _expected(
+                            missing,
+                            {"goal": lost},
+                            f"Goal {lost} is in the goal registry but no worker exports its figures: "
+                            "a partition of the goal stage is not owned, or the workers run with another registry.",
+                        )
+                    ],
+                ),
+            },
+            {
+                "name": "CesConsumerLagGrowing",
+                "interval": "1m",
+                "input_series": [_series("ces_consumer_lag_messages", f"{lag_start}+100x30", topic="ces.goal-events")],
+                "alert_rule_test": _boundary(
+                    "CesConsumerLagGrowing",
+                    lag["for"],
+                    [
+                        _expected(
+                            lag,
+                            {"topic": "ces.goal-events"},
+                            f"Topic ces.goal-events: {lag_start + 100 * (1 + _minutes(lag['for'])):.0f} records not "
+                            "yet processed and still growing: the workers do not keep up.",
+                        )
+                    ],
+                    start_min=1,
+                ),
+            },
+            {
+                "name": "CesDeadLetterShareHigh",
+                "interval": "1m",
+                "input_series": [
+                    _series("ces_events_invalid_total", "0+50x30", topic="ces.goal-events", reason="not_json"),
+                    _series("ces_goal_events_total", "0+50x30", goal=lost, type="completed"),
+                    _series("ces_survey_answers_total", "0x30", goal=lost, sentiment="positive"),
+                ],
+                "alert_rule_test": _boundary(
+                    "CesDeadLetterShareHigh",
+                    dead["for"],
+                    [
+                        _expected(
+                            dead,
+                            {},
+                            "50% of the input records of the last 5 minutes were dead-lettered; see "
+                            "ces_events_invalid_total by topic and reason.",
+                        )
+                    ],
+                    start_min=1,
+                ),
+            },
+            {
+                "name": "CesDecisionLatencyHigh",
+                "interval": "1m",
+                "input_series": [
+                    # p99 in the (2.5, 5] bucket: 2.5 + 2.5 * (99 - 10) / 90 seconds.
+                    _series("ces_prompt_decision_latency_seconds_bucket", "0+10x30", le=le)
+                    for le in ("1", "2.5")
+                ]
+                + [
+                    _series("ces_prompt_decision_latency_seconds_bucket", "0+100x30", le=le)
+                    for le in ("5", "10", "30", "+Inf")
+                ],
+                "alert_rule_test": _boundary(
+                    "CesDecisionLatencyHigh",
+                    slow["for"],
+                    [
+                        _expected(
+                            slow, {}, f"The 99th percentile of prompt decision latency is {2.5 + 2.5 * 89 / 90:.4g}s."
+                        )
+                    ],
+                    start_min=1,
+                ),
+            },
         ]
 
     def all(self) -> list[dict[str, Any]]:
-        tests = [self.below_target("critical", self.plan.fast[-1]), self.below_target("warning", self.plan.slow),
-                 self.dropped(), self.effort_at_exits(), *self.survey_broken(), self.goal_events_stopped(),
-                 self.drop_off(), *self.pipeline()]
+        tests = [
+            self.below_target("critical", self.plan.fast[-1]),
+            self.below_target("warning", self.plan.slow),
+            self.dropped(),
+            self.effort_at_exits(),
+            *self.survey_broken(),
+            self.goal_events_stopped(),
+            self.drop_off(),
+            *self.pipeline(),
+        ]
         return [test for test in tests if test is not None]
 
 
@@ -251,5 +402,9 @@ def rule_tests(settings: Settings, registry: GoalRegistry, rule_file_name: str) 
     """The promtool test file for the rules written to ``rule_file_name`` (relative to the test file)."""
     groups = [group["name"] for group in r.rule_file(settings, registry)["groups"]]
     # promtool evaluates groups in a random order unless told: the recording rules must come first.
-    return {"rule_files": [rule_file_name], "evaluation_interval": "1m", "group_eval_order": groups,
-            "tests": _Tests(settings, registry).all()}
+    return {
+        "rule_files": [rule_file_name],
+        "evaluation_interval": "1m",
+        "group_eval_order": groups,
+        "tests": _Tests(settings, registry).all(),
+    }

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stream.ces.goals import EXIT_OUTCOMES, format_duration, parse_duration, z_score
 from stream.ces.registry import GoalRegistry
-from stream.ces.segments import EXIT_OUTCOMES
-from stream.ces.stats import z_score
-from stream.ces.windows import format_duration, parse_duration
 from stream.errors import SettingsError
 from stream.settings import Settings
 
@@ -133,10 +131,11 @@ def recording_rules(plan: AlertPlan) -> dict[str, Any]:
                 f"max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}"
             ),
         },
-        {"record": EXIT_ANSWERS,
-         "expr": f'sum by (goal, window) (ces_goal_answers_by_outcome{{outcome=~"{exits}"}})'},
-        {"record": EXIT_POSITIVE,
-         "expr": f'sum by (goal, window) (ces_goal_positive_answers_by_outcome{{outcome=~"{exits}"}})'},
+        {"record": EXIT_ANSWERS, "expr": f'sum by (goal, window) (ces_goal_answers_by_outcome{{outcome=~"{exits}"}})'},
+        {
+            "record": EXIT_POSITIVE,
+            "expr": f'sum by (goal, window) (ces_goal_positive_answers_by_outcome{{outcome=~"{exits}"}})',
+        },
         {"record": EXIT_RATIO, "expr": f"{EXIT_POSITIVE} / ({EXIT_ANSWERS} > 0)"},
         {"record": OUTCOMES_SUM, "expr": "sum by (goal, window) (ces_goal_outcomes)"},
         {"record": COMPLETION_LOWER, "expr": f"clamp_min(({centre} - {half}) / {scale}, 0)"},
@@ -152,8 +151,10 @@ def recording_rules(plan: AlertPlan) -> dict[str, Any]:
                 " + sum (rate(ces_goal_events_total[5m])) + sum (rate(ces_survey_answers_total[5m])) > 0)"
             ),
         },
-        {"record": LATENCY_P99,
-         "expr": "histogram_quantile(0.99, sum by (le) (rate(ces_prompt_decision_latency_seconds_bucket[5m])))"},
+        {
+            "record": LATENCY_P99,
+            "expr": "histogram_quantile(0.99, sum by (le) (rate(ces_prompt_decision_latency_seconds_bucket[5m])))",
+        },
         {"record": LAG, "expr": "sum by (topic) (ces_consumer_lag_messages)"},
     ]
     return {"name": "ces-stream-recording", "rules": rules}
@@ -162,57 +163,76 @@ def recording_rules(plan: AlertPlan) -> dict[str, Any]:
 def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
     """The alerts on what users feel: CES, effort at exits, the survey itself, drop-off."""
     # Alert templates may query Prometheus: the answer count and the target of the alert's goal.
-    answers = ('{{ with printf "max(ces_goal_answers{goal=\'%s\',window=\'%s\'})" $labels.goal $labels.window | query }}'
-               "{{ . | first | value }}{{ end }}")
-    target = ('{{ with printf "' + TARGET + '{goal=\'%s\'}" $labels.goal | query }}'
-              "{{ . | first | value | humanizePercentage }}{{ end }}")
+    answers = (
+        "{{ with printf \"max(ces_goal_answers{goal='%s',window='%s'})\" $labels.goal $labels.window | query }}"
+        "{{ . | first | value }}{{ end }}"
+    )
+    target = (
+        '{{ with printf "' + TARGET + "{goal='%s'}\" $labels.goal | query }}"
+        "{{ . | first | value | humanizePercentage }}{{ end }}"
+    )
     base = plan.baseline
     rules = [
         _alert(
             "CesBelowTarget",
             f'{BELOW_TARGET}{{window=~"{_re(plan.fast)}"}}',
-            plan.for_, "critical",
+            plan.for_,
+            "critical",
             "CES of a goal is significantly below its target.",
             "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the CES ratio is at most "
-            "{{ $value | humanizePercentage }} (upper bound of its Wilson interval), below the target " + target
-            + ", on " + answers + " answers.",
+            "{{ $value | humanizePercentage }} (upper bound of its Wilson interval), below the target "
+            + target
+            + ", on "
+            + answers
+            + " answers.",
         ),
         _alert(
             "CesBelowTarget",
             f'{BELOW_TARGET}{{window="{plan.slow}"}}',
-            plan.for_, "warning",
+            plan.for_,
+            "warning",
             "CES of a goal has been significantly below its target for a day.",
             "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the CES ratio is at most "
-            "{{ $value | humanizePercentage }} (upper Wilson bound), below the target " + target
-            + ", on " + answers + " answers.",
+            "{{ $value | humanizePercentage }} (upper Wilson bound), below the target "
+            + target
+            + ", on "
+            + answers
+            + " answers.",
         ),
         _alert(
             "CesDroppedBelowBaseline",
             (
                 f'max by (goal, window) (ces_goal_ces_ratio_wilson_upper{{window=~"{_re(plan.drop)}"}})\n'
                 f'< on (goal) group_left () max by (goal) (ces_goal_ces_ratio_wilson_lower{{window="{base}"}})\n'
-                f'and on (goal, window) max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}\n'
+                f"and on (goal, window) max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}\n"
                 f'and on (goal) max by (goal) (ces_goal_answers{{window="{base}"}}) >= on (goal) group_left () {MIN_ANSWERS}'
             ),
-            plan.for_, "warning",
+            plan.for_,
+            "warning",
             "CES of a goal dropped significantly below its own baseline.",
             "Goal {{ $labels.goal }}: the CES ratio of the last {{ $labels.window }} is at most "
-            "{{ $value | humanizePercentage }}, below the lower bound of its " + base + " baseline, on "
-            + answers + " answers.",
+            "{{ $value | humanizePercentage }}, below the lower bound of its "
+            + base
+            + " baseline, on "
+            + answers
+            + " answers.",
         ),
     ]
     if plan.split:
         gap_window = plan.split[-1]  # the longest split window: exits are a minority of answers
-        rules.append(_alert(
-            "CesEffortAtExits",
-            f'max by (goal, window) (ces_goal_exit_ces_gap_upper{{window="{gap_window}"}})\n'
-            f"< on (goal) group_left () (-{EXIT_GAP_TOLERANCE})",
-            "1h", "warning",
-            "Users who leave a goal find it much harder than those who complete it.",
-            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} CES at exits is below CES at completion by "
-            "more than the goal's tolerance: the gap is at most {{ $value | humanizePercentage }} (upper bound of "
-            "its interval).",
-        ))
+        rules.append(
+            _alert(
+                "CesEffortAtExits",
+                f'max by (goal, window) (ces_goal_exit_ces_gap_upper{{window="{gap_window}"}})\n'
+                f"< on (goal) group_left () (-{EXIT_GAP_TOLERANCE})",
+                "1h",
+                "warning",
+                "Users who leave a goal find it much harder than those who complete it.",
+                "Goal {{ $labels.goal }}: over the last {{ $labels.window }} CES at exits is below CES at completion by "
+                "more than the goal's tolerance: the gap is at most {{ $value | humanizePercentage }} (upper bound of "
+                "its interval).",
+            )
+        )
     return {"name": "ces-stream-goals", "rules": rules + _survey_alerts(plan)}
 
 
@@ -227,10 +247,11 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
                 f'* on (goal) max by (goal) (ces_goal_response_ratio{{window="{base}"}}) >= 10\n'
                 "and on (goal) sum by (goal) (increase(ces_survey_answers_total[1h])) == 0"
             ),
-            "15m", "critical",
+            "15m",
+            "critical",
             "Survey prompts go out but no answers come back.",
             "Goal {{ $labels.goal }}: no answer in the last hour, while its prompts and its usual response ratio "
-            "would give {{ $value | printf \"%.0f\" }}: the survey widget or the answers producer is broken.",
+            'would give {{ $value | printf "%.0f" }}: the survey widget or the answers producer is broken.',
         ),
         _alert(
             "CesPromptsStopped",
@@ -238,12 +259,13 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
                 'sum by (goal) (increase(ces_goal_events_total{type!="started"}[1h]))\n'
                 f'* on (goal) (max by (goal) (ces_goal_prompts{{window="{base}"}})\n'
                 f'  / on (goal) (sum by (goal) (ces_goal_outcomes{{window="{base}"}}) > 0)) >= 10\n'
-                'and on (goal) sum by (goal) (increase(ces_survey_prompts_total[1h])) == 0'
+                "and on (goal) sum by (goal) (increase(ces_survey_prompts_total[1h])) == 0"
             ),
-            "15m", "critical",
+            "15m",
+            "critical",
             "Goal events arrive but no survey prompts go out.",
             "Goal {{ $labels.goal }}: no prompt in the last hour, while its goal events and its usual prompt share "
-            "would give {{ $value | printf \"%.0f\" }}: sampling, cooldowns or the prompts topic need a look.",
+            'would give {{ $value | printf "%.0f" }}: sampling, cooldowns or the prompts topic need a look.',
         ),
         _alert(
             "CesGoalEventsStopped",
@@ -252,9 +274,10 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
                 f">= on (goal) group_left () {BUSY_EVENTS}\n"
                 "and on (goal) sum by (goal) (increase(ces_goal_events_total[1h])) == 0"
             ),
-            "15m", "warning",
+            "15m",
+            "warning",
             "A normally busy goal stopped sending goal events.",
-            "Goal {{ $labels.goal }}: no goal event in the last hour, after {{ $value | printf \"%.0f\" }} per hour "
+            'Goal {{ $labels.goal }}: no goal event in the last hour, after {{ $value | printf "%.0f" }} per hour '
             "over the day before: the app may have stopped emitting them.",
         ),
         _alert(
@@ -264,7 +287,8 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
                 f'< on (goal) group_left () {COMPLETION_LOWER}{{window="{base}"}}\n'
                 f"and on (goal, window) {OUTCOMES_SUM} >= on (goal) group_left () {MIN_ANSWERS}"
             ),
-            plan.for_, "warning",
+            plan.for_,
+            "warning",
             "More users than usual abandon a goal.",
             "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the completion ratio is at most "
             "{{ $value | humanizePercentage }}, significantly below its " + base + " baseline.",
@@ -275,34 +299,64 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
 def pipeline_alerts(plan: AlertPlan) -> dict[str, Any]:
     """The alerts on the pipeline itself."""
     s = plan.settings
-    return {"name": "ces-stream-pipeline", "rules": [
-        _alert("CesWorkerDown", f'up{{job="{JOB}"}} == 0', "2m", "critical",
-               "A ces-stream worker cannot be scraped.",
-               "{{ $labels.instance }} has been down for 2 minutes: its partitions move to the other workers, "
-               "or nothing is processed if it was the only one."),
-        _alert("CesWorkerNotReady", f'ces_worker_ready{{job="{JOB}"}} == 0', "5m", "critical",
-               "A ces-stream worker is running but not ready.",
-               "{{ $labels.instance }} has not been ready for 5 minutes: the broker does not answer it, a partition "
-               "it owns is stalled, or it is still rebalancing; its /health says which."),
-        _alert("CesGoalNotExported",
-               f'{REGISTRY_GOAL} unless on (goal) ces_goal_answers{{window="{plan.shortest}"}}',
-               "5m", "critical",
-               "No worker exports a goal of the registry.",
-               "Goal {{ $labels.goal }} is in the goal registry but no worker exports its figures: a partition of "
-               "the goal stage is not owned, or the workers run with another registry."),
-        _alert("CesConsumerLagGrowing",
-               f"{LAG} > {s.alert_lag_messages} and deriv({LAG}[10m]) > 0", "10m", "warning",
-               "Consumer lag is high and growing.",
-               "Topic {{ $labels.topic }}: {{ $value | printf \"%.0f\" }} records not yet processed and still "
-               "growing: the workers do not keep up."),
-        _alert("CesDeadLetterShareHigh", f"{DEAD_LETTER_RATIO} > {s.alert_dead_letter_ratio:g}", "10m", "warning",
-               "A high share of input records goes to the dead-letter topic.",
-               "{{ $value | humanizePercentage }} of the input records of the last 5 minutes were dead-lettered; "
-               "see ces_events_invalid_total by topic and reason."),
-        _alert("CesDecisionLatencyHigh", f"{LATENCY_P99} > {s.alert_decision_latency_seconds:g}", "10m", "warning",
-               "Survey prompts are decided slowly.",
-               "The 99th percentile of prompt decision latency is {{ $value | humanizeDuration }}."),
-    ]}
+    return {
+        "name": "ces-stream-pipeline",
+        "rules": [
+            _alert(
+                "CesWorkerDown",
+                f'up{{job="{JOB}"}} == 0',
+                "2m",
+                "critical",
+                "A ces-stream worker cannot be scraped.",
+                "{{ $labels.instance }} has been down for 2 minutes: its partitions move to the other workers, "
+                "or nothing is processed if it was the only one.",
+            ),
+            _alert(
+                "CesWorkerNotReady",
+                f'ces_worker_ready{{job="{JOB}"}} == 0',
+                "5m",
+                "critical",
+                "A ces-stream worker is running but not ready.",
+                "{{ $labels.instance }} has not been ready for 5 minutes: the broker does not answer it, a partition "
+                "it owns is stalled, or it is still rebalancing; its /health says which.",
+            ),
+            _alert(
+                "CesGoalNotExported",
+                f'{REGISTRY_GOAL} unless on (goal) ces_goal_answers{{window="{plan.shortest}"}}',
+                "5m",
+                "critical",
+                "No worker exports a goal of the registry.",
+                "Goal {{ $labels.goal }} is in the goal registry but no worker exports its figures: a partition of "
+                "the goal stage is not owned, or the workers run with another registry.",
+            ),
+            _alert(
+                "CesConsumerLagGrowing",
+                f"{LAG} > {s.alert_lag_messages} and deriv({LAG}[10m]) > 0",
+                "10m",
+                "warning",
+                "Consumer lag is high and growing.",
+                'Topic {{ $labels.topic }}: {{ $value | printf "%.0f" }} records not yet processed and still '
+                "growing: the workers do not keep up.",
+            ),
+            _alert(
+                "CesDeadLetterShareHigh",
+                f"{DEAD_LETTER_RATIO} > {s.alert_dead_letter_ratio:g}",
+                "10m",
+                "warning",
+                "A high share of input records goes to the dead-letter topic.",
+                "{{ $value | humanizePercentage }} of the input records of the last 5 minutes were dead-lettered; "
+                "see ces_events_invalid_total by topic and reason.",
+            ),
+            _alert(
+                "CesDecisionLatencyHigh",
+                f"{LATENCY_P99} > {s.alert_decision_latency_seconds:g}",
+                "10m",
+                "warning",
+                "Survey prompts are decided slowly.",
+                "The 99th percentile of prompt decision latency is {{ $value | humanizeDuration }}.",
+            ),
+        ],
+    }
 
 
 def rule_file(settings: Settings, registry: GoalRegistry) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import Any
 import faust
 from faust.sensors.monitor import Monitor
 
-from stream.ces.goal_windows import GoalWindows, figures_json
+from stream.ces.goals import GoalWindows, figures_json
+from stream.ces.intake import Limits
 from stream.ces.registry import GoalRegistry
-from stream.ces.validation import Limits
 from stream.infra.kafka_config import ssl_context
 from stream.infra.record_reader import RecordReader
 from stream.infra.topics import goal_partials_topic, user_events_topic
@@ -119,7 +119,11 @@ class Pipeline:
         self.metrics = CesMetrics(
             goals=registry.slugs,
             input_topics=input_topics,
-            consumed_topics=[*input_topics, self.user_events_topic.get_topic_name(), self.goal_partials_topic.get_topic_name()],
+            consumed_topics=[
+                *input_topics,
+                self.user_events_topic.get_topic_name(),
+                self.goal_partials_topic.get_topic_name(),
+            ],
             targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
         )
         self.health = Health(self.app, s, self.metrics, set(self.metrics.consumed_topics))
@@ -129,17 +133,33 @@ class Pipeline:
         # Reads records back by offset: holes a stage finds, started events for the expiry timer.
         self.record_reader = RecordReader(s)
         self.app.on_before_shutdown.connect(self._stop_reader)
-        self.goal_windows = GoalWindows(registry, self.window_specs, s.topic_partitions, s.wilson_confidence,
-                                        s.split_window_names(), s.split_min_answers)
+        self.goal_windows = GoalWindows(
+            registry,
+            self.window_specs,
+            s.topic_partitions,
+            s.wilson_confidence,
+            s.split_window_names(),
+            s.split_min_answers,
+        )
         self.metrics.windows.source = self.goal_windows  # gauges read the owned goals' windows at scrape time
         user_events = self.user_events_topic.get_topic_name()
-        self.intake = IntakeStage(self.app, s, self.metrics, self.inputs_topic, user_events, self._guard(),
-                                  self.known_goals, self.limits)
-        self.users = UserStage(self.app, s, self.metrics, registry, self.user_events_topic,
-                               self.goal_partials_topic.get_topic_name(), self.resolutions_s, self._guard(),
-                               self.record_reader)
-        self.goals = GoalStage(self.app, s, self.metrics, self.goal_windows, self.goal_partials_topic, self._guard(),
-                               self.known_goals)
+        self.intake = IntakeStage(
+            self.app, s, self.metrics, self.inputs_topic, user_events, self._guard(), self.known_goals, self.limits
+        )
+        self.users = UserStage(
+            self.app,
+            s,
+            self.metrics,
+            registry,
+            self.user_events_topic,
+            self.goal_partials_topic.get_topic_name(),
+            self.resolutions_s,
+            self._guard(),
+            self.record_reader,
+        )
+        self.goals = GoalStage(
+            self.app, s, self.metrics, self.goal_windows, self.goal_partials_topic, self._guard(), self.known_goals
+        )
         self._register_web()
 
     def _guard(self) -> ContinuityGuard:

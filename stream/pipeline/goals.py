@@ -1,9 +1,9 @@
 """Goal stage: merge the per-partition partials by goal, export windows, close them by the clock.
 
 Consumes ``<app_id>-goal-partials`` (keyed by goal, partitioned by
-:func:`~stream.ces.partials.goal_partition`), so exactly one worker owns each goal:
+:func:`~stream.ces.goals.partials.goal_partition`), so exactly one worker owns each goal:
 its gauges, its JSON figures and its summaries come from that worker only. The
-figures themselves come from :class:`~stream.ces.goal_windows.GoalWindows`.
+figures themselves come from :class:`~stream.ces.goals.goal_windows.GoalWindows`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,15 @@ import logging
 import time
 from typing import Any
 
-from stream.ces.goal_windows import GoalWindows
-from stream.ces.partials import MergedGoals, Partial, PartialKey, decode_batch, goal_partition
-from stream.ces.windows import retention_s_by_resolution
+from stream.ces.goals import (
+    GoalWindows,
+    MergedGoals,
+    Partial,
+    PartialKey,
+    decode_batch,
+    goal_partition,
+    retention_s_by_resolution,
+)
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
 from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table, stage_agent
@@ -30,8 +36,16 @@ class GoalStage:
     :param topic: the goal-partials topic (a Faust topic) the stage consumes.
     """
 
-    def __init__(self, app: Any, settings: Settings, metrics: CesMetrics, windows: GoalWindows, topic: Any,
-                 guard: ContinuityGuard, known_goals: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        metrics: CesMetrics,
+        windows: GoalWindows,
+        topic: Any,
+        guard: ContinuityGuard,
+        known_goals: frozenset[str],
+    ) -> None:
         self.app = app
         self.settings = settings
         self.metrics = metrics
@@ -80,10 +94,14 @@ class GoalStage:
         now_s = time.time()
         out = BatchSender(self.app)
         for summary in windows.due_summaries(now_s, self.close_delay_s):
-            out.add(self.settings.topic_goal_summaries, summary.kafka_key().encode(), summary.model_dump_json().encode())
+            out.add(
+                self.settings.topic_goal_summaries, summary.kafka_key().encode(), summary.model_dump_json().encode()
+            )
         for resolution_s, keep in self.keep_s.items():
             for key in windows.merged.forget_before(resolution_s, int(now_s) - keep):
-                out.put(self.table, goal_partition(key.goal, self.settings.topic_partitions), key.encode().encode(), None)
+                out.put(
+                    self.table, goal_partition(key.goal, self.settings.topic_partitions), key.encode().encode(), None
+                )
         for buckets in windows.merged.goals.values():
             buckets.prune(now_s, self.keep_s)
         await out.send()
@@ -97,5 +115,8 @@ class GoalStage:
             if not data:
                 continue
             key = PartialKey.decode(raw_key.decode())
-            if key.goal in self.known_goals and goal_partition(key.goal, self.settings.topic_partitions) in windows.owned:
+            if (
+                key.goal in self.known_goals
+                and goal_partition(key.goal, self.settings.topic_partitions) in windows.owned
+            ):
                 windows.merged.update(key, Partial.from_bytes(data))

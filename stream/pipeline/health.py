@@ -55,7 +55,10 @@ class Health:
             log.warning("the broker answers again after %.0f s", now_s - self.unreachable_since)
             self.unreachable_since = None
         elif not reachable and self.unreachable_since is None:
-            log.error("the broker does not answer (%s); the worker goes on retrying", ", ".join(self.probe.settings.bootstrap_servers))
+            log.error(
+                "the broker does not answer (%s); the worker goes on retrying",
+                ", ".join(self.probe.settings.bootstrap_servers),
+            )
             self.unreachable_since = now_s
         offsets = partition_offsets(self.app.consumer, self.topics) if self.rebalanced_once else {}
         self.stalled = set() if self.app.rebalancing else self.stalls.observe(now_s, offsets)

@@ -14,9 +14,17 @@ import time
 from typing import Any
 
 from schemas import DeadLetterReason, GoalEvent
-from stream.ces.envelope import Envelope, EnvelopeKind
-from stream.ces.pseudonym import partition_for, pseudonymise
-from stream.ces.validation import Limits, Rejection, dead_letter, validate_answer, validate_goal_event
+from stream.ces.intake import (
+    Envelope,
+    EnvelopeKind,
+    Limits,
+    Rejection,
+    dead_letter,
+    partition_for,
+    pseudonymise,
+    validate_answer,
+    validate_goal_event,
+)
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
 from stream.pipeline.stage_helpers import stage_agent
@@ -32,8 +40,17 @@ class IntakeStage:
     :param user_events_topic: name of ``<app_id>-user-events``.
     """
 
-    def __init__(self, app: Any, settings: Settings, metrics: CesMetrics, inputs: Any, user_events_topic: str,
-                 guard: ContinuityGuard, known_goals: frozenset[str], limits: Limits) -> None:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        metrics: CesMetrics,
+        inputs: Any,
+        user_events_topic: str,
+        guard: ContinuityGuard,
+        known_goals: frozenset[str],
+        limits: Limits,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.metrics = metrics
@@ -78,8 +95,13 @@ class IntakeStage:
 
     def reject(self, out: BatchSender, message: Any, rejection: Rejection, now_s: float) -> None:
         letter = dead_letter(
-            rejection, topic=message.topic, partition=message.partition, offset=message.offset,
-            key=message.key, value=message.value, received_at_s=now_s,
+            rejection,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            received_at_s=now_s,
         )
         out.add(self.settings.topic_dead_letter, message.topic.encode(), letter.model_dump_json().encode())
         self.metrics.events_invalid.labels(message.topic, rejection.reason.value).inc()

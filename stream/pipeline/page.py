@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 PAGE_FILE = "web/ces.html"
 MISSING_PAGE = (
     "<!doctype html><title>CES</title><p>The CES page is missing from this installation "
-    "(package data stream/pipeline/web/ces.html). The figures are at <a href=\"api/goals\">api/goals</a>.</p>"
+    '(package data stream/pipeline/web/ces.html). The figures are at <a href="api/goals">api/goals</a>.</p>'
 )
 
 

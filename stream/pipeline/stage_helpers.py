@@ -46,8 +46,9 @@ def stage_agent(app: Any, channel: Any, name: str, run: Callable[[Any], Awaitabl
         except asyncio.CancelledError:
             raise  # a rebalance or a shutdown
         except Exception as exc:
-            log.critical("stage %s crashed: %r; the worker stops, to be restarted from its last commit", name, exc,
-                         exc_info=True)
+            log.critical(
+                "stage %s crashed: %r; the worker stops, to be restarted from its last commit", name, exc, exc_info=True
+            )
             await stop_the_worker(app, exc)  # the worker exits non-zero
             await asyncio.Future()  # and this stage takes nothing more until then
 

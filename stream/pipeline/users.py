@@ -1,8 +1,8 @@
 """User stage: the prompt engine and the answer joiner, per pseudonymous user, in batches.
 
 Consumes ``<app_id>-user-events`` (re-keyed goal events, answers and expiry
-records). Per batch and partition it runs the pure decisions (``stream.ces.prompting``,
-``stream.ces.answering``), sends prompts, comments and dead letters, then writes each
+records). Per batch and partition it runs the pure decisions (``stream.ces.users.prompt_engine``,
+``stream.ces.users.answer_joiner``), sends prompts, comments and dead letters, then writes each
 touched user state once and folds the facts into per-partition partials (one table
 write per touched bucket, never one per event), which travel on to the goal stage
 packed into one record per goal partition. The batch is acked only after Kafka has
@@ -20,17 +20,29 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
-from stream.ces.answering import AnswerDecision, decide_answer
-from stream.ces.buckets import Fact
-from stream.ces.envelope import Envelope, EnvelopeKind, user_id_from_record
-from stream.ces.partials import Partial, PartialExpiry, PartialKey, apply_facts, encode_batch, goal_partition, keys_for
-from stream.ces.prompt_decision import PromptDecision
-from stream.ces.prompting import decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
-from stream.ces.pseudonym import partition_for
+from stream.ces.goals import (
+    Fact,
+    Partial,
+    PartialExpiry,
+    PartialKey,
+    apply_facts,
+    encode_batch,
+    goal_partition,
+    keys_for,
+)
+from stream.ces.intake import Envelope, EnvelopeKind, Rejection, dead_letter, partition_for, user_id_from_record
 from stream.ces.registry import GoalRegistry
-from stream.ces.sampling import AdaptiveRates
-from stream.ces.user_state import UserState
-from stream.ces.validation import Rejection, dead_letter
+from stream.ces.users import (
+    AdaptiveRates,
+    AnswerDecision,
+    PromptDecision,
+    UserState,
+    decide_answer,
+    decide_goal_event,
+    expire_open_goals,
+    longest_cooldown_s,
+    next_deadline_s,
+)
 from stream.infra.record_reader import RecordReader
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
@@ -93,9 +105,18 @@ class UserStage:
     :param resolutions_s: the bucket resolutions facts are folded into.
     """
 
-    def __init__(self, app: Any, settings: Settings, metrics: CesMetrics, registry: GoalRegistry, topic: Any,
-                 goal_partials_topic: str, resolutions_s: tuple[int, ...], guard: ContinuityGuard,
-                 reader: RecordReader) -> None:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        metrics: CesMetrics,
+        registry: GoalRegistry,
+        topic: Any,
+        goal_partials_topic: str,
+        resolutions_s: tuple[int, ...],
+        guard: ContinuityGuard,
+        reader: RecordReader,
+    ) -> None:
         s = settings
         self.app = app
         self.settings = settings
@@ -144,7 +165,9 @@ class UserStage:
         unfolded: list[Any] = []
         facts: dict[int, list[tuple[int, Fact]]] = defaultdict(list)
         folded_at = time.monotonic()
-        async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, idle_s=interval_s, guard=self.guard):
+        async for events in batches(
+            stream, s.batch_max_events, s.batch_linger_seconds, idle_s=interval_s, guard=self.guard
+        ):
             if events:
                 await self.decide(events, facts)
                 unfolded.extend(events)
@@ -170,7 +193,9 @@ class UserStage:
         await out.send()
         self.metrics.last_event.labels(self.topic_name).set(time.time())
 
-    def process(self, out: BatchSender, partition: int, events: list[Any], counts: dict[str, list[int]]) -> BatchEffects:
+    def process(
+        self, out: BatchSender, partition: int, events: list[Any], counts: dict[str, list[int]]
+    ) -> BatchEffects:
         """Decide on one partition's events; their output records are queued in ``out``.
 
         :param counts: per goal, [events, prompts, answers] of the batch, for adaptive sampling.
@@ -185,25 +210,50 @@ class UserStage:
             try:
                 env = Envelope.decode(message.value)
             except Exception as exc:  # not ours: keep it, do not stop
-                env = Envelope(EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value)
-                self.send_dead_letter(out, env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}")
+                env = Envelope(
+                    EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value
+                )
+                self.send_dead_letter(
+                    out, env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}"
+                )
                 continue
             if env.kind is EnvelopeKind.expiry:  # our own record: it is its own source
-                env = replace(env, source_topic=message.topic, source_partition=message.partition, source_offset=message.offset)
+                env = replace(
+                    env, source_topic=message.topic, source_partition=message.partition, source_offset=message.offset
+                )
             try:
-                self.handle(out, env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition)
+                self.handle(
+                    out, env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition
+                )
             except Exception as exc:  # a bug must not stop the worker or lose the record
                 log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
                 self.send_dead_letter(out, env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
         return effects
 
-    def handle(self, out: BatchSender, env: Envelope, state: UserState, user_ref: str, offset: int, now_s: float,
-               facts: list[tuple[int, Fact]], counts: dict[str, list[int]], partition: int) -> None:
+    def handle(
+        self,
+        out: BatchSender,
+        env: Envelope,
+        state: UserState,
+        user_ref: str,
+        offset: int,
+        now_s: float,
+        facts: list[tuple[int, Fact]],
+        counts: dict[str, list[int]],
+        partition: int,
+    ) -> None:
         """One envelope of one user: a goal event, an answer or an expiry record."""
         if env.kind is EnvelopeKind.goal_event:
             event = GoalEvent.model_validate_json(env.payload)
-            decision = decide_goal_event(state, event, user_ref=user_ref, offset=offset, now_s=now_s,
-                                         registry=self.registry, rates=self.rates.rates)
+            decision = decide_goal_event(
+                state,
+                event,
+                user_ref=user_ref,
+                offset=offset,
+                now_s=now_s,
+                registry=self.registry,
+                rates=self.rates.rates,
+            )
             counts[event.goal][0] += 1
             facts.extend(decision.facts)
             self.on_prompt_decision(out, decision, env, counts, event.occurred_at.timestamp())
@@ -216,8 +266,9 @@ class UserStage:
             return
         else:
             user_id = json.loads(env.payload).get("user_id")
-            for expired in expire_open_goals(state, now_s, self.registry, offset=offset, user_ref=user_ref,
-                                             user_id=user_id, rates=self.rates.rates):
+            for expired in expire_open_goals(
+                state, now_s, self.registry, offset=offset, user_ref=user_ref, user_id=user_id, rates=self.rates.rates
+            ):
                 facts.extend(expired.facts)
                 self.on_prompt_decision(out, expired, env, counts, None)
         deadline = next_deadline_s(state)
@@ -229,15 +280,26 @@ class UserStage:
     def send_dead_letter(self, out: BatchSender, env: Envelope, reason: DeadLetterReason, detail: str) -> None:
         s = self.settings
         letter = dead_letter(
-            Rejection(reason, detail), topic=env.source_topic, partition=env.source_partition,
-            offset=env.source_offset, key=env.source_key, value=env.payload, received_at_s=time.time(),
+            Rejection(reason, detail),
+            topic=env.source_topic,
+            partition=env.source_partition,
+            offset=env.source_offset,
+            key=env.source_key,
+            value=env.payload,
+            received_at_s=time.time(),
         )
         out.add(s.topic_dead_letter, env.source_topic.encode(), letter.model_dump_json().encode())
         if env.source_topic in (s.topic_goal_events, s.topic_survey_answers):
             self.metrics.events_invalid.labels(env.source_topic, reason.value).inc()
 
-    def on_prompt_decision(self, out: BatchSender, decision: PromptDecision, env: Envelope, counts: dict[str, list[int]],
-                           occurred_at_s: float | None) -> None:
+    def on_prompt_decision(
+        self,
+        out: BatchSender,
+        decision: PromptDecision,
+        env: Envelope,
+        counts: dict[str, list[int]],
+        occurred_at_s: float | None,
+    ) -> None:
         metrics = self.metrics
         if decision.dead_letter_reason is not None:
             self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
@@ -254,8 +316,9 @@ class UserStage:
         if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
             metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
 
-    def on_answer_decision(self, out: BatchSender, decision: AnswerDecision, env: Envelope, goal: str,
-                           counts: dict[str, list[int]]) -> None:
+    def on_answer_decision(
+        self, out: BatchSender, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, list[int]]
+    ) -> None:
         if decision.dead_letter_reason is not None:
             self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
         if decision.feedback is not None:

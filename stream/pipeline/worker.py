@@ -18,16 +18,19 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     use_event_loop("uvloop")
     import faust
 
-    from stream.pipeline.app import Pipeline
-    from stream.pipeline.faust_internals import unverified_versions
-    from stream.ces.registry_file import load_registry
+    from stream.ces.registry import load_registry
     from stream.infra.topics import create_topics
     from stream.observability.log_limits import limit_repeats
+    from stream.pipeline.app import Pipeline
+    from stream.pipeline.faust_internals import unverified_versions
 
     registry = load_registry(settings.goals_file)  # an invalid registry refuses to start, naming the problem
     for problem in unverified_versions():
-        log.warning("%s: the hot path uses Faust internals that may have changed; install the tested set "
-                    "(pip install -c constraints.txt ...) or run the whole test suite on this version", problem)
+        log.warning(
+            "%s: the hot path uses Faust internals that may have changed; install the tested set "
+            "(pip install -c constraints.txt ...) or run the whole test suite on this version",
+            problem,
+        )
     if settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
         log.warning("CES_PSEUDONYM_KEY is the development default: set a secret key in production")
     # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.

@@ -16,6 +16,7 @@ One run, in this order, on fresh topics and a fresh consumer group:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -26,13 +27,13 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
-from stream.settings import Settings, load_settings
 from stream.infra.topics import create_topics
+from stream.settings import Settings, load_settings
 
 LATENCY_GOAL = "latency-probe"
 
@@ -73,23 +74,39 @@ def _registry(path: Path, goals: int) -> Path:
 BACKLOG_CHANNELS = ("web", "ios", "web", "android")
 
 
-def _event(goal: str, user: str, occurred_at: datetime, *, event_type: str = "completed", channel: str = "web") -> bytes:
-    return json.dumps({
-        "event_id": str(uuid.uuid4()), "type": event_type, "goal": goal, "user_id": user,
-        "occurred_at": occurred_at.isoformat(), "channel": channel, "locale": "en",
-    }).encode()
+def _event(
+    goal: str, user: str, occurred_at: datetime, *, event_type: str = "completed", channel: str = "web"
+) -> bytes:
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": event_type,
+            "goal": goal,
+            "user_id": user,
+            "occurred_at": occurred_at.isoformat(),
+            "channel": channel,
+            "locale": "en",
+        }
+    ).encode()
 
 
 def _produce_backlog(settings: Settings, options: BenchOptions) -> None:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20, batch_size=256_000, compression_type="lz4")
-    now = datetime.now(timezone.utc)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, linger_ms=20, batch_size=256_000, compression_type="lz4"
+    )
+    now = datetime.now(UTC)
     for i in range(options.events):
         user = f"bench-user-{i}"
         attempt = i // options.goals  # the goal's n-th attempt
-        event = _event(f"goal-{i % options.goals:03d}", user, now, event_type="abandoned" if attempt % 5 == 4 else "completed",
-                       channel=BACKLOG_CHANNELS[attempt % len(BACKLOG_CHANNELS)])
+        event = _event(
+            f"goal-{i % options.goals:03d}",
+            user,
+            now,
+            event_type="abandoned" if attempt % 5 == 4 else "completed",
+            channel=BACKLOG_CHANNELS[attempt % len(BACKLOG_CHANNELS)],
+        )
         producer.send(settings.topic_goal_events, key=user.encode(), value=event)
     producer.flush()
     producer.close()
@@ -101,8 +118,13 @@ def _answer_every_prompt(settings: Settings, worker: _Worker, timeout_s: float =
     from kafka import KafkaConsumer, KafkaProducer
 
     prompted = worker.counter_sum("ces_survey_prompts")
-    consumer = KafkaConsumer(settings.topic_survey_prompts, bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        settings.topic_survey_prompts,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20, batch_size=256_000)
     deadline = time.monotonic() + timeout_s
     answered = 0
@@ -111,9 +133,15 @@ def _answer_every_prompt(settings: Settings, worker: _Worker, timeout_s: float =
             for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
                 for record in records:
                     prompt = json.loads(record.value)
-                    answer = {"answer_id": str(uuid.uuid4()), "prompt_id": prompt["prompt_id"], "user_id": prompt["user_id"],
-                              "goal": prompt["goal"], "score": 1 + answered % 5,
-                              "answered_at": datetime.now(timezone.utc).isoformat(), "channel": "web"}
+                    answer = {
+                        "answer_id": str(uuid.uuid4()),
+                        "prompt_id": prompt["prompt_id"],
+                        "user_id": prompt["user_id"],
+                        "goal": prompt["goal"],
+                        "score": 1 + answered % 5,
+                        "answered_at": datetime.now(UTC).isoformat(),
+                        "channel": "web",
+                    }
                     producer.send(settings.topic_survey_answers, key=record.key, value=json.dumps(answer).encode())
                     answered += 1
         producer.flush()
@@ -130,8 +158,12 @@ async def _ceiling(settings: Settings, count: int) -> float:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        settings.topic_goal_events, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-        auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024,
+        settings.topic_goal_events,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     await consumer.start()
     try:
@@ -153,9 +185,13 @@ async def _ceiling(settings: Settings, count: int) -> float:
 class _Worker:
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = int(env["CES_WEB_PORT"])
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", "warning"],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.log = open(log_path, "wb")  # noqa: SIM115 (the process's log: open as long as the process runs)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stream.tools.cli", "worker", "--loglevel", "warning"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def get(self, path: str) -> bytes:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
@@ -239,21 +275,21 @@ async def _latency(settings: Settings, options: BenchOptions, worker_pid: int) -
             due = min(total, int((time.perf_counter() - started) * options.rate) + 1)
             for i in range(sent, due):
                 user = f"latency-user-{uuid.uuid4().hex[:12]}"
-                occurred = datetime.now(timezone.utc)
+                occurred = datetime.now(UTC)
                 sent_at[user] = occurred.timestamp()
                 if i >= options.rate * options.warmup_s:
                     measured.add(user)
-                await producer.send(settings.topic_goal_events, key=user.encode(), value=_event(LATENCY_GOAL, user, occurred))
+                await producer.send(
+                    settings.topic_goal_events, key=user.encode(), value=_event(LATENCY_GOAL, user, occurred)
+                )
             sent = due
             await asyncio.sleep(0.005)
         await producer.flush()
         elapsed = time.perf_counter() - started
         cpu_after = _cpu_seconds(worker_pid)
         sending = False
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, timeout=60)
-        except asyncio.TimeoutError:
-            pass
         share = (cpu_after - cpu_before) / elapsed if cpu_before is not None and cpu_after is not None else None
         return latencies, share
     finally:
@@ -287,12 +323,26 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
         "CES_GOALS_FILE": str(_registry(work / "goals.yaml", options.goals)),
         "CES_WEB_PORT": str(settings.web_port),
         "CES_WEB_HOST": "127.0.0.1",
-        **{f"CES_TOPIC_{name.upper()}": f"{tag}.{name.replace('_', '-')}" for name in (
-            "goal_events", "survey_answers", "survey_prompts", "goal_summaries", "feedback_comments", "dead_letter")},
+        **{
+            f"CES_TOPIC_{name.upper()}": f"{tag}.{name.replace('_', '-')}"
+            for name in (
+                "goal_events",
+                "survey_answers",
+                "survey_prompts",
+                "goal_summaries",
+                "feedback_comments",
+                "dead_letter",
+            )
+        },
     }
-    run = load_settings(**{k[4:].lower(): v for k, v in env.items() if k.startswith("CES_") and k[4:].lower() in Settings.model_fields})
+    run = load_settings(
+        **{k[4:].lower(): v for k, v in env.items() if k.startswith("CES_") and k[4:].lower() in Settings.model_fields}
+    )
     create_topics(run)
-    print(f"producing {options.events} goal events over {options.goals} goals into {run.topic_goal_events} ...", flush=True)
+    print(
+        f"producing {options.events} goal events over {options.goals} goals into {run.topic_goal_events} ...",
+        flush=True,
+    )
     _produce_backlog(run, options)
     ceiling = asyncio.run(_ceiling(run, options.events))
     print(f"ceiling  aiokafka getmany + json.loads: {ceiling:,.0f} events/s", flush=True)
@@ -304,8 +354,11 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
         while worker.decisions() < options.events:
             time.sleep(1.0)  # a scrape costs the worker ~50 ms: poll gently
         throughput = options.events / (time.perf_counter() - started)
-        print(f"worker   intake + re-key + prompt decisions: {throughput:,.0f} events/s "
-              f"({throughput / ceiling:.1%} of the ceiling)", flush=True)
+        print(
+            f"worker   intake + re-key + prompt decisions: {throughput:,.0f} events/s "
+            f"({throughput / ceiling:.1%} of the ceiling)",
+            flush=True,
+        )
 
         latencies, cpu_share = asyncio.run(_latency(run, options, worker.proc.pid))
         figures = {"ceiling_events_per_s": ceiling, "worker_events_per_s": throughput}
@@ -316,10 +369,13 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
                 figures[f"latency_{name}_s"] = _percentile(latencies, q)
             figures["latency_max_s"] = max(latencies)
             cpu = f", worker CPU {cpu_share:.0%} of a core" if cpu_share is not None else ""
-            print(f"latency  at {options.rate:.0f} events/s for {options.duration_s:.0f} s after {options.warmup_s:.0f} s warm-up "
-                  f"({len(latencies)} prompts): p50 {figures['latency_p50_s'] * 1000:.1f} ms, "
-                  f"p95 {figures['latency_p95_s'] * 1000:.1f} ms, p99 {figures['latency_p99_s'] * 1000:.1f} ms, "
-                  f"max {figures['latency_max_s'] * 1000:.1f} ms{cpu}", flush=True)
+            print(
+                f"latency  at {options.rate:.0f} events/s for {options.duration_s:.0f} s after {options.warmup_s:.0f} s warm-up "
+                f"({len(latencies)} prompts): p50 {figures['latency_p50_s'] * 1000:.1f} ms, "
+                f"p95 {figures['latency_p95_s'] * 1000:.1f} ms, p99 {figures['latency_p99_s'] * 1000:.1f} ms, "
+                f"max {figures['latency_max_s'] * 1000:.1f} ms{cpu}",
+                flush=True,
+            )
 
         answered = _answer_every_prompt(run, worker)
         figures["answers_counted"] = answered
@@ -333,10 +389,12 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
             durations.append(time.perf_counter() - t0)
         figures["scrape_p50_s"] = statistics.median(durations)
         figures["scrape_max_s"] = max(durations)
-        print(f"scrape   /metrics with {options.goals + 1} goals x {len(run.windows)} windows "
-              f"(split by outcome and channel on {len(run.split_window_names())}): "
-              f"p50 {figures['scrape_p50_s'] * 1000:.1f} ms, max {figures['scrape_max_s'] * 1000:.1f} ms, {size:,} bytes",
-              flush=True)
+        print(
+            f"scrape   /metrics with {options.goals + 1} goals x {len(run.windows)} windows "
+            f"(split by outcome and channel on {len(run.split_window_names())}): "
+            f"p50 {figures['scrape_p50_s'] * 1000:.1f} ms, max {figures['scrape_max_s'] * 1000:.1f} ms, {size:,} bytes",
+            flush=True,
+        )
         return figures
     finally:
         worker.stop()

@@ -50,9 +50,17 @@ class Snapshot:
 def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str) -> Table:
     """The table: a row per registry goal, CES of the short and the long window with their Wilson interval."""
     table = Table(expand=True, header_style="bold")
-    for title, justify in (("Goal", "left"), (f"CES {short}", "right"), (f"CES {long}", "right"), ("Target", "right"),
-                           (f"Answers {short}", "right"), ("Response", "right"), ("Completion", "right"),
-                           ("Trend", "left"), ("Alerts", "left")):
+    for title, justify in (
+        ("Goal", "left"),
+        (f"CES {short}", "right"),
+        (f"CES {long}", "right"),
+        ("Target", "right"),
+        (f"Answers {short}", "right"),
+        ("Response", "right"),
+        ("Completion", "right"),
+        ("Trend", "left"),
+        ("Alerts", "left"),
+    ):
         table.add_column(title, justify=justify)  # type: ignore[arg-type]
     for goal in registry.goals:
         windows = snapshot.figures.get(goal.slug, {})
@@ -62,8 +70,13 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
         alerts = "alerts off" if snapshot.alerts is None else ", ".join(snapshot.alerts.get(goal.slug, [])) or "–"
         ces_now = Text(_pct(now.get("ces_ratio")) + _interval(now), style="bold red" if below else "")
         table.add_row(
-            goal.display_name.get("en", goal.slug), ces_now, _pct(day.get("ces_ratio")) + _interval(day), _pct(target),
-            str(now.get("answers", "–")), _pct(now.get("response_ratio")), _pct(now.get("completion_ratio")),
+            goal.display_name.get("en", goal.slug),
+            ces_now,
+            _pct(day.get("ces_ratio")) + _interval(day),
+            _pct(target),
+            str(now.get("answers", "–")),
+            _pct(now.get("response_ratio")),
+            _pct(now.get("completion_ratio")),
             sparkline(snapshot.history.get(goal.slug, [])),
             Text(alerts, style="bold red" if snapshot.alerts and snapshot.alerts.get(goal.slug) else "dim"),
         )
@@ -72,8 +85,11 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
 
 def screen(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str, status: str) -> Group:
     """The whole screen: a status line, the table, and how to stop."""
-    return Group(Text(status, style="bold"), goal_table(registry, snapshot, short, long),
-                 Text("Ctrl-C stops everything `make run` started. Logs: .ces-run/*.log", style="dim"))
+    return Group(
+        Text(status, style="bold"),
+        goal_table(registry, snapshot, short, long),
+        Text("Ctrl-C stops everything `make run` started. Logs: .ces-run/*.log", style="dim"),
+    )
 
 
 class Poller:

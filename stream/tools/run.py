@@ -22,15 +22,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stream.ces.registry import GoalRegistry
-from stream.ces.registry_file import load_registry
+from stream.ces.registry import GoalRegistry, load_registry
 from stream.infra.local_kafka import local_broker_for
 from stream.infra.topics import create_topics
 from stream.observability.alertmanager import alertmanager_yaml
 from stream.observability.monitoring import RULES, monitoring_files
 from stream.settings import Settings
 from stream.tools.live_view import Poller, screen
-from stream.tools.simulation import SimulationConfig, build_profiles
+from stream.tools.simulator import SimulationConfig, build_profiles
 
 CLI = [sys.executable, "-m", "stream.tools.cli"]
 
@@ -39,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", default=".ces-run", help="folder for logs and generated configs")
     parser.add_argument("--rate", type=float, default=20.0, help="simulated goal events per second")
     parser.add_argument("--incident-minute", type=float, default=1.0, help="minute at which the incident goal degrades")
-    parser.add_argument("--alert-for", default="2m", help="`for` of the CES alerts in this demo (production default 5m)")
+    parser.add_argument(
+        "--alert-for", default="2m", help="`for` of the CES alerts in this demo (production default 5m)"
+    )
     parser.add_argument("--refresh", type=float, default=2.0, help="seconds between redraws")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
 
@@ -52,9 +53,16 @@ class Children:
         self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (the process's log: open as long as the process runs)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         log.close()  # the child holds its own descriptor
         self.started.append((name, proc))
         return proc
@@ -116,19 +124,34 @@ def _monitoring(children: Children, settings: Settings, registry: GoalRegistry, 
     rules.write_text(files[RULES])
     am_port, prom_port = _free_port(), _free_port()
     (workdir / "alertmanager.yml").write_text(alertmanager_yaml("http://127.0.0.1:9/discard", group_wait="5s"))
-    alertmanager = children.start("alertmanager", [
-        "prometheus-alertmanager", f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'am'}",
-        f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="])
+    alertmanager = children.start(
+        "alertmanager",
+        [
+            "prometheus-alertmanager",
+            f"--config.file={workdir / 'alertmanager.yml'}",
+            f"--storage.path={workdir / 'am'}",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+        ],
+    )
     config: dict[str, Any] = {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
         "rule_files": [str(rules.resolve())],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [{"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{settings.web_port}"]}]}],
+        "scrape_configs": [
+            {"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{settings.web_port}"]}]}
+        ],
     }
     (workdir / "prometheus.yml").write_text(json.dumps(config))
-    prometheus = children.start("prometheus", [
-        "prometheus", f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{prom_port}"])
+    prometheus = children.start(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+    )
     _wait(f"http://127.0.0.1:{am_port}/-/ready", alertmanager, "Alertmanager")
     _wait(f"http://127.0.0.1:{prom_port}/-/ready", prometheus, "Prometheus")
     return f"http://127.0.0.1:{prom_port}"
@@ -165,14 +188,32 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         console.print(f"starting the worker (log {workdir / 'worker.log'}) ...")
         _wait(f"http://127.0.0.1:{settings.web_port}/health", worker, "the worker")
         prometheus = _monitoring(children, settings, registry, workdir)
-        children.start("simulator", [*CLI, "simulate", "--scenario", "incident", "--incident-goal", incident,
-                                     "--incident-minute", str(args.incident_minute), "--rate", str(args.rate),
-                                     "--quiet"], env)
+        children.start(
+            "simulator",
+            [
+                *CLI,
+                "simulate",
+                "--scenario",
+                "incident",
+                "--incident-goal",
+                incident,
+                "--incident-minute",
+                str(args.incident_minute),
+                "--rate",
+                str(args.rate),
+                "--quiet",
+            ],
+            env,
+        )
         short, long = _windows(settings)
         poller = Poller(f"http://127.0.0.1:{settings.web_port}", prometheus, short)
-        alerts = f"Prometheus {prometheus}" if prometheus else "alerts off (apt install prometheus prometheus-alertmanager)"
-        status = (f"ces-stream live: worker http://127.0.0.1:{settings.web_port}  |  {alerts}  |  "
-                  f"simulator: incident on {incident} from minute {args.incident_minute:g}")
+        alerts = (
+            f"Prometheus {prometheus}" if prometheus else "alerts off (apt install prometheus prometheus-alertmanager)"
+        )
+        status = (
+            f"ces-stream live: worker http://127.0.0.1:{settings.web_port}  |  {alerts}  |  "
+            f"simulator: incident on {incident} from minute {args.incident_minute:g}"
+        )
         started = time.monotonic()
         with Live(screen(registry, poller.poll(), short, long, status), console=console, refresh_per_second=2) as live:
             while not stop and (not args.duration or time.monotonic() - started < args.duration):

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from stream.ces.alert_replay import plan_runs, window_gauges
 from stream.errors import CesError
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings
 from stream.tools import alert_quality
-from stream.tools.alert_quality import (
+from stream.tools.alert_quality.command import (
     START_S,
     PrometheusServer,
     backfill,
@@ -29,11 +28,14 @@ from stream.tools.alert_quality import (
     simulated_registry,
     write_openmetrics,
 )
+from stream.tools.alert_quality.simulated_goals import plan_runs, window_gauges
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
-                       reason="needs prometheus and promtool on PATH"),
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None or shutil.which("promtool") is None,
+        reason="needs prometheus and promtool on PATH",
+    ),
 ]
 
 
@@ -60,8 +62,22 @@ def test_the_command_prints_the_figures_as_json(capsys):
 
 
 def test_the_table_names_the_rule_parameters_of_the_overrides(capsys):
-    args = parse("--rates", "1000", "--weeks", "0", "--drops", "2", "--alert-windows", "5m,10m",
-                 "--windows", "5m,10m,1h,24h,7d", "--alert-for", "2m", "--min-answers", "20")
+    args = parse(
+        "--rates",
+        "1000",
+        "--weeks",
+        "0",
+        "--drops",
+        "2",
+        "--alert-windows",
+        "5m,10m",
+        "--windows",
+        "5m,10m,1h,24h,7d",
+        "--alert-for",
+        "2m",
+        "--min-answers",
+        "20",
+    )
     assert alert_quality.run(Settings(), args) == 0
     out = capsys.readouterr().out
     assert "windows 5m,10m, for 2m, min answers 20, confidence 0.99" in out
@@ -97,9 +113,13 @@ def test_prometheus_evaluates_the_expanded_rule_as_the_python_condition_on_the_s
 
 def test_prometheus_is_stopped_when_the_block_fails(tmp_path: Path):
     (tmp_path / "tsdb").mkdir()
-    with pytest.raises(CesError, match="parse error"):
-        with PrometheusServer("prometheus", tmp_path, retention_days=1) as server:
-            pid = server.process.pid
-            server.query_range("this is not promql(", START_S, START_S + 60)
+    pid = None
+    with (  # noqa: PT012 (the server's pid is needed after the failure)
+        pytest.raises(CesError, match="parse error"),
+        PrometheusServer("prometheus", tmp_path, retention_days=1) as server,
+    ):
+        pid = server.process.pid
+        server.query_range("this is not promql(", START_S, START_S + 60)
+    assert pid is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

@@ -16,20 +16,30 @@ import uuid
 
 import pytest
 
-from stream.ces.registry_file import load_registry
+from stream.ces.registry.loader import load_registry
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
 from stream.observability.alertmanager import alertmanager_yaml
 from stream.observability.dashboards import dashboards, panel_queries
 from stream.observability.rules import RUNBOOK, rule_file
-from tests.harness import TopicReader, make_answer, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
+from tests.harness import (
+    TopicReader,
+    make_answer,
+    make_goal_event,
+    settings_from_env,
+    wait_until,
+    worker_env,
+    write_registry,
+)
 from tests.monitoring_harness import Alertmanager, Prometheus, WebhookReceiver
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(900),
-    pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("prometheus-alertmanager") is None,
-                       reason="Debian's prometheus and prometheus-alertmanager are not installed"),
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None or shutil.which("prometheus-alertmanager") is None,
+        reason="Debian's prometheus and prometheus-alertmanager are not installed",
+    ),
 ]
 
 STEADY, DROPS = "steady", "drops"
@@ -59,8 +69,11 @@ class Traffic(threading.Thread):
                     for _ in range(4):
                         sent += 1
                         event_type = "abandoned" if sent % 4 == 0 else "completed"
-                        emit_goal_event(self.producer, make_goal_event(goal, event_type, f"{goal}-{sent}"),
-                                        topic=self.settings.topic_goal_events)
+                        emit_goal_event(
+                            self.producer,
+                            make_goal_event(goal, event_type, f"{goal}-{sent}"),
+                            topic=self.settings.topic_goal_events,
+                        )
                 records = self.prompts.poll()
                 for prompt in records[seen:]:
                     goal = prompt["goal"]
@@ -75,13 +88,26 @@ class Traffic(threading.Thread):
 
 @pytest.fixture
 def stack(kafka_bootstrap, tmp_path, start_worker):
-    registry_path = write_registry(tmp_path / "goals.yaml", [
-        {"slug": slug, "scale": {"kind": "five_point"}, "target_ces_ratio": TARGET, "alerting": {"min_answers": 10}}
-        for slug in (STEADY, DROPS)])
-    env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(registry_path),
-           "CES_WINDOWS": "1m,2m,5m,10m", "CES_BUCKET_RESOLUTIONS": "5s", "CES_SPLIT_WINDOWS": "2m,10m",
-           "CES_SPLIT_MIN_ANSWERS": "5", "CES_ALERT_WINDOWS": "1m,2m", "CES_ALERT_SLOW_WINDOW": "5m",
-           "CES_ALERT_BASELINE_WINDOW": "10m", "CES_ALERT_FOR": "10s", "CES_TICK_INTERVAL_SECONDS": "1"}
+    registry_path = write_registry(
+        tmp_path / "goals.yaml",
+        [
+            {"slug": slug, "scale": {"kind": "five_point"}, "target_ces_ratio": TARGET, "alerting": {"min_answers": 10}}
+            for slug in (STEADY, DROPS)
+        ],
+    )
+    env = {
+        **worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"),
+        "CES_GOALS_FILE": str(registry_path),
+        "CES_WINDOWS": "1m,2m,5m,10m",
+        "CES_BUCKET_RESOLUTIONS": "5s",
+        "CES_SPLIT_WINDOWS": "2m,10m",
+        "CES_SPLIT_MIN_ANSWERS": "5",
+        "CES_ALERT_WINDOWS": "1m,2m",
+        "CES_ALERT_SLOW_WINDOW": "5m",
+        "CES_ALERT_BASELINE_WINDOW": "10m",
+        "CES_ALERT_FOR": "10s",
+        "CES_TICK_INTERVAL_SECONDS": "1",
+    }
     settings = settings_from_env(env)
     create_topics(settings)
     registry = load_registry(registry_path)
@@ -93,15 +119,22 @@ def stack(kafka_bootstrap, tmp_path, start_worker):
 
         rules = tmp_path / "ces-stream.rules.yml"
         rules.write_text(yaml.safe_dump(rule_file(settings, registry), sort_keys=False))
-        alertmanager = Alertmanager(tmp_path / "alertmanager", alertmanager_yaml(
-            f"{receiver.url}/ces-stream", group_wait="1s", group_interval="2s"))
+        alertmanager = Alertmanager(
+            tmp_path / "alertmanager",
+            alertmanager_yaml(f"{receiver.url}/ces-stream", group_wait="1s", group_interval="2s"),
+        )
         started.append(alertmanager)
-        prometheus = Prometheus(tmp_path / "prometheus", {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules)],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager.port}"]}]}]},
-            "scrape_configs": [{"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}]}],
-        })
+        prometheus = Prometheus(
+            tmp_path / "prometheus",
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules)],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager.port}"]}]}]},
+                "scrape_configs": [
+                    {"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}]}
+                ],
+            },
+        )
         started.append(prometheus)
         producer = make_producer(kafka_bootstrap, linger_ms=5)
         prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
@@ -125,22 +158,36 @@ def test_a_ces_drop_pages_once_for_its_goal_and_resolves_and_every_panel_has_dat
         result = prometheus.query(f'ces_goal_answers{{goal="{goal}",window="{window}"}}')
         return float(result[0]["value"][1]) if result else 0.0
 
-    wait_until(lambda: answers_in(DROPS, "2m") >= 40 and answers_in(STEADY, "2m") >= 40, timeout_s=180,
-               what="both goals answered in Prometheus", describe=lambda: (traffic.error, traffic.answered))
+    wait_until(
+        lambda: answers_in(DROPS, "2m") >= 40 and answers_in(STEADY, "2m") >= 40,
+        timeout_s=180,
+        what="both goals answered in Prometheus",
+        describe=lambda: (traffic.error, traffic.answered),
+    )
     traffic.share[DROPS] = DROPPED
 
     def paged() -> list[dict]:
         assert traffic.error is None, traffic.error
-        return [a for a in receiver.alerts(alertname="CesBelowTarget", goal=DROPS, severity="critical")
-                if a["status"] == "firing"]
+        return [
+            a
+            for a in receiver.alerts(alertname="CesBelowTarget", goal=DROPS, severity="critical")
+            if a["status"] == "firing"
+        ]
 
-    (page, *_) = wait_until(paged, timeout_s=240, interval_s=0.5, what="the page for the dropped goal",
-                            describe=lambda: receiver.notifications[-3:])
+    (page, *_) = wait_until(
+        paged,
+        timeout_s=240,
+        interval_s=0.5,
+        what="the page for the dropped goal",
+        describe=lambda: receiver.notifications[-3:],
+    )
     assert page["labels"]["window"] in ("1m", "2m")
     assert page["annotations"]["summary"] == "CES of a goal is significantly below its target."
     assert page["annotations"]["runbook_url"] == f"{RUNBOOK}#cesbelowtarget"
     assert f"Goal {DROPS}:" in page["annotations"]["description"] and "answers" in page["annotations"]["description"]
-    assert any(n["path"] == "/ces-stream/page" for n in receiver.notifications if n["commonLabels"].get("goal") == DROPS)
+    assert any(
+        n["path"] == "/ces-stream/page" for n in receiver.notifications if n["commonLabels"].get("goal") == DROPS
+    )
 
     # While it fires: every panel query of every dashboard returns data.
     empty = []
@@ -159,6 +206,11 @@ def test_a_ces_drop_pages_once_for_its_goal_and_resolves_and_every_panel_has_dat
             last[alert["labels"]["window"]] = alert["status"]
         return bool(last) and set(last.values()) == {"resolved"}
 
-    wait_until(all_resolved, timeout_s=300, interval_s=0.5, what="the resolved notifications",
-               describe=lambda: receiver.notifications[-3:])
+    wait_until(
+        all_resolved,
+        timeout_s=300,
+        interval_s=0.5,
+        what="the resolved notifications",
+        describe=lambda: receiver.notifications[-3:],
+    )
     assert receiver.alerts(goal=STEADY) == [], "nothing may arrive for the healthy goal"

@@ -15,7 +15,15 @@ import pytest
 
 from stream.infra.producer import make_producer
 from stream.infra.topics import create_topics, goal_partials_topic, user_events_topic
-from tests.harness import TopicReader, make_answer, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
+from tests.harness import (
+    TopicReader,
+    make_answer,
+    make_goal_event,
+    settings_from_env,
+    wait_until,
+    worker_env,
+    write_registry,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -34,23 +42,32 @@ class Backlog:
 
     def __init__(self, kafka_bootstrap: str, tmp_path, store: str, shape: tuple[int, int]) -> None:
         self.partitions, self.per_partition = shape
-        registry = write_registry(tmp_path / "goals.yaml", [{"slug": g, "scale": {"kind": "five_point"}} for g in GOALS])
-        self.env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}", self.partitions),
-                    "CES_GOALS_FILE": str(registry), "CES_STORE": store}
+        registry = write_registry(
+            tmp_path / "goals.yaml", [{"slug": g, "scale": {"kind": "five_point"}} for g in GOALS]
+        )
+        self.env = {
+            **worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}", self.partitions),
+            "CES_GOALS_FILE": str(registry),
+            "CES_STORE": store,
+        }
         self.settings = settings_from_env(self.env)
         create_topics(self.settings)
         self.producer = make_producer(kafka_bootstrap, linger_ms=20)
         self.prompts = TopicReader(kafka_bootstrap, self.settings.topic_survey_prompts)
-        self.completions = {goal: 0 for goal in GOALS}
-        self.answers = {goal: 0 for goal in GOALS}
+        self.completions = dict.fromkeys(GOALS, 0)
+        self.answers = dict.fromkeys(GOALS, 0)
 
     def produce_completions(self, users: list[str]) -> None:
         """One completion per user, spread evenly over the goal-events partitions."""
         for i, user in enumerate(users):
             goal = GOALS[i % len(GOALS)]
             event = make_goal_event(goal, "completed", user)
-            self.producer.send(self.settings.topic_goal_events, key=user.encode(),
-                               value=event.model_dump_json().encode(), partition=i % self.partitions)
+            self.producer.send(
+                self.settings.topic_goal_events,
+                key=user.encode(),
+                value=event.model_dump_json().encode(),
+                partition=i % self.partitions,
+            )
             self.completions[goal] += 1
         self.producer.flush()
 
@@ -61,12 +78,16 @@ class Backlog:
             """What a timeout should say: prompts read, and how far the worker got by its metrics."""
             s = self.settings
             topics = (s.topic_goal_events, user_events_topic(s), goal_partials_topic(s))
-            return {"prompts read": len({p["user_id"] for p in self.prompts.records} & wanted),
-                    "goal events counted": sum(worker.metric("ces_goal_events_total", goal=g, type="completed") or 0
-                                               for g in GOALS),
-                    "prompts counted": sum(worker.metric("ces_survey_prompts_total", goal=g, outcome="completed") or 0
-                                           for g in GOALS),
-                    **{f"lag {t}": worker.metric("ces_consumer_lag_messages", topic=t) for t in topics}}
+            return {
+                "prompts read": len({p["user_id"] for p in self.prompts.records} & wanted),
+                "goal events counted": sum(
+                    worker.metric("ces_goal_events_total", goal=g, type="completed") or 0 for g in GOALS
+                ),
+                "prompts counted": sum(
+                    worker.metric("ces_survey_prompts_total", goal=g, outcome="completed") or 0 for g in GOALS
+                ),
+                **{f"lag {t}": worker.metric("ces_consumer_lag_messages", topic=t) for t in topics},
+            }
 
         seen: set[str] = set()
         read = [0]  # records of self.prompts already looked at
@@ -75,7 +96,7 @@ class Backlog:
             # Only the new records each poll: rebuilding a set of 100 000 ids every 50 ms keeps the
             # GIL from this process's Kafka client threads (kafka-python warns of a blocked loop).
             records = self.prompts.poll()
-            seen.update(p["user_id"] for p in records[read[0]:])
+            seen.update(p["user_id"] for p in records[read[0] :])
             read[0] = len(records)
             return wanted <= seen
 
@@ -86,8 +107,12 @@ class Backlog:
         """One answer per prompt, spread evenly over the answers partitions."""
         for i, prompt in enumerate(prompts):
             answer = make_answer(prompt, SCORES[i % len(SCORES)])
-            self.producer.send(self.settings.topic_survey_answers, key=prompt["user_id"].encode(),
-                               value=answer.model_dump_json().encode(), partition=i % self.partitions)
+            self.producer.send(
+                self.settings.topic_survey_answers,
+                key=prompt["user_id"].encode(),
+                value=answer.model_dump_json().encode(),
+                partition=i % self.partitions,
+            )
             self.answers[prompt["goal"]] += 1
         self.producer.flush()
 
@@ -120,16 +145,28 @@ def wait_exact(worker, backlog: Backlog) -> None:
     """Every completion and every answer counted, then nothing more (no double count)."""
 
     def exported() -> dict[str, tuple[float, float]]:
-        return {g: (window(worker, "ces_goal_outcomes", g, outcome="completed"), window(worker, "ces_goal_answers", g))
-                for g in GOALS}
+        return {
+            g: (window(worker, "ces_goal_outcomes", g, outcome="completed"), window(worker, "ces_goal_answers", g))
+            for g in GOALS
+        }
 
     expected = {g: (float(backlog.completions[g]), float(backlog.answers[g])) for g in GOALS}
-    wait_until(lambda: exported() == expected, timeout_s=240, interval_s=0.5,
-               what=f"exact counts {expected}", describe=exported)
+    wait_until(
+        lambda: exported() == expected,
+        timeout_s=240,
+        interval_s=0.5,
+        what=f"exact counts {expected}",
+        describe=exported,
+    )
     s = backlog.settings
-    wait_until(lambda: all((worker.metric("ces_consumer_lag_messages", topic=t) or 0) == 0
-                           for t in (s.topic_goal_events, s.topic_survey_answers)),
-               timeout_s=60, what="no lag on the inputs")
+    wait_until(
+        lambda: all(
+            (worker.metric("ces_consumer_lag_messages", topic=t) or 0) == 0
+            for t in (s.topic_goal_events, s.topic_survey_answers)
+        ),
+        timeout_s=60,
+        what="no lag on the inputs",
+    )
     assert exported() == expected
     for goal in GOALS:
         assert window(worker, "ces_goal_prompts", goal) == backlog.completions[goal]
@@ -142,9 +179,14 @@ def prime(backlog: Backlog, start_worker, answered: int) -> tuple[list[str], dic
     backlog.produce_completions(primed)
     prompts = backlog.wait_for_prompts(primed, first)
     backlog.produce_answers([prompts[u] for u in primed[:answered]])
-    wait_until(lambda: sum(window(first, "ces_goal_prompts", g) for g in GOALS) == len(primed)
-               and sum(window(first, "ces_goal_answers", g) for g in GOALS) == answered,
-               timeout_s=120, what="every prompt and the first answers in the windows")
+    wait_until(
+        lambda: (
+            sum(window(first, "ces_goal_prompts", g) for g in GOALS) == len(primed)
+            and sum(window(first, "ces_goal_answers", g) for g in GOALS) == answered
+        ),
+        timeout_s=120,
+        what="every prompt and the first answers in the windows",
+    )
     first.stop()  # SIGTERM: commits what it processed
     return primed, prompts
 
@@ -156,8 +198,12 @@ def test_a_backlog_on_an_input_the_group_never_committed_is_counted_exactly(back
     backlog.produce_answers([prompts[u] for u in primed])  # while no worker runs
     worker = start_worker(backlog.env, name="on-backlog")
     # The lag shows the backlog before it drains (so the wait for no lag below means something).
-    wait_until(lambda: (worker.metric("ces_consumer_lag_messages", topic=backlog.settings.topic_survey_answers) or 0) > 0,
-               timeout_s=60, interval_s=0.1, what="the answers backlog as consumer lag")
+    wait_until(
+        lambda: (worker.metric("ces_consumer_lag_messages", topic=backlog.settings.topic_survey_answers) or 0) > 0,
+        timeout_s=60,
+        interval_s=0.1,
+        what="the answers backlog as consumer lag",
+    )
     wait_exact(worker, backlog)
 
 
@@ -171,6 +217,6 @@ def test_a_new_consumer_group_starting_on_a_backlog_counts_it_exactly(backlog, s
 def test_a_backlog_on_both_inputs_at_once_is_counted_exactly(backlog, start_worker):
     # One answer per partition first, so the group has committed offsets on both inputs.
     primed, prompts = prime(backlog, start_worker, answered=backlog.partitions)
-    backlog.produce_answers([prompts[u] for u in primed[backlog.partitions:]])
+    backlog.produce_answers([prompts[u] for u in primed[backlog.partitions :]])
     backlog.produce_completions(users("q", backlog.total))
     wait_exact(start_worker(backlog.env, name="on-both"), backlog)

@@ -16,7 +16,15 @@ import pytest
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
 from tests.browser import chromium_or_skip, dump_dom, fields_by_goal, screenshot
-from tests.harness import TopicReader, make_answer, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
+from tests.harness import (
+    TopicReader,
+    make_answer,
+    make_goal_event,
+    settings_from_env,
+    wait_until,
+    worker_env,
+    write_registry,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +46,14 @@ def drive_worked_example(kafka_bootstrap: str, settings) -> None:
         for score, count in WORKED_EXAMPLE.items():
             for i in range(count):
                 user = f"user-{score}-{i}"
-                emit_goal_event(producer, make_goal_event(ANSWERED, "completed", user), topic=settings.topic_goal_events)
+                emit_goal_event(
+                    producer, make_goal_event(ANSWERED, "completed", user), topic=settings.topic_goal_events
+                )
                 scores[user] = score
         producer.flush()
-        records = prompts.wait_for(lambda ps: set(scores) <= {p["user_id"] for p in ps}, timeout_s=120,
-                                   what="100 prompts")
+        records = prompts.wait_for(
+            lambda ps: set(scores) <= {p["user_id"] for p in ps}, timeout_s=120, what="100 prompts"
+        )
         for prompt in {p["prompt_id"]: p for p in records}.values():  # a prompt may arrive twice
             emit_answer(producer, make_answer(prompt, scores[prompt["user_id"]]), topic=settings.topic_survey_answers)
         producer.flush()
@@ -53,19 +64,34 @@ def drive_worked_example(kafka_bootstrap: str, settings) -> None:
 
 def test_the_ces_page_shows_every_goal_with_its_figures(kafka_bootstrap, start_worker, tmp_path):
     chromium_or_skip()
-    registry = write_registry(tmp_path / "goals.yaml", [
-        {"slug": ANSWERED, "display_name": {"en": "Download invoice", "nl": "Factuur downloaden"},
-         "scale": {"kind": "five_point"}, "target_ces_ratio": 0.8},
-        {"slug": QUIET, "display_name": {"en": "View policy", "nl": "Polis inzien"},
-         "scale": {"kind": "five_point_inverted"}, "target_ces_ratio": 0.75},
-    ])
+    registry = write_registry(
+        tmp_path / "goals.yaml",
+        [
+            {
+                "slug": ANSWERED,
+                "display_name": {"en": "Download invoice", "nl": "Factuur downloaden"},
+                "scale": {"kind": "five_point"},
+                "target_ces_ratio": 0.8,
+            },
+            {
+                "slug": QUIET,
+                "display_name": {"en": "View policy", "nl": "Polis inzien"},
+                "scale": {"kind": "five_point_inverted"},
+                "target_ces_ratio": 0.75,
+            },
+        ],
+    )
     env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(registry)}
     settings = settings_from_env(env)
     create_topics(settings)
     worker = start_worker(env)
     drive_worked_example(kafka_bootstrap, settings)
-    wait_until(lambda: answers_in(worker) == 100, timeout_s=60, what="100 answers in /api/goals",
-               describe=lambda: answers_in(worker))
+    wait_until(
+        lambda: answers_in(worker) == 100,
+        timeout_s=60,
+        what="100 answers in /api/goals",
+        describe=lambda: answers_in(worker),
+    )
 
     status, body = worker.get("/api/registry")
     assert status == 200
@@ -85,7 +111,12 @@ def test_the_ces_page_shows_every_goal_with_its_figures(kafka_bootstrap, start_w
     assert "1h 60 %" in dom and "28d 60 %" in dom  # the sparkline's label, every window
 
     policy = rows[QUIET]
-    assert (policy["name"], policy["ces_long"], policy["answers"], policy["target"]) == ("View policy", "–", "0", "75 %")
+    assert (policy["name"], policy["ces_long"], policy["answers"], policy["target"]) == (
+        "View policy",
+        "–",
+        "0",
+        "75 %",
+    )
     assert (policy["status"], policy["data-status"]) == ("no data", "no-data")
     assert "this worker serves 2 of 2 goals" in dom
 

@@ -14,15 +14,15 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
 from schemas import Channel, DeadLetterReason, GoalEvent, GoalEventType
-from stream.settings import Settings, load_settings
 from stream.infra.topics import create_topics
+from stream.settings import Settings, load_settings
 from tests.harness import WorkerProcess, wait_until, worker_env, write_registry
 
 pytestmark = pytest.mark.integration
@@ -44,10 +44,19 @@ def kcat_goal(codec: str) -> str:
 
 
 def goal_event_bytes(goal: str, i: int) -> bytes:
-    return GoalEvent(
-        event_id=uuid.uuid4(), type=GoalEventType.completed, goal=goal, user_id=f"{goal}-user-{i}",
-        occurred_at=datetime.now(timezone.utc), channel=Channel.web, locale="en",
-    ).model_dump_json().encode()
+    return (
+        GoalEvent(
+            event_id=uuid.uuid4(),
+            type=GoalEventType.completed,
+            goal=goal,
+            user_id=f"{goal}-user-{i}",
+            occurred_at=datetime.now(UTC),
+            channel=Channel.web,
+            locale="en",
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 class Pipeline:
@@ -69,9 +78,12 @@ class Pipeline:
 
     def assert_nothing_rejected(self) -> None:
         for reason in DeadLetterReason:
-            assert self.worker.metric(
-                "ces_events_invalid_total", topic=self.settings.topic_goal_events, reason=reason.value
-            ) == 0.0, reason.value
+            assert (
+                self.worker.metric(
+                    "ces_events_invalid_total", topic=self.settings.topic_goal_events, reason=reason.value
+                )
+                == 0.0
+            ), reason.value
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +92,9 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     tmp: Path = tmp_path_factory.mktemp("compressed")
     env = worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}")
     goals = [kp_goal(c) for c in CODECS] + [kcat_goal(c) for c in CODECS]
-    env["CES_GOALS_FILE"] = str(write_registry(
-        tmp / "goals.yaml", [{"slug": g, "scale": {"kind": "five_point"}} for g in goals]
-    ))
+    env["CES_GOALS_FILE"] = str(
+        write_registry(tmp / "goals.yaml", [{"slug": g, "scale": {"kind": "five_point"}} for g in goals])
+    )
     settings = load_settings(**{k[4:].lower(): v for k, v in env.items()})
     assert set(create_topics(settings).values()) == {"created"}
     worker = WorkerProcess(env, log_path=tmp / "worker.log", cwd=tmp)
@@ -113,7 +125,8 @@ def test_kafka_python_codecs_are_read(pipeline: Pipeline):
     for codec, count in KAFKA_PYTHON_COUNTS.items():
         wait_until(
             lambda: worker.metric("ces_goal_events_total", goal=kp_goal(codec), type="completed") == count,
-            timeout_s=45, what=f"{count} {codec} events from kafka-python counted",
+            timeout_s=45,
+            what=f"{count} {codec} events from kafka-python counted",
         )
     pipeline.assert_nothing_rejected()
     assert worker.health()[0] == 200
@@ -132,9 +145,23 @@ def test_kcat_codecs_are_read(pipeline: Pipeline):
         result = subprocess.run(
             # A long linger batches every line read from stdin, however busy the machine: without it a
             # loaded machine sent smaller batches that compressed too little for the check below.
-            [kcat, "-P", "-b", settings.kafka_bootstrap, "-t", settings.topic_goal_events, "-z", codec, "-K", "\t",
-             "-X", "linger.ms=1000"],
-            input=lines, capture_output=True, timeout=60,
+            [
+                kcat,
+                "-P",
+                "-b",
+                settings.kafka_bootstrap,
+                "-t",
+                settings.topic_goal_events,
+                "-z",
+                codec,
+                "-K",
+                "\t",
+                "-X",
+                "linger.ms=1000",
+            ],
+            input=lines,
+            capture_output=True,
+            timeout=60,
         )
         assert result.returncode == 0, f"kcat -z {codec} failed: {result.stderr.decode(errors='replace')}"
         raw = sum(len(v) for v in values)
@@ -144,7 +171,8 @@ def test_kcat_codecs_are_read(pipeline: Pipeline):
     for codec, count in KCAT_COUNTS.items():
         wait_until(
             lambda: worker.metric("ces_goal_events_total", goal=kcat_goal(codec), type="completed") == count,
-            timeout_s=45, what=f"{count} {codec} events from kcat counted",
+            timeout_s=45,
+            what=f"{count} {codec} events from kcat counted",
         )
     pipeline.assert_nothing_rejected()
     assert worker.health()[0] == 200

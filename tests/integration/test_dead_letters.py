@@ -13,7 +13,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,8 +21,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from schemas import MAX_ORIGINAL_BYTES, Channel, DeadLetter, GoalEvent, GoalEventType, SurveyAnswer, SurveyPrompt
 from stream.infra.producer import make_producer
-from stream.settings import load_settings
 from stream.infra.topics import create_topics
+from stream.settings import load_settings
 from tests.harness import wait_until, write_registry
 
 pytestmark = pytest.mark.integration
@@ -33,20 +33,33 @@ PROMPT_EXPIRY_S = 60
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def goal_event(user: str, *, occurred_at: datetime | None = None, goal: str = GOAL) -> GoalEvent:
     return GoalEvent(
-        event_id=uuid.uuid4(), type=GoalEventType.completed, goal=goal, user_id=user,
-        occurred_at=occurred_at or now(), channel=Channel.web, locale="en",
+        event_id=uuid.uuid4(),
+        type=GoalEventType.completed,
+        goal=goal,
+        user_id=user,
+        occurred_at=occurred_at or now(),
+        channel=Channel.web,
+        locale="en",
     )
 
 
-def answer(prompt: SurveyPrompt, score: int, *, answered_at: datetime | None = None, comment: str | None = None) -> SurveyAnswer:
+def answer(
+    prompt: SurveyPrompt, score: int, *, answered_at: datetime | None = None, comment: str | None = None
+) -> SurveyAnswer:
     return SurveyAnswer(
-        answer_id=uuid.uuid4(), prompt_id=prompt.prompt_id, user_id=prompt.user_id, goal=prompt.goal,
-        score=score, comment=comment, answered_at=answered_at or now(), channel=Channel.web,
+        answer_id=uuid.uuid4(),
+        prompt_id=prompt.prompt_id,
+        user_id=prompt.user_id,
+        goal=prompt.goal,
+        score=score,
+        comment=comment,
+        answered_at=answered_at or now(),
+        channel=Channel.web,
     )
 
 
@@ -100,11 +113,13 @@ class PromptReader:
 
 def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(unique_env, start_worker, tmp_path):
     env = dict(unique_env)
-    env["CES_GOALS_FILE"] = str(write_registry(
-        tmp_path / "goals.yaml",
-        [{"slug": GOAL, "scale": {"kind": "five_point"}, "sampling": {"rate": 1.0}}],
-        prompt_expiry_seconds=PROMPT_EXPIRY_S,
-    ))
+    env["CES_GOALS_FILE"] = str(
+        write_registry(
+            tmp_path / "goals.yaml",
+            [{"slug": GOAL, "scale": {"kind": "five_point"}, "sampling": {"rate": 1.0}}],
+            prompt_expiry_seconds=PROMPT_EXPIRY_S,
+        )
+    )
     env["CES_MAX_EVENT_BYTES"] = str(MAX_EVENT_BYTES)
     settings = load_settings(**{k[4:].lower(): v for k, v in env.items()})
     goals_topic, answers_topic = settings.topic_goal_events, settings.topic_survey_answers
@@ -133,11 +148,19 @@ def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(u
     send(goals_topic, b"bad-2", json.dumps(missing_user).encode(), bad="schema_violation")
     send(goals_topic, b"user-2", good_events["user-2"])
     send(goals_topic, b"bad-3", goal_event("bad-3", goal="no-such-goal").model_dump_json().encode(), bad="unknown_goal")
-    send(goals_topic, b"bad-4", goal_event("bad-4", occurred_at=now() + timedelta(hours=1)).model_dump_json().encode(),
-         bad="future_timestamp")
+    send(
+        goals_topic,
+        b"bad-4",
+        goal_event("bad-4", occurred_at=now() + timedelta(hours=1)).model_dump_json().encode(),
+        bad="future_timestamp",
+    )
     send(goals_topic, b"user-3", good_events["user-3"])
-    send(goals_topic, b"bad-5", goal_event("bad-5", occurred_at=now() - timedelta(hours=2)).model_dump_json().encode(),
-         bad="too_late")
+    send(
+        goals_topic,
+        b"bad-5",
+        goal_event("bad-5", occurred_at=now() - timedelta(hours=2)).model_dump_json().encode(),
+        bad="too_late",
+    )
     oversize = json.dumps(
         json.loads(goal_event("bad-6").model_dump_json()) | {"padding": "x" * MAX_EVENT_BYTES}
     ).encode()
@@ -150,8 +173,11 @@ def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(u
 
     prompts = PromptReader(settings.kafka_bootstrap, settings.topic_survey_prompts)
     try:
-        by_user = wait_until(lambda: len(prompts.poll()) == len(users) and prompts.by_user,
-                             timeout_s=45, what="a prompt for every user who completed the goal")
+        by_user = wait_until(
+            lambda: len(prompts.poll()) == len(users) and prompts.by_user,
+            timeout_s=45,
+            what="a prompt for every user who completed the goal",
+        )
     finally:
         prompts.close()
     assert set(by_user) == set(users)
@@ -176,8 +202,13 @@ def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(u
     send(answers_topic, b"user-2", answer_bytes["user-2"])
     send(answers_topic, b"user-3", answer(by_user["user-3"], 9).model_dump_json().encode(), bad="score_out_of_range")
     stranger = SurveyAnswer(
-        answer_id=uuid.uuid4(), prompt_id=uuid.uuid4(), user_id="user-1", goal=GOAL, score=4,
-        answered_at=now(), channel=Channel.web,
+        answer_id=uuid.uuid4(),
+        prompt_id=uuid.uuid4(),
+        user_id="user-1",
+        goal=GOAL,
+        score=4,
+        answered_at=now(),
+        channel=Channel.web,
     )
     send(answers_topic, b"user-1", stranger.model_dump_json().encode(), bad="unknown_prompt")
     # Past expires_at + the 60 s answer grace, yet within the 300 s future skew of the record time.
@@ -193,14 +224,22 @@ def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(u
     def metric(name: str, **labels: str) -> float | None:
         return worker.metric(name, **labels)
 
-    for (topic, reason) in expected:
-        wait_until(lambda: metric("ces_events_invalid_total", topic=topic, reason=reason) == 1.0,
-                   timeout_s=30, what=f"ces_events_invalid_total{{{topic},{reason}}} == 1")
+    for topic, reason in expected:
+        wait_until(
+            lambda: metric("ces_events_invalid_total", topic=topic, reason=reason) == 1.0,
+            timeout_s=30,
+            what=f"ces_events_invalid_total{{{topic},{reason}}} == 1",
+        )
     answers_by_sentiment = {"positive": 2.0, "neutral": 1.0, "negative": 1.0}
     for sentiment, count in answers_by_sentiment.items():
-        wait_until(lambda: metric("ces_survey_answers_total", goal=GOAL, sentiment=sentiment) == count,
-                   timeout_s=30, what=f"{count:.0f} {sentiment} answers")
-    wait_until(lambda: metric("ces_feedback_comments_total", goal=GOAL) == 1.0, timeout_s=30, what="one feedback comment")
+        wait_until(
+            lambda: metric("ces_survey_answers_total", goal=GOAL, sentiment=sentiment) == count,
+            timeout_s=30,
+            what=f"{count:.0f} {sentiment} answers",
+        )
+    wait_until(
+        lambda: metric("ces_feedback_comments_total", goal=GOAL) == 1.0, timeout_s=30, what="one feedback comment"
+    )
 
     samples = worker.samples()
     for (name, labels), value in samples.items():
@@ -209,7 +248,7 @@ def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(u
             assert value == (1.0 if (label["topic"], label["reason"]) in expected else 0.0), (name, label, value)
     # One prompt per user: the duplicate goal event did not count as another prompt.
     assert metric("ces_survey_prompts_total", goal=GOAL, outcome="completed") == len(users)
-    # The duplicate is reported as a suppression too (stream.ces.prompting: "suppression duplicate_event").
+    # The duplicate is reported as a suppression too (stream.ces.users.prompt_engine: "suppression duplicate_event").
     assert metric("ces_survey_prompts_suppressed_total", goal=GOAL, reason="duplicate_event") == 1.0
     for reason in ("open_prompt", "not_sampled", "user_cooldown", "user_goal_cooldown", "too_old"):
         assert metric("ces_survey_prompts_suppressed_total", goal=GOAL, reason=reason) == 0.0, reason
@@ -223,7 +262,7 @@ def test_bad_inputs_go_to_dead_letters_with_original_bytes_and_good_ones_count(u
     letters = [DeadLetter.model_validate_json(r.value) for r in records]
     got = Counter((dl.source_topic, dl.reason.value) for dl in letters)
     assert got == Counter(expected.keys()), f"dead letters {sorted(got)} != expected {sorted(expected)}"
-    for record, letter in zip(records, letters):
+    for record, letter in zip(records, letters, strict=False):
         key, value, partition, offset = expected[(letter.source_topic, letter.reason.value)]
         assert record.key == letter.source_topic.encode()
         assert letter.original_bytes() == value, (letter.reason, letter.detail)
@@ -247,15 +286,25 @@ def test_a_record_as_large_as_the_broker_takes_is_dead_lettered_cut_and_the_work
     producer = make_producer(settings.kafka_bootstrap, compression_type=None)
     huge = os.urandom(1_000_000)  # incompressible: close to the broker's default limit of 1 MiB per batch
     meta = producer.send(settings.topic_goal_events, key=b"huge", value=huge).get(timeout=30)
-    producer.send(settings.topic_goal_events, key=b"user-after",
-                  value=goal_event("user-after", goal="file-claim").model_dump_json().encode()).get(timeout=30)
+    producer.send(
+        settings.topic_goal_events,
+        key=b"user-after",
+        value=goal_event("user-after", goal="file-claim").model_dump_json().encode(),
+    ).get(timeout=30)
     producer.close()
 
-    wait_until(lambda: worker.metric("ces_goal_events_total", goal="file-claim", type="completed") == 1.0,
-               timeout_s=60, what="the goal event after the huge record")
+    wait_until(
+        lambda: worker.metric("ces_goal_events_total", goal="file-claim", type="completed") == 1.0,
+        timeout_s=60,
+        what="the goal event after the huge record",
+    )
     [record] = read_all(settings.kafka_bootstrap, settings.topic_dead_letter, expected=1)
     letter = DeadLetter.model_validate_json(record.value)
-    assert (letter.reason.value, letter.source_partition, letter.source_offset) == ("oversize", meta.partition, meta.offset)
+    assert (letter.reason.value, letter.source_partition, letter.source_offset) == (
+        "oversize",
+        meta.partition,
+        meta.offset,
+    )
     assert (letter.truncated, letter.original_size) == (True, len(huge))
     assert letter.original_bytes() == huge[:MAX_ORIGINAL_BYTES]
     assert worker.metric("ces_events_invalid_total", topic=settings.topic_goal_events, reason="oversize") == 1.0

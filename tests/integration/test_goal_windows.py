@@ -69,20 +69,35 @@ def window_value(worker, name: str, goal: str, window: str = "1h", **labels: str
 
 
 def test_the_worked_example_and_every_scale_direction(pipeline, start_worker):
-    env, settings, producer, prompts = pipeline([
-        {"slug": "worked", "scale": {"kind": "five_point"}},
-        {"slug": "effort", "scale": {"kind": "five_point_inverted"}},
-        {"slug": "seven", "scale": {"kind": "seven_point"}},
-    ])
+    env, settings, producer, prompts = pipeline(
+        [
+            {"slug": "worked", "scale": {"kind": "five_point"}},
+            {"slug": "effort", "scale": {"kind": "five_point_inverted"}},
+            {"slug": "seven", "scale": {"kind": "seven_point"}},
+        ]
+    )
     worker = start_worker(env)
     users = [f"w{i:03d}" for i in range(100)]
-    answer_all(settings, producer, prompt_everyone(settings, producer, prompts, "worked", users), dict(zip(users, WORKED_EXAMPLE)))
+    answer_all(
+        settings,
+        producer,
+        prompt_everyone(settings, producer, prompts, "worked", users),
+        dict(zip(users, WORKED_EXAMPLE, strict=False)),
+    )
     effort_users = [f"e{i}" for i in range(5)]
-    answer_all(settings, producer, prompt_everyone(settings, producer, prompts, "effort", effort_users),
-               dict(zip(effort_users, [1, 2, 3, 4, 5])))
+    answer_all(
+        settings,
+        producer,
+        prompt_everyone(settings, producer, prompts, "effort", effort_users),
+        dict(zip(effort_users, [1, 2, 3, 4, 5], strict=False)),
+    )
     seven_users = [f"s{i}" for i in range(7)]
-    answer_all(settings, producer, prompt_everyone(settings, producer, prompts, "seven", seven_users),
-               dict(zip(seven_users, [1, 2, 3, 4, 5, 6, 7])))
+    answer_all(
+        settings,
+        producer,
+        prompt_everyone(settings, producer, prompts, "seven", seven_users),
+        dict(zip(seven_users, [1, 2, 3, 4, 5, 6, 7], strict=False)),
+    )
 
     wait_until(lambda: window_value(worker, "ces_goal_answers", "worked") == 100, what="100 answers in the 1h window")
     assert window_value(worker, "ces_goal_ces_ratio", "worked") == 0.60
@@ -93,7 +108,12 @@ def test_the_worked_example_and_every_scale_direction(pipeline, start_worker):
     assert window_value(worker, "ces_goal_response_ratio", "worked") == 1.0
     assert window_value(worker, "ces_goal_completion_ratio", "worked") == 1.0
     assert {s: window_value(worker, "ces_goal_answers_by_score", "worked", score=str(s)) for s in range(1, 6)} == {
-        5: 40, 4: 20, 3: 5, 2: 15, 1: 20}
+        5: 40,
+        4: 20,
+        3: 5,
+        2: 15,
+        1: 20,
+    }
     lower = window_value(worker, "ces_goal_ces_ratio_wilson_lower", "worked")
     upper = window_value(worker, "ces_goal_ces_ratio_wilson_upper", "worked")
     assert lower < 0.60 < upper  # 99% Wilson interval around the observed share
@@ -127,26 +147,37 @@ def test_sigkill_halfway_through_20000_answers_still_gives_exact_counts(pipeline
         truth[slug] = Counter(cycle[i % len(cycle)] for i in range(len(users)))
 
     for slug, cycle in goals.items():
-        for i, (user, prompt) in enumerate(sorted(by_goal[slug].items())):
+        for i, (_user, prompt) in enumerate(sorted(by_goal[slug].items())):
             emit_answer(producer, make_answer(prompt, cycle[i % len(cycle)]), topic=settings.topic_survey_answers)
     producer.flush()
 
     def answered() -> float:
-        return sum(worker.metric("ces_survey_answers_total", goal=g, sentiment=s) or 0
-                   for g in goals for s in ("positive", "neutral", "negative"))
+        return sum(
+            worker.metric("ces_survey_answers_total", goal=g, sentiment=s) or 0
+            for g in goals
+            for s in ("positive", "neutral", "negative")
+        )
 
     wait_until(lambda: answered() >= 4_000, timeout_s=120, interval_s=0.05, what="a good part of the answers")
     worker.kill()  # SIGKILL: no commit, no flush; whatever was uncommitted is replayed
     restarted = start_worker(env, name="after-kill")
     for slug in goals:
-        wait_until(lambda: window_value(restarted, "ces_goal_answers", slug, "24h") == 10_000, timeout_s=180,
-                   what=f"all answers of {slug} after the restart",
-                   describe=lambda: {g: window_value(restarted, "ces_goal_answers", g, "24h") for g in goals})
+        wait_until(
+            lambda: window_value(restarted, "ces_goal_answers", slug, "24h") == 10_000,
+            timeout_s=180,
+            what=f"all answers of {slug} after the restart",
+            describe=lambda: {g: window_value(restarted, "ces_goal_answers", g, "24h") for g in goals},
+        )
     # Let any replayed tail settle, then compare exactly with the ground truth.
-    wait_until(lambda: (restarted.metric("ces_consumer_lag_messages", topic=settings.topic_survey_answers) or 0) == 0,
-               timeout_s=60, what="no lag on the answers topic")
+    wait_until(
+        lambda: (restarted.metric("ces_consumer_lag_messages", topic=settings.topic_survey_answers) or 0) == 0,
+        timeout_s=60,
+        what="no lag on the answers topic",
+    )
     for slug, counts in truth.items():
-        exported = {s: window_value(restarted, "ces_goal_answers_by_score", slug, "24h", score=str(s)) for s in range(1, 6)}
+        exported = {
+            s: window_value(restarted, "ces_goal_answers_by_score", slug, "24h", score=str(s)) for s in range(1, 6)
+        }
         assert exported == {s: float(counts.get(s, 0)) for s in range(1, 6)}, slug
         assert window_value(restarted, "ces_goal_answers", slug, "24h") == 10_000
         assert window_value(restarted, "ces_goal_prompts", slug, "24h") == 10_000
@@ -180,29 +211,39 @@ def test_two_workers_export_every_goal_exactly_once(pipeline, start_worker):
 
 
 def test_windows_close_by_the_clock_and_summaries_cover_quiet_goals(pipeline, start_worker, kafka_bootstrap):
-    env, settings, producer, prompts = pipeline([
-        {"slug": "busy", "scale": {"kind": "five_point"}},
-        {"slug": "quiet", "scale": {"kind": "emoticon"}},
-    ])
+    env, settings, producer, prompts = pipeline(
+        [
+            {"slug": "busy", "scale": {"kind": "five_point"}},
+            {"slug": "quiet", "scale": {"kind": "emoticon"}},
+        ]
+    )
     # Short windows built from 5 s buckets, so periods close within seconds.
     env = {**env, "CES_WINDOWS": "10s,1h", "CES_BUCKET_RESOLUTIONS": "5s,1m", "CES_WINDOW_CLOSE_DELAY_SECONDS": "1"}
     worker = start_worker(env)
     users = ["u1", "u2", "u3"]
-    answer_all(settings, producer, prompt_everyone(settings, producer, prompts, "busy", users), dict(zip(users, [5, 4, 1])))
+    answer_all(
+        settings,
+        producer,
+        prompt_everyone(settings, producer, prompts, "busy", users),
+        dict(zip(users, [5, 4, 1], strict=False)),
+    )
     wait_until(lambda: window_value(worker, "ces_goal_answers", "busy") == 3, what="answers counted")
 
     summaries = TopicReader(kafka_bootstrap, settings.topic_goal_summaries)
     try:
         records = summaries.wait_for(
             lambda ss: sum(s["answers"] for s in ss if s["goal"] == "busy" and s["window"] == "10s") == 3,
-            timeout_s=60, what="10s summaries holding the three answers",
+            timeout_s=60,
+            what="10s summaries holding the three answers",
         )
         busy = [s for s in records if s["goal"] == "busy" and s["window"] == "10s" and s["answers"]]
         assert sum(s["positive"] for s in busy) == 2 and sum(s["negative"] for s in busy) == 1
         assert all(s["window_seconds"] == 10 and s["confidence"] == 0.99 for s in busy)
         # A goal with no traffic at all still has its windows closed by the clock.
-        quiet = summaries.wait_for(lambda ss: [s for s in ss if s["goal"] == "quiet" and s["window"] == "10s"],
-                                   what="summaries of the quiet goal")
+        quiet = summaries.wait_for(
+            lambda ss: [s for s in ss if s["goal"] == "quiet" and s["window"] == "10s"],
+            what="summaries of the quiet goal",
+        )
         assert all(s["answers"] == 0 and s["ces_ratio"] is None for s in quiet if s["goal"] == "quiet")
     finally:
         summaries.close()

@@ -17,7 +17,7 @@ beginning, must show:
 
 * every produced position exactly once among the envelopes the intake forwarded and the intake's
   dead letters; a forwarded envelope carries the produced key and value unchanged;
-* which stage wrote a dead letter follows from its reason (``stream/ces/validation.py``,
+* which stage wrote a dead letter follows from its reason (``stream/ces/intake/validation.py``,
   ``answering.py``, ``prompt_replay.py``): the user stage writes ``unknown_prompt``, ``duplicate``,
   ``expired_prompt``, ``score_out_of_range``, and ``schema_violation`` only as "the answer names
   another goal than its prompt" (detail ``goal: the answer names ...``); every other dead letter is
@@ -73,20 +73,29 @@ from hypothesis import strategies as st
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from schemas import MAX_KEY_BYTES, MAX_ORIGINAL_BYTES, DeadLetter, GoalEvent, SurveyAnswer
-from stream.ces.envelope import Envelope, EnvelopeKind
+from stream.ces.intake.envelope import Envelope, EnvelopeKind
 from stream.infra.producer import make_producer
 from stream.infra.topics import create_topics
 from tests.harness import WorkerProcess, settings_from_env, wait_until, write_registry
 from tests.hostile_inputs import (
-    MAX_EVENT_BYTES, PROMPT_EXPIRY_S, USERS_PER_EXAMPLE, AnswerPlan, Rendered, Spec, answer_plans, answers_for,
-    hostile_record, prompted_goal_events, render_all,
+    MAX_EVENT_BYTES,
+    PROMPT_EXPIRY_S,
+    USERS_PER_EXAMPLE,
+    AnswerPlan,
+    Rendered,
+    Spec,
+    answer_plans,
+    answers_for,
+    hostile_record,
+    prompted_goal_events,
+    render_all,
 )
 
 pytestmark = pytest.mark.integration
 
 EXAMPLES = 45
 USER_STAGE_REASONS = {"unknown_prompt", "duplicate", "expired_prompt", "score_out_of_range"}
-GOAL_MISMATCH = "goal: the answer names "  # stream.ces.answering: the user stage's schema_violation
+GOAL_MISMATCH = "goal: the answer names "  # stream.ces.users.answer_joiner: the user stage's schema_violation
 Position = tuple[str, int, int]
 
 
@@ -113,8 +122,8 @@ class TopicTail:
     def read(self, parse: Callable[[bytes], Any]) -> list[tuple[Any, Any]]:
         """Every record so far with its value parsed (each record parsed once)."""
         records = self.catch_up()
-        self.parsed.extend(parse(r.value) for r in records[len(self.parsed):])
-        return list(zip(records, self.parsed))
+        self.parsed.extend(parse(r.value) for r in records[len(self.parsed) :])
+        return list(zip(records, self.parsed, strict=False))
 
     def catch_up(self) -> list[Any]:
         ends = self.consumer.end_offsets(self.partitions)
@@ -143,8 +152,10 @@ class Produced:
         key = self.record.key
         key_shown = repr(key if key is None or len(key) <= 60 else key[:60] + b"...")
         size = "no value" if value is None else f"{len(value)} bytes"
-        return (f"{self.topic}:{self.partition}@{self.offset} (example {self.example}, {self.record.spec.label}, "
-                f"{size}, key {key_shown}): {shown}")
+        return (
+            f"{self.topic}:{self.partition}@{self.offset} (example {self.example}, {self.record.spec.label}, "
+            f"{size}, key {key_shown}): {shown}"
+        )
 
 
 class Ledger:
@@ -186,8 +197,16 @@ class Ledger:
 
     def produce(self, records: list[Rendered], example: int) -> None:
         futures = [
-            (record, self.producer.send(self.topic_of[record.topic], key=record.key, value=record.value,
-                                        timestamp_ms=record.timestamp_ms, headers=record.headers or None))
+            (
+                record,
+                self.producer.send(
+                    self.topic_of[record.topic],
+                    key=record.key,
+                    value=record.value,
+                    timestamp_ms=record.timestamp_ms,
+                    headers=record.headers or None,
+                ),
+            )
             for record in records
         ]
         self.producer.flush()
@@ -204,16 +223,16 @@ class Ledger:
         try:
             self.produce(render_all(first, users), n)
             if self.settle(f"example {n}, phase 1", n):
-                prompts = zip(self.new_prompts(), plans)
+                prompts = zip(self.new_prompts(), plans, strict=False)
                 answers = [spec for prompt, plan in prompts for spec in answers_for(prompt, plan)]
                 self.produce(render_all(answers + more, users), n)
                 self.settle(f"example {n}, phase 2", n)
-        except Exception:  # noqa: BLE001 - kept as the test's failure, with its traceback
+        except Exception:
             self.failure = f"example {n} raised:\n{traceback.format_exc()}"
 
     def new_prompts(self) -> list[dict[str, Any]]:
         records = self.prompts.catch_up()
-        fresh = [json.loads(r.value) for r in records[self.prompts_answered:]]
+        fresh = [json.loads(r.value) for r in records[self.prompts_answered :]]
         self.prompts_answered = len(records)
         return fresh
 
@@ -238,8 +257,7 @@ class Ledger:
         :returns: True when the audit passes; else the failure is kept in ``self.failure``.
         """
         try:
-            wait_until(lambda: not self.audit() or self.committed_everything(), timeout_s=30, interval_s=0.1,
-                       what=what)
+            wait_until(lambda: not self.audit() or self.committed_everything(), timeout_s=30, interval_s=0.1, what=what)
             stuck = ""
         except AssertionError as exc:  # the worker neither accounted for everything nor committed it
             stuck = f"{exc}; not committed (committed, end): {self.uncommitted()}\n"
@@ -249,8 +267,12 @@ class Ledger:
             stuck += f"the worker exited with {proc.returncode}:\n{self.worker.log_tail()}\n"
         if problems or stuck:
             records = [p.describe() for p in self.produced.values() if p.example == example]
-            self.failure = (f"{what}: {stuck}{len(problems)} problem(s):\n" + "\n".join(problems[:40])
-                            + f"\n--- the {len(records)} records of example {example}:\n" + "\n".join(records))
+            self.failure = (
+                f"{what}: {stuck}{len(problems)} problem(s):\n"
+                + "\n".join(problems[:40])
+                + f"\n--- the {len(records)} records of example {example}:\n"
+                + "\n".join(records)
+            )
         return not self.failure
 
     # --- the audit -------------------------------------------------------------------------
@@ -272,21 +294,24 @@ class Ledger:
             if r.key != letter.source_topic.encode():
                 problems.append(f"dead letter of {position} keyed {r.key!r}, not by its source topic")
             if letter.source_topic not in inputs or position not in self.produced:
-                problems.append(f"dead letter of a record nobody produced: {position} {letter.reason.value} "
-                                f"{letter.detail}")
+                problems.append(
+                    f"dead letter of a record nobody produced: {position} {letter.reason.value} {letter.detail}"
+                )
         for position in forwarded.keys() - self.produced.keys():
             problems.append(f"forwarded a record nobody produced: {position}")
 
         for position, produced in self.produced.items():
-            problems.extend(self.audit_record(produced, forwarded[position], letters["intake"][position],
-                                              letters["user"][position]))
+            problems.extend(
+                self.audit_record(produced, forwarded[position], letters["intake"][position], letters["user"][position])
+            )
         problems.extend(self.audit_repeats(letters["user"]))
         problems.extend(self.audit_counters(forwarded, letters["user"], by_topic_reason))
         self.last = (forwarded, letters)
         return problems
 
-    def audit_record(self, produced: Produced, envelopes: list[Envelope], intake: list[DeadLetter],
-                     user: list[DeadLetter]) -> list[str]:
+    def audit_record(
+        self, produced: Produced, envelopes: list[Envelope], intake: list[DeadLetter], user: list[DeadLetter]
+    ) -> list[str]:
         """One produced record: forwarded or dead-lettered by the intake exactly once, bytes intact."""
         record = produced.record
         value, key = record.value or b"", record.key
@@ -306,9 +331,15 @@ class Ledger:
             truncated = len(value) > MAX_ORIGINAL_BYTES or (key is not None and len(key) > MAX_KEY_BYTES)
             kept_key = None if key is None else key[:MAX_KEY_BYTES]
             if (letter.original_bytes(), letter.original_size, letter.truncated, letter.source_key_bytes()) != (
-                    value[:MAX_ORIGINAL_BYTES], len(value), truncated, kept_key):
-                bad(f"{letter.reason.value} dead letter lost the original (size {letter.original_size}, "
-                    f"truncated {letter.truncated}, {len(letter.original_bytes())} bytes kept)")
+                value[:MAX_ORIGINAL_BYTES],
+                len(value),
+                truncated,
+                kept_key,
+            ):
+                bad(
+                    f"{letter.reason.value} dead letter lost the original (size {letter.original_size}, "
+                    f"truncated {letter.truncated}, {len(letter.original_bytes())} bytes kept)"
+                )
         if user and not envelopes:
             bad(f"user-stage dead letter {[dl.reason.value for dl in user]} of a record never forwarded")
         if len(user) > 1:
@@ -341,8 +372,10 @@ class Ledger:
             sent = [position_of[first], *repeats]
             reasons = [dl.reason.value for position in sent for dl in user[position]]
             if reasons != ["duplicate"] * len(repeats):
-                out.append(f"a goal event sent {len(sent)} times led to user-stage dead letters {reasons}, "
-                           f"not {len(repeats)} duplicate(s): " + "; ".join(self.produced[p].describe() for p in sent))
+                out.append(
+                    f"a goal event sent {len(sent)} times led to user-stage dead letters {reasons}, "
+                    f"not {len(repeats)} duplicate(s): " + "; ".join(self.produced[p].describe() for p in sent)
+                )
         return out
 
     def model(self, position: Position, model: Any, payload: bytes) -> Any:
@@ -351,8 +384,12 @@ class Ledger:
             self.models[position] = model.model_validate_json(payload)
         return self.models[position]
 
-    def audit_counters(self, forwarded: dict[Position, list[Envelope]], user: dict[Position, list[DeadLetter]],
-                       by_topic_reason: Counter[tuple[str, str]]) -> list[str]:
+    def audit_counters(
+        self,
+        forwarded: dict[Position, list[Envelope]],
+        user: dict[Position, list[DeadLetter]],
+        by_topic_reason: Counter[tuple[str, str]],
+    ) -> list[str]:
         """The worker's counters against the topics."""
         samples = self.worker.samples()
         if not samples:
@@ -382,18 +419,28 @@ class Ledger:
                 comments += bool((answer.comment or "").strip())
         expected = {
             "ces_events_invalid_total by topic and reason": (
-                by_labels("ces_events_invalid_total", "topic", "reason"), by_topic_reason),
+                by_labels("ces_events_invalid_total", "topic", "reason"),
+                by_topic_reason,
+            ),
             "ces_goal_events_total by goal and type": (by_labels("ces_goal_events_total", "goal", "type"), goal_events),
             "ces_survey_answers_total": (sum(by_labels("ces_survey_answers_total").values()), answers),
             "ces_survey_prompts_total + ces_survey_prompts_suppressed_total": (
                 sum(by_labels("ces_survey_prompts_total").values())
-                + sum(by_labels("ces_survey_prompts_suppressed_total").values()), outcome_decisions),
+                + sum(by_labels("ces_survey_prompts_suppressed_total").values()),
+                outcome_decisions,
+            ),
             "ces_survey_prompts_total vs the prompts topic": (
-                sum(by_labels("ces_survey_prompts_total").values()), len(self.prompts.catch_up())),
+                sum(by_labels("ces_survey_prompts_total").values()),
+                len(self.prompts.catch_up()),
+            ),
             "ces_feedback_comments_total vs the comments topic": (
-                sum(by_labels("ces_feedback_comments_total").values()), len(self.comments.catch_up())),
+                sum(by_labels("ces_feedback_comments_total").values()),
+                len(self.comments.catch_up()),
+            ),
             "ces_feedback_comments_total vs the answers with a comment": (
-                sum(by_labels("ces_feedback_comments_total").values()), comments),
+                sum(by_labels("ces_feedback_comments_total").values()),
+                comments,
+            ),
         }
         out = []
         for what, (got, want) in expected.items():
@@ -422,15 +469,17 @@ class Ledger:
 
 def test_every_hostile_record_is_forwarded_or_dead_lettered_exactly_once(unique_env, start_worker, tmp_path: Path):
     env = dict(unique_env)
-    env["CES_GOALS_FILE"] = str(write_registry(
-        tmp_path / "goals.yaml",
-        [
-            {"slug": "hyp-five", "scale": {"kind": "five_point"}},
-            {"slug": "hyp-ten", "scale": {"kind": "ten_point"}},
-            {"slug": "hyp-off", "scale": {"kind": "five_point"}, "enabled": False},
-        ],
-        prompt_expiry_seconds=PROMPT_EXPIRY_S,
-    ))
+    env["CES_GOALS_FILE"] = str(
+        write_registry(
+            tmp_path / "goals.yaml",
+            [
+                {"slug": "hyp-five", "scale": {"kind": "five_point"}},
+                {"slug": "hyp-ten", "scale": {"kind": "ten_point"}},
+                {"slug": "hyp-off", "scale": {"kind": "five_point"}, "enabled": False},
+            ],
+            prompt_expiry_seconds=PROMPT_EXPIRY_S,
+        )
+    )
     env["CES_MAX_EVENT_BYTES"] = str(MAX_EVENT_BYTES)
     settings = settings_from_env(env)
     assert set(create_topics(settings).values()) == {"created"}
@@ -470,10 +519,23 @@ def test_every_hostile_record_is_forwarded_or_dead_lettered_exactly_once(unique_
     print(f"{len(ledger.produced)} records in {next(examples)} examples, {elapsed:.0f} s; {coverage}")
     assert worker.proc is not None and worker.proc.poll() is None, "the worker died"
     # The strategies reach every intake verdict and every answer path (fixed: the examples are derandomized).
-    for needed in ("intake:not_json", "intake:schema_violation", "intake:unknown_goal", "intake:future_timestamp",
-                   "intake:too_late", "intake:oversize", "user:unknown_prompt", "user:duplicate",
-                   "user:expired_prompt", "user:score_out_of_range", "user:schema_violation", "answers counted",
-                   "comments", "prompts", "truncated"):
+    for needed in (
+        "intake:not_json",
+        "intake:schema_violation",
+        "intake:unknown_goal",
+        "intake:future_timestamp",
+        "intake:too_late",
+        "intake:oversize",
+        "user:unknown_prompt",
+        "user:duplicate",
+        "user:expired_prompt",
+        "user:score_out_of_range",
+        "user:schema_violation",
+        "answers counted",
+        "comments",
+        "prompts",
+        "truncated",
+    ):
         assert coverage.get(needed), f"no example reached {needed}: {coverage}"
 
 

@@ -41,12 +41,33 @@ def processes_with(marker: str) -> list[str]:
 def test_run_shows_figures_and_ctrl_c_leaves_no_process_behind(kafka_bootstrap, tmp_path):
     app_id = f"t{uuid.uuid4().hex[:10]}"
     port = free_port()
-    env = {**os.environ, **worker_env(kafka_bootstrap, app_id, 4), "CES_WEB_PORT": str(port),
-           "CES_GOALS_FILE": str(ROOT / "deploy" / "goals.yaml")}
-    out = open(tmp_path / "run.out", "wb")
-    run = subprocess.Popen([sys.executable, "-m", "stream.tools.cli", "run", "--workdir", str(tmp_path / "run"),
-                            "--rate", "30", "--refresh", "1"], env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        **worker_env(kafka_bootstrap, app_id, 4),
+        "CES_WEB_PORT": str(port),
+        "CES_GOALS_FILE": str(ROOT / "deploy" / "goals.yaml"),
+    }
+    out = open(tmp_path / "run.out", "wb")  # noqa: SIM115 (the process's log: open as long as the process runs)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stream.tools.cli",
+            "run",
+            "--workdir",
+            str(tmp_path / "run"),
+            "--rate",
+            "30",
+            "--refresh",
+            "1",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     try:
+
         def answered_goals() -> int:
             import urllib.request
 
@@ -57,8 +78,13 @@ def test_run_shows_figures_and_ctrl_c_leaves_no_process_behind(kafka_bootstrap, 
                 return 0
             return sum(1 for windows in figures.values() if any(w.get("answers") for w in windows.values()))
 
-        wait_until(lambda: answered_goals() >= 3, timeout_s=240, interval_s=1, what="answers counted for the simulated goals",
-                   describe=lambda: (tmp_path / "run.out").read_text(errors="replace")[-3000:])
+        wait_until(
+            lambda: answered_goals() >= 3,
+            timeout_s=240,
+            interval_s=1,
+            what="answers counted for the simulated goals",
+            describe=lambda: (tmp_path / "run.out").read_text(errors="replace")[-3000:],
+        )
         assert run.poll() is None
         run.send_signal(signal.SIGINT)  # what Ctrl-C sends
         assert run.wait(90) == 0
@@ -68,7 +94,11 @@ def test_run_shows_figures_and_ctrl_c_leaves_no_process_behind(kafka_bootstrap, 
         out.close()
     text = (tmp_path / "run.out").read_text(errors="replace")
     assert "stopped everything" in text
-    wait_until(lambda: not processes_with(f"CES_APP_ID={app_id}"), timeout_s=30, what="no process left",
-               describe=lambda: processes_with(f"CES_APP_ID={app_id}"))
+    wait_until(
+        lambda: not processes_with(f"CES_APP_ID={app_id}"),
+        timeout_s=30,
+        what="no process left",
+        describe=lambda: processes_with(f"CES_APP_ID={app_id}"),
+    )
     assert (tmp_path / "run" / "worker.log").stat().st_size > 0
     assert "sent" in (tmp_path / "run" / "simulator.log").read_text()  # the simulator's summary: stopped cleanly

@@ -27,7 +27,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from schemas import Channel
-from stream.ces.pseudonym import pseudonymise
+from stream.ces.intake.pseudonym import pseudonymise
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics, goal_partials_topic, user_events_topic
 from tests.harness import (
@@ -163,16 +163,26 @@ def drive(run: Run, settings, bootstrap: str) -> None:
             emit_goal_event(producer, make_goal_event(GOAL, "started", user), topic=settings.topic_goal_events)
         for group, end in ((completing, "completed"), (leaving, "abandoned")):
             for user in group:
-                emit_goal_event(producer, make_goal_event(GOAL, end, user, channel=Channel.ios), topic=settings.topic_goal_events)
-        emit_goal_event(producer, make_goal_event("no-such-goal", "completed", run.outsider), topic=settings.topic_goal_events)
+                emit_goal_event(
+                    producer, make_goal_event(GOAL, end, user, channel=Channel.ios), topic=settings.topic_goal_events
+                )
+        emit_goal_event(
+            producer, make_goal_event("no-such-goal", "completed", run.outsider), topic=settings.topic_goal_events
+        )
         producer.flush()
-        records = prompts.wait_for(lambda ps: {p["user_id"] for p in ps} >= set(run.users), timeout_s=40,
-                                   what="a prompt for every user (inferred abandonment included)")
+        records = prompts.wait_for(
+            lambda ps: {p["user_id"] for p in ps} >= set(run.users),
+            timeout_s=40,
+            what="a prompt for every user (inferred abandonment included)",
+        )
         by_user = {p["user_id"]: p for p in records}
         assert {by_user[u]["outcome"] for u in silent} == {"abandoned_inferred"}
         for i, user in enumerate(run.users):
-            emit_answer(producer, make_answer(by_user[user], 1 + i % 5, comment=run.comments[user]),
-                        topic=settings.topic_survey_answers)
+            emit_answer(
+                producer,
+                make_answer(by_user[user], 1 + i % 5, comment=run.comments[user]),
+                topic=settings.topic_survey_answers,
+            )
         stray = make_answer({**by_user[run.users[0]], "prompt_id": str(uuid.uuid4()), "user_id": run.outsider}, 3)
         emit_answer(producer, stray, topic=settings.topic_survey_answers)
         producer.flush()
@@ -186,29 +196,52 @@ def wait_for_every_output(worker, settings, bootstrap: str, answers: int) -> Non
         return sum(v for (n, ls), v in worker.samples().items() if n == name and labels.items() <= dict(ls).items())
 
     wait_until(lambda: counted("ces_feedback_comments_total", goal=GOAL) == answers, what="every comment forwarded")
-    wait_until(lambda: counted("ces_events_invalid_total", reason="unknown_prompt") == 1
-               and counted("ces_events_invalid_total", reason="unknown_goal") == 1, what="both dead letters")
+    wait_until(
+        lambda: (
+            counted("ces_events_invalid_total", reason="unknown_prompt") == 1
+            and counted("ces_events_invalid_total", reason="unknown_goal") == 1
+        ),
+        what="both dead letters",
+    )
     summaries = TopicReader(bootstrap, settings.topic_goal_summaries)
     try:
-        summaries.wait_for(lambda ss: sum(s["answers"] for s in ss if s["window"] == "10s") == answers,
-                           timeout_s=40, what="10s summaries holding every answer")
+        summaries.wait_for(
+            lambda ss: sum(s["answers"] for s in ss if s["window"] == "10s") == answers,
+            timeout_s=40,
+            what="10s summaries holding every answer",
+        )
     finally:
         summaries.close()
 
 
 def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, tmp_path, start_worker):
-    registry = write_registry(tmp_path / "goals.yaml", [{
-        "slug": GOAL, "scale": {"kind": "five_point"},
-        "triggers": {"completed": True, "abandoned": True,
-                     "inferred_abandonment": {"enabled": True, "timeout_seconds": INFERRED_TIMEOUT_S}},
-    }])
+    registry = write_registry(
+        tmp_path / "goals.yaml",
+        [
+            {
+                "slug": GOAL,
+                "scale": {"kind": "five_point"},
+                "triggers": {
+                    "completed": True,
+                    "abandoned": True,
+                    "inferred_abandonment": {"enabled": True, "timeout_seconds": INFERRED_TIMEOUT_S},
+                },
+            }
+        ],
+    )
     tag = f"t{uuid.uuid4().hex[:10]}"
     data_dir = tmp_path / "data"
-    env = {**worker_env(kafka_bootstrap, tag), "CES_GOALS_FILE": str(registry),
-           # The production store (deploy/k8s): its files on disk are scanned too.
-           "CES_STORE": "rocksdb://", "CES_DATA_DIR": str(data_dir),
-           # Windows that close within seconds, so summaries are written too.
-           "CES_WINDOWS": "10s,1h", "CES_BUCKET_RESOLUTIONS": "5s,1m", "CES_WINDOW_CLOSE_DELAY_SECONDS": "1"}
+    env = {
+        **worker_env(kafka_bootstrap, tag),
+        "CES_GOALS_FILE": str(registry),
+        # The production store (deploy/k8s): its files on disk are scanned too.
+        "CES_STORE": "rocksdb://",
+        "CES_DATA_DIR": str(data_dir),
+        # Windows that close within seconds, so summaries are written too.
+        "CES_WINDOWS": "10s,1h",
+        "CES_BUCKET_RESOLUTIONS": "5s,1m",
+        "CES_WINDOW_CLOSE_DELAY_SECONDS": "1",
+    }
     settings = settings_from_env(env)
     create_topics(settings)
     worker = start_worker(env, loglevel="debug")
@@ -250,8 +283,13 @@ def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, t
     topics = app_topics(kafka_bootstrap, tag)
     ids_by_design, comments_by_design = carries_raw_ids(settings), carries_comments(settings)
     changelogs = {f"{tag}-users-changelog", f"{tag}-partials-changelog", f"{tag}-goal-partials-changelog"}
-    must_hold_records = {settings.topic_goal_summaries, settings.topic_feedback_comments, goal_partials_topic(settings),
-                         *changelogs, *ids_by_design}
+    must_hold_records = {
+        settings.topic_goal_summaries,
+        settings.topic_feedback_comments,
+        goal_partials_topic(settings),
+        *changelogs,
+        *ids_by_design,
+    }
     assert must_hold_records <= topics, sorted(topics)
     found_by_design: dict[str, set[str]] = {}
     for topic in sorted(topics):
@@ -261,12 +299,16 @@ def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, t
             found_by_design[topic] = {hit for _, blob in parts for hit in find(ids, blob)}
         for where, blob in parts:
             # The re-keyed stream's keys are pseudonymous all the same.
-            ids_allowed = topic in ids_by_design and not (topic == user_events_topic(settings) and where.endswith(" key"))
+            ids_allowed = topic in ids_by_design and not (
+                topic == user_events_topic(settings) and where.endswith(" key")
+            )
             scan(where, blob, [*([] if ids_allowed else ids), *([] if topic in comments_by_design else comments)])
 
     # The scan sees ids where they are: every user on the inputs, the prompts and the re-keyed
     # stream, the outsider (base64) in the dead letters.
     for topic in (settings.topic_goal_events, settings.topic_survey_prompts, user_events_topic(settings)):
-        assert set(run.users) <= {hit.split(" (")[0] for hit in found_by_design[topic]}, f"the scan missed raw ids on {topic}"
+        assert set(run.users) <= {hit.split(" (")[0] for hit in found_by_design[topic]}, (
+            f"the scan missed raw ids on {topic}"
+        )
     assert any(hit.startswith(f"{run.outsider} (base64") for hit in found_by_design[settings.topic_dead_letter])
     assert not leaks, "raw user ids or comments found:\n" + "\n".join(f"{w}: {h}" for w, h in leaks.items())

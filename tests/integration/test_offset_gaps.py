@@ -81,8 +81,12 @@ def test_a_transactional_input_is_counted_exactly_and_its_holes_are_no_records(e
     def completed() -> float:
         return worker.metric("ces_goal_outcomes", goal="tx-goal", window="1h", outcome="completed") or 0.0
 
-    wait_until(lambda: completed() == len(users), timeout_s=90, what="every transactional completion counted",
-               describe=completed)
+    wait_until(
+        lambda: completed() == len(users),
+        timeout_s=90,
+        what="every transactional completion counted",
+        describe=completed,
+    )
     topic = settings.topic_goal_events
     # A hole before each transaction but the first (the last marker has no record after it).
     assert worker.metric("ces_offset_gaps_total", topic=topic, verdict="no_records") == TRANSACTIONS - 1

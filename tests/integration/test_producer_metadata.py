@@ -49,7 +49,8 @@ async def test_without_tracking_a_refresh_for_another_topic_drops_the_one_sent_t
         assert producer.client.cluster.partitions_for_topic(sent_to)
         await producer.client.add_topic(other)  # now only `other` is tracked, and the refresh replaces the cache
         assert producer.client.cluster.partitions_for_topic(sent_to) is None, (
-            "aiokafka keeps untracked topics now: track_topic may no longer be needed")
+            "aiokafka keeps untracked topics now: track_topic may no longer be needed"
+        )
     finally:
         await producer.stop()
 

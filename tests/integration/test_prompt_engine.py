@@ -13,8 +13,8 @@ from tests.harness import (
     make_answer,
     make_goal_event,
     settings_from_env,
-    worker_env,
     wait_until,
+    worker_env,
     write_registry,
 )
 
@@ -36,14 +36,21 @@ def engine(request, kafka_bootstrap, tmp_path, start_worker):
                 "slug": "pay-bill",
                 "scale": {"kind": "five_point"},
                 "cooldowns": {"user_goal_seconds": 3600},
-                "triggers": {"completed": True, "abandoned": True,
-                             "inferred_abandonment": {"enabled": True, "timeout_seconds": INFERRED_TIMEOUT_S}},
+                "triggers": {
+                    "completed": True,
+                    "abandoned": True,
+                    "inferred_abandonment": {"enabled": True, "timeout_seconds": INFERRED_TIMEOUT_S},
+                },
             },
             {"slug": "sampled", "scale": {"kind": "seven_point"}, "sampling": {"rate": 0.5}},
         ],
     )
-    env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(goals),
-           "CES_STORE": getattr(request, "param", "memory://"), "CES_DATA_DIR": str(tmp_path / "data")}
+    env = {
+        **worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"),
+        "CES_GOALS_FILE": str(goals),
+        "CES_STORE": getattr(request, "param", "memory://"),
+        "CES_DATA_DIR": str(tmp_path / "data"),
+    }
     settings = settings_from_env(env)
     create_topics(settings)
     worker = start_worker(env)
@@ -54,7 +61,14 @@ def engine(request, kafka_bootstrap, tmp_path, start_worker):
         pass
 
     e = Engine()
-    e.env, e.settings, e.worker, e.producer, e.prompts, e.start_worker = env, settings, worker, producer, prompts, start_worker
+    e.env, e.settings, e.worker, e.producer, e.prompts, e.start_worker = (
+        env,
+        settings,
+        worker,
+        producer,
+        prompts,
+        start_worker,
+    )
 
     def send(event):
         emit_goal_event(producer, event, topic=settings.topic_goal_events)
@@ -89,11 +103,15 @@ def test_completion_and_explicit_abandonment_prompt(engine):
 
 def test_second_completion_inside_the_cooldown_is_suppressed(engine):
     engine.send(make_goal_event("pay-bill", "completed", "carol"))
-    (prompt,) = engine.prompts.wait_for(lambda ps: engine.prompts_for("carol"), what="carol's prompt") and engine.prompts_for("carol")
+    (prompt,) = engine.prompts.wait_for(
+        lambda ps: engine.prompts_for("carol"), what="carol's prompt"
+    ) and engine.prompts_for("carol")
     emit_answer(engine.producer, make_answer(prompt, 4), topic=engine.settings.topic_survey_answers)
     engine.producer.flush()
-    wait_until(lambda: engine.worker.metric("ces_survey_answers_total", goal="pay-bill", sentiment="positive") == 1.0,
-               what="the answer to be counted")
+    wait_until(
+        lambda: engine.worker.metric("ces_survey_answers_total", goal="pay-bill", sentiment="positive") == 1.0,
+        what="the answer to be counted",
+    )
     engine.send(make_goal_event("pay-bill", "completed", "carol"))
     wait_until(lambda: suppressed(engine.worker, "user_goal_cooldown") == 1.0, what="cooldown suppression")
     assert len(engine.prompts_for("carol")) == 1
@@ -106,32 +124,45 @@ def test_a_retried_event_prompts_once(engine):
     wait_until(lambda: suppressed(engine.worker, "duplicate_event") == 1.0, what="duplicate suppression")
     engine.prompts.wait_for(lambda ps: engine.prompts_for("dave"), what="dave's prompt")
     assert len(engine.prompts_for("dave")) == 1
-    assert engine.worker.metric("ces_events_invalid_total", topic=engine.settings.topic_goal_events, reason="duplicate") == 1.0
+    assert (
+        engine.worker.metric("ces_events_invalid_total", topic=engine.settings.topic_goal_events, reason="duplicate")
+        == 1.0
+    )
 
 
 def test_a_start_without_an_end_prompts_as_inferred_abandonment(engine):
     engine.send(make_goal_event("pay-bill", "started", "erin"))
     # No further traffic at all: the worker's own timer must fire.
-    engine.prompts.wait_for(lambda ps: engine.prompts_for("erin"), timeout_s=INFERRED_TIMEOUT_S + 30, what="inferred prompt")
+    engine.prompts.wait_for(
+        lambda ps: engine.prompts_for("erin"), timeout_s=INFERRED_TIMEOUT_S + 30, what="inferred prompt"
+    )
     (prompt,) = engine.prompts_for("erin")
     assert prompt["outcome"] == "abandoned_inferred"
-    wait_until(lambda: engine.worker.metric("ces_survey_prompts_total", goal="pay-bill", outcome="abandoned_inferred") == 1.0,
-               what="inferred prompt counted")
+    wait_until(
+        lambda: engine.worker.metric("ces_survey_prompts_total", goal="pay-bill", outcome="abandoned_inferred") == 1.0,
+        what="inferred prompt counted",
+    )
 
 
 def test_an_inferred_abandonment_due_after_a_restart_still_reaches_its_user(engine):
     # The raw user id lives only in memory; after a restart it is read back from the started event.
     engine.send(make_goal_event("pay-bill", "started", "gina"))
     user_events = f"{engine.env['CES_APP_ID']}-user-events"
-    wait_until(lambda: (engine.worker.metric("ces_last_event_processed_timestamp_seconds", topic=user_events) or 0) > 0,
-               what="the started event in the user stage")
+    wait_until(
+        lambda: (engine.worker.metric("ces_last_event_processed_timestamp_seconds", topic=user_events) or 0) > 0,
+        what="the started event in the user stage",
+    )
     engine.worker.stop()
     restarted = engine.start_worker(engine.env, name="restarted")
-    engine.prompts.wait_for(lambda ps: engine.prompts_for("gina"), timeout_s=INFERRED_TIMEOUT_S + 60, what="gina's prompt")
+    engine.prompts.wait_for(
+        lambda ps: engine.prompts_for("gina"), timeout_s=INFERRED_TIMEOUT_S + 60, what="gina's prompt"
+    )
     (prompt,) = engine.prompts_for("gina")
     assert prompt["outcome"] == "abandoned_inferred"
-    wait_until(lambda: restarted.metric("ces_survey_prompts_total", goal="pay-bill", outcome="abandoned_inferred") == 1.0,
-               what="the prompt counted by the restarted worker")
+    wait_until(
+        lambda: restarted.metric("ces_survey_prompts_total", goal="pay-bill", outcome="abandoned_inferred") == 1.0,
+        what="the prompt counted by the restarted worker",
+    )
     assert not suppressed(restarted, "no_recipient")
 
 
@@ -142,8 +173,10 @@ def test_cooldowns_survive_a_worker_restart(engine):
     (prompt,) = engine.prompts_for("frank")
     emit_answer(engine.producer, make_answer(prompt, 5), topic=engine.settings.topic_survey_answers)
     engine.producer.flush()
-    wait_until(lambda: engine.worker.metric("ces_survey_answers_total", goal="pay-bill", sentiment="positive") == 1.0,
-               what="the answer to be counted")
+    wait_until(
+        lambda: engine.worker.metric("ces_survey_answers_total", goal="pay-bill", sentiment="positive") == 1.0,
+        what="the answer to be counted",
+    )
     engine.worker.stop()
     restarted = engine.start_worker(engine.env, name="restarted")
     engine.send(make_goal_event("pay-bill", "completed", "frank"))
@@ -154,12 +187,18 @@ def test_cooldowns_survive_a_worker_restart(engine):
 def test_sampling_at_half_prompts_half_the_users_and_replays_identically(engine, kafka_bootstrap, start_worker):
     users = [f"user-{i:05d}" for i in range(10_000)]
     for user in users:
-        emit_goal_event(engine.producer, make_goal_event("sampled", "completed", user), topic=engine.settings.topic_goal_events)
+        emit_goal_event(
+            engine.producer, make_goal_event("sampled", "completed", user), topic=engine.settings.topic_goal_events
+        )
     engine.producer.flush()
     wait_until(
-        lambda: (engine.worker.metric("ces_survey_prompts_total", goal="sampled", outcome="completed") or 0)
-        + (suppressed(engine.worker, "not_sampled", goal="sampled") or 0) == len(users),
-        timeout_s=120, what="every sampling decision",
+        lambda: (
+            (engine.worker.metric("ces_survey_prompts_total", goal="sampled", outcome="completed") or 0)
+            + (suppressed(engine.worker, "not_sampled", goal="sampled") or 0)
+            == len(users)
+        ),
+        timeout_s=120,
+        what="every sampling decision",
     )
     prompted = engine.worker.metric("ces_survey_prompts_total", goal="sampled", outcome="completed")
     assert abs(prompted / len(users) - 0.5) <= 0.02
@@ -167,16 +206,23 @@ def test_sampling_at_half_prompts_half_the_users_and_replays_identically(engine,
     first_users = {p["user_id"] for p in first if p["goal"] == "sampled"}
 
     # A replay: a second app (its own consumer group and outputs) reads the same input from the start.
-    replay_env = {**engine.env, "CES_APP_ID": engine.env["CES_APP_ID"] + "-replay",
-                  "CES_TOPIC_SURVEY_PROMPTS": engine.env["CES_TOPIC_SURVEY_PROMPTS"] + "-replay"}
+    replay_env = {
+        **engine.env,
+        "CES_APP_ID": engine.env["CES_APP_ID"] + "-replay",
+        "CES_TOPIC_SURVEY_PROMPTS": engine.env["CES_TOPIC_SURVEY_PROMPTS"] + "-replay",
+    }
     create_topics(settings_from_env(replay_env))
     replay = start_worker(replay_env, name="replay")
     reader = TopicReader(kafka_bootstrap, replay_env["CES_TOPIC_SURVEY_PROMPTS"])
     try:
-        replayed = reader.wait_for(lambda ps: sum(p["goal"] == "sampled" for p in ps) >= prompted, timeout_s=120,
-                                   what="replayed prompts")
-        wait_until(lambda: (suppressed(replay, "not_sampled", goal="sampled") or 0) == len(users) - prompted,
-                   timeout_s=60, what="replayed suppressions")
+        replayed = reader.wait_for(
+            lambda ps: sum(p["goal"] == "sampled" for p in ps) >= prompted, timeout_s=120, what="replayed prompts"
+        )
+        wait_until(
+            lambda: (suppressed(replay, "not_sampled", goal="sampled") or 0) == len(users) - prompted,
+            timeout_s=60,
+            what="replayed suppressions",
+        )
         assert {p["user_id"] for p in replayed if p["goal"] == "sampled"} == first_users
     finally:
         reader.close()

@@ -15,7 +15,7 @@ import pytest
 
 from stream.infra.producer import make_producer
 from stream.infra.topics import create_topics
-from stream.tools.report import add_arguments, run
+from stream.tools.report.command import add_arguments, run
 from tests.browser import chromium_or_skip, dump_dom, screenshot
 from tests.harness import settings_from_env, worker_env, write_registry
 from tests.report_records import JANUARY_GOALS, assert_january_report, january_records
@@ -28,15 +28,21 @@ def produce(kafka_bootstrap: str, settings) -> None:
     producer = make_producer(kafka_bootstrap, linger_ms=20)
     try:
         for summary in summaries:
-            producer.send(settings.topic_goal_summaries, key=summary.kafka_key().encode(),
-                          value=summary.model_dump_json().encode())
+            producer.send(
+                settings.topic_goal_summaries,
+                key=summary.kafka_key().encode(),
+                value=summary.model_dump_json().encode(),
+            )
         version_1 = summaries[0].model_dump_json().replace('"schema_version":2', '"schema_version":1').encode()
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-09T00:00:00Z", value=version_1)
         producer.send(settings.topic_goal_summaries, key=b"junk", value=b"not json")
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-08T00:00:00Z", value=None)
         for comment in comments:
-            producer.send(settings.topic_feedback_comments, key=comment.kafka_key().encode(),
-                          value=comment.model_dump_json().encode())
+            producer.send(
+                settings.topic_feedback_comments,
+                key=comment.kafka_key().encode(),
+                value=comment.model_dump_json().encode(),
+            )
         producer.flush()
     finally:
         producer.close()
@@ -67,4 +73,3 @@ def test_report_of_a_month_from_the_topics(kafka_bootstrap, tmp_path, capsys):
     shot = screenshot(out.as_uri(), tmp_path / "ces-report.png", tmp_path, size="1100,2800")
     with capsys.disabled():
         print(f"\nreport: {out}\nscreenshot: {shot}")
-

@@ -66,8 +66,11 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
     pki = make_test_pki(tmp_path_factory.mktemp("pki"))
     password = secrets.token_hex(16)
     security = SaslSslListener(
-        keystore=pki.keystore, truststore=pki.truststore, store_password=pki.password,
-        broker_user=ScramUser("broker", secrets.token_hex(16)), users=(ScramUser(USER, password),),
+        keystore=pki.keystore,
+        truststore=pki.truststore,
+        store_password=pki.password,
+        broker_user=ScramUser("broker", secrets.token_hex(16)),
+        users=(ScramUser(USER, password),),
     )
     cache = Path(os.environ.get("CES_LOCAL_KAFKA_DIR", "~/.cache/ces-stream/kafka")).expanduser()
     broker = LocalKafka(cache, port=free_port(pair=True), security=security)
@@ -81,10 +84,16 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
 
 
 def secure_env(broker: SecureBroker, password: str, tmp_path: Path) -> dict[str, str]:
-    goals = write_registry(tmp_path / "goals.yaml", [{
-        "slug": GOAL, "scale": {"kind": "five_point"},
-        "triggers": {"completed": True, "abandoned": True, "inferred_abandonment": {"enabled": False}},
-    }])
+    goals = write_registry(
+        tmp_path / "goals.yaml",
+        [
+            {
+                "slug": GOAL,
+                "scale": {"kind": "five_point"},
+                "triggers": {"completed": True, "abandoned": True, "inferred_abandonment": {"enabled": False}},
+            }
+        ],
+    )
     return {
         **worker_env(broker.bootstrap, f"t{uuid.uuid4().hex[:10]}", partitions=2),
         "CES_GOALS_FILE": str(goals),
@@ -106,15 +115,21 @@ def test_worker_reads_and_writes_through_sasl_ssl(secure_broker, start_worker, t
     prompts = TopicReader(settings.kafka_bootstrap, settings.topic_survey_prompts, **options)
     comments = TopicReader(settings.kafka_bootstrap, settings.topic_feedback_comments, **options)
     try:
-        sent = {"completed": [f"c{i}" for i in range(6)], "abandoned": [f"a{i}" for i in range(3)],
-                "started": [f"s{i}" for i in range(4)]}
+        sent = {
+            "completed": [f"c{i}" for i in range(6)],
+            "abandoned": [f"a{i}" for i in range(3)],
+            "started": [f"s{i}" for i in range(4)],
+        }
         for event_type, users in sent.items():
             for user in users:
                 emit_goal_event(producer, make_goal_event(GOAL, event_type, user), topic=settings.topic_goal_events)
         producer.flush()
         for event_type, users in sent.items():
-            wait_until(lambda: worker.metric("ces_goal_events_total", goal=GOAL, type=event_type) == len(users),
-                       timeout_s=30, what=f"{len(users)} {event_type} events counted")
+            wait_until(
+                lambda: worker.metric("ces_goal_events_total", goal=GOAL, type=event_type) == len(users),
+                timeout_s=30,
+                what=f"{len(users)} {event_type} events counted",
+            )
 
         # A prompt for every completion and explicit abandonment, none for a start.
         asked = set(sent["completed"]) | set(sent["abandoned"])
@@ -132,8 +147,12 @@ def test_worker_reads_and_writes_through_sasl_ssl(secure_broker, start_worker, t
         def window(name: str) -> float | None:
             return worker.metric(name, goal=GOAL, window="1h")
 
-        wait_until(lambda: window("ces_goal_answers") == 9, timeout_s=30, what="9 answers in the 1h window",
-                   describe=lambda: {n: window(n) for n in ("ces_goal_answers", "ces_goal_prompts")})
+        wait_until(
+            lambda: window("ces_goal_answers") == 9,
+            timeout_s=30,
+            what="9 answers in the 1h window",
+            describe=lambda: {n: window(n) for n in ("ces_goal_answers", "ces_goal_prompts")},
+        )
         assert window("ces_goal_prompts") == 9
         assert window("ces_goal_positive_answers") == 6
         assert window("ces_goal_ces_ratio") == pytest.approx(6 / 9)
@@ -157,8 +176,9 @@ def test_wrong_password_stops_the_worker_at_once(secure_broker, tmp_path):
     started = time.monotonic()
     worker.launch()
     try:
-        wait_until(lambda: worker.proc.poll() is not None, timeout_s=30, what="the worker to exit",
-                   describe=worker.log_tail)
+        wait_until(
+            lambda: worker.proc.poll() is not None, timeout_s=30, what="the worker to exit", describe=worker.log_tail
+        )
     finally:
         worker.stop()
     took = time.monotonic() - started
@@ -193,8 +213,14 @@ def test_preflight_names_the_failure_without_the_password(secure_broker, tmp_pat
 
 def test_config_masks_the_password(secure_broker, tmp_path):
     env = {**os.environ, **secure_env(secure_broker, secure_broker.password, tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "stream.tools.cli", "config"], env=env, cwd=PROJECT_ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.tools.cli", "config"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "CES_KAFKA_SASL_PASSWORD=**********" in result.stdout.splitlines()
     assert f"CES_KAFKA_SASL_USERNAME={USER}" in result.stdout.splitlines()

@@ -11,15 +11,23 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from schemas.examples import WORKED_EXAMPLE_SPLIT
-from stream.ces.stats import difference_interval, wilson_interval
+from stream.ces.goals.stats import difference_interval, wilson_interval
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
-from tests.harness import TopicReader, make_answer, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
+from tests.harness import (
+    TopicReader,
+    make_answer,
+    make_goal_event,
+    settings_from_env,
+    wait_until,
+    worker_env,
+    write_registry,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +44,26 @@ class Split:
     """One test's goal, topics and worker env; sends the split's goal events and answers."""
 
     def __init__(self, kafka_bootstrap: str, tmp_path, **env: str) -> None:
-        registry = write_registry(tmp_path / "goals.yaml", [{
-            "slug": GOAL, "scale": {"kind": "five_point"},
-            "triggers": {"completed": True, "abandoned": True,
-                         "inferred_abandonment": {"enabled": True, "timeout_seconds": INFERRED_TIMEOUT_S}},
-        }])
-        self.env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(registry),
-                    "CES_TICK_INTERVAL_SECONDS": "1", **env}
+        registry = write_registry(
+            tmp_path / "goals.yaml",
+            [
+                {
+                    "slug": GOAL,
+                    "scale": {"kind": "five_point"},
+                    "triggers": {
+                        "completed": True,
+                        "abandoned": True,
+                        "inferred_abandonment": {"enabled": True, "timeout_seconds": INFERRED_TIMEOUT_S},
+                    },
+                }
+            ],
+        )
+        self.env = {
+            **worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"),
+            "CES_GOALS_FILE": str(registry),
+            "CES_TICK_INTERVAL_SECONDS": "1",
+            **env,
+        }
         self.settings = settings_from_env(self.env)
         create_topics(self.settings)
         self.producer = make_producer(kafka_bootstrap, linger_ms=20)
@@ -57,19 +78,26 @@ class Split:
                     for i in range(count):
                         user = f"{outcome}-{channel}-{score}-{i}-{round_}"
                         event_type = "started" if outcome == "abandoned_inferred" else outcome
-                        emit_goal_event(self.producer, make_goal_event(GOAL, event_type, user, channel=channel),
-                                        topic=self.settings.topic_goal_events)
+                        emit_goal_event(
+                            self.producer,
+                            make_goal_event(GOAL, event_type, user, channel=channel),
+                            topic=self.settings.topic_goal_events,
+                        )
                         self.scores[user] = score
         self.producer.flush()
 
     def answer_every_prompt(self, answered_at: datetime | None = None) -> None:
         wanted = set(self.scores)
-        records = self.prompts.wait_for(lambda ps: wanted <= {p["user_id"] for p in ps}, timeout_s=120,
-                                        what=f"{len(wanted)} prompts")
+        records = self.prompts.wait_for(
+            lambda ps: wanted <= {p["user_id"] for p in ps}, timeout_s=120, what=f"{len(wanted)} prompts"
+        )
         for prompt in records:
             fields = {"channel": "other"} | ({"answered_at": answered_at} if answered_at else {})
-            emit_answer(self.producer, make_answer(prompt, self.scores[prompt["user_id"]], **fields),
-                        topic=self.settings.topic_survey_answers)
+            emit_answer(
+                self.producer,
+                make_answer(prompt, self.scores[prompt["user_id"]], **fields),
+                topic=self.settings.topic_survey_answers,
+            )
         self.producer.flush()
 
     def close(self) -> None:
@@ -97,8 +125,12 @@ def gauge(worker, name: str, window: str = "1h", **labels: str) -> float | None:
 def expected_gap(times: int = 1) -> tuple[float, float, float]:
     (exits, exits_positive), (completions, completions_positive) = AT_EXITS, BY_OUTCOME["completed"]
     p_exit, p_done = exits_positive / exits, completions_positive / completions
-    lower, upper = difference_interval(p_exit, wilson_interval(exits_positive * times, exits * times, 0.99),
-                                       p_done, wilson_interval(completions_positive * times, completions * times, 0.99))
+    lower, upper = difference_interval(
+        p_exit,
+        wilson_interval(exits_positive * times, exits * times, 0.99),
+        p_done,
+        wilson_interval(completions_positive * times, completions * times, 0.99),
+    )
     return p_exit - p_done, lower, upper
 
 
@@ -114,13 +146,17 @@ def assert_split_metrics(worker, window: str = "1h", times: int = 1) -> None:
         assert gauge(worker, "ces_goal_answers_by_channel", window, channel=channel) == answers * times, channel
         # A segment without answers exports its count only.
         assert gauge(worker, "ces_goal_positive_answers_by_channel", window, channel=channel) == (
-            positive * times if answers else None)
+            positive * times if answers else None
+        )
         assert gauge(worker, "ces_goal_ces_ratio_by_channel", window, channel=channel) == (
-            positive / answers if answers else None)
+            positive / answers if answers else None
+        )
     gap, lower, upper = expected_gap(times)
     assert gauge(worker, "ces_goal_exit_ces_gap", window) == gap
-    assert (gauge(worker, "ces_goal_exit_ces_gap_lower", window), gauge(worker, "ces_goal_exit_ces_gap_upper", window)) == (
-        lower, upper)
+    assert (
+        gauge(worker, "ces_goal_exit_ces_gap_lower", window),
+        gauge(worker, "ces_goal_exit_ces_gap_upper", window),
+    ) == (lower, upper)
     # The blended series are what they were before the split existed.
     assert gauge(worker, "ces_goal_answers", window) == 100 * times
     assert gauge(worker, "ces_goal_ces_ratio", window) == 0.60
@@ -131,7 +167,11 @@ def assert_split_json(figures: dict) -> None:
     """The split in /api/goals or a summary (one times the split)."""
     for outcome, (answers, positive) in BY_OUTCOME.items():
         segment = figures["by_outcome"][outcome]
-        assert (segment["answers"], segment["positive"], segment["ces_ratio"]) == (answers, positive, positive / answers)
+        assert (segment["answers"], segment["positive"], segment["ces_ratio"]) == (
+            answers,
+            positive,
+            positive / answers,
+        )
     assert figures["by_outcome"]["abandoned"]["distribution"] == {"1": 10, "2": 7, "3": 2, "4": 3, "5": 3}
     assert figures["by_outcome"]["completed"]["mean_score"] == (35 * 5 + 15 * 4 + 2 * 3 + 4 * 2 + 4 * 1) / 60
     for channel, (answers, positive) in BY_CHANNEL.items():
@@ -140,30 +180,45 @@ def assert_split_json(figures: dict) -> None:
     assert figures["by_channel"]["ios"]["distribution"] == {"1": 7, "2": 6, "3": 2, "4": 5, "5": 10}
     assert (figures["at_exits"]["answers"], figures["at_exits"]["ces_ratio"]) == (40, 0.25)
     gap, lower, upper = expected_gap()
-    assert figures["exit_gap"] == {"ces_ratio_gap": gap, "lower": lower, "upper": upper, "significant": True,
-                                   "exit_answers": 40, "completion_answers": 60}
-    assert figures["completion_vs_all"] == {"completion_only_ces_ratio": 50 / 60, "all_outcomes_ces_ratio": 0.6,
-                                            "overstatement": 50 / 60 - 0.6}
+    assert figures["exit_gap"] == {
+        "ces_ratio_gap": gap,
+        "lower": lower,
+        "upper": upper,
+        "significant": True,
+        "exit_answers": 40,
+        "completion_answers": 60,
+    }
+    assert figures["completion_vs_all"] == {
+        "completion_only_ces_ratio": 50 / 60,
+        "all_outcomes_ces_ratio": 0.6,
+        "overstatement": 50 / 60 - 0.6,
+    }
     assert (figures["answers"], figures["ces_ratio"], figures["mean_score"]) == (100, 0.6, 3.45)
 
 
 def test_ces_at_completion_vs_at_exits_and_per_channel_on_metrics_api_and_summary(split, start_worker, kafka_bootstrap):
     # A 1m window closes within a minute; the answers all carry one answered_at.
-    s = split(CES_WINDOWS="1m,1h,24h", CES_BUCKET_RESOLUTIONS="5s,1m,1h", CES_WINDOW_CLOSE_DELAY_SECONDS="5",
-              CES_SPLIT_WINDOWS="1h,24h")
+    s = split(
+        CES_WINDOWS="1m,1h,24h",
+        CES_BUCKET_RESOLUTIONS="5s,1m,1h",
+        CES_WINDOW_CLOSE_DELAY_SECONDS="5",
+        CES_SPLIT_WINDOWS="1h,24h",
+    )
     worker = start_worker(s.env)
     s.attempt_goals()
     wait_until(lambda: gauge(worker, "ces_goal_prompts") == 100, timeout_s=60, what="100 prompts (15 inferred)")
     # All answers in one 1m period, early enough in it that they are counted before it closes.
     wait_until(lambda: time.time() % 60 < 40, timeout_s=30, what="the first 40 s of a minute")
-    answered_at = datetime.now(timezone.utc)
+    answered_at = datetime.now(UTC)
     summaries = TopicReader(kafka_bootstrap, s.settings.topic_goal_summaries)
     try:
         s.answer_every_prompt(answered_at)
         wait_until(lambda: gauge(worker, "ces_goal_answers") == 100, timeout_s=60, what="100 answers in the 1h window")
         assert_split_metrics(worker, "1h")
         assert_split_metrics(worker, "24h")
-        assert gauge(worker, "ces_goal_answers_by_outcome", "1m", outcome="completed") is None  # 1m is not a split window
+        assert (
+            gauge(worker, "ces_goal_answers_by_outcome", "1m", outcome="completed") is None
+        )  # 1m is not a split window
 
         status, body = worker.get("/api/goals")
         assert status == 200
@@ -173,7 +228,9 @@ def test_ces_at_completion_vs_at_exits_and_per_channel_on_metrics_api_and_summar
 
         records = summaries.wait_for(
             lambda ss: [x for x in ss if x["goal"] == GOAL and x["window"] == "1m" and x["answers"] == 100],
-            timeout_s=120, what="the closed 1m summary holding the 100 answers")
+            timeout_s=120,
+            what="the closed 1m summary holding the 100 answers",
+        )
         (summary,) = [x for x in records if x["goal"] == GOAL and x["window"] == "1m" and x["answers"] == 100]
         assert summary["schema_version"] == 2
         assert_split_json(summary)
@@ -188,13 +245,24 @@ def test_split_figures_stay_exact_through_a_sigkill_and_replay(split, start_work
     s.attempt_goals(times)
     wait_until(lambda: gauge(worker, "ces_goal_prompts") == 100 * times, timeout_s=120, what="every prompt")
     s.answer_every_prompt()
-    wait_until(lambda: (gauge(worker, "ces_goal_answers") or 0) >= 400, timeout_s=120, interval_s=0.05,
-               what="a part of the answers counted")
+    wait_until(
+        lambda: (gauge(worker, "ces_goal_answers") or 0) >= 400,
+        timeout_s=120,
+        interval_s=0.05,
+        what="a part of the answers counted",
+    )
     worker.kill()  # whatever was not committed is processed again after the restart
     restarted = start_worker(s.env, name="after-kill")
-    wait_until(lambda: gauge(restarted, "ces_goal_answers") == 100 * times, timeout_s=180,
-               what="every answer after the restart", describe=lambda: gauge(restarted, "ces_goal_answers"))
-    wait_until(lambda: (restarted.metric("ces_consumer_lag_messages", topic=s.settings.topic_survey_answers) or 0) == 0,
-               timeout_s=60, what="no lag on the answers topic")
+    wait_until(
+        lambda: gauge(restarted, "ces_goal_answers") == 100 * times,
+        timeout_s=180,
+        what="every answer after the restart",
+        describe=lambda: gauge(restarted, "ces_goal_answers"),
+    )
+    wait_until(
+        lambda: (restarted.metric("ces_consumer_lag_messages", topic=s.settings.topic_survey_answers) or 0) == 0,
+        timeout_s=60,
+        what="no lag on the answers topic",
+    )
     assert_split_metrics(restarted, "1h", times)
     assert_split_metrics(restarted, "7d", times)

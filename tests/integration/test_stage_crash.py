@@ -24,13 +24,16 @@ pytestmark = pytest.mark.integration
 def set_max_message_bytes(bootstrap: str, topic: str, value: int) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(value)})])
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": str(value)})]
+        )
     finally:
         admin.close()
 
 
-def test_an_output_the_broker_refuses_stops_the_worker_non_zero_and_loses_nothing(kafka_bootstrap, tmp_path,
-                                                                                   start_worker):
+def test_an_output_the_broker_refuses_stops_the_worker_non_zero_and_loses_nothing(
+    kafka_bootstrap, tmp_path, start_worker
+):
     goals = write_registry(tmp_path / "goals.yaml", [{"slug": "pay-bill", "scale": {"kind": "five_point"}}])
     env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(goals)}
     settings = settings_from_env(env)
@@ -39,7 +42,9 @@ def test_an_output_the_broker_refuses_stops_the_worker_non_zero_and_loses_nothin
     worker = start_worker(env, name="refused")
 
     producer = make_producer(kafka_bootstrap)
-    emit_goal_event(producer, make_goal_event("pay-bill", "completed", "user-crash-1"), topic=settings.topic_goal_events)
+    emit_goal_event(
+        producer, make_goal_event("pay-bill", "completed", "user-crash-1"), topic=settings.topic_goal_events
+    )
     producer.flush()
     assert worker.proc is not None
     returncode = worker.proc.wait(timeout=90)
@@ -51,8 +56,11 @@ def test_an_output_the_broker_refuses_stops_the_worker_non_zero_and_loses_nothin
     prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
     try:
         start_worker(env, name="after")
-        found = prompts.wait_for(lambda got: [p for p in got if p["user_id"] == "user-crash-1"], timeout_s=60,
-                                 what="the prompt of the batch the crashed worker could not send")
+        found = prompts.wait_for(
+            lambda got: [p for p in got if p["user_id"] == "user-crash-1"],
+            timeout_s=60,
+            what="the prompt of the batch the crashed worker could not send",
+        )
         assert len(found) == 1
     finally:
         prompts.close()

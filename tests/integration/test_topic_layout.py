@@ -33,8 +33,14 @@ def test_an_internal_topic_with_another_partition_count_stops_the_worker_at_star
         admin.close()
     with pytest.raises(TopicLayoutError, match=f"{user_events_topic(settings)} has 2"):
         create_topics(settings)
-    result = subprocess.run([sys.executable, "-m", "stream.tools.cli", "worker"], env={**os.environ, **env},
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.tools.cli", "worker"],
+        env={**os.environ, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "CES_TOPIC_PARTITIONS=4" in result.stderr and "has 2" in result.stderr
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from schemas import Channel, GoalEvent, GoalEventType
 from stream.infra.producer import emit_goal_event, make_producer
-from stream.settings import load_settings
 from stream.infra.topics import create_topics
+from stream.settings import load_settings
 from tests.harness import wait_until
 
 pytestmark = pytest.mark.integration
@@ -18,8 +18,13 @@ pytestmark = pytest.mark.integration
 
 def goal_event(goal: str, event_type: GoalEventType, user: str) -> GoalEvent:
     return GoalEvent(
-        event_id=uuid.uuid4(), type=event_type, goal=goal, user_id=user,
-        occurred_at=datetime.now(timezone.utc), channel=Channel.web, locale="en",
+        event_id=uuid.uuid4(),
+        type=event_type,
+        goal=goal,
+        user_id=user,
+        occurred_at=datetime.now(UTC),
+        channel=Channel.web,
+        locale="en",
     )
 
 
@@ -30,8 +35,11 @@ def test_goal_events_are_counted_per_goal_and_type(unique_env, start_worker):
     assert worker.health()[1]["ready"] is True
     assert worker.metric("ces_goal_events_total", goal="file-claim", type="completed") == 0.0
 
-    sent = {("file-claim", GoalEventType.completed): 37, ("file-claim", GoalEventType.started): 12,
-            ("view-policy", GoalEventType.abandoned): 5}
+    sent = {
+        ("file-claim", GoalEventType.completed): 37,
+        ("file-claim", GoalEventType.started): 12,
+        ("view-policy", GoalEventType.abandoned): 5,
+    }
     producer = make_producer(settings.kafka_bootstrap)
     for (goal, event_type), count in sent.items():
         for i in range(count):
@@ -42,7 +50,8 @@ def test_goal_events_are_counted_per_goal_and_type(unique_env, start_worker):
     for (goal, event_type), count in sent.items():
         wait_until(
             lambda: worker.metric("ces_goal_events_total", goal=goal, type=event_type.value) == count,
-            timeout_s=60, what=f"{goal}/{event_type.value} to reach {count}",
+            timeout_s=60,
+            what=f"{goal}/{event_type.value} to reach {count}",
         )
     # Nothing else was counted, and nothing went to the dead-letter topic.
     assert worker.metric("ces_goal_events_total", goal="download-invoice", type="completed") == 0.0

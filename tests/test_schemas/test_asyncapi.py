@@ -147,4 +147,3 @@ def test_goal_summary_key_format_is_what_the_model_writes(doc) -> None:
     key = GoalSummary.model_validate(example_payload(GoalSummary)).kafka_key()
     assert re.fullmatch(doc["components"]["schemas"]["goalWindowKey"]["pattern"], key)
     assert key in doc["components"]["schemas"]["goalWindowKey"]["examples"]
-

@@ -63,17 +63,17 @@ def _json_schema(type_: object) -> Draft202012Validator:
     return Draft202012Validator(TypeAdapter(type_).json_schema())
 
 
-@pytest.mark.parametrize("value, valid", GOAL_SLUGS)
+@pytest.mark.parametrize(("value", "valid"), GOAL_SLUGS)
 def test_goal_slug(value: str, valid: bool) -> None:
     _assert_validity(GoalSlug, value, valid)
 
 
-@pytest.mark.parametrize("value, valid", USER_IDS)
+@pytest.mark.parametrize(("value", "valid"), USER_IDS)
 def test_user_id(value: str, valid: bool) -> None:
     _assert_validity(UserId, value, valid)
 
 
-@pytest.mark.parametrize("value, valid", LOCALES)
+@pytest.mark.parametrize(("value", "valid"), LOCALES)
 def test_locale(value: str, valid: bool) -> None:
     _assert_validity(Locale, value, valid)
 
@@ -110,7 +110,7 @@ def test_enum_and_uuid_fields_parse_from_text_in_python_too() -> None:
 
 
 @pytest.mark.parametrize(
-    "field, value",
+    ("field", "value"),
     [
         pytest.param("channel", 1, id="channel-number"),
         pytest.param("channel", "Web", id="channel-case"),

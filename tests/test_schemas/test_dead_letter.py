@@ -97,7 +97,7 @@ def test_from_record_fills_every_field() -> None:
 
 
 @pytest.mark.parametrize(
-    "length, expected_length", [(MAX_DETAIL_CHARS, MAX_DETAIL_CHARS), (MAX_DETAIL_CHARS + 500, MAX_DETAIL_CHARS)]
+    ("length", "expected_length"), [(MAX_DETAIL_CHARS, MAX_DETAIL_CHARS), (MAX_DETAIL_CHARS + 500, MAX_DETAIL_CHARS)]
 )
 def test_from_record_shortens_long_details(length: int, expected_length: int) -> None:
     detail = "d" * length
@@ -117,14 +117,14 @@ def test_base64_is_standard_padded() -> None:
     assert base64.b64decode(letter.original) == b"\xfb\xff\xfe"
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", VIOLATIONS)
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), VIOLATIONS)
 def test_violation_is_rejected(path, value, in_json_schema, payload) -> None:
     with pytest.raises(ValidationError) as info:
         DeadLetter.model_validate_json(json.dumps(payload(DeadLetter, {path: value})))
     assert {e["loc"][0] for e in info.value.errors()} == {path.split(".")[0]}
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", [v for v in VIOLATIONS if v.values[2]])
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), [v for v in VIOLATIONS if v.values[2]])
 def test_json_schema_rejects_the_same(path, value, in_json_schema, payload, schema_validator) -> None:
     assert not schema_validator(DeadLetter).is_valid(payload(DeadLetter, {path: value}))
 
@@ -136,8 +136,9 @@ def test_a_value_and_key_within_the_limits_are_kept_whole_and_not_flagged() -> N
     assert (letter.truncated, letter.original_size) == (False, MAX_ORIGINAL_BYTES)
 
 
-@pytest.mark.parametrize(("key_size", "value_size"), [(10, MAX_ORIGINAL_BYTES + 1), (MAX_KEY_BYTES + 1, 10),
-                                                      (900_000, 1_048_000)])
+@pytest.mark.parametrize(
+    ("key_size", "value_size"), [(10, MAX_ORIGINAL_BYTES + 1), (MAX_KEY_BYTES + 1, 10), (900_000, 1_048_000)]
+)
 def test_a_longer_value_or_key_is_cut_flagged_and_sized_and_fits_a_kafka_record(key_size: int, value_size: int) -> None:
     value, key = os.urandom(value_size), os.urandom(key_size)
     letter = _dead_letter(key=key, value=value)
@@ -150,7 +151,15 @@ def test_a_longer_value_or_key_is_cut_flagged_and_sized_and_fits_a_kafka_record(
 
 
 def test_a_dead_letter_written_before_the_size_fields_still_reads() -> None:
-    old = {"reason": "not_json", "detail": "x", "source_topic": "t", "source_partition": 0, "source_offset": 1,
-           "source_key": None, "original": "eA==", "received_at": "2025-01-31T09:30:12Z"}
+    old = {
+        "reason": "not_json",
+        "detail": "x",
+        "source_topic": "t",
+        "source_partition": 0,
+        "source_offset": 1,
+        "source_key": None,
+        "original": "eA==",
+        "received_at": "2025-01-31T09:30:12Z",
+    }
     letter = DeadLetter.model_validate(old)
     assert (letter.original_bytes(), letter.truncated, letter.original_size) == (b"x", False, None)

@@ -45,14 +45,14 @@ def test_has_no_raw_user_id_field() -> None:
     assert "user_id" not in FeedbackComment.model_fields
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", VIOLATIONS)
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), VIOLATIONS)
 def test_violation_is_rejected(path, value, in_json_schema, payload) -> None:
     with pytest.raises(ValidationError) as info:
         FeedbackComment.model_validate_json(json.dumps(payload(FeedbackComment, {path: value})))
     assert {e["loc"][0] for e in info.value.errors()} == {path.split(".")[0]}
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", [v for v in VIOLATIONS if v.values[2]])
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), [v for v in VIOLATIONS if v.values[2]])
 def test_json_schema_rejects_the_same(path, value, in_json_schema, payload, schema_validator) -> None:
     assert not schema_validator(FeedbackComment).is_valid(payload(FeedbackComment, {path: value}))
 

@@ -76,19 +76,19 @@ def test_event_types() -> None:
     assert [t.value for t in GoalEventType] == ["started", "completed", "abandoned"]
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", VIOLATIONS)
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), VIOLATIONS)
 def test_violation_is_rejected(path, value, in_json_schema, payload) -> None:
     with pytest.raises(ValidationError) as info:
         GoalEvent.model_validate_json(json.dumps(payload(GoalEvent, {path: value})))
     assert {e["loc"][0] for e in info.value.errors()} == {path.split(".")[0]}
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", [v for v in VIOLATIONS if v.values[2]])
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), [v for v in VIOLATIONS if v.values[2]])
 def test_json_schema_rejects_the_same(path, value, in_json_schema, payload, schema_validator) -> None:
     assert not schema_validator(GoalEvent).is_valid(payload(GoalEvent, {path: value}))
 
 
-@pytest.mark.parametrize("path, value", EDGES)
+@pytest.mark.parametrize(("path", "value"), EDGES)
 def test_edge_values_are_accepted(path, value, payload, schema_validator) -> None:
     data = payload(GoalEvent, {path: value})
     event = GoalEvent.model_validate_json(json.dumps(data))

@@ -53,8 +53,11 @@ RULE_VIOLATIONS = [
     pytest.param({"distribution.5": 39}, "distribution sums to 99, answers = 100", id="distribution-sum"),
     pytest.param({"window_end": "2025-01-31T08:00:00Z"}, "window_end must be after window_start", id="window-empty"),
     pytest.param({"window_end": "2025-01-31T07:00:00Z"}, "window_end must be after window_start", id="window-reversed"),
-    pytest.param({"by_outcome.completed.positive": 51}, r"positive \+ neutral \+ negative = 61, answers = 60",
-                 id="segment-sentiments"),
+    pytest.param(
+        {"by_outcome.completed.positive": 51},
+        r"positive \+ neutral \+ negative = 61, answers = 60",
+        id="segment-sentiments",
+    ),
     pytest.param({"at_exits.distribution.1": 15}, "distribution sums to 39, answers = 40", id="segment-distribution"),
 ]
 
@@ -93,19 +96,19 @@ def test_response_ratio_may_exceed_one(payload) -> None:
     assert summary.response_ratio == 2.0
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", VIOLATIONS)
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), VIOLATIONS)
 def test_violation_is_rejected(path, value, in_json_schema, payload) -> None:
     with pytest.raises(ValidationError) as info:
         GoalSummary.model_validate_json(json.dumps(payload(GoalSummary, {path: value})))
     assert {e["loc"][0] for e in info.value.errors()} == {path.split(".")[0]}
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", [v for v in VIOLATIONS if v.values[2]])
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), [v for v in VIOLATIONS if v.values[2]])
 def test_json_schema_rejects_the_same(path, value, in_json_schema, payload, schema_validator) -> None:
     assert not schema_validator(GoalSummary).is_valid(payload(GoalSummary, {path: value}))
 
 
-@pytest.mark.parametrize("changes, message", RULE_VIOLATIONS)
+@pytest.mark.parametrize(("changes", "message"), RULE_VIOLATIONS)
 def test_rule_violation_is_rejected(changes, message, payload) -> None:
     with pytest.raises(ValidationError, match=message):
         GoalSummary.model_validate_json(json.dumps(payload(GoalSummary, changes)))
@@ -120,7 +123,7 @@ def test_non_finite_figures_are_rejected(value, payload) -> None:
 
 
 @pytest.mark.parametrize(
-    "window_start, key",
+    ("window_start", "key"),
     [
         pytest.param("2025-01-31T08:00:00Z", "download-invoice|1h|2025-01-31T08:00:00Z", id="utc"),
         pytest.param("2025-01-31T09:00:00+01:00", "download-invoice|1h|2025-01-31T08:00:00Z", id="offset-to-utc"),

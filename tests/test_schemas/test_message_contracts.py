@@ -29,24 +29,71 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
     GoalEvent: {"event_id", "type", "goal", "user_id", "occurred_at", "channel", "locale"},
     SurveyAnswer: {"answer_id", "prompt_id", "user_id", "goal", "score", "answered_at", "channel"},
     SurveyPrompt: {
-        "prompt_id", "user_id", "goal", "outcome", "locale", "question", "follow_up_question", "scale",
-        "created_at", "expires_at", "event_id",
+        "prompt_id",
+        "user_id",
+        "goal",
+        "outcome",
+        "locale",
+        "question",
+        "follow_up_question",
+        "scale",
+        "created_at",
+        "expires_at",
+        "event_id",
     },
     GoalSummary: {
-        "goal", "window", "window_seconds", "window_start", "window_end", "answers", "positive", "neutral",
-        "negative", "distribution", "mean_score", "ces_ratio", "net_effort", "most_negative_ratio",
-        "wilson_lower", "wilson_upper", "confidence", "prompts", "response_ratio", "outcomes",
-        "completion_ratio", "by_outcome", "by_channel", "at_exits", "exit_gap", "completion_vs_all",
-        "target_ces_ratio", "emitted_at",
+        "goal",
+        "window",
+        "window_seconds",
+        "window_start",
+        "window_end",
+        "answers",
+        "positive",
+        "neutral",
+        "negative",
+        "distribution",
+        "mean_score",
+        "ces_ratio",
+        "net_effort",
+        "most_negative_ratio",
+        "wilson_lower",
+        "wilson_upper",
+        "confidence",
+        "prompts",
+        "response_ratio",
+        "outcomes",
+        "completion_ratio",
+        "by_outcome",
+        "by_channel",
+        "at_exits",
+        "exit_gap",
+        "completion_vs_all",
+        "target_ces_ratio",
+        "emitted_at",
     },
     FeedbackComment: {
-        "answer_id", "prompt_id", "goal", "outcome", "score", "user_ref", "comment", "answered_at", "channel",
+        "answer_id",
+        "prompt_id",
+        "goal",
+        "outcome",
+        "score",
+        "user_ref",
+        "comment",
+        "answered_at",
+        "channel",
     },
     DeadLetter: {
-        "reason", "detail", "source_topic", "source_partition", "source_offset", "source_key", "original",
+        "reason",
+        "detail",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+        "source_key",
+        "original",
         "received_at",
     },
 }
+
 
 def version_of(model) -> int:
     """The contract version a model writes: SCHEMA_VERSION, or its own once it moved on (GoalSummary: 2)."""
@@ -103,7 +150,7 @@ def test_required_fields_are_exactly_the_contracts(model) -> None:
     assert required == REQUIRED_FIELDS[model]
 
 
-@pytest.mark.parametrize("model, field", MODEL_FIELD)
+@pytest.mark.parametrize(("model", "field"), MODEL_FIELD)
 def test_missing_required_field_is_rejected(model, field, payload) -> None:
     with pytest.raises(ValidationError) as info:
         model.model_validate_json(json.dumps(payload(model, drop=[field])))
@@ -118,7 +165,7 @@ def test_datetime_field_table_is_complete(model) -> None:
     assert set(found.values()) == {AwareDatetime}
 
 
-@pytest.mark.parametrize("model, field", MODEL_DATETIME)
+@pytest.mark.parametrize(("model", "field"), MODEL_DATETIME)
 @pytest.mark.parametrize(
     "value",
     [
@@ -136,7 +183,7 @@ def test_datetime_must_be_rfc3339_with_offset(model, field, value, payload) -> N
     assert [e["loc"] for e in info.value.errors()] == [(field,)]
 
 
-@pytest.mark.parametrize("model, field", MODEL_DATETIME)
+@pytest.mark.parametrize(("model", "field"), MODEL_DATETIME)
 def test_naive_datetime_object_is_rejected(model, field, payload) -> None:
     data = model.model_validate_json(json.dumps(payload(model))).model_dump()
     data[field] = data[field].replace(tzinfo=None)
@@ -145,7 +192,7 @@ def test_naive_datetime_object_is_rejected(model, field, payload) -> None:
 
 
 @pytest.mark.parametrize(
-    "text, offset_s",
+    ("text", "offset_s"),
     [
         pytest.param("2025-01-31T09:31:02+01:00", 3600, id="plus-one"),
         pytest.param("2025-01-31T08:31:02Z", 0, id="zulu"),

@@ -83,7 +83,7 @@ def test_schema_file_is_valid_draft_2020_12(name: str) -> None:
     Draft202012Validator.check_schema(schema)
 
 
-@pytest.mark.parametrize("stem, model", MESSAGE_MODELS.items(), ids=list(MESSAGE_MODELS))
+@pytest.mark.parametrize(("stem", "model"), MESSAGE_MODELS.items(), ids=list(MESSAGE_MODELS))
 def test_example_instance_validates_against_its_schema(stem: str, model) -> None:
     schema = _load(f"{stem}{SCHEMA_SUFFIX}")
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -94,7 +94,7 @@ def test_example_instance_validates_against_its_schema(stem: str, model) -> None
     validator.validate(json.loads(model.model_validate(instance).model_dump_json()))
 
 
-@pytest.mark.parametrize("stem, model", MESSAGE_MODELS.items(), ids=list(MESSAGE_MODELS))
+@pytest.mark.parametrize(("stem", "model"), MESSAGE_MODELS.items(), ids=list(MESSAGE_MODELS))
 def test_unknown_field_policy_is_in_the_schema(stem: str, model) -> None:
     schema = _load(f"{stem}{SCHEMA_SUFFIX}")
     extended = {**example_payload(model), "added_field": "x"}
@@ -114,7 +114,7 @@ def test_nested_output_parts_forbid_extra_fields_in_the_schema() -> None:
     assert "schema_version" not in definitions["ScaleSpec"]["properties"]
 
 
-@pytest.mark.parametrize("stem, model", MESSAGE_MODELS.items(), ids=list(MESSAGE_MODELS))
+@pytest.mark.parametrize(("stem", "model"), MESSAGE_MODELS.items(), ids=list(MESSAGE_MODELS))
 def test_output_schemas_mark_every_field_required(stem: str, model) -> None:
     schema = _load(f"{stem}{SCHEMA_SUFFIX}")
     if issubclass(model, OutputModel):

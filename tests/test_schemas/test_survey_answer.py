@@ -49,19 +49,19 @@ def test_max_comment_chars_is_2000() -> None:
     assert MAX_COMMENT_CHARS == 2000
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", VIOLATIONS)
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), VIOLATIONS)
 def test_violation_is_rejected(path, value, in_json_schema, payload) -> None:
     with pytest.raises(ValidationError) as info:
         SurveyAnswer.model_validate_json(json.dumps(payload(SurveyAnswer, {path: value})))
     assert {e["loc"][0] for e in info.value.errors()} == {path.split(".")[0]}
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", [v for v in VIOLATIONS if v.values[2]])
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), [v for v in VIOLATIONS if v.values[2]])
 def test_json_schema_rejects_the_same(path, value, in_json_schema, payload, schema_validator) -> None:
     assert not schema_validator(SurveyAnswer).is_valid(payload(SurveyAnswer, {path: value}))
 
 
-@pytest.mark.parametrize("path, value", EDGES)
+@pytest.mark.parametrize(("path", "value"), EDGES)
 def test_edge_values_are_accepted(path, value, payload, schema_validator) -> None:
     data = payload(SurveyAnswer, {path: value})
     answer = SurveyAnswer.model_validate_json(json.dumps(data))

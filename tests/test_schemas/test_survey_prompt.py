@@ -58,26 +58,26 @@ def test_enum_values() -> None:
     assert [k.value for k in ScaleKind] == ["five_point", "seven_point", "five_point_inverted", "ten_point", "emoticon"]
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", VIOLATIONS)
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), VIOLATIONS)
 def test_violation_is_rejected(path, value, in_json_schema, payload) -> None:
     with pytest.raises(ValidationError) as info:
         SurveyPrompt.model_validate_json(json.dumps(payload(SurveyPrompt, {path: value})))
     assert {e["loc"][0] for e in info.value.errors()} == {path.split(".")[0]}
 
 
-@pytest.mark.parametrize("path, value, in_json_schema", [v for v in VIOLATIONS if v.values[2]])
+@pytest.mark.parametrize(("path", "value", "in_json_schema"), [v for v in VIOLATIONS if v.values[2]])
 def test_json_schema_rejects_the_same(path, value, in_json_schema, payload, schema_validator) -> None:
     assert not schema_validator(SurveyPrompt).is_valid(payload(SurveyPrompt, {path: value}))
 
 
-@pytest.mark.parametrize("changes, message", RULE_VIOLATIONS)
+@pytest.mark.parametrize(("changes", "message"), RULE_VIOLATIONS)
 def test_rule_violation_is_rejected(changes, message, payload) -> None:
     with pytest.raises(ValidationError, match=message):
         SurveyPrompt.model_validate_json(json.dumps(payload(SurveyPrompt, changes)))
 
 
 @pytest.mark.parametrize(
-    "kind, min_score, max_score, inverted",
+    ("kind", "min_score", "max_score", "inverted"),
     [
         (ScaleKind.five_point, 1, 5, False),
         (ScaleKind.seven_point, 1, 7, False),

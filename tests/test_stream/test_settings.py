@@ -157,8 +157,11 @@ def test_sasl_with_credentials_loads(clean_env):
             ["CES_KAFKA_SASL_MECHANISM", "CES_KAFKA_SASL_USERNAME", "CES_KAFKA_SASL_PASSWORD"],
         ),
         (
-            {"CES_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "CES_KAFKA_SASL_MECHANISM": "PLAIN",
-             "CES_KAFKA_SASL_USERNAME": "ces"},
+            {
+                "CES_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                "CES_KAFKA_SASL_MECHANISM": "PLAIN",
+                "CES_KAFKA_SASL_USERNAME": "ces",
+            },
             ["CES_KAFKA_SASL_PASSWORD"],
         ),
         ({"CES_WEB_PORT": "abc", "CES_STORE": "redis://"}, ["CES_WEB_PORT", "CES_STORE"]),

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class RecoveredEvent:
     """A record read back to fill a hole: the part of a Faust event the stages use."""
 
-    __slots__ = ("message", "_consumer")
+    __slots__ = ("_consumer", "message")
 
     def __init__(self, message: Any, consumer: Any) -> None:
         self.message = message
@@ -93,15 +93,28 @@ class ContinuityGuard:
             except Exception as exc:
                 if attempt == self.ATTEMPTS:
                     await self._stop(gap, exc)
-                log.warning("reading back %s:%s offsets %s-%s failed (attempt %s): %r",
-                            gap.topic, gap.partition, gap.start, gap.end - 1, attempt, exc)
+                log.warning(
+                    "reading back %s:%s offsets %s-%s failed (attempt %s): %r",
+                    gap.topic,
+                    gap.partition,
+                    gap.start,
+                    gap.end - 1,
+                    attempt,
+                    exc,
+                )
                 await asyncio.sleep(attempt)
         if not records:
             log.debug("%s:%s: offsets %s-%s hold no record", gap.topic, gap.partition, gap.start, gap.end - 1)
             self.metrics.offset_gaps.labels(gap.topic, "no_records").inc()
             return []
-        log.warning("%s:%s: offsets %s-%s were skipped by the consumer; read back %s records and processing them now",
-                    gap.topic, gap.partition, gap.start, gap.end - 1, len(records))
+        log.warning(
+            "%s:%s: offsets %s-%s were skipped by the consumer; read back %s records and processing them now",
+            gap.topic,
+            gap.partition,
+            gap.start,
+            gap.end - 1,
+            len(records),
+        )
         self.metrics.offset_gaps.labels(gap.topic, "records_read_back").inc()
         self.metrics.offset_gap_records.labels(gap.topic).inc(len(records))
         consumer = self.app.consumer

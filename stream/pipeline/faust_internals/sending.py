@@ -74,7 +74,9 @@ class BatchSender:
         for (topic, partition), batch_list in builders.items():
             for builder in batch_list:
                 count = builder.record_count()
-                pending.append((topic, partition, count, await producer.send_batch(builder, topic, partition=partition)))
+                pending.append(
+                    (topic, partition, count, await producer.send_batch(builder, topic, partition=partition))
+                )
         for topic, partition, count, delivered in pending:
             metadata = await delivered
             table = self._tables.get((topic, partition))

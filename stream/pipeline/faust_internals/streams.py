@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class _PartitionMarker:
     """Stands in for an event: table writes read only ``message.topic`` and ``message.partition``."""
 
-    __slots__ = ("message", "__weakref__")
+    __slots__ = ("__weakref__", "message")
 
     def __init__(self, topic: str, partition: int) -> None:
         self.message = SimpleNamespace(topic=topic, partition=partition)
@@ -39,7 +39,10 @@ def writing_to_partition(topic: str, partition: int) -> Iterator[None]:
 
 
 async def batches(
-    stream: Any, max_events: int, linger_s: float = 0.0, idle_s: float | None = None,
+    stream: Any,
+    max_events: int,
+    linger_s: float = 0.0,
+    idle_s: float | None = None,
     guard: ContinuityGuard | None = None,
 ) -> AsyncIterator[list[Any]]:
     """Events as they arrive: everything queued (up to ``max_events``) in one batch.
@@ -68,7 +71,7 @@ async def batches(
             else:
                 try:
                     batch = [await asyncio.wait_for(queue.get(), idle_s)]
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield []
                     continue
         except StopAsyncIteration:  # Faust ends its channels this way on shutdown

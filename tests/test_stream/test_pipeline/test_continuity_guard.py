@@ -15,8 +15,8 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from stream.pipeline.faust_internals import ContinuityGuard, ack
 from stream.observability.metrics import CesMetrics
+from stream.pipeline.faust_internals import ContinuityGuard, ack
 
 TOPIC = "answers"
 TP0 = TP(TOPIC, 0)
@@ -74,10 +74,10 @@ async def test_faust_alone_commits_past_a_hole_on_a_partition_with_no_committed_
 
 async def test_a_skipped_first_fetch_is_read_back_in_order_and_the_commit_covers_it(consumer):
     m = metrics()
-    reader = FakeReader(record(o) for o in range(0, 5000))
+    reader = FakeReader(record(o) for o in range(5000))
     guard = ContinuityGuard(consumer.app, reader, m)
     batch = await guard.contiguous(events(consumer, [5000, 5001, 5002]))
-    assert [e.message.offset for e in batch] == list(range(0, 5003))
+    assert [e.message.offset for e in batch] == list(range(5003))
     assert reader.reads == [(TOPIC, 0, 0, 5000)]
     assert batch[0].message.value == b"v0" and batch[0].message.timestamp == 1_700_000_000.0
     ack(batch)

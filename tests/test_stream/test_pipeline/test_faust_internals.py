@@ -11,6 +11,7 @@ from faust.types import TP
 
 from stream.pipeline.faust_internals import writing_to_partition
 from stream.pipeline.stage_helpers import by_partition
+from tests.paths import PROJECT_ROOT
 
 
 def event(partition: int, offset: int, topic: str = "t") -> SimpleNamespace:
@@ -78,9 +79,8 @@ def test_writing_to_partition_restores_a_real_stream_event():
 
 
 def test_writing_to_partition_resets_after_an_exception():
-    with pytest.raises(RuntimeError):
-        with writing_to_partition("t", 7):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), writing_to_partition("t", 7):
+        raise RuntimeError("boom")
     assert current_event() is None
 
 
@@ -97,6 +97,7 @@ async def test_writing_to_partition_holds_across_awaits():
 # on Faust's and aiokafka's own objects (never started; nothing talks to a broker) -------------
 
 import asyncio  # noqa: E402
+import importlib.metadata  # noqa: E402
 from unittest.mock import AsyncMock  # noqa: E402
 
 import faust  # noqa: E402
@@ -104,20 +105,14 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from aiokafka.structs import RecordMetadata, TopicPartition  # noqa: E402
 from kafka.partitioner.default import murmur2  # noqa: E402
 
-import importlib.metadata  # noqa: E402
-from pathlib import Path  # noqa: E402
-
 from stream.pipeline.faust_internals import (  # noqa: E402
     VERIFIED_VERSIONS,
     BatchSender,
-    unverified_versions,
     batches,
     hold_stream_until_seeked,
     seek_uncommitted_to_beginning,
+    unverified_versions,
 )
-
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -242,7 +237,9 @@ async def test_batch_sender_writes_the_store_and_records_the_changelog_offset():
     out = sender_for(producer)
 
     class Store(dict):
-        persisted: dict = {}
+        def __init__(self):
+            super().__init__()
+            self.persisted = {}
 
         def set_persisted_offset(self, tp, offset):
             self.persisted[tp] = offset
@@ -260,8 +257,11 @@ async def test_batch_sender_writes_the_store_and_records_the_changelog_offset():
 def test_the_installed_versions_are_the_verified_ones():
     """constraints.txt and VERIFIED_VERSIONS must move together."""
     assert unverified_versions() == []
-    pinned = dict(line.split("==") for line in (PROJECT_ROOT / "constraints.txt").read_text().splitlines()
-                  if "==" in line and not line.startswith("#"))
+    pinned = dict(
+        line.split("==")
+        for line in (PROJECT_ROOT / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     assert {package: pinned[package] for package in VERIFIED_VERSIONS} == VERIFIED_VERSIONS
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from faust.types import TP
 
 from stream.observability.metrics import CesMetrics
@@ -59,13 +57,18 @@ def health(stall_s: float = 120.0) -> tuple[Health, FakeApp, FakeProbe, CesMetri
 
 
 async def test_not_ready_before_the_first_rebalance_then_ready():
-    h, app, _, metrics = health()
+    h, _app, _, metrics = health()
     await h.check()
     assert h.state()["ready"] is False
     await h._on_rebalance_complete()
     await h.check()
-    assert h.state() == {"ready": True, "assigned_partitions": [f"{TOPIC}:0"], "broker_reachable": True,
-                         "broker_unreachable_since": None, "stalled_partitions": []}
+    assert h.state() == {
+        "ready": True,
+        "assigned_partitions": [f"{TOPIC}:0"],
+        "broker_reachable": True,
+        "broker_unreachable_since": None,
+        "stalled_partitions": [],
+    }
     assert metrics.worker_ready._value.get() == 1 and metrics.consumer_lag.labels(TOPIC)._value.get() == 40
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 from stream.pipeline.stage_helpers import EX_SOFTWARE
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+from tests.paths import PROJECT_ROOT
 
 SCRIPT = textwrap.dedent("""
     import asyncio, logging
@@ -30,7 +28,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_a_shutdown_that_hangs_ends_in_a_hard_exit_with_ex_software():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == EX_SOFTWARE
     assert "did not stop within 0.5 s of RuntimeError('broken stage'); exiting now" in result.stderr
-

@@ -1,0 +1,57 @@
+"""The goal stage's logic: time buckets, per-partition partials, windows and the figures read from them."""
+
+from stream.ces.goals.buckets import AnswerFact, Fact, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.goal_windows import GoalWindows, figures_json
+from stream.ces.goals.partials import (
+    MergedGoals,
+    Partial,
+    PartialExpiry,
+    PartialKey,
+    apply_facts,
+    decode_batch,
+    encode_batch,
+    goal_partition,
+    keys_for,
+)
+from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, OUTCOMES
+from stream.ces.goals.stats import WindowFigures, difference_interval, wilson_interval, z_score
+from stream.ces.goals.windows import (
+    GoalBuckets,
+    WindowSpec,
+    format_duration,
+    parse_duration,
+    plan_windows,
+    retention_s_by_resolution,
+)
+
+__all__ = [
+    "CHANNELS",
+    "EXIT_OUTCOMES",
+    "OUTCOMES",
+    "AnswerFact",
+    "Fact",
+    "GoalBuckets",
+    "GoalWindows",
+    "MergedGoals",
+    "OutcomeFact",
+    "Partial",
+    "PartialExpiry",
+    "PartialKey",
+    "PromptFact",
+    "WindowFigures",
+    "WindowSpec",
+    "apply_facts",
+    "decode_batch",
+    "difference_interval",
+    "encode_batch",
+    "figures_json",
+    "fold_facts",
+    "format_duration",
+    "goal_partition",
+    "keys_for",
+    "parse_duration",
+    "plan_windows",
+    "retention_s_by_resolution",
+    "wilson_interval",
+    "z_score",
+]

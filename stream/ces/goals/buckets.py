@@ -1,0 +1,325 @@
+"""Time buckets of CES counts, and the facts that fill them.
+
+A *fact* is one thing that happened to a goal at an event time: an answer, a prompt
+shown, or an outcome (completed / abandoned / abandoned_inferred). The hot path folds
+a whole batch of facts at once (:func:`fold_facts`) into one :class:`BucketCounts`
+delta per touched ``(goal, resolution_s, bucket_start_s)``, so the tables downstream
+see one write per bucket per batch instead of one per event.
+
+Everything here is plain integers: counts are additive, so deltas merge exactly in
+any order and a sum of partial buckets (one per source partition) equals the bucket.
+Answers are also counted per outcome and per channel (:mod:`stream.ces.goals.segments`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream.ces.goals.segments import (
+    OUTCOMES,
+    AnswerCounts,
+    channel_name,
+    copy_segments,
+    count_of,
+    merge_segments,
+    outcome_name,
+    segments_equal,
+    segments_from_json,
+    segments_to_json,
+    subtract_segments,
+)
+from stream.ces.registry import Sentiment
+
+__all__ = ["OUTCOMES", "AnswerFact", "BucketCounts", "Fact", "OutcomeFact", "PromptFact", "bucket_start", "fold_facts"]
+
+# Short JSON keys: a BucketCounts is stored per bucket in a Kafka changelog.
+_JSON_OUTCOME_KEYS: dict[str, str] = {"completed": "c", "abandoned": "a", "abandoned_inferred": "i"}
+_OUTCOMES_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_OUTCOME_KEYS.items()}
+_JSON_CHANNEL_KEYS: dict[str, str] = {"web": "w", "ios": "i", "android": "a", "other": "o"}
+_CHANNELS_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_CHANNEL_KEYS.items()}
+
+
+@dataclass(slots=True, eq=False)
+class BucketCounts(AnswerCounts):
+    """Additive counts of one goal in one time bucket (or a sum of buckets).
+
+    The answer part comes from :class:`AnswerCounts`: ``scores`` maps a score to its number
+    of answers; ``positive``/``neutral``/``negative`` are the answers per sentiment as
+    classified when they arrived; ``score_sum`` is the sum of all scores (for the mean).
+    ``prompts`` counts prompts shown; ``outcomes`` counts goal outcomes by name (a name from
+    :data:`OUTCOMES`). ``by_outcome`` and ``by_channel`` split the answers by the outcome
+    that triggered the prompt and by the goal's channel. Zero entries may be absent from
+    the dicts; equality ignores them.
+    """
+
+    prompts: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    by_outcome: dict[str, AnswerCounts] = field(default_factory=dict)
+    by_channel: dict[str, AnswerCounts] = field(default_factory=dict)
+
+    def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str) -> None:
+        """Count one answer, blended and in its outcome and channel segments.
+
+        :param score: the score on the goal's scale.
+        :param sentiment: its classification by the goal's scale.
+        :param outcome: the outcome that triggered the prompt (one of :data:`OUTCOMES`).
+        :param channel: the channel of the goal attempt (a ``Channel`` value).
+        :raises ValueError: for an unknown sentiment, outcome or channel.
+        """
+        sentiment = self.add(score, sentiment)
+        for segments, name in ((self.by_outcome, outcome_name(outcome)), (self.by_channel, channel_name(channel))):
+            counts = segments.get(name)
+            if counts is None:
+                counts = segments[name] = AnswerCounts()
+            counts.add(score, sentiment)
+
+    def add_prompt(self) -> None:
+        """Count one prompt shown."""
+        self.prompts += 1
+
+    def add_outcome(self, outcome: str) -> None:
+        """Count one goal outcome.
+
+        :param outcome: one of :data:`OUTCOMES` (a ``PromptOutcome`` member works too).
+        :raises ValueError: for an unknown outcome.
+        """
+        name = outcome_name(outcome)
+        self.outcomes[name] = self.outcomes.get(name, 0) + 1
+
+    def merge(self, other: AnswerCounts, *, segments: bool = True) -> None:
+        """Add ``other`` into this one, in place; without ``segments`` the split by outcome and channel stays out."""
+        AnswerCounts.merge(self, other)
+        assert isinstance(other, BucketCounts)
+        self.prompts += other.prompts
+        outcomes = self.outcomes
+        for name, count in other.outcomes.items():
+            outcomes[name] = outcomes.get(name, 0) + count
+        if segments and other.by_outcome:
+            merge_segments(self.by_outcome, other.by_outcome)
+        if segments and other.by_channel:
+            merge_segments(self.by_channel, other.by_channel)
+
+    def subtract(self, other: AnswerCounts) -> None:
+        """Take ``other`` out of this one, in place (the inverse of :meth:`merge`).
+
+        Used to slide a cached window sum; ``other`` must have been merged in before,
+        so no count goes below zero. Entries that reach zero are dropped.
+        """
+        AnswerCounts.subtract(self, other)
+        assert isinstance(other, BucketCounts)
+        self.prompts -= other.prompts
+        outcomes = self.outcomes
+        for name, count in other.outcomes.items():
+            left = outcomes.get(name, 0) - count
+            if left:
+                outcomes[name] = left
+            else:
+                outcomes.pop(name, None)
+        if other.by_outcome:
+            subtract_segments(self.by_outcome, other.by_outcome)
+        if other.by_channel:
+            subtract_segments(self.by_channel, other.by_channel)
+
+    def is_empty(self) -> bool:
+        """True when nothing at all was counted."""
+        return not (self.answers or self.prompts or any(self.outcomes.values()) or any(self.scores.values()))
+
+    def copy(self, *, segments: bool = True) -> BucketCounts:
+        """An independent copy; without ``segments`` the split by outcome and channel is left out."""
+        return BucketCounts(
+            dict(self.scores),
+            self.positive,
+            self.neutral,
+            self.negative,
+            self.score_sum,
+            self.prompts,
+            dict(self.outcomes),
+            copy_segments(self.by_outcome) if segments and self.by_outcome else {},
+            copy_segments(self.by_channel) if segments and self.by_channel else {},
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BucketCounts):
+            return NotImplemented
+        return (
+            AnswerCounts.__eq__(self, other)
+            and self.prompts == other.prompts
+            and _nonzero(self.outcomes) == _nonzero(other.outcomes)
+            and segments_equal(self.by_outcome, other.by_outcome)
+            and segments_equal(self.by_channel, other.by_channel)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def to_json_obj(self) -> dict[str, Any]:
+        """A compact JSON-safe dict: short keys, zero counts left out.
+
+        ``{"s": {"5": 40, "4": 20}, "p": 60, "u": 0, "n": 35, "q": 10, "o": {"c": 3, "i": 1}}``:
+        s = scores (score as string), p/u/n = positive/neutral/negative, q = prompts,
+        o = outcomes (c = completed, a = abandoned, i = abandoned_inferred); bo / bc = answers
+        by outcome (same keys as o) / by channel (w = web, i = ios, a = android, o = other),
+        each ``{"s": ..., "p": ..., "u": ..., "n": ...}``. ``score_sum`` is not stored: it follows
+        from ``s``. Records written before the segments existed have no bo/bc.
+        """
+        obj = AnswerCounts.to_json_obj(self)
+        if self.prompts:
+            obj["q"] = self.prompts
+        outcomes = {_JSON_OUTCOME_KEYS[name]: count for name, count in self.outcomes.items() if count}
+        if outcomes:
+            obj["o"] = outcomes
+        if self.by_outcome:
+            obj["bo"] = segments_to_json(self.by_outcome, _JSON_OUTCOME_KEYS)
+        if self.by_channel:
+            obj["bc"] = segments_to_json(self.by_channel, _JSON_CHANNEL_KEYS)
+        return obj
+
+    @classmethod
+    def from_json_obj(cls, obj: Any) -> BucketCounts:
+        """Read what :meth:`to_json_obj` wrote.
+
+        :raises ValueError: on an unknown key, a non-integer or negative count, or
+            sentiment counts that do not add up to the number of scores.
+        """
+        if not isinstance(obj, Mapping):
+            raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc"}
+        if unknown:
+            raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
+        answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
+        outcomes: dict[str, int] = {}
+        for key, value in _mapping(obj, "o").items():
+            if key not in _OUTCOMES_BY_JSON_KEY:
+                raise ValueError(f"bucket counts: unknown outcome key {key!r}")
+            outcomes[_OUTCOMES_BY_JSON_KEY[key]] = count_of(key, value)
+        return cls(
+            scores=answers.scores,
+            positive=answers.positive,
+            neutral=answers.neutral,
+            negative=answers.negative,
+            score_sum=answers.score_sum,
+            prompts=count_of("q", obj.get("q", 0)),
+            outcomes={name: count for name, count in outcomes.items() if count},
+            by_outcome=segments_from_json(obj.get("bo", {}), _OUTCOMES_BY_JSON_KEY, "answers by outcome"),
+            by_channel=segments_from_json(obj.get("bc", {}), _CHANNELS_BY_JSON_KEY, "answers by channel"),
+        )
+
+
+def _nonzero(counts: dict[Any, int]) -> dict[Any, int]:
+    return {key: count for key, count in counts.items() if count}
+
+
+def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ValueError(f"bucket counts: {key!r} must be an object")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFact:
+    """An accepted answer: ``score`` on the goal's scale, classified as ``sentiment``.
+
+    ``outcome`` triggered the prompt; ``channel`` is where the goal was attempted.
+    """
+
+    goal: str
+    at_s: float
+    score: int
+    sentiment: Sentiment
+    outcome: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFact:
+    """A prompt shown after ``outcome`` (counted for the response ratio)."""
+
+    goal: str
+    at_s: float
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeFact:
+    """A goal outcome (counted for the completion ratio, prompted or not)."""
+
+    goal: str
+    at_s: float
+    outcome: str
+
+
+Fact = AnswerFact | PromptFact | OutcomeFact
+
+_FACT_TYPES = frozenset({AnswerFact, PromptFact, OutcomeFact})
+
+BucketKey = tuple[str, int, int]
+"""``(goal, resolution_s, bucket_start_s)``."""
+
+
+def bucket_start(at_s: float, resolution_s: int) -> int:
+    """The start of the bucket that holds ``at_s``: floor to a multiple of ``resolution_s``.
+
+    A time exactly on a boundary starts a new bucket: buckets are ``[start, start + res)``.
+    """
+    return int(at_s // resolution_s) * resolution_s
+
+
+def fold_facts(facts: Iterable[Fact], resolutions_s: Sequence[int]) -> dict[BucketKey, BucketCounts]:
+    """Fold one batch of facts into one delta per touched bucket.
+
+    Every fact lands in exactly one bucket per resolution. The facts are folded once
+    into the finest resolution; coarser resolutions that are multiples of it are rolled
+    up from those deltas (a batch usually spans few fine buckets), the others are folded
+    from the facts directly.
+
+    :param facts: the batch, in any order.
+    :param resolutions_s: bucket widths in seconds, each > 0 (duplicates are ignored).
+    :returns: ``{(goal, resolution_s, bucket_start_s): delta}``; empty for no facts.
+    :raises ValueError: for a resolution <= 0 or an unknown outcome.
+    :raises TypeError: for something that is not a fact.
+    """
+    resolutions = sorted(set(resolutions_s))
+    if not resolutions:
+        return {}
+    if resolutions[0] <= 0 or any(type(res) is not int for res in resolutions):
+        raise ValueError(f"resolutions must be positive integers of seconds, got {tuple(resolutions_s)}")
+    finest = resolutions[0]
+    facts = facts if isinstance(facts, (list, tuple)) else list(facts)
+    deltas = _fold_one_resolution(facts, finest)
+    rolled_up: dict[BucketKey, BucketCounts] = {}
+    for resolution in resolutions[1:]:
+        if resolution % finest:
+            deltas.update(_fold_one_resolution(facts, resolution))
+            continue
+        for (goal, delta_resolution, start), delta in list(deltas.items()):
+            if delta_resolution != finest:
+                continue
+            key = (goal, resolution, start - start % resolution)
+            total = rolled_up.get(key)
+            if total is None:
+                rolled_up[key] = delta.copy()
+            else:
+                total.merge(delta)
+    deltas.update(rolled_up)
+    return deltas
+
+
+def _fold_one_resolution(facts: Sequence[Fact], resolution_s: int) -> dict[BucketKey, BucketCounts]:
+    deltas: dict[BucketKey, BucketCounts] = {}
+    for fact in facts:
+        kind = type(fact)
+        if kind not in _FACT_TYPES:
+            raise TypeError(f"not a fact: {fact!r}")
+        key = (fact.goal, resolution_s, int(fact.at_s // resolution_s) * resolution_s)
+        counts = deltas.get(key)
+        if counts is None:
+            counts = deltas[key] = BucketCounts()
+        if kind is AnswerFact:
+            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel)  # type: ignore[union-attr]
+        elif kind is PromptFact:
+            counts.prompts += 1
+        else:
+            counts.add_outcome(fact.outcome)  # type: ignore[union-attr]
+    return deltas

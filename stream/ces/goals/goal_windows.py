@@ -1,0 +1,175 @@
+"""A goal's merged windows and the figures and summaries read from them (the goal stage's state).
+
+Pure: the goal stage (``stream.pipeline.goals``) feeds it partials and asks it for
+the exported figures and for the summaries of periods the clock has closed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas import GoalSummary
+from schemas.goal_summary import CompletionVsAll, ExitGap, SegmentFigures
+from stream.ces.goals.buckets import BucketCounts
+from stream.ces.goals.partials import MergedGoals, goal_partition
+from stream.ces.goals.stats import AnswerFigures, Segments, WindowFigures, figures
+from stream.ces.goals.windows import WindowSpec, closed_periods
+from stream.ces.registry import GoalRegistry
+
+# After a long outage, summarise at most this many missed periods per goal and window.
+MAX_CATCH_UP_PERIODS = 12
+
+
+def _utc(at_s: float) -> datetime:
+    return datetime.fromtimestamp(at_s, tz=UTC)
+
+
+def _segment(fig: AnswerFigures) -> SegmentFigures:
+    return SegmentFigures(**{**asdict(fig), "distribution": {str(p): n for p, n in fig.distribution.items()}})
+
+
+def split_parts(segments: Segments) -> dict[str, Any]:
+    """The split by outcome and channel as the contract's parts (``GoalSummary`` fields, /api/goals)."""
+    gap = segments.exit_gap
+    return {
+        "by_outcome": {name: _segment(fig) for name, fig in segments.by_outcome.items()},
+        "by_channel": {name: _segment(fig) for name, fig in segments.by_channel.items()},
+        "at_exits": _segment(segments.at_exits),
+        "exit_gap": None
+        if gap is None
+        else ExitGap(
+            ces_ratio_gap=gap.ces_ratio_gap,
+            lower=gap.lower,
+            upper=gap.upper,
+            significant=gap.significant,
+            exit_answers=gap.exit_answers,
+            completion_answers=gap.completion_answers,
+        ),
+        "completion_vs_all": CompletionVsAll(
+            completion_only_ces_ratio=segments.completion_only_ces_ratio,
+            all_outcomes_ces_ratio=segments.all_outcomes_ces_ratio,
+            overstatement=segments.overstatement,
+        ),
+    }
+
+
+def figures_json(fig: WindowFigures) -> dict[str, Any]:
+    """One window's figures as /api/goals shows them: the blended figures, then the split (if computed)."""
+    out = {name: value for name, value in asdict(fig).items() if name != "segments"}
+    out["distribution"] = {str(point): count for point, count in fig.distribution.items()}
+    if fig.segments is not None:
+        for name, part in split_parts(fig.segments).items():
+            if isinstance(part, dict):  # by_outcome, by_channel
+                out[name] = {key: segment.model_dump(mode="json") for key, segment in part.items()}
+            else:
+                out[name] = None if part is None else part.model_dump(mode="json")
+    return out
+
+
+class GoalWindows:
+    """The goal stage's in-memory state and the figures read from it.
+
+    :param split_windows: names of the windows whose split by outcome and channel the
+        exported snapshot carries (the API and the summaries carry it for every window).
+    :param split_min_answers: answers each side needs before the exit gap is computed.
+    """
+
+    def __init__(
+        self,
+        registry: GoalRegistry,
+        window_specs: Sequence[WindowSpec],
+        partitions: int,
+        confidence: float,
+        split_windows: Collection[str] = (),
+        split_min_answers: int = 30,
+    ) -> None:
+        self.registry = registry
+        self.window_specs = tuple(window_specs)
+        self.partitions = partitions
+        self.confidence = confidence
+        self.split_windows = frozenset(split_windows)
+        self.split_min_answers = split_min_answers
+        self.merged = MergedGoals()
+        self.last_closed_end: dict[tuple[str, str], int] = {}
+        self.owned: set[int] = set()
+        # Read once: registry lookups are pydantic attribute access, too slow per scrape row.
+        self.scales = {goal.slug: goal.scale_obj() for goal in registry.goals}
+
+    def owned_goals(self) -> list[str]:
+        return [slug for slug in self.registry.slugs if goal_partition(slug, self.partitions) in self.owned]
+
+    def figures_of(self, goal: str, counts: BucketCounts, *, split: bool = True) -> WindowFigures:
+        scale = self.scales[goal]
+        return figures(
+            counts,
+            scale.points,
+            scale.most_negative,
+            self.confidence,
+            segment_min_answers=self.split_min_answers if split else None,
+        )
+
+    def snapshot(
+        self, now_s: float | None = None, *, split_everywhere: bool = False
+    ) -> list[tuple[str, WindowSpec, WindowFigures]]:
+        """Sliding-window figures of every goal this worker owns, at ``now_s``.
+
+        The split by outcome and channel is computed for the split windows only (what /metrics
+        exports), or for every window with ``split_everywhere`` (what /api/goals shows).
+        """
+        now_s = time.time() if now_s is None else now_s
+        rows = []
+        for goal in self.owned_goals():
+            buckets = self.merged.goals.get(goal)
+            for spec in self.window_specs:
+                split = split_everywhere or spec.name in self.split_windows
+                counts = buckets.window_counts(spec, now_s, segments=split) if buckets is not None else BucketCounts()
+                rows.append((goal, spec, self.figures_of(goal, counts, split=split)))
+        return rows
+
+    def summary(self, goal: str, spec: WindowSpec, start_s: int, end_s: int, now_s: float) -> GoalSummary:
+        buckets = self.merged.goals.get(goal)
+        counts = buckets.period_counts(spec, start_s, end_s) if buckets is not None else BucketCounts()
+        f = self.figures_of(goal, counts)
+        config = self.registry.get(goal)
+        return GoalSummary(
+            goal=goal,
+            window=spec.name,
+            window_seconds=spec.duration_s,
+            window_start=_utc(start_s),
+            window_end=_utc(end_s),
+            answers=f.answers,
+            positive=f.positive,
+            neutral=f.neutral,
+            negative=f.negative,
+            distribution={str(point): count for point, count in f.distribution.items()},
+            mean_score=f.mean_score,
+            ces_ratio=f.ces_ratio,
+            net_effort=f.net_effort,
+            most_negative_ratio=f.most_negative_ratio,
+            wilson_lower=f.wilson_lower,
+            wilson_upper=f.wilson_upper,
+            confidence=self.confidence,
+            prompts=f.prompts,
+            response_ratio=f.response_ratio,
+            outcomes=f.outcomes,
+            completion_ratio=f.completion_ratio,
+            **split_parts(f.segments),  # type: ignore[arg-type]  # figures_of splits by default
+            target_ces_ratio=config.target_ces_ratio if config else None,
+            emitted_at=_utc(now_s),
+        )
+
+    def due_summaries(self, now_s: float, close_delay_s: float) -> list[GoalSummary]:
+        """Summaries of every window period the clock has closed since the last call (quiet goals too)."""
+        out = []
+        for goal in self.owned_goals():
+            for spec in self.window_specs:
+                periods = closed_periods(spec, self.last_closed_end.get((goal, spec.name)), now_s, close_delay_s)
+                for start_s, end_s in periods[-MAX_CATCH_UP_PERIODS:]:
+                    out.append(self.summary(goal, spec, start_s, end_s, now_s))
+                if periods:
+                    self.last_closed_end[(goal, spec.name)] = periods[-1][1]
+        return out

@@ -1,0 +1,264 @@
+"""The figures of one goal over one window: CES ratio, mean, distribution, Wilson bounds.
+
+Every ratio is computed from integer counts with a single division, so the DOMAIN
+worked example (mean 3.45, CES 0.60, net effort 0.25) comes out exact to the last
+float digit. A ratio whose denominator is 0 is ``None``, never 0 or NaN: "no answers"
+is not "all answers negative".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
+
+from stream.ces.goals.buckets import OUTCOMES, BucketCounts
+from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, AnswerCounts, sum_segments
+
+
+@lru_cache(maxsize=16)
+def z_score(confidence: float) -> float:
+    """The two-sided standard normal quantile for ``confidence`` (0.95 -> 1.96, 0.99 -> 2.5758).
+
+    :raises ValueError: unless 0 < confidence < 1.
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}")
+    return NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+
+
+def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, float] | None:
+    """The Wilson score interval of the proportion ``successes / n``.
+
+    Unlike the normal approximation it stays inside [0, 1] and is honest for small n
+    and ratios near 0 or 1, which is what alerting on a CES ratio needs
+    (``notes/alerting-statistics.md``: fire on the *upper* bound at 99 %).
+
+    :param successes: positive answers, 0 <= successes <= n.
+    :param n: all answers.
+    :param confidence: e.g. 0.99.
+    :returns: ``(lower, upper)``, or ``None`` when n == 0.
+    :raises ValueError: for counts out of range or a confidence outside (0, 1).
+    """
+    if n < 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    z = z_score(confidence)
+    if n == 0:
+        return None
+    p = successes / n
+    z2 = z * z
+    denominator = 1.0 + z2 / n
+    centre = (p + z2 / (2 * n)) / denominator
+    half_width = z * math.sqrt(p * (1.0 - p) / n + z2 / (4 * n * n)) / denominator
+    # At the extremes the bound is exactly 0 or 1; floating point would leave dust.
+    lower = 0.0 if successes == 0 else max(0.0, centre - half_width)
+    upper = 1.0 if successes == n else min(1.0, centre + half_width)
+    return lower, upper
+
+
+def difference_interval(
+    p1: float, interval1: tuple[float, float], p2: float, interval2: tuple[float, float]
+) -> tuple[float, float]:
+    """Newcombe's hybrid score interval of ``p1 - p2`` from the two Wilson intervals.
+
+    Newcombe (1998), method 10: it inherits the Wilson interval's honesty for small n
+    and ratios near 0 or 1, and needs nothing but the two intervals at the same confidence.
+
+    :returns: ``(lower, upper)``, within [-1, 1].
+    """
+    (l1, u1), (l2, u2) = interval1, interval2
+    difference = p1 - p2
+    lower = difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    upper = difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return max(-1.0, lower), min(1.0, upper)
+
+
+# The figures are read-only values, but not frozen: a frozen dataclass costs twice as much to build,
+# and a scrape builds tens of thousands of them.
+@dataclass(slots=True)
+class AnswerFigures:
+    """The answer figures of one segment (an outcome, a channel, the exits); ratios ``None`` without answers."""
+
+    answers: int
+    positive: int
+    neutral: int
+    negative: int
+    distribution: dict[int, int]
+    mean_score: float | None
+    ces_ratio: float | None
+    wilson_lower: float | None
+    wilson_upper: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExitGap:
+    """CES at exits minus CES at completion, with its interval; negative when leaving was harder.
+
+    Only computed when both sides hold the minimum number of answers. ``significant`` is
+    True when the interval excludes 0.
+    """
+
+    ces_ratio_gap: float
+    lower: float
+    upper: float
+    exit_answers: int
+    completion_answers: int
+
+    @property
+    def significant(self) -> bool:
+        return self.upper < 0.0 or self.lower > 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Segments:
+    """A window's answers split by outcome and by channel, and what the split shows.
+
+    ``at_exits`` sums the exit outcomes (abandoned, abandoned_inferred). The false
+    positive picture: ``completion_only_ces_ratio`` is the CES you would report if you
+    asked only at completion, next to ``all_outcomes_ces_ratio`` (the blended CES);
+    ``overstatement`` is the first minus the second.
+    """
+
+    by_outcome: dict[str, AnswerFigures]
+    by_channel: dict[str, AnswerFigures]
+    at_exits: AnswerFigures
+    exit_gap: ExitGap | None
+    completion_only_ces_ratio: float | None
+    all_outcomes_ces_ratio: float | None
+    overstatement: float | None
+
+
+@dataclass(slots=True)
+class WindowFigures(AnswerFigures):
+    """What a goal's window says: the answer figures of all its answers, and more; ratios are
+    ``None`` when their denominator is 0.
+
+    ``response_ratio`` is answers / prompts within the same window and may exceed 1
+    near the window start (an answer whose prompt fell just before it). ``segments``
+    is ``None`` when the caller did not ask for the split.
+    """
+
+    net_effort: float | None
+    most_negative_ratio: float | None
+    prompts: int
+    response_ratio: float | None
+    outcomes: dict[str, int]
+    completion_ratio: float | None
+    segments: Segments | None = None
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def answer_figures(counts: AnswerCounts, scale_points: tuple[int, ...], confidence: float) -> AnswerFigures:
+    """The figures of one segment's answers (see :func:`figures` for the parameters)."""
+    answers = counts.positive + counts.neutral + counts.negative
+    if not answers:  # many segments are empty (a channel not used, no inferred abandonment)
+        return _no_answers(scale_points)
+    interval = wilson_interval(counts.positive, answers, confidence)
+    return AnswerFigures(
+        answers=answers,
+        positive=counts.positive,
+        neutral=counts.neutral,
+        negative=counts.negative,
+        distribution={point: counts.scores.get(point, 0) for point in scale_points},
+        mean_score=_ratio(counts.score_sum, answers),
+        ces_ratio=_ratio(counts.positive, answers),
+        wilson_lower=interval[0] if interval else None,
+        wilson_upper=interval[1] if interval else None,
+    )
+
+
+def segment_figures(
+    counts: BucketCounts, scale_points: tuple[int, ...], confidence: float, min_answers: int
+) -> Segments:
+    """The split of a window's answers by outcome and channel, the exit gap and the false positive picture.
+
+    :param min_answers: answers each side (exits, completions) needs before the exit gap is computed.
+    """
+    by_outcome = {
+        name: answer_figures(counts.by_outcome.get(name, _NO_ANSWERS), scale_points, confidence) for name in OUTCOMES
+    }
+    by_channel = {
+        name: answer_figures(counts.by_channel.get(name, _NO_ANSWERS), scale_points, confidence) for name in CHANNELS
+    }
+    at_exits = answer_figures(sum_segments(counts.by_outcome, EXIT_OUTCOMES), scale_points, confidence)
+    completed = by_outcome["completed"]
+    exit_gap = None
+    if min(at_exits.answers, completed.answers) >= max(1, min_answers):
+        p_exit, p_completed = at_exits.positive / at_exits.answers, completed.positive / completed.answers
+        lower, upper = difference_interval(
+            p_exit,
+            (at_exits.wilson_lower, at_exits.wilson_upper),  # type: ignore[arg-type]
+            p_completed,
+            (completed.wilson_lower, completed.wilson_upper),  # type: ignore[arg-type]
+        )
+        exit_gap = ExitGap(p_exit - p_completed, lower, upper, at_exits.answers, completed.answers)
+    blended = _ratio(counts.positive, counts.answers)
+    completion_only = completed.ces_ratio
+    return Segments(
+        by_outcome=by_outcome,
+        by_channel=by_channel,
+        at_exits=at_exits,
+        exit_gap=exit_gap,
+        completion_only_ces_ratio=completion_only,
+        all_outcomes_ces_ratio=blended,
+        overstatement=None if completion_only is None or blended is None else completion_only - blended,
+    )
+
+
+_NO_ANSWERS = AnswerCounts()
+
+
+@lru_cache(maxsize=64)
+def _no_answers(scale_points: tuple[int, ...]) -> AnswerFigures:
+    # Shared: frozen, and its distribution is never mutated by the callers.
+    return AnswerFigures(0, 0, 0, 0, dict.fromkeys(scale_points, 0), None, None, None, None)
+
+
+def figures(
+    counts: BucketCounts,
+    scale_points: tuple[int, ...],
+    most_negative: int,
+    confidence: float,
+    *,
+    segment_min_answers: int | None = None,
+) -> WindowFigures:
+    """Compute the figures of one window from its summed counts.
+
+    :param counts: the window's counts (e.g. ``GoalBuckets.window_counts``).
+    :param scale_points: every point of the goal's scale, in order; the distribution
+        has exactly these keys (scores outside the scale are not given a key, so a
+        metric label can never come from data).
+    :param most_negative: the scale's most negative point (``Scale.most_negative``).
+    :param confidence: confidence of the Wilson interval of the CES ratio.
+    :param segment_min_answers: when given, also compute the split by outcome and channel
+        (:func:`segment_figures`) with this minimum for the exit gap; ``None`` skips it.
+    """
+    answers = counts.positive + counts.neutral + counts.negative
+    scores = counts.scores
+    distribution = {point: scores.get(point, 0) for point in scale_points}
+    interval = wilson_interval(counts.positive, answers, confidence)
+    outcomes = {name: counts.outcomes.get(name, 0) for name in OUTCOMES}
+    return WindowFigures(
+        answers=answers,
+        positive=counts.positive,
+        neutral=counts.neutral,
+        negative=counts.negative,
+        distribution=distribution,
+        mean_score=_ratio(counts.score_sum, answers),
+        ces_ratio=_ratio(counts.positive, answers),
+        net_effort=_ratio(counts.positive - counts.negative, answers),
+        most_negative_ratio=_ratio(scores.get(most_negative, 0), answers),
+        wilson_lower=interval[0] if interval else None,
+        wilson_upper=interval[1] if interval else None,
+        prompts=counts.prompts,
+        response_ratio=_ratio(answers, counts.prompts),
+        outcomes=outcomes,
+        completion_ratio=_ratio(outcomes["completed"], sum(outcomes.values())),
+        segments=None
+        if segment_min_answers is None
+        else segment_figures(counts, scale_points, confidence, segment_min_answers),
+    )

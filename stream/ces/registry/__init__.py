@@ -1,0 +1,7 @@
+"""The goal registry: which goals exist, how users are asked about each, and the answer scales."""
+
+from stream.ces.registry.loader import load_registry
+from stream.ces.registry.model import Alerting, GoalConfig, GoalRegistry
+from stream.ces.registry.scales import Scale, Sentiment
+
+__all__ = ["Alerting", "GoalConfig", "GoalRegistry", "Scale", "Sentiment", "load_registry"]

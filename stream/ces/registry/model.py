@@ -1,0 +1,392 @@
+"""The goal registry: which goals exist and how users are asked about each, loaded from YAML.
+
+One file (``deploy/goals.yaml``) lists every goal with its question per locale, its scale,
+its triggers, sampling and cooldowns. ``defaults`` are merged under every goal before
+validation: shallow, field by field, and a goal's own field wins (a goal's ``sampling``
+replaces the default ``sampling`` as a whole, so ``rate`` and ``target_answers_per_day``
+never mix). ``defaults.user_cooldown_seconds`` is registry-wide and not merged.
+
+The models and their validators; :mod:`stream.ces.registry.loader` loads the file and
+turns a validation error into one line per problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from schemas.common import GoalSlug, Locale
+from schemas.survey_prompt import ScaleKind, ScaleSpec
+from stream.ces.registry.scales import Scale, default_scale
+
+REQUIRED_LOCALES = ("nl", "en")
+"""Every localized text (display name, question, follow-up question, labels) needs these."""
+
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+_LabelText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+_LocalizedText = dict[Locale, _Text]
+_Ratio = Annotated[float, Field(ge=0, le=1)]
+_PositiveSeconds = Annotated[float, Field(gt=0)]
+_Seconds = Annotated[float, Field(ge=0)]
+
+# Used when a goal's scale gives no labels: kind -> language -> point -> label.
+# Wording follows the seeds ("Zeer moeilijk (1) .. Zeer gemakkelijk (5)", "1 = zeer weinig, 5 = zeer veel").
+_DEFAULT_LABELS: dict[str, dict[str, dict[int, str]]] = {
+    "five_point": {
+        "en": {1: "Very difficult", 2: "Somewhat difficult", 3: "Neutral", 4: "Somewhat easy", 5: "Very easy"},
+        "nl": {
+            1: "Zeer moeilijk",
+            2: "Enigszins moeilijk",
+            3: "Neutraal",
+            4: "Enigszins gemakkelijk",
+            5: "Zeer gemakkelijk",
+        },
+    },
+    "seven_point": {
+        "en": {
+            1: "Very difficult",
+            2: "Difficult",
+            3: "Somewhat difficult",
+            4: "Neutral",
+            5: "Somewhat easy",
+            6: "Easy",
+            7: "Very easy",
+        },
+        "nl": {
+            1: "Zeer moeilijk",
+            2: "Moeilijk",
+            3: "Enigszins moeilijk",
+            4: "Neutraal",
+            5: "Enigszins gemakkelijk",
+            6: "Gemakkelijk",
+            7: "Zeer gemakkelijk",
+        },
+    },
+    "five_point_inverted": {
+        "en": {1: "Very little effort", 2: "Little effort", 3: "Some effort", 4: "Much effort", 5: "Very much effort"},
+        "nl": {1: "Zeer weinig moeite", 2: "Weinig moeite", 3: "Enige moeite", 4: "Veel moeite", 5: "Zeer veel moeite"},
+    },
+    # Numeric scales label only their ends.
+    "ten_point": {
+        "en": {1: "Very difficult", 10: "Very easy"},
+        "nl": {1: "Zeer moeilijk", 10: "Zeer gemakkelijk"},
+    },
+    "emoticon": {
+        "en": {1: "Unhappy", 2: "Neutral", 3: "Happy"},
+        "nl": {1: "Ongelukkig", 2: "Neutraal", 3: "Vrolijk"},
+    },
+}
+
+
+def _problem(field: str, message: str) -> PydanticCustomError:
+    """An error for a field below the validator's own location (``field`` is a dotted path, may be "")."""
+    return PydanticCustomError("registry", "{detail}", {"field": field, "detail": message})
+
+
+def _require_locales(texts: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if texts is not None:
+        missing = [locale for locale in REQUIRED_LOCALES if locale not in texts]
+        if missing:
+            raise _problem("", f"missing the {' and '.join(missing)} text (nl and en are required)")
+    return texts
+
+
+def _pick(texts: Mapping[str, Any], locale: str, fallback: str) -> Any:
+    """Exact locale, then its language ("nl" of "nl-NL"), then the fallback, then en (always present)."""
+    for candidate in (locale, locale.split("-", 1)[0], fallback, "en"):
+        if candidate in texts:
+            return texts[candidate]
+    raise KeyError(f"no text for locale {locale!r}")
+
+
+class _RegistryModel(BaseModel):
+    # Strict: the file is YAML with native types, so "0.25" for a rate is a mistake, not a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _span(scale: Scale) -> str:
+    return f"the {scale.kind} scale ({scale.min_score}..{scale.max_score})"
+
+
+def _not_points(values: list[int], scale: Scale) -> str:
+    listed = ", ".join(str(value) for value in values)
+    verb = "is not a point" if len(values) == 1 else "are not points"
+    return f"{listed} {verb} of {_span(scale)}"
+
+
+class ScaleConfig(_RegistryModel):
+    """A goal's scale: its kind, which points count as positive, and optional labels per locale."""
+
+    kind: Annotated[ScaleKind, Field(strict=False)]
+    positive: list[int] | None = None
+    """Positive (low-effort) points; None means the kind's DOMAIN default."""
+    labels: dict[Locale, dict[int, _LabelText]] | None = None
+    """Label per point per locale; None means the built-in labels of the kind."""
+
+    @model_validator(mode="after")
+    def _check_points(self) -> ScaleConfig:
+        scale = default_scale(self.kind)
+        if self.positive is not None:
+            self._check_positive(scale, frozenset(self.positive))
+        if self.labels is not None:
+            _require_labels(self.labels)
+            for locale, labels in self.labels.items():
+                outside = sorted(value for value in labels if not scale.contains(value))
+                if outside:
+                    raise _problem(f"labels.{locale}", _not_points(outside, scale))
+        return self
+
+    @staticmethod
+    def _check_positive(scale: Scale, positive: frozenset[int]) -> None:
+        outside = sorted(point for point in positive if not scale.contains(point))
+        if outside:
+            raise _problem("positive", _not_points(outside, scale))
+        if not positive:
+            raise _problem("positive", "name at least one positive point")
+        if positive == frozenset(scale.points):
+            raise _problem("positive", f"every point of {_span(scale)} is positive; nothing could be negative")
+        # A positive point on the difficult side usually means the wrong kind (inverted or not).
+        if scale.inverted:
+            wrong = sorted(point for point in positive if point > scale.neutral_point)
+        else:
+            wrong = sorted(point for point in positive if point < scale.neutral_point)
+        if wrong:
+            side = "above" if scale.inverted else "below"
+            raise _problem(
+                "positive",
+                f"{', '.join(map(str, wrong))} {'lies' if len(wrong) == 1 else 'lie'} {side} the neutral point "
+                f"{scale.neutral_point:g} of {_span(scale)}, on the difficult side (wrong scale kind?)",
+            )
+
+
+def _scale_of(config: ScaleConfig) -> Scale:
+    """The :class:`Scale` a config describes: the kind's default with the config's positive set."""
+    scale = default_scale(config.kind)
+    if config.positive is None:
+        return scale
+    return replace(scale, positive=frozenset(config.positive))
+
+
+def _require_labels(labels: Mapping[str, Any]) -> None:
+    missing = [locale for locale in REQUIRED_LOCALES if locale not in labels]
+    if missing:
+        raise _problem("labels", f"missing the {' and '.join(missing)} labels (nl and en are required)")
+
+
+class InferredAbandonment(_RegistryModel):
+    """Treat a started goal without completion or abandonment after a timeout as abandoned."""
+
+    enabled: bool = False
+    timeout_seconds: _PositiveSeconds = 900.0
+
+
+class Triggers(_RegistryModel):
+    """Which goal outcomes may prompt the user."""
+
+    completed: bool = True
+    abandoned: bool = True
+    inferred_abandonment: InferredAbandonment = InferredAbandonment()
+
+
+class Sampling(_RegistryModel):
+    """Who gets asked: a fixed sticky rate, or a rate adapted to reach a daily answer target."""
+
+    rate: _Ratio | None = None
+    target_answers_per_day: Annotated[int, Field(gt=0)] | None = None
+    min_rate: _Ratio = 0.01
+    max_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Sampling:
+        if (self.rate is None) == (self.target_answers_per_day is None):
+            raise _problem("", "give exactly one of rate or target_answers_per_day")
+        if self.rate is not None:
+            bounds = sorted(self.model_fields_set & {"min_rate", "max_rate"})
+            if bounds:
+                raise _problem(bounds[0], "applies only with target_answers_per_day, not with a fixed rate")
+        if self.min_rate > self.max_rate:
+            raise _problem("min_rate", f"{self.min_rate:g} is above max_rate {self.max_rate:g}")
+        return self
+
+
+class Cooldowns(_RegistryModel):
+    """How long one user is not asked about the same goal again."""
+
+    user_goal_seconds: _Seconds = 604800.0
+
+
+class Alerting(_RegistryModel):
+    """How the generated alert rules judge this goal (``ces-stream monitoring``)."""
+
+    min_answers: Annotated[int, Field(ge=1)] = 40
+    """Answers a window needs before its CES can raise an alert (alerting-statistics: 30 at 99 %; 40 keeps
+    false pages at 100 answers/h to 0.1 per goal-week, README "Alert quality")."""
+    exit_gap_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.2
+    """How much lower CES at exits may be than at completion before it is worth a ticket."""
+    busy_events_per_hour: Annotated[float, Field(gt=0)] = 10.0
+    """Goal events per hour (over the last day) from which silence means the app stopped sending."""
+
+
+class GoalConfig(_RegistryModel):
+    """One goal: its texts per locale, scale, target, triggers, sampling and timings."""
+
+    slug: GoalSlug
+    display_name: _LocalizedText
+    question: _LocalizedText
+    follow_up_question: _LocalizedText
+    scale: ScaleConfig
+    sampling: Sampling
+    target_ces_ratio: _Ratio | None = None
+    """The organisation's own CES target for this goal (DOMAIN: no industry benchmark); None if unset."""
+    triggers: Triggers = Triggers()
+    cooldowns: Cooldowns = Cooldowns()
+    alerting: Alerting = Alerting()
+    enabled: bool = True
+    prompt_expiry_seconds: _PositiveSeconds = 1800.0
+    max_event_age_seconds: _PositiveSeconds = 300.0
+    """Goal events older than this (relative to processing time) are too old to ask about."""
+    locale_fallback: Locale = "en"
+
+    _scale: Scale = PrivateAttr()
+    # Prompts reuse one ScaleSpec per locale (building it is a third of a prompt's cost).
+    _scale_specs: dict[str, ScaleSpec] = PrivateAttr(default_factory=dict)
+
+    _needs_nl_and_en = field_validator("display_name", "question", "follow_up_question")(_require_locales)
+
+    @model_validator(mode="after")
+    def _fallback_has_texts(self) -> GoalConfig:
+        fallback = self.locale_fallback
+        for field, texts in (("question", self.question), ("follow_up_question", self.follow_up_question)):
+            if fallback not in texts:
+                raise _problem(field, f"no text for locale_fallback {fallback!r}")
+        if self.scale.labels is not None and fallback not in self.scale.labels:
+            raise _problem("scale.labels", f"no labels for locale_fallback {fallback!r}")
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._scale = _scale_of(self.scale)
+
+    def scale_obj(self) -> Scale:
+        """Return the goal's scale (built once at load).
+
+        :returns: the :class:`Scale` with this goal's positive set.
+        """
+        return self._scale
+
+    def question_for(self, locale: str) -> str:
+        """Return the question in a locale.
+
+        :param locale: the user's locale, e.g. ``nl-NL``.
+        :returns: the text for the exact locale, else its language, else ``locale_fallback``.
+        """
+        return _pick(self.question, locale, self.locale_fallback)
+
+    def follow_up_for(self, locale: str) -> str:
+        """Return the follow-up (open) question in a locale, with the fallback of :meth:`question_for`."""
+        return _pick(self.follow_up_question, locale, self.locale_fallback)
+
+    def scale_spec_for(self, locale: str) -> ScaleSpec:
+        """Describe the goal's scale for a prompt in a locale.
+
+        :param locale: the user's locale.
+        :returns: the ScaleSpec with the configured labels, or the built-in labels of the
+            scale kind, in the locale chosen like :meth:`question_for`.
+        """
+        spec = self._scale_specs.get(locale)
+        if spec is None:
+            labels = self.scale.labels if self.scale.labels is not None else _DEFAULT_LABELS[self.scale.kind]
+            if len(self._scale_specs) >= 256:  # locales come from events: keep the cache bounded
+                self._scale_specs.clear()
+            spec = self._scale_specs[locale] = self._scale.to_spec(_pick(labels, locale, self.locale_fallback))
+        return spec
+
+
+class Defaults(_RegistryModel):
+    """Values merged under every goal (a goal's own field wins), plus the registry-wide user cooldown."""
+
+    user_cooldown_seconds: _Seconds = 86400.0
+    """After any prompt, the user is not asked about any goal for this long."""
+    locale_fallback: Locale | None = None
+    prompt_expiry_seconds: _PositiveSeconds | None = None
+    max_event_age_seconds: _PositiveSeconds | None = None
+    follow_up_question: _LocalizedText | None = None
+    scale: ScaleConfig | None = None
+    target_ces_ratio: _Ratio | None = None
+    triggers: Triggers | None = None
+    sampling: Sampling | None = None
+    cooldowns: Cooldowns | None = None
+    alerting: Alerting | None = None
+    enabled: bool | None = None
+
+    _needs_nl_and_en = field_validator("follow_up_question")(_require_locales)
+
+
+class GoalRegistry(_RegistryModel):
+    """Every goal, in file order, with the registry-wide defaults."""
+
+    version: Literal[1]
+    defaults: Defaults = Defaults()
+    goals: Annotated[tuple[GoalConfig, ...], Field(strict=False)]
+
+    _by_slug: dict[str, GoalConfig] = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not isinstance(data.get("goals"), list | tuple):
+            return data
+        defaults = data.get("defaults")
+        if isinstance(defaults, Defaults):
+            under = defaults.model_dump(exclude_unset=True, exclude_none=True, exclude={"user_cooldown_seconds"})
+        elif isinstance(defaults, Mapping):
+            under = {
+                key: value
+                for key, value in defaults.items()
+                if key in Defaults.model_fields and key != "user_cooldown_seconds" and value is not None
+            }
+        else:
+            return data
+        goals = [{**under, **goal} if isinstance(goal, Mapping) else goal for goal in data["goals"]]
+        return {**data, "goals": goals}
+
+    @model_validator(mode="after")
+    def _unique_slugs(self) -> GoalRegistry:
+        if not self.goals:
+            raise _problem("goals", "list at least one goal")
+        first_index: dict[str, int] = {}
+        for index, goal in enumerate(self.goals):
+            if goal.slug in first_index:
+                raise _problem(
+                    f"goals.{index}.slug", f"duplicate slug, already used by goals[{first_index[goal.slug]}]"
+                )
+            first_index[goal.slug] = index
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._by_slug = {goal.slug: goal for goal in self.goals}
+
+    def get(self, slug: str) -> GoalConfig | None:
+        """Return the goal with this slug, or None if the registry has none."""
+        return self._by_slug.get(slug)
+
+    @property
+    def slugs(self) -> tuple[str, ...]:
+        """Every goal slug, in file order."""
+        return tuple(goal.slug for goal in self.goals)
+
+    @property
+    def user_cooldown_seconds(self) -> float:
+        """After any prompt, the user is not asked about any goal for this long."""
+        return self.defaults.user_cooldown_seconds

@@ -1,0 +1,20 @@
+"""The user stage's logic: the prompt engine (who is asked, when) and the answer joiner."""
+
+from stream.ces.users.answer_joiner import AnswerDecision, decide_answer
+from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason
+from stream.ces.users.prompt_engine import decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
+from stream.ces.users.sampling import AdaptiveRates
+from stream.ces.users.state import UserState
+
+__all__ = [
+    "AdaptiveRates",
+    "AnswerDecision",
+    "PromptDecision",
+    "SuppressionReason",
+    "UserState",
+    "decide_answer",
+    "decide_goal_event",
+    "expire_open_goals",
+    "longest_cooldown_s",
+    "next_deadline_s",
+]

@@ -1,0 +1,197 @@
+"""The answer joiner: a survey answer against the user's pending prompt.
+
+Pure and deterministic, like :mod:`stream.ces.users.prompt_engine`: the decision depends only on the
+answer, its source ``offset``, ``now_s`` and the user's state, which it updates.
+
+Rules, in order: the prompt id is not known for this user (never issued, or forgotten)
+-> ``unknown_prompt``; the answer names another goal than the prompt -> ``schema_violation``;
+the prompt was answered before -> the same answer again re-emits its recorded fact with
+the ORIGINAL offset (a replay at the same offset, which also re-sends its comment; a reported
+``duplicate`` at another, which does not),
+another answer is a ``duplicate`` without a fact; answered after ``expires_at`` plus
+:data:`ANSWER_GRACE_S` -> ``expired_prompt`` (answers after expiry are dead-lettered, not
+counted); the score is not a point of the prompt's scale -> ``score_out_of_range``; else
+an :class:`AnswerFact` at ``answered_at``, classified on the scale the prompt was asked
+on, and a :class:`FeedbackComment` (pseudonymous ``user_ref``) when the comment is not blank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.dead_letter import DeadLetterReason
+from schemas.feedback_comment import FeedbackComment
+from schemas.survey_answer import SurveyAnswer
+from schemas.survey_prompt import PromptOutcome, ScaleKind
+from stream.ces.goals import AnswerFact, Fact
+from stream.ces.registry import Scale, Sentiment
+from stream.ces.users.state import ANSWER_GRACE_S, AnsweredPrompt, PendingPrompt, UserState
+
+__all__ = ["ANSWER_GRACE_S", "AnswerDecision", "decide_answer"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerDecision:
+    """What one survey answer led to.
+
+    :param prompt_id: the answered prompt.
+    :param answer_id: the answer.
+    :param facts: ``(source offset, AnswerFact)`` pairs, zero or one; the offset is the
+        original one on replay and duplicate.
+    :param feedback: the comment to publish, if the answer carries one and counts.
+    :param dead_letter_reason: why the answer goes to the dead letters, if it does.
+    :param detail: explanation for the dead letter.
+    :param replayed: True when the fact was re-emitted from the record, not decided now.
+    """
+
+    prompt_id: str
+    answer_id: str
+    facts: list[tuple[int, Fact]] = field(default_factory=list)
+    feedback: FeedbackComment | None = None
+    dead_letter_reason: DeadLetterReason | None = None
+    detail: str = ""
+    replayed: bool = False
+
+
+def decide_answer(
+    state: UserState,
+    answer: SurveyAnswer,
+    *,
+    user_ref: str,
+    offset: int,
+    now_s: float,
+) -> AnswerDecision:
+    """Judge one answer against the user's prompts, and record an accepted one in ``state``.
+
+    :param state: the user's state; updated in place when the answer is accepted.
+    :param answer: the validated survey answer.
+    :param user_ref: the user's pseudonymous reference (goes into the feedback comment).
+    :param offset: source offset of the answer on the internal per-user topic.
+    :param now_s: Kafka timestamp of that record, epoch seconds (only used to date the record).
+    :returns: the decision.
+    """
+    prompt_id = str(answer.prompt_id)
+    answer_id = str(answer.answer_id)
+    answered = state.answered.get(prompt_id)
+    pending = state.pending.get(prompt_id)
+
+    def reject(reason: DeadLetterReason, detail: str) -> AnswerDecision:
+        return AnswerDecision(prompt_id, answer_id, dead_letter_reason=reason, detail=detail)
+
+    if answered is None and pending is None:
+        return reject(DeadLetterReason.unknown_prompt, f"no prompt {prompt_id} is known for this user")
+    prompt_goal = answered.goal if answered is not None else pending.goal  # type: ignore[union-attr]
+    if answer.goal != prompt_goal:
+        return reject(
+            DeadLetterReason.schema_violation,
+            f"goal: the answer names {answer.goal!r} but prompt {prompt_id} asked about {prompt_goal!r}",
+        )
+    if answered is not None:
+        return _answered_again(answered, answer, user_ref=user_ref, offset=offset)
+    assert pending is not None
+
+    answered_at_s = answer.answered_at.timestamp()
+    if answered_at_s > pending.expires_at_s + ANSWER_GRACE_S:
+        return reject(
+            DeadLetterReason.expired_prompt,
+            f"answered at {answer.answered_at.isoformat()}, "
+            f"{answered_at_s - pending.expires_at_s:.0f} s after prompt {prompt_id} expired",
+        )
+    scale = _scale_of(pending)
+    if not scale.contains(answer.score):
+        return reject(
+            DeadLetterReason.score_out_of_range,
+            f"score {answer.score} is not a point of the {scale.kind} scale "
+            f"({scale.min_score}..{scale.max_score}) of prompt {prompt_id}",
+        )
+
+    sentiment = scale.classify(answer.score)
+    record = AnsweredPrompt(
+        answer_id=answer_id,
+        offset=offset,
+        score=answer.score,
+        sentiment=sentiment.value,
+        answered_at_s=answered_at_s,
+        goal=pending.goal,
+        outcome=pending.outcome,
+        locale=pending.locale,
+        recorded_at_s=now_s,
+        channel=pending.channel or answer.channel.value,  # prompts from before channels were kept
+    )
+    del state.pending[prompt_id]
+    state.answered[prompt_id] = record
+    state.note_offset(offset)
+    return AnswerDecision(
+        prompt_id,
+        answer_id,
+        facts=[(offset, _fact_of(record, answer))],
+        feedback=_feedback(record, answer, prompt_id, user_ref),
+    )
+
+
+def _answered_again(answered: AnsweredPrompt, answer: SurveyAnswer, *, user_ref: str, offset: int) -> AnswerDecision:
+    prompt_id = str(answer.prompt_id)
+    answer_id = str(answer.answer_id)
+    if answer_id != answered.answer_id:
+        return AnswerDecision(
+            prompt_id,
+            answer_id,
+            dead_letter_reason=DeadLetterReason.duplicate,
+            detail=f"prompt {prompt_id} was already answered by answer {answered.answer_id}",
+        )
+    decision = AnswerDecision(
+        prompt_id,
+        answer_id,
+        facts=[(answered.offset, _fact_of(answered, answer))],
+        feedback=_feedback(answered, answer, prompt_id, user_ref),
+        replayed=True,
+    )
+    if offset == answered.offset:
+        return decision
+    # A duplicate (another record) does not publish the comment again: the first record did, or
+    # is replayed itself (it lies past the committed offset too) and re-sends it then.
+    return AnswerDecision(
+        prompt_id,
+        answer_id,
+        facts=decision.facts,
+        dead_letter_reason=DeadLetterReason.duplicate,
+        detail=f"answer {answer_id} was already processed at offset {answered.offset}",
+        replayed=True,
+    )
+
+
+def _scale_of(pending: PendingPrompt) -> Scale:
+    return Scale(
+        kind=ScaleKind(pending.scale_kind),
+        min_score=pending.min_score,
+        max_score=pending.max_score,
+        inverted=pending.inverted,
+        positive=frozenset(pending.positive),
+    )
+
+
+def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:
+    # A record from before channels were kept counts under the answer's channel.
+    channel = answered.channel or answer.channel.value
+    return AnswerFact(
+        answered.goal, answered.answered_at_s, answered.score, Sentiment(answered.sentiment), answered.outcome, channel
+    )
+
+
+def _feedback(answered: AnsweredPrompt, answer: SurveyAnswer, prompt_id: str, user_ref: str) -> FeedbackComment | None:
+    """The answer's comment (stripped) with the recorded score and prompt context; None when blank."""
+    comment = (answer.comment or "").strip()
+    if not comment:
+        return None
+    return FeedbackComment(
+        answer_id=answer.answer_id,
+        prompt_id=answer.prompt_id,
+        goal=answered.goal,
+        outcome=PromptOutcome(answered.outcome),
+        score=answered.score,
+        user_ref=user_ref,
+        comment=comment,
+        answered_at=answer.answered_at,
+        channel=answer.channel,
+        locale=answered.locale,
+    )

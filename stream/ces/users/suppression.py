@@ -1,0 +1,64 @@
+"""The rules that stop a prompt, in the order the README lists them.
+
+Goal disabled; trigger disabled; too old; an open prompt on any goal; user cooldown;
+user+goal cooldown; not sampled. The first rule that holds names the
+:class:`~stream.ces.users.prompt_decision.SuppressionReason`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from schemas.survey_prompt import PromptOutcome
+from stream.ces.registry import GoalConfig, GoalRegistry
+from stream.ces.users.prompt_decision import SuppressionReason
+from stream.ces.users.sampling import sticky_sample
+from stream.ces.users.state import UserState
+
+
+def _trigger_enabled(goal_cfg: GoalConfig, outcome: PromptOutcome) -> bool:
+    triggers = goal_cfg.triggers
+    if outcome is PromptOutcome.completed:
+        return triggers.completed
+    if outcome is PromptOutcome.abandoned:
+        return triggers.abandoned
+    return triggers.inferred_abandonment.enabled
+
+
+def _sampling_rate(goal_cfg: GoalConfig, rates: Mapping[str, float] | None) -> float:
+    if rates is not None and goal_cfg.slug in rates:
+        return rates[goal_cfg.slug]
+    sampling = goal_cfg.sampling
+    return sampling.rate if sampling.rate is not None else sampling.max_rate
+
+
+def suppression_for(
+    state: UserState,
+    goal_cfg: GoalConfig,
+    registry: GoalRegistry,
+    *,
+    outcome: PromptOutcome,
+    at_s: float,
+    user_ref: str,
+    now_s: float,
+    rates: Mapping[str, float] | None,
+    too_old: bool,
+) -> SuppressionReason | None:
+    """The first rule that stops a prompt, in the documented order, or None to prompt."""
+    if not goal_cfg.enabled:
+        return SuppressionReason.goal_disabled
+    if not _trigger_enabled(goal_cfg, outcome):
+        return SuppressionReason.trigger_disabled
+    if too_old:
+        return SuppressionReason.too_old
+    if any(p.expires_at_s > now_s for p in state.pending.values()):
+        return SuppressionReason.open_prompt
+    # Cooldowns compare event times; an event older than the last prompt is inside the cooldown too.
+    if state.last_prompt_at_s is not None and at_s - state.last_prompt_at_s < registry.user_cooldown_seconds:
+        return SuppressionReason.user_cooldown
+    last_for_goal = state.last_prompt_by_goal.get(goal_cfg.slug)
+    if last_for_goal is not None and at_s - last_for_goal < goal_cfg.cooldowns.user_goal_seconds:
+        return SuppressionReason.user_goal_cooldown
+    if not sticky_sample(user_ref, goal_cfg.slug, _sampling_rate(goal_cfg, rates)):
+        return SuppressionReason.not_sampled
+    return None

@@ -1,0 +1,444 @@
+"""``ces-stream alert-quality``: how often the paging CES alert cries wolf and how fast it sees a drop.
+
+Read before deploying the rules of ``ces-stream monitoring``: simulated goals (Poisson
+answers, a healthy CES, and runs where it drops) go through the worker's window code
+(:mod:`stream.tools.alert_quality.simulated_goals`), their gauges are backfilled into a throw-away TSDB, and a
+real Prometheus evaluates the *generated* ``CesBelowTarget`` critical rule over the whole
+range, so the figures judge the rules that ship, not a hand copy
+(``notes/alerting-statistics.md``). Recording rules in the alert expression are replaced by
+their own generated expressions. Rule parameters can be overridden to compare variants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from stream.ces.goals import WindowSpec, parse_duration
+from stream.ces.registry import Alerting, GoalRegistry
+from stream.errors import CesError
+from stream.observability.rules import AlertPlan, rule_file
+from stream.settings import Settings, load_settings
+from stream.tools.alert_quality.simulated_goals import (
+    DETECTION_HORIZON_MINUTES,
+    GoalRun,
+    RateQuality,
+    any_of,
+    firing,
+    plan_runs,
+    window_gauges,
+)
+
+START_S = 1_704_067_200  # 2024-01-01T00:00:00Z: a fixed start, so a seed always writes the same samples
+STEP_S = 60  # the rule evaluation interval, and the gauges' sample interval
+STEPS_PER_QUERY = 1440  # a day a query: query_range returns at most 11 000 points per series
+MARK = "alert_quality_match"  # temporary label that applies a selector's matchers to an expanded expression
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sub-command's options: the simulation, and overrides of the rule parameters."""
+    sim = parser.add_argument_group("simulation")
+    sim.add_argument("--rates", default="20,100,1000", help="answers per hour, comma separated (%(default)s)")
+    sim.add_argument("--healthy-ces", type=float, default=0.85, help="true CES of a healthy goal (%(default)s)")
+    sim.add_argument("--target", type=float, default=0.80, help="the goals' target_ces_ratio (%(default)s)")
+    sim.add_argument("--dropped-ces", type=float, default=0.60, help="true CES after a drop (%(default)s)")
+    sim.add_argument("--weeks", type=int, default=40, help="healthy goal-weeks per rate (%(default)s)")
+    sim.add_argument("--drops", type=int, default=40, help="drop runs per rate (%(default)s)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed (%(default)s)")
+    rule = parser.add_argument_group("rule parameters (default: the effective settings)")
+    rule.add_argument("--alert-windows", help="CES_ALERT_WINDOWS, e.g. 10m,30m,1h,3h")
+    rule.add_argument("--alert-for", help="CES_ALERT_FOR, e.g. 5m")
+    rule.add_argument("--windows", help="CES_WINDOWS (an alert window must be one of them)")
+    rule.add_argument("--wilson-confidence", type=float, help="CES_WILSON_CONFIDENCE, e.g. 0.99")
+    rule.add_argument(
+        "--min-answers", type=int, default=Alerting().min_answers, help="the goals' alerting.min_answers (%(default)s)"
+    )
+    parser.add_argument("--prometheus", default="prometheus", help="the prometheus binary")
+    parser.add_argument("--promtool", default="promtool", help="the promtool binary")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Simulate, replay through Prometheus, print the table (or JSON); 0 on success."""
+    started = time.monotonic()
+    settings = with_overrides(settings, args)
+    rates = _rates(args)
+    plan = AlertPlan(settings)
+    specs = [spec for spec in settings.window_specs() if spec.name in plan.fast]
+    warmup = max(spec.duration_s for spec in specs) // 60
+    runs = plan_runs(rates, args.weeks, args.drops, warmup, args.healthy_ces, args.dropped_ces, args.seed)
+    rules = rule_file(settings, simulated_registry(runs, args.target, args.min_answers))
+    alert = paging_alert(rules)
+    expr = expand_recorded(alert["expr"], recording_rules(rules))
+    for_steps = math.ceil(parse_duration(alert["for"]) / STEP_S)
+    with tempfile.TemporaryDirectory(prefix="ces-alert-quality-") as tmp:
+        work = Path(tmp)
+        _progress(f"simulating {len(runs)} goals ...")
+        samples = write_openmetrics(work / "gauges.om", runs, specs, settings.wilson_confidence, args.target)
+        _progress(f"backfilling {samples} samples ...")
+        backfill(args.promtool, work / "gauges.om", work / "tsdb")
+        (work / "gauges.om").unlink()  # can be a gigabyte; the TSDB holds it now
+        minutes = max(r.minutes for r in runs)
+        with PrometheusServer(args.prometheus, work, retention_days=minutes // 1440 + 2) as server:
+            _progress("evaluating the alert ...")
+            present = evaluate(server, expr, minutes)
+            version = server.version
+    qualities = judge(runs, present, for_steps, rates)
+    report = {
+        "rule": {
+            "alert": alert["alert"],
+            "severity": "critical",
+            "windows": plan.fast,
+            "for": alert["for"],
+            "min_answers": args.min_answers,
+            "confidence": settings.wilson_confidence,
+            "expr": alert["expr"],
+            "evaluated_by": version,
+        },
+        "simulation": {
+            "healthy_ces": args.healthy_ces,
+            "target": args.target,
+            "dropped_ces": args.dropped_ces,
+            "healthy_goal_weeks_per_rate": args.weeks,
+            "drops_per_rate": args.drops,
+            "seed": args.seed,
+            "detection_horizon_minutes": DETECTION_HORIZON_MINUTES,
+        },
+        "rates": [q.summary() for q in qualities],
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
+
+
+def _rates(args: argparse.Namespace) -> list[float]:
+    """The answer rates, once the simulation options are checked (a bad one fails like a bad setting)."""
+    try:
+        rates = [float(rate) for rate in args.rates.split(",") if rate.strip()]
+    except ValueError:
+        raise CesError(f"--rates: expected answers per hour like 20,100,1000, got {args.rates!r}") from None
+    ces = {"--healthy-ces": args.healthy_ces, "--target": args.target, "--dropped-ces": args.dropped_ces}
+    problems = [f"{name} must be between 0 and 1" for name, value in ces.items() if not 0 <= value <= 1]
+    if not rates or min(rates) <= 0 or len(set(rates)) < len(rates):
+        problems.append("--rates must be distinct positive numbers")
+    if min(args.weeks, args.drops) < 0 or args.weeks + args.drops == 0:
+        problems.append("--weeks and --drops must be >= 0, and not both 0")
+    if problems:
+        raise CesError("; ".join(problems))
+    return rates
+
+
+def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings with the rule parameters given on the command line (checked like CES_* variables)."""
+    names = ("alert_windows", "alert_for", "windows", "wilson_confidence")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    if not overrides:
+        return settings
+    data = {**settings.model_dump(), **overrides}
+    if "windows" in overrides:
+        data.pop("split_windows")  # let the default follow the new windows
+    return load_settings(**data)
+
+
+def simulated_registry(runs: list[GoalRun], target: float, min_answers: int) -> GoalRegistry:
+    """A registry with one goal per simulated run, so the generated rules hold one threshold per goal."""
+    texts = {"en": "How easy was it?", "nl": "Hoe makkelijk was het?"}
+    goals = [
+        {
+            "slug": r.goal,
+            "display_name": {"en": r.goal, "nl": r.goal},
+            "question": texts,
+            "follow_up_question": texts,
+            "scale": {"kind": "five_point"},
+            "sampling": {"rate": 1.0},
+            "target_ces_ratio": target,
+            "alerting": {"min_answers": min_answers},
+        }
+        for r in runs
+    ]
+    return GoalRegistry.model_validate({"version": 1, "goals": goals})
+
+
+def paging_alert(rules: dict[str, Any]) -> dict[str, Any]:
+    """The rule that pages: ``CesBelowTarget`` with severity critical."""
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == "CesBelowTarget" and rule.get("labels", {}).get("severity") == "critical":
+                return rule
+    raise CesError("the generated rules have no CesBelowTarget alert of severity critical")
+
+
+def recording_rules(rules: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every recording rule of the file by its record name (one name may have a rule per goal)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "record" in rule:
+                out.setdefault(rule["record"], []).append(rule)
+    return out
+
+
+_MATCHER = re.compile(r'\s*([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def expand_recorded(expr: str, recorded: dict[str, list[dict[str, Any]]], _seen: tuple[str, ...] = ()) -> str:
+    """``expr`` with every recorded series replaced by its rule's expression, recursively, parenthesised.
+
+    A recording rule's ``labels`` are set with ``label_replace``, the rules of one name are
+    joined with ``or``, and the matchers of a selector (``name{window=~"10m|1h"}``) are applied
+    to the expansion (:func:`_matched`): the result is what Prometheus would read from the
+    recorded series, without having to record them over history.
+
+    :raises CesError: for a cycle, or a range or offset on a recorded series.
+    """
+    if not recorded:
+        return expr
+    names = "|".join(re.escape(name) for name in sorted(recorded, key=len, reverse=True))
+    selector = re.compile(r"(?<![\w:])(" + names + r")(?![\w:])(\s*\{[^}]*\})?(\s*(?:\[|offset\b|@))?")
+
+    def replace(match: re.Match[str]) -> str:
+        name, matchers, after = match.groups()
+        if after:
+            raise CesError(f"cannot expand {name}: a range, offset or @ on a recorded series")
+        if name in _seen:
+            raise CesError(f"recording rules refer to each other in a cycle: {' -> '.join((*_seen, name))}")
+        parts = []
+        for rule in recorded[name]:
+            part = f"({expand_recorded(rule['expr'], recorded, (*_seen, name))})"
+            for label, value in rule.get("labels", {}).items():
+                part = f'label_replace({part}, "{label}", {json.dumps(str(value))}, "", "")'
+            parts.append(part)
+        return _matched(f"({' or '.join(parts)})", (matchers or "").strip()[1:-1])
+
+    return selector.sub(replace, expr)
+
+
+def _matched(expr: str, matchers: str) -> str:
+    """``expr`` keeping only the series that match ``matchers`` (the inside of a selector's braces).
+
+    Each matcher marks the series whose label matches (``label_replace`` with the matcher's
+    regex, anchored as in a selector) and keeps (``and``) or drops (``unless``) the marked ones.
+    """
+    position = 0
+    while position < len(matchers):
+        found = _MATCHER.match(matchers, position)
+        if found is None:
+            raise CesError(f"cannot read the label matchers {{{matchers}}}")
+        label, op, raw = found.groups()
+        regex = raw if op in ("=~", "!~") else json.dumps(_regex_literal(json.loads(f'"{raw}"')))[1:-1]
+        marked = f'label_replace({expr}, "{MARK}", "1", "{label}", "{regex}")'
+        keep = "and" if op in ("=", "=~") else "unless"
+        expr = (
+            f'label_replace(({marked} {keep} on ({MARK}) label_replace(vector(1), "{MARK}", "1", "", "")),'
+            f' "{MARK}", "", "", "")'
+        )
+        position = found.end()
+    return expr
+
+
+def _regex_literal(text: str) -> str:
+    """A regex matching exactly ``text`` (only RE2's metacharacters escaped)."""
+    return re.sub(r"([.+*?()|\[\]{}^$\\])", r"\\\1", text)
+
+
+def write_openmetrics(
+    path: Path, runs: list[GoalRun], specs: list[WindowSpec], confidence: float, target: float
+) -> int:
+    """The gauges the worker would export for every run and minute, as OpenMetrics; returns the sample count."""
+    samples = 0
+    with path.open("w", encoding="utf-8") as out:
+        for family in ("ces_goal_answers", "ces_goal_ces_ratio_wilson_upper", "ces_goal_target_ces_ratio"):
+            out.write(f"# TYPE {family} gauge\n")
+        for goal_run in runs:
+            target_line = f'ces_goal_target_ces_ratio{{goal="{goal_run.goal}"}} {target!r} '
+            lines = []
+            for at_s, gauges in window_gauges(goal_run, specs, confidence, START_S):
+                lines.append(f"{target_line}{at_s}\n")
+                for g in gauges:
+                    labels = f'{{goal="{goal_run.goal}",window="{g.window}"}}'
+                    lines.append(f"ces_goal_answers{labels} {g.answers} {at_s}\n")
+                    if g.wilson_upper is not None:
+                        lines.append(f"ces_goal_ces_ratio_wilson_upper{labels} {g.wilson_upper!r} {at_s}\n")
+            out.writelines(lines)
+            samples += len(lines)
+        out.write("# EOF\n")
+    return samples
+
+
+def backfill(promtool: str, openmetrics: Path, tsdb: Path) -> None:
+    """Write the samples as TSDB blocks, in one pass over the file (one block, not one per 2 hours)."""
+    command = [
+        promtool,
+        "tsdb",
+        "create-blocks-from",
+        "openmetrics",
+        "--max-block-duration=8760h",
+        str(openmetrics),
+        str(tsdb),
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CesError(f"promtool backfill failed: {exc}") from None
+    if result.returncode:
+        raise CesError(f"promtool backfill failed: {(result.stderr or result.stdout).strip()[-2000:]}")
+
+
+class PrometheusServer:
+    """A Prometheus on the backfilled TSDB, on a free local port, stopped on exit (also on errors).
+
+    ``--query.lookback-delta`` is just under the sample interval: backfilled series have no
+    staleness markers, and a window whose ratio has no value must not keep the last one.
+    """
+
+    def __init__(self, binary: str, work: Path, retention_days: int) -> None:
+        self.binary, self.work, self.retention_days = binary, work, retention_days
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.version = ""
+
+    def __enter__(self) -> PrometheusServer:
+        (self.work / "prometheus.yml").write_text("global: {}\n")
+        try:
+            version = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CesError(f"cannot run {self.binary}: {exc}") from None
+        found = re.search(r"version (\S+)", version.stdout)
+        self.version = f"Prometheus {found.group(1) if found else '(unknown version)'}"
+        with socket.socket() as probe:  # a free port: the OS picks one, Prometheus takes it just after
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        log = (self.work / "prometheus.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={self.work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.work / 'tsdb'}",
+                f"--storage.tsdb.retention.time={self.retention_days}d",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--query.lookback-delta={STEP_S - 1}s",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        log = (self.work / "prometheus.log").read_text(errors="replace")[-2000:]
+        raise CesError(f"prometheus did not become ready: {log}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def query_range(self, expr: str, start_s: int, end_s: int) -> list[dict[str, Any]]:
+        """The series of ``expr`` evaluated every step from ``start_s`` to ``end_s`` (POST: the text is long)."""
+        body = urllib.parse.urlencode({"query": expr, "start": start_s, "end": end_s, "step": STEP_S}).encode()
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/query_range", data=body, timeout=600) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise CesError(f"prometheus query failed: {exc.read().decode(errors='replace')[:2000]}") from None
+        except OSError as exc:
+            raise CesError(f"prometheus query failed: {exc}") from None
+        return answer["data"]["result"]
+
+
+def evaluate(server: PrometheusServer, expr: str, minutes: int) -> dict[tuple[tuple[str, str], ...], bytearray]:
+    """Per result series (its labels), at which evaluations ``k`` (1..minutes) the expression returned it."""
+    present: dict[tuple[tuple[str, str], ...], bytearray] = {}
+    for first in range(1, minutes + 1, STEPS_PER_QUERY):
+        last = min(first + STEPS_PER_QUERY - 1, minutes)
+        for series in server.query_range(expr, START_S + first * STEP_S, START_S + last * STEP_S):
+            key = tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__"))
+            where = present.setdefault(key, bytearray(minutes + 1))
+            for at_s, _value in series["values"]:
+                where[(int(at_s) - START_S) // STEP_S] = 1
+    return present
+
+
+def judge(
+    runs: list[GoalRun], present: dict[tuple[tuple[str, str], ...], bytearray], for_steps: int, rates: list[float]
+) -> list[RateQuality]:
+    """Apply ``for`` per series, join a goal's windows, and count false alerts and detections per rate."""
+    by_goal: dict[str, list[bytearray]] = {}
+    for labels, where in present.items():
+        by_goal.setdefault(dict(labels).get("goal", ""), []).append(where)
+    qualities = {rate: RateQuality(rate) for rate in rates}
+    for goal_run in runs:
+        length = goal_run.minutes + 1
+        series = [firing(where[:length], for_steps) for where in by_goal.get(goal_run.goal, [])]
+        qualities[goal_run.answers_per_hour].add(goal_run, any_of(series, length))
+    return list(qualities.values())
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The figures as a Markdown table, headed by the rule parameters and the simulation."""
+    rule, sim = report["rule"], report["simulation"]
+    horizon = sim["detection_horizon_minutes"]
+
+    def minutes(value: float | None) -> str:
+        return "-" if value is None else f"{value:g} min"
+
+    lines = [
+        f"{rule['alert']} ({rule['severity']}) as generated, evaluated every {STEP_S // 60}m by {rule['evaluated_by']}",
+        f"rule: windows {','.join(rule['windows'])}, for {rule['for']}, min answers {rule['min_answers']}, "
+        f"confidence {rule['confidence']:g}",
+        f"simulation: healthy CES {sim['healthy_ces']:g}, target {sim['target']:g}, "
+        f"dropped CES {sim['dropped_ces']:g}; "
+        f"per rate {sim['healthy_goal_weeks_per_rate']} healthy goal-weeks and {sim['drops_per_rate']} drops "
+        f"(missed = not detected within {horizon} min); seed {sim['seed']}",
+        "",
+        "| answers/h | false alerts per goal-week | detection median | detection p90 | missed |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["rates"]:
+        fa = row["false_alerts_per_goal_week"]
+        lines.append(
+            f"| {row['answers_per_hour']:g} | {'-' if fa is None else f'{fa:.2f}'} "
+            f"({row['false_alerts']}/{row['healthy_goal_weeks']}) "
+            f"| {minutes(row['detection_median_minutes'])} | {minutes(row['detection_p90_minutes'])} "
+            f"| {row['missed']}/{row['drops']} |"
+        )
+    lines.append(f"\n({report['elapsed_s']} s)")
+    return "\n".join(lines)
+
+
+def _progress(message: str) -> None:
+    print(f"alert-quality: {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)

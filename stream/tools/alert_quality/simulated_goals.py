@@ -1,0 +1,283 @@
+"""Simulated goals replayed through the window code, and what an alert made of them.
+
+``ces-stream alert-quality`` (:mod:`stream.tools.alert_quality.command`) has a real Prometheus
+evaluate the generated alert rule on the gauges computed here; this module holds the
+pure parts: the answers (Poisson arrivals, each positive with the CES probability),
+the window gauges as the worker would export them, Prometheus' ``for`` and the
+counting of false alerts and detection times.
+
+Time, in minutes of a run (detection is counted in minutes, so it matters):
+
+- minute ``m``'s answers happen at its start; a drop at minute ``d`` means every
+  answer from minute ``d`` on is drawn with the dropped CES;
+- sample ``k`` (time ``start_s + 60 k``) is the worker's reading just before that
+  time: it holds the answers of minutes ``< k``, a 10m window exactly minutes
+  ``k-10 .. k-1``. Samples run from ``k = 1`` to ``k = minutes``;
+- a run first simulates ``warmup_minutes`` unexported minutes, so its windows are
+  full when sample 1 is taken;
+- detection = first firing evaluation ``k`` (``k > d``) minus ``d``: at least one
+  minute, plus the ``for``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from stream.ces.goals import AnswerFact, GoalBuckets, WindowSpec, fold_facts, retention_s_by_resolution, wilson_interval
+from stream.ces.registry import Sentiment
+
+WEEK_MINUTES = 7 * 24 * 60
+DROP_SPAN_MINUTES = 240
+"""A drop happens at a random minute of the first 4 hours of its run (after the warm-up)."""
+DETECTION_HORIZON_MINUTES = 1020
+"""A drop run goes on 17 hours after the latest drop minute: undetected by then is a miss."""
+PRUNE_EVERY_MINUTES = 60
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRun:
+    """One simulated goal: ``minutes`` exported minutes after ``warmup_minutes`` unexported ones.
+
+    The CES is ``healthy_ces`` until ``drop_minute`` and ``dropped_ces`` from then on;
+    ``drop_minute`` is ``None`` for a healthy run. ``seed`` names its random stream.
+    """
+
+    goal: str
+    answers_per_hour: float
+    minutes: int
+    warmup_minutes: int
+    healthy_ces: float
+    dropped_ces: float
+    drop_minute: int | None
+    seed: str
+
+    def ces_at(self, minute: int) -> float:
+        """The true CES of the answers of ``minute``."""
+        dropped = self.drop_minute is not None and minute >= self.drop_minute
+        return self.dropped_ces if dropped else self.healthy_ces
+
+
+def plan_runs(
+    rates: Sequence[float],
+    healthy_weeks: int,
+    drops: int,
+    warmup_minutes: int,
+    healthy_ces: float,
+    dropped_ces: float,
+    seed: int,
+) -> list[GoalRun]:
+    """Per rate, ``healthy_weeks`` healthy goal-weeks and ``drops`` drop runs, each with its own seed.
+
+    The seed of a run depends only on ``seed``, its rate and its number, so asking for
+    more weeks adds runs and keeps the others as they were.
+    """
+    runs: list[GoalRun] = []
+    drop_run_minutes = DROP_SPAN_MINUTES + DETECTION_HORIZON_MINUTES
+    for rate in rates:
+        tag = f"{rate:g}".replace(".", "p")
+        for i in range(healthy_weeks):
+            runs.append(
+                GoalRun(
+                    f"r{tag}-healthy-{i}",
+                    rate,
+                    WEEK_MINUTES,
+                    warmup_minutes,
+                    healthy_ces,
+                    dropped_ces,
+                    None,
+                    f"{seed}/{rate:g}/healthy/{i}",
+                )
+            )
+        for i in range(drops):
+            run_seed = f"{seed}/{rate:g}/drop/{i}"
+            drop_minute = random.Random(run_seed + "/minute").randrange(DROP_SPAN_MINUTES)
+            runs.append(
+                GoalRun(
+                    f"r{tag}-drop-{i}",
+                    rate,
+                    drop_run_minutes,
+                    warmup_minutes,
+                    healthy_ces,
+                    dropped_ces,
+                    drop_minute,
+                    run_seed,
+                )
+            )
+    return runs
+
+
+def poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth's product method, in slices of mean <= 30 so exp() never underflows)."""
+    total = 0
+    while mean > 0:
+        part = min(mean, 30.0)
+        mean -= part
+        limit, product = math.exp(-part), rng.random()
+        while product > limit:
+            total += 1
+            product *= rng.random()
+    return total
+
+
+def minute_answers(run: GoalRun) -> Iterator[tuple[int, int, int]]:
+    """``(minute, answers, positive)`` for every minute of the run, warm-up (negative minutes) first."""
+    rng = random.Random(run.seed)
+    mean = run.answers_per_hour / 60.0
+    for minute in range(-run.warmup_minutes, run.minutes):
+        answers = poisson(rng, mean)
+        ces = run.ces_at(minute)
+        positive = sum(1 for _ in range(answers) if rng.random() < ces)
+        yield minute, answers, positive
+
+
+@dataclass(frozen=True, slots=True)
+class WindowGauge:
+    """What the worker exports for one window: ``ces_goal_answers`` and ``ces_goal_ces_ratio_wilson_upper``.
+
+    ``wilson_upper`` is ``None`` without answers (the worker then exports no sample).
+    """
+
+    window: str
+    answers: int
+    wilson_upper: float | None
+
+
+def window_gauges(
+    run: GoalRun, specs: Sequence[WindowSpec], confidence: float, start_s: int
+) -> Iterator[tuple[int, list[WindowGauge]]]:
+    """``(sample time, gauges of every window in specs)`` for samples 1..minutes of the run.
+
+    The answers go through the worker's own path: facts folded into buckets of the
+    windows' resolutions (:func:`fold_facts`), summed by :class:`GoalBuckets`, the upper
+    bound from :func:`wilson_interval`.
+    """
+    resolutions = sorted({spec.resolution_s for spec in specs})
+    keep = retention_s_by_resolution(specs)
+    buckets = GoalBuckets()
+    for minute, answers, positive in minute_answers(run):
+        at_s = start_s + 60 * minute
+        good = AnswerFact(run.goal, at_s, 5, Sentiment.positive, "completed", "web")
+        bad = AnswerFact(run.goal, at_s, 1, Sentiment.negative, "completed", "web")
+        facts = [good] * positive + [bad] * (answers - positive)
+        for (_, resolution_s, bucket_start_s), delta in fold_facts(facts, resolutions).items():
+            buckets.apply(resolution_s, bucket_start_s, delta)
+        sample_s = at_s + 60
+        if minute % PRUNE_EVERY_MINUTES == 0:
+            buckets.prune(sample_s - 1, keep)
+        if minute < 0:
+            continue
+        gauges = []
+        for spec in specs:
+            counts = buckets.window_counts(spec, sample_s - 1, segments=False)
+            n = counts.positive + counts.neutral + counts.negative
+            interval = wilson_interval(counts.positive, n, confidence)
+            gauges.append(WindowGauge(spec.name, n, interval[1] if interval else None))
+        yield sample_s, gauges
+
+
+def firing(present: Sequence[bool], for_steps: int) -> list[bool]:
+    """Where an alert fires, given where its expression returns the series, as Prometheus does it.
+
+    The series goes pending at the first evaluation that returns it and fires once it
+    has been returned ``for_steps`` evaluations later without a gap (``for: 5m`` at a
+    1m interval: 6 evaluations in a row); one evaluation without it resets it.
+    """
+    out, run = [], 0
+    for here in present:
+        run = run + 1 if here else 0
+        out.append(run > for_steps)
+    return out
+
+
+def any_of(series: Iterable[Sequence[bool]], length: int) -> list[bool]:
+    """Per evaluation, whether any of the series is true (a goal alerts when any of its windows does)."""
+    out = [False] * length
+    for one in series:
+        for i, value in enumerate(one):
+            if value:
+                out[i] = True
+    return out
+
+
+def episode_starts(firing_at: Sequence[bool]) -> list[int]:
+    """The evaluations where a firing episode starts (a new notification each time)."""
+    return [i for i, value in enumerate(firing_at) if value and (i == 0 or not firing_at[i - 1])]
+
+
+def detection_minutes(firing_at: Sequence[bool], drop_minute: int) -> int | None:
+    """Minutes from the drop to the first firing evaluation that can see it; ``None``: missed.
+
+    ``firing_at[k]`` is evaluation ``k`` (sample ``k``, answers of minutes ``< k``).
+    """
+    return next((k - drop_minute for k in range(drop_minute + 1, len(firing_at)) if firing_at[k]), None)
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile, interpolated between neighbours; ``inf`` (a miss) beyond the finite values."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    position = q * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    if low == high or ordered[low] == ordered[high]:
+        return ordered[low]
+    if math.isinf(ordered[high]):
+        return math.inf
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(slots=True)
+class RateQuality:
+    """What one answer rate gave: false alert episodes on healthy weeks, detection times of drops."""
+
+    answers_per_hour: float
+    healthy_weeks: int = 0
+    false_alerts: int = 0
+    detections: list[int | None] = field(default_factory=list)
+
+    @property
+    def false_alerts_per_week(self) -> float:
+        return self.false_alerts / self.healthy_weeks if self.healthy_weeks else math.nan
+
+    def _minutes(self) -> list[float]:
+        return [math.inf if d is None else float(d) for d in self.detections]
+
+    @property
+    def detection_median(self) -> float:
+        return quantile(self._minutes(), 0.5)
+
+    @property
+    def detection_p90(self) -> float:
+        return quantile(self._minutes(), 0.9)
+
+    @property
+    def missed(self) -> int:
+        return sum(1 for d in self.detections if d is None)
+
+    def summary(self) -> dict[str, float | int | None]:
+        """The figures as JSON values: minutes rounded to 0.1, ``None`` for none (or a miss)."""
+
+        def finite(value: float, digits: int = 1) -> float | None:
+            return None if math.isinf(value) or math.isnan(value) else round(value, digits)
+
+        return {
+            "answers_per_hour": self.answers_per_hour,
+            "healthy_goal_weeks": self.healthy_weeks,
+            "false_alerts": self.false_alerts,
+            "false_alerts_per_goal_week": finite(self.false_alerts_per_week, 3),
+            "drops": len(self.detections),
+            "detection_median_minutes": finite(self.detection_median),
+            "detection_p90_minutes": finite(self.detection_p90),
+            "missed": self.missed,
+        }
+
+    def add(self, run: GoalRun, goal_firing: Sequence[bool]) -> None:
+        """Count one run: its alert episodes if healthy, its detection time if dropped."""
+        if run.drop_minute is None:
+            self.healthy_weeks += 1
+            self.false_alerts += len(episode_starts(goal_firing))
+        else:
+            self.detections.append(detection_minutes(goal_firing, run.drop_minute))

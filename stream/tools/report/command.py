@@ -1,0 +1,167 @@
+"""``ces-stream report``: one self-contained HTML file of every goal's CES over a month, a quarter or dates.
+
+For a product team, not for on-call: per goal the CES trend, the score distribution, CES
+at completion vs at exits, response and completion ratios and the most recent low-score
+comments. It reads the summaries topic and the feedback comments topic from the beginning
+up to their end offsets at start, with a group-less consumer (no commits, no consumer group:
+it never disturbs a worker), keeps what falls in the period and writes the file
+(:mod:`stream.tools.report.figures`, :mod:`stream.tools.report.html`).
+
+The topics keep ``CES_TOPIC_RETENTION_HOURS`` (7 days by default): for a month or a quarter,
+raise it, or the report says how few of the period's windows it found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from schemas import FeedbackComment, GoalSummary
+from stream.ces.goals import parse_duration
+from stream.ces.registry import load_registry
+from stream.errors import CesError
+from stream.infra.kafka_config import client_options
+from stream.settings import Settings
+from stream.tools.report.figures import PERIOD_KINDS, build_report, period_of
+from stream.tools.report.html import render_report
+
+READ_TIMEOUT_S = 120.0
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def iso_date(text: str) -> date:
+    """A day as YYYY-MM-DD (argparse names this function in its error message)."""
+    return date.fromisoformat(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sub-command's options."""
+    parser.add_argument(
+        "--period",
+        choices=PERIOD_KINDS,
+        default="month",
+        help="month or quarter (the one holding --from, default today), or custom (--from to --to)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="first",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="first day (custom), or a day in the month or quarter to report",
+    )
+    parser.add_argument("--to", dest="last", type=iso_date, metavar="YYYY-MM-DD", help="last day, inclusive (custom)")
+    parser.add_argument(
+        "--window",
+        default="24h",
+        help="the summaries to use, one per closed window period (default 24h: one point a day)",
+    )
+    parser.add_argument("--out", default="ces-report.html", help="the HTML file to write (default ces-report.html)")
+    parser.add_argument("--goals", help="comma separated goal slugs (default: every goal of the registry)")
+    parser.add_argument("--comments", type=int, default=10, help="low-score comments per goal, most recent first")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Read both topics, write the report; 0 on success, 2 on bad options (with a message)."""
+    registry = load_registry(settings.goals_file)
+    goals = [slug.strip() for slug in args.goals.split(",") if slug.strip()] if args.goals else None
+    try:
+        period = period_of(args.period, args.first, args.last, datetime.now(UTC).date())
+        parse_duration(args.window)
+        unknown = [slug for slug in goals or () if registry.get(slug) is None]
+        if unknown:
+            raise ValueError(f"--goals: not in the goal registry {settings.goals_file}: {', '.join(unknown)}")
+    except ValueError as exc:
+        print(f"ces-stream report: {exc}", file=sys.stderr)
+        return 2
+    if args.window not in settings.windows:
+        print(
+            f"note: {args.window} is not in CES_WINDOWS ({','.join(settings.windows)}); "
+            "using whatever summaries of it the topic holds",
+            file=sys.stderr,
+        )
+    summaries, bad_summaries = parse_records(read_values(settings, settings.topic_goal_summaries), GoalSummary)
+    comments, bad_comments = parse_records(read_values(settings, settings.topic_feedback_comments), FeedbackComment)
+    report = build_report(
+        registry,
+        summaries,
+        comments,
+        period,
+        args.window,
+        confidence=settings.wilson_confidence,
+        now=datetime.now(UTC),
+        goals=goals,
+        comment_limit=args.comments,
+        skipped={
+            "summary records that do not validate (GoalSummary version 2)": bad_summaries,
+            "comment records that do not validate": bad_comments,
+        },
+    )
+    out = Path(args.out)
+    out.write_text(render_report(report), encoding="utf-8")
+    used = sum(len(goal.summaries) for goal in report.goals)
+    print(
+        f"wrote {out}: {period.label}, {len(report.goals)} goals, {used} {args.window} summaries, "
+        f"{sum(goal.low_comment_count for goal in report.goals)} low-score comments; "
+        f"skipped {bad_summaries} summary and {bad_comments} comment records that do not validate"
+    )
+    return 0
+
+
+def parse_records(values: Iterable[bytes | None], model: type[Model]) -> tuple[list[Model], int]:
+    """The records that validate against ``model``, and how many did not (tombstones are neither)."""
+    parsed, invalid = [], 0
+    for value in values:
+        if value is None:  # a compaction tombstone: nothing was meant to be there
+            continue
+        try:
+            parsed.append(model.model_validate_json(value))
+        except ValidationError:
+            invalid += 1
+    return parsed, invalid
+
+
+def read_values(settings: Settings, topic: str, timeout_s: float = READ_TIMEOUT_S) -> list[bytes | None]:
+    """Every record value of ``topic`` from the beginning up to the end offsets at the start of the read.
+
+    :raises CesError: when the topic does not exist or the read takes over ``timeout_s``.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(
+            **client_options(settings),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            allow_auto_create_topics=False,
+        )
+    except KafkaError as exc:
+        raise CesError(f"cannot read {topic} from {settings.kafka_bootstrap}: {exc}") from exc
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise CesError(f"topic {topic} does not exist (or is not readable) at {settings.kafka_bootstrap}")
+        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        end = consumer.end_offsets(assigned)
+        values: list[bytes | None] = []
+        remaining = {tp for tp in assigned if consumer.position(tp) < end[tp]}
+        deadline = time.monotonic() + timeout_s
+        while remaining:
+            if time.monotonic() > deadline:
+                raise CesError(f"reading {topic} took over {timeout_s:.0f} s; {len(remaining)} partitions unfinished")
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                values.extend(record.value for record in records if record.offset < end[tp])
+            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
+        return values
+    finally:
+        consumer.close()

@@ -1,0 +1,267 @@
+"""The figures of ``ces-stream report``: one goal's CES over a month, a quarter or any dates.
+
+Pure (no Kafka): built from the GoalSummary records of one window and the FeedbackComment
+records that fall in the period. Summaries of one window are aligned tumbling periods, so
+their counts add up to the period's counts without overlap; figures over the period are
+therefore always computed from summed counts, never by averaging ratios. A summary can
+arrive twice (outputs are at-least-once) and only its latest revision counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from schemas import FeedbackComment, GoalSummary
+from schemas.goal_summary import SegmentFigures
+from stream.ces.goals import difference_interval, parse_duration, wilson_interval
+from stream.ces.registry import GoalConfig, GoalRegistry, Scale, Sentiment
+
+PERIOD_KINDS = ("month", "quarter", "custom")
+
+
+@dataclass(frozen=True)
+class Period:
+    """``[start, end)`` in UTC, with the label the report shows."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+    def holds(self, summary: GoalSummary) -> bool:
+        """A summary counts only when its whole window lies in the period (no partial days)."""
+        return self.start <= summary.window_start and summary.window_end <= self.end
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def period_of(kind: str, first: date | None, last: date | None, today: date) -> Period:
+    """The report period: the month or quarter holding ``first`` (default today), or ``first..last`` inclusive.
+
+    :raises ValueError: for an unknown kind, a custom period without both dates or with
+        ``last`` before ``first``, or ``last`` given for a month or quarter.
+    """
+    if kind == "custom":
+        if first is None or last is None:
+            raise ValueError("--period custom needs --from and --to")
+        if last < first:
+            raise ValueError(f"--to {last} is before --from {first}")
+        return Period(
+            _midnight(first), _midnight(last + timedelta(days=1)), f"{first.isoformat()} to {last.isoformat()}"
+        )
+    if kind not in PERIOD_KINDS:
+        raise ValueError(f"unknown period {kind!r} (one of {', '.join(PERIOD_KINDS)})")
+    if last is not None:
+        raise ValueError(f"--to is for --period custom; --period {kind} takes the {kind} that holds --from")
+    anchor = first or today
+    months = 1 if kind == "month" else 3
+    start_month = anchor.month if kind == "month" else 3 * ((anchor.month - 1) // 3) + 1
+    start = date(anchor.year, start_month, 1)
+    end_month = start_month + months
+    end = date(anchor.year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1)
+    label = start.strftime("%B %Y") if kind == "month" else f"Q{(start_month - 1) // 3 + 1} {start.year}"
+    return Period(_midnight(start), _midnight(end), label)
+
+
+@dataclass
+class Counts:
+    """Answer counts summed over summaries (or segments of them)."""
+
+    answers: int = 0
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+    distribution: dict[int, int] = field(default_factory=dict)
+
+    def add(self, part: GoalSummary | SegmentFigures) -> None:
+        self.answers += part.answers
+        self.positive += part.positive
+        self.neutral += part.neutral
+        self.negative += part.negative
+        for point, count in part.distribution.items():
+            self.distribution[int(point)] = self.distribution.get(int(point), 0) + count
+
+    @property
+    def ces_ratio(self) -> float | None:
+        return self.positive / self.answers if self.answers else None
+
+    def interval(self, confidence: float) -> tuple[float, float] | None:
+        return wilson_interval(self.positive, self.answers, confidence)
+
+
+@dataclass(frozen=True)
+class Direction:
+    """CES in the period's second half against its first half; an arrow only when the change is significant."""
+
+    arrow: str  # "↑", "↓", "→" (no significant change) or "–" (too little data)
+    first: float | None
+    second: float | None
+
+
+@dataclass
+class GoalReport:
+    """Everything the report shows of one goal over the period."""
+
+    slug: str
+    display_name: str
+    target: float | None
+    scale: Scale
+    labels: dict[int, str]
+    summaries: list[GoalSummary]  # the window's summaries in the period, oldest first
+    expected_summaries: int  # window periods the period holds up to now
+    total: Counts
+    completed: Counts
+    exits: Counts
+    prompts: int
+    outcomes: dict[str, int]
+    direction: Direction
+    low_comments: list[FeedbackComment]  # most recent first, at most the limit
+    low_comment_count: int  # in the period, before the limit
+
+    @property
+    def response_ratio(self) -> float | None:
+        return self.total.answers / self.prompts if self.prompts else None
+
+    @property
+    def completion_ratio(self) -> float | None:
+        all_outcomes = sum(self.outcomes.values())
+        return self.outcomes.get("completed", 0) / all_outcomes if all_outcomes else None
+
+
+@dataclass
+class Report:
+    """The whole report: its period and window, every goal, and what was left out."""
+
+    period: Period
+    window: str
+    confidence: float
+    generated_at: datetime
+    goals: list[GoalReport]
+    skipped: dict[str, int]  # reason -> records left out
+
+
+def latest_revisions(summaries: Iterable[GoalSummary]) -> list[GoalSummary]:
+    """One summary per (goal, window, start): the one emitted last (a later read wins a tie)."""
+    latest: dict[str, GoalSummary] = {}
+    for summary in summaries:
+        key = summary.kafka_key()
+        if key not in latest or summary.emitted_at >= latest[key].emitted_at:
+            latest[key] = summary
+    return sorted(latest.values(), key=lambda s: (s.goal, s.window_start))
+
+
+def expected_summaries(period: Period, window_seconds: int, now: datetime) -> int:
+    """How many aligned window periods fit in the period (up to now): the summaries a full record holds."""
+    start_s, end_s = period.start.timestamp(), min(period.end, now).timestamp()
+    first = -(-int(start_s) // window_seconds) * window_seconds
+    last_end = int(end_s) // window_seconds * window_seconds
+    return max(0, (last_end - first) // window_seconds)
+
+
+def direction(summaries: Sequence[GoalSummary], confidence: float) -> Direction:
+    """The second half of the period's summaries against the first (summed counts, Newcombe's interval)."""
+    half = len(summaries) // 2
+    first, second = Counts(), Counts()
+    for index, summary in enumerate(summaries):
+        (first if index < half else second).add(summary)
+    if not first.answers or not second.answers:
+        return Direction("–", first.ces_ratio, second.ces_ratio)
+    p1, p2 = first.ces_ratio, second.ces_ratio
+    lower, upper = difference_interval(p2, second.interval(confidence), p1, first.interval(confidence))  # type: ignore[arg-type]
+    arrow = "↑" if lower > 0 else "↓" if upper < 0 else "→"
+    return Direction(arrow, p1, p2)
+
+
+def _is_low(scale: Scale, score: int) -> bool:
+    return scale.contains(score) and scale.classify(score) is Sentiment.negative
+
+
+def goal_report(
+    goal: GoalConfig,
+    summaries: list[GoalSummary],
+    comments: list[FeedbackComment],
+    expected: int,
+    confidence: float,
+    comment_limit: int,
+) -> GoalReport:
+    """One goal's figures from its summaries (one window, in the period) and its comments (in the period)."""
+    total, completed, exits = Counts(), Counts(), Counts()
+    outcomes: dict[str, int] = {}
+    prompts = 0
+    for summary in summaries:
+        total.add(summary)
+        if "completed" in summary.by_outcome:  # the worker writes every outcome; the contract does not insist
+            completed.add(summary.by_outcome["completed"])
+        exits.add(summary.at_exits)
+        prompts += summary.prompts
+        for outcome, count in summary.outcomes.items():
+            outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + count
+    scale = goal.scale_obj()
+    low = sorted((c for c in comments if _is_low(scale, c.score)), key=lambda c: c.answered_at, reverse=True)
+    return GoalReport(
+        slug=goal.slug,
+        display_name=goal.display_name["en"],
+        target=goal.target_ces_ratio,
+        scale=scale,
+        labels={label.value: label.label for label in goal.scale_spec_for("en").labels},
+        summaries=summaries,
+        expected_summaries=expected,
+        total=total,
+        completed=completed,
+        exits=exits,
+        prompts=prompts,
+        outcomes=outcomes,
+        direction=direction(summaries, confidence),
+        low_comments=low[:comment_limit],
+        low_comment_count=len(low),
+    )
+
+
+def build_report(
+    registry: GoalRegistry,
+    summaries: Iterable[GoalSummary],
+    comments: Iterable[FeedbackComment],
+    period: Period,
+    window: str,
+    *,
+    confidence: float,
+    now: datetime,
+    goals: Sequence[str] | None = None,
+    comment_limit: int = 10,
+    skipped: dict[str, int] | None = None,
+) -> Report:
+    """The report over ``period`` from every summary and comment read (any window, any time).
+
+    Only summaries of ``window`` whose whole window lies in the period count, one revision
+    each; comments count when answered in the period (once per answer). ``goals`` picks a
+    subset of the registry (its order kept); summaries of goals not in the registry are
+    counted as skipped.
+
+    :raises ValueError: when ``goals`` names a goal the registry does not hold.
+    """
+    missing = [slug for slug in goals or () if registry.get(slug) is None]
+    if missing:
+        raise ValueError(f"not in the goal registry: {', '.join(missing)}")
+    chosen = [goal for goal in registry.goals if goals is None or goal.slug in goals]
+    skipped = dict(skipped or {})
+    in_period = [s for s in latest_revisions(summaries) if s.window == window and period.holds(s)]
+    unknown = sum(1 for s in in_period if registry.get(s.goal) is None)
+    if unknown:
+        skipped["summaries of goals not in the registry"] = unknown
+    in_period_comments = {c.answer_id: c for c in comments if period.start <= c.answered_at < period.end}.values()
+    expected = expected_summaries(period, parse_duration(window), now)
+    reports = [
+        goal_report(
+            goal,
+            [s for s in in_period if s.goal == goal.slug],
+            [c for c in in_period_comments if c.goal == goal.slug],
+            expected,
+            confidence,
+            comment_limit,
+        )
+        for goal in chosen
+    ]
+    return Report(period, window, confidence, now, reports, skipped)

@@ -1,0 +1,345 @@
+"""``ces-stream simulate``: realistic app traffic against a running worker, acting like the apps do.
+
+Goal events go to the goal-events topic at ``--rate``, paced by the clock. Like an app,
+the simulator answers only what the worker actually asks: it reads the prompts topic
+(from its end at start), lets the model (:mod:`stream.tools.simulator.traffic`) decide whether
+and when each user answers, keeps the due answers in a heap and sends each when it falls
+due. Ctrl-C or SIGTERM stops it; either way it prints what it sent and received.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from stream.ces.registry import load_registry
+from stream.errors import CesError
+from stream.infra.kafka_config import client_options
+from stream.infra.producer import make_producer
+from stream.settings import Settings
+from stream.tools.simulator.traffic import (
+    GOAL_EVENT_TYPES,
+    AnswerPlan,
+    Scenario,
+    SimRecord,
+    SimulationConfig,
+    TrafficModel,
+)
+
+PROGRESS_INTERVAL_S = 0.5
+PLAIN_PROGRESS_INTERVAL_S = 10.0  # when stderr is not a terminal: a full line now and then
+MAX_POLL_WAIT_S = 0.1
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ces-stream simulate``."""
+    parser.add_argument(
+        "--scenario",
+        choices=[s.value for s in Scenario],
+        default=Scenario.steady.value,
+        help="steady; incident (the incident goal gets harder from the incident minute); "
+        "survey-broken (answers stop then); bad-input (malformed records and unknown goals "
+        "mixed in from then); spike (traffic x4 for 2 minutes from then)",
+    )
+    parser.add_argument("--rate", type=_positive, default=20.0, help="goal events per second (default 20)")
+    parser.add_argument("--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)")
+    parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same traffic (default 1)")
+    parser.add_argument("--incident-goal", default=None, help="goal of the incident scenario (default: the busiest)")
+    parser.add_argument(
+        "--incident-minute", type=float, default=1.0, help="minute from which the scenario's event happens (default 1)"
+    )
+    parser.add_argument("--answer-share", type=_share, default=0.30, help="share of prompts answered (default 0.3)")
+    parser.add_argument(
+        "--attempt-seconds",
+        type=_positive,
+        default=40.0,
+        help="median seconds from started to completed or abandoned (default 40)",
+    )
+    parser.add_argument(
+        "--answer-delay-seconds", type=_positive, default=20.0, help="median seconds from prompt to answer (default 20)"
+    )
+    parser.add_argument("--users", type=int, default=50_000, help="simulated users (default 50000)")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--summary-json", default=None, metavar="PATH", help="also write the summary as JSON (- for stdout)"
+    )
+
+
+@dataclass
+class Tally:
+    """What the simulator sent and received."""
+
+    goal_events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (goal, type)
+    answers: int = 0
+    comments: int = 0
+    bad_records: Counter[str] = field(default_factory=Counter)
+    prompts: Counter[str] = field(default_factory=Counter)  # by outcome
+    prompts_for_other_users: int = 0
+    answers_pending: int = 0
+
+    def count_sent(self, record: SimRecord, plan: AnswerPlan | None = None) -> None:
+        if plan is not None:
+            self.answers += 1
+            self.comments += plan.comment is not None
+        elif record.kind in GOAL_EVENT_TYPES:
+            self.goal_events[(record.goal or "", record.kind)] += 1
+        else:
+            self.bad_records[record.kind] += 1
+
+    def summary(self, config: SimulationConfig, seconds: float) -> dict[str, Any]:
+        by_type = Counter(dict.fromkeys(GOAL_EVENT_TYPES, 0))
+        by_goal: dict[str, dict[str, int]] = {}
+        for (goal, event_type), count in sorted(self.goal_events.items()):
+            by_type[event_type] += count
+            by_goal.setdefault(goal, {})[event_type] = count
+        return {
+            "scenario": config.scenario.value,
+            "seed": config.seed,
+            "rate": config.rate,
+            "seconds": round(seconds, 1),
+            "sent": {
+                "goal_events": dict(by_type),
+                "goal_events_total": sum(by_type.values()),
+                "goal_events_by_goal": by_goal,
+                "answers": self.answers,
+                "comments": self.comments,
+                "bad_records": dict(sorted(self.bad_records.items())),
+                "bad_records_total": sum(self.bad_records.values()),
+            },
+            "received": {
+                "prompts": dict(sorted(self.prompts.items())),
+                "prompts_total": sum(self.prompts.values()),
+                "prompts_for_other_users": self.prompts_for_other_users,
+            },
+            "answers_pending_at_stop": self.answers_pending,
+        }
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The summary as a few lines for people."""
+    sent, received = summary["sent"], summary["received"]
+
+    def listed(counts: dict[str, int]) -> str:
+        return ", ".join(f"{name} {count}" for name, count in counts.items()) or "none"
+
+    return "\n".join(
+        [
+            f"simulated {summary['seconds']} s of {summary['scenario']} traffic "
+            f"(seed {summary['seed']}, {summary['rate']:g} goal events/s)",
+            f"sent      {sent['goal_events_total']} goal events ({listed(sent['goal_events'])})",
+            f"          {sent['answers']} answers ({sent['comments']} with a comment)",
+            f"          {sent['bad_records_total']} bad records ({listed(sent['bad_records'])})",
+            f"received  {received['prompts_total']} prompts ({listed(received['prompts'])}); "
+            f"{received['prompts_for_other_users']} for other users ignored",
+            f"pending   {summary['answers_pending_at_stop']} answers were not yet due at the stop",
+        ]
+    )
+
+
+class Progress:
+    """One updating status line on stderr (a plain line every 10 s when stderr is not a terminal)."""
+
+    def __init__(self, quiet: bool, stream: TextIO = sys.stderr) -> None:
+        self.quiet, self.stream = quiet, stream
+        self.tty = stream.isatty()
+        self._last_s = -1e9
+        self._drawn = False
+
+    def update(self, now_s: float, tally: Tally, due: int, force: bool = False) -> None:
+        interval = PROGRESS_INTERVAL_S if self.tty else PLAIN_PROGRESS_INTERVAL_S
+        if self.quiet or (not force and now_s - self._last_s < interval):
+            return
+        self._last_s = now_s
+        sent = sum(tally.goal_events.values())
+        line = (
+            f"{now_s:7.1f} s | {sent} goal events ({sent / max(now_s, 1e-9):.1f}/s) | "
+            f"{sum(tally.prompts.values())} prompts | {tally.answers} answers, {due} due | "
+            f"{sum(tally.bad_records.values())} bad"
+        )
+        self.stream.write(f"\r{line}\x1b[K" if self.tty else line + "\n")
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _model(settings: Settings, args: argparse.Namespace) -> TrafficModel:
+    """The traffic model for the registry and the options, its clock starting now."""
+    registry = load_registry(settings.goals_file)
+    config = SimulationConfig(
+        seed=args.seed,
+        scenario=Scenario(args.scenario),
+        rate=args.rate,
+        start_epoch_s=time.time(),
+        users=args.users,
+        answer_share=args.answer_share,
+        attempt_seconds=args.attempt_seconds,
+        answer_delay_seconds=args.answer_delay_seconds,
+        incident_goal=args.incident_goal,
+        incident_minute=args.incident_minute,
+    )
+    try:
+        return TrafficModel(registry, config)
+    except ValueError as exc:
+        raise CesError(f"simulate: {exc}") from None
+
+
+def _prompt_consumer(settings: Settings, timeout_s: float = 15.0) -> Any:
+    """A group-less consumer on every partition of the prompts topic, positioned at its end now."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = settings.topic_survey_prompts
+    consumer = KafkaConsumer(
+        **client_options(settings), group_id=None, enable_auto_commit=False, auto_offset_reset="latest"
+    )
+    deadline = time.monotonic() + timeout_s
+    while topic not in consumer.topics():  # never auto-create it with the wrong partition count
+        if time.monotonic() > deadline:
+            consumer.close()
+            raise CesError(f"simulate: topic {topic} not found; start the worker or run `ces-stream topics create`")
+        time.sleep(0.5)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(partitions)
+    consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        consumer.position(partition)  # resolve "the end" before the first goal event goes out
+    return consumer
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C (KeyboardInterrupt), with the summary."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Run:
+    """One run's clients, clock and bookkeeping; :meth:`loop` runs until the duration or a stop."""
+
+    def __init__(self, settings: Settings, model: TrafficModel, producer: Any, consumer: Any, quiet: bool) -> None:
+        self.model, self.producer, self.consumer = model, producer, consumer
+        self.topics = {"goal_events": settings.topic_goal_events, "answers": settings.topic_survey_answers}
+        self.tally = Tally()
+        self.progress = Progress(quiet)
+        self.due: list[tuple[float, int, AnswerPlan]] = []
+        self._seq = 0
+        self.started = time.monotonic()
+
+    def now_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def loop(self, duration_s: float | None) -> None:
+        record = self.model.next_record()
+        end_s = duration_s if duration_s is not None else float("inf")
+        while (now := self.now_s()) < end_s:
+            while record.at_s <= now:
+                self._send(record)
+                record = self.model.next_record()
+            while self.due and self.due[0][0] <= now:
+                plan = heapq.heappop(self.due)[2]
+                self._send(plan.record, plan)
+            next_s = min(record.at_s, self.due[0][0] if self.due else end_s, end_s)
+            self._read_prompts(min(max(next_s - self.now_s(), 0.0), MAX_POLL_WAIT_S))
+            self.progress.update(self.now_s(), self.tally, len(self.due))
+
+    def _send(self, record: SimRecord, plan: AnswerPlan | None = None) -> None:
+        self.producer.send(self.topics[record.topic], key=record.key, value=record.value)
+        self.tally.count_sent(record, plan)
+
+    def _read_prompts(self, wait_s: float) -> None:
+        for records in self.consumer.poll(timeout_ms=int(wait_s * 1000)).values():
+            for message in records:
+                try:
+                    prompt = json.loads(message.value)
+                except (TypeError, ValueError):
+                    continue  # not a prompt this simulator could read
+                self._take_prompt(prompt)
+
+    def _take_prompt(self, prompt: dict[str, Any]) -> None:
+        if not self.model.knows_user(prompt["user_id"]):
+            self.tally.prompts_for_other_users += 1
+            return
+        self.tally.prompts[prompt["outcome"]] += 1
+        plan = self.model.plan_answer(prompt)
+        if plan is not None:
+            heapq.heappush(self.due, (plan.due_s, self._seq, plan))
+            self._seq += 1
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the simulation until ``--duration`` or Ctrl-C/SIGTERM; print the summary; exit 0."""
+    consumer = _prompt_consumer(settings)
+    options = client_options(settings)
+    producer = make_producer(options.pop("bootstrap_servers"), **options)
+    try:
+        model = _model(settings, args)  # after connecting: its clock starts with the run's
+    except CesError:
+        producer.close()
+        consumer.close()
+        raise
+    current = _Run(settings, model, producer, consumer, args.quiet)
+    try:
+        with _sigterm_stops():
+            current.loop(args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        seconds = current.now_s()
+        current.progress.update(seconds, current.tally, len(current.due), force=True)
+        current.progress.close()
+        producer.flush()
+        producer.close()
+        consumer.close()
+    current.tally.answers_pending = len(current.due)
+    summary = current.tally.summary(model.config, seconds)
+    print(summary_text(summary))
+    _write_json(summary, args.summary_json)
+    return 0
+
+
+def _write_json(summary: dict[str, Any], path: str | None) -> None:
+    if path is None:
+        return
+    text = json.dumps(summary, indent=2) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)

@@ -1,0 +1,293 @@
+"""deploy/k8s: every manifest is schema-valid Kubernetes and agrees with the code.
+
+Schema: ``kubernetes-validate`` (the Kubernetes OpenAPI schemas as JSON Schema, bundled in the
+package, no network) in strict mode, so a misspelt or misplaced field fails too. The
+ServiceMonitor is a prometheus-operator CRD the package has no schema for; it is checked
+against the Service it scrapes instead. Against the code: every ``CES_*`` variable is a
+setting and the values make valid ``Settings``; probes, port, data volume, goal registry,
+secrets, replicas and image match what the worker and the compose file use.
+
+After editing ``deploy/goals.yaml``, refresh the ConfigMap with
+``.venv/bin/python tests/test_deploy/test_k8s_manifests.py`` (from the repository root).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.paths import PROJECT_ROOT
+
+if __name__ == "__main__":  # run as a script from the repository root: regenerate the ConfigMap
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from pydantic import SecretStr
+
+from stream.ces.registry.loader import load_registry
+from stream.settings import ENV_PREFIX, Settings, load_settings
+
+K8S = PROJECT_ROOT / "deploy" / "k8s"
+GOALS = PROJECT_ROOT / "deploy" / "goals.yaml"
+CONFIGMAP = K8S / "configmap-goals.yaml"
+# The oldest Kubernetes minor still maintained when these were written, and the newest the
+# validator bundles: the manifests must be valid on both.
+K8S_VERSIONS = ("1.31", "latest")
+# Not built-in Kubernetes kinds: no bundled schema (checked by the cross-checks below).
+NOT_BUILT_IN = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("kustomize.config.k8s.io/v1beta1", "Kustomization")}
+WORKER_LABELS = {"app.kubernetes.io/name": "ces-stream", "app.kubernetes.io/component": "worker"}
+
+
+def goals_configmap_text() -> str:
+    """configmap-goals.yaml as it must be: deploy/goals.yaml verbatim under data.goals.yaml."""
+    body = "".join(f"    {line}" if line.strip() else "\n" for line in GOALS.read_text().splitlines(keepends=True))
+    return (
+        "# The goal registry (CES_GOALS_FILE), mounted at /etc/ces-stream/goals.yaml: deploy/goals.yaml\n"
+        "# verbatim (tests/test_deploy/test_k8s_manifests.py checks it and rewrites it when run as a script).\n"
+        "# The worker reads it at start: after a change, kubectl rollout restart statefulset/ces-stream.\n"
+        "apiVersion: v1\n"
+        "kind: ConfigMap\n"
+        "metadata:\n"
+        "  name: ces-stream-goals\n"
+        "  labels:\n"
+        "    app.kubernetes.io/name: ces-stream\n"
+        "data:\n"
+        "  goals.yaml: |\n" + body
+    )
+
+
+def load_manifests(folder: Path = K8S) -> dict[str, list[dict[str, Any]]]:
+    """file name -> its YAML documents (empty ones dropped)."""
+    return {
+        path.name: [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+        for path in sorted(folder.glob("*.yaml"))
+    }
+
+
+def one(manifests: dict[str, list[dict[str, Any]]], kind: str) -> dict[str, Any]:
+    found = [doc for docs in manifests.values() for doc in docs if doc.get("kind") == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def worker_container(statefulset: dict[str, Any]) -> dict[str, Any]:
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def env_values(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """CES_* name -> its env entry (with "value" or "valueFrom")."""
+    names = [entry["name"] for entry in container["env"]]
+    assert len(names) == len(set(names)), f"a variable is set twice: {names}"
+    return {entry["name"]: entry for entry in container["env"]}
+
+
+def literal(env: dict[str, dict[str, Any]], name: str) -> str:
+    assert "value" in env[name], f"{name} must have a literal value"
+    return env[name]["value"]
+
+
+def secret_setting_names() -> set[str]:
+    return {
+        ENV_PREFIX + name.upper()
+        for name, field in Settings.model_fields.items()
+        if SecretStr in (field.annotation, *getattr(field.annotation, "__args__", ()))
+    }
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[str, list[dict[str, Any]]]:
+    return load_manifests()
+
+
+@pytest.fixture(scope="module")
+def statefulset(manifests) -> dict[str, Any]:
+    return one(manifests, "StatefulSet")
+
+
+@pytest.fixture(scope="module")
+def env(statefulset) -> dict[str, dict[str, Any]]:
+    return env_values(worker_container(statefulset))
+
+
+def test_the_expected_manifests_are_there(manifests):
+    kinds = sorted(doc["kind"] for docs in manifests.values() for doc in docs)
+    assert kinds == sorted(
+        ["StatefulSet", "Service", "ConfigMap", "PodDisruptionBudget", "ServiceMonitor", "Kustomization"]
+    )
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_every_built_in_manifest_is_schema_valid(manifests, version):
+    import kubernetes_validate
+
+    if version == "latest":
+        version = kubernetes_validate.utils.latest_version()
+    checked = []
+    for file, docs in manifests.items():
+        for doc in docs:
+            if (doc.get("apiVersion"), doc.get("kind")) in NOT_BUILT_IN:
+                continue
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                path = ".".join(str(part) for part in exc.path)
+                pytest.fail(f"{file}: {doc['kind']} is not valid Kubernetes {version}: {path}: {exc.message}")
+            checked.append(doc["kind"])
+    assert sorted(checked) == ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"]
+
+
+def test_the_validator_rejects_a_broken_manifest(statefulset):
+    """The schema check is not vacuous: a misspelt field and a wrong type both fail offline."""
+    import copy
+
+    import kubernetes_validate
+
+    misspelt = copy.deepcopy(statefulset)
+    misspelt["spec"]["template"]["spec"]["terminationGracePeriod"] = 60
+    wrong_type = copy.deepcopy(statefulset)
+    wrong_type["spec"]["replicas"] = "three"
+    for broken in (misspelt, wrong_type):
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, K8S_VERSIONS[0], strict=True)
+
+
+def test_kustomization_applies_everything_but_the_crd(manifests):
+    kustomization = one(manifests, "Kustomization")
+    assert set(kustomization["resources"]) == set(manifests) - {"kustomization.yaml", "servicemonitor.yaml"}
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    name, tag = compose["x-ces-image"]["image"].split(":")
+    (image,) = kustomization["images"]
+    assert (image["name"], image["newName"], image["newTag"]) == (name, name, tag)
+
+
+def test_every_variable_is_a_setting_and_the_values_make_valid_settings(env, monkeypatch):
+    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(set(env) - fields)
+    assert not unknown, f"not settings of stream.settings.Settings: {unknown}"
+    assert all(name.startswith(ENV_PREFIX) for name in env)
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    values = {name: entry.get("value", "from-the-cluster") for name, entry in env.items()}
+    values["CES_GROUP_INSTANCE_ID"] = "ces-stream-0"  # what the fieldRef gives the first pod
+    settings = load_settings(**{name[len(ENV_PREFIX) :].lower(): value for name, value in values.items()})
+    assert settings.static_member_id() == "ces-stream-0"
+    assert settings.store.startswith("rocksdb://")
+    assert settings.web_host == "0.0.0.0"  # the kubelet and Prometheus come in on the pod IP
+
+
+def test_one_group_with_the_pod_name_as_static_member_id(statefulset, env):
+    assert literal(env, "CES_APP_ID")
+    assert env["CES_GROUP_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert statefulset["spec"]["template"]["metadata"]["labels"] == WORKER_LABELS
+
+
+def test_replicas_do_not_exceed_the_partitions(statefulset, env):
+    assert 1 <= statefulset["spec"]["replicas"] <= int(literal(env, "CES_TOPIC_PARTITIONS"))
+
+
+def test_probes_ask_health_on_the_web_port(statefulset, env):
+    container = worker_container(statefulset)
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    web_port = int(literal(env, "CES_WEB_PORT"))
+    assert web_port in ports.values()
+    for probe_name in ("readinessProbe", "livenessProbe", "startupProbe"):
+        probe = container[probe_name]["httpGet"]
+        port = ports.get(probe["port"], probe["port"])
+        assert (probe["path"], port) == ("/health", web_port), probe_name
+    # A rebalance makes /health 503 for a while: liveness must wait far longer than readiness.
+    liveness, readiness = container["livenessProbe"], container["readinessProbe"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 300
+    assert (
+        liveness["periodSeconds"] * liveness["failureThreshold"]
+        > 10 * readiness["periodSeconds"] * readiness["failureThreshold"]
+    )
+    annotations = statefulset["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(web_port) and annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_each_pod_keeps_its_table_store_on_its_own_volume(statefulset, env):
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    mounts = {mount["name"]: mount["mountPath"] for mount in worker_container(statefulset)["volumeMounts"]}
+    assert literal(env, "CES_STORE").startswith("rocksdb://")
+    assert mounts[claim["metadata"]["name"]] == literal(env, "CES_DATA_DIR")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_the_goal_registry_comes_from_the_configmap(manifests, statefulset, env, tmp_path):
+    configmap = one(manifests, "ConfigMap")
+    assert configmap["data"]["goals.yaml"] == GOALS.read_text(), (
+        "deploy/k8s/configmap-goals.yaml differs from deploy/goals.yaml: run .venv/bin/python tests/test_deploy/test_k8s_manifests.py"
+    )
+    copy = tmp_path / "goals.yaml"
+    copy.write_text(configmap["data"]["goals.yaml"])
+    assert load_registry(copy).slugs == load_registry(GOALS).slugs
+    # CES_GOALS_FILE is the ConfigMap's key, mounted from that ConfigMap.
+    spec = statefulset["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    goals_file = Path(literal(env, "CES_GOALS_FILE"))
+    (mount,) = [m for m in worker_container(statefulset)["volumeMounts"] if m["mountPath"] == str(goals_file.parent)]
+    source = volumes[mount["name"]]["configMap"]
+    assert source["name"] == configmap["metadata"]["name"]
+    assert {item["path"]: item["key"] for item in source["items"]}[goals_file.name] in configmap["data"]
+
+
+def test_secrets_are_referenced_never_written(manifests, env):
+    assert not [doc for docs in manifests.values() for doc in docs if doc["kind"] == "Secret"]
+    secret_names = secret_setting_names()
+    assert secret_names == {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY"}
+    for name in secret_names:
+        assert set(env[name]) == {"name", "valueFrom"} and "secretKeyRef" in env[name]["valueFrom"], name
+    suspicious = [
+        name
+        for name, entry in env.items()
+        if "value" in entry and any(word in name for word in ("PASSWORD", "KEY", "SECRET", "TOKEN"))
+    ]
+    assert not suspicious
+
+
+def test_a_clean_faust_shutdown_fits_the_grace_period(statefulset, env):
+    # tests/harness.py gives a SIGTERMed worker 30 s; the session must outlast a restart's gap.
+    assert statefulset["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
+    assert float(literal(env, "CES_SESSION_TIMEOUT_SECONDS")) >= 30
+
+
+def test_the_service_and_service_monitor_reach_the_web_port(manifests, statefulset, env):
+    service = one(manifests, "Service")
+    monitor = one(manifests, "ServiceMonitor")
+    pdb = one(manifests, "PodDisruptionBudget")
+    assert service["spec"]["clusterIP"] == "None"
+    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
+    assert service["spec"]["selector"] == WORKER_LABELS
+    assert statefulset["spec"]["selector"]["matchLabels"] == WORKER_LABELS
+    assert pdb["spec"]["selector"]["matchLabels"] == WORKER_LABELS
+    assert pdb["spec"]["maxUnavailable"] == 1
+    ports = {port["name"]: port["containerPort"] for port in worker_container(statefulset)["ports"]}
+    (service_port,) = service["spec"]["ports"]
+    assert ports[service_port["targetPort"]] == int(literal(env, "CES_WEB_PORT"))
+    labels = service["metadata"]["labels"]
+    assert all(labels.get(key) == value for key, value in monitor["spec"]["selector"]["matchLabels"].items())
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == (service_port["name"], "/metrics")
+
+
+def test_image_is_the_one_compose_builds(statefulset):
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+    assert worker_container(statefulset)["image"] == compose["x-ces-image"]["image"]
+    assert worker_container(statefulset)["args"][0] == "worker"  # the image's entrypoint is ces-stream
+
+
+def test_the_configmap_file_is_the_generated_one():
+    assert CONFIGMAP.read_text() == goals_configmap_text(), (
+        "deploy/k8s/configmap-goals.yaml is stale: run .venv/bin/python tests/test_deploy/test_k8s_manifests.py"
+    )
+
+
+if __name__ == "__main__":
+    CONFIGMAP.write_text(goals_configmap_text())
+    print(f"wrote {CONFIGMAP.relative_to(PROJECT_ROOT)}")

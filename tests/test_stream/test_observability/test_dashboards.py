@@ -1,0 +1,264 @@
+"""The generated Grafana dashboards: complete panels, only known metrics, queries Prometheus can parse.
+
+The end-to-end test runs every panel query against a real Prometheus; these tests catch the
+mistakes that need none: a panel without unit or description, a misspelt metric or rule name,
+a variable left in a query, PromQL that does not parse (with promtool, where installed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from stream.ces.registry.loader import load_registry
+from stream.observability import rules
+from stream.observability.dashboards import dashboards, panel_queries, provisioning
+from stream.observability.metrics import EXIT_GAP_GAUGES, WINDOW_GAUGES, split_metric_names
+from stream.settings import Settings
+
+UIDS = {"ces-overview.json": "ces-overview", "ces-goal.json": "ces-goal", "ces-pipeline.json": "ces-pipeline"}
+VARIABLES = {"goal": "download-invoice", "window": "1h", "split_window": "7d", "datasource": "prometheus"}
+needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+
+KNOWN_NAMES = {
+    *split_metric_names(),
+    *(name for name, _, _ in WINDOW_GAUGES),
+    *(name for name, _, _ in EXIT_GAP_GAUGES),
+    "ces_goal_answers_by_score",
+    "ces_goal_outcomes",
+    "ces_goal_target_ces_ratio",
+    "ces_goal_events_total",
+    "ces_events_invalid_total",
+    "ces_survey_prompts_total",
+    "ces_survey_prompts_suppressed_total",
+    "ces_survey_answers_total",
+    "ces_feedback_comments_total",
+    "ces_offset_gaps_total",
+    "ces_last_event_processed_timestamp_seconds",
+    "ces_consumer_lag_messages",
+    "ces_worker_ready",
+    "ces_broker_reachable",
+    "ces_stalled_partitions",
+    *(f"ces_prompt_decision_latency_seconds{suffix}" for suffix in ("_bucket", "_sum", "_count")),
+    # Every recording rule name of the rules module (level:metric:operations).
+    *(value for name, value in vars(rules).items() if name.isupper() and isinstance(value, str) and ":" in value),
+    "ALERTS",
+    "up",
+}
+PROMQL_FUNCTIONS = {
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "bottomk",
+    "topk",
+    "rate",
+    "increase",
+    "time",
+    "vector",
+    "histogram_quantile",
+    "clamp_min",
+    "clamp_max",
+}
+PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "offset"}
+
+
+def default_settings(**fields) -> Settings:
+    """The default settings (and ``fields``), whatever CES_* this shell has."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("CES_")]:
+            patch.delenv(name)
+        return Settings(**fields)
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, dict]:
+    """The dashboards of the default settings and the example registry."""
+    return dashboards(default_settings(), load_registry("deploy/goals.yaml"))
+
+
+def all_panels(panels: list[dict]) -> list[dict]:
+    """Every panel, the ones inside rows included."""
+    return [found for panel in panels for found in [panel, *all_panels(panel.get("panels") or [])]]
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric and recording-rule names of a PromQL expression; function names must be known ones."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings (label values, regexes)
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)  # label lists
+    names = set()
+    for match in re.finditer(r"(?<![\w.:])[A-Za-z_:][\w:]*(\s*\()?", text):
+        name, is_call = match.group(0).rstrip(" (").strip(), match.group(1) is not None
+        if is_call:
+            assert name in PROMQL_FUNCTIONS, f"unexpected PromQL function {name!r} in {expr!r}"
+        elif name not in PROMQL_KEYWORDS:
+            names.add(name)
+    return names
+
+
+def test_the_three_dashboards_with_their_uids_tag_refresh_and_time(built):
+    assert {name: board["uid"] for name, board in built.items()} == UIDS
+    for board in built.values():
+        assert board["tags"] == ["ces-stream"] and board["refresh"] == "30s"
+        assert board["time"] == {"from": "now-24h", "to": "now"}
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+
+
+def test_json_serialisable_and_deterministic(built):
+    again = dashboards(default_settings(), load_registry("deploy/goals.yaml"))
+    assert json.dumps(built, sort_keys=False) == json.dumps(again, sort_keys=False)
+    assert json.loads(json.dumps(built)) == built
+
+
+def test_every_panel_has_description_unit_grid_position_and_the_datasource_variable(built):
+    assert any(panel["type"] == "row" and panel["panels"] for panel in built["ces-goal.json"]["panels"])
+    for name, board in built.items():
+        panels = all_panels(board["panels"])
+        assert len({panel["id"] for panel in panels}) == len(panels), f"{name}: panel ids are not unique"
+        for panel in panels:
+            where = f"{name}: {panel.get('title')!r}"
+            assert set(panel["gridPos"]) >= {"h", "w", "x", "y"}, where
+            if panel["type"] == "row":
+                continue
+            assert panel.get("description", "").strip(), where
+            assert panel["fieldConfig"]["defaults"].get("unit"), where
+            assert panel["datasource"]["uid"] == "${datasource}", where
+            assert panel["targets"], where
+            for target in panel["targets"]:
+                assert target["refId"] and target["datasource"]["uid"] == "${datasource}", where
+            ref_ids = [target["refId"] for target in panel["targets"]]
+            assert len(set(ref_ids)) == len(ref_ids), where
+
+
+def test_ratios_are_percentunit_counts_short_rates_per_second(built):
+    def units(name: str) -> dict[str, str]:
+        return {
+            panel["title"]: panel["fieldConfig"]["defaults"]["unit"]
+            for panel in all_panels(built[name]["panels"])
+            if panel["type"] != "row"
+        }
+
+    goal, pipeline = units("ces-goal.json"), units("ces-pipeline.json")
+    assert goal["CES over time"] == goal["Completion and drop-off"] == goal["CES per channel"] == "percentunit"
+    assert goal["Answers"] == goal["Score distribution"] == pipeline["Consumer lag"] == "short"
+    assert pipeline["Throughput"] == pipeline["Dead letters"] == "ops"
+    assert pipeline["Prompt decision latency"] == pipeline["Last event age"] == "s"
+
+
+def test_the_goal_dashboard_variables(built):
+    variables = {v["name"]: v for v in built["ces-goal.json"]["templating"]["list"]}
+    assert variables["goal"]["type"] == "query"
+    assert variables["goal"]["query"] == "label_values(ces_goal_answers, goal)"
+    assert variables["goal"]["datasource"]["uid"] == "${datasource}"
+    windows = [spec.name for spec in default_settings().window_specs()]
+    assert [option["value"] for option in variables["window"]["options"]] == windows
+    assert variables["window"]["current"]["value"] == "1h"
+    assert variables["split_window"]["current"]["value"] == "7d"  # the longest split window
+    assert {option["value"] for option in variables["split_window"]["options"]} == set(
+        default_settings().split_window_names()
+    )
+
+
+def test_the_overview_names_goals_as_the_registry_does(built):
+    registry = load_registry("deploy/goals.yaml")
+    table = next(panel for panel in built["ces-overview.json"]["panels"] if panel["type"] == "table")
+    goal_column = next(o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "Goal")
+    mapping = next(p["value"][0]["options"] for p in goal_column["properties"] if p["id"] == "mappings")
+    assert mapping == {goal.slug: {"text": goal.display_name["en"]} for goal in registry.goals}
+
+
+def test_without_split_windows_the_goal_dashboard_has_no_split_panels():
+    board = dashboards(default_settings(split_windows=("none",)), load_registry("deploy/goals.yaml"))["ces-goal.json"]
+    assert "split_window" not in {v["name"] for v in board["templating"]["list"]}
+    assert not [query for _, query in panel_queries(board, {"goal": "x"}) if "_by_channel" in query]
+
+
+def test_every_query_uses_only_known_metrics_and_recording_rules(built):
+    unknown = {}
+    for name, board in built.items():
+        for title, query in panel_queries(board, VARIABLES):
+            if names := metric_names(query) - KNOWN_NAMES:
+                unknown[f"{name}: {title}"] = names
+    assert unknown == {}
+
+
+def test_the_name_check_sees_a_misspelt_metric():
+    assert metric_names('max by (goal) (ces_goal_ces_ratio{window="1h"}) or vector(0)') == {"ces_goal_ces_ratio"}
+    assert metric_names("sum(rate(ces_goal_event_total[5m]))") - KNOWN_NAMES == {"ces_goal_event_total"}
+
+
+def test_panel_queries_replaces_every_variable_and_macro(built):
+    queries = [query for board in built.values() for _, query in panel_queries(board, VARIABLES)]
+    assert queries and not [query for query in queries if "$" in query]
+    assert any('goal="download-invoice", window="1h"' in query for query in queries)
+    assert any("[5m]" in query for query in queries)
+
+
+def test_panel_queries_reads_nested_panels_regex_matchers_and_defaults():
+    board = {
+        "templating": {"list": [{"name": "window", "current": {"value": "1h"}}]},
+        "panels": [
+            {
+                "type": "row",
+                "title": "r",
+                "panels": [
+                    {
+                        "title": "nested",
+                        "targets": [
+                            {"expr": 'rate(x{goal=~"$goal", window="${window}"}[$__rate_interval]) * $__range_s'}
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    with pytest.raises(ValueError, match=r"nested.*\$__range_s"):
+        panel_queries(board, {"goal": "a-b"})
+    assert panel_queries(board, {"goal": "a-b", "__range_s": "3600"}) == [
+        ("nested", 'rate(x{goal=~"a-b", window="1h"}[5m]) * 3600')
+    ]
+
+
+def test_provisioning_files():
+    files = provisioning()
+    assert set(files) == {"provisioning/datasources/prometheus.yml", "provisioning/dashboards/ces-stream.yml"}
+    datasource = yaml.safe_load(files["provisioning/datasources/prometheus.yml"])["datasources"][0]
+    assert datasource["uid"] == "prometheus" and datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090" and datasource["isDefault"] is True
+    provider = yaml.safe_load(files["provisioning/dashboards/ces-stream.yml"])["providers"][0]
+    assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+@needs_promtool
+def test_promtool_parses_every_panel_query(built, tmp_path):
+    queries = [
+        (f"{name}: {title}", query) for name, board in built.items() for title, query in panel_queries(board, VARIABLES)
+    ]
+    rule_file = tmp_path / "dashboard-queries.yml"
+    rule_file.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "dashboard-check",
+                        "rules": [
+                            {"record": f"ces:dashboard_check_{index}", "expr": query}
+                            for index, (_, query) in enumerate(queries)
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    result = subprocess.run(["promtool", "check", "rules", str(rule_file)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

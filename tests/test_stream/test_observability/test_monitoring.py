@@ -1,0 +1,175 @@
+"""The generated monitoring files: current, valid for promtool and amtool, with a runbook section per alert.
+
+promtool and amtool come from Debian's prometheus and prometheus-alertmanager packages (CI
+installs them); the tests that need them skip only where they are missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from stream.ces.registry.loader import load_registry
+from stream.errors import SettingsError
+from stream.observability.alertmanager import PAGE, TICKET
+from stream.observability.monitoring import ALERTMANAGER, RULE_TESTS, RULES, differences, monitoring_files
+from stream.observability.rules import AlertPlan, rule_file
+from stream.settings import Settings
+from tests.paths import PROJECT_ROOT
+
+ROOT = PROJECT_ROOT
+DEPLOY = ROOT / "deploy"
+needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+needs_amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed")
+
+
+@pytest.fixture
+def default_settings(monkeypatch) -> Settings:
+    """The defaults the committed files are generated with, whatever CES_* this shell has."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("CES_")]:
+        monkeypatch.delenv(name)
+    return Settings()
+
+
+def committed_alerts() -> list[dict]:
+    groups = yaml.safe_load((DEPLOY / RULES).read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+def test_the_committed_files_are_what_the_generator_writes(default_settings):
+    files = monitoring_files(default_settings, load_registry(DEPLOY / "goals.yaml"), registry_name="deploy/goals.yaml")
+    assert differences(files, DEPLOY) == [], "stale monitoring files: run `ces-stream monitoring`"
+
+
+@needs_promtool
+def test_promtool_checks_the_rules():
+    result = subprocess.run(["promtool", "check", "rules", str(DEPLOY / RULES)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_promtool_unit_tests_pass_with_a_boundary_test_per_alert():
+    result = subprocess.run(["promtool", "test", "rules", RULE_TESTS], cwd=DEPLOY, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tests = yaml.safe_load((DEPLOY / RULE_TESTS).read_text())["tests"]
+    tested = {(t["alertname"], t["eval_time"]) for test in tests for t in test.get("alert_rule_test", [])}
+    for rule in committed_alerts():
+        times = [eval_time for name, eval_time in tested if name == rule["alert"]]
+        assert len(times) >= 2, f"{rule['alert']}: needs a silent and a firing evaluation"
+
+
+@needs_promtool
+def test_a_broken_rule_file_fails_promtool(tmp_path):
+    """The promtool tests mean something: a rule whose threshold moved makes them fail."""
+    (tmp_path / "ces-stream.test.yml").write_text((DEPLOY / RULE_TESTS).read_text())
+    rules = (DEPLOY / RULES).read_text().replace("== 0", "== 1", 1)
+    (tmp_path / "ces-stream.rules.yml").write_text(rules)
+    result = subprocess.run(
+        ["promtool", "test", "rules", "ces-stream.test.yml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+
+
+@needs_amtool
+def test_amtool_accepts_the_alertmanager_config():
+    result = subprocess.run(["amtool", "check-config", str(DEPLOY / ALERTMANAGER)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_amtool
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["severity=critical", "goal=download-invoice", "alertname=CesBelowTarget"], PAGE),
+        (["severity=warning", "goal=download-invoice", "alertname=CesEffortAtExits"], TICKET),
+        (["alertname=CesSomethingNew"], TICKET),
+    ],
+)
+def test_routes_send_critical_to_the_page_and_the_rest_to_the_ticket_receiver(labels, receiver):
+    result = subprocess.run(
+        [
+            "amtool",
+            "config",
+            "routes",
+            "test",
+            f"--config.file={DEPLOY / ALERTMANAGER}",
+            f"--verify.receivers={receiver}",
+            *labels,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_critical_inhibits_warning_of_the_same_goal_and_alerts_group_by_goal():
+    config = yaml.safe_load((DEPLOY / ALERTMANAGER).read_text())
+    assert config["route"]["group_by"] == ["alertname", "goal"]
+    assert config["inhibit_rules"] == [
+        {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["goal"]}
+    ]
+
+
+def test_every_alert_has_its_runbook_section_and_mixin_annotations():
+    runbook = (DEPLOY / "runbook.md").read_text()
+    sections = set(re.findall(r"^## (Ces\w+)$", runbook, flags=re.M))
+    alerts = committed_alerts()
+    assert {rule["alert"] for rule in alerts} == sections
+    for rule in alerts:
+        assert re.fullmatch(r"Ces[A-Z][A-Za-z]+", rule["alert"])
+        assert rule["labels"]["severity"] in ("warning", "critical") and rule["for"]
+        annotations = rule["annotations"]
+        assert "{{" not in annotations["summary"], "the summary is a static sentence"
+        assert annotations["runbook_url"].endswith(f"runbook.md#{rule['alert'].lower()}")
+        assert "{{" in annotations["description"]
+
+
+def test_thresholds_come_from_the_registry_and_the_settings(default_settings, tmp_path):
+    from tests.harness import write_registry
+
+    registry = load_registry(
+        write_registry(
+            tmp_path / "goals.yaml",
+            [{"slug": "strict", "scale": {"kind": "five_point"}, "alerting": {"min_answers": 80}}],
+        )
+    )
+    settings = Settings(alert_windows=("30m", "3h"), alert_lag_messages=123)
+    text = yaml.safe_dump(rule_file(settings, registry))
+    assert "vector(80)" in text and 'window=~"30m|3h"' in text and "> 123" in text
+
+
+@pytest.mark.parametrize("field", ["alert_windows", "alert_baseline_window"])
+def test_an_alert_window_that_is_not_a_window_is_refused(field):
+    value = ("15m",) if field == "alert_windows" else "15m"
+    with pytest.raises(SettingsError, match="not one of CES_WINDOWS"):
+        AlertPlan(Settings(**{field: value}))
+
+
+def test_every_path_docker_compose_mounts_exists():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mounts = [
+        volume.split(":")[0]
+        for service in compose["services"].values()
+        for volume in service.get("volumes", [])
+        if volume.startswith("./")
+    ]
+    assert mounts, "compose mounts nothing from the repository?"
+    missing = [path for path in mounts if not (ROOT / path).exists()]
+    assert not missing
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert prometheus["rule_files"] == ["/etc/prometheus/rules/ces-stream.rules.yml"]
+    assert (DEPLOY / RULES).is_file()
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian, v1) is not installed")
+def test_docker_compose_file_is_valid():
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,177 @@
+"""The CES page at ``/`` (stream/pipeline/web/ces.html) and ``/api/registry``, without a broker.
+
+The page is checked for external URLs as text, and rendered in headless Chromium against a
+stub of the worker's API: one goal with figures, one without answers, and one that another
+worker serves (missing from this worker's ``/api/goals``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from stream.ces.registry.loader import load_registry
+from stream.pipeline.page import ces_page_html, registry_json
+from tests.browser import dump_dom, fields_by_goal, screenshot
+from tests.harness import write_registry
+
+EMPTY = {"answers": 0, "ces_ratio": None, "wilson_lower": None, "wilson_upper": None}
+
+
+def window(answers: int, ces_ratio: float | None, lower: float | None = None, upper: float | None = None, **more):
+    return {"answers": answers, "ces_ratio": ces_ratio, "wilson_lower": lower, "wilson_upper": upper, **more}
+
+
+SPLIT_7D = {
+    "by_outcome": {"completed": {"answers": 60, "ces_ratio": 50 / 60}, "abandoned": {"answers": 25, "ces_ratio": 0.24}},
+    "at_exits": {"answers": 40, "ces_ratio": 0.25},
+    "exit_gap": {"ces_ratio_gap": -0.5833, "lower": -0.7422, "upper": -0.3279, "significant": True},
+}
+# /api/goals of a worker that owns two of the three goals; windows listed out of order on purpose.
+API_GOALS = {
+    "download-invoice": {
+        "7d": window(100, 0.6, 0.4714, 0.7161, **SPLIT_7D),
+        "10m": window(0, None),
+        "1h": window(20, 0.7, 0.43, 0.88),
+        "24h": window(50, 0.64, 0.46, 0.79),
+    },
+    "view-policy": {name: dict(EMPTY) for name in ("10m", "1h", "24h", "7d")},
+}
+REGISTRY = {
+    "goals": [
+        {
+            "slug": "download-invoice",
+            "display_name": "Download invoice",
+            "target_ces_ratio": 0.8,
+            "scale_kind": "five_point",
+        },
+        {
+            "slug": "view-policy",
+            "display_name": "View policy",
+            "target_ces_ratio": 0.75,
+            "scale_kind": "five_point_inverted",
+        },
+        {
+            "slug": "file-claim",
+            "display_name": "File <b>claim</b>",
+            "target_ces_ratio": 0.7,
+            "scale_kind": "five_point",
+        },
+    ]
+}
+
+
+def test_the_page_loads_nothing_from_elsewhere():
+    page = ces_page_html()
+    assert page.startswith("<!doctype html>")
+    assert re.findall(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", page, re.IGNORECASE) == []
+    assert re.findall(r"<(?:link|img|iframe)\b|\bsrc=|@import|url\(", page, re.IGNORECASE) == []
+    assert "api/goals" in page and "api/registry" in page and "setInterval(refresh, REFRESH_MS)" in page
+    assert "const REFRESH_MS = 15000;" in page
+
+
+def test_registry_json_lists_every_goal_with_name_target_and_scale(tmp_path):
+    path = write_registry(
+        tmp_path / "goals.yaml",
+        [
+            {"slug": "a", "display_name": {"en": "Goal A", "nl": "Doel A"}, "scale": {"kind": "five_point"}},
+            {"slug": "b", "scale": {"kind": "emoticon"}, "target_ces_ratio": None},
+        ],
+    )
+    assert registry_json(load_registry(path)) == {
+        "goals": [
+            {
+                "slug": "a",
+                "display_name": "Goal A",
+                "target_ces_ratio": 0.8,
+                "scale_kind": "five_point",
+                "enabled": True,
+            },
+            {"slug": "b", "display_name": "b", "target_ces_ratio": None, "scale_kind": "emoticon", "enabled": True},
+        ]
+    }
+
+
+@pytest.fixture
+def stub_worker():
+    """Factory: a stub of the worker's web server (the real page, fixed API answers); returns the page's URL."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(goals: dict, ready: bool = True) -> str:
+        answers = {
+            "/": ("text/html", ces_page_html()),
+            "/api/registry": ("application/json", json.dumps(REGISTRY)),
+            "/api/goals": ("application/json", json.dumps(goals)),
+            "/health": ("application/json", json.dumps({"ready": ready, "assigned_partitions": []})),
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                content_type, body = answers.get(self.path, ("text/plain", ""))
+                self.send_response(200 if self.path in answers else 404)
+                self.send_header("Content-Type", content_type + "; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_page_renders_served_empty_and_elsewhere_goals(stub_worker, tmp_path):
+    url = stub_worker(API_GOALS)
+    dom = dump_dom(url, tmp_path)
+    rows = dict(fields_by_goal(dom))
+    assert list(rows) == ["download-invoice", "view-policy", "file-claim"]  # registry order
+
+    invoice = rows["download-invoice"]
+    # Short and long: 1h and 7d, present here; interval, answers and the split are the 7d window's.
+    assert (invoice["ces_short"], invoice["ces_long"], invoice["target"]) == ("70 %", "60 %", "80 %")
+    assert (invoice["interval"], invoice["answers"]) == ("47–72 %", "100")
+    assert invoice["completion_vs_exits"] == "83 % vs 25 %"
+    assert invoice["completion_vs_exits_answers"] == "60 / 40 answers"
+    assert invoice["exit_gap"] == "exits significantly harder"
+    assert (invoice["status"], invoice["data-status"]) == ("below target", "below")  # upper 0.7161 < 0.8
+
+    assert (rows["view-policy"]["status"], rows["view-policy"]["data-status"]) == ("no data", "no-data")
+    assert rows["view-policy"]["ces_long"] == "–"
+
+    claim = rows["file-claim"]
+    assert claim["data-status"] == "elsewhere"
+    assert claim["status"].startswith("served by another worker (this page shows one worker's goals;")
+    assert claim["name"] == "File <b>claim</b>"  # a display name is text, never markup
+    assert "<b>claim</b>" not in dom
+
+    # The trend: one point per window with answers, short to long (10m has none).
+    trend = re.search(r'data-goal="download-invoice".*?<svg class="spark"(.*?)</svg>', dom, re.DOTALL).group(1)
+    assert "10m –, 1h 70 %, 24h 64 %, 7d 60 %" in trend
+    assert trend.count("<circle") == 3
+    assert "this worker serves 2 of 3 goals" in dom
+    assert "CES 1h" in dom and "CES 7d" in dom
+    shot = screenshot(url, tmp_path / "ces-page-stub.png", tmp_path)
+    print(f"screenshot: {shot}")
+
+
+def test_without_1h_and_7d_the_page_uses_the_shortest_and_longest_window(stub_worker, tmp_path):
+    goals = {
+        goal: {name: figures for name, figures in windows.items() if name in ("10m", "24h")}
+        for goal, windows in API_GOALS.items()
+    }
+    dom = dump_dom(stub_worker(goals, ready=False), tmp_path)
+    invoice = dict(fields_by_goal(dom))["download-invoice"]
+    assert (invoice["ces_short"], invoice["ces_long"], invoice["answers"]) == ("–", "64 %", "50")
+    assert "CES 10m" in dom and "CES 24h" in dom
+    assert "the worker is starting or rebalancing" in dom

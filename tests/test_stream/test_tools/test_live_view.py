@@ -1,0 +1,65 @@
+"""The live view of `make run` renders known figures: CES with its interval, target, answers, trend, alerts."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from stream.ces.registry.loader import load_registry
+from stream.tools.live_view import Snapshot, screen, sparkline
+from tests.harness import write_registry
+
+WORKED = {
+    "answers": 100,
+    "ces_ratio": 0.6,
+    "wilson_lower": 0.4714,
+    "wilson_upper": 0.7161,
+    "response_ratio": 0.25,
+    "completion_ratio": 0.75,
+}
+
+
+def rendered(tmp_path, snapshot: Snapshot) -> str:
+    registry = load_registry(
+        write_registry(
+            tmp_path / "goals.yaml",
+            [
+                {
+                    "slug": "download-invoice",
+                    "scale": {"kind": "five_point"},
+                    "target_ces_ratio": 0.8,
+                    "display_name": {"en": "Download invoice", "nl": "Factuur downloaden"},
+                },
+                {"slug": "view-policy", "scale": {"kind": "five_point"}, "target_ces_ratio": None},
+            ],
+        )
+    )
+    console = Console(record=True, width=200, color_system=None)
+    console.print(screen(registry, snapshot, "10m", "24h", "ces-stream live"))
+    return console.export_text()
+
+
+def test_known_figures_render_in_their_columns(tmp_path):
+    day = {**WORKED, "ces_ratio": 0.9, "wilson_lower": 0.85, "wilson_upper": 0.94}
+    text = rendered(
+        tmp_path,
+        Snapshot(
+            {"download-invoice": {"10m": WORKED, "24h": day}},
+            {"download-invoice": ["CesBelowTarget(critical)"]},
+            {"download-invoice": [0.9, 0.85, 0.6]},
+        ),
+    )
+    row = next(line for line in text.splitlines() if "Download invoice" in line)
+    for cell in ("60% [47–72]", "90% [85–94]", "80%", "100", "25%", "75%", "CesBelowTarget(critical)", "█▇▅"):
+        assert cell in row, cell
+    quiet = next(line for line in text.splitlines() if "view-policy" in line)
+    assert quiet.count("–") >= 5  # no figures yet: dashes, not zeros
+    assert "Ctrl-C stops everything" in text
+
+
+def test_without_prometheus_the_view_says_alerts_are_off(tmp_path):
+    text = rendered(tmp_path, Snapshot({"download-invoice": {"10m": WORKED}}, None))
+    assert "alerts off" in text
+
+
+def test_sparkline_scales_zero_to_one_and_leaves_gaps():
+    assert sparkline([0.0, 0.5, 1.0, None]) == "▁▅█ "
