@@ -222,6 +222,21 @@ class Settings(BaseSettings):
         gt=0,
         description="A partition with records waiting whose committed offset has not moved for this long is stalled: /health is not ready.",
     )
+    kafka_reconnect_backoff_max_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Longest wait between two attempts of one Kafka client to connect to a broker that does not answer "
+        "(waits double from 50 ms up to this, each +-20 %); the broker back, a client reconnects within this.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="After SIGTERM or SIGINT, how long the worker may take to stop cleanly (commit what it processed, "
+        "flush, leave the group) before it exits at once with code 75; what it did not commit is replayed by the next "
+        "worker. Keep it under the supervisor's grace period (Kubernetes terminationGracePeriodSeconds).",
+    )
     log_repeat_seconds: float = Field(
         30.0,
         ge=0,

@@ -96,6 +96,8 @@ class WorkerProcess:
         self.port = free_port()
         self.loglevel = loglevel
         self.env = {**os.environ, **env, "CES_WEB_PORT": str(self.port), "CES_WEB_HOST": "127.0.0.1"}
+        # The worker runs this checkout's code (a git worktree's), not whatever the venv's editable install points at.
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), self.env.get("PYTHONPATH")]))
         self.log_path = log_path
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None

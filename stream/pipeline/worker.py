@@ -22,7 +22,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     from stream.infra.topics import create_topics
     from stream.observability.log_limits import limit_repeats
     from stream.pipeline.app import Pipeline
-    from stream.pipeline.faust_internals import unverified_versions
+    from stream.pipeline.faust_internals import bound_signal_stops, install_reconnect_backoff, unverified_versions
+    from stream.pipeline.stop_deadline import StopDeadline
 
     registry = load_registry(settings.goals_file)  # an invalid registry refuses to start, naming the problem
     for problem in unverified_versions():
@@ -33,6 +34,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         )
     if settings.pseudonym_key.get_secret_value() == DEV_PSEUDONYM_KEY:
         log.warning("CES_PSEUDONYM_KEY is the development default: set a secret key in production")
+    # Every Kafka client of the worker waits between attempts to reach a broker that does not answer.
+    install_reconnect_backoff(max_s=settings.kafka_reconnect_backoff_max_seconds)
     # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
     create_topics(settings)
     pipeline = Pipeline(settings, registry)
@@ -47,6 +50,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     # Faust's terminal spinner turns the root logger to DEBUG below INFO: every debug
     # line of every library would then be formatted, per message.
     worker.spinner = None
+    # SIGTERM/SIGINT: a graceful stop, or an exit with code 75 after CES_SHUTDOWN_TIMEOUT_SECONDS.
+    bound_signal_stops(worker, StopDeadline(settings.shutdown_timeout_seconds))
     # Everything built so far lives as long as the process: keep it out of the collector's
     # full scans, which otherwise pause the loop for tens of milliseconds every few seconds.
     gc.collect()

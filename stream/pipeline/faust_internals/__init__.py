@@ -31,6 +31,11 @@ rebalance races), ``continuity_guard`` and ``offsets`` (lag and progress per par
 
 - ``hold_stream_until_seeked`` closes a race in Faust's recovery, ``consumer_lag``
   reads the committed and read offsets Faust keeps.
+
+- ``install_reconnect_backoff`` gives every aiokafka client a bounded, jittered wait
+  between attempts to connect (the producer's sender otherwise retried thousands of
+  times a second with the broker down, issue 25); ``bound_signal_stops`` starts the
+  worker's stop deadline on SIGTERM and SIGINT.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from collections.abc import Callable
 
 from stream.pipeline.faust_internals.continuity_guard import ContinuityGuard, RecoveredEvent
 from stream.pipeline.faust_internals.offsets import consumer_lag, partition_offsets
+from stream.pipeline.faust_internals.reconnect import install_reconnect_backoff
 from stream.pipeline.faust_internals.recovery import hold_stream_until_seeked, seek_uncommitted_to_beginning
 from stream.pipeline.faust_internals.sending import BatchSender, track_topic
+from stream.pipeline.faust_internals.signals import bound_signal_stops
 from stream.pipeline.faust_internals.streams import ack, batches, writing_to_partition
 
 __all__ = [
@@ -51,8 +58,10 @@ __all__ = [
     "RecoveredEvent",
     "ack",
     "batches",
+    "bound_signal_stops",
     "consumer_lag",
     "hold_stream_until_seeked",
+    "install_reconnect_backoff",
     "partition_offsets",
     "seek_uncommitted_to_beginning",
     "track_topic",
