@@ -6,7 +6,9 @@ the message template (``record.msg`` before its arguments are filled in), so "Un
 connect to node with id 1" and "... id 2" are one kind. The first record of a kind is
 logged; the rest within ``interval_s`` are counted, and the next one logged after that
 says how many were left out. CRITICAL records always pass: they are rare and say why a
-worker stops.
+worker stops. aiokafka's INFO records are limited the same way: when the broker comes back
+it reports each failed offset commit at INFO ("OffsetCommit failed ... will find new
+coordinator and retry"), 75-150 lines within a second (issue 25).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# Loggers whose INFO records repeat per retry while the broker is away or coming back.
+LIMITED_INFO_LOGGERS = ("aiokafka",)
+
 
 @dataclass
 class _Kind:
@@ -24,7 +29,7 @@ class _Kind:
 
 
 class RepeatLimit(logging.Filter):
-    """A handler filter that lets one WARNING/ERROR record per kind through per ``interval_s``.
+    """A handler filter that lets one WARNING/ERROR record (or aiokafka INFO record) per kind through per ``interval_s``.
 
     :param interval_s: how long after a logged record the same kind is only counted.
     :param clock: monotonic seconds (a test passes its own).
@@ -37,7 +42,9 @@ class RepeatLimit(logging.Filter):
         self._kinds: dict[tuple[str, int, str], _Kind] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING or record.levelno >= logging.CRITICAL:
+        if record.levelno >= logging.CRITICAL or record.levelno < logging.INFO:
+            return True
+        if record.levelno < logging.WARNING and not record.name.startswith(LIMITED_INFO_LOGGERS):
             return True
         key = (record.name, record.levelno, str(record.msg))
         now = self.clock()

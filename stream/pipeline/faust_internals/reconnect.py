@@ -13,8 +13,9 @@ The Java client has ``reconnect.backoff.ms`` and ``reconnect.backoff.max.ms`` fo
 attempt to connect to a node, the next attempt waits ``initial_s`` doubling up to
 ``max_s``, each wait drawn within +-20 %, per client and connection; a connection that
 succeeds resets it. Callers wait inside ``_get_conn`` (the one place every client
-connects through), so every loop that reconnects is bounded by the wait. The broker back,
-the next attempt is at most ``max_s`` (+20 %) away.
+connects through), so every loop that reconnects is bounded by the wait; callers that ask
+while an attempt waits share its outcome (one attempt, not one per caller). The broker
+back, the next attempt is at most ``max_s`` (+20 %) away.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ReconnectBackoff:
     jitter: float = JITTER
     rand: Callable[[], float] = random.random
     _failures: dict[Any, tuple[int, float, float]] = field(default_factory=dict)  # key -> (count, at, wait)
+    attempts: dict[Any, Any] = field(default_factory=dict)  # key -> the future of the attempt under way
 
     def wait_s(self, key: Any, now: float) -> float:
         """How long an attempt to connect ``key`` must still wait (0: try now)."""
@@ -51,11 +53,6 @@ class ReconnectBackoff:
             return 0.0
         _, at, wait = state
         return max(0.0, at + wait - now)
-
-    def failed_since(self, key: Any, since: float) -> bool:
-        """Did an attempt for ``key`` fail at or after ``since``?"""
-        state = self._failures.get(key)
-        return state is not None and state[1] >= since
 
     def failed(self, key: Any, now: float) -> float:
         """An attempt failed at ``now``; returns the wait before the next one."""
@@ -77,12 +74,18 @@ def install_reconnect_backoff(initial_s: float = 0.05, max_s: float = 1.0) -> No
 
     Idempotent: a second call only changes the waits of clients created after it.
     """
-    from aiokafka.client import AIOKafkaClient, ConnectionGroup
+    from aiokafka.client import AIOKafkaClient
 
     # checked: aiokafka 0.14.0 (AIOKafkaClient._get_conn(node_id, *, group, no_hint) returns a
-    # connection or None after logging "Unable connect to node with id ..."; _conns maps
-    # (node_id, group) to connections)
+    # connection or None after logging "Unable connect to node with id ..."; every client connects
+    # to a known node through it)
     original = getattr(AIOKafkaClient._get_conn, "__wrapped__", AIOKafkaClient._get_conn)
+    AIOKafkaClient._get_conn = backing_off(original, initial_s, max_s)
+
+
+def backing_off(get_conn: Callable[..., Any], initial_s: float, max_s: float) -> Callable[..., Any]:
+    """``get_conn`` (aiokafka's ``_get_conn``) made to wait between failed attempts, per client and connection."""
+    from aiokafka.client import ConnectionGroup
 
     async def _get_conn(self: Any, node_id: Any, *, group: Any = ConnectionGroup.DEFAULT, no_hint: bool = False) -> Any:
         backoff = self.__dict__.get(_BACKOFF_ATTR)
@@ -90,20 +93,28 @@ def install_reconnect_backoff(initial_s: float = 0.05, max_s: float = 1.0) -> No
             backoff = self.__dict__[_BACKOFF_ATTR] = ReconnectBackoff(initial_s, max_s)
         key = (node_id, group)
         if not backoff._failures:  # the hot path: nothing failed, nothing to wait for
-            conn = await original(self, node_id, group=group, no_hint=no_hint)
-        else:
-            asked = time.monotonic()
-            wait = backoff.wait_s(key, asked)
+            conn = await get_conn(self, node_id, group=group, no_hint=no_hint)
+            if conn is None:
+                backoff.failed(key, time.monotonic())
+            return conn
+        attempt = backoff.attempts.get(key)
+        if attempt is not None:  # callers that ask while an attempt waits or runs share its outcome
+            return await asyncio.shield(attempt)
+        attempt = backoff.attempts[key] = asyncio.get_running_loop().create_future()
+        conn = None
+        try:
+            wait = backoff.wait_s(key, time.monotonic())
             if wait > 0:
                 await asyncio.sleep(wait)
-                if backoff.failed_since(key, asked):
-                    return None  # another caller tried while this one waited: its turn comes again later
-            conn = await original(self, node_id, group=group, no_hint=no_hint)
-        if conn is None:
-            backoff.failed(key, time.monotonic())
-        elif key in backoff._failures:
-            backoff.succeeded(key)
-        return conn
+            conn = await get_conn(self, node_id, group=group, no_hint=no_hint)
+            if conn is None:
+                backoff.failed(key, time.monotonic())
+            else:
+                backoff.succeeded(key)
+            return conn
+        finally:
+            del backoff.attempts[key]
+            attempt.set_result(conn)
 
-    _get_conn.__wrapped__ = original  # type: ignore[attr-defined]
-    AIOKafkaClient._get_conn = _get_conn
+    _get_conn.__wrapped__ = get_conn  # type: ignore[attr-defined]
+    return _get_conn

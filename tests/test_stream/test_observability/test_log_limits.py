@@ -35,12 +35,12 @@ def test_a_repeated_kind_is_logged_once_per_interval_then_with_the_count_left_ou
     assert passed[2][1].endswith("[and 299 more like it in the last 30 s]")
 
 
-def test_kinds_are_apart_by_logger_level_and_template_and_info_and_critical_always_pass() -> None:
+def test_kinds_are_apart_by_logger_level_and_template_and_our_info_and_critical_always_pass() -> None:
     limit = RepeatLimit(30.0, Clock())
     assert limit.filter(record("a %s", 1)) and limit.filter(record("b %s", 1))
     assert limit.filter(record("a %s", 1, name="faust")) and limit.filter(record("a %s", 1, level=logging.WARNING))
     assert not limit.filter(record("a %s", 2))
-    assert all(limit.filter(record("progress %s", i, level=logging.INFO)) for i in range(5))
+    assert all(limit.filter(record("progress %s", i, level=logging.INFO, name="faust")) for i in range(5))
     assert all(limit.filter(record("stage %s crashed", i, level=logging.CRITICAL)) for i in range(5))
 
 
@@ -54,3 +54,21 @@ def test_limit_repeats_filters_every_handler_of_the_logger_once(caplog) -> None:
         assert sum(isinstance(f, RepeatLimit) for f in handler.filters) == 1
     finally:
         logger.removeHandler(handler)
+
+
+def test_aiokafkas_info_retries_are_limited_too() -> None:
+    # When the broker comes back, aiokafka reports every failed commit at INFO: 75-150 lines a second (issue 25).
+    clock = Clock()
+    limit = RepeatLimit(30.0, clock)
+    template = "OffsetCommit failed for group %s due to a coordinator error (%s), will find new coordinator and retry"
+    name = "aiokafka.consumer.group_coordinator"
+    passed = [limit.filter(record(template, "g", "NotCoordinatorForGroupError", level=logging.INFO, name=name))]
+    passed += [
+        limit.filter(record(template, "g", "NotCoordinatorForGroupError", level=logging.INFO, name=name))
+        for _ in range(149)
+    ]
+    assert passed.count(True) == 1
+    clock.now += 30
+    again = record(template, "g", "NotCoordinatorForGroupError", level=logging.INFO, name=name)
+    assert limit.filter(again) and again.getMessage().endswith("[and 149 more like it in the last 30 s]")
+    assert limit.filter(record("debug %s", 1, level=logging.DEBUG, name=name))
