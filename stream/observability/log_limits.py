@@ -6,8 +6,9 @@ the message template (``record.msg`` before its arguments are filled in), so "Un
 connect to node with id 1" and "... id 2" are one kind. The first record of a kind is
 logged; the rest within ``interval_s`` are counted, and the next one logged after that
 says how many were left out. CRITICAL records always pass: they are rare and say why a
-worker stops. aiokafka's INFO records are limited the same way: when the broker comes back
-it reports each failed offset commit at INFO ("OffsetCommit failed ... will find new
+worker stops. aiokafka's INFO records about failures are limited the same way (its other
+INFO records, the rebalance steps, are not): when the broker comes back it reports each
+failed offset commit at INFO ("OffsetCommit failed ... will find new
 coordinator and retry"), 75-150 lines within a second (issue 25).
 """
 
@@ -18,8 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Loggers whose INFO records repeat per retry while the broker is away or coming back.
+# Loggers whose INFO records about failures repeat per retry while the broker is away or coming back.
 LIMITED_INFO_LOGGERS = ("aiokafka",)
+
+
+def _a_retried_failure(record: logging.LogRecord) -> bool:
+    """An INFO record of a Kafka client about a failure it retries (its rebalance lines stay unlimited)."""
+    return record.name.startswith(LIMITED_INFO_LOGGERS) and "failed" in str(record.msg)
 
 
 @dataclass
@@ -29,7 +35,7 @@ class _Kind:
 
 
 class RepeatLimit(logging.Filter):
-    """A handler filter that lets one WARNING/ERROR record (or aiokafka INFO record) per kind through per ``interval_s``.
+    """A handler filter that lets one WARNING/ERROR record (or aiokafka INFO failure) per kind through per ``interval_s``.
 
     :param interval_s: how long after a logged record the same kind is only counted.
     :param clock: monotonic seconds (a test passes its own).
@@ -44,7 +50,7 @@ class RepeatLimit(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.CRITICAL or record.levelno < logging.INFO:
             return True
-        if record.levelno < logging.WARNING and not record.name.startswith(LIMITED_INFO_LOGGERS):
+        if record.levelno < logging.WARNING and not _a_retried_failure(record):
             return True
         key = (record.name, record.levelno, str(record.msg))
         now = self.clock()

@@ -72,3 +72,5 @@ def test_aiokafkas_info_retries_are_limited_too() -> None:
     again = record(template, "g", "NotCoordinatorForGroupError", level=logging.INFO, name=name)
     assert limit.filter(again) and again.getMessage().endswith("[and 149 more like it in the last 30 s]")
     assert limit.filter(record("debug %s", 1, level=logging.DEBUG, name=name))
+    rebalance = "Setting newly assigned partitions %s for group %s"
+    assert all(limit.filter(record(rebalance, i, "g", level=logging.INFO, name=name)) for i in range(5))
