@@ -98,3 +98,18 @@ def start_worker(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cal
             worker.dump_stacks()
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def own_broker() -> Iterator[object]:
+    """A broker of the test's own, to stop and start (the session's broker serves other tests)."""
+    from stream.infra.local_kafka import LocalKafka
+
+    broker = LocalKafka(Path("~/.cache/ces-stream/kafka"), port=free_port(pair=True))
+    shutil.rmtree(broker.broker_dir, ignore_errors=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(broker.broker_dir, ignore_errors=True)

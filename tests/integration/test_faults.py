@@ -9,21 +9,17 @@ output), so a failing schedule can be replayed.
 from __future__ import annotations
 
 import random
-import shutil
 import time
 import uuid
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import pytest
 
-from stream.infra.local_kafka import LocalKafka
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
 from tests.harness import (
     TopicReader,
     WorkerProcess,
-    free_port,
     make_answer,
     make_goal_event,
     settings_from_env,
@@ -197,19 +193,6 @@ def test_a_dead_workers_goals_are_exported_by_the_survivor_within_the_failover_t
     assert failover_s <= 2 * settings.session_timeout_seconds  # the guarantee: 20 s with the defaults
     prompts.close()
     producer.close()
-
-
-@pytest.fixture
-def own_broker(tmp_path):
-    """A broker of this test's own, to stop and start (the session's broker serves other tests)."""
-    broker = LocalKafka(Path("~/.cache/ces-stream/kafka"), port=free_port(pair=True))
-    shutil.rmtree(broker.broker_dir, ignore_errors=True)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-        shutil.rmtree(broker.broker_dir, ignore_errors=True)
 
 
 def test_a_broker_outage_is_quiet_and_honest_and_counts_stay_exact(own_broker, tmp_path, start_worker, record_property):
