@@ -208,6 +208,7 @@ def test_sigterm_while_a_second_worker_joins_stops_both_within_the_bound_and_cou
     assert_exact(first, kafka_bootstrap, settings.topic_survey_prompts, events)
 
 
+@pytest.mark.timeout(900)  # the outage alone is five minutes
 def test_a_five_minute_outage_costs_under_five_percent_of_a_core_and_counts_stay_exact(
     own_broker, tmp_path, start_worker, record_property
 ):

@@ -257,6 +257,13 @@ def test_a_clean_faust_shutdown_fits_the_grace_period(statefulset, env):
     assert float(literal(env, "CES_SESSION_TIMEOUT_SECONDS")) >= 30
 
 
+def test_the_worker_stops_well_inside_the_grace_period(statefulset, env):
+    # After CES_SHUTDOWN_TIMEOUT_SECONDS the worker exits by itself (code 75): Kubernetes never needs its SIGKILL.
+    entry = env.get("CES_SHUTDOWN_TIMEOUT_SECONDS")
+    timeout_s = float(literal(env, "CES_SHUTDOWN_TIMEOUT_SECONDS")) if entry else Settings().shutdown_timeout_seconds
+    assert timeout_s + 10 <= statefulset["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+
+
 def test_the_service_and_service_monitor_reach_the_web_port(manifests, statefulset, env):
     service = one(manifests, "Service")
     monitor = one(manifests, "ServiceMonitor")
