@@ -41,7 +41,11 @@ EXIT_MARGIN_S = 5.0  # after the deadline: logging flushed, the process reaped, 
 
 
 def env_for(bootstrap: str, tmp_path: Path) -> dict[str, str]:
-    registry = write_registry(tmp_path / "goals.yaml", [{"slug": s, "scale": {"kind": "five_point"}} for s in GOALS])
+    registry = write_registry(
+        tmp_path / "goals.yaml",
+        [{"slug": s, "scale": {"kind": "five_point"}} for s in GOALS],
+        max_event_age_seconds=3600,  # events waiting out a 5-minute outage are still prompted for
+    )
     return {
         **worker_env(bootstrap, f"t{uuid.uuid4().hex[:10]}"),
         "CES_GOALS_FILE": str(registry),
