@@ -6,12 +6,12 @@ records). Per batch and partition it runs the pure decisions (``stream.ces.users
 touched user state once and folds the facts into per-partition partials (one table
 write per touched bucket, never one per event), which travel on to the goal stage
 packed into one record per goal partition. The batch is acked only after Kafka has
-all of that, so a crash replays it instead of losing it.
+all of that, so a crash replays it instead of losing it. Expiry records and the timer
+that sends them are in :mod:`stream.pipeline.users.expiry`.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import time
@@ -30,7 +30,7 @@ from stream.ces.goals import (
     goal_partition,
     keys_for,
 )
-from stream.ces.intake import Envelope, EnvelopeKind, Rejection, dead_letter, partition_for, user_id_from_record
+from stream.ces.intake import Envelope, EnvelopeKind, Rejection, dead_letter
 from stream.ces.registry import GoalRegistry
 from stream.ces.users import (
     AdaptiveRates,
@@ -39,48 +39,18 @@ from stream.ces.users import (
     UserState,
     decide_answer,
     decide_goal_event,
-    expire_open_goals,
     longest_cooldown_s,
-    next_deadline_s,
 )
 from stream.infra.record_reader import RecordReader
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
 from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table, stage_agent
+from stream.pipeline.users.expiry import UserExpiry
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
 # Partials per goal-partials record (a record stays well under Kafka's 1 MiB default).
 PARTIALS_PER_RECORD = 2000
-
-
-class ExpiryTimers:
-    """In-memory index of inferred-abandonment deadlines, derived from the user table.
-
-    It holds the raw user id (needed to address a prompt) only in memory, never in
-    state; after a restart the index is rebuilt from the table without it, and the
-    expiry timer reads the id back from the started event (``stream.infra.record_reader``).
-    """
-
-    def __init__(self) -> None:
-        self._heaps: dict[int, list[tuple[float, str]]] = defaultdict(list)
-        self.user_ids: dict[str, str] = {}
-
-    def push(self, partition: int, deadline_s: float, user_ref: str, user_id: str | None) -> None:
-        heapq.heappush(self._heaps[partition], (deadline_s, user_ref))
-        if user_id is not None:
-            self.user_ids[user_ref] = user_id
-
-    def pop_due(self, partition: int, now_s: float) -> list[str]:
-        heap = self._heaps.get(partition, [])
-        due: list[str] = []
-        while heap and heap[0][0] <= now_s:
-            due.append(heapq.heappop(heap)[1])
-        return list(dict.fromkeys(due))
-
-    def clear(self) -> None:
-        self._heaps.clear()
-        self.user_ids.clear()
 
 
 @dataclass
@@ -97,8 +67,8 @@ class UserStage:
 
     State: the ``users`` table (one JSON state per pseudonymous user) and the
     ``partials`` table (stage-1 partials per source partition, goal and bucket), plus
-    in-memory indexes derived from them (deadlines, decoded partials, partial expiry)
-    that are rebuilt after every rebalance.
+    in-memory indexes derived from them (deadlines in ``expiry``, decoded partials,
+    partial expiry) that are rebuilt after every rebalance.
 
     :param topic: the user-events Faust topic the stage consumes.
     :param goal_partials_topic: name of the topic the partials travel on to the goal stage.
@@ -131,17 +101,16 @@ class UserStage:
         self.cooldown_keep_s = longest_cooldown_s(registry)
         self.users = raw_table(app, "users", s.topic_partitions)
         self.partials = raw_table(app, "partials", s.topic_partitions)
-        self.timers = ExpiryTimers()
         # The owned partials, decoded: a batch touches the same few buckets again and again.
         # Only valid while the assignment stands; dropped on every rebalance.
         self.decoded_partials: dict[PartialKey, Partial] = {}
-        self.expiry = PartialExpiry()  # the stored partials by bucket end, for the pruner
+        self.partial_expiry = PartialExpiry()  # the stored partials by bucket end, for the pruner
         self.rates = AdaptiveRates(registry.goals)
         # Stage-1 partials are only needed while late facts can still reach their bucket.
         self.partial_keep_s = s.late_grace_seconds + max(resolutions_s) * 2
 
         stage_agent(app, topic, f"{s.app_id}.users", self.run)
-        app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")(self.expire_due_goals)
+        self.expiry = UserExpiry(app, s, registry, self.topic_name, reader, self.load_state)
         app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")(self.prune_partials)
         app.on_partitions_revoked.connect(self.forget_decoded)
         app.on_partitions_assigned.connect(self.forget_decoded)
@@ -265,15 +234,11 @@ class UserStage:
             self.on_answer_decision(out, decision_a, env, answer.goal, counts)
             return
         else:
-            user_id = json.loads(env.payload).get("user_id")
-            for expired in expire_open_goals(
-                state, now_s, self.registry, offset=offset, user_ref=user_ref, user_id=user_id, rates=self.rates.rates
-            ):
-                facts.extend(expired.facts)
-                self.on_prompt_decision(out, expired, env, counts, None)
-        deadline = next_deadline_s(state)
-        if deadline is not None:
-            self.timers.push(partition, deadline, user_ref, user_id)
+            user_id, expired = self.expiry.decide(state, env, user_ref, offset, now_s, self.rates.rates)
+            for decision in expired:
+                facts.extend(decision.facts)
+                self.on_prompt_decision(out, decision, env, counts, None)
+        self.expiry.arm(partition, state, user_ref, user_id)
 
     # --- outputs -------------------------------------------------------------------
 
@@ -356,7 +321,7 @@ class UserStage:
         changed = apply_facts(current, partition, facts, self.resolutions)
         for key in changed:
             self.decoded_partials[key] = current[key]
-            self.expiry.add(key)
+            self.partial_expiry.add(key)
             out.put(self.partials, partition, key.encode().encode(), current[key].to_bytes())
         self.send_partials(out, ((key, current[key]) for key in changed))
 
@@ -370,43 +335,7 @@ class UserStage:
                 record = encode_batch(packed[start : start + PARTIALS_PER_RECORD])
                 out.add(self.goal_partials_topic, str(goal_part).encode(), record, goal_part)
 
-    # --- timers and rebalances -------------------------------------------------------
-
-    async def recipient_of(self, state: UserState, partition: int, user_ref: str, now_s: float) -> str | None:
-        """The raw user id, read back from the started event of a due open goal (never stored)."""
-        for goal in sorted(state.open_goals.values(), key=lambda og: og.deadline_s):
-            if goal.deadline_s > now_s:
-                break
-            record = await self.reader.read(self.topic_name, partition, goal.offset)
-            user_id = user_id_from_record(*record, user_ref, goal.event_id) if record else None
-            if user_id is not None:
-                return user_id
-        return None
-
-    async def expire_due_goals(self) -> None:
-        """Fire inferred abandonment even when no further events arrive for that user."""
-        if self.app.rebalancing:
-            return
-        now_s = time.time()
-        timers = self.timers
-        out = BatchSender(self.app)
-        for partition in owned_partitions(self.app, self.topic_name):
-            for user_ref in timers.pop_due(partition, now_s):
-                state = self.load_state(user_ref)
-                deadline = next_deadline_s(state)
-                if deadline is None:
-                    timers.user_ids.pop(user_ref, None)  # the goal ended normally
-                    continue
-                if deadline > now_s:
-                    timers.push(partition, deadline, user_ref, None)
-                    continue
-                user_id = timers.user_ids.pop(user_ref, None)
-                if user_id is None:  # opened before this worker started: ask the started event
-                    user_id = await self.recipient_of(state, partition, user_ref, now_s)
-                payload = json.dumps({"user_id": user_id}).encode()
-                env = Envelope(EnvelopeKind.expiry, self.topic_name, partition, -1, None, payload)
-                out.add(self.topic_name, user_ref.encode(), env.encode(), partition)
-        await out.send()
+    # --- the pruner and rebalances ---------------------------------------------------
 
     async def prune_partials(self) -> None:
         """Stage-1 partials are final once late facts can no longer reach them."""
@@ -415,7 +344,7 @@ class UserStage:
         owned = owned_partitions(self.app, self.topic_name)
         cutoff_s = time.time() - self.partial_keep_s
         out = BatchSender(self.app)
-        for key in self.expiry.pop_ended_before(cutoff_s):
+        for key in self.partial_expiry.pop_ended_before(cutoff_s):
             if key.partition in owned:  # another worker's now: its owner prunes it
                 out.put(self.partials, key.partition, key.encode().encode(), None)
                 self.decoded_partials.pop(key, None)
@@ -428,24 +357,17 @@ class UserStage:
         stage; the replay then adds nothing new to send. Partials are absolute and the goal
         stage keeps the highest hwm, so sending them all again is harmless and closes that gap.
         """
-        self.timers.clear()
-        self.expiry.clear()
+        self.expiry.forget()
+        self.partial_expiry.clear()
         owned = owned_partitions(self.app, self.topic_name)
         held = [(PartialKey.decode(raw.decode()), data) for raw, data in list(self.partials.items()) if data]
         for key, _ in held:
             if key.partition in owned:
-                self.expiry.add(key)
+                self.partial_expiry.add(key)
         out = BatchSender(self.app)
         self.send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
         await out.send()
-        for raw_key, data in list(self.users.items()):
-            user_ref = raw_key.decode()
-            partition = partition_for(user_ref, self.partitions)
-            if partition not in owned or not data:
-                continue
-            deadline = next_deadline_s(UserState.from_json_obj(json.loads(data)))
-            if deadline is not None:
-                self.timers.push(partition, deadline, user_ref, None)
+        self.expiry.rebuild(list(self.users.items()), owned)
 
     def forget_decoded(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
         self.decoded_partials.clear()
