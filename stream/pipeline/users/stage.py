@@ -35,6 +35,7 @@ from stream.ces.registry import GoalRegistry
 from stream.ces.users import (
     AdaptiveRates,
     AnswerDecision,
+    GoalCounts,
     PromptDecision,
     UserState,
     decide_answer,
@@ -152,7 +153,7 @@ class UserStage:
     async def decide(self, events: list[Any], facts: dict[int, list[tuple[int, Fact]]]) -> None:
         """One batch: decisions, prompts, comments, dead letters and user states, all in Kafka on return."""
         out = BatchSender(self.app)
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        counts: dict[str, GoalCounts] = defaultdict(GoalCounts)
         for partition, group in by_partition(events).items():
             effects = self.process(out, partition, group, counts)
             self.write_states(out, partition, effects)
@@ -163,11 +164,11 @@ class UserStage:
         self.metrics.last_event.labels(self.topic_name).set(time.time())
 
     def process(
-        self, out: BatchSender, partition: int, events: list[Any], counts: dict[str, list[int]]
+        self, out: BatchSender, partition: int, events: list[Any], counts: dict[str, GoalCounts]
     ) -> BatchEffects:
         """Decide on one partition's events; their output records are queued in ``out``.
 
-        :param counts: per goal, [events, prompts, answers] of the batch, for adaptive sampling.
+        :param counts: per goal, what the batch did, for adaptive sampling.
         """
         effects = BatchEffects(now_s=events[-1].message.timestamp)
         for event in events:
@@ -208,7 +209,7 @@ class UserStage:
         offset: int,
         now_s: float,
         facts: list[tuple[int, Fact]],
-        counts: dict[str, list[int]],
+        counts: dict[str, GoalCounts],
         partition: int,
     ) -> None:
         """One envelope of one user: a goal event, an answer or an expiry record."""
@@ -223,7 +224,7 @@ class UserStage:
                 registry=self.registry,
                 rates=self.rates.rates,
             )
-            counts[event.goal][0] += 1
+            counts[event.goal].goal_events += 1
             facts.extend(decision.facts)
             self.on_prompt_decision(out, decision, env, counts, event.occurred_at.timestamp())
             user_id: str | None = event.user_id
@@ -262,7 +263,7 @@ class UserStage:
         out: BatchSender,
         decision: PromptDecision,
         env: Envelope,
-        counts: dict[str, list[int]],
+        counts: dict[str, GoalCounts],
         occurred_at_s: float | None,
     ) -> None:
         metrics = self.metrics
@@ -275,14 +276,14 @@ class UserStage:
             out.add(self.settings.topic_survey_prompts, prompt.user_id.encode(), prompt.model_dump_json().encode())
             if not decision.replayed:
                 metrics.prompts.labels(decision.goal, prompt.outcome.value).inc()
-                counts[decision.goal][1] += 1
+                counts[decision.goal].prompts_sent += 1
                 if occurred_at_s is not None:
                     metrics.decision_latency.observe(max(0.0, time.time() - occurred_at_s))
         if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
             metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
 
     def on_answer_decision(
-        self, out: BatchSender, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, list[int]]
+        self, out: BatchSender, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, GoalCounts]
     ) -> None:
         if decision.dead_letter_reason is not None:
             self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
@@ -293,7 +294,7 @@ class UserStage:
         if not decision.replayed:
             for _, fact in decision.facts:
                 self.metrics.answers.labels(fact.goal, fact.sentiment.value).inc()  # type: ignore[union-attr]
-                counts[goal][2] += 1
+                counts[goal].answers_joined += 1
 
     # --- state ---------------------------------------------------------------------
 
