@@ -15,7 +15,8 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+
+from faust.types import AppT
 
 from stream.ces.intake import Envelope, EnvelopeKind, partition_for, user_id_from_record
 from stream.ces.registry import GoalRegistry
@@ -70,7 +71,7 @@ class UserExpiry:
 
     def __init__(
         self,
-        app: Any,
+        app: AppT,
         settings: Settings,
         registry: GoalRegistry,
         topic_name: str,

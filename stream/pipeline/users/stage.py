@@ -16,8 +16,11 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from faust.types import AppT, StreamT, TopicT
 
 from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
 from stream.ces.goals import (
@@ -45,7 +48,8 @@ from stream.ces.users import (
 from stream.infra.record_reader import RecordReader
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
-from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table, stage_agent
+from stream.pipeline.stage_helpers import by_partition, on_signal, owned_partitions, raw_table, stage_agent
+from stream.pipeline.stage_types import Output, StageEvent, required
 from stream.pipeline.users.expiry import UserExpiry
 from stream.settings import Settings
 
@@ -78,11 +82,11 @@ class UserStage:
 
     def __init__(
         self,
-        app: Any,
+        app: AppT,
         settings: Settings,
         metrics: CesMetrics,
         registry: GoalRegistry,
-        topic: Any,
+        topic: TopicT,
         goal_partials_topic: str,
         resolutions_s: tuple[int, ...],
         guard: ContinuityGuard,
@@ -113,13 +117,13 @@ class UserStage:
         stage_agent(app, topic, f"{s.app_id}.users", self.run)
         self.expiry = UserExpiry(app, s, registry, self.topic_name, reader, self.load_state)
         app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")(self.prune_partials)
-        app.on_partitions_revoked.connect(self.forget_decoded)
-        app.on_partitions_assigned.connect(self.forget_decoded)
-        app.on_rebalance_complete.connect(self.after_recovery)
+        on_signal(app.on_partitions_revoked, self.forget_decoded)
+        on_signal(app.on_partitions_assigned, self.forget_decoded)
+        on_signal(app.on_rebalance_complete, self.after_recovery)
 
     # --- the agent ---------------------------------------------------------------
 
-    async def run(self, stream: Any) -> None:
+    async def run(self, stream: StreamT[bytes]) -> None:
         """Decide per batch at once; fold the batches' facts into partials every interval.
 
         Prompts and user states are in Kafka when a batch's ``send`` returns, so a prompt
@@ -132,7 +136,7 @@ class UserStage:
         """
         s = self.settings
         interval_s = s.aggregate_interval_seconds
-        unfolded: list[Any] = []
+        unfolded: list[StageEvent] = []
         facts: dict[int, list[tuple[int, Fact]]] = defaultdict(list)
         folded_at = time.monotonic()
         async for events in batches(
@@ -150,7 +154,7 @@ class UserStage:
                 unfolded, facts = [], defaultdict(list)
                 folded_at = time.monotonic()
 
-    async def decide(self, events: list[Any], facts: dict[int, list[tuple[int, Fact]]]) -> None:
+    async def decide(self, events: list[StageEvent], facts: dict[int, list[tuple[int, Fact]]]) -> None:
         """One batch: decisions, prompts, comments, dead letters and user states, all in Kafka on return."""
         out = BatchSender(self.app)
         counts: dict[str, GoalCounts] = defaultdict(GoalCounts)
@@ -164,7 +168,7 @@ class UserStage:
         self.metrics.last_event.labels(self.topic_name).set(time.time())
 
     def process(
-        self, out: BatchSender, partition: int, events: list[Any], counts: dict[str, GoalCounts]
+        self, out: Output, partition: int, events: list[StageEvent], counts: dict[str, GoalCounts]
     ) -> BatchEffects:
         """Decide on one partition's events; their output records are queued in ``out``.
 
@@ -173,15 +177,16 @@ class UserStage:
         effects = BatchEffects(now_s=events[-1].message.timestamp)
         for event in events:
             message = event.message
-            user_ref = message.key.decode()
+            user_ref = required(message.key, "key").decode()
             state = effects.states.get(user_ref)
             if state is None:
                 state = effects.states[user_ref] = self.load_state(user_ref)
             try:
-                env = Envelope.decode(message.value)
+                env = Envelope.decode(required(message.value, "value"))
             except Exception as exc:  # not ours: keep it, do not stop
+                payload = message.value or b""  # none only in a record we did not write
                 env = Envelope(
-                    EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value
+                    EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, payload
                 )
                 self.send_dead_letter(
                     out, env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}"
@@ -202,7 +207,7 @@ class UserStage:
 
     def handle(
         self,
-        out: BatchSender,
+        out: Output,
         env: Envelope,
         state: UserState,
         user_ref: str,
@@ -243,7 +248,7 @@ class UserStage:
 
     # --- outputs -------------------------------------------------------------------
 
-    def send_dead_letter(self, out: BatchSender, env: Envelope, reason: DeadLetterReason, detail: str) -> None:
+    def send_dead_letter(self, out: Output, env: Envelope, reason: DeadLetterReason, detail: str) -> None:
         s = self.settings
         letter = dead_letter(
             Rejection(reason, detail),
@@ -260,7 +265,7 @@ class UserStage:
 
     def on_prompt_decision(
         self,
-        out: BatchSender,
+        out: Output,
         decision: PromptDecision,
         env: Envelope,
         counts: dict[str, GoalCounts],
@@ -283,7 +288,7 @@ class UserStage:
             metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
 
     def on_answer_decision(
-        self, out: BatchSender, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, GoalCounts]
+        self, out: Output, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, GoalCounts]
     ) -> None:
         if decision.dead_letter_reason is not None:
             self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
@@ -293,7 +298,7 @@ class UserStage:
                 self.metrics.feedback_comments.labels(goal).inc()
         if not decision.replayed:
             for _, fact in decision.facts:
-                self.metrics.answers.labels(fact.goal, fact.sentiment.value).inc()  # type: ignore[union-attr]
+                self.metrics.answers.labels(fact.goal, fact.sentiment.value).inc()
                 counts[goal].answers_joined += 1
 
     # --- state ---------------------------------------------------------------------
@@ -302,7 +307,7 @@ class UserStage:
         data = self.users.get(user_ref.encode())
         return UserState.from_json_obj(json.loads(data)) if data else UserState()
 
-    def write_states(self, out: BatchSender, partition: int, effects: BatchEffects) -> None:
+    def write_states(self, out: Output, partition: int, effects: BatchEffects) -> None:
         """Write one partition's share of a batch: each touched user state once."""
         now_s = effects.now_s
         for user_ref, state in effects.states.items():
@@ -310,7 +315,7 @@ class UserStage:
             value = None if state.is_empty() else json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
             out.put(self.users, partition, user_ref.encode(), value)
 
-    def write_partials(self, out: BatchSender, partition: int, facts: list[tuple[int, Fact]]) -> None:
+    def write_partials(self, out: Output, partition: int, facts: list[tuple[int, Fact]]) -> None:
         current: dict[PartialKey, Partial] = {}
         for key in keys_for(partition, facts, self.resolutions):
             partial = self.decoded_partials.get(key)
@@ -326,7 +331,7 @@ class UserStage:
             out.put(self.partials, partition, key.encode().encode(), current[key].to_bytes())
         self.send_partials(out, ((key, current[key]) for key in changed))
 
-    def send_partials(self, out: BatchSender, items: Any) -> None:
+    def send_partials(self, out: Output, items: Iterable[tuple[PartialKey, Partial]]) -> None:
         """Send partials on to the goal stage, packed into one record per goal partition."""
         by_goal_partition: dict[int, list[tuple[PartialKey, Partial]]] = defaultdict(list)
         for key, partial in items:
@@ -351,7 +356,7 @@ class UserStage:
                 self.decoded_partials.pop(key, None)
         await out.send()
 
-    async def after_recovery(self, sender: Any = None, **kwargs: Any) -> None:
+    async def after_recovery(self, sender: object = None, **kwargs: Any) -> None:
         """After recovery, derive the deadline index again and re-send the owned partials.
 
         A crash can persist a partial's table record but not the record sent on to the goal
@@ -370,5 +375,5 @@ class UserStage:
         await out.send()
         self.expiry.rebuild(list(self.users.items()), owned)
 
-    def forget_decoded(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
+    def forget_decoded(self, sender: object = None, *args: Any, **kwargs: Any) -> None:
         self.decoded_partials.clear()
