@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CES := $(BIN)/ces-stream
 
-.PHONY: install constraints run test kafka-start kafka-stop topics worker schemas monitoring clean
+.PHONY: install constraints run test typecheck kafka-start kafka-stop topics worker schemas monitoring clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ run: install
 
 test: install
 	$(BIN)/pytest -q -ra
+
+## mypy over stream/ and schemas/ (settings in pyproject.toml, [tool.mypy]).
+typecheck: install
+	$(BIN)/mypy
 
 kafka-start: install
 	$(CES) kafka start
