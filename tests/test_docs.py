@@ -140,7 +140,13 @@ def test_every_code_path_in_the_docs_exists(path: Path) -> None:
 
 
 # Spelled in pieces, so this file does not cite them itself.
-OUTSIDE_CITATIONS = ("DOMAIN" + ".md", "../" + "shared", "shared" + "/notes", "notes" + "/alerting", "alerting" + "-statistics")
+OUTSIDE_CITATIONS = (
+    "DOMAIN" + ".md",
+    "../" + "shared",
+    "shared" + "/notes",
+    "notes" + "/alerting",
+    "alerting" + "-statistics",
+)
 
 
 def repository_text_files() -> list[Path]:
