@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CES := $(BIN)/ces-stream
 
-.PHONY: install constraints run test kafka-start kafka-stop topics worker schemas monitoring clean
+.PHONY: install constraints run test kafka-start kafka-stop topics worker schemas monitoring docs clean
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ monitoring: install
 ## Regenerate the JSON Schema files from the pydantic models.
 schemas: install
 	$(BIN)/python -m schemas.generate
+
+## Build the docs/ site into site/ (strict: a broken link or anchor fails).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info ces-data

@@ -1,6 +1,6 @@
 """The code map holds: imports go one way, pure code stays pure, modules and functions stay small.
 
-Layers, lowest first (README "Code map"): a module may import its own layer and the
+Layers, lowest first (docs/architecture.md "Code map"): a module may import its own layer and the
 layers below it, never above; ``infra`` and ``observability`` are side by side and do
 not import each other. Every import is checked, also the ones inside functions.
 """
