@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CES := $(BIN)/ces-stream
 
-.PHONY: install constraints run test kafka-start kafka-stop topics worker schemas monitoring docs clean
+.PHONY: install constraints run test test-unit fmt lint typecheck kafka-start kafka-stop topics worker schemas monitoring docs clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,23 @@ run: install
 
 test: install
 	$(BIN)/pytest -q -ra
+
+## The fast inner loop: no broker, no external tool, no slow statistical check (under a minute).
+test-unit: install
+	$(BIN)/pytest -q -m "not integration and not external and not slow"
+
+## Format the tree and apply the linter's safe fixes.
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix -q .
+
+## Formatting that changes nothing, and a clean lint (what CI runs).
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
 
 kafka-start: install
 	$(CES) kafka start
