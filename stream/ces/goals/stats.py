@@ -1,7 +1,7 @@
 """The figures of one goal over one window: CES ratio, mean, distribution, Wilson bounds.
 
-Every ratio is computed from integer counts with a single division, so the DOMAIN
-worked example (mean 3.45, CES 0.60, net effort 0.25) comes out exact to the last
+Every ratio is computed from integer counts with a single division, so the worked
+example of docs/domain.md (mean 3.45, CES 0.60, net effort 0.25) comes out exact to the last
 float digit. A ratio whose denominator is 0 is ``None``, never 0 or NaN: "no answers"
 is not "all answers negative".
 """
@@ -33,7 +33,7 @@ def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, f
 
     Unlike the normal approximation it stays inside [0, 1] and is honest for small n
     and ratios near 0 or 1, which is what alerting on a CES ratio needs
-    (``notes/alerting-statistics.md``: fire on the *upper* bound at 99 %).
+    (``docs/alert-statistics.md``: fire on the *upper* bound at 99 %).
 
     :param successes: positive answers, 0 <= successes <= n.
     :param n: all answers.
