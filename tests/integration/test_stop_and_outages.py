@@ -1,8 +1,9 @@
 """Stop means stop, and an outage costs nothing (issue 25), on the real broker.
 
 SIGTERM ends a worker within ``CES_SHUTDOWN_TIMEOUT_SECONDS`` (plus the process's own exit)
-in every state: the broker down (idle, and with records in flight as it went away), while
-the worker restores its tables from the changelogs, and while a second worker joins. A
+in every state: the broker down (idle, and with records in flight as it went away), the broker
+hung with a stage blocked on its send, while the worker restores its tables from the
+changelogs, and while a second worker joins. A
 graceful stop exits 0; one that cannot finish in time exits 75 without committing past what
 was processed, and the restarted worker's counts are exact (replayed, not lost, not doubled).
 A five-minute outage with records in flight costs under 5 % of a core (utime + stime from
@@ -210,6 +211,36 @@ def test_sigterm_while_a_second_worker_joins_stops_both_within_the_bound_and_cou
 
     first.start(ready_timeout_s=120)
     assert_exact(first, kafka_bootstrap, settings.topic_survey_prompts, events)
+
+
+def test_sigterm_while_a_stage_is_blocked_on_a_hung_broker_stops_within_the_bound_and_counts_stay_exact(
+    own_broker, tmp_path, start_worker, record_property
+):
+    # The broker hung (SIGSTOP), not gone: connections stay open and nothing answers, so the stages'
+    # sends, the commits and the consumer wait on their timeouts (minutes) instead of failing at once.
+    events = 20_000
+    env = env_for(own_broker.bootstrap, tmp_path)
+    settings = settings_from_env(env)
+    bound_s = settings.shutdown_timeout_seconds + EXIT_MARGIN_S
+    create_topics(settings)
+    worker = start_worker(env)
+    produce(own_broker.bootstrap, settings.topic_goal_events, events)
+    wait_until(lambda: counted(worker) >= 2_000, timeout_s=60, interval_s=0.05, what="the worker mid-stream")
+    broker_pid = own_broker.status().pid
+    assert broker_pid is not None
+    os.kill(broker_pid, signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: worker.health()[1].get("broker_reachable") is False, timeout_s=30, what="the probe timing out"
+        )
+        took, returncode = exits_within(worker, sigterm(worker), bound_s)
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
+    print(f"broker hung, stage blocked: exit {returncode} {took:.1f} s after SIGTERM (bound {bound_s:g} s)")
+    record_property("stop_seconds", round(took, 1))
+
+    worker.start(ready_timeout_s=120)
+    assert_exact(worker, own_broker.bootstrap, settings.topic_survey_prompts, events)
 
 
 @pytest.mark.timeout(900)  # the outage alone is five minutes
