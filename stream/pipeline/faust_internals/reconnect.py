@@ -92,7 +92,7 @@ def backing_off(get_conn: Callable[..., Any], initial_s: float, max_s: float) ->
         if backoff is None:
             backoff = self.__dict__[_BACKOFF_ATTR] = ReconnectBackoff(initial_s, max_s)
         key = (node_id, group)
-        if not backoff._failures:  # the hot path: nothing failed, nothing to wait for
+        if key not in backoff._failures:  # the hot path: this connection has not failed, nothing to wait for
             conn = await get_conn(self, node_id, group=group, no_hint=no_hint)
             if conn is None:
                 backoff.failed(key, time.monotonic())

@@ -81,3 +81,13 @@ def test_installing_twice_wraps_aiokafka_once():
     install_reconnect_backoff()
     assert AIOKafkaClient._get_conn.__wrapped__ is first
     assert "node_id" in first.__code__.co_varnames  # aiokafka's own _get_conn(node_id, *, group, no_hint)
+
+
+async def test_a_failing_broker_does_not_slow_the_connections_to_the_others():
+    async def connect(client, node_id, *, group=None, no_hint=False):
+        return None if node_id == 1 else f"conn-{node_id}"
+
+    get_conn = backing_off(connect, initial_s=10.0, max_s=10.0)
+    client = SimpleNamespace()
+    assert await get_conn(client, 1) is None  # node 1 now waits 10 s before its next attempt
+    assert await asyncio.wait_for(get_conn(client, 2), 1.0) == "conn-2"
