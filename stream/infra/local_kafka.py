@@ -173,7 +173,9 @@ class LocalKafka:
     def _format_storage(self) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # StorageTool would read "-t -x..." as a missing id (1 start in 64 failed)
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         props = self.broker_dir / "format.properties"
         base = (KAFKA_DEPLOY_DIR / "server.properties").read_text()
         overrides = self._overrides()
