@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         "answers, prompts, comments, erasure requests, <app_id>-user-events): an erased user's records there last "
         "this long (docs/personal-data.md).",
     )
+    erasure_compaction_lag_hours: float = Field(
+        24,
+        gt=0,
+        description="At most this long after an erasure, the log cleaner may keep the user's older records in the "
+        "users changelog (its max.compaction.lag.ms, set when Faust creates the changelog).",
+    )
     dead_letter_retention_hours: float = Field(
         720,
         gt=0,

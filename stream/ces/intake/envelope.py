@@ -19,6 +19,9 @@ class EnvelopeKind(StrEnum):
     answer = "a"
     # Emitted by the worker's own timer: an open goal's inferred-abandonment deadline passed.
     expiry = "x"
+    # An erasure request (``schemas.ErasureRequest``), its payload without the raw user id:
+    # keyed by the pseudonym, it is ordered with the user's own events.
+    erasure = "e"
 
 
 @dataclass(frozen=True, slots=True)
