@@ -18,7 +18,7 @@ from kafka.admin import NewTopic
 
 from stream.errors import TopicLayoutError
 from stream.infra.topics import create_topics, user_events_topic
-from tests.harness import settings_from_env, worker_env
+from tests.harness import settings_from_env, wait_until, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +67,7 @@ def test_an_existing_topic_with_another_retention_is_reported_not_changed(kafka_
                 )
             ]
         )
+        wait_until(lambda: settings.topic_survey_prompts in admin.list_topics(), timeout_s=30, what="the topic listed")
     finally:
         admin.close()
     result = create_topics(settings)
