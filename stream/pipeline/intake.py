@@ -121,9 +121,14 @@ class IntakeStage:
     def forward(
         self, out: Output, message: Record, kind: EnvelopeKind, user_id: str, payload: bytes | None = None
     ) -> None:
-        """Re-key one valid record by pseudonym; ``payload`` replaces the record's value when given."""
+        """Re-key one valid record by pseudonym.
+
+        :param payload: replaces the record's value, and then its key (the raw user id of an erasure request) is
+            not carried either.
+        """
         user_ref = pseudonymise(user_id, self.pseudonym_key)
         value = payload or required(message.value, "value")  # validation rejects a record without one
-        envelope = Envelope(kind, message.topic, message.partition, message.offset, message.key, value)
+        source_key = message.key if payload is None else None
+        envelope = Envelope(kind, message.topic, message.partition, message.offset, source_key, value)
         partition = partition_for(user_ref, self.settings.topic_partitions)
         out.add(self.user_events_topic, user_ref.encode(), envelope.encode(), partition)
