@@ -125,3 +125,28 @@ def test_every_topic_with_raw_user_ids_has_the_raw_id_retention(settings):
     personal |= {"out.feedback-comments", "in.erasure-requests"}
     specs = by_name(settings)
     assert {name for name, spec in specs.items() if spec.configs["retention.ms"] == str(24 * HOUR_MS)} == personal
+
+
+class FakeAdmin:
+    """describe_configs as kafka-python 3 answers it: {"topic": {name: {config: {"value": ...}}}}."""
+
+    def __init__(self, configs: dict[str, dict[str, str]]) -> None:
+        self.configs = configs
+
+    def describe_configs(self, resources, config_filter):
+        assert config_filter == "all"
+        return {"topic": {r.name: {k: {"value": v} for k, v in self.configs[r.name].items()} for r in resources}}
+
+
+def test_config_differences_name_what_differs_and_nothing_else(settings):
+    from stream.infra.topics import config_differences
+
+    specs = [spec for spec in topic_specs(settings) if spec.name in ("out.survey-prompts", "out.goal-summaries")]
+    admin = FakeAdmin(
+        {
+            "out.survey-prompts": {"cleanup.policy": "delete", "retention.ms": "1"},
+            "out.goal-summaries": {"cleanup.policy": "compact,delete", "retention.ms": str(48 * HOUR_MS)},
+        }
+    )
+    assert config_differences(admin, specs) == {"out.survey-prompts": f"retention.ms is 1, wanted {24 * HOUR_MS}"}
+    assert config_differences(admin, []) == {}
