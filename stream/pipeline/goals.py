@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from faust.types import AppT, StreamT, TopicT
@@ -73,7 +74,7 @@ class GoalStage:
             ack(events)
             self.metrics.last_event.labels(self.topic_name).set(time.time())
 
-    def merge(self, out: Output, partition: int, events: list[StageEvent]) -> None:
+    def merge(self, out: Output, partition: int, events: Sequence[StageEvent]) -> None:
         """Keep the newest copy of each partial: last writer wins by offset, one table write per key and batch."""
         newest: dict[PartialKey, Partial] = {}
         for event in events:

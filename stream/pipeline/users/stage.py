@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -171,7 +171,7 @@ class UserStage:
         self.metrics.last_event.labels(self.topic_name).set(time.time())
 
     def process(
-        self, out: Output, partition: int, events: list[StageEvent], counts: dict[str, GoalCounts]
+        self, out: Output, partition: int, events: Sequence[StageEvent], counts: dict[str, GoalCounts]
     ) -> BatchEffects:
         """Decide on one partition's events; their output records are queued in ``out``.
 

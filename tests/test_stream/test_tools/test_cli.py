@@ -11,6 +11,8 @@ import pytest
 from tests.harness import free_port, write_registry
 from tests.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.external  # runs ces-stream as a subprocess
+
 MASK = "**********"
 
 
