@@ -315,8 +315,8 @@ class CesMetrics:
             for sentiment in SENTIMENTS:
                 self.answers.labels(goal, sentiment)
             self.feedback_comments.labels(goal)
-        for outcome in ERASURE_OUTCOMES:
-            self.erasure_requests.labels(outcome)
+        for erasure_outcome in ERASURE_OUTCOMES:
+            self.erasure_requests.labels(erasure_outcome)
         for topic in input_topics:
             for reason in DeadLetterReason:
                 self.events_invalid.labels(topic, reason.value)
