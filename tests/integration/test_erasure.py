@@ -209,3 +209,47 @@ def test_erasure_deletes_the_state_keeps_the_figures_and_survives_a_restart(kafk
         producer.close()
         prompts.close()
         dead.close()
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_an_erasure_cut_short_by_a_crash_is_done_after_the_restart(kafka_bootstrap, env, start_worker, tmp_path, store):
+    """SIGKILL right after the request: wherever the worker was (before the tombstone, between it and the
+    commit, or done), after a restart the user's state is gone and their next completion is a new user's."""
+    env = {**env, "CES_STORE": store, "CES_DATA_DIR": str(tmp_path / "data")}
+    settings = settings_from_env(env)
+    create_topics(settings)
+    worker = start_worker(env)
+    producer = make_producer(kafka_bootstrap)
+    prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
+    ref = pseudonymise(FORGET, settings.pseudonym_key.get_secret_value().encode()).encode()
+    changelog = f"{settings.app_id}-users-changelog"
+    try:
+        emit_goal_event(producer, make_goal_event(GOAL, "completed", FORGET), topic=settings.topic_goal_events)
+        producer.flush()
+        prompts.wait_for(lambda ps: len(ps) == 1, timeout_s=60, what="the first prompt")
+        send_erasure_request(settings, erasure_request(FORGET))
+        worker.kill()
+        restarted = start_worker(env, name="restarted")
+        wait_until(
+            lambda: latest_by_key(kafka_bootstrap, changelog).get(ref, b"") is None,
+            timeout_s=60,
+            what="the tombstone in the users changelog",
+            describe=lambda: {
+                "latest": latest_by_key(kafka_bootstrap, changelog).get(ref, "no record"),
+                "counted": {o: erased(restarted, o) for o in ("erased", "unknown_user")},
+                "user-events": latest_by_key(kafka_bootstrap, f"{settings.app_id}-user-events"),
+            },
+        )
+        # Taken once or replayed: either way one outcome or none (already committed before the kill).
+        assert (erased(restarted, "erased") or 0) + (erased(restarted, "unknown_user") or 0) <= 1
+        emit_goal_event(producer, make_goal_event(GOAL, "completed", FORGET), topic=settings.topic_goal_events)
+        producer.flush()
+        # A replay re-sends the first prompt with its own id; a prompt with a new id is the new user's.
+        prompts.wait_for(
+            lambda ps: len({p["prompt_id"] for p in ps if p["user_id"] == FORGET}) == 2,
+            timeout_s=60,
+            what="prompted as a new user",
+        )
+    finally:
+        producer.close()
+        prompts.close()
