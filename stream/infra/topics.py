@@ -76,6 +76,7 @@ def self_partitioned_topics(settings: Settings) -> list[str]:
         user_events_topic(settings),
         goal_partials_topic(settings),
         f"{app}-users-changelog",
+        f"{app}-erasures-changelog",
         f"{app}-partials-changelog",
         f"{app}-goal-partials-changelog",
     ]

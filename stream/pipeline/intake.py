@@ -129,6 +129,8 @@ class IntakeStage:
         user_ref = pseudonymise(user_id, self.pseudonym_key)
         value = payload or required(message.value, "value")  # validation rejects a record without one
         source_key = message.key if payload is None else None
-        envelope = Envelope(kind, message.topic, message.partition, message.offset, source_key, value)
+        envelope = Envelope(
+            kind, message.topic, message.partition, message.offset, source_key, value, message.timestamp
+        )
         partition = partition_for(user_ref, self.settings.topic_partitions)
         out.add(self.user_events_topic, user_ref.encode(), envelope.encode(), partition)

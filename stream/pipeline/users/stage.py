@@ -51,6 +51,7 @@ from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
 from stream.pipeline.stage_helpers import by_partition, on_signal, owned_partitions, raw_table, stage_agent
 from stream.pipeline.stage_types import Output, StageEvent, required
+from stream.pipeline.users.erasure import Discard, UserErasure
 from stream.pipeline.users.expiry import UserExpiry
 from stream.settings import Settings
 
@@ -119,6 +120,7 @@ class UserStage:
 
         stage_agent(app, topic, f"{s.app_id}.users", self.run)
         self.expiry = UserExpiry(app, s, registry, self.topic_name, reader, self.load_state)
+        self.erasure = UserErasure(app, s, self.topic_name)
         app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")(self.prune_partials)
         on_signal(app.on_partitions_revoked, self.forget_decoded)
         on_signal(app.on_partitions_assigned, self.forget_decoded)
@@ -196,19 +198,27 @@ class UserStage:
                 )
                 continue
             if env.kind is EnvelopeKind.erasure:  # the state goes; the batch writes its tombstone
+                self.erasure.mark(out, partition, user_ref, env, message.timestamp)
                 effects.states[user_ref] = self.erase(state, user_ref)
                 continue
+            # A record from before its user's erasure counts in the figures, and leaves nothing else.
+            before_erasure = self.erasure.from_before(user_ref, env)
+            target: Output = Discard() if before_erasure else out
+            if before_erasure:
+                state = UserState()
             if env.kind is EnvelopeKind.expiry:  # our own record: it is its own source
                 env = replace(
                     env, source_topic=message.topic, source_partition=message.partition, source_offset=message.offset
                 )
             try:
                 self.handle(
-                    out, env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition
+                    target, env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition
                 )
             except Exception as exc:  # a bug must not stop the worker or lose the record
                 log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
-                self.send_dead_letter(out, env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
+                self.send_dead_letter(target, env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
+            if before_erasure:
+                self.expiry.forget_user(user_ref)
         return effects
 
     def handle(
@@ -391,6 +401,7 @@ class UserStage:
         self.send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
         await out.send()
         self.expiry.rebuild(list(self.users.items()), owned)
+        self.erasure.rebuild(list(self.erasure.table.items()), owned)
 
     def forget_decoded(self, sender: object = None, *args: Any, **kwargs: Any) -> None:
         self.decoded_partials.clear()

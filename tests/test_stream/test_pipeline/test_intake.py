@@ -86,7 +86,7 @@ def test_a_valid_record_is_forwarded_unchanged_keyed_by_the_pseudonymous_user(
     assert forwarded.key == user_ref.encode()
     assert forwarded.partition == partition_for(user_ref, SETTINGS.topic_partitions)
     assert forwarded.value is not None
-    assert Envelope.decode(forwarded.value) == Envelope(kind, topic, 2, 41, b"app-chosen-key", value)
+    assert Envelope.decode(forwarded.value) == Envelope(kind, topic, 2, 41, b"app-chosen-key", value, NOW_S)
 
 
 def test_every_users_records_go_to_one_partition_and_other_users_spread(stage: IntakeStage) -> None:
