@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import WorkerProcess, free_port, worker_env
+from stream.infra.local_services import free_port
+from tests.harness import WorkerProcess, worker_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
