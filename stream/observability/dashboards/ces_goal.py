@@ -22,12 +22,7 @@ from stream.observability.dashboards.builders import (
     table_panel,
     window_variable,
 )
-from stream.observability.rules import (
-    COMPLETION_LOWER,
-    COMPLETION_UPPER,
-    EXIT_RATIO,
-    TARGET,
-)
+from stream.observability.rules import COMPLETION_LOWER, COMPLETION_UPPER, EXIT_RATIO, TARGET
 from stream.settings import Settings
 
 GOAL = 'goal="$goal", window="$window"'

@@ -20,12 +20,7 @@ from stream.observability.dashboards.builders import (
     table_panel,
     window_variable,
 )
-from stream.observability.rules import (
-    ANSWERS_RATE,
-    BELOW_TARGET,
-    PROMPTS_RATE,
-    TARGET,
-)
+from stream.observability.rules import ANSWERS_RATE, BELOW_TARGET, PROMPTS_RATE, TARGET
 from stream.settings import Settings
 
 WINDOW = 'window="$window"'
