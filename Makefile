@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CES := $(BIN)/ces-stream
 
-.PHONY: install constraints run test kafka-start kafka-stop topics worker schemas monitoring clean
+.PHONY: install constraints run test test-unit fmt lint typecheck kafka-start kafka-stop topics worker schemas monitoring docs clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,23 @@ run: install
 test: install
 	$(BIN)/pytest -q -ra
 
+## The fast inner loop: no broker, no external tool, no slow statistical check (under a minute).
+test-unit: install
+	$(BIN)/pytest -q -m "not integration and not external and not slow"
+
+## Format the tree and apply the linter's safe fixes.
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix -q .
+
+## Formatting that changes nothing, and a clean lint (what CI runs).
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
 kafka-start: install
 	$(CES) kafka start
 
@@ -47,6 +64,10 @@ monitoring: install
 ## Regenerate the JSON Schema files from the pydantic models.
 schemas: install
 	$(BIN)/python -m schemas.generate
+
+## Build the docs/ site into site/ (strict: a broken link or anchor fails).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info ces-data

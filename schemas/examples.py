@@ -1,6 +1,6 @@
 """One valid example of every message, in its JSON form, as written into the generated JSON Schemas.
 
-The examples follow one user through the DOMAIN.md flow: the invoice download completes, ces-stream
+The examples follow one user through the flow of docs/domain.md: the invoice download completes, ces-stream
 asks, the user answers 2 with a comment, the comment is forwarded, a window summary is emitted, and a
 record that is not JSON is dead-lettered.
 """
@@ -27,7 +27,7 @@ WORKED_EXAMPLE_SPLIT: dict[tuple[str, str], dict[int, int]] = {
     ("abandoned_inferred", "web"): {5: 1, 4: 1, 3: 1, 2: 2, 1: 3},
     ("abandoned_inferred", "ios"): {5: 1, 4: 1, 3: 0, 2: 2, 1: 3},
 }
-"""The GoalSummary example's answers by (outcome, channel) -> {score: answers}: the DOMAIN worked example
+"""The GoalSummary example's answers by (outcome, channel) -> {score: answers}: the worked example
 (40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1) with 60 answers at completion and 40 at exits, 70 on web and 30 on iOS."""
 
 _NO_ANSWERS: dict[str, Any] = {
@@ -101,7 +101,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "locale": "nl-NL",
     },
     GoalSummary: {
-        # The DOMAIN.md worked example: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
+        # The worked example of docs/domain.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
         "schema_version": 2,
         "goal": "download-invoice",
         "window": "1h",
@@ -124,7 +124,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "response_ratio": 0.25,
         "outcomes": {"completed": 1500, "abandoned": 300, "abandoned_inferred": 200},
         "completion_ratio": 0.75,
-        # Split: 60 answers at completion, 40 at exits; 70 on web, 30 on iOS (README "Segments").
+        # Split: 60 answers at completion, 40 at exits; 70 on web, 30 on iOS (docs/metrics.md "Segments").
         "by_outcome": {
             "completed": {
                 "answers": 60,

@@ -23,7 +23,7 @@ class PromptOutcome(StrEnum):
 
 
 class ScaleKind(StrEnum):
-    """The answer scales the domain uses (see DOMAIN.md)."""
+    """The answer scales the domain uses (see docs/domain.md)."""
 
     five_point = "five_point"
     seven_point = "seven_point"

@@ -26,10 +26,10 @@ from stream.errors import SettingsError
 
 ENV_PREFIX = "CES_"
 DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
-# 5m lets the paging alert see a drop within 10 minutes on a busy goal (README "Alert quality").
+# 5m lets the paging alert see a drop within 10 minutes on a busy goal (docs/alerting.md "Alert quality").
 DEFAULT_WINDOWS = ("5m", "10m", "30m", "1h", "3h", "24h", "7d", "28d")
 # Per-outcome and per-channel series cost 38 per goal and window: the exits alert's 1h and the 7d baseline
-# (README "Cardinality budget"; the summaries carry the split of every window, the daily one too).
+# (docs/metrics.md "Cardinality budget"; the summaries carry the split of every window, the daily one too).
 DEFAULT_SPLIT_WINDOWS = ("1h", "7d")
 
 
@@ -344,7 +344,7 @@ class Settings(BaseSettings):
 
 
 def settings_table_markdown() -> str:
-    """The README's settings table: one row per :class:`Settings` field (env var, default, description)."""
+    """The settings table of docs/configuration.md: one row per :class:`Settings` field (env var, default, description)."""
 
     def show(value: Any) -> str:
         if value is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from stream.infra.local_services import free_port
+from tests.browser import CHROMIUM_NAMES
 from tests.harness import WorkerProcess, worker_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,27 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def unique_env(kafka_bootstrap: str, request: pytest.FixtureRequest) -> dict[str, str]:
     """CES_* variables for one test: its own app id (consumer group) and topics."""
     return worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}")
+
+
+INTEGRATION_DIR = PROJECT_ROOT / "tests" / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration needs the broker: mark it, so `-m "not integration"` leaves it out."""
+    for item in items:
+        if INTEGRATION_DIR in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``external("tool")`` is skipped where that tool is not installed (CI installs them all)."""
+    for mark in item.iter_markers("external"):
+        for tool in mark.args:
+            if not any(shutil.which(name) for name in EXTERNAL_TOOL_NAMES.get(tool, (tool,))):
+                pytest.skip(f"{tool} is not installed")
+
+
+EXTERNAL_TOOL_NAMES = {"chromium": CHROMIUM_NAMES}
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -1,4 +1,4 @@
-"""Restart time after kill -9: the figures of the README's "Under faults" table (not a test).
+"""Restart time after kill -9: the restart figures of docs/performance.md (not a test).
 
 Usage (a broker at CES_KAFKA_BOOTSTRAP, default the dev broker)::
 

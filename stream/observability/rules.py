@@ -2,7 +2,7 @@
 
 One source of truth: ``ces-stream monitoring`` writes these rules (and their promtool tests,
 the Alertmanager config and the dashboards) from the same registry and settings the worker
-reads. The CES alerts follow ``notes/alerting-statistics.md``: a window's CES only counts
+reads. The CES alerts follow ``docs/alert-statistics.md``: a window's CES only counts
 once it holds the goal's minimum number of answers, and it is "below" a threshold only when
 the *upper* bound of its Wilson interval (``CES_WILSON_CONFIDENCE``, 99 %) is, so a quiet
 goal is not paged on noise; several windows at once catch a drop fast at any volume.

@@ -1,6 +1,6 @@
 """The CES page at ``/`` of a real worker, read by headless Chromium.
 
-Two goals: one gets the DOMAIN worked example's 100 answers (40 x 5, 20 x 4, 5 x 3, 15 x 2,
+Two goals: one gets the worked example's 100 answers (docs/domain.md) (40 x 5, 20 x 4, 5 x 3, 15 x 2,
 20 x 1: CES 0.60, Wilson interval at 99 % 0.4714..0.7161, so below its target of 0.80), the
 other none. The page must show both, with the figures of ``/api/goals`` and the registry's
 names and targets. The screenshot stays under the test's tmp_path (its path is printed).

@@ -21,7 +21,7 @@ from tests.harness import (
 
 pytestmark = pytest.mark.integration
 
-# DOMAIN.md's worked example: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
+# The worked example of docs/domain.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
 WORKED_EXAMPLE = [5] * 40 + [4] * 20 + [3] * 5 + [2] * 15 + [1] * 20
 
 

@@ -10,7 +10,7 @@ form, and the id's random part alone) and for the comments: /metrics, the HTTP A
 page, the worker's log, and every record (key, value, headers) of every topic of the app.
 
 Raw ids are expected, and only there, on the topics that carry records as they came or must
-address the user (README "Privacy"), named in ``CARRIES_RAW_IDS``; the scan proves it finds
+address the user (docs/privacy.md), named in ``CARRIES_RAW_IDS``; the scan proves it finds
 them there, so it is not blind.
 """
 
@@ -47,7 +47,7 @@ INFERRED_TIMEOUT_S = 2
 
 
 def carries_raw_ids(settings) -> dict[str, str]:
-    """Topic -> why raw user ids (and comments) are there by design (README "Privacy")."""
+    """Topic -> why raw user ids (and comments) are there by design (docs/privacy.md)."""
     return {
         settings.topic_goal_events: "input: the apps' own records",
         settings.topic_survey_answers: "input: the apps' own records",

@@ -1,6 +1,6 @@
 """CES at completion vs at exits, and per channel, through the real broker.
 
-The split (README "Segments"): the DOMAIN worked example's 100 answers, 60 to prompts at
+The split (docs/metrics.md "Segments"): the worked example's 100 answers (docs/domain.md), 60 to prompts at
 completion, 25 at explicit abandonment and 15 at inferred abandonment (a start without an end);
 70 of the attempts on web, 30 in the iOS app. Every answer is sent from channel "other", so the
 figures show that an answer counts under the channel where the goal was attempted.

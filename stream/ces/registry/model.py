@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -103,7 +103,10 @@ def _require_locales(texts: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
     return texts
 
 
-def _pick(texts: Mapping[str, Any], locale: str, fallback: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _pick(texts: Mapping[str, _T], locale: str, fallback: str) -> _T:
     """Exact locale, then its language ("nl" of "nl-NL"), then the fallback, then en (always present)."""
     for candidate in (locale, locale.split("-", 1)[0], fallback, "en"):
         if candidate in texts:
@@ -131,7 +134,7 @@ class ScaleConfig(_RegistryModel):
 
     kind: Annotated[ScaleKind, Field(strict=False)]
     positive: list[int] | None = None
-    """Positive (low-effort) points; None means the kind's DOMAIN default."""
+    """Positive (low-effort) points; None means the kind's default (docs/domain.md)."""
     labels: dict[Locale, dict[int, _LabelText]] | None = None
     """Label per point per locale; None means the built-in labels of the kind."""
 
@@ -231,8 +234,8 @@ class Alerting(_RegistryModel):
     """How the generated alert rules judge this goal (``ces-stream monitoring``)."""
 
     min_answers: Annotated[int, Field(ge=1)] = 40
-    """Answers a window needs before its CES can raise an alert (alerting-statistics: 30 at 99 %; 40 keeps
-    false pages at 100 answers/h to 0.1 per goal-week, README "Alert quality")."""
+    """Answers a window needs before its CES can raise an alert (docs/alert-statistics.md: 30 at 99 %; 40
+    keeps false pages at 100 answers/h to 0.1 per goal-week, docs/alerting.md "Alert quality")."""
     exit_gap_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.2
     """How much lower CES at exits may be than at completion before it is worth a ticket."""
     busy_events_per_hour: Annotated[float, Field(gt=0)] = 10.0
@@ -249,7 +252,7 @@ class GoalConfig(_RegistryModel):
     scale: ScaleConfig
     sampling: Sampling
     target_ces_ratio: _Ratio | None = None
-    """The organisation's own CES target for this goal (DOMAIN: no industry benchmark); None if unset."""
+    """The organisation's own CES target for this goal (docs/domain.md: no industry benchmark); None if unset."""
     triggers: Triggers = Triggers()
     cooldowns: Cooldowns = Cooldowns()
     alerting: Alerting = Alerting()

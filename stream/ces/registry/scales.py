@@ -1,6 +1,6 @@
 """Answer scales: which points exist and how a score is classified.
 
-Every goal answers on one of five scale kinds (DOMAIN.md, "Scales"). Whether a score
+Every goal answers on one of five scale kinds (docs/domain.md, "Scales"). Whether a score
 counts as positive is configuration per goal (the ``positive`` set); whether it is
 negative follows from the neutral point: below it, or above it on an inverted scale
 where 1 means "very little effort". Everything else is neutral.
@@ -104,7 +104,7 @@ class Scale:
         )
 
 
-# kind -> (min, max, inverted, positive); DOMAIN.md "Scales". Keyed by value, not member name.
+# kind -> (min, max, inverted, positive); docs/domain.md "Scales". Keyed by value, not member name.
 _DEFAULT_SCALE_TABLE: dict[str, tuple[int, int, bool, frozenset[int]]] = {
     "five_point": (1, 5, False, frozenset({4, 5})),
     "seven_point": (1, 7, False, frozenset({5, 6, 7})),
@@ -118,7 +118,7 @@ _DEFAULT_SCALES: dict[ScaleKind, Scale] = {
 
 
 def default_scale(kind: ScaleKind) -> Scale:
-    """Return the DOMAIN.md default scale of a kind.
+    """Return the default scale of a kind (docs/domain.md).
 
     :param kind: the scale kind.
     :returns: the scale with its default positive set (e.g. five_point: 1..5, {4, 5}).

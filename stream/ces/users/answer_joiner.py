@@ -78,9 +78,10 @@ def decide_answer(
     def reject(reason: DeadLetterReason, detail: str) -> AnswerDecision:
         return AnswerDecision(prompt_id, answer_id, dead_letter_reason=reason, detail=detail)
 
-    if answered is None and pending is None:
+    known = answered if answered is not None else pending
+    if known is None:
         return reject(DeadLetterReason.unknown_prompt, f"no prompt {prompt_id} is known for this user")
-    prompt_goal = answered.goal if answered is not None else pending.goal  # type: ignore[union-attr]
+    prompt_goal = known.goal
     if answer.goal != prompt_goal:
         return reject(
             DeadLetterReason.schema_violation,

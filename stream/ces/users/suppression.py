@@ -1,4 +1,4 @@
-"""The rules that stop a prompt, in the order the README lists them.
+"""The rules that stop a prompt, in the order docs/architecture.md lists them.
 
 Goal disabled; trigger disabled; too old; an open prompt on any goal; user cooldown;
 user+goal cooldown; not sampled. The first rule that holds names the

@@ -5,7 +5,7 @@ answers, a healthy CES, and runs where it drops) go through the worker's window 
 (:mod:`stream.tools.alert_quality.simulated_goals`), their gauges are backfilled into a throw-away TSDB, and a
 real Prometheus evaluates the *generated* ``CesBelowTarget`` critical rule over the whole
 range, so the figures judge the rules that ship, not a hand copy
-(``notes/alerting-statistics.md``). Recording rules in the alert expression are replaced by
+(``docs/alert-statistics.md``). Recording rules in the alert expression are replaced by
 their own generated expressions. Rule parameters can be overridden to compare variants.
 """
 

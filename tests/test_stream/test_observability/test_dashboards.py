@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -24,7 +23,7 @@ from stream.settings import Settings
 
 UIDS = {"ces-overview.json": "ces-overview", "ces-goal.json": "ces-goal", "ces-pipeline.json": "ces-pipeline"}
 VARIABLES = {"goal": "download-invoice", "window": "1h", "split_window": "7d", "datasource": "prometheus"}
-needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+needs_promtool = pytest.mark.external("promtool")
 
 KNOWN_NAMES = {
     *split_metric_names(),

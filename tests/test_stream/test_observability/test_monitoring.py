@@ -7,7 +7,6 @@ installs them); the tests that need them skip only where they are missing.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -23,8 +22,8 @@ from tests.paths import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT
 DEPLOY = ROOT / "deploy"
-needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
-needs_amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not installed")
+needs_promtool = pytest.mark.external("promtool")
+needs_amtool = pytest.mark.external("amtool")
 
 
 @pytest.fixture
@@ -167,7 +166,7 @@ def test_every_path_docker_compose_mounts_exists():
     assert (DEPLOY / RULES).is_file()
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian, v1) is not installed")
+@pytest.mark.external("docker-compose")
 def test_docker_compose_file_is_valid():
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True

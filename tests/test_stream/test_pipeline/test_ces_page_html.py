@@ -131,6 +131,7 @@ def stub_worker():
         server.server_close()
 
 
+@pytest.mark.external("chromium")
 def test_the_page_renders_served_empty_and_elsewhere_goals(stub_worker, tmp_path):
     url = stub_worker(API_GOALS)
     dom = dump_dom(url, tmp_path)
@@ -165,6 +166,7 @@ def test_the_page_renders_served_empty_and_elsewhere_goals(stub_worker, tmp_path
     print(f"screenshot: {shot}")
 
 
+@pytest.mark.external("chromium")
 def test_without_1h_and_7d_the_page_uses_the_shortest_and_longest_window(stub_worker, tmp_path):
     goals = {
         goal: {name: figures for name, figures in windows.items() if name in ("10m", "24h")}

@@ -6,8 +6,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from stream.pipeline.stage_helpers import EX_SOFTWARE
 from tests.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.external  # runs a worker-like subprocess
 
 SCRIPT = textwrap.dedent("""
     import asyncio, logging

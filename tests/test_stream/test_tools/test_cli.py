@@ -14,6 +14,8 @@ from stream.infra.local_services import free_port
 from tests.harness import write_registry
 from tests.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.external  # runs ces-stream as a subprocess
+
 MASK = "**********"
 
 

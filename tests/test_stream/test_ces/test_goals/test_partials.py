@@ -377,6 +377,7 @@ def test_goal_partition_is_in_range_and_spreads():
         assert len(set(seen)) == partitions
 
 
+@pytest.mark.external
 def test_goal_partition_is_stable_across_processes():
     code = "from stream.ces.goals.partials import goal_partition; print([goal_partition(g, 16) for g in ('a', 'b', 'pay-bill')])"
     outputs = set()

@@ -1,6 +1,6 @@
 """The split of answers by outcome and channel: counts, figures, the exit gap, the false positive picture, export.
 
-The numbers are the README's split of the DOMAIN worked example (40 x 5, 20 x 4, 5 x 3, 15 x 2,
+The numbers are the split in docs/metrics.md of the docs/domain.md worked example (40 x 5, 20 x 4, 5 x 3, 15 x 2,
 20 x 1): 60 answers at completion, 25 at abandoned and 15 at abandoned_inferred; 70 on web, 30 on iOS.
 """
 

@@ -1,4 +1,4 @@
-"""Wilson bounds and window figures, including the DOMAIN worked example."""
+"""Wilson bounds and window figures, including the worked example of docs/domain.md."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ FIVE_POINT = (1, 2, 3, 4, 5)
 
 
 def five_point_sentiment(score: int) -> Sentiment:
-    # DOMAIN worked example: positive {4, 5}, neutral {3}, negative {1, 2}.
+    # The worked example (docs/domain.md): positive {4, 5}, neutral {3}, negative {1, 2}.
     if score >= 4:
         return Sentiment.positive
     return Sentiment.neutral if score == 3 else Sentiment.negative
 
 
 def worked_example_facts(at_s: float) -> list[AnswerFact]:
-    """DOMAIN.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1."""
+    """docs/domain.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1."""
     facts = []
     for score, times in ((5, 40), (4, 20), (3, 5), (2, 15), (1, 20)):
         facts += [

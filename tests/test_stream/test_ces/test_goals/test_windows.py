@@ -376,6 +376,7 @@ def test_prune_of_everything_removes_the_resolution():
     assert buckets.window_counts(WindowSpec("10m", 600, 60), T0 + 86400).is_empty()
 
 
+@pytest.mark.slow
 def test_snapshot_of_200_goals_by_7_windows_is_computed_and_prints_nothing(capsys):
     """The shape of the metrics snapshot; the speed is measured outside the test suite."""
     specs = plan_windows([parse_duration(name) for name in DEFAULT_WINDOWS], RESOLUTIONS_S)

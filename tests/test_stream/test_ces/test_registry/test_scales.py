@@ -1,4 +1,4 @@
-"""Scales: points, direction, and how each score is classified (DOMAIN.md "Scales")."""
+"""Scales: points, direction, and how each score is classified (docs/domain.md "Scales")."""
 
 from collections import Counter
 from dataclasses import replace
@@ -10,7 +10,7 @@ from stream.ces.registry.scales import Scale, Sentiment, default_scale
 
 POS, NEU, NEG = Sentiment.positive, Sentiment.neutral, Sentiment.negative
 
-# kind -> expected class of every point, lowest first (the DOMAIN defaults).
+# kind -> expected class of every point, lowest first (the defaults of docs/domain.md).
 DEFAULT_CLASSES = {
     "five_point": [NEG, NEG, NEU, POS, POS],
     "five_point_inverted": [POS, POS, NEU, NEG, NEG],
@@ -66,7 +66,7 @@ def test_custom_positive_set_on_seven_point(score: int, expected: Sentiment) -> 
 
 
 def test_worked_example_classes() -> None:
-    # DOMAIN worked example: 40x5, 20x4, 5x3, 15x2, 20x1 -> 60 positive, 5 neutral, 35 negative.
+    # The worked example (docs/domain.md): 40x5, 20x4, 5x3, 15x2, 20x1 -> 60 positive, 5 neutral, 35 negative.
     scale = default_scale(ScaleKind.five_point)
     answers = [5] * 40 + [4] * 20 + [3] * 5 + [2] * 15 + [1] * 20
     counts = Counter(scale.classify(score) for score in answers)

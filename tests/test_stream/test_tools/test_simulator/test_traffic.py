@@ -31,6 +31,8 @@ from stream.tools.simulator.traffic import (
 )
 from tests.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # statistical checks over large generated samples
+
 REGISTRY = load_registry(PROJECT_ROOT / "deploy" / "goals.yaml")
 EVENTS = 100_000
 TOLERANCE = 0.02  # 2 percentage points
