@@ -151,6 +151,7 @@ def _http_server(tmp_path: Path, port: int, delay_s: float = 0.0) -> LocalServic
     )
 
 
+@pytest.mark.external  # starts a Python subprocess
 def test_a_service_is_ready_when_its_path_answers_and_stopped_on_exit(tmp_path):
     port = free_port()
     with _http_server(tmp_path, port, delay_s=0.5) as service:
@@ -165,6 +166,7 @@ def test_a_service_is_ready_when_its_path_answers_and_stopped_on_exit(tmp_path):
     assert "serving" in (tmp_path / "http.log").read_text()
 
 
+@pytest.mark.external  # starts a Python subprocess
 def test_a_service_that_exits_fails_with_its_log(tmp_path):
     service = LocalService(
         "broken", [sys.executable, "-c", "print('bad flag'); raise SystemExit(3)"], tmp_path / "b.log", port=free_port()
@@ -173,6 +175,7 @@ def test_a_service_that_exits_fails_with_its_log(tmp_path):
         pass
 
 
+@pytest.mark.external  # starts a Python subprocess
 def test_a_service_never_ready_is_stopped_and_named_with_its_log(tmp_path):
     service = LocalService(
         "silent",
@@ -189,6 +192,7 @@ def test_a_service_never_ready_is_stopped_and_named_with_its_log(tmp_path):
     assert not service.running
 
 
+@pytest.mark.external  # starts a Python subprocess
 def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
     script = (
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
@@ -199,11 +203,13 @@ def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
     assert service.process is not None and service.process.returncode == -9
 
 
+@pytest.mark.external  # starts a Python subprocess
 def test_a_missing_binary_is_named(tmp_path):
     with pytest.raises(LocalServiceError, match="cannot run /nonexistent/prometheus"):
         LocalService("prometheus", ["/nonexistent/prometheus"], tmp_path / "p.log").start()
 
 
+@pytest.mark.external  # starts a Python subprocess
 def test_the_log_is_appended_when_asked(tmp_path):
     log = tmp_path / "w.log"
     log.write_text("earlier run\n")
