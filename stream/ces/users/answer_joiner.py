@@ -23,7 +23,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.feedback_comment import FeedbackComment
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import PromptOutcome, ScaleKind
-from stream.ces.goals import AnswerFact, Fact
+from stream.ces.goals import AnswerFact
 from stream.ces.registry import Scale, Sentiment
 from stream.ces.users.state import ANSWER_GRACE_S, AnsweredPrompt, PendingPrompt, UserState
 
@@ -46,7 +46,7 @@ class AnswerDecision:
 
     prompt_id: str
     answer_id: str
-    facts: list[tuple[int, Fact]] = field(default_factory=list)
+    facts: list[tuple[int, AnswerFact]] = field(default_factory=list)
     feedback: FeedbackComment | None = None
     dead_letter_reason: DeadLetterReason | None = None
     detail: str = ""
