@@ -209,6 +209,7 @@ class LocalService:
         self.own_session = own_session
         self.die_with_parent = die_with_parent
         self.process: subprocess.Popen[bytes] | None = None
+        self._sigterm_sent = False
 
     @property
     def url(self) -> str:
@@ -240,6 +241,7 @@ class LocalService:
                 )
             except OSError as exc:
                 raise LocalServiceError(f"cannot run {self.argv[0]}: {exc}") from None
+        self._sigterm_sent = False
         return self
 
     def answers(self) -> bool:
@@ -264,10 +266,15 @@ class LocalService:
             time.sleep(interval_s)
 
     def terminate(self) -> None:
-        """Send SIGTERM, without waiting (to stop several processes at once)."""
-        if self.running:
+        """Send SIGTERM, without waiting (to stop several processes at once).
+
+        Once only: a second SIGTERM would cut short the process's own clean-up, e.g. a Python
+        child whose handler has already run and been reset (the simulator's summary).
+        """
+        if self.running and not self._sigterm_sent:
             assert self.process is not None
             self.process.terminate()
+            self._sigterm_sent = True
 
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGTERM, then SIGKILL when it has not exited after ``timeout_s``; reaps the process."""

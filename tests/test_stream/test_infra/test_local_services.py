@@ -204,6 +204,25 @@ def test_stop_kills_a_process_that_ignores_sigterm(tmp_path):
 
 
 @pytest.mark.external  # starts a Python subprocess
+def test_stop_after_terminate_lets_the_process_finish_its_clean_up(tmp_path):
+    """`ces-stream run` sends every child SIGTERM first, then waits for each: no second SIGTERM in between."""
+    script = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "print('up', flush=True)\n"
+        "try:\n    time.sleep(60)\n"
+        "finally:\n    signal.signal(signal.SIGTERM, signal.SIG_DFL)\n    time.sleep(1)\n    print('summary')\n"
+    )
+    service = LocalService("simulator", [sys.executable, "-c", script], tmp_path / "sim.log").start()
+    local_services.time.sleep(0.5)  # let it install the handler
+    service.terminate()
+    local_services.time.sleep(0.2)  # inside its clean-up now, with SIGTERM's default action back
+    service.stop(timeout_s=10)
+    assert service.process is not None and service.process.returncode == 0
+    assert (tmp_path / "sim.log").read_text() == "up\nsummary\n"
+
+
+@pytest.mark.external  # starts a Python subprocess
 def test_a_missing_binary_is_named(tmp_path):
     with pytest.raises(LocalServiceError, match="cannot run /nonexistent/prometheus"):
         LocalService("prometheus", ["/nonexistent/prometheus"], tmp_path / "p.log").start()
