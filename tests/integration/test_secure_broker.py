@@ -29,6 +29,7 @@ from stream.errors import KafkaAccessError, KafkaAuthenticationError
 from stream.infra.broker_security import SaslSslListener, ScramUser
 from stream.infra.kafka_config import client_options
 from stream.infra.local_kafka import LocalKafka
+from stream.infra.local_services import free_port
 from stream.infra.preflight import check_kafka_access
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
@@ -38,7 +39,6 @@ from tests.harness import (
     PROJECT_ROOT,
     TopicReader,
     WorkerProcess,
-    free_port,
     make_answer,
     make_goal_event,
     settings_from_env,
