@@ -74,6 +74,31 @@ def difference_interval(
     return max(-1.0, lower), min(1.0, upper)
 
 
+def baseline_gap(recent: AnswerCounts, window: AnswerCounts, confidence: float) -> tuple[float, float, float] | None:
+    """CES of a recent window minus CES of the rest of a longer window that holds it, with its interval.
+
+    The baseline is the longer window *without* the recent one (its counts minus the recent
+    counts), so a drop is not diluted into its own baseline and the two samples are
+    independent, as the difference interval assumes. The interval is Newcombe's hybrid score
+    interval (:func:`difference_interval`) of the two Wilson intervals at ``confidence``.
+    Pure counts in, so the figure is exactly the same for the same window counts (replays).
+
+    :param recent: the recent window's counts (e.g. the last hour).
+    :param window: the longer window's counts (e.g. 7 days), which include the recent ones.
+    :returns: ``(gap, lower, upper)``, or ``None`` when either side has no answers.
+    """
+    n1 = recent.positive + recent.neutral + recent.negative
+    n2 = window.positive + window.neutral + window.negative - n1
+    x2 = window.positive - recent.positive
+    if n1 <= 0 or n2 <= 0 or not 0 <= x2 <= n2:
+        return None
+    i1 = wilson_interval(recent.positive, n1, confidence)
+    i2 = wilson_interval(x2, n2, confidence)
+    p1, p2 = recent.positive / n1, x2 / n2
+    lower, upper = difference_interval(p1, i1, p2, i2)  # type: ignore[arg-type]  # n > 0: not None
+    return p1 - p2, lower, upper
+
+
 # The figures are read-only values, but not frozen: a frozen dataclass costs twice as much to build,
 # and a scrape builds tens of thousands of them.
 @dataclass(slots=True)

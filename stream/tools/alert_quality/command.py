@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from stream.ces.registry import Alerting, GoalRegistry
 from stream.errors import CesError
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings, load_settings
+from stream.tools.alert_quality.gauges import SIMULATED, TARGET_FAMILY, families_of, kind_of, run_gauges, windows_of
+from stream.tools.alert_quality.report import format_table
 from stream.tools.alert_quality.simulated_goals import (
     DETECTION_HORIZON_MINUTES,
     GoalRun,
@@ -38,13 +41,19 @@ from stream.tools.alert_quality.simulated_goals import (
     any_of,
     firing,
     plan_runs,
-    window_gauges,
 )
 
 START_S = 1_704_067_200  # 2024-01-01T00:00:00Z: a fixed start, so a seed always writes the same samples
 STEP_S = 60  # the rule evaluation interval, and the gauges' sample interval
 STEPS_PER_QUERY = 1440  # a day a query: query_range returns at most 11 000 points per series
 MARK = "alert_quality_match"  # temporary label that applies a selector's matchers to an expanded expression
+# The goal alerts the generator writes, by the name --alerts knows them: (alert, severity).
+ALERTS = {
+    "target": ("CesBelowTarget", "critical"),
+    "target-slow": ("CesBelowTarget", "warning"),
+    "baseline": ("CesDroppedBelowBaseline", "warning"),
+    "drop-off": ("CesDropOffRising", "warning"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,42 +74,78 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rule.add_argument(
         "--min-answers", type=int, default=Alerting().min_answers, help="the goals' alerting.min_answers (%(default)s)"
     )
+    parser.add_argument(
+        "--alerts",
+        default="target",
+        help=f"the goal alerts to measure, comma separated, or all: {', '.join(ALERTS)} (%(default)s)",
+    )
     parser.add_argument("--prometheus", default="prometheus", help="the prometheus binary")
     parser.add_argument("--promtool", default="promtool", help="the promtool binary")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Simulate, replay through Prometheus, print the table (or JSON); 0 on success."""
+    """Simulate, replay through Prometheus, print the tables (or JSON); 0 on success."""
     started = time.monotonic()
     settings = with_overrides(settings, args)
     rates = _rates(args)
+    keys = _alert_keys(args.alerts)
+    reports = [measure(settings, args, rates, key) for key in keys]
+    elapsed = round(time.monotonic() - started, 1)
+    if args.json:
+        print(json.dumps(reports[0] if len(reports) == 1 else {"alerts": reports, "elapsed_s": elapsed}, indent=2))
+    else:
+        print("\n\n".join(format_table(report) for report in reports))
+    return 0
+
+
+def _alert_keys(text: str) -> list[str]:
+    keys = list(ALERTS) if text.strip() == "all" else [key.strip() for key in text.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in ALERTS]
+    if unknown or not keys:
+        raise CesError(f"--alerts: unknown alert {', '.join(unknown) or text!r}; known: {', '.join(ALERTS)} or all")
+    return keys
+
+
+def measure(settings: Settings, args: argparse.Namespace, rates: list[float], key: str) -> dict[str, Any]:
+    """One alert's figures: simulate the gauges it reads, backfill them, let Prometheus evaluate it, judge."""
+    started = time.monotonic()
+    name, severity = ALERTS[key]
     plan = AlertPlan(settings)
-    specs = [spec for spec in settings.window_specs() if spec.name in plan.fast]
-    warmup = max(spec.duration_s for spec in specs) // 60
-    runs = plan_runs(rates, args.weeks, args.drops, warmup, args.healthy_ces, args.dropped_ces, args.seed)
+    probe = rule_file(settings, simulated_registry(plan_runs(rates, 1, 0, 0, 0.85, 0.6, 0), args.target, 1))
+    names = windows_of(find_alert(probe, name, severity)["expr"])
+    specs = [spec for spec in settings.window_specs() if spec.name in names]
+    warmup = -(-max(spec.duration_s for spec in specs) // 3600) * 60
+    fine = -(-max([s.duration_s for s in specs if s.resolution_s < 3600] or [0]) // 3600) * 60
+    baseline = next((s for s in specs if s.name == plan.baseline), None)
+    families = families_of(expand_recorded(find_alert(probe, name, severity)["expr"], recording_rules(probe)))
+    kind = kind_of(families)
+    runs = plan_runs(rates, args.weeks, args.drops, warmup, args.healthy_ces, args.dropped_ces, args.seed, kind, fine)
     rules = rule_file(settings, simulated_registry(runs, args.target, args.min_answers))
-    alert = paging_alert(rules)
+    alert = find_alert(rules, name, severity)
     expr = expand_recorded(alert["expr"], recording_rules(rules))
     for_steps = math.ceil(parse_duration(alert["for"]) / STEP_S)
     with tempfile.TemporaryDirectory(prefix="ces-alert-quality-") as tmp:
         work = Path(tmp)
-        _progress(f"simulating {len(runs)} goals ...")
-        samples = write_openmetrics(work / "gauges.om", runs, specs, settings.wilson_confidence, args.target)
-        _progress(f"backfilling {samples} samples ...")
+        _progress(f"{key}: simulating {len(runs)} goals ...")
+        samples = write_openmetrics(
+            work / "gauges.om", runs, specs, settings.wilson_confidence, args.target, families, baseline
+        )
+        _progress(f"{key}: backfilling {samples} samples ...")
         backfill(args.promtool, work / "gauges.om", work / "tsdb")
         (work / "gauges.om").unlink()  # can be a gigabyte; the TSDB holds it now
         minutes = max(r.minutes for r in runs)
-        with PrometheusServer(args.prometheus, work, retention_days=minutes // 1440 + 2) as server:
-            _progress("evaluating the alert ...")
+        with PrometheusServer(args.prometheus, work, retention_days=(minutes + warmup) // 1440 + 2) as server:
+            _progress(f"{key}: evaluating the alert ...")
             present = evaluate(server, expr, minutes)
             version = server.version
     qualities = judge(runs, present, for_steps, rates)
-    report = {
+    return {
         "rule": {
-            "alert": alert["alert"],
-            "severity": "critical",
-            "windows": plan.fast,
+            "alert": name,
+            "key": key,
+            "severity": severity,
+            "windows": [spec.name for spec in specs],
             "for": alert["for"],
             "min_answers": args.min_answers,
             "confidence": settings.wilson_confidence,
@@ -108,6 +153,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             "evaluated_by": version,
         },
         "simulation": {
+            "events": kind,
             "healthy_ces": args.healthy_ces,
             "target": args.target,
             "dropped_ces": args.dropped_ces,
@@ -119,8 +165,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         "rates": [q.summary() for q in qualities],
         "elapsed_s": round(time.monotonic() - started, 1),
     }
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
-    return 0
 
 
 def _rates(args: argparse.Namespace) -> list[float]:
@@ -171,13 +215,18 @@ def simulated_registry(runs: list[GoalRun], target: float, min_answers: int) -> 
     return GoalRegistry.model_validate({"version": 1, "goals": goals})
 
 
-def paging_alert(rules: dict[str, Any]) -> dict[str, Any]:
-    """The rule that pages: ``CesBelowTarget`` with severity critical."""
+def find_alert(rules: dict[str, Any], name: str, severity: str) -> dict[str, Any]:
+    """The generated alert rule ``name`` of ``severity``."""
     for group in rules["groups"]:
         for rule in group["rules"]:
-            if rule.get("alert") == "CesBelowTarget" and rule.get("labels", {}).get("severity") == "critical":
+            if rule.get("alert") == name and rule.get("labels", {}).get("severity") == severity:
                 return rule
-    raise CesError("the generated rules have no CesBelowTarget alert of severity critical")
+    raise CesError(f"the generated rules have no {name} alert of severity {severity}")
+
+
+def paging_alert(rules: dict[str, Any]) -> dict[str, Any]:
+    """The rule that pages: ``CesBelowTarget`` with severity critical."""
+    return find_alert(rules, "CesBelowTarget", "critical")
 
 
 def recording_rules(rules: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -254,23 +303,35 @@ def _regex_literal(text: str) -> str:
 
 
 def write_openmetrics(
-    path: Path, runs: list[GoalRun], specs: list[WindowSpec], confidence: float, target: float
+    path: Path,
+    runs: list[GoalRun],
+    specs: list[WindowSpec],
+    confidence: float,
+    target: float,
+    families: Collection[str] = ("ces_goal_answers", "ces_goal_ces_ratio_wilson_upper", TARGET_FAMILY),
+    baseline: WindowSpec | None = None,
 ) -> int:
-    """The gauges the worker would export for every run and minute, as OpenMetrics; returns the sample count."""
+    """The gauges the worker would export for every run and minute, as OpenMetrics; returns the sample count.
+
+    Only the ``families`` an alert reads are written (:func:`gauges.run_gauges`).
+
+    :raises CesError: for a family the simulation does not compute.
+    """
+    missing = sorted(set(families) - SIMULATED)
+    if missing:
+        raise CesError(f"alert-quality cannot simulate {', '.join(missing)}")
     samples = 0
     with path.open("w", encoding="utf-8") as out:
-        for family in ("ces_goal_answers", "ces_goal_ces_ratio_wilson_upper", "ces_goal_target_ces_ratio"):
+        for family in sorted(families):
             out.write(f"# TYPE {family} gauge\n")
         for goal_run in runs:
-            target_line = f'ces_goal_target_ces_ratio{{goal="{goal_run.goal}"}} {target!r} '
+            goal = f'goal="{goal_run.goal}"'
+            target_line = f"{TARGET_FAMILY}{{{goal}}} {target!r} " if TARGET_FAMILY in families else ""
             lines = []
-            for at_s, gauges in window_gauges(goal_run, specs, confidence, START_S):
-                lines.append(f"{target_line}{at_s}\n")
-                for g in gauges:
-                    labels = f'{{goal="{goal_run.goal}",window="{g.window}"}}'
-                    lines.append(f"ces_goal_answers{labels} {g.answers} {at_s}\n")
-                    if g.wilson_upper is not None:
-                        lines.append(f"ces_goal_ces_ratio_wilson_upper{labels} {g.wilson_upper!r} {at_s}\n")
+            for at_s, gauges in run_gauges(goal_run, specs, families, confidence, START_S, baseline=baseline):
+                if target_line:
+                    lines.append(f"{target_line}{at_s}\n")
+                lines.extend(f"{family}{{{goal},{labels}}} {value!r} {at_s}\n" for family, labels, value in gauges)
             out.writelines(lines)
             samples += len(lines)
         out.write("# EOF\n")
@@ -406,38 +467,6 @@ def judge(
         series = [firing(where[:length], for_steps) for where in by_goal.get(goal_run.goal, [])]
         qualities[goal_run.answers_per_hour].add(goal_run, any_of(series, length))
     return list(qualities.values())
-
-
-def format_table(report: dict[str, Any]) -> str:
-    """The figures as a Markdown table, headed by the rule parameters and the simulation."""
-    rule, sim = report["rule"], report["simulation"]
-    horizon = sim["detection_horizon_minutes"]
-
-    def minutes(value: float | None) -> str:
-        return "-" if value is None else f"{value:g} min"
-
-    lines = [
-        f"{rule['alert']} ({rule['severity']}) as generated, evaluated every {STEP_S // 60}m by {rule['evaluated_by']}",
-        f"rule: windows {','.join(rule['windows'])}, for {rule['for']}, min answers {rule['min_answers']}, "
-        f"confidence {rule['confidence']:g}",
-        f"simulation: healthy CES {sim['healthy_ces']:g}, target {sim['target']:g}, "
-        f"dropped CES {sim['dropped_ces']:g}; "
-        f"per rate {sim['healthy_goal_weeks_per_rate']} healthy goal-weeks and {sim['drops_per_rate']} drops "
-        f"(missed = not detected within {horizon} min); seed {sim['seed']}",
-        "",
-        "| answers/h | false alerts per goal-week | detection median | detection p90 | missed |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for row in report["rates"]:
-        fa = row["false_alerts_per_goal_week"]
-        lines.append(
-            f"| {row['answers_per_hour']:g} | {'-' if fa is None else f'{fa:.2f}'} "
-            f"({row['false_alerts']}/{row['healthy_goal_weeks']}) "
-            f"| {minutes(row['detection_median_minutes'])} | {minutes(row['detection_p90_minutes'])} "
-            f"| {row['missed']}/{row['drops']} |"
-        )
-    lines.append(f"\n({report['elapsed_s']} s)")
-    return "\n".join(lines)
 
 
 def _progress(message: str) -> None:
