@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     alert_baseline_window: str = Field(
         "7d", description="A goal's own baseline: the short windows' CES is compared with it."
     )
+    alert_baseline_drop_tolerance: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="How far below its own baseline a goal's CES must be, beyond doubt, before CesDroppedBelowBaseline fires.",
+    )
     alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
     alert_lag_messages: int = Field(
         10_000, ge=1, description="Consumer lag per topic above which, while still growing, an alert fires."
@@ -302,6 +308,20 @@ class Settings(BaseSettings):
         return plan_windows(
             [parse_duration(w) for w in self.windows], tuple(parse_duration(r) for r in self.bucket_resolutions)
         )
+
+    def baseline_gap_window_names(self) -> tuple[str, ...]:
+        """The windows compared with the baseline window: the alert windows of an hour or more.
+
+        Shorter ones hold too few answers; with none that long, the longest alert window. Names as
+        the window specs spell them; empty when a window is unknown (the rules' plan names the problem).
+        """
+        from stream.ces.goals import format_duration, parse_duration
+
+        try:
+            fast = [format_duration(parse_duration(w)) for w in self.alert_windows]
+        except ValueError:
+            return ()
+        return tuple(w for w in fast if parse_duration(w) >= 3600) or tuple(fast[-1:])
 
     def split_window_names(self) -> frozenset[str]:
         """Names (as the window specs spell them) of the windows whose split goes to /metrics.

@@ -106,21 +106,36 @@ class _Tests:
         }
 
     def dropped(self) -> dict[str, Any]:
+        """The gap's bound just past the tolerance fires; exactly at it, or on one answer too few, it does not."""
         goal, window, base = self.goal.slug, self.plan.drop[0], self.plan.baseline
         answers = self.goal.alerting.min_answers
         rule = self.rule("CesDroppedBelowBaseline", "warning")
+        tolerance = self.plan.baseline_tolerance
+        drop = round(tolerance + 0.05, 4)
+        gap = r.BASELINE_GAP_UPPER
         series = [
-            _series("ces_goal_ces_ratio_wilson_upper", "0.6x30", goal=goal, window=window),
+            _series(gap, f"{-drop}x30", goal=goal, window=window),
             _series("ces_goal_answers", f"{answers}x30", goal=goal, window=window),
-            _series("ces_goal_ces_ratio_wilson_lower", "0.8x30", goal=goal, window=base),
             _series("ces_goal_answers", "5000x30", goal=goal, window=base),
         ]
+        if self.plan.drop[-1] != window:  # exactly at the tolerance: not beyond it, silent
+            series += [
+                _series(gap, f"{-tolerance}x30", goal=goal, window=self.plan.drop[-1]),
+                _series("ces_goal_answers", f"{answers}x30", goal=goal, window=self.plan.drop[-1]),
+            ]
+        if self.quiet is not None:  # far below its baseline, but on one answer too few: silent
+            q, few = self.quiet.slug, self.quiet.alerting.min_answers - 1
+            series += [
+                _series(gap, "-0.5x30", goal=q, window=window),
+                _series("ces_goal_answers", f"{few}x30", goal=q, window=window),
+                _series("ces_goal_answers", "5000x30", goal=q, window=base),
+            ]
         description = (
-            f"Goal {goal}: the CES ratio of the last {window} is at most 60%, below the lower bound of "
-            f"its {base} baseline, on {answers} answers."
+            f"Goal {goal}: the CES ratio of the last {window} is at least {_pct(drop)} (percentage points, the "
+            f"bound of its interval) below that of the rest of its {base} baseline, on {answers} answers."
         )
         return {
-            "name": "CesDroppedBelowBaseline",
+            "name": "CesDroppedBelowBaseline: beyond the tolerance fires, at it or on too few answers not",
             "interval": "1m",
             "input_series": series,
             "alert_rule_test": _boundary(

@@ -46,6 +46,8 @@ INVALID_RATE = "topic_reason:ces_events_invalid:rate5m"
 DEAD_LETTER_RATIO = ":ces_dead_letter:ratio_rate5m"
 LATENCY_P99 = ":ces_prompt_decision_latency_seconds:p99_rate5m"
 LAG = "topic:ces_consumer_lag_messages:sum"
+# Worker gauges the rules read by name.
+BASELINE_GAP_UPPER = "ces_goal_ces_ratio_baseline_gap_upper"
 
 
 class AlertPlan:
@@ -71,7 +73,8 @@ class AlertPlan:
         self.baseline = window(settings.alert_baseline_window, "CES_ALERT_BASELINE_WINDOW")
         self.for_ = format_duration(parse_duration(settings.alert_for))
         # Drop against the baseline: the fast windows of an hour or more (shorter ones hold too few answers).
-        self.drop = [w for w in self.fast if parse_duration(w) >= 3600] or self.fast[-1:]
+        self.drop = list(settings.baseline_gap_window_names())
+        self.baseline_tolerance = settings.alert_baseline_drop_tolerance
         self.shortest = names[0]
         self.split = sorted(settings.split_window_names(), key=parse_duration)
         self.z = z_score(settings.wilson_confidence)
@@ -202,20 +205,17 @@ def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
         _alert(
             "CesDroppedBelowBaseline",
             (
-                f'max by (goal, window) (ces_goal_ces_ratio_wilson_upper{{window=~"{_re(plan.drop)}"}})\n'
-                f'< on (goal) group_left () max by (goal) (ces_goal_ces_ratio_wilson_lower{{window="{base}"}})\n'
+                f'-max by (goal, window) ({BASELINE_GAP_UPPER}{{window=~"{_re(plan.drop)}"}})'
+                f" > {plan.baseline_tolerance:g}\n"
                 f"and on (goal, window) max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}\n"
                 f'and on (goal) max by (goal) (ces_goal_answers{{window="{base}"}}) >= on (goal) group_left () {MIN_ANSWERS}'
             ),
             plan.for_,
             "warning",
             "CES of a goal dropped significantly below its own baseline.",
-            "Goal {{ $labels.goal }}: the CES ratio of the last {{ $labels.window }} is at most "
-            "{{ $value | humanizePercentage }}, below the lower bound of its "
-            + base
-            + " baseline, on "
-            + answers
-            + " answers.",
+            "Goal {{ $labels.goal }}: the CES ratio of the last {{ $labels.window }} is at least "
+            "{{ $value | humanizePercentage }} (percentage points, the bound of its interval) below that of the "
+            "rest of its " + base + " baseline, on " + answers + " answers.",
         ),
     ]
     if plan.split:

@@ -16,7 +16,7 @@ from schemas import GoalSummary
 from schemas.goal_summary import CompletionVsAll, ExitGap, SegmentFigures
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.partials import MergedGoals, goal_partition
-from stream.ces.goals.stats import AnswerFigures, Segments, WindowFigures, figures
+from stream.ces.goals.stats import AnswerFigures, Segments, WindowFigures, baseline_gap, figures
 from stream.ces.goals.windows import WindowSpec, closed_periods
 from stream.ces.registry import GoalRegistry
 
@@ -76,6 +76,10 @@ class GoalWindows:
     :param split_windows: names of the windows whose split by outcome and channel the
         exported snapshot carries (the API and the summaries carry it for every window).
     :param split_min_answers: answers each side needs before the exit gap is computed.
+    :param baseline_window: the window the ``gap_windows`` are compared with (its counts minus
+        theirs: :func:`~stream.ces.goals.stats.baseline_gap`); the figures of a gap window carry
+        the CES difference and its interval. Derived from the window counts at read time, so
+        replays and restarts give exactly the same figures.
     """
 
     def __init__(
@@ -86,6 +90,8 @@ class GoalWindows:
         confidence: float,
         split_windows: Collection[str] = (),
         split_min_answers: int = 30,
+        baseline_window: str | None = None,
+        gap_windows: Collection[str] = (),
     ) -> None:
         self.registry = registry
         self.window_specs = tuple(window_specs)
@@ -93,6 +99,9 @@ class GoalWindows:
         self.confidence = confidence
         self.split_windows = frozenset(split_windows)
         self.split_min_answers = split_min_answers
+        names = {spec.name for spec in self.window_specs}
+        self.baseline_window = baseline_window if baseline_window in names else None
+        self.gap_windows = frozenset(gap_windows) & names - {baseline_window} if self.baseline_window else frozenset()
         self.merged = MergedGoals()
         self.last_closed_end: dict[tuple[str, str], int] = {}
         self.owned: set[int] = set()
@@ -124,11 +133,26 @@ class GoalWindows:
         rows = []
         for goal in self.owned_goals():
             buckets = self.merged.goals.get(goal)
+            counts_of: dict[str, BucketCounts] = {}
             for spec in self.window_specs:
                 split = split_everywhere or spec.name in self.split_windows
                 counts = buckets.window_counts(spec, now_s, segments=split) if buckets is not None else BucketCounts()
+                counts_of[spec.name] = counts
                 rows.append((goal, spec, self.figures_of(goal, counts, split=split)))
+            if self.gap_windows:
+                self._add_baseline_gaps(rows[-len(self.window_specs) :], counts_of)
         return rows
+
+    def _add_baseline_gaps(
+        self, rows: list[tuple[str, WindowSpec, WindowFigures]], counts_of: dict[str, BucketCounts]
+    ) -> None:
+        """Set the baseline gap of the gap windows' figures (one goal's rows)."""
+        base = counts_of[self.baseline_window]  # type: ignore[index]  # set whenever gap_windows is
+        for _, spec, fig in rows:
+            if spec.name in self.gap_windows:
+                gap = baseline_gap(counts_of[spec.name], base, self.confidence)
+                if gap is not None:
+                    fig.baseline_gap, fig.baseline_gap_lower, fig.baseline_gap_upper = gap
 
     def summary(self, goal: str, spec: WindowSpec, start_s: int, end_s: int, now_s: float) -> GoalSummary:
         buckets = self.merged.goals.get(goal)

@@ -171,6 +171,10 @@ class WindowFigures(AnswerFigures):
     outcomes: dict[str, int]
     completion_ratio: float | None
     segments: Segments | None = None
+    baseline_gap: float | None = None
+    """CES here minus CES over the rest of the baseline window (:func:`baseline_gap`), on the gap windows only."""
+    baseline_gap_lower: float | None = None
+    baseline_gap_upper: float | None = None
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

@@ -14,11 +14,11 @@ from collections.abc import Collection, Iterator, Sequence
 
 from stream.ces.goals import AnswerFact, GoalBuckets, OutcomeFact, WindowSpec, fold_facts, retention_s_by_resolution
 from stream.ces.goals.buckets import BucketCounts
-from stream.ces.goals.stats import baseline_gap, figures
+from stream.ces.goals.segments import OUTCOMES
+from stream.ces.goals.stats import baseline_gap, wilson_interval
 from stream.ces.registry import Sentiment
 from stream.tools.alert_quality.simulated_goals import PRUNE_EVERY_MINUTES, GoalRun, minute_answers
 
-SCALE = (1, 2, 3, 4, 5)
 # The per-window families the simulation can compute, by the attribute of the worker's WindowFigures.
 FIGURE_FAMILIES = {
     "ces_goal_answers": "answers",
@@ -112,16 +112,33 @@ def _gauges(
     out: list[tuple[str, str, float]] = []
     for window, window_counts in counts.items():
         labels = f'window="{window}"'
-        fig = figures(window_counts, SCALE, 1, confidence)
+        values = _figures(window_counts, confidence)
         for family, attr in wanted:
-            value = getattr(fig, attr)
+            value = values[attr]
             if value is not None:
                 out.append((family, labels, float(value)))
         if OUTCOME_FAMILY in families:
-            for outcome, count in fig.outcomes.items():
-                out.append((OUTCOME_FAMILY, f'{labels},outcome="{outcome}"', float(count)))
+            for outcome in OUTCOMES:
+                out.append(
+                    (OUTCOME_FAMILY, f'{labels},outcome="{outcome}"', float(window_counts.outcomes.get(outcome, 0)))
+                )
         if gaps and baseline is not None and window != baseline.name:
             gap = baseline_gap(window_counts, counts[baseline.name], confidence)
             if gap is not None:
                 out.extend((family, labels, gap[at]) for family, at in gaps)
     return out
+
+
+def _figures(counts: BucketCounts, confidence: float) -> dict[str, float | None]:
+    """The figures the alerts read, as :func:`stream.ces.goals.stats.figures` computes them (only those: faster)."""
+    n = counts.positive + counts.neutral + counts.negative
+    interval = wilson_interval(counts.positive, n, confidence)
+    outcomes = sum(counts.outcomes.values())
+    return {
+        "answers": n,
+        "positive": counts.positive,
+        "ces_ratio": counts.positive / n if n else None,
+        "wilson_lower": interval[0] if interval else None,
+        "wilson_upper": interval[1] if interval else None,
+        "completion_ratio": counts.outcomes.get("completed", 0) / outcomes if outcomes else None,
+    }
