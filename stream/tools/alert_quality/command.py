@@ -103,7 +103,8 @@ def _alert_keys(text: str) -> list[str]:
     keys = list(ALERTS) if text.strip() == "all" else [key.strip() for key in text.split(",") if key.strip()]
     unknown = [key for key in keys if key not in ALERTS]
     if unknown or not keys:
-        raise CesError(f"--alerts: unknown alert {', '.join(unknown) or text!r}; known: {', '.join(ALERTS)} or all")
+        named = ", ".join(unknown) or repr(text)
+        raise CesError(f"--alerts: unknown alert {named}; known: {', '.join(ALERTS)} or all")
     return keys
 
 
