@@ -67,6 +67,21 @@ WINDOW_GAUGES = (
         "Upper bound of the interval of the baseline gap (Newcombe).",
         "baseline_gap_upper",
     ),
+    (
+        "ces_goal_completion_ratio_baseline_gap",
+        "Completion ratio of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW).",
+        "completion_baseline_gap",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap_lower",
+        "Lower bound of the interval of the completion baseline gap (Newcombe).",
+        "completion_baseline_gap_lower",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap_upper",
+        "Upper bound of the interval of the completion baseline gap (Newcombe).",
+        "completion_baseline_gap_upper",
+    ),
 )
 
 # (blended name, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,

@@ -246,23 +246,36 @@ class _Tests:
         }
 
     def drop_off(self) -> dict[str, Any]:
-        goal, window, base = self.goal.slug, self.plan.drop[0], self.plan.baseline
+        """The completion gap's bound just past the tolerance fires; at it, or on one outcome too few, it does not."""
+        goal, window = self.goal.slug, self.plan.drop[0]
         rule = self.rule("CesDropOffRising", "warning")
+        tolerance, base = self.plan.baseline_tolerance, self.plan.baseline
+        drop = round(tolerance + 0.05, 4)
+        few = self.goal.alerting.min_answers
+        gap = r.COMPLETION_GAP_UPPER
         series = [
-            _series("ces_goal_completion_ratio", "0.5x30", goal=goal, window=window),
-            _series("ces_goal_outcomes", "50x30", goal=goal, window=window, outcome="completed"),
-            _series("ces_goal_outcomes", "50x30", goal=goal, window=window, outcome="abandoned"),
-            _series("ces_goal_completion_ratio", "0.9x30", goal=goal, window=base),
-            _series("ces_goal_outcomes", "9000x30", goal=goal, window=base, outcome="completed"),
-            _series("ces_goal_outcomes", "1000x30", goal=goal, window=base, outcome="abandoned"),
+            _series(gap, f"{-drop}x30", goal=goal, window=window),
+            _series("ces_goal_outcomes", f"{few // 2}x30", goal=goal, window=window, outcome="completed"),
+            _series("ces_goal_outcomes", f"{few - few // 2}x30", goal=goal, window=window, outcome="abandoned"),
         ]
-        upper = _wilson_upper(0.5, 100, self.plan.z)
+        if self.plan.drop[-1] != window:  # exactly at the tolerance: silent
+            other = self.plan.drop[-1]
+            series += [
+                _series(gap, f"{-tolerance}x30", goal=goal, window=other),
+                _series("ces_goal_outcomes", "500x30", goal=goal, window=other, outcome="completed"),
+            ]
+        if self.quiet is not None:  # far below its baseline, but on one outcome too few: silent
+            q = self.quiet.slug
+            series += [
+                _series(gap, "-0.5x30", goal=q, window=window),
+                _series("ces_goal_outcomes", f"{self.quiet.alerting.min_answers - 1}x30", goal=q, window=window),
+            ]
         description = (
-            f"Goal {goal}: over the last {window} the completion ratio is at most {_pct(upper)}, "
-            f"significantly below its {base} baseline."
+            f"Goal {goal}: over the last {window} the completion ratio is at least {_pct(drop)} (percentage points, "
+            f"the bound of its interval) below that of the rest of its {base} baseline."
         )
         return {
-            "name": "CesDropOffRising",
+            "name": "CesDropOffRising: beyond the tolerance fires, at it or on too few outcomes not",
             "interval": "1m",
             "input_series": series,
             "alert_rule_test": _boundary(

@@ -48,6 +48,7 @@ LATENCY_P99 = ":ces_prompt_decision_latency_seconds:p99_rate5m"
 LAG = "topic:ces_consumer_lag_messages:sum"
 # Worker gauges the rules read by name.
 BASELINE_GAP_UPPER = "ces_goal_ces_ratio_baseline_gap_upper"
+COMPLETION_GAP_UPPER = "ces_goal_completion_ratio_baseline_gap_upper"
 
 
 class AlertPlan:
@@ -283,15 +284,16 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
         _alert(
             "CesDropOffRising",
             (
-                f'{COMPLETION_UPPER}{{window=~"{_re(plan.drop)}"}}\n'
-                f'< on (goal) group_left () {COMPLETION_LOWER}{{window="{base}"}}\n'
+                f'-max by (goal, window) ({COMPLETION_GAP_UPPER}{{window=~"{_re(plan.drop)}"}})'
+                f" > {plan.baseline_tolerance:g}\n"
                 f"and on (goal, window) {OUTCOMES_SUM} >= on (goal) group_left () {MIN_ANSWERS}"
             ),
             plan.for_,
             "warning",
             "More users than usual abandon a goal.",
-            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the completion ratio is at most "
-            "{{ $value | humanizePercentage }}, significantly below its " + base + " baseline.",
+            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the completion ratio is at least "
+            "{{ $value | humanizePercentage }} (percentage points, the bound of its interval) below that of the "
+            "rest of its " + base + " baseline.",
         ),
     ]
 

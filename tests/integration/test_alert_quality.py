@@ -123,3 +123,28 @@ def test_prometheus_is_stopped_when_the_block_fails(tmp_path: Path):
     assert pid is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+@pytest.mark.external("prometheus")
+def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
+    """A small fixed-seed configuration of every goal alert, bounded to about a minute: a guard, not the figures.
+
+    The seeded simulation and Prometheus are deterministic, so these bounds hold until a change to the
+    rules or the gauges makes an alert cry wolf or go slow (the full figures: docs/alerting.md). The
+    baseline alert of before #26 gave 6 false alerts in 2 goal-weeks at 1 000 answers/h here.
+    """
+    args = parse("--rates", "100,1000", "--weeks", "3", "--drops", "6", "--alerts", "all", "--seed", "3", "--json")
+    assert alert_quality.run(Settings(), args) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = {(a["rule"]["key"], row["answers_per_hour"]): row for a in report["alerts"] for row in a["rates"]}
+    assert {key for key, _ in rows} == {"target", "target-slow", "baseline", "drop-off"}
+    for (key, rate), row in rows.items():
+        assert row["false_alerts"] <= 1, (key, rate, row)
+        assert row["false_alerts_per_goal_week_ci95"][0] <= row["false_alerts_per_goal_week"]
+        if key != "target-slow":  # the 24h window takes hours by design
+            assert row["missed"] == 0, (key, rate, row)
+    assert rows[("target", 1000.0)]["detection_median_minutes"] <= 12
+    assert rows[("target", 100.0)]["detection_median_minutes"] <= 45
+    assert rows[("baseline", 1000.0)]["detection_median_minutes"] <= 35
+    assert rows[("baseline", 100.0)]["detection_median_minutes"] <= 70
+    assert report["elapsed_s"] < 240

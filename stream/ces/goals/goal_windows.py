@@ -16,7 +16,7 @@ from schemas import GoalSummary
 from schemas.goal_summary import CompletionVsAll, ExitGap, SegmentFigures
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.partials import MergedGoals, goal_partition
-from stream.ces.goals.stats import AnswerFigures, Segments, WindowFigures, baseline_gap, figures
+from stream.ces.goals.stats import AnswerFigures, Segments, WindowFigures, baseline_gap, completion_gap, figures
 from stream.ces.goals.windows import WindowSpec, closed_periods
 from stream.ces.registry import GoalRegistry
 
@@ -150,9 +150,17 @@ class GoalWindows:
         base = counts_of[self.baseline_window]  # type: ignore[index]  # set whenever gap_windows is
         for _, spec, fig in rows:
             if spec.name in self.gap_windows:
-                gap = baseline_gap(counts_of[spec.name], base, self.confidence)
+                recent = counts_of[spec.name]
+                gap = baseline_gap(recent, base, self.confidence)
                 if gap is not None:
                     fig.baseline_gap, fig.baseline_gap_lower, fig.baseline_gap_upper = gap
+                gap = completion_gap(recent.outcomes, base.outcomes, self.confidence)
+                if gap is not None:
+                    (
+                        fig.completion_baseline_gap,
+                        fig.completion_baseline_gap_lower,
+                        fig.completion_baseline_gap_upper,
+                    ) = gap
 
     def summary(self, goal: str, spec: WindowSpec, start_s: int, end_s: int, now_s: float) -> GoalSummary:
         buckets = self.merged.goals.get(goal)

@@ -74,8 +74,10 @@ def difference_interval(
     return max(-1.0, lower), min(1.0, upper)
 
 
-def baseline_gap(recent: AnswerCounts, window: AnswerCounts, confidence: float) -> tuple[float, float, float] | None:
-    """CES of a recent window minus CES of the rest of a longer window that holds it, with its interval.
+def proportion_gap(
+    successes: int, n: int, window_successes: int, window_n: int, confidence: float
+) -> tuple[float, float, float] | None:
+    """A recent share minus the share over the rest of a longer window that holds it, with its interval.
 
     The baseline is the longer window *without* the recent one (its counts minus the recent
     counts), so a drop is not diluted into its own baseline and the two samples are
@@ -83,20 +85,30 @@ def baseline_gap(recent: AnswerCounts, window: AnswerCounts, confidence: float) 
     interval (:func:`difference_interval`) of the two Wilson intervals at ``confidence``.
     Pure counts in, so the figure is exactly the same for the same window counts (replays).
 
-    :param recent: the recent window's counts (e.g. the last hour).
-    :param window: the longer window's counts (e.g. 7 days), which include the recent ones.
-    :returns: ``(gap, lower, upper)``, or ``None`` when either side has no answers.
+    :returns: ``(gap, lower, upper)``, or ``None`` when either side has nothing counted.
     """
-    n1 = recent.positive + recent.neutral + recent.negative
-    n2 = window.positive + window.neutral + window.negative - n1
-    x2 = window.positive - recent.positive
-    if n1 <= 0 or n2 <= 0 or not 0 <= x2 <= n2:
+    rest_n, rest_successes = window_n - n, window_successes - successes
+    if n <= 0 or rest_n <= 0 or not 0 <= rest_successes <= rest_n or not 0 <= successes <= n:
         return None
-    i1 = wilson_interval(recent.positive, n1, confidence)
-    i2 = wilson_interval(x2, n2, confidence)
-    p1, p2 = recent.positive / n1, x2 / n2
+    p1, p2 = successes / n, rest_successes / rest_n
+    i1 = wilson_interval(successes, n, confidence)
+    i2 = wilson_interval(rest_successes, rest_n, confidence)
     lower, upper = difference_interval(p1, i1, p2, i2)  # type: ignore[arg-type]  # n > 0: not None
     return p1 - p2, lower, upper
+
+
+def baseline_gap(recent: AnswerCounts, window: AnswerCounts, confidence: float) -> tuple[float, float, float] | None:
+    """The CES ratio of a recent window minus that of the rest of a longer window (:func:`proportion_gap`)."""
+    return proportion_gap(recent.positive, recent.answers, window.positive, window.answers, confidence)
+
+
+def completion_gap(
+    recent: dict[str, int], window: dict[str, int], confidence: float
+) -> tuple[float, float, float] | None:
+    """The completion ratio of a recent window minus that of the rest of a longer window (outcome counts)."""
+    return proportion_gap(
+        recent.get("completed", 0), sum(recent.values()), window.get("completed", 0), sum(window.values()), confidence
+    )
 
 
 # The figures are read-only values, but not frozen: a frozen dataclass costs twice as much to build,
@@ -175,6 +187,10 @@ class WindowFigures(AnswerFigures):
     """CES here minus CES over the rest of the baseline window (:func:`baseline_gap`), on the gap windows only."""
     baseline_gap_lower: float | None = None
     baseline_gap_upper: float | None = None
+    completion_baseline_gap: float | None = None
+    """The completion ratio here minus over the rest of the baseline window, on the gap windows only."""
+    completion_baseline_gap_lower: float | None = None
+    completion_baseline_gap_upper: float | None = None
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterator, Sequence
 from stream.ces.goals import AnswerFact, GoalBuckets, OutcomeFact, WindowSpec, fold_facts, retention_s_by_resolution
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.segments import OUTCOMES
-from stream.ces.goals.stats import baseline_gap, wilson_interval
+from stream.ces.goals.stats import baseline_gap, completion_gap, wilson_interval
 from stream.ces.registry import Sentiment
 from stream.tools.alert_quality.simulated_goals import PRUNE_EVERY_MINUTES, GoalRun, minute_answers
 
@@ -33,9 +33,14 @@ GAP_FAMILIES = {
     "ces_goal_ces_ratio_baseline_gap_lower": 1,
     "ces_goal_ces_ratio_baseline_gap_upper": 2,
 }
+COMPLETION_GAP_FAMILIES = {
+    "ces_goal_completion_ratio_baseline_gap": 0,
+    "ces_goal_completion_ratio_baseline_gap_lower": 1,
+    "ces_goal_completion_ratio_baseline_gap_upper": 2,
+}
 OUTCOME_FAMILY = "ces_goal_outcomes"
 TARGET_FAMILY = "ces_goal_target_ces_ratio"
-SIMULATED = {*FIGURE_FAMILIES, *GAP_FAMILIES, OUTCOME_FAMILY, TARGET_FAMILY}
+SIMULATED = {*FIGURE_FAMILIES, *GAP_FAMILIES, *COMPLETION_GAP_FAMILIES, OUTCOME_FAMILY, TARGET_FAMILY}
 _FAMILY = re.compile(r"\bces_goal_[a-z_]+")
 _WINDOWS = re.compile(r'window\s*=~?\s*"([^"]*)"')
 
@@ -52,7 +57,9 @@ def windows_of(expr: str) -> set[str]:
 
 def kind_of(families: Collection[str]) -> str:
     """``outcomes`` when the alert reads the completion ratio or the outcome counts, else ``answers``."""
-    return "outcomes" if families & {"ces_goal_completion_ratio", OUTCOME_FAMILY} else "answers"
+    return (
+        "outcomes" if families & {"ces_goal_completion_ratio", OUTCOME_FAMILY, *COMPLETION_GAP_FAMILIES} else "answers"
+    )
 
 
 def _facts(run: GoalRun, at_s: int, answers: int, positive: int) -> list[AnswerFact | OutcomeFact]:
@@ -84,6 +91,7 @@ def run_gauges(
     buckets = GoalBuckets()
     wanted = [(family, attr) for family, attr in FIGURE_FAMILIES.items() if family in families]
     gaps = [(family, at) for family, at in GAP_FAMILIES.items() if family in families]
+    completion_gaps = [(family, at) for family, at in COMPLETION_GAP_FAMILIES.items() if family in families]
     last_prune = None
     for minute, answers, positive in minute_answers(run):
         at_s = start_s + 60 * minute
@@ -98,13 +106,13 @@ def run_gauges(
         if minute < 0:
             continue
         counts = {spec.name: buckets.window_counts(spec, sample_s - 1, segments=False) for spec in specs}
-        yield sample_s, _gauges(counts, wanted, gaps, families, confidence, baseline)
+        yield sample_s, _gauges(counts, wanted, (gaps, completion_gaps), families, confidence, baseline)
 
 
 def _gauges(
     counts: dict[str, BucketCounts],
     wanted: list[tuple[str, str]],
-    gaps: list[tuple[str, int]],
+    gaps: tuple[list[tuple[str, int]], list[tuple[str, int]]],
     families: Collection[str],
     confidence: float,
     baseline: WindowSpec | None,
@@ -122,10 +130,16 @@ def _gauges(
                 out.append(
                     (OUTCOME_FAMILY, f'{labels},outcome="{outcome}"', float(window_counts.outcomes.get(outcome, 0)))
                 )
-        if gaps and baseline is not None and window != baseline.name:
+        if baseline is None or window == baseline.name:
+            continue
+        if gaps[0]:
             gap = baseline_gap(window_counts, counts[baseline.name], confidence)
             if gap is not None:
-                out.extend((family, labels, gap[at]) for family, at in gaps)
+                out.extend((family, labels, gap[at]) for family, at in gaps[0])
+        if gaps[1]:
+            gap = completion_gap(window_counts.outcomes, counts[baseline.name].outcomes, confidence)
+            if gap is not None:
+                out.extend((family, labels, gap[at]) for family, at in gaps[1])
     return out
 
 

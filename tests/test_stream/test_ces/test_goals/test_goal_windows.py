@@ -294,3 +294,21 @@ def test_the_gap_windows_carry_their_difference_from_the_rest_of_the_baseline_wi
     w2.owned = {OWNERS["download-invoice"]}
     feed(w2, "download-invoice", 0, T0 + 3000, answers(5, 1))
     assert {spec.name: fig for _, spec, fig in w2.snapshot(T0 + 3300)}["10m"].baseline_gap is None
+
+
+def test_the_gap_windows_carry_the_completion_gap_from_the_outcomes(pipeline):
+    w = GoalWindows(
+        pipeline.registry, pipeline.window_specs, PARTITIONS, 0.95, baseline_window="1h", gap_windows=("10m",)
+    )
+    w.owned = {OWNERS["download-invoice"]}
+    before, now = BucketCounts(), BucketCounts()
+    for outcome in ("completed",) * 9 + ("abandoned",):
+        before.add_outcome(outcome)
+    for outcome in ("completed", "abandoned", "abandoned_inferred", "abandoned"):
+        now.add_outcome(outcome)
+    feed(w, "download-invoice", 0, T0 + 60, before)
+    feed(w, "download-invoice", 0, T0 + 3000, now)
+    ten = {spec.name: fig for _, spec, fig in w.snapshot(T0 + 3300)}["10m"]
+    assert ten.completion_baseline_gap == pytest.approx(0.25 - 0.9)
+    assert ten.completion_baseline_gap_lower < ten.completion_baseline_gap < ten.completion_baseline_gap_upper
+    assert ten.baseline_gap is None  # no answers: no CES gap
