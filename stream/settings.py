@@ -165,10 +165,10 @@ class Settings(BaseSettings):
         "7d", description="A goal's own baseline: the short windows' CES is compared with it."
     )
     alert_baseline_drop_tolerance: float = Field(
-        0.05,
+        0.06,
         ge=0,
         lt=1,
-        description="How far below its own baseline a goal's CES must be, beyond doubt, before CesDroppedBelowBaseline fires.",
+        description="How far below its own baseline a goal's CES (CesDroppedBelowBaseline) or completion ratio (CesDropOffRising) must be, beyond doubt, before the alert fires.",
     )
     alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
     alert_lag_messages: int = Field(
