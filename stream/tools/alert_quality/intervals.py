@@ -1,7 +1,7 @@
 """Confidence intervals for the figures of ``ces-stream alert-quality`` (pure, standard library only).
 
 - a count of rare events over an exposure (false alerts per goal-week): the exact
-  (Garwood) Poisson interval;
+  (Garwood) Poisson interval, widened to a bootstrap over the units where the events cluster;
 - a share of trials (missed drops): the exact Clopper-Pearson interval;
 - a quantile of a sample (detection median and p90): the distribution-free interval
   between two order statistics, whose ranks come from the binomial distribution;
@@ -71,6 +71,21 @@ def poisson_interval(count: int, exposure: float, confidence: float = CONFIDENCE
     lower = 0.0 if count == 0 else _solve(lambda mu: -(1 - poisson_cdf(count - 1, mu)), -alpha, 0.0, high_mu)
     upper = _solve(lambda mu: poisson_cdf(count, mu), alpha, 0.0, high_mu)
     return lower / exposure, upper / exposure
+
+
+def rate_interval(counts_per_unit: Sequence[int], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Interval of events per unit (e.g. false alerts per goal-week) from the count of each unit.
+
+    The wider of the exact Poisson interval of the total and a percentile bootstrap over the
+    units: events that cluster within a unit (overdispersion) widen the bootstrap, and with no
+    or few events the Poisson interval still bounds the rate.
+    """
+    units = len(counts_per_unit)
+    if units == 0:
+        return math.nan, math.nan
+    low, high = poisson_interval(sum(counts_per_unit), units, confidence)
+    boot_low, boot_high = bootstrap_mean_interval([float(c) for c in counts_per_unit], confidence)
+    return min(low, boot_low), max(high, boot_high)
 
 
 def clopper_pearson(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:

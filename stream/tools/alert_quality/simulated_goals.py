@@ -260,6 +260,7 @@ class RateQuality:
     detections: list[int | None] = field(default_factory=list)
     firing_shares: list[float] = field(default_factory=list)
     """Per healthy goal-week, the share of its evaluations at which the alert fired."""
+    false_alerts_by_week: list[int] = field(default_factory=list)
 
     @property
     def false_alerts_per_week(self) -> float:
@@ -283,7 +284,9 @@ class RateQuality:
     def summary(self) -> dict[str, Any]:
         """The figures as JSON values with their 95 % intervals: minutes rounded to 0.1, ``None`` for none (or a miss).
 
-        False alerts per goal-week: exact Poisson interval; the share of healthy time firing:
+        False alerts per goal-week: the wider of the exact Poisson interval and a bootstrap over
+        goal-weeks (episodes cluster within a week: a window hovering at its bound fires, resolves
+        and fires again, so the counts vary more than Poisson counts); the share of healthy time firing:
         bootstrap over the goal-weeks; detection median and p90: order statistics; missed:
         Clopper-Pearson (:mod:`stream.tools.alert_quality.intervals`).
         """
@@ -302,7 +305,7 @@ class RateQuality:
             "healthy_goal_weeks": weeks,
             "false_alerts": self.false_alerts,
             "false_alerts_per_goal_week": finite(self.false_alerts_per_week, 3),
-            "false_alerts_per_goal_week_ci95": pair(intervals.poisson_interval(self.false_alerts, weeks), 3),
+            "false_alerts_per_goal_week_ci95": pair(intervals.rate_interval(self.false_alerts_by_week), 3),
             "healthy_firing_share": finite(share, 5),
             "healthy_firing_share_ci95": pair(intervals.bootstrap_mean_interval(self.firing_shares), 5),
             "drops": drops,
@@ -318,7 +321,9 @@ class RateQuality:
         """Count one run: its alert episodes if healthy, its detection time if dropped."""
         if run.drop_minute is None:
             self.healthy_weeks += 1
-            self.false_alerts += len(episode_starts(goal_firing))
+            episodes = len(episode_starts(goal_firing))
+            self.false_alerts += episodes
+            self.false_alerts_by_week.append(episodes)
             self.firing_shares.append(sum(goal_firing) / max(1, len(goal_firing) - 1))
         else:
             self.detections.append(detection_minutes(goal_firing, run.drop_minute))

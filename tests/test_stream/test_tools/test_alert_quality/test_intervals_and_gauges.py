@@ -108,3 +108,13 @@ def test_the_baseline_gap_gauge_is_the_workers_and_the_warm_up_fills_the_baselin
     assert 50 < answers['window="1h"'] < 160 and 15_000 < answers['window="7d"'] < 18_500
     assert [labels for family, labels, _ in gauges if family.endswith("gap_upper")] == ['window="1h"']
     assert baseline_gap  # the same function the worker's GoalWindows calls
+
+
+def test_rate_interval_widens_for_clustered_events():
+    from stream.tools.alert_quality.intervals import rate_interval
+
+    spread = [1] * 10 + [0] * 90  # ten weeks with one alert each
+    clustered = [5, 5] + [0] * 98  # the same ten alerts in two weeks
+    assert rate_interval(spread) == pytest.approx(poisson_interval(10, 100), abs=0.02)
+    assert rate_interval(clustered)[1] > poisson_interval(10, 100)[1] + 0.02
+    assert rate_interval([0] * 50) == poisson_interval(0, 50)
