@@ -23,11 +23,13 @@ from stream.tools.alert_quality.command import (
     backfill,
     evaluate,
     expand_recorded,
+    find_alert,
     paging_alert,
     recording_rules,
     simulated_registry,
     write_openmetrics,
 )
+from stream.tools.alert_quality.gauges import families_of, run_gauges
 from stream.tools.alert_quality.simulated_goals import plan_runs, window_gauges
 
 pytestmark = [
@@ -148,3 +150,40 @@ def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
     assert rows[("baseline", 1000.0)]["detection_median_minutes"] <= 35
     assert rows[("baseline", 100.0)]["detection_median_minutes"] <= 70
     assert report["elapsed_s"] < 240
+
+
+@pytest.mark.external("prometheus")
+def test_prometheus_evaluates_the_baseline_alert_as_the_python_condition_on_the_same_gauges(tmp_path: Path):
+    """The new difference test, expanded and backfilled, is exactly its condition on the simulated gap gauges."""
+    settings = Settings()
+    plan = AlertPlan(settings)
+    specs = [spec for spec in settings.window_specs() if spec.name in {*plan.drop, plan.baseline}]
+    baseline = next(spec for spec in specs if spec.name == plan.baseline)
+    runs = plan_runs([100, 1000], 0, 2, 7 * 24 * 60 + 60, 0.85, 0.6, seed=5, fine_warmup_minutes=180)
+    rules = rule_file(settings, simulated_registry(runs, 0.8, 40))
+    expr = expand_recorded(find_alert(rules, "CesDroppedBelowBaseline", "warning")["expr"], recording_rules(rules))
+    families = families_of(expr)
+    assert "ces_goal_ces_ratio_baseline_gap_upper" in families
+    write_openmetrics(tmp_path / "gauges.om", runs, specs, 0.99, 0.8, families, baseline)
+    backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
+    minutes = max(r.minutes for r in runs)
+    with PrometheusServer("prometheus", tmp_path, retention_days=10) as server:
+        present = evaluate(server, expr, minutes)
+    expected, got = set(), set()
+    tolerance = settings.alert_baseline_drop_tolerance
+    for goal_run in runs:
+        for at_s, gauges in run_gauges(goal_run, specs, families, 0.99, START_S, baseline=baseline):
+            k = (at_s - START_S) // 60
+            values = {(family, labels): value for family, labels, value in gauges}
+            for window in plan.drop:
+                labels = f'window="{window}"'
+                upper = values.get(("ces_goal_ces_ratio_baseline_gap_upper", labels))
+                enough = values[("ces_goal_answers", labels)] >= 40
+                enough_base = values[("ces_goal_answers", f'window="{plan.baseline}"')] >= 40
+                if upper is not None and -upper > tolerance and enough and enough_base:
+                    expected.add((goal_run.goal, window, k))
+    for labels, where in present.items():
+        named = dict(labels)
+        got.update((named["goal"], named["window"], k) for k, here in enumerate(where) if here)
+    assert len(expected) > 500  # the drops are seen
+    assert got == expected
