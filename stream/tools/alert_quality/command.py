@@ -32,7 +32,16 @@ from stream.ces.registry import Alerting, GoalRegistry
 from stream.errors import CesError
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings, load_settings
-from stream.tools.alert_quality.gauges import SIMULATED, TARGET_FAMILY, families_of, kind_of, run_gauges, windows_of
+from stream.tools.alert_quality.gauges import (
+    COMPLETION_GAP_FAMILIES,
+    GAP_FAMILIES,
+    SIMULATED,
+    TARGET_FAMILY,
+    families_of,
+    kind_of,
+    run_gauges,
+    windows_of,
+)
 from stream.tools.alert_quality.report import format_table
 from stream.tools.alert_quality.simulated_goals import (
     DETECTION_HORIZON_MINUTES,
@@ -115,11 +124,13 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
     plan = AlertPlan(settings)
     probe = rule_file(settings, simulated_registry(plan_runs(rates, 1, 0, 0, 0.85, 0.6, 0), args.target, 1))
     names = windows_of(find_alert(probe, name, severity)["expr"])
+    families = families_of(expand_recorded(find_alert(probe, name, severity)["expr"], recording_rules(probe)))
+    if families & {*GAP_FAMILIES, *COMPLETION_GAP_FAMILIES}:
+        names.add(plan.baseline)  # the gaps are computed against it, named in the rule or not
     specs = [spec for spec in settings.window_specs() if spec.name in names]
     warmup = -(-max(spec.duration_s for spec in specs) // 3600) * 60
     fine = -(-max([s.duration_s for s in specs if s.resolution_s < 3600] or [0]) // 3600) * 60
     baseline = next((s for s in specs if s.name == plan.baseline), None)
-    families = families_of(expand_recorded(find_alert(probe, name, severity)["expr"], recording_rules(probe)))
     kind = kind_of(families)
     runs = plan_runs(rates, args.weeks, args.drops, warmup, args.healthy_ces, args.dropped_ces, args.seed, kind, fine)
     rules = rule_file(settings, simulated_registry(runs, args.target, args.min_answers))
