@@ -41,7 +41,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"| {row['answers_per_hour']:g} "
             f"| {'-' if fa is None else f'{fa:.3f}'} ({row['false_alerts']}/{row['healthy_goal_weeks']}) "
             f"{_bounds(row['false_alerts_per_goal_week_ci95'], '.3f')} "
-            f"| {'-' if share is None else f'{share:.2%}'} {_bounds(row['healthy_firing_share_ci95'], '.2%')} "
+            f"| {'-' if share is None else f'{share:.3%}'} {_bounds(row['healthy_firing_share_ci95'], '.3%')} "
             f"| {_minutes(row['detection_median_minutes'])} {_bounds(row['detection_median_ci95'])} "
             f"| {_minutes(row['detection_p90_minutes'])} {_bounds(row['detection_p90_ci95'])} "
             f"| {row['missed']}/{row['drops']} {_bounds(row['missed_share_ci95'], '.2f')} |"
