@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 
 from schemas.common import InputModel
 from schemas.dead_letter import DeadLetter
@@ -47,7 +48,7 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
     :param model: a message class from `MESSAGE_MODELS`.
     :returns: the schema as a JSON-compatible dict.
     """
-    mode = "validation" if issubclass(model, InputModel) else "serialization"
+    mode: JsonSchemaMode = "validation" if issubclass(model, InputModel) else "serialization"
     schema = model.model_json_schema(mode=mode)
     return {"$schema": JSON_SCHEMA_DIALECT, **schema, "examples": [example_payload(model)]}
 

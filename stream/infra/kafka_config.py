@@ -21,7 +21,9 @@ def client_options(settings: Settings) -> dict[str, Any]:
     if settings.kafka_security_protocol.startswith("SASL_"):
         options["sasl_mechanism"] = settings.kafka_sasl_mechanism
         options["sasl_plain_username"] = settings.kafka_sasl_username
-        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()  # type: ignore[union-attr]
+        password = settings.kafka_sasl_password
+        assert password is not None  # Settings requires it with a SASL_* protocol
+        options["sasl_plain_password"] = password.get_secret_value()
     if settings.kafka_ssl_cafile is not None:
         options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
     return options

@@ -8,10 +8,11 @@ internals in ``stream.pipeline.faust_internals``.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypedDict
 
 import faust
 from faust.sensors.monitor import Monitor
+from faust.web import Request, Response, View
 
 from stream.ces.goals import GoalWindows, figures_json, format_duration, parse_duration
 from stream.ces.intake import Limits
@@ -24,12 +25,21 @@ from stream.pipeline.faust_internals import ContinuityGuard, hold_stream_until_s
 from stream.pipeline.goals import GoalStage
 from stream.pipeline.health import Health
 from stream.pipeline.intake import IntakeStage
+from stream.pipeline.stage_helpers import on_signal
 from stream.pipeline.users import UserStage
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+class TopicCodecs(TypedDict):
+    key_type: type[bytes]
+    value_type: type[bytes]
+    key_serializer: str
+    value_serializer: str
+
+
+RAW: TopicCodecs = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
 class QuietMonitor(Monitor):
@@ -49,7 +59,7 @@ class QuietMonitor(Monitor):
         return None
 
 
-def _credentials(settings: Settings) -> Any:
+def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
     context = ssl_context(settings)
     if settings.kafka_security_protocol.startswith("SASL_"):
         return faust.SASLCredentials(
@@ -132,7 +142,7 @@ class Pipeline:
         seek_uncommitted_to_beginning(self.app)
         # Reads records back by offset: holes a stage finds, started events for the expiry timer.
         self.record_reader = RecordReader(s)
-        self.app.on_before_shutdown.connect(self._stop_reader)
+        on_signal(self.app.on_before_shutdown, self._stop_reader)
         self.goal_windows = GoalWindows(
             registry,
             self.window_specs,
@@ -168,7 +178,7 @@ class Pipeline:
         """Each stage reads its own queue, so each checks its own offsets."""
         return ContinuityGuard(self.app, self.record_reader, self.metrics)
 
-    async def _stop_reader(self, sender: Any = None, **kwargs: Any) -> None:
+    async def _stop_reader(self, sender: object = None, **kwargs: Any) -> None:
         await self.record_reader.stop()
 
     def _register_web(self) -> None:
@@ -178,22 +188,22 @@ class Pipeline:
         page, registry = ces_page_html(), registry_json(self.registry)
 
         @app.page("/")
-        async def ces_page(web: Any, request: Any) -> Any:
+        async def ces_page(web: View, request: Request) -> Response:
             """The CES page for product owners; registered before Faust's own index, so it wins "/"."""
             return web.html(page)
 
         @app.page("/api/registry")
-        async def goal_registry(web: Any, request: Any) -> Any:
+        async def goal_registry(web: View, request: Request) -> Response:
             """Every goal of the registry (name, target, scale), also those another worker owns."""
             return web.json(registry)
 
         @app.page("/metrics")
-        async def metrics(web: Any, request: Any) -> Any:
+        async def metrics(web: View, request: Request) -> Response:
             # aiohttp takes the charset separately from the content type.
             return web.bytes(self.metrics.render(), content_type=CONTENT_TYPE_LATEST.split(";", 1)[0])
 
         @app.page("/api/goals")
-        async def goal_figures(web: Any, request: Any) -> Any:
+        async def goal_figures(web: View, request: Request) -> Response:
             """The exported figures as JSON: {goal: {window: figures}} for the goals this worker owns, split everywhere."""
             out: dict[str, dict[str, Any]] = {}
             for goal, spec, fig in self.goal_windows.snapshot(split_everywhere=True):
@@ -201,6 +211,6 @@ class Pipeline:
             return web.json(out)
 
         @app.page("/health")
-        async def health(web: Any, request: Any) -> Any:
+        async def health(web: View, request: Request) -> Response:
             state = self.health.state()
             return web.json(state, status=200 if state["ready"] else 503)

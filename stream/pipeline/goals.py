@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
+
+from faust.types import AppT, StreamT, TopicT
 
 from stream.ces.goals import (
     GoalWindows,
@@ -23,7 +26,8 @@ from stream.ces.goals import (
 )
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
-from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table, stage_agent
+from stream.pipeline.stage_helpers import by_partition, on_signal, owned_partitions, raw_table, stage_agent
+from stream.pipeline.stage_types import Output, StageEvent, required
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,11 +42,11 @@ class GoalStage:
 
     def __init__(
         self,
-        app: Any,
+        app: AppT,
         settings: Settings,
         metrics: CesMetrics,
         windows: GoalWindows,
-        topic: Any,
+        topic: TopicT,
         guard: ContinuityGuard,
         known_goals: frozenset[str],
     ) -> None:
@@ -58,9 +62,9 @@ class GoalStage:
         self.keep_s = retention_s_by_resolution(windows.window_specs, self.close_delay_s + settings.late_grace_seconds)
         stage_agent(app, topic, f"{settings.app_id}.goals", self.run)
         app.timer(settings.tick_interval_seconds, name=f"{settings.app_id}.window-closer")(self.close_windows)
-        app.on_rebalance_complete.connect(self.rebuild)
+        on_signal(app.on_rebalance_complete, self.rebuild)
 
-    async def run(self, stream: Any) -> None:
+    async def run(self, stream: StreamT[bytes]) -> None:
         s = self.settings
         async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, guard=self.guard):
             out = BatchSender(self.app)
@@ -70,12 +74,12 @@ class GoalStage:
             ack(events)
             self.metrics.last_event.labels(self.topic_name).set(time.time())
 
-    def merge(self, out: BatchSender, partition: int, events: list[Any]) -> None:
+    def merge(self, out: Output, partition: int, events: Sequence[StageEvent]) -> None:
         """Keep the newest copy of each partial: last writer wins by offset, one table write per key and batch."""
         newest: dict[PartialKey, Partial] = {}
         for event in events:
             try:
-                for key, partial in decode_batch(event.message.value):
+                for key, partial in decode_batch(required(event.message.value, "value")):
                     held = newest.get(key)
                     if key.goal in self.known_goals and (held is None or partial.hwm > held.hwm):
                         newest[key] = partial
@@ -106,7 +110,7 @@ class GoalStage:
             buckets.prune(now_s, self.keep_s)
         await out.send()
 
-    async def rebuild(self, sender: Any = None, **kwargs: Any) -> None:
+    async def rebuild(self, sender: object = None, **kwargs: Any) -> None:
         """After recovery, derive the merged view again from the table (owned goals only)."""
         windows = self.windows
         windows.owned = owned_partitions(self.app, self.topic_name)

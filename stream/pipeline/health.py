@@ -12,9 +12,12 @@ import logging
 import time
 from typing import Any
 
+from faust.types import AppT
+
 from stream.infra.broker_probe import BrokerProbe
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import consumer_lag, partition_offsets
+from stream.pipeline.stage_helpers import on_signal
 from stream.pipeline.stalls import StallDetector
 from stream.settings import Settings
 
@@ -27,7 +30,7 @@ class Health:
     :param topics: the consumed topics (inputs and internal streams) to watch.
     """
 
-    def __init__(self, app: Any, settings: Settings, metrics: CesMetrics, topics: set[str]) -> None:
+    def __init__(self, app: AppT, settings: Settings, metrics: CesMetrics, topics: set[str]) -> None:
         self.app = app
         self.metrics = metrics
         self.topics = topics
@@ -37,15 +40,15 @@ class Health:
         self.unreachable_since: float | None = None  # None while the broker answers
         self.stalled: set[tuple[str, int]] = set()
         metrics.broker_reachable.set(1)  # the worker starts only after creating its topics on the broker
-        app.on_rebalance_complete.connect(self._on_rebalance_complete)
-        app.on_before_shutdown.connect(self._stop)
+        on_signal(app.on_rebalance_complete, self._on_rebalance_complete)
+        on_signal(app.on_before_shutdown, self._stop)
         app.timer(settings.health_check_seconds, name=f"{settings.app_id}.health")(self.check)
 
-    async def _on_rebalance_complete(self, sender: Any = None, **kwargs: Any) -> None:
+    async def _on_rebalance_complete(self, sender: object = None, **kwargs: Any) -> None:
         self.rebalanced_once = True
         self.stalls.forget()
 
-    async def _stop(self, sender: Any = None, **kwargs: Any) -> None:
+    async def _stop(self, sender: object = None, **kwargs: Any) -> None:
         await self.probe.stop()
 
     async def check(self) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from schemas import DeadLetterReason, GoalEvent
+from faust.types import AppT, StreamT, TopicT
+
+from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
 from stream.ces.intake import (
     Envelope,
     EnvelopeKind,
@@ -28,6 +29,7 @@ from stream.ces.intake import (
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
 from stream.pipeline.stage_helpers import stage_agent
+from stream.pipeline.stage_types import Output, Record, required
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,10 +44,10 @@ class IntakeStage:
 
     def __init__(
         self,
-        app: Any,
+        app: AppT,
         settings: Settings,
         metrics: CesMetrics,
-        inputs: Any,
+        inputs: TopicT,
         user_events_topic: str,
         guard: ContinuityGuard,
         known_goals: frozenset[str],
@@ -62,7 +64,7 @@ class IntakeStage:
         self.goal_topic = settings.topic_goal_events
         stage_agent(app, inputs, f"{settings.app_id}.intake", self.run)
 
-    async def run(self, stream: Any) -> None:
+    async def run(self, stream: StreamT[bytes]) -> None:
         s = self.settings
         async for events in batches(stream, s.batch_max_events, s.batch_linger_seconds, guard=self.guard):
             now_s = time.time()
@@ -73,11 +75,13 @@ class IntakeStage:
             await out.send()
             ack(events)
 
-    def take(self, out: BatchSender, message: Any, now_s: float) -> None:
+    def take(self, out: Output, message: Record, now_s: float) -> None:
         """Validate one input record and queue what it leads to: a forward or a dead letter."""
         try:
             if message.topic == self.goal_topic:
-                result: Any = validate_goal_event(message.value, message.timestamp, self.known_goals, self.limits)
+                result: GoalEvent | SurveyAnswer | Rejection = validate_goal_event(
+                    message.value, message.timestamp, self.known_goals, self.limits
+                )
                 kind = EnvelopeKind.goal_event
             else:
                 result = validate_answer(message.value, message.timestamp, self.known_goals, self.limits)
@@ -93,7 +97,7 @@ class IntakeStage:
             self.reject(out, message, Rejection(DeadLetterReason.processing_error, f"internal error: {exc!r}"), now_s)
         self.metrics.last_event.labels(message.topic).set(now_s)
 
-    def reject(self, out: BatchSender, message: Any, rejection: Rejection, now_s: float) -> None:
+    def reject(self, out: Output, message: Record, rejection: Rejection, now_s: float) -> None:
         letter = dead_letter(
             rejection,
             topic=message.topic,
@@ -106,8 +110,9 @@ class IntakeStage:
         out.add(self.settings.topic_dead_letter, message.topic.encode(), letter.model_dump_json().encode())
         self.metrics.events_invalid.labels(message.topic, rejection.reason.value).inc()
 
-    def forward(self, out: BatchSender, message: Any, kind: EnvelopeKind, user_id: str) -> None:
+    def forward(self, out: Output, message: Record, kind: EnvelopeKind, user_id: str) -> None:
         user_ref = pseudonymise(user_id, self.pseudonym_key)
-        envelope = Envelope(kind, message.topic, message.partition, message.offset, message.key, message.value)
+        value = required(message.value, "value")  # validation rejects a record without one
+        envelope = Envelope(kind, message.topic, message.partition, message.offset, message.key, value)
         partition = partition_for(user_ref, self.settings.topic_partitions)
         out.add(self.user_events_topic, user_ref.encode(), envelope.encode(), partition)

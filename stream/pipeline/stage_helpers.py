@@ -7,7 +7,13 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
+
+from faust.tables.table import Table
+from faust.types import AppT, ChannelT, StreamT
+from mode.types.signals import BaseSignalT
+
+from stream.pipeline.stage_types import Event, RawTable
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +21,7 @@ STOP_GRACE_S = 20.0
 EX_SOFTWARE = 70  # sysexits.h: an internal software error
 
 
-async def stop_the_worker(app: Any, exc: BaseException) -> None:
+async def stop_the_worker(app: AppT, exc: BaseException) -> None:
     """Crash the app so the worker exits non-zero; exit hard if its shutdown does not end in time.
 
     A graceful stop waits for every stream to ack what it holds (Faust's ``stream_wait_empty``),
@@ -31,7 +37,9 @@ async def stop_the_worker(app: Any, exc: BaseException) -> None:
     await app.crash(exc)
 
 
-def stage_agent(app: Any, channel: Any, name: str, run: Callable[[Any], Awaitable[None]]) -> None:
+def stage_agent(
+    app: AppT, channel: ChannelT[bytes], name: str, run: Callable[[StreamT[bytes]], Awaitable[None]]
+) -> None:
     """Run ``run`` as the agent ``name`` over ``channel``; if it raises, the worker exits non-zero.
 
     Faust's own answer to a crashed agent is to start it again, past the batch it did not ack:
@@ -40,7 +48,7 @@ def stage_agent(app: Any, channel: Any, name: str, run: Callable[[Any], Awaitabl
     last commit.
     """
 
-    async def run_or_stop_the_worker(stream: Any) -> None:
+    async def run_or_stop_the_worker(stream: StreamT[bytes]) -> None:
         try:
             await run(stream)
         except asyncio.CancelledError:
@@ -56,26 +64,42 @@ def stage_agent(app: Any, channel: Any, name: str, run: Callable[[Any], Awaitabl
     app.agent(channel, name=name)(run_or_stop_the_worker)
 
 
-def by_partition(events: Sequence[Any]) -> dict[int, list[Any]]:
+#: A receiver of one of Faust's signals: called with the sender, then keyword arguments (one is ``signal``).
+SignalReceiver = Callable[..., None] | Callable[..., Awaitable[None]]
+
+
+def on_signal(signal: BaseSignalT[Any], receiver: SignalReceiver) -> None:
+    """Connect ``receiver`` to ``signal`` (``app.on_rebalance_complete`` and the like).
+
+    mode declares the receiver type with ``mypy_extensions`` argument constructors that mypy
+    matches no function against, not even one of exactly that signature; this one checks.
+    """
+    signal.connect(receiver)
+
+
+def by_partition(events: Sequence[Event]) -> dict[int, list[Event]]:
     """A batch of events grouped by partition, each group in offset order."""
-    groups: dict[int, list[Any]] = defaultdict(list)
+    groups: dict[int, list[Event]] = defaultdict(list)
     for event in events:
         groups[event.message.partition].append(event)
     return groups
 
 
-def owned_partitions(app: Any, topic: str) -> set[int]:
+def owned_partitions(app: AppT, topic: str) -> set[int]:
     """Partitions of ``topic`` this worker actively consumes (never standbys)."""
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
 
 
-def raw_table(app: Any, name: str, partitions: int) -> Any:
+def raw_table(app: AppT, name: str, partitions: int) -> RawTable:
     """A table of bytes -> bytes whose changelog holds exactly those bytes.
 
     Faust picks a table's serializers from its key/value *types* and falls back to
     JSON for bytes; our values are already encoded, so both are set to raw.
     """
-    table = app.Table(name, partitions=partitions, default=None, key_type=bytes, value_type=bytes)
+    # The app's Table class is Faust's ``Table`` (``TableT`` declares no serializers).
+    table = cast(
+        "Table[bytes, bytes]", app.Table(name, partitions=partitions, default=None, key_type=bytes, value_type=bytes)
+    )
     table.key_serializer = "raw"
     table.value_serializer = "raw"
     return table

@@ -37,7 +37,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     create_topics(settings)
     pipeline = Pipeline(settings, registry)
 
-    class Worker(faust.Worker):  # type: ignore[misc]
+    class Worker(faust.Worker):
         def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
             super().on_setup_root_logger(logger, level)
             if settings.log_repeat_seconds > 0:  # a broker outage would otherwise write thousands of lines

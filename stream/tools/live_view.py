@@ -14,7 +14,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -50,7 +50,7 @@ class Snapshot:
 def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str) -> Table:
     """The table: a row per registry goal, CES of the short and the long window with their Wilson interval."""
     table = Table(expand=True, header_style="bold")
-    for title, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("Goal", "left"),
         (f"CES {short}", "right"),
         (f"CES {long}", "right"),
@@ -60,8 +60,9 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
         ("Completion", "right"),
         ("Trend", "left"),
         ("Alerts", "left"),
-    ):
-        table.add_column(title, justify=justify)  # type: ignore[arg-type]
+    )
+    for title, justify in columns:
+        table.add_column(title, justify=justify)
     for goal in registry.goals:
         windows = snapshot.figures.get(goal.slug, {})
         now, day = windows.get(short, {}), windows.get(long, {})

@@ -151,7 +151,7 @@ class BucketCounts(AnswerCounts):
             and segments_equal(self.by_channel, other.by_channel)
         )
 
-    __hash__ = None  # type: ignore[assignment]  # mutable
+    __hash__ = None  # mutable
 
     def to_json_obj(self) -> dict[str, Any]:
         """A compact JSON-safe dict: short keys, zero counts left out.
@@ -309,17 +309,16 @@ def fold_facts(facts: Iterable[Fact], resolutions_s: Sequence[int]) -> dict[Buck
 def _fold_one_resolution(facts: Sequence[Fact], resolution_s: int) -> dict[BucketKey, BucketCounts]:
     deltas: dict[BucketKey, BucketCounts] = {}
     for fact in facts:
-        kind = type(fact)
-        if kind not in _FACT_TYPES:
+        if type(fact) not in _FACT_TYPES:  # exact types: the isinstance checks below see no subclasses
             raise TypeError(f"not a fact: {fact!r}")
         key = (fact.goal, resolution_s, int(fact.at_s // resolution_s) * resolution_s)
         counts = deltas.get(key)
         if counts is None:
             counts = deltas[key] = BucketCounts()
-        if kind is AnswerFact:
-            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel)  # type: ignore[union-attr]
-        elif kind is PromptFact:
+        if isinstance(fact, AnswerFact):
+            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel)
+        elif isinstance(fact, PromptFact):
             counts.prompts += 1
         else:
-            counts.add_outcome(fact.outcome)  # type: ignore[union-attr]
+            counts.add_outcome(fact.outcome)
     return deltas

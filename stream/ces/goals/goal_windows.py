@@ -10,10 +10,12 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from schemas import GoalSummary
+from schemas.common import Channel
 from schemas.goal_summary import CompletionVsAll, ExitGap, SegmentFigures
+from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.partials import MergedGoals, goal_partition
 from stream.ces.goals.stats import AnswerFigures, Segments, WindowFigures, baseline_gap, completion_gap, figures
@@ -32,12 +34,22 @@ def _segment(fig: AnswerFigures) -> SegmentFigures:
     return SegmentFigures(**{**asdict(fig), "distribution": {str(p): n for p, n in fig.distribution.items()}})
 
 
-def split_parts(segments: Segments) -> dict[str, Any]:
+class SplitParts(TypedDict):
+    """The split by outcome and channel: the ``GoalSummary`` fields of the same names."""
+
+    by_outcome: dict[PromptOutcome, SegmentFigures]
+    by_channel: dict[Channel, SegmentFigures]
+    at_exits: SegmentFigures
+    exit_gap: ExitGap | None
+    completion_vs_all: CompletionVsAll
+
+
+def split_parts(segments: Segments) -> SplitParts:
     """The split by outcome and channel as the contract's parts (``GoalSummary`` fields, /api/goals)."""
     gap = segments.exit_gap
     return {
-        "by_outcome": {name: _segment(fig) for name, fig in segments.by_outcome.items()},
-        "by_channel": {name: _segment(fig) for name, fig in segments.by_channel.items()},
+        "by_outcome": {PromptOutcome(name): _segment(fig) for name, fig in segments.by_outcome.items()},
+        "by_channel": {Channel(name): _segment(fig) for name, fig in segments.by_channel.items()},
         "at_exits": _segment(segments.at_exits),
         "exit_gap": None
         if gap is None
@@ -62,11 +74,13 @@ def figures_json(fig: WindowFigures) -> dict[str, Any]:
     out = {name: value for name, value in asdict(fig).items() if name != "segments"}
     out["distribution"] = {str(point): count for point, count in fig.distribution.items()}
     if fig.segments is not None:
-        for name, part in split_parts(fig.segments).items():
-            if isinstance(part, dict):  # by_outcome, by_channel
-                out[name] = {key: segment.model_dump(mode="json") for key, segment in part.items()}
-            else:
-                out[name] = None if part is None else part.model_dump(mode="json")
+        parts = split_parts(fig.segments)
+        out["by_outcome"] = {key.value: segment.model_dump(mode="json") for key, segment in parts["by_outcome"].items()}
+        out["by_channel"] = {key.value: segment.model_dump(mode="json") for key, segment in parts["by_channel"].items()}
+        out["at_exits"] = parts["at_exits"].model_dump(mode="json")
+        gap = parts["exit_gap"]
+        out["exit_gap"] = None if gap is None else gap.model_dump(mode="json")
+        out["completion_vs_all"] = parts["completion_vs_all"].model_dump(mode="json")
     return out
 
 
@@ -166,6 +180,7 @@ class GoalWindows:
         buckets = self.merged.goals.get(goal)
         counts = buckets.period_counts(spec, start_s, end_s) if buckets is not None else BucketCounts()
         f = self.figures_of(goal, counts)
+        assert f.segments is not None  # figures_of splits by default
         config = self.registry.get(goal)
         return GoalSummary(
             goal=goal,
@@ -187,9 +202,9 @@ class GoalWindows:
             confidence=self.confidence,
             prompts=f.prompts,
             response_ratio=f.response_ratio,
-            outcomes=f.outcomes,
+            outcomes={PromptOutcome(name): count for name, count in f.outcomes.items()},
             completion_ratio=f.completion_ratio,
-            **split_parts(f.segments),  # type: ignore[arg-type]  # figures_of splits by default
+            **split_parts(f.segments),
             target_ces_ratio=config.target_ces_ratio if config else None,
             emitted_at=_utc(now_s),
         )

@@ -121,7 +121,8 @@ class AnswerCounts:
             and {s: c for s, c in self.scores.items() if c} == {s: c for s, c in other.scores.items() if c}
         )
 
-    __hash__ = None  # type: ignore[assignment]  # mutable
+    # Mutable, so unhashable; mypy wants object's method signature for __hash__, but None is the idiom.
+    __hash__ = None  # type: ignore[assignment]
 
     def to_json_obj(self) -> dict[str, Any]:
         """``{"s": {"5": 2}, "p": 2, "u": 0, "n": 0}`` with zero counts left out (as in ``BucketCounts``)."""

@@ -216,6 +216,12 @@ def answer_figures(counts: AnswerCounts, scale_points: tuple[int, ...], confiden
     )
 
 
+def _interval(fig: AnswerFigures) -> tuple[float, float] | None:
+    """The Wilson interval of ``fig`` as :func:`wilson_interval` gave it: ``None`` without answers."""
+    lower, upper = fig.wilson_lower, fig.wilson_upper
+    return None if lower is None or upper is None else (lower, upper)
+
+
 def segment_figures(
     counts: BucketCounts, scale_points: tuple[int, ...], confidence: float, min_answers: int
 ) -> Segments:
@@ -232,14 +238,10 @@ def segment_figures(
     at_exits = answer_figures(sum_segments(counts.by_outcome, EXIT_OUTCOMES), scale_points, confidence)
     completed = by_outcome["completed"]
     exit_gap = None
-    if min(at_exits.answers, completed.answers) >= max(1, min_answers):
+    exit_interval, completed_interval = _interval(at_exits), _interval(completed)
+    if exit_interval and completed_interval and min(at_exits.answers, completed.answers) >= max(1, min_answers):
         p_exit, p_completed = at_exits.positive / at_exits.answers, completed.positive / completed.answers
-        lower, upper = difference_interval(
-            p_exit,
-            (at_exits.wilson_lower, at_exits.wilson_upper),  # type: ignore[arg-type]
-            p_completed,
-            (completed.wilson_lower, completed.wilson_upper),  # type: ignore[arg-type]
-        )
+        lower, upper = difference_interval(p_exit, exit_interval, p_completed, completed_interval)
         exit_gap = ExitGap(p_exit - p_completed, lower, upper, at_exits.answers, completed.answers)
     blended = _ratio(counts.positive, counts.answers)
     completion_only = completed.ces_ratio

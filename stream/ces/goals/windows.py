@@ -351,7 +351,7 @@ def _sum_range(by_start: Mapping[int, BucketCounts], start_s: int, end_s: int, r
                 total.merge(counts)
     else:
         for bucket_start_s in range(start_s, end_s, resolution_s):
-            counts = by_start.get(bucket_start_s)
-            if counts is not None:
-                total.merge(counts)
+            bucket = by_start.get(bucket_start_s)
+            if bucket is not None:
+                total.merge(bucket)
     return total

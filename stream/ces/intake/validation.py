@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from schemas import DeadLetter, DeadLetterReason, GoalEvent, SurveyAnswer
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+EventT = TypeVar("EventT", GoalEvent, SurveyAnswer)
 MAX_DETAIL_ERRORS = 3
 
 
@@ -87,16 +88,16 @@ def check_event_time(event_time: datetime, record_time_s: float, limits: Limits)
 
 def _validate(
     raw: bytes | None,
-    model: type[ModelT],
+    model: type[EventT],
     event_time: str,
     record_time_s: float,
     known_goals: frozenset[str],
     limits: Limits,
-) -> ModelT | Rejection:
+) -> EventT | Rejection:
     parsed = parse(raw, model, limits)
     if isinstance(parsed, Rejection):
         return parsed
-    goal = parsed.goal  # type: ignore[attr-defined]
+    goal = parsed.goal
     if goal not in known_goals:
         return Rejection(DeadLetterReason.unknown_goal, f"goal {goal!r} is not in the goal registry")
     return check_event_time(getattr(parsed, event_time), record_time_s, limits) or parsed

@@ -7,12 +7,12 @@ the goal and the field path, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from stream.ces.registry.model import Defaults, GoalRegistry
 from stream.errors import RegistryError
@@ -105,7 +105,7 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def _message(item: Mapping[str, Any]) -> str:
+def _message(item: ErrorDetails) -> str:
     kind = item["type"]
     if kind == "extra_forbidden":
         return "unknown field"

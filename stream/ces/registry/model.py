@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -103,7 +103,10 @@ def _require_locales(texts: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
     return texts
 
 
-def _pick(texts: Mapping[str, Any], locale: str, fallback: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _pick(texts: Mapping[str, _T], locale: str, fallback: str) -> _T:
     """Exact locale, then its language ("nl" of "nl-NL"), then the fallback, then en (always present)."""
     for candidate in (locale, locale.split("-", 1)[0], fallback, "en"):
         if candidate in texts:

@@ -3,12 +3,13 @@
 from stream.ces.users.answer_joiner import AnswerDecision, decide_answer
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason
 from stream.ces.users.prompt_engine import decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
-from stream.ces.users.sampling import AdaptiveRates
+from stream.ces.users.sampling import AdaptiveRates, GoalCounts
 from stream.ces.users.state import UserState
 
 __all__ = [
     "AdaptiveRates",
     "AnswerDecision",
+    "GoalCounts",
     "PromptDecision",
     "SuppressionReason",
     "UserState",

@@ -23,7 +23,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.feedback_comment import FeedbackComment
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import PromptOutcome, ScaleKind
-from stream.ces.goals import AnswerFact, Fact
+from stream.ces.goals import AnswerFact
 from stream.ces.registry import Scale, Sentiment
 from stream.ces.users.state import ANSWER_GRACE_S, AnsweredPrompt, PendingPrompt, UserState
 
@@ -46,7 +46,7 @@ class AnswerDecision:
 
     prompt_id: str
     answer_id: str
-    facts: list[tuple[int, Fact]] = field(default_factory=list)
+    facts: list[tuple[int, AnswerFact]] = field(default_factory=list)
     feedback: FeedbackComment | None = None
     dead_letter_reason: DeadLetterReason | None = None
     detail: str = ""
@@ -78,9 +78,10 @@ def decide_answer(
     def reject(reason: DeadLetterReason, detail: str) -> AnswerDecision:
         return AnswerDecision(prompt_id, answer_id, dead_letter_reason=reason, detail=detail)
 
-    if answered is None and pending is None:
+    known = answered if answered is not None else pending
+    if known is None:
         return reject(DeadLetterReason.unknown_prompt, f"no prompt {prompt_id} is known for this user")
-    prompt_goal = answered.goal if answered is not None else pending.goal  # type: ignore[union-attr]
+    prompt_goal = known.goal
     if answer.goal != prompt_goal:
         return reject(
             DeadLetterReason.schema_violation,

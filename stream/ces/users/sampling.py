@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +153,15 @@ class AdaptiveRate:
         )
 
 
+@dataclass(slots=True)
+class GoalCounts:
+    """What one batch did for one goal: the traffic adaptive sampling follows (replays not counted twice)."""
+
+    goal_events: int = 0  # goal events decided
+    prompts_sent: int = 0  # prompts sent for the first time
+    answers_joined: int = 0  # answers joined to their prompt for the first time
+
+
 class AdaptiveRates:
     """Current sampling rate of every goal that targets answers per day instead of a fixed rate."""
 
@@ -169,15 +178,18 @@ class AdaptiveRates:
         self.rates: dict[str, float] = {slug: c.rate for slug, c in self.controllers.items()}
         self._last_s = time.monotonic()
 
-    def observe(self, counts: dict[str, list[int]], share_of_traffic: float) -> None:
-        """Feed one batch's (events, prompts, answers) per goal, scaled to the whole stream."""
+    def observe(self, counts: Mapping[str, GoalCounts], share_of_traffic: float) -> None:
+        """Feed one batch's counts per goal, scaled to the whole stream."""
         if not self.controllers:
             return
         now = time.monotonic()
         elapsed, self._last_s = now - self._last_s, now
         scale = 1.0 / share_of_traffic if share_of_traffic > 0 else 1.0
         for slug, controller in self.controllers.items():
-            events, prompts, answers = counts.get(slug, (0, 0, 0))
+            goal = counts.get(slug, GoalCounts())
             self.rates[slug] = controller.observe(
-                elapsed, events=round(events * scale), prompts=round(prompts * scale), answers=round(answers * scale)
+                elapsed,
+                events=round(goal.goal_events * scale),
+                prompts=round(goal.prompts_sent * scale),
+                answers=round(goal.answers_joined * scale),
             )

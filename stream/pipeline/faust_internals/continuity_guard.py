@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
-from faust.types import TP
+from faust.transport.consumer import Consumer
+from faust.types import TP, AppT, ConsumerT, Message
 
 from stream.errors import ContinuityError
+from stream.infra.record_reader import RecordReader
+from stream.observability.metrics import CesMetrics
 from stream.pipeline.continuity import Gap, OffsetContinuity
-from stream.pipeline.stage_helpers import stop_the_worker
+from stream.pipeline.stage_helpers import on_signal, stop_the_worker
+from stream.pipeline.stage_types import StageEvent
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +25,7 @@ class RecoveredEvent:
 
     __slots__ = ("_consumer", "message")
 
-    def __init__(self, message: Any, consumer: Any) -> None:
+    def __init__(self, message: Message, consumer: ConsumerT) -> None:
         self.message = message
         self._consumer = consumer
 
@@ -48,29 +52,29 @@ class ContinuityGuard:
 
     ATTEMPTS = 3
 
-    def __init__(self, app: Any, reader: Any, metrics: Any, max_records: int = 100_000) -> None:
+    def __init__(self, app: AppT, reader: RecordReader, metrics: CesMetrics, max_records: int = 100_000) -> None:
         self.app = app
         self.reader = reader
         self.metrics = metrics
         self.max_records = max_records
         self.offsets = OffsetContinuity()
 
-        def forget(sender: Any = None, *args: Any, **kwargs: Any) -> None:
+        def forget(sender: object = None, *args: Any, **kwargs: Any) -> None:
             self.offsets.forget()
 
         # A new assignment starts every partition again from its committed offset.
-        app.on_partitions_revoked.connect(forget)
-        app.on_partitions_assigned.connect(forget)
+        on_signal(app.on_partitions_revoked, forget)
+        on_signal(app.on_partitions_assigned, forget)
 
-    async def contiguous(self, events: Sequence[Any]) -> list[Any]:
+    async def contiguous(self, events: Sequence[StageEvent]) -> list[StageEvent]:
         if self.app.rebalancing:
             # Events taken mid-rebalance may belong to partitions on their way out, whose
             # committed offsets Faust has already dropped: no expectation holds for them.
             # Tracking starts again from the committed offsets the rebalance ends with.
             self.offsets.forget()
             return list(events)
-        consumer = self.app.consumer
-        out: list[Any] = []
+        consumer = cast(Consumer, self.app.consumer)  # the internals below are the base class's
+        out: list[StageEvent] = []
         for event in events:
             message = event.message
             if not self.offsets.knows(message.topic, message.partition):
@@ -117,7 +121,7 @@ class ContinuityGuard:
         )
         self.metrics.offset_gaps.labels(gap.topic, "records_read_back").inc()
         self.metrics.offset_gap_records.labels(gap.topic).inc(len(records))
-        consumer = self.app.consumer
+        consumer = cast(Consumer, self.app.consumer)
         tp = TP(gap.topic, gap.partition)
         # checked: faust-streaming 0.15.3 (aiokafka record -> Faust message, timestamp in seconds)
         return [RecoveredEvent(consumer._to_message(tp, record), consumer) for record in records]
@@ -131,3 +135,4 @@ class ContinuityGuard:
         self.metrics.offset_gaps.labels(gap.topic, "unreadable").inc()
         await stop_the_worker(self.app, error)  # the worker exits non-zero
         await asyncio.Future()  # and this stage acks nothing more until then
+        raise error  # not reached: nothing completes that future

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
+
+from faust.transport.consumer import Consumer
+from faust.types import ConsumerT
 
 
-def partition_offsets(consumer: Any, topics: set[str]) -> dict[tuple[str, int], tuple[int, int]]:
+def partition_offsets(consumer: ConsumerT, topics: set[str]) -> dict[tuple[str, int], tuple[int, int]]:
     """``(next offset to read after the commit, high-water mark)`` of every owned partition of ``topics``.
 
     Measured from the commit, as Kafka's own tools do: records read but never committed
@@ -14,6 +17,7 @@ def partition_offsets(consumer: Any, topics: set[str]) -> dict[tuple[str, int], 
     last offset handed to a stream. Partitions whose high-water mark is not known yet
     (nothing fetched) are left out.
     """
+    internals = cast(Consumer, consumer)  # the offsets Faust keeps are the base class's
     out: dict[tuple[str, int], tuple[int, int]] = {}
     for tp in consumer.assignment():
         if tp.topic not in topics:
@@ -24,8 +28,8 @@ def partition_offsets(consumer: Any, topics: set[str]) -> dict[tuple[str, int], 
             continue
         if highwater is None:
             continue
-        committed = consumer._committed_offset.get(tp)  # checked: faust-streaming 0.15.3
-        read = consumer._read_offset.get(tp)
+        committed = internals._committed_offset.get(tp)  # checked: faust-streaming 0.15.3
+        read = internals._read_offset.get(tp)
         next_offset = committed if committed is not None else (read + 1 if read is not None else 0)
         out[(tp.topic, tp.partition)] = (next_offset, highwater)
     return out

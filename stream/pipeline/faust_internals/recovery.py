@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
+
+from faust.transport.consumer import ThreadDelegateConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP, AppT
+
+from stream.pipeline.stage_helpers import on_signal
 
 
-def hold_stream_until_seeked(app: Any) -> None:
+def hold_stream_until_seeked(app: AppT) -> None:
     """Keep the consumer's flow stopped from the end of recovery until Faust has sought.
 
     Faust 0.15's ``Recovery.on_recovery_completed`` sends ``on_rebalance_complete``, then
@@ -18,13 +25,13 @@ def hold_stream_until_seeked(app: Any) -> None:
     the flow here (Faust resumes it right after the seek) leaves nothing to race.
     """
 
-    async def stop_flow(sender: Any = None, **kwargs: Any) -> None:
+    async def stop_flow(sender: object = None, **kwargs: Any) -> None:
         app.consumer.stop_flow()  # checked: faust-streaming 0.15.3 (Recovery._resume_streams order)
 
-    app.on_rebalance_complete.connect(stop_flow)
+    on_signal(app.on_rebalance_complete, stop_flow)
 
 
-def seek_uncommitted_to_beginning(app: Any) -> None:
+def seek_uncommitted_to_beginning(app: AppT) -> None:
     """Make Faust's seek to the committed offsets also rewind partitions with none committed.
 
     Faust seeks back to the committed offsets after a rebalance and whenever a fetch
@@ -38,14 +45,15 @@ def seek_uncommitted_to_beginning(app: Any) -> None:
     ``AIOKafkaConsumerThread.seek_to_committed``) and aiokafka 0.14.0.
     """
 
-    async def patch(sender: Any = None, *args: Any, **kwargs: Any) -> None:
-        thread = app.consumer._thread  # checked: faust-streaming 0.15.3, aiokafka 0.14.0 (whole function)
+    async def patch(sender: object = None, *args: Any, **kwargs: Any) -> None:
+        # checked: faust-streaming 0.15.3, aiokafka 0.14.0 (whole function)
+        thread = cast(AIOKafkaConsumerThread, cast(ThreadDelegateConsumer, app.consumer)._thread)
         if getattr(thread, "_ces_seeks_uncommitted", False):
             return
 
-        async def seek_in_thread() -> Any:
+        async def seek_in_thread() -> Mapping[TP, int]:
             consumer = thread._ensure_consumer()
-            committed = await consumer.seek_to_committed()
+            committed: Mapping[TP, int] = await consumer.seek_to_committed()
             # Stream partitions only: changelog partitions are never committed, and their
             # positions belong to Faust's recovery.
             changelogs = app.tables.changelog_topics
@@ -54,11 +62,12 @@ def seek_uncommitted_to_beginning(app: Any) -> None:
                 await consumer.seek_to_beginning(*uncommitted)
             return committed
 
-        async def seek_to_committed() -> Any:
-            return await thread.call_thread(seek_in_thread)
+        async def seek_to_committed() -> Mapping[TP, int]:
+            committed: Mapping[TP, int] = await thread.call_thread(seek_in_thread)
+            return committed
 
-        thread.seek_to_committed = seek_to_committed
-        thread._ces_seeks_uncommitted = True
+        thread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]  # the patch itself
+        thread._ces_seeks_uncommitted = True  # type: ignore[attr-defined]  # our mark: patched once
 
     # The consumer exists once partitions are assigned, before recovery's first seek.
-    app.on_partitions_assigned.connect(patch)
+    on_signal(app.on_partitions_assigned, patch)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Awaitable
+from typing import cast
 
-from faust.types import TP
+from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
+from faust.transport.drivers.aiokafka import Producer
+from faust.types import TP, AppT, StoreT
 
 from stream.pipeline.faust_internals.streams import writing_to_partition
+from stream.pipeline.stage_types import RawTable
 
 
-def track_topic(producer: Any, topic: str) -> Any:
+def track_topic(producer: AIOKafkaProducer, topic: str) -> Awaitable[None]:
     """Make the producer's metadata refreshes include ``topic`` (await the result).
 
     aiokafka 0.14 tracks a topic only when a send misses it in the cache, and each refresh asks
@@ -18,7 +23,8 @@ def track_topic(producer: Any, topic: str) -> Any:
     queued for it waits out the 20-minute request timeout, and Faust's commit (which flushes the
     producer first) stops fetching: the stall of issue 9. A tracked topic stays in every refresh.
     """
-    return producer.client.add_topic(topic)  # checked: aiokafka 0.14.0 (a done future when tracked)
+    tracked: Awaitable[None] = producer.client.add_topic(topic)  # checked: aiokafka 0.14.0 (a done future when tracked)
+    return tracked
 
 
 class BatchSender:
@@ -31,15 +37,15 @@ class BatchSender:
     does per record), so a caller acks its input only after its effects are durable.
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: AppT) -> None:
         self._app = app
         self._records: list[tuple[str, int | None, bytes | None, bytes | None]] = []
-        self._tables: dict[tuple[str, int], Any] = {}
+        self._tables: dict[tuple[str, int], RawTable] = {}
 
     def add(self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None) -> None:
         self._records.append((topic, partition, key, value))
 
-    def put(self, table: Any, partition: int, key: bytes, value: bytes | None) -> None:
+    def put(self, table: RawTable, partition: int, key: bytes, value: bytes | None) -> None:
         """Set (or, with ``value=None``, delete) ``key`` in ``table`` on changelog partition ``partition``."""
         changelog = table.changelog_topic.get_topic_name()
         with writing_to_partition(changelog, partition):  # rocksdb:// picks its per-partition db by it
@@ -57,8 +63,8 @@ class BatchSender:
             return
         # checked: faust-streaming 0.15.3, aiokafka 0.14.0 (_ensure_producer, _wait_on_metadata,
         # _partition, create_batch/send_batch, set_persisted_offset)
-        producer = self._app.producer._ensure_producer()  # the aiokafka producer
-        builders: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        producer = cast(Producer, self._app.producer)._ensure_producer()  # the aiokafka producer
+        builders: dict[tuple[str, int], list[BatchBuilder]] = defaultdict(list)
         for topic, partition, key, value in self._records:
             if partition is None:
                 await producer.client._wait_on_metadata(topic)  # returns at once once known
@@ -81,4 +87,5 @@ class BatchSender:
             metadata = await delivered
             table = self._tables.get((topic, partition))
             if table is not None and metadata is not None:
-                table.data.set_persisted_offset(TP(topic, partition), metadata.offset + count - 1)
+                store = cast("StoreT[bytes, bytes]", table.data)  # a Faust table's data is its store
+                store.set_persisted_offset(TP(topic, partition), metadata.offset + count - 1)

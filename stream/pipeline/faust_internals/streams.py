@@ -7,9 +7,12 @@ import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from faust.streams import _current_event  # checked: faust-streaming 0.15.3
+from faust.types import ChannelT, StreamT
+
+from stream.pipeline.stage_types import StageEvent
 
 if TYPE_CHECKING:
     from stream.pipeline.faust_internals.continuity_guard import ContinuityGuard
@@ -31,7 +34,8 @@ def writing_to_partition(topic: str, partition: int) -> Iterator[None]:
     :param topic: the source topic the table is co-partitioned with.
     """
     marker = _PartitionMarker(topic, partition)
-    token = _current_event.set(weakref.ref(marker))  # type: ignore[arg-type]
+    # The variable holds a weak reference to an EventT; only the marker's message is ever read.
+    token = _current_event.set(weakref.ref(marker))  # type: ignore[arg-type]  # a stand-in, not an EventT
     try:
         yield
     finally:
@@ -39,12 +43,12 @@ def writing_to_partition(topic: str, partition: int) -> Iterator[None]:
 
 
 async def batches(
-    stream: Any,
+    stream: StreamT[bytes],
     max_events: int,
     linger_s: float = 0.0,
     idle_s: float | None = None,
     guard: ContinuityGuard | None = None,
-) -> AsyncIterator[list[Any]]:
+) -> AsyncIterator[list[StageEvent]]:
     """Events as they arrive: everything queued (up to ``max_events``) in one batch.
 
     After the first event a batch waits ``linger_s`` for more (unless it is full
@@ -62,7 +66,7 @@ async def batches(
     rebalance work as usual.
     """
     # checked: faust-streaming 0.15.3 (the conductor fills this queue; flow control clears it)
-    channel = stream.channel.__aiter__()  # subscribes like stream iteration does
+    channel = cast("ChannelT[bytes]", stream.channel).__aiter__()  # subscribes like stream iteration does
     queue = channel.queue
     while True:
         try:
@@ -83,7 +87,7 @@ async def batches(
         yield batch if guard is None else await guard.contiguous(batch)
 
 
-def ack(events: Sequence[Any]) -> None:
+def ack(events: Sequence[StageEvent]) -> None:
     """Mark events processed, in order: Faust commits up to the first unacked offset."""
     for event in events:
         event.ack()

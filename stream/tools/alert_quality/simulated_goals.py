@@ -199,8 +199,8 @@ def window_gauges(
         yield sample_s, gauges
 
 
-def firing(present: Sequence[bool], for_steps: int) -> list[bool]:
-    """Where an alert fires, given where its expression returns the series, as Prometheus does it.
+def firing(present: Sequence[int], for_steps: int) -> list[bool]:
+    """Where an alert fires, given where its expression returns the series (bools, or 0/1 bytes), as Prometheus does it.
 
     The series goes pending at the first evaluation that returns it and fires once it
     has been returned ``for_steps`` evaluations later without a gap (``for: 5m`` at a

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from schemas import FeedbackComment, GoalSummary
 from schemas.goal_summary import SegmentFigures
+from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals import difference_interval, parse_duration, wilson_interval
 from stream.ces.registry import GoalConfig, GoalRegistry, Scale, Sentiment
 
@@ -167,10 +168,12 @@ def direction(summaries: Sequence[GoalSummary], confidence: float) -> Direction:
     first, second = Counts(), Counts()
     for index, summary in enumerate(summaries):
         (first if index < half else second).add(summary)
-    if not first.answers or not second.answers:
-        return Direction("–", first.ces_ratio, second.ces_ratio)
     p1, p2 = first.ces_ratio, second.ces_ratio
-    lower, upper = difference_interval(p2, second.interval(confidence), p1, first.interval(confidence))  # type: ignore[arg-type]
+    if p1 is None or p2 is None:  # a half without answers
+        return Direction("–", p1, p2)
+    interval1, interval2 = first.interval(confidence), second.interval(confidence)
+    assert interval1 is not None and interval2 is not None  # both halves have answers
+    lower, upper = difference_interval(p2, interval2, p1, interval1)
     arrow = "↑" if lower > 0 else "↓" if upper < 0 else "→"
     return Direction(arrow, p1, p2)
 
@@ -193,8 +196,9 @@ def goal_report(
     prompts = 0
     for summary in summaries:
         total.add(summary)
-        if "completed" in summary.by_outcome:  # the worker writes every outcome; the contract does not insist
-            completed.add(summary.by_outcome["completed"])
+        # The worker writes every outcome; the contract does not insist.
+        if PromptOutcome.completed in summary.by_outcome:
+            completed.add(summary.by_outcome[PromptOutcome.completed])
         exits.add(summary.at_exits)
         prompts += summary.prompts
         for outcome, count in summary.outcomes.items():

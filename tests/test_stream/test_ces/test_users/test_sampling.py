@@ -129,3 +129,24 @@ def test_adaptive_rate_dict_round_trip() -> None:
 def test_adaptive_rate_rejects_bad_configuration(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         AdaptiveRate(**kwargs)
+
+
+def test_adaptive_rates_feed_each_named_count_scaled_to_the_whole_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from stream.ces.users.sampling import AdaptiveRates, GoalCounts
+
+    clock = iter([1000.0, 1060.0])
+    monkeypatch.setattr("stream.ces.users.sampling.time.monotonic", lambda: next(clock))
+    sampling = SimpleNamespace(target_answers_per_day=50, min_rate=0.001, max_rate=1.0)
+    goals = [SimpleNamespace(slug=slug, sampling=sampling) for slug in ("pay-bill", "quiet-goal")]
+    rates = AdaptiveRates(goals)  # type: ignore[arg-type]  # only slug and sampling are read
+    rates.observe({"pay-bill": GoalCounts(goal_events=1, prompts_sent=4, answers_joined=1)}, share_of_traffic=0.5)
+
+    def expected(events: int, prompts: int, answers: int) -> float:
+        reference = AdaptiveRate(target_answers_per_day=50, min_rate=0.001, max_rate=1.0)
+        return reference.observe(60.0, events=events, prompts=prompts, answers=answers)
+
+    assert rates.rates["pay-bill"] == expected(2, 8, 2)  # this worker saw half the traffic
+    assert rates.rates["quiet-goal"] == expected(0, 0, 0)  # no counts: an empty interval
+    assert len({expected(2, 8, 2), expected(8, 2, 2), expected(2, 2, 8)}) == 3  # swapped fields give other rates

@@ -6,18 +6,21 @@ records). Per batch and partition it runs the pure decisions (``stream.ces.users
 touched user state once and folds the facts into per-partition partials (one table
 write per touched bucket, never one per event), which travel on to the goal stage
 packed into one record per goal partition. The batch is acked only after Kafka has
-all of that, so a crash replays it instead of losing it.
+all of that, so a crash replays it instead of losing it. Expiry records and the timer
+that sends them are in :mod:`stream.pipeline.users.expiry`.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from faust.types import AppT, StreamT, TopicT
 
 from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
 from stream.ces.goals import (
@@ -30,57 +33,29 @@ from stream.ces.goals import (
     goal_partition,
     keys_for,
 )
-from stream.ces.intake import Envelope, EnvelopeKind, Rejection, dead_letter, partition_for, user_id_from_record
+from stream.ces.intake import Envelope, EnvelopeKind, Rejection, dead_letter
 from stream.ces.registry import GoalRegistry
 from stream.ces.users import (
     AdaptiveRates,
     AnswerDecision,
+    GoalCounts,
     PromptDecision,
     UserState,
     decide_answer,
     decide_goal_event,
-    expire_open_goals,
     longest_cooldown_s,
-    next_deadline_s,
 )
 from stream.infra.record_reader import RecordReader
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
-from stream.pipeline.stage_helpers import by_partition, owned_partitions, raw_table, stage_agent
+from stream.pipeline.stage_helpers import by_partition, on_signal, owned_partitions, raw_table, stage_agent
+from stream.pipeline.stage_types import Output, StageEvent, required
+from stream.pipeline.users.expiry import UserExpiry
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
 # Partials per goal-partials record (a record stays well under Kafka's 1 MiB default).
 PARTIALS_PER_RECORD = 2000
-
-
-class ExpiryTimers:
-    """In-memory index of inferred-abandonment deadlines, derived from the user table.
-
-    It holds the raw user id (needed to address a prompt) only in memory, never in
-    state; after a restart the index is rebuilt from the table without it, and the
-    expiry timer reads the id back from the started event (``stream.infra.record_reader``).
-    """
-
-    def __init__(self) -> None:
-        self._heaps: dict[int, list[tuple[float, str]]] = defaultdict(list)
-        self.user_ids: dict[str, str] = {}
-
-    def push(self, partition: int, deadline_s: float, user_ref: str, user_id: str | None) -> None:
-        heapq.heappush(self._heaps[partition], (deadline_s, user_ref))
-        if user_id is not None:
-            self.user_ids[user_ref] = user_id
-
-    def pop_due(self, partition: int, now_s: float) -> list[str]:
-        heap = self._heaps.get(partition, [])
-        due: list[str] = []
-        while heap and heap[0][0] <= now_s:
-            due.append(heapq.heappop(heap)[1])
-        return list(dict.fromkeys(due))
-
-    def clear(self) -> None:
-        self._heaps.clear()
-        self.user_ids.clear()
 
 
 @dataclass
@@ -97,8 +72,8 @@ class UserStage:
 
     State: the ``users`` table (one JSON state per pseudonymous user) and the
     ``partials`` table (stage-1 partials per source partition, goal and bucket), plus
-    in-memory indexes derived from them (deadlines, decoded partials, partial expiry)
-    that are rebuilt after every rebalance.
+    in-memory indexes derived from them (deadlines in ``expiry``, decoded partials,
+    partial expiry) that are rebuilt after every rebalance.
 
     :param topic: the user-events Faust topic the stage consumes.
     :param goal_partials_topic: name of the topic the partials travel on to the goal stage.
@@ -107,11 +82,11 @@ class UserStage:
 
     def __init__(
         self,
-        app: Any,
+        app: AppT,
         settings: Settings,
         metrics: CesMetrics,
         registry: GoalRegistry,
-        topic: Any,
+        topic: TopicT,
         goal_partials_topic: str,
         resolutions_s: tuple[int, ...],
         guard: ContinuityGuard,
@@ -131,25 +106,24 @@ class UserStage:
         self.cooldown_keep_s = longest_cooldown_s(registry)
         self.users = raw_table(app, "users", s.topic_partitions)
         self.partials = raw_table(app, "partials", s.topic_partitions)
-        self.timers = ExpiryTimers()
         # The owned partials, decoded: a batch touches the same few buckets again and again.
         # Only valid while the assignment stands; dropped on every rebalance.
         self.decoded_partials: dict[PartialKey, Partial] = {}
-        self.expiry = PartialExpiry()  # the stored partials by bucket end, for the pruner
+        self.partial_expiry = PartialExpiry()  # the stored partials by bucket end, for the pruner
         self.rates = AdaptiveRates(registry.goals)
         # Stage-1 partials are only needed while late facts can still reach their bucket.
         self.partial_keep_s = s.late_grace_seconds + max(resolutions_s) * 2
 
         stage_agent(app, topic, f"{s.app_id}.users", self.run)
-        app.timer(s.tick_interval_seconds, name=f"{s.app_id}.expiry-timer")(self.expire_due_goals)
+        self.expiry = UserExpiry(app, s, registry, self.topic_name, reader, self.load_state)
         app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")(self.prune_partials)
-        app.on_partitions_revoked.connect(self.forget_decoded)
-        app.on_partitions_assigned.connect(self.forget_decoded)
-        app.on_rebalance_complete.connect(self.after_recovery)
+        on_signal(app.on_partitions_revoked, self.forget_decoded)
+        on_signal(app.on_partitions_assigned, self.forget_decoded)
+        on_signal(app.on_rebalance_complete, self.after_recovery)
 
     # --- the agent ---------------------------------------------------------------
 
-    async def run(self, stream: Any) -> None:
+    async def run(self, stream: StreamT[bytes]) -> None:
         """Decide per batch at once; fold the batches' facts into partials every interval.
 
         Prompts and user states are in Kafka when a batch's ``send`` returns, so a prompt
@@ -162,7 +136,7 @@ class UserStage:
         """
         s = self.settings
         interval_s = s.aggregate_interval_seconds
-        unfolded: list[Any] = []
+        unfolded: list[StageEvent] = []
         facts: dict[int, list[tuple[int, Fact]]] = defaultdict(list)
         folded_at = time.monotonic()
         async for events in batches(
@@ -180,10 +154,10 @@ class UserStage:
                 unfolded, facts = [], defaultdict(list)
                 folded_at = time.monotonic()
 
-    async def decide(self, events: list[Any], facts: dict[int, list[tuple[int, Fact]]]) -> None:
+    async def decide(self, events: list[StageEvent], facts: dict[int, list[tuple[int, Fact]]]) -> None:
         """One batch: decisions, prompts, comments, dead letters and user states, all in Kafka on return."""
         out = BatchSender(self.app)
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        counts: dict[str, GoalCounts] = defaultdict(GoalCounts)
         for partition, group in by_partition(events).items():
             effects = self.process(out, partition, group, counts)
             self.write_states(out, partition, effects)
@@ -194,24 +168,25 @@ class UserStage:
         self.metrics.last_event.labels(self.topic_name).set(time.time())
 
     def process(
-        self, out: BatchSender, partition: int, events: list[Any], counts: dict[str, list[int]]
+        self, out: Output, partition: int, events: Sequence[StageEvent], counts: dict[str, GoalCounts]
     ) -> BatchEffects:
         """Decide on one partition's events; their output records are queued in ``out``.
 
-        :param counts: per goal, [events, prompts, answers] of the batch, for adaptive sampling.
+        :param counts: per goal, what the batch did, for adaptive sampling.
         """
         effects = BatchEffects(now_s=events[-1].message.timestamp)
         for event in events:
             message = event.message
-            user_ref = message.key.decode()
+            user_ref = required(message.key, "key").decode()
             state = effects.states.get(user_ref)
             if state is None:
                 state = effects.states[user_ref] = self.load_state(user_ref)
             try:
-                env = Envelope.decode(message.value)
+                env = Envelope.decode(required(message.value, "value"))
             except Exception as exc:  # not ours: keep it, do not stop
+                payload = message.value or b""  # none only in a record we did not write
                 env = Envelope(
-                    EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, message.value
+                    EnvelopeKind.expiry, message.topic, message.partition, message.offset, message.key, payload
                 )
                 self.send_dead_letter(
                     out, env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}"
@@ -232,14 +207,14 @@ class UserStage:
 
     def handle(
         self,
-        out: BatchSender,
+        out: Output,
         env: Envelope,
         state: UserState,
         user_ref: str,
         offset: int,
         now_s: float,
         facts: list[tuple[int, Fact]],
-        counts: dict[str, list[int]],
+        counts: dict[str, GoalCounts],
         partition: int,
     ) -> None:
         """One envelope of one user: a goal event, an answer or an expiry record."""
@@ -254,7 +229,7 @@ class UserStage:
                 registry=self.registry,
                 rates=self.rates.rates,
             )
-            counts[event.goal][0] += 1
+            counts[event.goal].goal_events += 1
             facts.extend(decision.facts)
             self.on_prompt_decision(out, decision, env, counts, event.occurred_at.timestamp())
             user_id: str | None = event.user_id
@@ -265,19 +240,15 @@ class UserStage:
             self.on_answer_decision(out, decision_a, env, answer.goal, counts)
             return
         else:
-            user_id = json.loads(env.payload).get("user_id")
-            for expired in expire_open_goals(
-                state, now_s, self.registry, offset=offset, user_ref=user_ref, user_id=user_id, rates=self.rates.rates
-            ):
-                facts.extend(expired.facts)
-                self.on_prompt_decision(out, expired, env, counts, None)
-        deadline = next_deadline_s(state)
-        if deadline is not None:
-            self.timers.push(partition, deadline, user_ref, user_id)
+            user_id, expired = self.expiry.decide(state, env, user_ref, offset, now_s, self.rates.rates)
+            for decision in expired:
+                facts.extend(decision.facts)
+                self.on_prompt_decision(out, decision, env, counts, None)
+        self.expiry.arm(partition, state, user_ref, user_id)
 
     # --- outputs -------------------------------------------------------------------
 
-    def send_dead_letter(self, out: BatchSender, env: Envelope, reason: DeadLetterReason, detail: str) -> None:
+    def send_dead_letter(self, out: Output, env: Envelope, reason: DeadLetterReason, detail: str) -> None:
         s = self.settings
         letter = dead_letter(
             Rejection(reason, detail),
@@ -294,10 +265,10 @@ class UserStage:
 
     def on_prompt_decision(
         self,
-        out: BatchSender,
+        out: Output,
         decision: PromptDecision,
         env: Envelope,
-        counts: dict[str, list[int]],
+        counts: dict[str, GoalCounts],
         occurred_at_s: float | None,
     ) -> None:
         metrics = self.metrics
@@ -310,14 +281,14 @@ class UserStage:
             out.add(self.settings.topic_survey_prompts, prompt.user_id.encode(), prompt.model_dump_json().encode())
             if not decision.replayed:
                 metrics.prompts.labels(decision.goal, prompt.outcome.value).inc()
-                counts[decision.goal][1] += 1
+                counts[decision.goal].prompts_sent += 1
                 if occurred_at_s is not None:
                     metrics.decision_latency.observe(max(0.0, time.time() - occurred_at_s))
         if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
             metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
 
     def on_answer_decision(
-        self, out: BatchSender, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, list[int]]
+        self, out: Output, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, GoalCounts]
     ) -> None:
         if decision.dead_letter_reason is not None:
             self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
@@ -327,8 +298,8 @@ class UserStage:
                 self.metrics.feedback_comments.labels(goal).inc()
         if not decision.replayed:
             for _, fact in decision.facts:
-                self.metrics.answers.labels(fact.goal, fact.sentiment.value).inc()  # type: ignore[union-attr]
-                counts[goal][2] += 1
+                self.metrics.answers.labels(fact.goal, fact.sentiment.value).inc()
+                counts[goal].answers_joined += 1
 
     # --- state ---------------------------------------------------------------------
 
@@ -336,7 +307,7 @@ class UserStage:
         data = self.users.get(user_ref.encode())
         return UserState.from_json_obj(json.loads(data)) if data else UserState()
 
-    def write_states(self, out: BatchSender, partition: int, effects: BatchEffects) -> None:
+    def write_states(self, out: Output, partition: int, effects: BatchEffects) -> None:
         """Write one partition's share of a batch: each touched user state once."""
         now_s = effects.now_s
         for user_ref, state in effects.states.items():
@@ -344,7 +315,7 @@ class UserStage:
             value = None if state.is_empty() else json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
             out.put(self.users, partition, user_ref.encode(), value)
 
-    def write_partials(self, out: BatchSender, partition: int, facts: list[tuple[int, Fact]]) -> None:
+    def write_partials(self, out: Output, partition: int, facts: list[tuple[int, Fact]]) -> None:
         current: dict[PartialKey, Partial] = {}
         for key in keys_for(partition, facts, self.resolutions):
             partial = self.decoded_partials.get(key)
@@ -356,11 +327,11 @@ class UserStage:
         changed = apply_facts(current, partition, facts, self.resolutions)
         for key in changed:
             self.decoded_partials[key] = current[key]
-            self.expiry.add(key)
+            self.partial_expiry.add(key)
             out.put(self.partials, partition, key.encode().encode(), current[key].to_bytes())
         self.send_partials(out, ((key, current[key]) for key in changed))
 
-    def send_partials(self, out: BatchSender, items: Any) -> None:
+    def send_partials(self, out: Output, items: Iterable[tuple[PartialKey, Partial]]) -> None:
         """Send partials on to the goal stage, packed into one record per goal partition."""
         by_goal_partition: dict[int, list[tuple[PartialKey, Partial]]] = defaultdict(list)
         for key, partial in items:
@@ -370,43 +341,7 @@ class UserStage:
                 record = encode_batch(packed[start : start + PARTIALS_PER_RECORD])
                 out.add(self.goal_partials_topic, str(goal_part).encode(), record, goal_part)
 
-    # --- timers and rebalances -------------------------------------------------------
-
-    async def recipient_of(self, state: UserState, partition: int, user_ref: str, now_s: float) -> str | None:
-        """The raw user id, read back from the started event of a due open goal (never stored)."""
-        for goal in sorted(state.open_goals.values(), key=lambda og: og.deadline_s):
-            if goal.deadline_s > now_s:
-                break
-            record = await self.reader.read(self.topic_name, partition, goal.offset)
-            user_id = user_id_from_record(*record, user_ref, goal.event_id) if record else None
-            if user_id is not None:
-                return user_id
-        return None
-
-    async def expire_due_goals(self) -> None:
-        """Fire inferred abandonment even when no further events arrive for that user."""
-        if self.app.rebalancing:
-            return
-        now_s = time.time()
-        timers = self.timers
-        out = BatchSender(self.app)
-        for partition in owned_partitions(self.app, self.topic_name):
-            for user_ref in timers.pop_due(partition, now_s):
-                state = self.load_state(user_ref)
-                deadline = next_deadline_s(state)
-                if deadline is None:
-                    timers.user_ids.pop(user_ref, None)  # the goal ended normally
-                    continue
-                if deadline > now_s:
-                    timers.push(partition, deadline, user_ref, None)
-                    continue
-                user_id = timers.user_ids.pop(user_ref, None)
-                if user_id is None:  # opened before this worker started: ask the started event
-                    user_id = await self.recipient_of(state, partition, user_ref, now_s)
-                payload = json.dumps({"user_id": user_id}).encode()
-                env = Envelope(EnvelopeKind.expiry, self.topic_name, partition, -1, None, payload)
-                out.add(self.topic_name, user_ref.encode(), env.encode(), partition)
-        await out.send()
+    # --- the pruner and rebalances ---------------------------------------------------
 
     async def prune_partials(self) -> None:
         """Stage-1 partials are final once late facts can no longer reach them."""
@@ -415,37 +350,30 @@ class UserStage:
         owned = owned_partitions(self.app, self.topic_name)
         cutoff_s = time.time() - self.partial_keep_s
         out = BatchSender(self.app)
-        for key in self.expiry.pop_ended_before(cutoff_s):
+        for key in self.partial_expiry.pop_ended_before(cutoff_s):
             if key.partition in owned:  # another worker's now: its owner prunes it
                 out.put(self.partials, key.partition, key.encode().encode(), None)
                 self.decoded_partials.pop(key, None)
         await out.send()
 
-    async def after_recovery(self, sender: Any = None, **kwargs: Any) -> None:
+    async def after_recovery(self, sender: object = None, **kwargs: Any) -> None:
         """After recovery, derive the deadline index again and re-send the owned partials.
 
         A crash can persist a partial's table record but not the record sent on to the goal
         stage; the replay then adds nothing new to send. Partials are absolute and the goal
         stage keeps the highest hwm, so sending them all again is harmless and closes that gap.
         """
-        self.timers.clear()
-        self.expiry.clear()
+        self.expiry.forget()
+        self.partial_expiry.clear()
         owned = owned_partitions(self.app, self.topic_name)
         held = [(PartialKey.decode(raw.decode()), data) for raw, data in list(self.partials.items()) if data]
         for key, _ in held:
             if key.partition in owned:
-                self.expiry.add(key)
+                self.partial_expiry.add(key)
         out = BatchSender(self.app)
         self.send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
         await out.send()
-        for raw_key, data in list(self.users.items()):
-            user_ref = raw_key.decode()
-            partition = partition_for(user_ref, self.partitions)
-            if partition not in owned or not data:
-                continue
-            deadline = next_deadline_s(UserState.from_json_obj(json.loads(data)))
-            if deadline is not None:
-                self.timers.push(partition, deadline, user_ref, None)
+        self.expiry.rebuild(list(self.users.items()), owned)
 
-    def forget_decoded(self, sender: Any = None, *args: Any, **kwargs: Any) -> None:
+    def forget_decoded(self, sender: object = None, *args: Any, **kwargs: Any) -> None:
         self.decoded_partials.clear()

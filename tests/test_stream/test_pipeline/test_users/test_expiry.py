@@ -1,10 +1,10 @@
-"""Tests for stream.pipeline.users.ExpiryTimers: the in-memory index of inferred-abandonment deadlines."""
+"""Tests for stream.pipeline.users.expiry.ExpiryTimers: the in-memory index of inferred-abandonment deadlines."""
 
 from __future__ import annotations
 
 import pytest
 
-from stream.pipeline.users import ExpiryTimers
+from stream.pipeline.users.expiry import ExpiryTimers
 
 
 @pytest.mark.parametrize(

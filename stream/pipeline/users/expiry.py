@@ -1,0 +1,151 @@
+"""Inferred abandonment: a started goal whose deadline passes with no end is expired, even for a quiet user.
+
+The prompt engine expires a user's timed-out goals (``expire_open_goals``) whenever a
+record of that user is decided. When no record comes, the expiry timer sends one: an
+expiry record for the user to ``<app_id>-user-events``, on the user's own partition, so
+the expiry is decided in order with the user's other records and replays like them.
+The deadlines are indexed in memory (:class:`ExpiryTimers`), derived from the user
+table and rebuilt after every rebalance.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from faust.types import AppT
+
+from stream.ces.intake import Envelope, EnvelopeKind, partition_for, user_id_from_record
+from stream.ces.registry import GoalRegistry
+from stream.ces.users import PromptDecision, UserState, expire_open_goals, next_deadline_s
+from stream.infra.record_reader import RecordReader
+from stream.pipeline.faust_internals import BatchSender
+from stream.pipeline.stage_helpers import owned_partitions
+from stream.settings import Settings
+
+
+class ExpiryTimers:
+    """In-memory index of inferred-abandonment deadlines, derived from the user table.
+
+    It holds the raw user id (needed to address a prompt) only in memory, never in
+    state; after a restart the index is rebuilt from the table without it, and the
+    expiry timer reads the id back from the started event (``stream.infra.record_reader``).
+    """
+
+    def __init__(self) -> None:
+        self._heaps: dict[int, list[tuple[float, str]]] = defaultdict(list)
+        self.user_ids: dict[str, str] = {}
+
+    def push(self, partition: int, deadline_s: float, user_ref: str, user_id: str | None) -> None:
+        heapq.heappush(self._heaps[partition], (deadline_s, user_ref))
+        if user_id is not None:
+            self.user_ids[user_ref] = user_id
+
+    def pop_due(self, partition: int, now_s: float) -> list[str]:
+        heap = self._heaps.get(partition, [])
+        due: list[str] = []
+        while heap and heap[0][0] <= now_s:
+            due.append(heapq.heappop(heap)[1])
+        return list(dict.fromkeys(due))
+
+    def clear(self) -> None:
+        self._heaps.clear()
+        self.user_ids.clear()
+
+
+def expiry_payload(user_id: str | None) -> bytes:
+    """The body of an expiry record: the raw user id to address a prompt to, if known."""
+    return json.dumps({"user_id": user_id}).encode()
+
+
+class UserExpiry:
+    """The expiry timer of the user stage and the decisions on the expiry records it sends.
+
+    :param topic_name: ``<app_id>-user-events``: the timer's records go there, and started
+        events are read back from there.
+    :param load_state: the stored state of a user (the user stage's table).
+    """
+
+    def __init__(
+        self,
+        app: AppT,
+        settings: Settings,
+        registry: GoalRegistry,
+        topic_name: str,
+        reader: RecordReader,
+        load_state: Callable[[str], UserState],
+    ) -> None:
+        self.app = app
+        self.registry = registry
+        self.topic_name = topic_name
+        self.reader = reader
+        self.load_state = load_state
+        self.partitions = settings.topic_partitions
+        self.timers = ExpiryTimers()
+        app.timer(settings.tick_interval_seconds, name=f"{settings.app_id}.expiry-timer")(self.expire_due_goals)
+
+    def arm(self, partition: int, state: UserState, user_ref: str, user_id: str | None) -> None:
+        """Index the user's next deadline (if any goal is open) after a record of theirs was decided."""
+        deadline = next_deadline_s(state)
+        if deadline is not None:
+            self.timers.push(partition, deadline, user_ref, user_id)
+
+    def decide(
+        self, state: UserState, env: Envelope, user_ref: str, offset: int, now_s: float, rates: dict[str, float]
+    ) -> tuple[str | None, list[PromptDecision]]:
+        """An expiry record: the user's timed-out goals are abandoned. Returns the raw user id it carried."""
+        user_id: str | None = json.loads(env.payload).get("user_id")
+        expired = expire_open_goals(
+            state, now_s, self.registry, offset=offset, user_ref=user_ref, user_id=user_id, rates=rates
+        )
+        return user_id, expired
+
+    async def recipient_of(self, state: UserState, partition: int, user_ref: str, now_s: float) -> str | None:
+        """The raw user id, read back from the started event of a due open goal (never stored)."""
+        for goal in sorted(state.open_goals.values(), key=lambda og: og.deadline_s):
+            if goal.deadline_s > now_s:
+                break
+            record = await self.reader.read(self.topic_name, partition, goal.offset)
+            user_id = user_id_from_record(*record, user_ref, goal.event_id) if record else None
+            if user_id is not None:
+                return user_id
+        return None
+
+    async def expire_due_goals(self) -> None:
+        """Fire inferred abandonment even when no further events arrive for that user."""
+        if self.app.rebalancing:
+            return
+        now_s = time.time()
+        timers = self.timers
+        out = BatchSender(self.app)
+        for partition in owned_partitions(self.app, self.topic_name):
+            for user_ref in timers.pop_due(partition, now_s):
+                state = self.load_state(user_ref)
+                deadline = next_deadline_s(state)
+                if deadline is None:
+                    timers.user_ids.pop(user_ref, None)  # the goal ended normally
+                    continue
+                if deadline > now_s:
+                    timers.push(partition, deadline, user_ref, None)
+                    continue
+                user_id = timers.user_ids.pop(user_ref, None)
+                if user_id is None:  # opened before this worker started: ask the started event
+                    user_id = await self.recipient_of(state, partition, user_ref, now_s)
+                env = Envelope(EnvelopeKind.expiry, self.topic_name, partition, -1, None, expiry_payload(user_id))
+                out.add(self.topic_name, user_ref.encode(), env.encode(), partition)
+        await out.send()
+
+    def forget(self) -> None:
+        self.timers.clear()
+
+    def rebuild(self, stored_states: Iterable[tuple[bytes, bytes | None]], owned: set[int]) -> None:
+        """Derive the deadline index again from the owned users' stored states (raw ids unknown)."""
+        for raw_key, data in stored_states:
+            user_ref = raw_key.decode()
+            partition = partition_for(user_ref, self.partitions)
+            if partition not in owned or not data:
+                continue
+            self.arm(partition, UserState.from_json_obj(json.loads(data)), user_ref, None)

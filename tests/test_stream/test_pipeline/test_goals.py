@@ -1,0 +1,116 @@
+"""Tests for stream.pipeline.goals.GoalStage.merge, broker-free: partials merge by goal exactly, however often delivered."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream.ces.goals import AnswerFact, GoalWindows, Partial, PartialKey, apply_facts, encode_batch
+from stream.ces.registry import Sentiment, load_registry
+from stream.infra.topics import goal_partials_topic
+from stream.observability.metrics import CesMetrics
+from stream.pipeline.goals import GoalStage
+from stream.settings import Settings
+from tests.paths import EXAMPLE_REGISTRY
+from tests.test_stream.test_pipeline.stage_fakes import FakeApp, FakeEvent, FakeTopic, RecordingSender, event, stand_in
+
+NOW_S = 1_750_000_000.0
+GOAL = "download-invoice"
+SETTINGS = Settings(topic_partitions=4)
+TOPIC = goal_partials_topic(SETTINGS)
+
+
+@pytest.fixture
+def stage() -> GoalStage:
+    registry = load_registry(EXAMPLE_REGISTRY)
+    specs = SETTINGS.window_specs()
+    windows = GoalWindows(registry, specs, SETTINGS.topic_partitions, SETTINGS.wilson_confidence)
+    windows.owned = set(range(SETTINGS.topic_partitions))  # this worker owns every goal
+    metrics = CesMetrics(goals=registry.slugs, input_topics=[], consumed_topics=[], targets={})
+    app, topic, guard = stand_in(FakeApp()), stand_in(FakeTopic(TOPIC)), stand_in(None)
+    return GoalStage(app, SETTINGS, metrics, windows, topic, guard, known_goals=frozenset(registry.slugs))
+
+
+def partials(source_partition: int, scores: list[int], first_offset: int = 0) -> dict[PartialKey, Partial]:
+    """The partials a user stage holds after answers with ``scores`` on ``source_partition``."""
+    facts = [
+        (first_offset + i, AnswerFact(GOAL, NOW_S - 120 + i, score, Sentiment.positive, "completed", "web"))
+        for i, score in enumerate(scores)
+    ]
+    held: dict[PartialKey, Partial] = {}
+    apply_facts(held, source_partition, facts, sorted({spec.resolution_s for spec in SETTINGS.window_specs()}))
+    return held
+
+
+def record(held: dict[PartialKey, Partial], offset: int) -> FakeEvent:
+    """One goal-partials record as the user stage sends it."""
+    return event(TOPIC, 0, offset, NOW_S, GOAL.encode(), encode_batch(held.items()))
+
+
+def answers(stage: GoalStage) -> dict[str, int]:
+    """Answers per window of the goal, as /api/goals would show them."""
+    return {spec.name: fig.answers for goal, spec, fig in stage.windows.snapshot(NOW_S) if goal == GOAL}
+
+
+def test_merge_takes_a_partial_into_the_goals_windows_and_its_table(stage: GoalStage) -> None:
+    held = partials(1, [5, 4, 2])
+    out = RecordingSender()
+    stage.merge(out, 0, [record(held, 0)])
+
+    assert set(answers(stage).values()) == {3}
+    assert {PartialKey.decode(k.decode()): Partial.from_bytes(v) for k, v in stage.table.items()} == held
+    assert len(out.puts) == len(held)  # one table write per key
+
+
+def test_the_same_partial_delivered_twice_in_one_batch_counts_once(stage: GoalStage) -> None:
+    held = partials(1, [5, 4, 2])
+    out = RecordingSender()
+    stage.merge(out, 0, [record(held, 0), record(held, 1)])
+
+    assert set(answers(stage).values()) == {3}
+    assert len(out.puts) == len(held)  # still one write per key and batch
+
+
+def test_the_same_partial_delivered_again_later_changes_nothing(stage: GoalStage) -> None:
+    held = partials(1, [5, 4, 2])
+    stage.merge(RecordingSender(), 0, [record(held, 0)])
+    before = dict(stage.table)
+
+    again = RecordingSender()
+    stage.merge(again, 0, [record(held, 7)])  # e.g. re-sent after a recovery
+
+    assert set(answers(stage).values()) == {3}
+    assert again.puts == [] and dict(stage.table) == before
+
+
+def test_partials_of_different_source_partitions_add_up(stage: GoalStage) -> None:
+    stage.merge(RecordingSender(), 0, [record(partials(1, [5, 4]), 0), record(partials(2, [1]), 1)])
+    assert set(answers(stage).values()) == {3}
+
+
+def test_a_newer_copy_replaces_the_older_and_an_older_one_is_ignored(stage: GoalStage) -> None:
+    old = partials(1, [5, 4])
+    new = partials(1, [5, 4, 3, 2])  # the same source partition, two answers later (higher hwm)
+    stage.merge(RecordingSender(), 0, [record(old, 0)])
+    stage.merge(RecordingSender(), 0, [record(new, 1)])
+    assert set(answers(stage).values()) == {4}  # replaced, not added to
+
+    late = RecordingSender()
+    stage.merge(late, 0, [record(old, 2)])  # an older copy arriving late
+    assert set(answers(stage).values()) == {4}
+    assert late.puts == []
+
+
+def test_a_bad_record_is_skipped_and_the_rest_of_the_batch_merged(stage: GoalStage) -> None:
+    unknown_goal = {
+        PartialKey(p.partition, "no-such-goal", p.resolution_s, p.bucket_start_s): v
+        for p, v in partials(1, [5]).items()
+    }
+    batch = [
+        event(TOPIC, 0, 0, NOW_S, b"x", b"not a partials record"),
+        record(unknown_goal, 1),
+        record(partials(2, [4, 4]), 2),
+    ]
+    out = RecordingSender()
+    stage.merge(out, 0, batch)
+    assert set(answers(stage).values()) == {2}
+    assert all(b"no-such-goal" not in key for _, _, key, _ in out.puts)
