@@ -55,14 +55,14 @@ def windows_of(expr: str) -> set[str]:
     return {name for found in _WINDOWS.findall(expr) for name in found.split("|") if name}
 
 
-def kind_of(families: Collection[str]) -> str:
+def kind_of(families: set[str]) -> str:
     """``outcomes`` when the alert reads the completion ratio or the outcome counts, else ``answers``."""
     return (
         "outcomes" if families & {"ces_goal_completion_ratio", OUTCOME_FAMILY, *COMPLETION_GAP_FAMILIES} else "answers"
     )
 
 
-def _facts(run: GoalRun, at_s: int, answers: int, positive: int) -> list[AnswerFact | OutcomeFact]:
+def _facts(run: GoalRun, at_s: int, answers: int, positive: int) -> Sequence[AnswerFact | OutcomeFact]:
     if run.kind == "outcomes":
         return [OutcomeFact(run.goal, at_s, "completed")] * positive + [OutcomeFact(run.goal, at_s, "abandoned")] * (
             answers - positive
