@@ -68,6 +68,11 @@ WINDOW_GAUGES = (
         "baseline_gap_upper",
     ),
     (
+        "ces_goal_ces_cusum",
+        "CUSUM of a drop of CES_ALERT_SEQUENTIAL_DROP below the goal's target over the window (goals with a target).",
+        "ces_cusum",
+    ),
+    (
         "ces_goal_completion_ratio_baseline_gap",
         "Completion ratio of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW).",
         "completion_baseline_gap",

@@ -143,6 +143,33 @@ class _Tests:
             ),
         }
 
+    def sequential(self) -> dict[str, Any] | None:
+        """The CUSUM just above its threshold fires after ``for``; exactly at it (the quiet goal) it does not."""
+        window, threshold = self.plan.sequential, self.plan.sequential_threshold
+        if window is None:
+            return None
+        goal = self.goal.slug
+        rule = self.rule("CesBelowTargetSequential", "critical")
+        value = threshold + 0.5
+        series = [_series(r.CUSUM, f"{value}x30", goal=goal, window=window)]
+        if self.quiet is not None:
+            series.append(_series(r.CUSUM, f"{threshold}x30", goal=self.quiet.slug, window=window))
+        description = (
+            f"Goal {goal}: the CUSUM of its answers over the last {window} is {value:.1f}, above {threshold:g}: "
+            "since some moment in that window its answers are far likelier from a CES well below the target "
+            "than at it."
+        )
+        return {
+            "name": "CesBelowTargetSequential: above the threshold fires, at it not",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": _boundary(
+                "CesBelowTargetSequential",
+                rule["for"],
+                [_expected(rule, {"goal": goal, "window": window}, description)],
+            ),
+        }
+
     def effort_at_exits(self) -> dict[str, Any] | None:
         if not self.plan.split:
             return None
@@ -417,6 +444,7 @@ class _Tests:
             self.below_target("critical", self.plan.fast[-1]),
             self.below_target("warning", self.plan.slow),
             self.dropped(),
+            self.sequential(),
             self.effort_at_exits(),
             *self.survey_broken(),
             self.goal_events_stopped(),

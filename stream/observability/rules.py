@@ -49,6 +49,8 @@ LAG = "topic:ces_consumer_lag_messages:sum"
 # Worker gauges the rules read by name.
 BASELINE_GAP_UPPER = "ces_goal_ces_ratio_baseline_gap_upper"
 COMPLETION_GAP_UPPER = "ces_goal_completion_ratio_baseline_gap_upper"
+CUSUM = "ces_goal_ces_cusum"
+SEQUENTIAL_FOR = "1m"
 
 
 class AlertPlan:
@@ -76,6 +78,8 @@ class AlertPlan:
         # Drop against the baseline: the fast windows of an hour or more (shorter ones hold too few answers).
         self.drop = list(settings.baseline_gap_window_names())
         self.baseline_tolerance = settings.alert_baseline_drop_tolerance
+        self.sequential = settings.sequential_window_name()
+        self.sequential_threshold = settings.alert_sequential_threshold
         self.shortest = names[0]
         self.split = sorted(settings.split_window_names(), key=parse_duration)
         self.z = z_score(settings.wilson_confidence)
@@ -203,6 +207,7 @@ def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
             + answers
             + " answers.",
         ),
+        *_sequential_alert(plan),
         _alert(
             "CesDroppedBelowBaseline",
             (
@@ -235,6 +240,24 @@ def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
             )
         )
     return {"name": "ces-stream-goals", "rules": rules + _survey_alerts(plan)}
+
+
+def _sequential_alert(plan: AlertPlan) -> list[dict[str, Any]]:
+    """The CUSUM of a drop below target (the worker's ``ces_goal_ces_cusum``) above its threshold."""
+    if plan.sequential is None:
+        return []
+    return [
+        _alert(
+            "CesBelowTargetSequential",
+            f'max by (goal, window) ({CUSUM}{{window="{plan.sequential}"}}) > {plan.sequential_threshold:g}',
+            SEQUENTIAL_FOR,
+            "critical",
+            "The answers of a goal point strongly to a CES below its target.",
+            "Goal {{ $labels.goal }}: the CUSUM of its answers over the last {{ $labels.window }} is "
+            '{{ $value | printf "%.1f" }}, above ' + f"{plan.sequential_threshold:g}" + ": since some moment "
+            "in that window its answers are far likelier from a CES well below the target than at it.",
+        )
+    ]
 
 
 def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ is not "all answers negative".
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
@@ -111,6 +112,30 @@ def completion_gap(
     )
 
 
+def cusum(buckets: Iterable[AnswerCounts | None], acceptable: float, rejectable: float) -> float:
+    """The CUSUM of a window's answers, oldest bucket first: how strongly they point to a drop.
+
+    Page's one-sided CUSUM of the top-box indicator: each answer adds the log-likelihood
+    ratio of a CES of ``rejectable`` against one of ``acceptable`` (a positive answer
+    ``log(rejectable / acceptable) < 0``, any other ``log((1 - rejectable) / (1 - acceptable)) > 0``),
+    a bucket at a time, and the sum never goes below 0. It starts at 0 at the window's
+    start, so it is a pure function of the window's buckets: the same counts give the same
+    value, whatever was replayed or restarted. Large values (e.g. above 7) mean the answers
+    since some moment in the window are far likelier under ``rejectable``.
+
+    :raises ValueError: unless 0 < rejectable < acceptable < 1.
+    """
+    if not 0.0 < rejectable < acceptable < 1.0:
+        raise ValueError(f"need 0 < rejectable < acceptable < 1, got {rejectable!r} and {acceptable!r}")
+    good, other = math.log(rejectable / acceptable), math.log((1.0 - rejectable) / (1.0 - acceptable))
+    total = 0.0
+    for counts in buckets:
+        if counts is not None and (counts.positive or counts.neutral or counts.negative):
+            answers = counts.positive + counts.neutral + counts.negative
+            total = max(0.0, total + counts.positive * good + (answers - counts.positive) * other)
+    return total
+
+
 # The figures are read-only values, but not frozen: a frozen dataclass costs twice as much to build,
 # and a scrape builds tens of thousands of them.
 @dataclass(slots=True)
@@ -191,6 +216,8 @@ class WindowFigures(AnswerFigures):
     """The completion ratio here minus over the rest of the baseline window, on the gap windows only."""
     completion_baseline_gap_lower: float | None = None
     completion_baseline_gap_upper: float | None = None
+    ces_cusum: float | None = None
+    """The CUSUM of a drop below the goal's target (:func:`cusum`), on the sequential window of goals with a target."""
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

@@ -62,6 +62,7 @@ ALERTS = {
     "target-slow": ("CesBelowTarget", "warning"),
     "baseline": ("CesDroppedBelowBaseline", "warning"),
     "drop-off": ("CesDropOffRising", "warning"),
+    "target-sequential": ("CesBelowTargetSequential", "critical"),
 }
 
 
@@ -140,8 +141,9 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
     with tempfile.TemporaryDirectory(prefix="ces-alert-quality-") as tmp:
         work = Path(tmp)
         _progress(f"{key}: simulating {len(runs)} goals ...")
+        sequential = (plan.sequential or "", args.target, args.target - settings.alert_sequential_drop)
         samples = write_openmetrics(
-            work / "gauges.om", runs, specs, settings.wilson_confidence, args.target, families, baseline
+            work / "gauges.om", runs, specs, settings.wilson_confidence, args.target, families, baseline, sequential
         )
         _progress(f"{key}: backfilling {samples} samples ...")
         backfill(args.promtool, work / "gauges.om", work / "tsdb")
@@ -322,6 +324,7 @@ def write_openmetrics(
     target: float,
     families: Collection[str] = ("ces_goal_answers", "ces_goal_ces_ratio_wilson_upper", TARGET_FAMILY),
     baseline: WindowSpec | None = None,
+    sequential: tuple[str, float, float] | None = None,
 ) -> int:
     """The gauges the worker would export for every run and minute, as OpenMetrics; returns the sample count.
 
@@ -340,7 +343,10 @@ def write_openmetrics(
             goal = f'goal="{goal_run.goal}"'
             target_line = f"{TARGET_FAMILY}{{{goal}}} {target!r} " if TARGET_FAMILY in families else ""
             lines = []
-            for at_s, gauges in run_gauges(goal_run, specs, families, confidence, START_S, baseline=baseline):
+            gauges_of = run_gauges(
+                goal_run, specs, families, confidence, START_S, baseline=baseline, sequential=sequential
+            )
+            for at_s, gauges in gauges_of:
                 if target_line:
                     lines.append(f"{target_line}{at_s}\n")
                 lines.extend(f"{family}{{{goal},{labels}}} {value!r} {at_s}\n" for family, labels, value in gauges)

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterator, Sequence
 from stream.ces.goals import AnswerFact, GoalBuckets, OutcomeFact, WindowSpec, fold_facts, retention_s_by_resolution
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.segments import OUTCOMES
-from stream.ces.goals.stats import baseline_gap, completion_gap, wilson_interval
+from stream.ces.goals.stats import baseline_gap, completion_gap, cusum, wilson_interval
 from stream.ces.registry import Sentiment
 from stream.tools.alert_quality.simulated_goals import PRUNE_EVERY_MINUTES, GoalRun, minute_answers
 
@@ -38,9 +38,10 @@ COMPLETION_GAP_FAMILIES = {
     "ces_goal_completion_ratio_baseline_gap_lower": 1,
     "ces_goal_completion_ratio_baseline_gap_upper": 2,
 }
+CUSUM_FAMILY = "ces_goal_ces_cusum"
 OUTCOME_FAMILY = "ces_goal_outcomes"
 TARGET_FAMILY = "ces_goal_target_ces_ratio"
-SIMULATED = {*FIGURE_FAMILIES, *GAP_FAMILIES, *COMPLETION_GAP_FAMILIES, OUTCOME_FAMILY, TARGET_FAMILY}
+SIMULATED = {*FIGURE_FAMILIES, *GAP_FAMILIES, *COMPLETION_GAP_FAMILIES, CUSUM_FAMILY, OUTCOME_FAMILY, TARGET_FAMILY}
 _FAMILY = re.compile(r"\bces_goal_[a-z_]+")
 _WINDOWS = re.compile(r'window\s*=~?\s*"([^"]*)"')
 
@@ -80,11 +81,14 @@ def run_gauges(
     start_s: int,
     *,
     baseline: WindowSpec | None = None,
+    sequential: tuple[str, float, float] | None = None,
 ) -> Iterator[tuple[int, list[tuple[str, str, float]]]]:
     """``(sample time, [(family, labels other than goal, value)])`` for samples 1..minutes of the run.
 
     ``specs`` are the windows the alert reads; ``baseline`` (one of them) is the window the
-    baseline-gap families compare the others with. A ratio without a denominator has no sample.
+    baseline-gap families compare the others with; ``sequential`` is ``(window, acceptable,
+    rejectable)`` of the CUSUM family (:func:`cusum` over that window's buckets, as the worker's
+    ``GoalWindows`` computes it). A ratio without a denominator has no sample.
     """
     resolutions = sorted({spec.resolution_s for spec in specs})
     keep = retention_s_by_resolution(specs)
@@ -106,7 +110,13 @@ def run_gauges(
         if minute < 0:
             continue
         counts = {spec.name: buckets.window_counts(spec, sample_s - 1, segments=False) for spec in specs}
-        yield sample_s, _gauges(counts, wanted, (gaps, completion_gaps), families, confidence, baseline)
+        gauges = _gauges(counts, wanted, (gaps, completion_gaps), families, confidence, baseline)
+        if sequential is not None and CUSUM_FAMILY in families:
+            window, acceptable, rejectable = sequential
+            spec = next(spec for spec in specs if spec.name == window)
+            statistic = cusum(buckets.window_buckets(spec, sample_s - 1), acceptable, rejectable)
+            gauges.append((CUSUM_FAMILY, f'window="{window}"', statistic))
+        yield sample_s, gauges
 
 
 def _gauges(
