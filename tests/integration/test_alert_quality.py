@@ -139,7 +139,7 @@ def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
     assert alert_quality.run(Settings(), args) == 0
     report = json.loads(capsys.readouterr().out)
     rows = {(a["rule"]["key"], row["answers_per_hour"]): row for a in report["alerts"] for row in a["rates"]}
-    assert {key for key, _ in rows} == {"target", "target-slow", "baseline", "drop-off"}
+    assert {key for key, _ in rows} == {"target", "target-slow", "baseline", "drop-off", "target-sequential"}
     for (key, rate), row in rows.items():
         assert row["false_alerts"] <= 1, (key, rate, row)
         assert row["false_alerts_per_goal_week_ci95"][0] <= row["false_alerts_per_goal_week"]
@@ -149,6 +149,7 @@ def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
     assert rows[("target", 100.0)]["detection_median_minutes"] <= 45
     assert rows[("baseline", 1000.0)]["detection_median_minutes"] <= 35
     assert rows[("baseline", 100.0)]["detection_median_minutes"] <= 70
+    assert rows[("target-sequential", 1000.0)]["detection_median_minutes"] <= 10
     assert report["elapsed_s"] < 240
 
 

@@ -140,6 +140,7 @@ def test_window_gauges_render_the_snapshot(metrics):
     fig = five_point_figures(answers=(5, 5, 4, 3, 1), prompts=8, outcomes=("completed", "completed", "abandoned"))
     fig.baseline_gap, fig.baseline_gap_lower, fig.baseline_gap_upper = -0.2, -0.5, 0.1  # set on the gap windows
     fig.completion_baseline_gap, fig.completion_baseline_gap_lower, fig.completion_baseline_gap_upper = 0, -0.1, 0.1
+    fig.ces_cusum = 2.5
     metrics.windows.source = FakeSource([("download-invoice", TEN_MIN, fig)], owned=["download-invoice"])
     s = samples(metrics)
     on = labels(goal="download-invoice", window="10m")
@@ -192,6 +193,7 @@ def test_ratios_without_a_denominator_have_no_sample(metrics):
         "ces_goal_completion_ratio_baseline_gap",
         "ces_goal_completion_ratio_baseline_gap_lower",
         "ces_goal_completion_ratio_baseline_gap_upper",
+        "ces_goal_ces_cusum",
     }
     for name in ratios:
         assert (name, quiet_labels) not in s, name

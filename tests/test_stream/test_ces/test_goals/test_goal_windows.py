@@ -312,3 +312,18 @@ def test_the_gap_windows_carry_the_completion_gap_from_the_outcomes(pipeline):
     assert ten.completion_baseline_gap == pytest.approx(0.25 - 0.9)
     assert ten.completion_baseline_gap_lower < ten.completion_baseline_gap < ten.completion_baseline_gap_upper
     assert ten.baseline_gap is None  # no answers: no CES gap
+
+
+def test_the_sequential_window_carries_the_cusum_of_goals_with_a_target(pipeline):
+    from stream.ces.goals.stats import cusum
+
+    w = GoalWindows(pipeline.registry, pipeline.window_specs, PARTITIONS, 0.95, sequential=("1h", 0.2))
+    w.owned = {OWNERS["download-invoice"], OWNERS["view-policy"]}
+    feed(w, "download-invoice", 0, T0 + 60, answers(5, 5, 5, 5))
+    feed(w, "download-invoice", 0, T0 + 3000, answers(1, 1, 1, 2, 5))
+    feed(w, "view-policy", 0, T0 + 3000, answers(1, 1, 1))
+    rows = {(goal, spec.name): fig for goal, spec, fig in w.snapshot(T0 + 3300)}
+    expected = cusum([answers(5, 5, 5, 5), answers(1, 1, 1, 2, 5)], 0.8, 0.6)
+    assert rows[("download-invoice", "1h")].ces_cusum == pytest.approx(expected) and expected > 0
+    assert rows[("download-invoice", "10m")].ces_cusum is None  # only on the sequential window
+    assert rows[("view-policy", "1h")].ces_cusum is None  # no target, no CUSUM

@@ -178,3 +178,19 @@ def test_difference_interval_is_newcombes_hybrid_score_interval():
 
     lower, upper = difference_interval(56 / 70, wilson_interval(56, 70, 0.95), 48 / 80, wilson_interval(48, 80, 0.95))
     assert (round(lower, 4), round(upper, 4)) == (0.0524, 0.3339)
+
+
+def test_cusum_adds_the_log_likelihood_ratio_per_answer_and_never_goes_below_zero():
+    import math
+
+    from stream.ces.goals.segments import AnswerCounts
+    from stream.ces.goals.stats import cusum
+
+    good, bad = math.log(0.6 / 0.8), math.log(0.4 / 0.2)
+    minutes = [AnswerCounts(positive=10), None, AnswerCounts(positive=1, negative=3), AnswerCounts(negative=1)]
+    # 10 positive answers take it to 0 (not below); then 1 positive and 3 others, then 1 other.
+    assert cusum(minutes, 0.8, 0.6) == pytest.approx(good + 3 * bad + bad)
+    assert cusum([AnswerCounts(neutral=1)], 0.8, 0.6) == pytest.approx(bad)  # neutral is not top-box
+    assert cusum([], 0.8, 0.6) == 0.0
+    with pytest.raises(ValueError, match="rejectable"):
+        cusum([], 0.6, 0.8)

@@ -82,6 +82,7 @@ def test_every_measured_alert_reads_only_gauges_the_simulation_computes(key):
         "ces_goal_ces_ratio_wilson_upper",
         "ces_goal_ces_ratio_baseline_gap_upper",
         "ces_goal_completion_ratio_baseline_gap_upper",
+        "ces_goal_ces_cusum",
         "ces_goal_target_ces_ratio",
         "ces_goal_completion_ratio",
         "ces_goal_outcomes",
