@@ -83,8 +83,11 @@ def test_the_table_names_the_rule_parameters_of_the_overrides(capsys):
     assert alert_quality.run(Settings(), args) == 0
     out = capsys.readouterr().out
     assert "windows 5m,10m, for 2m, min answers 20, confidence 0.99" in out
-    assert "| answers/h | false alerts per goal-week | detection median | detection p90 | missed |" in out
-    assert "| 1000 | - (0/0) |" in out
+    assert (
+        "| answers/h | false alerts per goal-week | healthy time firing | detection median (min) "
+        "| detection p90 (min) | missed |"
+    ) in out
+    assert "| 1000 | - (0/0) " in out
 
 
 def test_prometheus_evaluates_the_expanded_rule_as_the_python_condition_on_the_same_gauges(tmp_path: Path):
