@@ -177,7 +177,7 @@ class Settings(BaseSettings):
         description="CesBelowTargetSequential: the drop below the goal's target its CUSUM is tuned to (a CES of target minus this against one of target).",
     )
     alert_sequential_threshold: float = Field(
-        7.0, gt=0, description="CesBelowTargetSequential fires when the CUSUM (ces_goal_ces_cusum) is above this."
+        8.0, gt=0, description="CesBelowTargetSequential fires when the CUSUM (ces_goal_ces_cusum) is above this."
     )
     alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
     alert_lag_messages: int = Field(
