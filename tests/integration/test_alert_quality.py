@@ -142,7 +142,7 @@ def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
     assert alert_quality.run(Settings(), args) == 0
     report = json.loads(capsys.readouterr().out)
     rows = {(a["rule"]["key"], row["answers_per_hour"]): row for a in report["alerts"] for row in a["rates"]}
-    assert {key for key, _ in rows} == {"target", "target-slow", "baseline", "drop-off", "target-sequential"}
+    assert {key for key, _ in rows} == {"target", "target-slow", "baseline", "drop-off", "target-sequential", "page"}
     for (key, rate), row in rows.items():
         assert row["false_alerts"] <= 1, (key, rate, row)
         assert row["false_alerts_per_goal_week_ci95"][0] <= row["false_alerts_per_goal_week"]
@@ -153,6 +153,10 @@ def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
     assert rows[("baseline", 1000.0)]["detection_median_minutes"] <= 35
     assert rows[("baseline", 100.0)]["detection_median_minutes"] <= 70
     assert rows[("target-sequential", 1000.0)]["detection_median_minutes"] <= 10
+    page, target, sequential = (rows[(key, 100.0)] for key in ("page", "target", "target-sequential"))
+    assert page["detection_median_minutes"] <= min(
+        target["detection_median_minutes"], sequential["detection_median_minutes"]
+    )
     assert report["elapsed_s"] < 240
 
 

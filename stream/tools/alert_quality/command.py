@@ -32,6 +32,7 @@ from stream.ces.registry import Alerting, GoalRegistry
 from stream.errors import CesError
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings, load_settings
+from stream.tools.alert_quality.expansion import expand_recorded, recording_rules
 from stream.tools.alert_quality.gauges import (
     COMPLETION_GAP_FAMILIES,
     GAP_FAMILIES,
@@ -55,14 +56,15 @@ from stream.tools.alert_quality.simulated_goals import (
 START_S = 1_704_067_200  # 2024-01-01T00:00:00Z: a fixed start, so a seed always writes the same samples
 STEP_S = 60  # the rule evaluation interval, and the gauges' sample interval
 STEPS_PER_QUERY = 1440  # a day a query: query_range returns at most 11 000 points per series
-MARK = "alert_quality_match"  # temporary label that applies a selector's matchers to an expanded expression
-# The goal alerts the generator writes, by the name --alerts knows them: (alert, severity).
+# The goal alerts the generator writes, by the name --alerts knows them: (alert, severity), or several.
 ALERTS = {
-    "target": ("CesBelowTarget", "critical"),
-    "target-slow": ("CesBelowTarget", "warning"),
-    "baseline": ("CesDroppedBelowBaseline", "warning"),
-    "drop-off": ("CesDropOffRising", "warning"),
-    "target-sequential": ("CesBelowTargetSequential", "critical"),
+    "target": (("CesBelowTarget", "critical"),),
+    "target-slow": (("CesBelowTarget", "warning"),),
+    "baseline": (("CesDroppedBelowBaseline", "warning"),),
+    "drop-off": (("CesDropOffRising", "warning"),),
+    "target-sequential": (("CesBelowTargetSequential", "critical"),),
+    # What pages: either critical CES alert (a goal's page is one episode while any of them fires).
+    "page": (("CesBelowTarget", "critical"), ("CesBelowTargetSequential", "critical")),
 }
 
 
@@ -119,13 +121,17 @@ def _alert_keys(text: str) -> list[str]:
 
 
 def measure(settings: Settings, args: argparse.Namespace, rates: list[float], key: str) -> dict[str, Any]:
-    """One alert's figures: simulate the gauges it reads, backfill them, let Prometheus evaluate it, judge."""
+    """One alert's figures (or the union of several, ``page``): simulate the gauges they read, backfill
+    them, let Prometheus evaluate each, judge (a goal alerts while any of its series fires)."""
     started = time.monotonic()
-    name, severity = ALERTS[key]
+    pairs = ALERTS[key]
     plan = AlertPlan(settings)
     probe = rule_file(settings, simulated_registry(plan_runs(rates, 1, 0, 0, 0.85, 0.6, 0), args.target, 1))
-    names = windows_of(find_alert(probe, name, severity)["expr"])
-    families = families_of(expand_recorded(find_alert(probe, name, severity)["expr"], recording_rules(probe)))
+    names: set[str] = set()
+    families: set[str] = set()
+    for name, severity in pairs:
+        names |= windows_of(find_alert(probe, name, severity)["expr"])
+        families |= families_of(expand_recorded(find_alert(probe, name, severity)["expr"], recording_rules(probe)))
     if families & {*GAP_FAMILIES, *COMPLETION_GAP_FAMILIES}:
         names.add(plan.baseline)  # the gaps are computed against it, named in the rule or not
     specs = [spec for spec in settings.window_specs() if spec.name in names]
@@ -135,9 +141,7 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
     kind = kind_of(families)
     runs = plan_runs(rates, args.weeks, args.drops, warmup, args.healthy_ces, args.dropped_ces, args.seed, kind, fine)
     rules = rule_file(settings, simulated_registry(runs, args.target, args.min_answers))
-    alert = find_alert(rules, name, severity)
-    expr = expand_recorded(alert["expr"], recording_rules(rules))
-    for_steps = math.ceil(parse_duration(alert["for"]) / STEP_S)
+    alerts = [find_alert(rules, name, severity) for name, severity in pairs]
     with tempfile.TemporaryDirectory(prefix="ces-alert-quality-") as tmp:
         work = Path(tmp)
         _progress(f"{key}: simulating {len(runs)} goals ...")
@@ -150,20 +154,26 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
         (work / "gauges.om").unlink()  # can be a gigabyte; the TSDB holds it now
         minutes = max(r.minutes for r in runs)
         with PrometheusServer(args.prometheus, work, retention_days=(minutes + warmup) // 1440 + 2) as server:
-            _progress(f"{key}: evaluating the alert ...")
-            present = evaluate(server, expr, minutes)
+            _progress(f"{key}: evaluating ...")
+            evaluated = [
+                (
+                    evaluate(server, expand_recorded(alert["expr"], recording_rules(rules)), minutes),
+                    math.ceil(parse_duration(alert["for"]) / STEP_S),
+                )
+                for alert in alerts
+            ]
             version = server.version
-    qualities = judge(runs, present, for_steps, rates)
+    qualities = judge(runs, evaluated, rates)
     return {
         "rule": {
-            "alert": name,
+            "alert": " or ".join(alert["alert"] for alert in alerts),
             "key": key,
-            "severity": severity,
+            "severity": "/".join(sorted({severity for _, severity in pairs})),
             "windows": [spec.name for spec in specs],
-            "for": alert["for"],
+            "for": ", ".join(alert["for"] for alert in alerts),
             "min_answers": args.min_answers,
             "confidence": settings.wilson_confidence,
-            "expr": alert["expr"],
+            "expr": "\nor\n".join(alert["expr"] for alert in alerts),
             "evaluated_by": version,
         },
         "simulation": {
@@ -241,79 +251,6 @@ def find_alert(rules: dict[str, Any], name: str, severity: str) -> dict[str, Any
 def paging_alert(rules: dict[str, Any]) -> dict[str, Any]:
     """The rule that pages: ``CesBelowTarget`` with severity critical."""
     return find_alert(rules, "CesBelowTarget", "critical")
-
-
-def recording_rules(rules: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Every recording rule of the file by its record name (one name may have a rule per goal)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if "record" in rule:
-                out.setdefault(rule["record"], []).append(rule)
-    return out
-
-
-_MATCHER = re.compile(r'\s*([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*,?')
-
-
-def expand_recorded(expr: str, recorded: dict[str, list[dict[str, Any]]], _seen: tuple[str, ...] = ()) -> str:
-    """``expr`` with every recorded series replaced by its rule's expression, recursively, parenthesised.
-
-    A recording rule's ``labels`` are set with ``label_replace``, the rules of one name are
-    joined with ``or``, and the matchers of a selector (``name{window=~"10m|1h"}``) are applied
-    to the expansion (:func:`_matched`): the result is what Prometheus would read from the
-    recorded series, without having to record them over history.
-
-    :raises CesError: for a cycle, or a range or offset on a recorded series.
-    """
-    if not recorded:
-        return expr
-    names = "|".join(re.escape(name) for name in sorted(recorded, key=len, reverse=True))
-    selector = re.compile(r"(?<![\w:])(" + names + r")(?![\w:])(\s*\{[^}]*\})?(\s*(?:\[|offset\b|@))?")
-
-    def replace(match: re.Match[str]) -> str:
-        name, matchers, after = match.groups()
-        if after:
-            raise CesError(f"cannot expand {name}: a range, offset or @ on a recorded series")
-        if name in _seen:
-            raise CesError(f"recording rules refer to each other in a cycle: {' -> '.join((*_seen, name))}")
-        parts = []
-        for rule in recorded[name]:
-            part = f"({expand_recorded(rule['expr'], recorded, (*_seen, name))})"
-            for label, value in rule.get("labels", {}).items():
-                part = f'label_replace({part}, "{label}", {json.dumps(str(value))}, "", "")'
-            parts.append(part)
-        return _matched(f"({' or '.join(parts)})", (matchers or "").strip()[1:-1])
-
-    return selector.sub(replace, expr)
-
-
-def _matched(expr: str, matchers: str) -> str:
-    """``expr`` keeping only the series that match ``matchers`` (the inside of a selector's braces).
-
-    Each matcher marks the series whose label matches (``label_replace`` with the matcher's
-    regex, anchored as in a selector) and keeps (``and``) or drops (``unless``) the marked ones.
-    """
-    position = 0
-    while position < len(matchers):
-        found = _MATCHER.match(matchers, position)
-        if found is None:
-            raise CesError(f"cannot read the label matchers {{{matchers}}}")
-        label, op, raw = found.groups()
-        regex = raw if op in ("=~", "!~") else json.dumps(_regex_literal(json.loads(f'"{raw}"')))[1:-1]
-        marked = f'label_replace({expr}, "{MARK}", "1", "{label}", "{regex}")'
-        keep = "and" if op in ("=", "=~") else "unless"
-        expr = (
-            f'label_replace(({marked} {keep} on ({MARK}) label_replace(vector(1), "{MARK}", "1", "", "")),'
-            f' "{MARK}", "", "", "")'
-        )
-        position = found.end()
-    return expr
-
-
-def _regex_literal(text: str) -> str:
-    """A regex matching exactly ``text`` (only RE2's metacharacters escaped)."""
-    return re.sub(r"([.+*?()|\[\]{}^$\\])", r"\\\1", text)
 
 
 def write_openmetrics(
@@ -473,16 +410,20 @@ def evaluate(server: PrometheusServer, expr: str, minutes: int) -> dict[tuple[tu
 
 
 def judge(
-    runs: list[GoalRun], present: dict[tuple[tuple[str, str], ...], bytearray], for_steps: int, rates: list[float]
+    runs: list[GoalRun],
+    evaluated: list[tuple[dict[tuple[tuple[str, str], ...], bytearray], int]],
+    rates: list[float],
 ) -> list[RateQuality]:
-    """Apply ``for`` per series, join a goal's windows, and count false alerts and detections per rate."""
-    by_goal: dict[str, list[bytearray]] = {}
-    for labels, where in present.items():
-        by_goal.setdefault(dict(labels).get("goal", ""), []).append(where)
+    """Apply each alert's ``for`` per series, join a goal's series (every window, every alert), and count
+    false alerts and detections per rate. ``evaluated``: per alert, :func:`evaluate`'s answer and its ``for`` in steps."""
+    by_goal: dict[str, list[tuple[bytearray, int]]] = {}
+    for present, for_steps in evaluated:
+        for labels, where in present.items():
+            by_goal.setdefault(dict(labels).get("goal", ""), []).append((where, for_steps))
     qualities = {rate: RateQuality(rate) for rate in rates}
     for goal_run in runs:
         length = goal_run.minutes + 1
-        series = [firing(where[:length], for_steps) for where in by_goal.get(goal_run.goal, [])]
+        series = [firing(where[:length], for_steps) for where, for_steps in by_goal.get(goal_run.goal, [])]
         qualities[goal_run.answers_per_hour].add(goal_run, any_of(series, length))
     return list(qualities.values())
 

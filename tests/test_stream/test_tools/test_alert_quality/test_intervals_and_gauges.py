@@ -75,7 +75,7 @@ def test_every_measured_alert_reads_only_gauges_the_simulation_computes(key):
     settings = Settings()
     runs = plan_runs([100], 1, 1, 60, 0.85, 0.6, 1)
     rules = rule_file(settings, simulated_registry(runs, 0.8, 40))
-    alert = find_alert(rules, *ALERTS[key])
+    alert = find_alert(rules, *ALERTS[key][0])
     families = families_of(expand_recorded(alert["expr"], recording_rules(rules)))
     assert families and families <= {
         "ces_goal_answers",
