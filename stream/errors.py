@@ -13,6 +13,11 @@ class LocalKafkaError(CesError):
     """The local Apache Kafka broker could not be provisioned, started or stopped."""
 
 
+class LocalServiceError(CesError):
+    """A local server process (Prometheus, Alertmanager, a worker) could not be started or was not ready, or no
+    free port was found for it."""
+
+
 class RegistryError(CesError):
     """The goal registry file is missing, not YAML, or not a valid registry."""
 

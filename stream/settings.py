@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     topic_dead_letter: str = Field(
         "ces.dead-letter", description="Output: every rejected input, with reason and original bytes."
     )
+    topic_erasure_requests: str = Field(
+        "ces.erasure-requests", description="Input: requests to forget a user (`ces-stream erase --user`)."
+    )
     topic_partitions: int = Field(
         8,
         ge=1,
@@ -119,8 +122,27 @@ class Settings(BaseSettings):
         description="Partitions of every topic (inputs, outputs and internal); the most workers that can share the load.",
     )
     topic_replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics.")
-    topic_retention_hours: float = Field(168, gt=0, description="Retention of input and output topics.")
-    dead_letter_retention_hours: float = Field(720, gt=0, description="Retention of the dead-letter topic.")
+    topic_retention_hours: float = Field(
+        168, gt=0, description="Retention of the topics with anonymous figures only (goal summaries, goal partials)."
+    )
+    raw_id_retention_hours: float = Field(
+        168,
+        gt=0,
+        description="Retention of the topics ces-stream creates that carry raw user ids or free text (goal events, "
+        "answers, prompts, comments, erasure requests, <app_id>-user-events): an erased user's records there last "
+        "this long (docs/personal-data.md).",
+    )
+    erasure_compaction_lag_hours: float = Field(
+        24,
+        gt=0,
+        description="At most this long after an erasure, the log cleaner may keep the user's older records in the "
+        "users changelog (its max.compaction.lag.ms, set when Faust creates the changelog).",
+    )
+    dead_letter_retention_hours: float = Field(
+        720,
+        gt=0,
+        description="Retention of the dead-letter topic (it keeps the original bytes: raw user ids and free text).",
+    )
 
     # HTTP
     web_host: str = Field("0.0.0.0", description="Bind address of /metrics, /health and /api.")
@@ -361,6 +383,11 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"CES_SPLIT_WINDOWS: {', '.join(unknown)} not in CES_WINDOWS ({', '.join(sorted(names))})")
         return frozenset(wanted)
+
+    def secret_values(self) -> list[str]:
+        """Every secret setting's value (for the log masking), the empty ones left out."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()]
 
     @property
     def bootstrap_servers(self) -> list[str]:

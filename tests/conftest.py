@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from stream.infra.local_services import free_port
 from tests.browser import CHROMIUM_NAMES
-from tests.harness import WorkerProcess, free_port, worker_env
+from tests.harness import WorkerProcess, worker_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

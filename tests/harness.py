@@ -1,4 +1,7 @@
-"""Helpers for integration tests: free ports, per-test settings, worker subprocesses, waits.
+"""Helpers for integration tests: per-test settings, worker subprocesses, waits.
+
+Free ports come from ``stream.infra.local_services.free_port`` (outside the kernel's
+ephemeral port range); tests import it from there.
 
 Workers run as subprocesses (Faust's worker installs signal handlers and owns
 its event loop), each with a unique app id and a free web port, and tests wait
@@ -11,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,25 +26,10 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from stream.infra.local_services import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
-
-
-def free_port(pair: bool = False) -> int:
-    """A TCP port free on 127.0.0.1 (with ``pair``, port + 1 is free too)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not pair or port >= 65535:
-            return port
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port")
 
 
 def wait_until(
@@ -79,6 +66,7 @@ def worker_env(bootstrap: str, tag: str, partitions: int = 4) -> dict[str, str]:
         "CES_TOPIC_GOAL_SUMMARIES": f"{tag}.goal-summaries",
         "CES_TOPIC_FEEDBACK_COMMENTS": f"{tag}.feedback-comments",
         "CES_TOPIC_DEAD_LETTER": f"{tag}.dead-letter",
+        "CES_TOPIC_ERASURE_REQUESTS": f"{tag}.erasure-requests",
         "CES_TOPIC_PARTITIONS": str(partitions),
         "CES_GOALS_FILE": str(PROJECT_ROOT / "deploy" / "goals.yaml"),
         "CES_STORE": "memory://",

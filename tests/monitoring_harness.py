@@ -1,13 +1,13 @@
 """A real Prometheus, a real Alertmanager and a webhook receiver, for end-to-end alerting tests.
 
 Debian's packages: /usr/bin/prometheus and /usr/bin/prometheus-alertmanager, each started
-on a free port with its own data folder, and stopped (killed if need be) by the test.
+on a free port with its own data folder (``stream.infra.local_services``), and stopped
+(killed if need be) by the test.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import urllib.parse
 import urllib.request
@@ -15,61 +15,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.harness import free_port, wait_until
+from stream.infra.local_services import LocalService, alertmanager_argv, free_port, prometheus_argv
 
 
-class Process:
-    """A started server process with its log; ``url`` answers once ``ready_path`` does."""
+class Prometheus(LocalService):
+    """Started and ready once constructed, with ``config`` as its prometheus.yml."""
 
-    def __init__(self, argv: list[str], port: int, log_path: Path, ready_path: str) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self._log = open(log_path, "wb")  # noqa: SIM115 (the process's log: open as long as the process runs)
-        self.log_path = log_path
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_until(
-            lambda: self._answers(ready_path),
-            timeout_s=60,
-            what=f"{argv[0]} ready",
-            describe=lambda: log_path.read_text(errors="replace")[-2000:],
-        )
-
-    def _answers(self, path: str) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"exited: {self.log_path.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
-class Prometheus(Process):
     def __init__(self, folder: Path, config: dict[str, Any]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "prometheus.yml").write_text(json.dumps(config))
         port = free_port()
-        super().__init__(
-            [
-                "prometheus",
-                f"--config.file={folder / 'prometheus.yml'}",
-                f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            port,
-            folder / "prometheus.log",
-            "/-/ready",
-        )
+        argv = prometheus_argv(folder / "prometheus.yml", folder / "data", port)
+        super().__init__("prometheus", argv, folder / "prometheus.log", port=port)
+        self.__enter__()
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         """The instant query's result vector (raises on a query error)."""
@@ -81,23 +39,16 @@ class Prometheus(Process):
         return body["data"]["result"]
 
 
-class Alertmanager(Process):
+class Alertmanager(LocalService):
+    """Started and ready once constructed, with ``config_text`` as its alertmanager.yml."""
+
     def __init__(self, folder: Path, config_text: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "alertmanager.yml").write_text(config_text)
         port = free_port()
-        super().__init__(
-            [
-                "prometheus-alertmanager",
-                f"--config.file={folder / 'alertmanager.yml'}",
-                f"--storage.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            port,
-            folder / "alertmanager.log",
-            "/-/ready",
-        )
+        argv = alertmanager_argv(folder / "alertmanager.yml", folder / "data", port)
+        super().__init__("alertmanager", argv, folder / "alertmanager.log", port=port)
+        self.__enter__()
 
 
 class WebhookReceiver:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from stream.errors import LocalKafkaError
 from stream.infra.broker_security import SaslSslListener
+from stream.infra.local_services import can_bind, port_user
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DEPLOY_DIR = PROJECT_ROOT / "deploy" / "kafka"
@@ -214,6 +215,7 @@ class LocalKafka:
         """Start the broker unless one already answers; wait until it accepts clients."""
         if port_open(self.host, self.port):
             return self.status()
+        self.check_ports_free()
         self.ensure_jars()
         self.broker_dir.mkdir(parents=True, exist_ok=True)
         self._format_storage()
@@ -234,6 +236,19 @@ class LocalKafka:
                 return self.status()
             time.sleep(0.2)
         raise LocalKafkaError(f"Kafka did not become ready within {timeout_s:.0f} s:\n{self._log_tail()}")
+
+    def check_ports_free(self) -> None:
+        """Raise, naming the process, when the client or the controller port cannot be listened on.
+
+        Checked as the broker binds (SO_REUSEADDR: connections in TIME_WAIT from the last run do
+        not count), so Kafka's own "Address already in use" deep in its log becomes one plain line.
+        """
+        for port, role in ((self.port, "the client port"), (self.port + 1, "the KRaft controller port")):
+            if not can_bind(self.host, port, reuse_address=True):
+                raise LocalKafkaError(
+                    f"port {port} on {self.host} is in use by {port_user(port) or 'another process'}; the local "
+                    f"broker needs it ({role}): stop that process, or choose another port in CES_KAFKA_BOOTSTRAP"
+                )
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the broker this cache started. Returns False when none was running."""

@@ -310,133 +310,111 @@ class _Tests:
             ),
         }
 
+    def _case(
+        self,
+        alert: str,
+        severity: str,
+        series: list[dict[str, str]],
+        labels: dict[str, str],
+        description: str,
+        *,
+        start_min: int = 0,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """One alert's boundary test: ``series`` make it true from ``start_min``; it fires with ``labels``."""
+        rule = self.rule(alert, severity)
+        return {
+            "name": name or alert,
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": _boundary(
+                alert, rule["for"], [_expected(rule, labels, description)], start_min=start_min
+            ),
+        }
+
+    # -- the pipeline's alerts: one test each ------------------------------------------------
+    def worker_down(self) -> dict[str, Any]:
+        return self._case(
+            "CesWorkerDown",
+            "critical",
+            [_series("up", "0x10")],
+            INSTANCE,
+            f"{INSTANCE['instance']} has been down for 2 minutes: its partitions move to the "
+            "other workers, or nothing is processed if it was the only one.",
+        )
+
+    def worker_not_ready(self) -> dict[str, Any]:
+        return self._case(
+            "CesWorkerNotReady",
+            "critical",
+            [_series("ces_worker_ready", "1 1 0x10")],
+            INSTANCE,
+            f"{INSTANCE['instance']} has not been ready for 5 minutes: the broker does not "
+            "answer it, a partition it owns is stalled, or it is still rebalancing; its /health says which.",
+            start_min=2,
+        )
+
+    def goal_not_exported(self) -> dict[str, Any]:
+        lost, *exported = (g.slug for g in self.registry.goals)
+        return self._case(
+            "CesGoalNotExported",
+            "critical",
+            [_series("ces_goal_answers", "0x10", goal=g, window=self.plan.shortest) for g in exported],
+            {"goal": lost},
+            f"Goal {lost} is in the goal registry but no worker exports its figures: "
+            "a partition of the goal stage is not owned, or the workers run with another registry.",
+            name="CesGoalNotExported: every goal but one exported",
+        )
+
+    def consumer_lag_growing(self) -> dict[str, Any]:
+        start = self.plan.settings.alert_lag_messages + 1000
+        rule = self.rule("CesConsumerLagGrowing", "warning")
+        return self._case(
+            "CesConsumerLagGrowing",
+            "warning",
+            [_series("ces_consumer_lag_messages", f"{start}+100x30", topic="ces.goal-events")],
+            {"topic": "ces.goal-events"},
+            f"Topic ces.goal-events: {start + 100 * (1 + _minutes(rule['for'])):.0f} records not "
+            "yet processed and still growing: the workers do not keep up.",
+            start_min=1,
+        )
+
+    def dead_letter_share_high(self) -> dict[str, Any]:
+        goal = self.registry.goals[0].slug
+        return self._case(
+            "CesDeadLetterShareHigh",
+            "warning",
+            [
+                _series("ces_events_invalid_total", "0+50x30", topic="ces.goal-events", reason="not_json"),
+                _series("ces_goal_events_total", "0+50x30", goal=goal, type="completed"),
+                _series("ces_survey_answers_total", "0x30", goal=goal, sentiment="positive"),
+            ],
+            {},
+            "50% of the input records of the last 5 minutes were dead-lettered; see "
+            "ces_events_invalid_total by topic and reason.",
+            start_min=1,
+        )
+
+    def decision_latency_high(self) -> dict[str, Any]:
+        # p99 in the (2.5, 5] bucket: 2.5 + 2.5 * (99 - 10) / 90 seconds.
+        buckets = [("1", "0+10x30"), ("2.5", "0+10x30"), *((le, "0+100x30") for le in ("5", "10", "30", "+Inf"))]
+        return self._case(
+            "CesDecisionLatencyHigh",
+            "warning",
+            [_series("ces_prompt_decision_latency_seconds_bucket", values, le=le) for le, values in buckets],
+            {},
+            f"The 99th percentile of prompt decision latency is {2.5 + 2.5 * 89 / 90:.4g}s.",
+            start_min=1,
+        )
+
     def pipeline(self) -> list[dict[str, Any]]:
-        s = self.plan.settings
-        down, missing = self.rule("CesWorkerDown", "critical"), self.rule("CesGoalNotExported", "critical")
-        not_ready = self.rule("CesWorkerNotReady", "critical")
-        lag, dead = self.rule("CesConsumerLagGrowing", "warning"), self.rule("CesDeadLetterShareHigh", "warning")
-        slow = self.rule("CesDecisionLatencyHigh", "warning")
-        exported = [g.slug for g in self.registry.goals][1:]
-        lost = self.registry.goals[0].slug
-        lag_start = s.alert_lag_messages + 1000
         return [
-            {
-                "name": "CesWorkerDown",
-                "interval": "1m",
-                "input_series": [_series("up", "0x10")],
-                "alert_rule_test": _boundary(
-                    "CesWorkerDown",
-                    down["for"],
-                    [
-                        _expected(
-                            down,
-                            INSTANCE,
-                            f"{INSTANCE['instance']} has been down for 2 minutes: its partitions move to the "
-                            "other workers, or nothing is processed if it was the only one.",
-                        )
-                    ],
-                ),
-            },
-            {
-                "name": "CesWorkerNotReady",
-                "interval": "1m",
-                "input_series": [_series("ces_worker_ready", "1 1 0x10")],
-                "alert_rule_test": _boundary(
-                    "CesWorkerNotReady",
-                    not_ready["for"],
-                    [
-                        _expected(
-                            not_ready,
-                            INSTANCE,
-                            f"{INSTANCE['instance']} has not been ready for 5 minutes: the broker does not "
-                            "answer it, a partition it owns is stalled, or it is still rebalancing; its /health says which.",
-                        )
-                    ],
-                    start_min=2,
-                ),
-            },
-            {
-                "name": "CesGoalNotExported: every goal but one exported",
-                "interval": "1m",
-                "input_series": [
-                    _series("ces_goal_answers", "0x10", goal=g, window=self.plan.shortest) for g in exported
-                ],
-                "alert_rule_test": _boundary(
-                    "CesGoalNotExported",
-                    missing["for"],
-                    [
-                        _expected(
-                            missing,
-                            {"goal": lost},
-                            f"Goal {lost} is in the goal registry but no worker exports its figures: "
-                            "a partition of the goal stage is not owned, or the workers run with another registry.",
-                        )
-                    ],
-                ),
-            },
-            {
-                "name": "CesConsumerLagGrowing",
-                "interval": "1m",
-                "input_series": [_series("ces_consumer_lag_messages", f"{lag_start}+100x30", topic="ces.goal-events")],
-                "alert_rule_test": _boundary(
-                    "CesConsumerLagGrowing",
-                    lag["for"],
-                    [
-                        _expected(
-                            lag,
-                            {"topic": "ces.goal-events"},
-                            f"Topic ces.goal-events: {lag_start + 100 * (1 + _minutes(lag['for'])):.0f} records not "
-                            "yet processed and still growing: the workers do not keep up.",
-                        )
-                    ],
-                    start_min=1,
-                ),
-            },
-            {
-                "name": "CesDeadLetterShareHigh",
-                "interval": "1m",
-                "input_series": [
-                    _series("ces_events_invalid_total", "0+50x30", topic="ces.goal-events", reason="not_json"),
-                    _series("ces_goal_events_total", "0+50x30", goal=lost, type="completed"),
-                    _series("ces_survey_answers_total", "0x30", goal=lost, sentiment="positive"),
-                ],
-                "alert_rule_test": _boundary(
-                    "CesDeadLetterShareHigh",
-                    dead["for"],
-                    [
-                        _expected(
-                            dead,
-                            {},
-                            "50% of the input records of the last 5 minutes were dead-lettered; see "
-                            "ces_events_invalid_total by topic and reason.",
-                        )
-                    ],
-                    start_min=1,
-                ),
-            },
-            {
-                "name": "CesDecisionLatencyHigh",
-                "interval": "1m",
-                "input_series": [
-                    # p99 in the (2.5, 5] bucket: 2.5 + 2.5 * (99 - 10) / 90 seconds.
-                    _series("ces_prompt_decision_latency_seconds_bucket", "0+10x30", le=le)
-                    for le in ("1", "2.5")
-                ]
-                + [
-                    _series("ces_prompt_decision_latency_seconds_bucket", "0+100x30", le=le)
-                    for le in ("5", "10", "30", "+Inf")
-                ],
-                "alert_rule_test": _boundary(
-                    "CesDecisionLatencyHigh",
-                    slow["for"],
-                    [
-                        _expected(
-                            slow, {}, f"The 99th percentile of prompt decision latency is {2.5 + 2.5 * 89 / 90:.4g}s."
-                        )
-                    ],
-                    start_min=1,
-                ),
-            },
+            self.worker_down(),
+            self.worker_not_ready(),
+            self.goal_not_exported(),
+            self.consumer_lag_growing(),
+            self.dead_letter_share_high(),
+            self.decision_latency_high(),
         ]
 
     def all(self) -> list[dict[str, Any]]:

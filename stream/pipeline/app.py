@@ -115,8 +115,8 @@ class Pipeline:
             key_serializer="raw",
             value_serializer="raw",
         )
-        # One channel over both inputs: the intake agent validates and re-keys them together.
-        self.inputs_topic = self.app.topic(s.topic_goal_events, s.topic_survey_answers, **RAW)
+        # One channel over the inputs: the intake agent validates and re-keys them together.
+        self.inputs_topic = self.app.topic(s.topic_goal_events, s.topic_survey_answers, s.topic_erasure_requests, **RAW)
         self.user_events_topic = self.app.topic(
             user_events_topic(s), internal=True, partitions=s.topic_partitions, **RAW
         )
@@ -125,7 +125,7 @@ class Pipeline:
         )
         self.window_specs = s.window_specs()
         self.resolutions_s = tuple(sorted({spec.resolution_s for spec in self.window_specs}))
-        input_topics = [s.topic_goal_events, s.topic_survey_answers]
+        input_topics = [s.topic_goal_events, s.topic_survey_answers, s.topic_erasure_requests]
         self.metrics = CesMetrics(
             goals=registry.slugs,
             input_topics=input_topics,

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import yaml
 
+from stream.infra.kafka_config import aiokafka_options, client_options
 from stream.infra.topics import create_topics
 from stream.settings import Settings, load_settings
 
@@ -93,9 +94,7 @@ def _event(
 def _produce_backlog(settings: Settings, options: BenchOptions) -> None:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, linger_ms=20, batch_size=256_000, compression_type="lz4"
-    )
+    producer = KafkaProducer(**client_options(settings), linger_ms=20, batch_size=256_000, compression_type="lz4")
     now = datetime.now(UTC)
     for i in range(options.events):
         user = f"bench-user-{i}"
@@ -120,12 +119,12 @@ def _answer_every_prompt(settings: Settings, worker: _Worker, timeout_s: float =
     prompted = worker.counter_sum("ces_survey_prompts")
     consumer = KafkaConsumer(
         settings.topic_survey_prompts,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=20, batch_size=256_000)
+    producer = KafkaProducer(**client_options(settings), linger_ms=20, batch_size=256_000)
     deadline = time.monotonic() + timeout_s
     answered = 0
     try:
@@ -159,7 +158,7 @@ async def _ceiling(settings: Settings, count: int) -> float:
 
     consumer = AIOKafkaConsumer(
         settings.topic_goal_events,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **aiokafka_options(settings),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -243,8 +242,8 @@ async def _latency(settings: Settings, options: BenchOptions, worker_pid: int) -
     """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None, enable_auto_commit=False)
+    producer = AIOKafkaProducer(**aiokafka_options(settings), linger_ms=5)
     await consumer.start()
     await producer.start()
     try:
@@ -311,6 +310,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def security_env(settings: Settings) -> dict[str, str]:
+    """The connection's security settings as ``CES_*`` variables, for the bench's own worker and clients."""
+    names = ("kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username", "kafka_ssl_cafile")
+    env = {f"CES_{name.upper()}": str(getattr(settings, name)) for name in names if getattr(settings, name)}
+    if settings.kafka_sasl_password is not None:
+        env["CES_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
+    return env
+
+
 def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
     """Run every phase and return the figures (also printed)."""
     tag = f"bench{int(time.time())}"
@@ -318,6 +326,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
     env = {
         **os.environ,
         "CES_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        **security_env(settings),
         "CES_APP_ID": tag,
         "CES_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "CES_GOALS_FILE": str(_registry(work / "goals.yaml", options.goals)),
@@ -332,6 +341,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, float]:
                 "goal_summaries",
                 "feedback_comments",
                 "dead_letter",
+                "erasure_requests",
             )
         },
     }

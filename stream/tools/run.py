@@ -15,15 +15,14 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from stream.ces.registry import GoalRegistry, load_registry
 from stream.infra.local_kafka import local_broker_for
+from stream.infra.local_services import LocalService, alertmanager_argv, free_port, prometheus_argv
 from stream.infra.topics import create_topics
 from stream.observability.alertmanager import alertmanager_yaml
 from stream.observability.monitoring import RULES, monitoring_files
@@ -46,73 +45,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class Children:
-    """The processes this command started, stopped in reverse order."""
+    """The processes this command started, stopped in reverse order.
+
+    Each runs in its own session (the terminal's Ctrl-C reaches only this command) and gets
+    SIGTERM from the kernel if this command dies; its output is appended to ``<name>.log``.
+    """
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.started: list[LocalService] = []
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (the process's log: open as long as the process runs)
-        proc = subprocess.Popen(
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        *,
+        port: int | None = None,
+        ready_path: str = "/-/ready",
+    ) -> LocalService:
+        child = LocalService(
+            name,
             argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            self.workdir / f"{name}.log",
+            port=port,
+            ready_path=ready_path,
             env=env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
+            append_log=True,
+            own_session=True,
+            die_with_parent=True,
         )
-        log.close()  # the child holds its own descriptor
-        self.started.append((name, proc))
-        return proc
+        self.started.append(child)
+        return child.start()
 
     def stop(self) -> None:
-        for _, proc in reversed(self.started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _, proc in reversed(self.started):
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: on Linux, SIGTERM it when this process dies, even by SIGKILL."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: Ctrl-C and SIGTERM still stop the children
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], what: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not _ready(url):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}; see its log")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} not ready after {timeout_s:.0f} s; see its log")
-        time.sleep(0.5)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        for child in reversed(self.started):
+            child.terminate()  # all at once: stopping takes as long as the slowest, not the sum
+        for child in reversed(self.started):
+            child.stop(30)
 
 
 def _monitoring(children: Children, settings: Settings, registry: GoalRegistry, workdir: Path) -> str | None:
@@ -122,17 +92,10 @@ def _monitoring(children: Children, settings: Settings, registry: GoalRegistry, 
     files = monitoring_files(settings, registry)
     rules = workdir / "ces-stream.rules.yml"
     rules.write_text(files[RULES])
-    am_port, prom_port = _free_port(), _free_port()
+    am_port, prom_port = free_port(), free_port()
     (workdir / "alertmanager.yml").write_text(alertmanager_yaml("http://127.0.0.1:9/discard", group_wait="5s"))
     alertmanager = children.start(
-        "alertmanager",
-        [
-            "prometheus-alertmanager",
-            f"--config.file={workdir / 'alertmanager.yml'}",
-            f"--storage.path={workdir / 'am'}",
-            f"--web.listen-address=127.0.0.1:{am_port}",
-            "--cluster.listen-address=",
-        ],
+        "alertmanager", alertmanager_argv(workdir / "alertmanager.yml", workdir / "am", am_port), port=am_port
     )
     config: dict[str, Any] = {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
@@ -144,17 +107,11 @@ def _monitoring(children: Children, settings: Settings, registry: GoalRegistry, 
     }
     (workdir / "prometheus.yml").write_text(json.dumps(config))
     prometheus = children.start(
-        "prometheus",
-        [
-            "prometheus",
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
+        "prometheus", prometheus_argv(workdir / "prometheus.yml", workdir / "tsdb", prom_port), port=prom_port
     )
-    _wait(f"http://127.0.0.1:{am_port}/-/ready", alertmanager, "Alertmanager")
-    _wait(f"http://127.0.0.1:{prom_port}/-/ready", prometheus, "Prometheus")
-    return f"http://127.0.0.1:{prom_port}"
+    alertmanager.wait_ready(120)
+    prometheus.wait_ready(120)
+    return prometheus.url
 
 
 def _windows(settings: Settings) -> tuple[str, str]:
@@ -184,9 +141,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             console.print(f"starting Kafka at {settings.kafka_bootstrap} ..." if started_broker else "Kafka is running")
             broker.start()
         create_topics(settings)
-        worker = children.start("worker", [*CLI, "worker", "--loglevel", "info"], env)
+        worker = children.start(
+            "worker", [*CLI, "worker", "--loglevel", "info"], env, port=settings.web_port, ready_path="/health"
+        )
         console.print(f"starting the worker (log {workdir / 'worker.log'}) ...")
-        _wait(f"http://127.0.0.1:{settings.web_port}/health", worker, "the worker")
+        worker.wait_ready(120)
         prometheus = _monitoring(children, settings, registry, workdir)
         children.start(
             "simulator",

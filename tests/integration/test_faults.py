@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from stream.infra.local_kafka import LocalKafka
+from stream.infra.local_services import free_port
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
 from tests.harness import (
     TopicReader,
     WorkerProcess,
-    free_port,
     make_answer,
     make_goal_event,
     settings_from_env,

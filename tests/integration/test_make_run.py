@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port, wait_until, worker_env
+from stream.infra.local_services import free_port
+from tests.harness import wait_until, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

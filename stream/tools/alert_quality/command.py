@@ -15,7 +15,6 @@ import argparse
 import json
 import math
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,11 +24,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from stream.ces.goals import WindowSpec, parse_duration
 from stream.ces.registry import Alerting, GoalRegistry
 from stream.errors import CesError
+from stream.infra.local_services import LocalService, free_port, prometheus_argv
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings, load_settings
 from stream.tools.alert_quality.expansion import expand_recorded, recording_rules
@@ -312,7 +312,7 @@ def backfill(promtool: str, openmetrics: Path, tsdb: Path) -> None:
         raise CesError(f"promtool backfill failed: {(result.stderr or result.stdout).strip()[-2000:]}")
 
 
-class PrometheusServer:
+class PrometheusServer(LocalService):
     """A Prometheus on the backfilled TSDB, on a free local port, stopped on exit (also on errors).
 
     ``--query.lookback-delta`` is just under the sample interval: backfilled series have no
@@ -320,12 +320,21 @@ class PrometheusServer:
     """
 
     def __init__(self, binary: str, work: Path, retention_days: int) -> None:
-        self.binary, self.work, self.retention_days = binary, work, retention_days
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
+        port = free_port()
+        argv = prometheus_argv(
+            work / "prometheus.yml",
+            work / "tsdb",
+            port,
+            f"--storage.tsdb.retention.time={retention_days}d",
+            f"--query.lookback-delta={STEP_S - 1}s",
+            "--log.level=warn",
+            binary=binary,
+        )
+        super().__init__("prometheus", argv, work / "prometheus.log", port=port)
+        self.binary, self.work = binary, work
         self.version = ""
 
-    def __enter__(self) -> PrometheusServer:
+    def __enter__(self) -> Self:
         (self.work / "prometheus.yml").write_text("global: {}\n")
         try:
             version = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=30)
@@ -333,55 +342,7 @@ class PrometheusServer:
             raise CesError(f"cannot run {self.binary}: {exc}") from None
         found = re.search(r"version (\S+)", version.stdout)
         self.version = f"Prometheus {found.group(1) if found else '(unknown version)'}"
-        with socket.socket() as probe:  # a free port: the OS picks one, Prometheus takes it just after
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        log = (self.work / "prometheus.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                f"--config.file={self.work / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.work / 'tsdb'}",
-                f"--storage.tsdb.retention.time={self.retention_days}d",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--query.lookback-delta={STEP_S - 1}s",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def _wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        log = (self.work / "prometheus.log").read_text(errors="replace")[-2000:]
-        raise CesError(f"prometheus did not become ready: {log}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        return super().__enter__()
 
     def query_range(self, expr: str, start_s: int, end_s: int) -> list[dict[str, Any]]:
         """The series of ``expr`` evaluated every step from ``start_s`` to ``end_s`` (POST: the text is long)."""

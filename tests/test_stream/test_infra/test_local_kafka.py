@@ -12,6 +12,7 @@ import pytest
 from stream.errors import LocalKafkaError
 from stream.infra import local_kafka
 from stream.infra.local_kafka import KAFKA_DEPLOY_DIR, LocalKafka, kafka_version, parse_local_bootstrap, port_open
+from stream.infra.local_services import free_port
 
 
 @pytest.mark.parametrize(
@@ -58,14 +59,8 @@ def test_kafka_version_without_a_pom_raises(tmp_path, monkeypatch):
         kafka_version()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again when the socket is
-
-
 def test_port_open_on_a_closed_port_is_false():
-    assert port_open("127.0.0.1", _closed_port(), timeout_s=0.5) is False
+    assert port_open("127.0.0.1", free_port(), timeout_s=0.5) is False
 
 
 def test_port_open_on_a_listening_port_is_true():
@@ -124,7 +119,7 @@ def test_java_command_uses_the_cached_jars_and_the_broker_dir(tmp_path):
 
 
 def test_status_and_stop_without_a_broker(tmp_path):
-    broker = LocalKafka(tmp_path, port=_closed_port())
+    broker = LocalKafka(tmp_path, port=free_port())
     status = broker.status()
     assert status.running is False
     assert status.pid is None
@@ -135,14 +130,14 @@ def test_status_and_stop_without_a_broker(tmp_path):
 
 @pytest.mark.parametrize("content", ["", "not a pid", "999999999"], ids=["empty", "garbage", "no-such-process"])
 def test_a_stale_pid_file_means_no_broker(tmp_path, content):
-    broker = LocalKafka(tmp_path, port=_closed_port())
+    broker = LocalKafka(tmp_path, port=free_port())
     broker.broker_dir.mkdir(parents=True)
     broker.pid_file.write_text(content)
     assert broker.status().pid is None
 
 
 def test_a_pid_file_of_a_live_process_is_read(tmp_path):
-    broker = LocalKafka(tmp_path, port=_closed_port())
+    broker = LocalKafka(tmp_path, port=free_port())
     broker.broker_dir.mkdir(parents=True)
     broker.pid_file.write_text(f"{os.getpid()}\n")
     assert broker.status().pid == os.getpid()

@@ -5,24 +5,18 @@ The refusals (wrong password, untrusted certificate) need a real broker: tests/i
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 
 from stream.errors import KafkaAccessError, KafkaAuthenticationError
+from stream.infra.local_services import free_port
 from stream.infra.preflight import check_kafka_access
 from stream.settings import Settings
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_no_broker_is_retried_until_the_timeout_then_named():
-    port = _closed_port()
+    port = free_port()
     settings = Settings(
         kafka_bootstrap=f"127.0.0.1:{port}",
         kafka_security_protocol="SASL_SSL",

@@ -276,3 +276,13 @@ def test_render_with_no_goals_still_parses():
     text = m.render().decode()
     list(text_string_to_metric_families(text))
     assert "_created" not in text
+
+
+def test_erasure_requests_are_counted_per_outcome_from_zero():
+    from stream.observability.metrics import ERASURE_OUTCOMES, CesMetrics
+
+    metrics = CesMetrics(goals=["g"], input_topics=["in"], consumed_topics=["in"])
+    text = metrics.render().decode()
+    assert ERASURE_OUTCOMES == ("erased", "unknown_user")
+    for outcome in ERASURE_OUTCOMES:
+        assert f'ces_erasure_requests_total{{outcome="{outcome}"}} 0.0' in text

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port, write_registry
+from stream.infra.local_services import free_port
+from tests.harness import write_registry
 from tests.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.external  # runs ces-stream as a subprocess
@@ -117,6 +120,20 @@ def test_kafka_status_of_a_stopped_local_broker_exits_1(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "stopped" in result.stdout
     assert f"127.0.0.1:{port}" in result.stdout
+
+
+def test_kafka_start_on_a_taken_port_names_the_process_holding_it(tmp_path):
+    port = free_port(pair=True)
+    with socket.socket() as holder:  # a client connected to itself on the port (the incident): no broker answers
+        holder.bind(("127.0.0.1", port))
+        holder.connect(("127.0.0.1", port))
+        result = run_cli(
+            "kafka", "start", env={"CES_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}", "CES_LOCAL_KAFKA_DIR": str(tmp_path)}
+        )
+    assert result.returncode == 2
+    this_process = f"{Path('/proc/self/comm').read_text().strip()} (pid {os.getpid()})"
+    assert f"ces-stream: port {port} on 127.0.0.1 is in use by {this_process}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_an_unknown_command_is_a_usage_error():

@@ -13,10 +13,11 @@ from datetime import UTC, date, datetime
 import pytest
 
 from stream.ces.registry.loader import load_registry
+from stream.infra.local_services import free_port
 from stream.tools.report.command import add_arguments, run
 from stream.tools.report.figures import Period, build_report, direction, expected_summaries, period_of
 from stream.tools.report.html import render_report
-from tests.harness import free_port, settings_from_env, write_registry
+from tests.harness import settings_from_env, write_registry
 from tests.report_records import JANUARY_GOALS, assert_january_report, day, january_records, make_summary
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)

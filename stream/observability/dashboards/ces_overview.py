@@ -1,0 +1,138 @@
+"""The ``ces-overview`` dashboard: all goals at a glance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grafana_foundation_sdk.builders import common
+from grafana_foundation_sdk.builders import dashboard as grafana
+from grafana_foundation_sdk.models import dashboard as models
+from grafana_foundation_sdk.models import units
+
+from stream.ces.registry import GoalRegistry
+from stream.observability.dashboards.builders import (
+    Section,
+    bar_panel,
+    dashboard,
+    field,
+    red_from,
+    stat_panel,
+    table_panel,
+    window_variable,
+)
+from stream.observability.rules import ANSWERS_RATE, BELOW_TARGET, PROMPTS_RATE, TARGET
+from stream.settings import Settings
+
+WINDOW = 'window="$window"'
+
+
+def overview(settings: Settings, registry: GoalRegistry) -> dict:
+    """All goals at a glance: overall figures, then one table row per goal."""
+    stats = [
+        stat_panel(
+            "CES, all goals",
+            "Positive answers over all answers of every goal in the selected window.",
+            units.PercentUnit,
+            f"sum(max by (goal) (ces_goal_positive_answers{{{WINDOW}}}))"
+            f" / (sum(max by (goal) (ces_goal_answers{{{WINDOW}}})) > 0)",
+        ),
+        stat_panel(
+            "Answers per hour",
+            "Survey answers per hour, at the rate of the last 5 minutes.",
+            units.Short,
+            f"sum({ANSWERS_RATE}) * 3600",
+        ),
+        stat_panel(
+            "Prompts per hour",
+            "Survey prompts shown per hour, at the rate of the last 5 minutes.",
+            units.Short,
+            f"sum({PROMPTS_RATE}) * 3600",
+        ),
+        stat_panel(
+            "Goals reporting",
+            "Goals a worker exports CES figures for in the selected window.",
+            units.Short,
+            f"count(max by (goal) (ces_goal_answers{{{WINDOW}}}))",
+        ),
+        stat_panel(
+            "Goals below target",
+            "Goals whose upper Wilson bound of CES is below target in the selected window.",
+            units.Short,
+            f"count({BELOW_TARGET}{{{WINDOW}}}) or vector(0)",
+            alert_at=1,
+        ),
+        stat_panel(
+            "Firing alerts",
+            "ces-stream alerts firing now, goal and pipeline alerts together.",
+            units.Short,
+            'count(ALERTS{alertstate="firing", alertname=~"Ces.*"}) or vector(0)',
+            alert_at=1,
+        ),
+    ]
+    lowest = bar_panel(
+        "Lowest CES",
+        "The ten goals with the lowest CES in the selected window.",
+        units.PercentUnit,
+        [(f"bottomk(10, max by (goal) (ces_goal_ces_ratio{{{WINDOW}}}))", "{{goal}}")],
+        (8, 14),
+    )
+    sections: list[Section] = [(None, False, stats), ("Goals", False, [_goals_table(registry), lowest])]
+    return dashboard(
+        "ces-overview", "CES overview", "Customer Effort Score of every goal.", [window_variable(settings)], sections
+    )
+
+
+def _goals_table(registry: GoalRegistry) -> Any:
+    """One row per goal; the goal column shows the registry's English name and links to the goal dashboard."""
+    queries = [
+        (f"max by (goal) ({metric}{{{WINDOW}}})", "")
+        for metric in (
+            "ces_goal_ces_ratio",
+            "ces_goal_answers",
+            "ces_goal_ces_ratio_wilson_lower",
+            "ces_goal_ces_ratio_wilson_upper",
+        )
+    ]
+    queries += [
+        (f"max by (goal) ({TARGET})", ""),
+        (
+            'count by (goal) (ALERTS{alertstate="firing", goal!=""})'
+            f" or max by (goal) (ces_goal_answers{{{WINDOW}}}) * 0",
+            "",
+        ),
+    ]
+    columns = {
+        "goal": "Goal",
+        "Value #A": "CES",
+        "Value #E": "Target",
+        "Value #B": "Answers",
+        "Value #C": "Wilson lower",
+        "Value #D": "Wilson upper",
+        "Value #F": "Firing alerts",
+    }
+    names = {goal.slug: models.ValueMappingResult(text=goal.display_name["en"]) for goal in registry.goals}
+    link = grafana.DashboardLink("Open the goal dashboard").url(
+        "/d/ces-goal/ces-goal?var-goal=${__value.raw}&${window:queryparam}&${datasource:queryparam}&${__url_time_range}"
+    )
+    panel = table_panel(
+        "Goals",
+        "Per goal: CES and its 99 % Wilson interval in the selected window, target, firing "
+        "alerts; click a goal for its dashboard.",
+        units.PercentUnit,
+        queries,
+        columns,
+        (16, 14),
+    )
+    panel.sort_by([common.TableSortByFieldState().display_name("CES").desc(False)])
+    panel.override_by_name(
+        "Goal", [field("mappings", [models.ValueMap(options=names)]), field("links", [link.build()])]
+    )
+    panel.override_by_name("Answers", [field("unit", units.Short)])
+    return panel.override_by_name(
+        "Firing alerts",
+        [
+            field("unit", units.Short),
+            field("thresholds", red_from(1).build()),
+            field("custom.cellOptions", {"type": "color-text"}),
+        ],
+    )
