@@ -186,6 +186,21 @@ class Settings(BaseSettings):
     alert_baseline_window: str = Field(
         "7d", description="A goal's own baseline: the short windows' CES is compared with it."
     )
+    alert_baseline_drop_tolerance: float = Field(
+        0.06,
+        ge=0,
+        lt=1,
+        description="How far below its own baseline a goal's CES (CesDroppedBelowBaseline) or completion ratio (CesDropOffRising) must be, beyond doubt, before the alert fires.",
+    )
+    alert_sequential_drop: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="CesBelowTargetSequential: the drop below the goal's target its CUSUM is tuned to (a CES of target minus this against one of target).",
+    )
+    alert_sequential_threshold: float = Field(
+        8.0, gt=0, description="CesBelowTargetSequential fires when the CUSUM (ces_goal_ces_cusum) is above this."
+    )
     alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
     alert_lag_messages: int = Field(
         10_000, ge=1, description="Consumer lag per topic above which, while still growing, an alert fires."
@@ -339,6 +354,31 @@ class Settings(BaseSettings):
         return plan_windows(
             [parse_duration(w) for w in self.windows], tuple(parse_duration(r) for r in self.bucket_resolutions)
         )
+
+    def baseline_gap_window_names(self) -> tuple[str, ...]:
+        """The windows compared with the baseline window: the alert windows of an hour or more.
+
+        Shorter ones hold too few answers; with none that long, the longest alert window. Names as
+        the window specs spell them; empty when a window is unknown (the rules' plan names the problem).
+        """
+        from stream.ces.goals import format_duration, parse_duration
+
+        try:
+            fast = [format_duration(parse_duration(w)) for w in self.alert_windows]
+        except ValueError:
+            return ()
+        return tuple(w for w in fast if parse_duration(w) >= 3600) or tuple(fast[-1:])
+
+    def sequential_window_name(self) -> str | None:
+        """The window the CUSUM of CesBelowTargetSequential runs over: the longest alert window of minute buckets."""
+        from stream.ces.goals import format_duration, parse_duration
+
+        try:
+            fast = sorted((parse_duration(w) for w in self.alert_windows), reverse=True)
+        except ValueError:
+            return None
+        minute_windows = {spec.duration_s for spec in self.window_specs() if spec.resolution_s == 60}
+        return next((format_duration(w) for w in fast if w in minute_windows), None)
 
     def split_window_names(self) -> frozenset[str]:
         """Names (as the window specs spell them) of the windows whose split goes to /metrics.

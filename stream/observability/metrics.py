@@ -54,6 +54,41 @@ WINDOW_GAUGES = (
     ("ces_goal_prompts", "Survey prompts shown in the sliding window.", "prompts"),
     ("ces_goal_response_ratio", "Answers / prompts in the sliding window.", "response_ratio"),
     ("ces_goal_completion_ratio", "Completed / all outcomes (inferred abandonment included).", "completion_ratio"),
+    (
+        "ces_goal_ces_ratio_baseline_gap",
+        "CES ratio of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW).",
+        "baseline_gap",
+    ),
+    (
+        "ces_goal_ces_ratio_baseline_gap_lower",
+        "Lower bound of the interval of the baseline gap (Newcombe).",
+        "baseline_gap_lower",
+    ),
+    (
+        "ces_goal_ces_ratio_baseline_gap_upper",
+        "Upper bound of the interval of the baseline gap (Newcombe).",
+        "baseline_gap_upper",
+    ),
+    (
+        "ces_goal_ces_cusum",
+        "CUSUM of a drop of CES_ALERT_SEQUENTIAL_DROP below the goal's target over the window (goals with a target).",
+        "ces_cusum",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap",
+        "Completion ratio of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW).",
+        "completion_baseline_gap",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap_lower",
+        "Lower bound of the interval of the completion baseline gap (Newcombe).",
+        "completion_baseline_gap_lower",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap_upper",
+        "Upper bound of the interval of the completion baseline gap (Newcombe).",
+        "completion_baseline_gap_upper",
+    ),
 )
 
 # (blended name, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,
