@@ -253,16 +253,21 @@ def options_line(options: BenchOptions) -> str:
     return " ".join(parts)
 
 
+def _rates(figure: Figure, ceiling: Figure | None) -> tuple[str, str, str]:
+    """Per second, per CPU-second and the share of the ceiling, as printed ("" where not a throughput)."""
+    if not figure.a_rate:
+        return "", "", ""
+    share = "" if ceiling is None or figure is ceiling else f"{figure.events_per_s / ceiling.events_per_s:.1%}"
+    return f"{figure.events_per_s:,.0f}", f"{figure.events_per_cpu_s:,.0f}", share
+
+
 def line(figure: Figure, ceiling: Figure | None) -> str:
-    share = (
-        f", {figure.events_per_s / ceiling.events_per_s:.1%} of the ceiling"
-        if ceiling and figure.phase != "ceiling"
-        else ""
-    )
+    per_s, per_cpu, share = _rates(figure, ceiling)
     detail = ", ".join(f"{k} {v}" for k, v in figure.detail.items())
+    rates = f" = {per_s}/s, {per_cpu} per CPU-second" + (f", {share} of the ceiling" if share else "") if per_s else ""
     return (
-        f"{figure.phase:8} {figure.what}: {figure.events:,} in {figure.seconds:.2f} s = {figure.events_per_s:,.0f}/s, "
-        f"{figure.events_per_cpu_s:,.0f} per CPU-second{share}" + (f" ({detail})" if detail else "")
+        f"{figure.phase:8} {figure.what}: {figure.events:,} in {figure.seconds:.2f} s{rates}, "
+        f"CPU {figure.cpu_seconds:.2f} s" + (f" ({detail})" if detail else "")
     )
 
 
@@ -270,15 +275,15 @@ def table(figures: list[Figure]) -> str:
     """The figures as the Markdown table of docs/performance.md."""
     ceiling = next((f for f in figures if f.phase == "ceiling"), None)
     rows = [
-        "| Phase | What | Count | Seconds | Per second | Per CPU-second | vs ceiling | Detail |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| Phase | What | Count | Seconds | CPU seconds | Per second | Per CPU-second | vs ceiling | Detail |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for f in figures:
-        ratio = f"{f.events_per_s / ceiling.events_per_s:.1%}" if ceiling and f is not ceiling else ""
+        per_s, per_cpu, share = _rates(f, ceiling)
         detail = ", ".join(f"{k} {v}" for k, v in f.detail.items())
         rows.append(
-            f"| {f.phase} | {f.what} | {f.events:,} | {f.seconds:.2f} | {f.events_per_s:,.0f} | "
-            f"{f.events_per_cpu_s:,.0f} | {ratio} | {detail} |"
+            f"| {f.phase} | {f.what} | {f.events:,} | {f.seconds:.2f} | {f.cpu_seconds:.2f} | {per_s} | {per_cpu} "
+            f"| {share} | {detail} |"
         )
     answer = next((f for f in figures if f.phase == "answer"), None)
     quix = next((f for f in figures if f.phase == "peer"), None)

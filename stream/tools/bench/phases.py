@@ -35,6 +35,7 @@ class Figure:
     seconds: float
     cpu_seconds: float
     detail: dict[str, Any] = field(default_factory=dict)
+    a_rate: bool = True  # False: a duration (start) or a count of requests (scrape), not a throughput
 
     @property
     def events_per_s(self) -> float:
@@ -45,13 +46,13 @@ class Figure:
         return self.events / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
     def as_json(self) -> dict[str, Any]:
+        rates = {"events_per_s": round(self.events_per_s, 1), "events_per_cpu_s": round(self.events_per_cpu_s, 1)}
         return {
             "what": self.what,
             "events": self.events,
             "seconds": round(self.seconds, 3),
             "cpu_seconds": round(self.cpu_seconds, 3),
-            "events_per_s": round(self.events_per_s, 1),
-            "events_per_cpu_s": round(self.events_per_cpu_s, 1),
+            **(rates if self.a_rate else {}),
             **self.detail,
         }
 
@@ -220,6 +221,7 @@ def scrape(worker: BenchWorker, scrapes: int, goals: int) -> Figure:
             "max_ms": round(max(durations) * 1000, 1),
             "bytes": size,
         },
+        a_rate=False,
     )
 
 
@@ -259,6 +261,7 @@ def start(settings: Settings, worker: BenchWorker, users_in_state: int) -> Figur
             "ready_s": round(ready_at - killed_at, 2),
             "first_event_s": round(first_at - killed_at, 2),
         },
+        a_rate=False,
     )
 
 
