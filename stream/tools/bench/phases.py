@@ -20,7 +20,7 @@ from typing import Any
 from stream.infra.kafka_config import aiokafka_options, client_options
 from stream.settings import Settings
 from stream.tools.bench.population import LATENCY_GOAL, PlannedEvent, answers_to, encode_event
-from stream.tools.bench.worker import BenchError, BenchWorker
+from stream.tools.bench.worker import BenchError, BenchWorker, counter_sum, gauge_sum
 
 WAIT_S = 900.0
 
@@ -163,29 +163,43 @@ def answer_records(prompts: list[dict[str, Any]]) -> tuple[list[tuple[bytes, byt
     return ours, peers
 
 
-def answers_done(worker: BenchWorker, settings: Settings) -> float:
-    """Answers taken by the worker: counted, plus those dead-lettered (e.g. a prompt replaced by a newer one)."""
-    return worker.counters("ces_survey_answers") + worker.counters(
-        "ces_events_invalid", topic=settings.topic_survey_answers
-    )
+def answers_taken(settings: Settings, samples: list[tuple[str, dict[str, str], float]]) -> tuple[float, float, float]:
+    """(counted by the user stage, dead-lettered, in the goal windows' longest window) in one scrape.
+
+    Dead-lettered: e.g. an answer to a prompt a newer one of the same user replaced.
+    """
+    counted = counter_sum(samples, "ces_survey_answers")
+    dead = counter_sum(samples, "ces_events_invalid", topic=settings.topic_survey_answers)
+    longest = max(settings.window_specs(), key=lambda spec: spec.duration_s).name
+    return counted, dead, gauge_sum(samples, "ces_goal_answers", window=longest)
 
 
 def answer_path(settings: Settings, worker: BenchWorker, answers: list[tuple[bytes, bytes]]) -> Figure:
-    """Stop the worker, produce one answer per prompt as a backlog, start it again, time until all are taken."""
+    """Stop the worker, produce one answer per prompt as a backlog, start it again, and time from /health ready
+    until every answer is taken (counted or dead-lettered) and the counted ones are in the goal windows."""
     worker.stop()
     produce(settings, settings.topic_survey_answers, answers)
     worker.launch()
     ready_at = worker.wait_ready()
     restart_s = ready_at - worker.launched_at
     cpu0 = worker.cpu()
-    before = answers_done(worker, settings)
+    counted, dead, _ = answers_taken(settings, worker.scrape())
+    before = counted + dead
     deadline = time.monotonic() + WAIT_S
-    while (done := answers_done(worker, settings)) < len(answers):
+    taken_at = None
+    while True:
+        counted, dead, windowed = answers_taken(settings, worker.scrape())
+        if taken_at is None and counted + dead >= len(answers):
+            taken_at = time.monotonic()
+        if taken_at is not None and windowed >= counted:
+            break
         if time.monotonic() > deadline:
-            raise BenchError(f"the worker took {done:.0f} of {len(answers)} answers; log: {worker.log_path}")
-        time.sleep(0.5)
+            raise BenchError(
+                f"the worker took {counted + dead:.0f} of {len(answers)} answers, {windowed:.0f} in its windows; "
+                f"log: {worker.log_path}"
+            )
+        time.sleep(0.25)
     done_at = time.monotonic()
-    counted = worker.counters("ces_survey_answers")
     return Figure(
         "answer",
         "answer backlog: intake, re-key, join with the prompt, dedupe, goal windows",
@@ -195,8 +209,9 @@ def answer_path(settings: Settings, worker: BenchWorker, answers: list[tuple[byt
         {
             "answers_sent": len(answers),
             "answers_counted": int(counted),
-            "answers_dead_lettered": int(done - counted),
+            "answers_dead_lettered": int(dead),
             "taken_before_ready": int(before),
+            "taken_s": round(taken_at - ready_at, 2),
             "restart_to_ready_s": round(restart_s, 2),
         },
     )

@@ -32,6 +32,17 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def counter_sum(samples: list[tuple[str, dict[str, str], float]], *families: str, topic: str | None = None) -> float:
+    """The sum of the named counter families' series in one scrape (optionally of one ``topic`` label)."""
+    names = {f"{family}_total" for family in families}
+    return sum(v for name, labels, v in samples if name in names and (topic is None or labels.get("topic") == topic))
+
+
+def gauge_sum(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+    """The sum of a gauge's series in one scrape whose labels include ``labels``."""
+    return sum(v for n, ls, v in samples if n == name and all(ls.get(k) == x for k, x in labels.items()))
+
+
 class BenchWorker:
     """One worker subprocess; ``restart`` keeps its port (so its static member id) and its data dir."""
 
@@ -88,23 +99,23 @@ class BenchWorker:
             time.sleep(0.1)
         raise BenchError(f"the worker was not ready within {timeout_s:.0f} s; its log: {self.log_path}")
 
+    def scrape(self) -> list[tuple[str, dict[str, str], float]]:
+        """Every sample of one /metrics scrape: (name, labels, value)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self._check_alive()
+        return [
+            (sample.name, sample.labels, sample.value)
+            for family in text_string_to_metric_families(self.get("/metrics").decode())
+            for sample in family.samples
+        ]
+
     def counters(self, *families: str, topic: str | None = None) -> float:
         """The sum over every series of the named counter families (names without ``_total``).
 
         With ``topic``, only the series whose ``topic`` label is that topic.
         """
-        from prometheus_client.parser import text_string_to_metric_families
-
-        self._check_alive()
-        total = 0.0
-        for family in text_string_to_metric_families(self.get("/metrics").decode()):
-            if family.name in families:
-                total += sum(
-                    s.value
-                    for s in family.samples
-                    if s.name.endswith("_total") and (topic is None or s.labels.get("topic") == topic)
-                )
-        return total
+        return counter_sum(self.scrape(), *families, topic=topic)
 
     def decisions(self) -> float:
         """Prompt decisions taken so far (prompts + suppressions)."""
