@@ -199,6 +199,7 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         "population": population.__dict__,
         "phases": {f.phase: f.as_json() for f in shown},
         "work_dir": str(work),
+        **flat_figures(shown),
     }
     _say("")
     _say(table(shown))
@@ -238,6 +239,29 @@ def _run_worker_phases(
         record(phases.scrape(worker, options.scrapes, options.goals))
     if "start" in chosen:
         record(phases.start(settings, worker, distinct_users + steady_users))
+
+
+def flat_figures(figures: list[Figure]) -> dict[str, float]:
+    """The headline figures under the flat names of the bench before its phases (scripts read them)."""
+    by_phase = {f.phase: f for f in figures}
+    out: dict[str, float] = {}
+    if "ceiling" in by_phase:
+        out["ceiling_events_per_s"] = by_phase["ceiling"].events_per_s
+    if "prompt" in by_phase:
+        out["worker_events_per_s"] = by_phase["prompt"].events_per_s
+    if "answer" in by_phase:
+        out["answers_counted"] = by_phase["answer"].detail["answers_counted"]
+        out["answers_per_s"] = by_phase["answer"].events_per_s
+    if "steady" in by_phase:
+        steady = by_phase["steady"].detail
+        out["latency_phase_worker_cpu"] = steady.get("cpu_share_of_a_core") or 0.0
+        out.update(
+            {f"latency_{q}_s": steady[f"{q}_ms"] / 1000 for q in ("p50", "p95", "p99", "max") if f"{q}_ms" in steady}
+        )
+    if "scrape" in by_phase:
+        out["scrape_p50_s"] = by_phase["scrape"].detail["p50_ms"] / 1000
+        out["scrape_max_s"] = by_phase["scrape"].detail["max_ms"] / 1000
+    return out
 
 
 def options_line(options: BenchOptions) -> str:

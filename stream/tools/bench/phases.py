@@ -163,12 +163,15 @@ def answer_records(prompts: list[dict[str, Any]]) -> tuple[list[tuple[bytes, byt
     return ours, peers
 
 
+ANSWER_SERIES = ("ces_survey_answers_total", "ces_events_invalid_total", "ces_goal_answers")
+
+
 def answers_taken(settings: Settings, samples: list[tuple[str, dict[str, str], float]]) -> tuple[float, float, float]:
     """(counted by the user stage, dead-lettered, in the goal windows' longest window) in one scrape.
 
     Dead-lettered: e.g. an answer to a prompt a newer one of the same user replaced.
     """
-    counted = counter_sum(samples, "ces_survey_answers")
+    counted = counter_sum(samples, "ces_survey_answers")  # samples of ANSWER_SERIES
     dead = counter_sum(samples, "ces_events_invalid", topic=settings.topic_survey_answers)
     longest = max(settings.window_specs(), key=lambda spec: spec.duration_s).name
     return counted, dead, gauge_sum(samples, "ces_goal_answers", window=longest)
@@ -183,12 +186,12 @@ def answer_path(settings: Settings, worker: BenchWorker, answers: list[tuple[byt
     ready_at = worker.wait_ready()
     restart_s = ready_at - worker.launched_at
     cpu0 = worker.cpu()
-    counted, dead, _ = answers_taken(settings, worker.scrape())
+    counted, dead, _ = answers_taken(settings, worker.scrape(*ANSWER_SERIES))
     before = counted + dead
     deadline = time.monotonic() + WAIT_S
     taken_at = None
     while True:
-        counted, dead, windowed = answers_taken(settings, worker.scrape())
+        counted, dead, windowed = answers_taken(settings, worker.scrape(*ANSWER_SERIES))
         if taken_at is None and counted + dead >= len(answers):
             taken_at = time.monotonic()
         if taken_at is not None and windowed >= counted:
@@ -198,7 +201,7 @@ def answer_path(settings: Settings, worker: BenchWorker, answers: list[tuple[byt
                 f"the worker took {counted + dead:.0f} of {len(answers)} answers, {windowed:.0f} in its windows; "
                 f"log: {worker.log_path}"
             )
-        time.sleep(0.25)
+        time.sleep(1.0)  # a scrape costs the worker tens of ms: poll gently
     done_at = time.monotonic()
     return Figure(
         "answer",

@@ -32,6 +32,18 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def parse_sample(line: str) -> tuple[str, dict[str, str], float]:
+    """One exposition line, ``name{a="x",b="y"} value``, as (name, labels, value) (label values without escapes)."""
+    head, _, value = line.rpartition(" ")
+    name, _, rest = head.partition("{")
+    labels = {}
+    for pair in rest.rstrip("}").split('",'):
+        key, sep, label = pair.partition('="')
+        if sep:
+            labels[key] = label.rstrip('"')
+    return name, labels, float(value)
+
+
 def counter_sum(samples: list[tuple[str, dict[str, str], float]], *families: str, topic: str | None = None) -> float:
     """The sum of the named counter families' series in one scrape (optionally of one ``topic`` label)."""
     names = {f"{family}_total" for family in families}
@@ -99,29 +111,32 @@ class BenchWorker:
             time.sleep(0.1)
         raise BenchError(f"the worker was not ready within {timeout_s:.0f} s; its log: {self.log_path}")
 
-    def scrape(self) -> list[tuple[str, dict[str, str], float]]:
-        """Every sample of one /metrics scrape: (name, labels, value)."""
-        from prometheus_client.parser import text_string_to_metric_families
+    def scrape(self, *names: str) -> list[tuple[str, dict[str, str], float]]:
+        """The samples of the named series in one /metrics scrape: (name, labels, value).
 
+        Only the lines of those names are parsed: a scrape of 200 goals is megabytes, and the
+        bench shares the machine with the worker it measures.
+        """
         self._check_alive()
-        return [
-            (sample.name, sample.labels, sample.value)
-            for family in text_string_to_metric_families(self.get("/metrics").decode())
-            for sample in family.samples
-        ]
+        wanted = tuple(f"{name}{{" for name in names) + tuple(f"{name} " for name in names)
+        out = []
+        for line in self.get("/metrics").decode().splitlines():
+            if line.startswith(wanted):
+                out.append(parse_sample(line))
+        return out
 
     def counters(self, *families: str, topic: str | None = None) -> float:
         """The sum over every series of the named counter families (names without ``_total``).
 
         With ``topic``, only the series whose ``topic`` label is that topic.
         """
-        return counter_sum(self.scrape(), *families, topic=topic)
+        return counter_sum(self.scrape(*(f"{family}_total" for family in families)), *families, topic=topic)
 
     def decisions(self) -> float:
         """Prompt decisions taken so far (prompts + suppressions)."""
         return self.counters("ces_survey_prompts", "ces_survey_prompts_suppressed")
 
-    def wait_for(self, read: str, target: float, timeout_s: float, interval_s: float = 0.5) -> tuple[float, float]:
+    def wait_for(self, read: str, target: float, timeout_s: float, interval_s: float = 1.0) -> tuple[float, float]:
         """Poll ``read`` (a method name) until it reaches ``target``; return (monotonic time, value)."""
         deadline = time.monotonic() + timeout_s
         value = 0.0

@@ -67,3 +67,18 @@ def test_nothing_but_the_launcher_names_the_peer_and_the_peer_imports_no_ces_str
     for path in (BENCH.parent.parent).rglob("*.py"):
         if path.name != "peer_quix.py":
             assert "import peer_quix" not in path.read_text() and "bench.peer_quix" not in path.read_text(), path
+
+
+def test_a_scrape_line_is_read_without_the_prometheus_parser() -> None:
+    from stream.tools.bench.worker import counter_sum, gauge_sum, parse_sample
+
+    samples = [
+        parse_sample('ces_survey_answers_total{goal="g",sentiment="positive"} 3.0'),
+        parse_sample('ces_events_invalid_total{topic="t.survey-answers",reason="unknown_prompt"} 2.0'),
+        parse_sample('ces_events_invalid_total{topic="t.goal-events",reason="bad_json"} 5.0'),
+        parse_sample('ces_goal_answers{goal="g",window="28d"} 3.0'),
+        parse_sample('ces_goal_answers{goal="g",window="1h"} 1.0'),
+    ]
+    assert counter_sum(samples, "ces_survey_answers") == 3.0
+    assert counter_sum(samples, "ces_events_invalid", topic="t.survey-answers") == 2.0
+    assert gauge_sum(samples, "ces_goal_answers", window="28d") == 3.0
