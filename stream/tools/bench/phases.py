@@ -344,11 +344,13 @@ async def steady(settings: Settings, load: SteadyLoad, worker: BenchWorker) -> F
             sent = due
             await asyncio.sleep(0.005)
         await producer.flush()
-        seconds = time.perf_counter() - (measured_from or started)
-        cpu = worker.cpu() - (cpu0 if cpu0 is not None else 0.0)
+        sending_s = time.perf_counter() - (measured_from or started)
         state["sending"] = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, timeout=60)
+        # Until the last measured prompt came back: a worker that fell behind pays its catching up here.
+        seconds = time.perf_counter() - (measured_from or started)
+        cpu = worker.cpu() - (cpu0 if cpu0 is not None else 0.0)
         return Figure(
             "steady",
             f"{load.rate:,.0f} goal events/s of new users, all prompted, after {load.warmup_s:.0f} s warm-up",
@@ -358,6 +360,7 @@ async def steady(settings: Settings, load: SteadyLoad, worker: BenchWorker) -> F
             {
                 "rate": load.rate,
                 "prompts_seen": len(latencies),
+                "sending_s": round(sending_s, 2),
                 "cpu_share_of_a_core": round(cpu / seconds, 3) if seconds > 0 else None,
                 **latency_percentiles(latencies),
             },

@@ -132,6 +132,19 @@ class BenchWorker:
         """
         return counter_sum(self.scrape(*(f"{family}_total" for family in families)), *families, topic=topic)
 
+    def wait_idle(self, timeout_s: float = 180) -> float:
+        """Wait until the worker has no consumer lag on any topic (a phase starts from an idle worker).
+
+        Returns the seconds waited. The lag is from the committed offset, so it reaches 0 up to a
+        commit interval after the work is done.
+        """
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            if sum(value for _, _, value in self.scrape("ces_consumer_lag_messages")) <= 0:
+                break
+            time.sleep(1.0)
+        return time.monotonic() - started
+
     def decisions(self) -> float:
         """Prompt decisions taken so far (prompts + suppressions)."""
         return self.counters("ces_survey_prompts", "ces_survey_prompts_suppressed")
