@@ -16,6 +16,7 @@ from schemas.common import (
     UserId,
 )
 from schemas.dead_letter import MAX_DETAIL_CHARS, MAX_KEY_BYTES, MAX_ORIGINAL_BYTES, DeadLetter, DeadLetterReason
+from schemas.erasure_request import ErasureRequest
 from schemas.feedback_comment import FeedbackComment, UserRef
 from schemas.goal_event import GoalEvent, GoalEventType
 from schemas.goal_summary import GoalSummary
@@ -31,6 +32,7 @@ __all__ = [
     "Channel",
     "DeadLetter",
     "DeadLetterReason",
+    "ErasureRequest",
     "FeedbackComment",
     "GoalEvent",
     "GoalEventType",

@@ -2,7 +2,7 @@
 
 The examples follow one user through the flow of docs/domain.md: the invoice download completes, ces-stream
 asks, the user answers 2 with a comment, the comment is forwarded, a window summary is emitted, and a
-record that is not JSON is dead-lettered.
+record that is not JSON is dead-lettered; later the user asks to be forgotten.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.dead_letter import DeadLetter
+from schemas.erasure_request import ErasureRequest
 from schemas.feedback_comment import FeedbackComment
 from schemas.goal_event import GoalEvent
 from schemas.goal_summary import GoalSummary
@@ -225,6 +226,12 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "original_size": 10,
         "truncated": False,
         "received_at": "2025-01-31T09:30:12.500000Z",
+    },
+    ErasureRequest: {
+        "schema_version": 1,
+        "request_id": "6f1c2b7e-3d4a-4f5b-9c8d-7e6f5a4b3c2d",
+        "user_id": "customer-4711",
+        "requested_at": "2025-02-03T10:00:00Z",
     },
 }
 

@@ -20,6 +20,7 @@ from pydantic.json_schema import JsonSchemaMode
 
 from schemas.common import InputModel
 from schemas.dead_letter import DeadLetter
+from schemas.erasure_request import ErasureRequest
 from schemas.examples import example_payload
 from schemas.feedback_comment import FeedbackComment
 from schemas.goal_event import GoalEvent
@@ -38,6 +39,7 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "goal_summary": GoalSummary,
     "feedback_comment": FeedbackComment,
     "dead_letter": DeadLetter,
+    "erasure_request": ErasureRequest,
 }
 """File stem -> model; ``goal_event`` becomes ``goal_event.schema.json``."""
 

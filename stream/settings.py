@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     topic_dead_letter: str = Field(
         "ces.dead-letter", description="Output: every rejected input, with reason and original bytes."
     )
+    topic_erasure_requests: str = Field(
+        "ces.erasure-requests", description="Input: requests to forget a user (`ces-stream erase --user`)."
+    )
     topic_partitions: int = Field(
         8,
         ge=1,
@@ -119,8 +122,27 @@ class Settings(BaseSettings):
         description="Partitions of every topic (inputs, outputs and internal); the most workers that can share the load.",
     )
     topic_replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of created topics.")
-    topic_retention_hours: float = Field(168, gt=0, description="Retention of input and output topics.")
-    dead_letter_retention_hours: float = Field(720, gt=0, description="Retention of the dead-letter topic.")
+    topic_retention_hours: float = Field(
+        168, gt=0, description="Retention of the topics with anonymous figures only (goal summaries, goal partials)."
+    )
+    raw_id_retention_hours: float = Field(
+        168,
+        gt=0,
+        description="Retention of the topics ces-stream creates that carry raw user ids or free text (goal events, "
+        "answers, prompts, comments, erasure requests, <app_id>-user-events): an erased user's records there last "
+        "this long (docs/personal-data.md).",
+    )
+    erasure_compaction_lag_hours: float = Field(
+        24,
+        gt=0,
+        description="At most this long after an erasure, the log cleaner may keep the user's older records in the "
+        "users changelog (its max.compaction.lag.ms, set when Faust creates the changelog).",
+    )
+    dead_letter_retention_hours: float = Field(
+        720,
+        gt=0,
+        description="Retention of the dead-letter topic (it keeps the original bytes: raw user ids and free text).",
+    )
 
     # HTTP
     web_host: str = Field("0.0.0.0", description="Bind address of /metrics, /health and /api.")
@@ -163,6 +185,21 @@ class Settings(BaseSettings):
     )
     alert_baseline_window: str = Field(
         "7d", description="A goal's own baseline: the short windows' CES is compared with it."
+    )
+    alert_baseline_drop_tolerance: float = Field(
+        0.06,
+        ge=0,
+        lt=1,
+        description="How far below its own baseline a goal's CES (CesDroppedBelowBaseline) or completion ratio (CesDropOffRising) must be, beyond doubt, before the alert fires.",
+    )
+    alert_sequential_drop: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="CesBelowTargetSequential: the drop below the goal's target its CUSUM is tuned to (a CES of target minus this against one of target).",
+    )
+    alert_sequential_threshold: float = Field(
+        8.0, gt=0, description="CesBelowTargetSequential fires when the CUSUM (ces_goal_ces_cusum) is above this."
     )
     alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
     alert_lag_messages: int = Field(
@@ -303,6 +340,31 @@ class Settings(BaseSettings):
             [parse_duration(w) for w in self.windows], tuple(parse_duration(r) for r in self.bucket_resolutions)
         )
 
+    def baseline_gap_window_names(self) -> tuple[str, ...]:
+        """The windows compared with the baseline window: the alert windows of an hour or more.
+
+        Shorter ones hold too few answers; with none that long, the longest alert window. Names as
+        the window specs spell them; empty when a window is unknown (the rules' plan names the problem).
+        """
+        from stream.ces.goals import format_duration, parse_duration
+
+        try:
+            fast = [format_duration(parse_duration(w)) for w in self.alert_windows]
+        except ValueError:
+            return ()
+        return tuple(w for w in fast if parse_duration(w) >= 3600) or tuple(fast[-1:])
+
+    def sequential_window_name(self) -> str | None:
+        """The window the CUSUM of CesBelowTargetSequential runs over: the longest alert window of minute buckets."""
+        from stream.ces.goals import format_duration, parse_duration
+
+        try:
+            fast = sorted((parse_duration(w) for w in self.alert_windows), reverse=True)
+        except ValueError:
+            return None
+        minute_windows = {spec.duration_s for spec in self.window_specs() if spec.resolution_s == 60}
+        return next((format_duration(w) for w in fast if w in minute_windows), None)
+
     def split_window_names(self) -> frozenset[str]:
         """Names (as the window specs spell them) of the windows whose split goes to /metrics.
 
@@ -321,6 +383,11 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"CES_SPLIT_WINDOWS: {', '.join(unknown)} not in CES_WINDOWS ({', '.join(sorted(names))})")
         return frozenset(wanted)
+
+    def secret_values(self) -> list[str]:
+        """Every secret setting's value (for the log masking), the empty ones left out."""
+        values = (getattr(self, name) for name in type(self).model_fields)
+        return [v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()]
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -74,7 +74,8 @@ def test_every_json_example_is_a_valid_message() -> None:
     # Each example block follows a "**ModelName** (`topic`): ..." paragraph.
     blocks = re.findall(r"\*\*(\w+)\*\* \(`[a-z.-]+`\)(?:(?!\*\*|```).)*```json\n(.*?)\n```", CONTRACTS, flags=re.S)
     found = {name for name, _ in blocks}
-    assert found == {"GoalEvent", "SurveyPrompt", "SurveyAnswer", "FeedbackComment", "GoalSummary", "DeadLetter"}
+    expected = {"GoalEvent", "SurveyPrompt", "SurveyAnswer", "FeedbackComment", "GoalSummary", "DeadLetter"}
+    assert found == {*expected, "ErasureRequest"}
     for name, text in blocks:
         model = getattr(schemas, name)
         message = model.model_validate_json(text)

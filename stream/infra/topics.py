@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import TopicAlreadyExistsError
 
 from stream.errors import TopicLayoutError
@@ -14,6 +16,7 @@ from stream.infra.preflight import check_kafka_access
 from stream.settings import Settings
 
 HOUR_MS = 3_600_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,24 +43,28 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     Faust creates its changelogs itself; the internal streams are created here too, before
     the worker subscribes to them, so a first start on a fresh broker gets their partitions.
     """
-    retention = str(int(settings.topic_retention_hours * HOUR_MS))
+    anonymous = str(int(settings.topic_retention_hours * HOUR_MS))
+    personal = str(int(settings.raw_id_retention_hours * HOUR_MS))
     dead_letter_retention = str(int(settings.dead_letter_retention_hours * HOUR_MS))
 
-    def spec(name: str, cleanup: str = "delete", retention_ms: str = retention) -> TopicSpec:
+    def spec(name: str, retention_ms: str, cleanup: str = "delete") -> TopicSpec:
         configs = {"cleanup.policy": cleanup, "retention.ms": retention_ms}
         return TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor, configs)
 
     return [
-        # Internal: the re-keyed inputs and the per-partition partials (see stream/pipeline/).
-        spec(user_events_topic(settings)),
-        spec(goal_partials_topic(settings)),
-        spec(settings.topic_goal_events),
-        spec(settings.topic_survey_answers),
-        spec(settings.topic_survey_prompts),
+        # Internal: the re-keyed inputs (raw user ids in the values) and the per-partition partials (anonymous).
+        spec(user_events_topic(settings), personal),
+        spec(goal_partials_topic(settings), anonymous),
+        # Personal data (raw user ids, free text): an erasure cannot reach them, their retention can
+        # (docs/personal-data.md).
+        spec(settings.topic_goal_events, personal),
+        spec(settings.topic_survey_answers, personal),
+        spec(settings.topic_survey_prompts, personal),
+        spec(settings.topic_feedback_comments, personal),
+        spec(settings.topic_erasure_requests, personal),
+        spec(settings.topic_dead_letter, dead_letter_retention),
         # Keyed by goal|window|start: compaction keeps the latest revision of each summary.
-        spec(settings.topic_goal_summaries, cleanup="compact,delete"),
-        spec(settings.topic_feedback_comments),
-        spec(settings.topic_dead_letter, retention_ms=dead_letter_retention),
+        spec(settings.topic_goal_summaries, anonymous, cleanup="compact,delete"),
     ]
 
 
@@ -69,6 +76,7 @@ def self_partitioned_topics(settings: Settings) -> list[str]:
         user_events_topic(settings),
         goal_partials_topic(settings),
         f"{app}-users-changelog",
+        f"{app}-erasures-changelog",
         f"{app}-partials-changelog",
         f"{app}-goal-partials-changelog",
     ]
@@ -99,8 +107,34 @@ def check_partitions(admin: KafkaAdminClient, settings: Settings, existing: set[
         )
 
 
+def config_differences(admin: KafkaAdminClient, specs: list[TopicSpec]) -> dict[str, str]:
+    """The existing topics whose retention or cleanup policy is not what ces-stream would create.
+
+    :returns: name -> what differs, e.g. ``retention.ms is 604800000, CES_* wants 86400000``.
+    """
+    if not specs:
+        return {}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, spec.name, dict.fromkeys(spec.configs)) for spec in specs]
+    described = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    out: dict[str, str] = {}
+    for spec in specs:
+        found = described.get(spec.name, {})
+        wrong = [
+            f"{key} is {found.get(key, {}).get('value')}, wanted {value}"
+            for key, value in spec.configs.items()
+            if found.get(key, {}).get("value") != value
+        ]
+        if wrong:
+            out[spec.name] = "; ".join(wrong)
+    return out
+
+
 def create_topics(settings: Settings) -> dict[str, str]:
-    """Create every missing topic; safe to run again. Returns name -> 'created' | 'exists'.
+    """Create every missing topic; safe to run again. Returns name -> 'created' | 'exists' | 'differs: ...'.
+
+    An existing topic whose retention or cleanup policy differs from the settings is reported, not
+    changed: a longer retention may be a deliberate legal hold, a shorter one a cost decision, and
+    neither is ces-stream's to overrule at start. ``kafka-configs.sh --alter`` changes it.
 
     The first contact with the cluster (the worker, ``ces-stream topics create``, ``run`` and
     ``bench`` start here), so it checks access first.
@@ -116,7 +150,8 @@ def create_topics(settings: Settings) -> dict[str, str]:
         check_partitions(admin, settings, existing)
         result: dict[str, str] = {}
         wanted = {}
-        for spec in topic_specs(settings):
+        specs = topic_specs(settings)
+        for spec in specs:
             if spec.name in existing:
                 result[spec.name] = "exists"
             else:
@@ -130,6 +165,10 @@ def create_topics(settings: Settings) -> dict[str, str]:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted, timeout_ms=30_000, wait_for_metadata=True)
             result.update(dict.fromkeys(wanted, "created"))
+        differing = config_differences(admin, [spec for spec in specs if spec.name in existing])
+        for name, what in differing.items():
+            result[name] = f"differs: {what} (not changed)"
+            log.warning("topic %s: %s; not changed (kafka-configs.sh --alter changes it)", name, what)
         return result
     finally:
         admin.close()

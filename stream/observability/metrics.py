@@ -27,6 +27,8 @@ disable_created_metrics()
 SUPPRESSION_REASONS = tuple(reason.value for reason in SuppressionReason)
 SENTIMENTS = tuple(sentiment.value for sentiment in Sentiment)
 GAP_VERDICTS = ("no_records", "records_read_back", "unreadable")
+#: What an erasure request found: the user's state (deleted), or nothing (a no-op).
+ERASURE_OUTCOMES = ("erased", "unknown_user")
 # Decision latency: from the event's occurred_at to the prompt being produced.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -52,6 +54,41 @@ WINDOW_GAUGES = (
     ("ces_goal_prompts", "Survey prompts shown in the sliding window.", "prompts"),
     ("ces_goal_response_ratio", "Answers / prompts in the sliding window.", "response_ratio"),
     ("ces_goal_completion_ratio", "Completed / all outcomes (inferred abandonment included).", "completion_ratio"),
+    (
+        "ces_goal_ces_ratio_baseline_gap",
+        "CES ratio of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW).",
+        "baseline_gap",
+    ),
+    (
+        "ces_goal_ces_ratio_baseline_gap_lower",
+        "Lower bound of the interval of the baseline gap (Newcombe).",
+        "baseline_gap_lower",
+    ),
+    (
+        "ces_goal_ces_ratio_baseline_gap_upper",
+        "Upper bound of the interval of the baseline gap (Newcombe).",
+        "baseline_gap_upper",
+    ),
+    (
+        "ces_goal_ces_cusum",
+        "CUSUM of a drop of CES_ALERT_SEQUENTIAL_DROP below the goal's target over the window (goals with a target).",
+        "ces_cusum",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap",
+        "Completion ratio of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW).",
+        "completion_baseline_gap",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap_lower",
+        "Lower bound of the interval of the completion baseline gap (Newcombe).",
+        "completion_baseline_gap_lower",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap_upper",
+        "Upper bound of the interval of the completion baseline gap (Newcombe).",
+        "completion_baseline_gap_upper",
+    ),
 )
 
 # (blended name, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,
@@ -247,6 +284,13 @@ class CesMetrics:
         self.feedback_comments = Counter(
             "ces_feedback_comments_total", "Free-text follow-up answers forwarded, per goal.", ["goal"], registry=r
         )
+        self.erasure_requests = Counter(
+            "ces_erasure_requests_total",
+            "Erasure requests taken, per outcome: erased (the user's per-user state was deleted) or unknown_user "
+            "(nothing held about the user: a no-op, also for a request sent again).",
+            ["outcome"],
+            registry=r,
+        )
         self.last_event = Gauge(
             "ces_last_event_processed_timestamp_seconds",
             "Unix time at which the last event of a topic was processed.",
@@ -306,6 +350,8 @@ class CesMetrics:
             for sentiment in SENTIMENTS:
                 self.answers.labels(goal, sentiment)
             self.feedback_comments.labels(goal)
+        for erasure_outcome in ERASURE_OUTCOMES:
+            self.erasure_requests.labels(erasure_outcome)
         for topic in input_topics:
             for reason in DeadLetterReason:
                 self.events_invalid.labels(topic, reason.value)

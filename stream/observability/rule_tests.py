@@ -106,25 +106,67 @@ class _Tests:
         }
 
     def dropped(self) -> dict[str, Any]:
+        """The gap's bound just past the tolerance fires; exactly at it, or on one answer too few, it does not."""
         goal, window, base = self.goal.slug, self.plan.drop[0], self.plan.baseline
         answers = self.goal.alerting.min_answers
         rule = self.rule("CesDroppedBelowBaseline", "warning")
+        tolerance = self.plan.baseline_tolerance
+        drop = round(tolerance + 0.05, 4)
+        gap = r.BASELINE_GAP_UPPER
         series = [
-            _series("ces_goal_ces_ratio_wilson_upper", "0.6x30", goal=goal, window=window),
+            _series(gap, f"{-drop}x30", goal=goal, window=window),
             _series("ces_goal_answers", f"{answers}x30", goal=goal, window=window),
-            _series("ces_goal_ces_ratio_wilson_lower", "0.8x30", goal=goal, window=base),
             _series("ces_goal_answers", "5000x30", goal=goal, window=base),
         ]
+        if self.plan.drop[-1] != window:  # exactly at the tolerance: not beyond it, silent
+            series += [
+                _series(gap, f"{-tolerance}x30", goal=goal, window=self.plan.drop[-1]),
+                _series("ces_goal_answers", f"{answers}x30", goal=goal, window=self.plan.drop[-1]),
+            ]
+        if self.quiet is not None:  # far below its baseline, but on one answer too few: silent
+            q, few = self.quiet.slug, self.quiet.alerting.min_answers - 1
+            series += [
+                _series(gap, "-0.5x30", goal=q, window=window),
+                _series("ces_goal_answers", f"{few}x30", goal=q, window=window),
+                _series("ces_goal_answers", "5000x30", goal=q, window=base),
+            ]
         description = (
-            f"Goal {goal}: the CES ratio of the last {window} is at most 60%, below the lower bound of "
-            f"its {base} baseline, on {answers} answers."
+            f"Goal {goal}: the CES ratio of the last {window} is at least {_pct(drop)} (percentage points, the "
+            f"bound of its interval) below that of the rest of its {base} baseline, on {answers} answers."
         )
         return {
-            "name": "CesDroppedBelowBaseline",
+            "name": "CesDroppedBelowBaseline: beyond the tolerance fires, at it or on too few answers not",
             "interval": "1m",
             "input_series": series,
             "alert_rule_test": _boundary(
                 "CesDroppedBelowBaseline", rule["for"], [_expected(rule, {"goal": goal, "window": window}, description)]
+            ),
+        }
+
+    def sequential(self) -> dict[str, Any] | None:
+        """The CUSUM just above its threshold fires after ``for``; exactly at it (the quiet goal) it does not."""
+        window, threshold = self.plan.sequential, self.plan.sequential_threshold
+        if window is None:
+            return None
+        goal = self.goal.slug
+        rule = self.rule("CesBelowTargetSequential", "critical")
+        value = threshold + 0.5
+        series = [_series(r.CUSUM, f"{value}x30", goal=goal, window=window)]
+        if self.quiet is not None:
+            series.append(_series(r.CUSUM, f"{threshold}x30", goal=self.quiet.slug, window=window))
+        description = (
+            f"Goal {goal}: the CUSUM of its answers over the last {window} is {value:.1f}, above {threshold:g}: "
+            "since some moment in that window its answers are far likelier from a CES well below the target "
+            "than at it."
+        )
+        return {
+            "name": "CesBelowTargetSequential: above the threshold fires, at it not",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": _boundary(
+                "CesBelowTargetSequential",
+                rule["for"],
+                [_expected(rule, {"goal": goal, "window": window}, description)],
             ),
         }
 
@@ -231,23 +273,36 @@ class _Tests:
         }
 
     def drop_off(self) -> dict[str, Any]:
-        goal, window, base = self.goal.slug, self.plan.drop[0], self.plan.baseline
+        """The completion gap's bound just past the tolerance fires; at it, or on one outcome too few, it does not."""
+        goal, window = self.goal.slug, self.plan.drop[0]
         rule = self.rule("CesDropOffRising", "warning")
+        tolerance, base = self.plan.baseline_tolerance, self.plan.baseline
+        drop = round(tolerance + 0.05, 4)
+        few = self.goal.alerting.min_answers
+        gap = r.COMPLETION_GAP_UPPER
         series = [
-            _series("ces_goal_completion_ratio", "0.5x30", goal=goal, window=window),
-            _series("ces_goal_outcomes", "50x30", goal=goal, window=window, outcome="completed"),
-            _series("ces_goal_outcomes", "50x30", goal=goal, window=window, outcome="abandoned"),
-            _series("ces_goal_completion_ratio", "0.9x30", goal=goal, window=base),
-            _series("ces_goal_outcomes", "9000x30", goal=goal, window=base, outcome="completed"),
-            _series("ces_goal_outcomes", "1000x30", goal=goal, window=base, outcome="abandoned"),
+            _series(gap, f"{-drop}x30", goal=goal, window=window),
+            _series("ces_goal_outcomes", f"{few // 2}x30", goal=goal, window=window, outcome="completed"),
+            _series("ces_goal_outcomes", f"{few - few // 2}x30", goal=goal, window=window, outcome="abandoned"),
         ]
-        upper = _wilson_upper(0.5, 100, self.plan.z)
+        if self.plan.drop[-1] != window:  # exactly at the tolerance: silent
+            other = self.plan.drop[-1]
+            series += [
+                _series(gap, f"{-tolerance}x30", goal=goal, window=other),
+                _series("ces_goal_outcomes", "500x30", goal=goal, window=other, outcome="completed"),
+            ]
+        if self.quiet is not None:  # far below its baseline, but on one outcome too few: silent
+            q = self.quiet.slug
+            series += [
+                _series(gap, "-0.5x30", goal=q, window=window),
+                _series("ces_goal_outcomes", f"{self.quiet.alerting.min_answers - 1}x30", goal=q, window=window),
+            ]
         description = (
-            f"Goal {goal}: over the last {window} the completion ratio is at most {_pct(upper)}, "
-            f"significantly below its {base} baseline."
+            f"Goal {goal}: over the last {window} the completion ratio is at least {_pct(drop)} (percentage points, "
+            f"the bound of its interval) below that of the rest of its {base} baseline."
         )
         return {
-            "name": "CesDropOffRising",
+            "name": "CesDropOffRising: beyond the tolerance fires, at it or on too few outcomes not",
             "interval": "1m",
             "input_series": series,
             "alert_rule_test": _boundary(
@@ -367,6 +422,7 @@ class _Tests:
             self.below_target("critical", self.plan.fast[-1]),
             self.below_target("warning", self.plan.slow),
             self.dropped(),
+            self.sequential(),
             self.effort_at_exits(),
             *self.survey_broken(),
             self.goal_events_stopped(),

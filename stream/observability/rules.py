@@ -46,6 +46,11 @@ INVALID_RATE = "topic_reason:ces_events_invalid:rate5m"
 DEAD_LETTER_RATIO = ":ces_dead_letter:ratio_rate5m"
 LATENCY_P99 = ":ces_prompt_decision_latency_seconds:p99_rate5m"
 LAG = "topic:ces_consumer_lag_messages:sum"
+# Worker gauges the rules read by name.
+BASELINE_GAP_UPPER = "ces_goal_ces_ratio_baseline_gap_upper"
+COMPLETION_GAP_UPPER = "ces_goal_completion_ratio_baseline_gap_upper"
+CUSUM = "ces_goal_ces_cusum"
+SEQUENTIAL_FOR = "1m"
 
 
 class AlertPlan:
@@ -71,7 +76,10 @@ class AlertPlan:
         self.baseline = window(settings.alert_baseline_window, "CES_ALERT_BASELINE_WINDOW")
         self.for_ = format_duration(parse_duration(settings.alert_for))
         # Drop against the baseline: the fast windows of an hour or more (shorter ones hold too few answers).
-        self.drop = [w for w in self.fast if parse_duration(w) >= 3600] or self.fast[-1:]
+        self.drop = list(settings.baseline_gap_window_names())
+        self.baseline_tolerance = settings.alert_baseline_drop_tolerance
+        self.sequential = settings.sequential_window_name()
+        self.sequential_threshold = settings.alert_sequential_threshold
         self.shortest = names[0]
         self.split = sorted(settings.split_window_names(), key=parse_duration)
         self.z = z_score(settings.wilson_confidence)
@@ -199,23 +207,21 @@ def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
             + answers
             + " answers.",
         ),
+        *_sequential_alert(plan),
         _alert(
             "CesDroppedBelowBaseline",
             (
-                f'max by (goal, window) (ces_goal_ces_ratio_wilson_upper{{window=~"{_re(plan.drop)}"}})\n'
-                f'< on (goal) group_left () max by (goal) (ces_goal_ces_ratio_wilson_lower{{window="{base}"}})\n'
+                f'-max by (goal, window) ({BASELINE_GAP_UPPER}{{window=~"{_re(plan.drop)}"}})'
+                f" > {plan.baseline_tolerance:g}\n"
                 f"and on (goal, window) max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}\n"
                 f'and on (goal) max by (goal) (ces_goal_answers{{window="{base}"}}) >= on (goal) group_left () {MIN_ANSWERS}'
             ),
             plan.for_,
             "warning",
             "CES of a goal dropped significantly below its own baseline.",
-            "Goal {{ $labels.goal }}: the CES ratio of the last {{ $labels.window }} is at most "
-            "{{ $value | humanizePercentage }}, below the lower bound of its "
-            + base
-            + " baseline, on "
-            + answers
-            + " answers.",
+            "Goal {{ $labels.goal }}: the CES ratio of the last {{ $labels.window }} is at least "
+            "{{ $value | humanizePercentage }} (percentage points, the bound of its interval) below that of the "
+            "rest of its " + base + " baseline, on " + answers + " answers.",
         ),
     ]
     if plan.split:
@@ -234,6 +240,24 @@ def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
             )
         )
     return {"name": "ces-stream-goals", "rules": rules + _survey_alerts(plan)}
+
+
+def _sequential_alert(plan: AlertPlan) -> list[dict[str, Any]]:
+    """The CUSUM of a drop below target (the worker's ``ces_goal_ces_cusum``) above its threshold."""
+    if plan.sequential is None:
+        return []
+    return [
+        _alert(
+            "CesBelowTargetSequential",
+            f'max by (goal, window) ({CUSUM}{{window="{plan.sequential}"}}) > {plan.sequential_threshold:g}',
+            SEQUENTIAL_FOR,
+            "critical",
+            "The answers of a goal point strongly to a CES below its target.",
+            "Goal {{ $labels.goal }}: the CUSUM of its answers over the last {{ $labels.window }} is "
+            '{{ $value | printf "%.1f" }}, above ' + f"{plan.sequential_threshold:g}" + ": since some moment "
+            "in that window its answers are far likelier from a CES well below the target than at it.",
+        )
+    ]
 
 
 def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
@@ -283,15 +307,16 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
         _alert(
             "CesDropOffRising",
             (
-                f'{COMPLETION_UPPER}{{window=~"{_re(plan.drop)}"}}\n'
-                f'< on (goal) group_left () {COMPLETION_LOWER}{{window="{base}"}}\n'
+                f'-max by (goal, window) ({COMPLETION_GAP_UPPER}{{window=~"{_re(plan.drop)}"}})'
+                f" > {plan.baseline_tolerance:g}\n"
                 f"and on (goal, window) {OUTCOMES_SUM} >= on (goal) group_left () {MIN_ANSWERS}"
             ),
             plan.for_,
             "warning",
             "More users than usual abandon a goal.",
-            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the completion ratio is at most "
-            "{{ $value | humanizePercentage }}, significantly below its " + base + " baseline.",
+            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the completion ratio is at least "
+            "{{ $value | humanizePercentage }} (percentage points, the bound of its interval) below that of the "
+            "rest of its " + base + " baseline.",
         ),
     ]
 

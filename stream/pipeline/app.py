@@ -14,7 +14,7 @@ import faust
 from faust.sensors.monitor import Monitor
 from faust.web import Request, Response, View
 
-from stream.ces.goals import GoalWindows, figures_json
+from stream.ces.goals import GoalWindows, figures_json, format_duration, parse_duration
 from stream.ces.intake import Limits
 from stream.ces.registry import GoalRegistry
 from stream.infra.kafka_config import ssl_context
@@ -115,8 +115,8 @@ class Pipeline:
             key_serializer="raw",
             value_serializer="raw",
         )
-        # One channel over both inputs: the intake agent validates and re-keys them together.
-        self.inputs_topic = self.app.topic(s.topic_goal_events, s.topic_survey_answers, **RAW)
+        # One channel over the inputs: the intake agent validates and re-keys them together.
+        self.inputs_topic = self.app.topic(s.topic_goal_events, s.topic_survey_answers, s.topic_erasure_requests, **RAW)
         self.user_events_topic = self.app.topic(
             user_events_topic(s), internal=True, partitions=s.topic_partitions, **RAW
         )
@@ -125,7 +125,7 @@ class Pipeline:
         )
         self.window_specs = s.window_specs()
         self.resolutions_s = tuple(sorted({spec.resolution_s for spec in self.window_specs}))
-        input_topics = [s.topic_goal_events, s.topic_survey_answers]
+        input_topics = [s.topic_goal_events, s.topic_survey_answers, s.topic_erasure_requests]
         self.metrics = CesMetrics(
             goals=registry.slugs,
             input_topics=input_topics,
@@ -150,6 +150,9 @@ class Pipeline:
             s.wilson_confidence,
             s.split_window_names(),
             s.split_min_answers,
+            baseline_window=format_duration(parse_duration(s.alert_baseline_window)),
+            gap_windows=s.baseline_gap_window_names(),
+            sequential=(window, s.alert_sequential_drop) if (window := s.sequential_window_name()) else None,
         )
         self.metrics.windows.source = self.goal_windows  # gauges read the owned goals' windows at scrape time
         user_events = self.user_events_topic.get_topic_name()

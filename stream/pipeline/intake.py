@@ -4,7 +4,8 @@ Goal events and answers arrive keyed by whatever the producing app chose, with
 whatever partitioner its client uses. Valid records are forwarded, unchanged,
 to ``<app_id>-user-events`` keyed by the pseudonymous user and partitioned by
 our own function, so the user stage sees each user's events in order on one
-partition whatever client produced them.
+partition whatever client produced them. Erasure requests take the same way (without
+their raw user id), so an erasure is ordered with the user's own events.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import time
 
 from faust.types import AppT, StreamT, TopicT
 
-from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
+from schemas import DeadLetterReason, ErasureRequest, GoalEvent, SurveyAnswer
 from stream.ces.intake import (
     Envelope,
     EnvelopeKind,
     Limits,
     Rejection,
     dead_letter,
+    erasure_payload,
     partition_for,
     pseudonymise,
     validate_answer,
+    validate_erasure_request,
     validate_goal_event,
 )
 from stream.observability.metrics import CesMetrics
@@ -62,6 +65,7 @@ class IntakeStage:
         self.limits = limits
         self.pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
         self.goal_topic = settings.topic_goal_events
+        self.erasure_topic = settings.topic_erasure_requests
         stage_agent(app, inputs, f"{settings.app_id}.intake", self.run)
 
     async def run(self, stream: StreamT[bytes]) -> None:
@@ -79,17 +83,21 @@ class IntakeStage:
         """Validate one input record and queue what it leads to: a forward or a dead letter."""
         try:
             if message.topic == self.goal_topic:
-                result: GoalEvent | SurveyAnswer | Rejection = validate_goal_event(
+                result: GoalEvent | SurveyAnswer | ErasureRequest | Rejection = validate_goal_event(
                     message.value, message.timestamp, self.known_goals, self.limits
                 )
                 kind = EnvelopeKind.goal_event
+            elif message.topic == self.erasure_topic:
+                result = validate_erasure_request(message.value, self.limits)
+                kind = EnvelopeKind.erasure
             else:
                 result = validate_answer(message.value, message.timestamp, self.known_goals, self.limits)
                 kind = EnvelopeKind.answer
             if isinstance(result, Rejection):
                 self.reject(out, message, result, now_s)
                 return  # an invalid record does not count as the topic's last processed event
-            self.forward(out, message, kind, result.user_id)
+            payload = erasure_payload(result) if isinstance(result, ErasureRequest) else None
+            self.forward(out, message, kind, result.user_id, payload)
             if isinstance(result, GoalEvent):
                 self.metrics.goal_events.labels(result.goal, result.type.value).inc()
         except Exception as exc:  # never let one record stop the worker
@@ -110,9 +118,19 @@ class IntakeStage:
         out.add(self.settings.topic_dead_letter, message.topic.encode(), letter.model_dump_json().encode())
         self.metrics.events_invalid.labels(message.topic, rejection.reason.value).inc()
 
-    def forward(self, out: Output, message: Record, kind: EnvelopeKind, user_id: str) -> None:
+    def forward(
+        self, out: Output, message: Record, kind: EnvelopeKind, user_id: str, payload: bytes | None = None
+    ) -> None:
+        """Re-key one valid record by pseudonym.
+
+        :param payload: replaces the record's value, and then its key (the raw user id of an erasure request) is
+            not carried either.
+        """
         user_ref = pseudonymise(user_id, self.pseudonym_key)
-        value = required(message.value, "value")  # validation rejects a record without one
-        envelope = Envelope(kind, message.topic, message.partition, message.offset, message.key, value)
+        value = payload or required(message.value, "value")  # validation rejects a record without one
+        source_key = message.key if payload is None else None
+        envelope = Envelope(
+            kind, message.topic, message.partition, message.offset, source_key, value, message.timestamp
+        )
         partition = partition_for(user_ref, self.settings.topic_partitions)
         out.add(self.user_events_topic, user_ref.encode(), envelope.encode(), partition)

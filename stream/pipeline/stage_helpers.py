@@ -90,15 +90,25 @@ def owned_partitions(app: AppT, topic: str) -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
 
 
-def raw_table(app: AppT, name: str, partitions: int) -> RawTable:
+def raw_table(app: AppT, name: str, partitions: int, topic_configs: dict[str, str] | None = None) -> RawTable:
     """A table of bytes -> bytes whose changelog holds exactly those bytes.
 
     Faust picks a table's serializers from its key/value *types* and falls back to
     JSON for bytes; our values are already encoded, so both are set to raw.
+
+    :param topic_configs: extra configs of the changelog topic, applied when Faust creates it.
     """
     # The app's Table class is Faust's ``Table`` (``TableT`` declares no serializers).
     table = cast(
-        "Table[bytes, bytes]", app.Table(name, partitions=partitions, default=None, key_type=bytes, value_type=bytes)
+        "Table[bytes, bytes]",
+        app.Table(
+            name,
+            partitions=partitions,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            extra_topic_configs=topic_configs or {},
+        ),
     )
     table.key_serializer = "raw"
     table.value_serializer = "raw"

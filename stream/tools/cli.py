@@ -19,10 +19,11 @@ from stream.errors import CesError
 from stream.infra.local_kafka import LocalKafka, local_broker_for
 from stream.infra.topics import create_topics
 from stream.observability.alertmanager import DEFAULT_WEBHOOK_URL
+from stream.observability.log_secrets import mask_secrets
 from stream.observability.monitoring import differences, monitoring_files, write
 from stream.pipeline.worker import run_worker
 from stream.settings import Settings, load_settings
-from stream.tools import alert_quality, bench, report, run, simulator
+from stream.tools import alert_quality, bench, erase, report, run, simulator
 
 
 class Command(NamedTuple):
@@ -124,6 +125,12 @@ COMMANDS = (
     Command("config", "print the effective settings (secrets masked)", _no_arguments, _run_config),
     Command("kafka", "the local Apache Kafka broker (no Docker)", _kafka_arguments, _run_kafka),
     Command("topics", "topic administration", _topics_arguments, _run_topics),
+    Command(
+        "erase",
+        "forget one user (AVG/GDPR erasure): their per-user state is deleted, the figures stay (docs/personal-data.md)",
+        erase.add_arguments,
+        erase.run,
+    ),
     Command("worker", "run the stream worker (/metrics, /health on CES_WEB_PORT)", _worker_arguments, _run_worker),
     Command(
         "bench",
@@ -185,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     func: Callable[[Settings, argparse.Namespace], int] = args.func
     try:
         settings = load_settings()
+        # Before any Kafka client exists: no secret in any log line of any command, at any level.
+        mask_secrets(settings.secret_values())
         return func(settings, args)
     except CesError as exc:
         print(f"ces-stream: {exc}", file=sys.stderr)

@@ -30,6 +30,7 @@ from schemas import Channel
 from stream.ces.intake.pseudonym import pseudonymise
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics, goal_partials_topic, user_events_topic
+from stream.tools.erase import erasure_request, send_erasure_request
 from tests.harness import (
     TopicReader,
     make_answer,
@@ -57,6 +58,8 @@ def carries_raw_ids(settings) -> dict[str, str]:
         # restart reads its started event back from here for the prompt's address. Its keys are
         # pseudonymous (checked below); its values hold the original records.
         user_events_topic(settings): "internal: the inputs re-keyed by pseudonymous user, values unchanged",
+        # Issue 25: an erasure request names the user to forget (it reaches the user stage without the id).
+        settings.topic_erasure_requests: "input: whom to forget (docs/personal-data.md)",
     }
 
 
@@ -248,6 +251,11 @@ def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, t
     run = Run()
     drive(run, settings, kafka_bootstrap)
     wait_for_every_output(worker, settings, kafka_bootstrap, answers=len(run.users))
+    # One user asks to be forgotten (issue 25): the erasure path is scanned too, its figures stay.
+    send_erasure_request(settings, erasure_request(run.users[0]))
+    wait_until(
+        lambda: worker.metric("ces_erasure_requests_total", outcome="erased") == 1, what="the erasure request taken"
+    )
 
     ids, comments = [*run.users, run.outsider], list(run.comments.values())
     leaks: dict[str, list[str]] = {}
@@ -273,7 +281,9 @@ def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, t
     # so they are read through RocksDB), and the files as they are (write-ahead logs, LOG).
     stored = read_store(data_dir)
     refs = {pseudonymise(user, settings.pseudonym_key.get_secret_value().encode()).encode() for user in run.users}
-    assert refs <= {key for where, key in stored if where.startswith("users-") and where.endswith(" key")}
+    stored_refs = {key for where, key in stored if where.startswith("users-") and where.endswith(" key")}
+    erased_ref = pseudonymise(run.users[0], settings.pseudonym_key.get_secret_value().encode()).encode()
+    assert refs - {erased_ref} <= stored_refs and erased_ref not in stored_refs  # the erased user's entry is gone
     for where, blob in stored:
         scan(f"store {where}", blob)
     for path in (path for path in data_dir.rglob("*") if path.is_file()):

@@ -10,6 +10,8 @@ password must never show in a log, in ``ces-stream config`` or in an error.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import secrets
 import shutil
@@ -31,6 +33,8 @@ from stream.infra.local_services import free_port
 from stream.infra.preflight import check_kafka_access
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
+from stream.observability.log_secrets import unmask_secrets
+from stream.tools import cli
 from tests.harness import (
     PROJECT_ROOT,
     TopicReader,
@@ -224,4 +228,94 @@ def test_config_masks_the_password(secure_broker, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "CES_KAFKA_SASL_PASSWORD=**********" in result.stdout.splitlines()
     assert f"CES_KAFKA_SASL_USERNAME={USER}" in result.stdout.splitlines()
+    assert secure_broker.password not in result.stdout + result.stderr
+
+
+DEBUG_LOGGERS = ("", "kafka", "aiokafka", "faust", "mode", "stream")
+
+
+@pytest.fixture
+def debug_log(tmp_path: Path) -> Iterator[Path]:
+    """Every logger of ours and of our libraries at DEBUG, into one file, for the test's duration."""
+    path = tmp_path / "debug.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in DEBUG_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        unmask_secrets()
+
+
+def test_debug_logs_of_every_library_never_show_the_password(
+    secure_broker, start_worker, tmp_path, monkeypatch, debug_log
+):
+    """Issue 25: kafka-python logs its whole configuration at DEBUG; no log line may carry the password.
+
+    In-process, through the CLI (which installs the masking): ``topics create`` (aiokafka preflight and
+    kafka-python's admin, which logs its configuration) and ``erase`` (kafka-python's producer), every
+    logger at DEBUG. Then a worker at ``--loglevel debug`` (Faust, mode, aiokafka, the root) handling events.
+    """
+    env = secure_env(secure_broker, secure_broker.password, tmp_path)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["topics", "create"]) == 0
+    assert cli.main(["erase", "--user", "someone-to-forget"]) == 0
+    text = debug_log.read_text(errors="replace")
+    # The libraries did log at DEBUG, their configuration included: the masking had something to do.
+    assert "kafka.admin.client DEBUG Starting KafkaAdminClient with configuration" in text
+    assert "'sasl_plain_password': '**********'" in text
+    assert any(line.startswith("aiokafka") for line in text.splitlines())
+    assert secure_broker.password not in text
+
+    worker = start_worker(env, loglevel="debug")
+    settings = settings_from_env(env)
+    options = {k: v for k, v in client_options(settings).items() if k != "bootstrap_servers"}
+    producer = make_producer(settings.kafka_bootstrap, **options)
+    try:
+        for i in range(3):
+            emit_goal_event(producer, make_goal_event(GOAL, "completed", f"d{i}"), topic=settings.topic_goal_events)
+        producer.flush()
+    finally:
+        producer.close()
+    wait_until(
+        lambda: worker.metric("ces_goal_events_total", goal=GOAL, type="completed") == 3,
+        timeout_s=60,
+        what="3 events counted by the DEBUG worker",
+    )
+    worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    # Faust's format names no logger: aiokafka's SASL exchange and mode's service lines show DEBUG was on.
+    assert "[DEBUG] Request to" in log and "SaslAuthenticateRequest" in log and "[DEBUG] [^--" in log
+    assert secure_broker.password not in log
+    assert secure_broker.password not in debug_log.read_text(errors="replace")
+
+
+BENCH_SMALL = ("--events", "200", "--goals", "2", "--rate", "20", "--duration", "2", "--warmup", "1", "--scrapes", "1")
+
+
+def test_bench_runs_through_sasl_ssl(secure_broker, tmp_path):
+    """``ces-stream bench`` uses the security settings for all its clients and for its worker."""
+    env = {**os.environ, **secure_env(secure_broker, secure_broker.password, tmp_path)}
+    env["CES_WEB_PORT"] = str(free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "stream.tools.cli", "bench", *BENCH_SMALL, "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(result.stdout[result.stdout.index("{") :])
+    assert figures["worker_events_per_s"] > 0 and figures["answers_counted"] > 0
     assert secure_broker.password not in result.stdout + result.stderr

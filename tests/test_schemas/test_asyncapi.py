@@ -27,6 +27,8 @@ EXPECTED_OPERATIONS = {
     ("ces-stream", "send", "ces.goal-summaries"),
     ("ces-stream", "send", "ces.feedback-comments"),
     ("ces-stream", "send", "ces.dead-letter"),
+    ("operators", "send", "ces.erasure-requests"),
+    ("ces-stream", "receive", "ces.erasure-requests"),
 }
 
 # topic -> (payload schema file, key schema name)
@@ -37,6 +39,7 @@ EXPECTED_MESSAGES = {
     "ces.goal-summaries": ("goal_summary", "goalWindowKey"),
     "ces.feedback-comments": ("feedback_comment", "goalSlugKey"),
     "ces.dead-letter": ("dead_letter", "sourceTopicKey"),
+    "ces.erasure-requests": ("erasure_request", "userIdKey"),
 }
 
 
@@ -96,7 +99,7 @@ def test_every_ref_resolves(doc) -> None:
         assert _resolve(doc, ref) is not None, ref
 
 
-def test_channels_are_the_six_topics(doc) -> None:
+def test_channels_are_the_seven_topics(doc) -> None:
     addresses = {channel["address"] for channel in doc["channels"].values()}
     assert addresses == set(EXPECTED_MESSAGES)
     for channel in doc["channels"].values():

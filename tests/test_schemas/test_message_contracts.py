@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ValidationError
 from schemas import (
     SCHEMA_VERSION,
     DeadLetter,
+    ErasureRequest,
     FeedbackComment,
     GoalEvent,
     GoalSummary,
@@ -21,13 +22,14 @@ from schemas import (
 )
 from schemas.generate import MESSAGE_MODELS
 
-INPUTS = [GoalEvent, SurveyAnswer]
+INPUTS = [GoalEvent, SurveyAnswer, ErasureRequest]
 OUTPUTS = [SurveyPrompt, GoalSummary, FeedbackComment, DeadLetter]
 ALL = INPUTS + OUTPUTS
 
 REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
     GoalEvent: {"event_id", "type", "goal", "user_id", "occurred_at", "channel", "locale"},
     SurveyAnswer: {"answer_id", "prompt_id", "user_id", "goal", "score", "answered_at", "channel"},
+    ErasureRequest: {"request_id", "user_id", "requested_at"},
     SurveyPrompt: {
         "prompt_id",
         "user_id",
@@ -103,6 +105,7 @@ def version_of(model) -> int:
 DATETIME_FIELDS: dict[type[BaseModel], list[str]] = {
     GoalEvent: ["occurred_at"],
     SurveyAnswer: ["answered_at"],
+    ErasureRequest: ["requested_at"],
     SurveyPrompt: ["created_at", "expires_at"],
     GoalSummary: ["window_start", "window_end", "emitted_at"],
     FeedbackComment: ["answered_at"],

@@ -247,3 +247,17 @@ def test_masked_values_load_back_to_the_same_settings(clean_env):
             clean_env.setenv(var, str(value))
     clean_env.setenv("CES_PSEUDONYM_KEY", first.pseudonym_key.get_secret_value())
     assert load_settings() == first
+
+
+def test_secret_values_are_the_secret_settings_for_the_log_masking():
+    from stream.settings import DEV_PSEUDONYM_KEY, load_settings
+
+    settings = load_settings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="u",
+        kafka_sasl_password="pw-123456",
+        pseudonym_key="k-987654",
+    )
+    assert sorted(settings.secret_values()) == ["k-987654", "pw-123456"]
+    assert load_settings(pseudonym_key=DEV_PSEUDONYM_KEY).secret_values() == [DEV_PSEUDONYM_KEY]

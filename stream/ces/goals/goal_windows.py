@@ -18,8 +18,16 @@ from schemas.goal_summary import CompletionVsAll, ExitGap, SegmentFigures
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.partials import MergedGoals, goal_partition
-from stream.ces.goals.stats import AnswerFigures, Segments, WindowFigures, figures
-from stream.ces.goals.windows import WindowSpec, closed_periods
+from stream.ces.goals.stats import (
+    AnswerFigures,
+    Segments,
+    WindowFigures,
+    baseline_gap,
+    completion_gap,
+    cusum,
+    figures,
+)
+from stream.ces.goals.windows import GoalBuckets, WindowSpec, closed_periods
 from stream.ces.registry import GoalRegistry
 
 # After a long outage, summarise at most this many missed periods per goal and window.
@@ -90,6 +98,13 @@ class GoalWindows:
     :param split_windows: names of the windows whose split by outcome and channel the
         exported snapshot carries (the API and the summaries carry it for every window).
     :param split_min_answers: answers each side needs before the exit gap is computed.
+    :param baseline_window: the window the ``gap_windows`` are compared with (its counts minus
+        theirs: :func:`~stream.ces.goals.stats.baseline_gap`); the figures of a gap window carry
+        the CES difference and its interval. Derived from the window counts at read time, so
+        replays and restarts give exactly the same figures.
+    :param sequential: ``(window, drop)``: the figures of that window carry the CUSUM of a CES of
+        the goal's target minus ``drop`` against one of its target (goals with a target only),
+        computed from the window's buckets at read time (:func:`~stream.ces.goals.stats.cusum`).
     """
 
     def __init__(
@@ -100,6 +115,9 @@ class GoalWindows:
         confidence: float,
         split_windows: Collection[str] = (),
         split_min_answers: int = 30,
+        baseline_window: str | None = None,
+        gap_windows: Collection[str] = (),
+        sequential: tuple[str, float] | None = None,
     ) -> None:
         self.registry = registry
         self.window_specs = tuple(window_specs)
@@ -107,6 +125,11 @@ class GoalWindows:
         self.confidence = confidence
         self.split_windows = frozenset(split_windows)
         self.split_min_answers = split_min_answers
+        names = {spec.name for spec in self.window_specs}
+        self.baseline_window = baseline_window if baseline_window in names else None
+        self.gap_windows = frozenset(gap_windows) & names - {baseline_window} if self.baseline_window else frozenset()
+        self.sequential = sequential if sequential is not None and sequential[0] in names else None
+        self.targets = {goal.slug: goal.target_ces_ratio for goal in registry.goals}
         self.merged = MergedGoals()
         self.last_closed_end: dict[tuple[str, str], int] = {}
         self.owned: set[int] = set()
@@ -138,11 +161,48 @@ class GoalWindows:
         rows = []
         for goal in self.owned_goals():
             buckets = self.merged.goals.get(goal)
+            counts_of: dict[str, BucketCounts] = {}
             for spec in self.window_specs:
                 split = split_everywhere or spec.name in self.split_windows
                 counts = buckets.window_counts(spec, now_s, segments=split) if buckets is not None else BucketCounts()
+                counts_of[spec.name] = counts
                 rows.append((goal, spec, self.figures_of(goal, counts, split=split)))
+            if self.gap_windows:
+                self._add_baseline_gaps(rows[-len(self.window_specs) :], counts_of)
+            if self.sequential is not None and buckets is not None:
+                self._add_cusum(goal, buckets, rows[-len(self.window_specs) :], now_s)
         return rows
+
+    def _add_cusum(
+        self, goal: str, buckets: GoalBuckets, rows: list[tuple[str, WindowSpec, WindowFigures]], now_s: float
+    ) -> None:
+        """Set the CUSUM of the sequential window's figures (one goal's rows), for a goal with a target."""
+        window, drop = self.sequential  # type: ignore[misc]  # checked by the caller
+        target = self.targets.get(goal)
+        if target is None or not 0.0 < target - drop < target < 1.0:
+            return
+        for _, spec, fig in rows:
+            if spec.name == window:
+                fig.ces_cusum = cusum(buckets.window_buckets(spec, now_s), target, target - drop)
+
+    def _add_baseline_gaps(
+        self, rows: list[tuple[str, WindowSpec, WindowFigures]], counts_of: dict[str, BucketCounts]
+    ) -> None:
+        """Set the baseline gap of the gap windows' figures (one goal's rows)."""
+        base = counts_of[self.baseline_window]  # type: ignore[index]  # set whenever gap_windows is
+        for _, spec, fig in rows:
+            if spec.name in self.gap_windows:
+                recent = counts_of[spec.name]
+                gap = baseline_gap(recent, base, self.confidence)
+                if gap is not None:
+                    fig.baseline_gap, fig.baseline_gap_lower, fig.baseline_gap_upper = gap
+                gap = completion_gap(recent.outcomes, base.outcomes, self.confidence)
+                if gap is not None:
+                    (
+                        fig.completion_baseline_gap,
+                        fig.completion_baseline_gap_lower,
+                        fig.completion_baseline_gap_upper,
+                    ) = gap
 
     def summary(self, goal: str, spec: WindowSpec, start_s: int, end_s: int, now_s: float) -> GoalSummary:
         buckets = self.merged.goals.get(goal)

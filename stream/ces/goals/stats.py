@@ -9,6 +9,7 @@ is not "all answers negative".
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
@@ -72,6 +73,67 @@ def difference_interval(
     lower = difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     upper = difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     return max(-1.0, lower), min(1.0, upper)
+
+
+def proportion_gap(
+    successes: int, n: int, window_successes: int, window_n: int, confidence: float
+) -> tuple[float, float, float] | None:
+    """A recent share minus the share over the rest of a longer window that holds it, with its interval.
+
+    The baseline is the longer window *without* the recent one (its counts minus the recent
+    counts), so a drop is not diluted into its own baseline and the two samples are
+    independent, as the difference interval assumes. The interval is Newcombe's hybrid score
+    interval (:func:`difference_interval`) of the two Wilson intervals at ``confidence``.
+    Pure counts in, so the figure is exactly the same for the same window counts (replays).
+
+    :returns: ``(gap, lower, upper)``, or ``None`` when either side has nothing counted.
+    """
+    rest_n, rest_successes = window_n - n, window_successes - successes
+    if n <= 0 or rest_n <= 0 or not 0 <= rest_successes <= rest_n or not 0 <= successes <= n:
+        return None
+    p1, p2 = successes / n, rest_successes / rest_n
+    i1 = wilson_interval(successes, n, confidence)
+    i2 = wilson_interval(rest_successes, rest_n, confidence)
+    lower, upper = difference_interval(p1, i1, p2, i2)  # type: ignore[arg-type]  # n > 0: not None
+    return p1 - p2, lower, upper
+
+
+def baseline_gap(recent: AnswerCounts, window: AnswerCounts, confidence: float) -> tuple[float, float, float] | None:
+    """The CES ratio of a recent window minus that of the rest of a longer window (:func:`proportion_gap`)."""
+    return proportion_gap(recent.positive, recent.answers, window.positive, window.answers, confidence)
+
+
+def completion_gap(
+    recent: dict[str, int], window: dict[str, int], confidence: float
+) -> tuple[float, float, float] | None:
+    """The completion ratio of a recent window minus that of the rest of a longer window (outcome counts)."""
+    return proportion_gap(
+        recent.get("completed", 0), sum(recent.values()), window.get("completed", 0), sum(window.values()), confidence
+    )
+
+
+def cusum(buckets: Iterable[AnswerCounts | None], acceptable: float, rejectable: float) -> float:
+    """The CUSUM of a window's answers, oldest bucket first: how strongly they point to a drop.
+
+    Page's one-sided CUSUM of the top-box indicator: each answer adds the log-likelihood
+    ratio of a CES of ``rejectable`` against one of ``acceptable`` (a positive answer
+    ``log(rejectable / acceptable) < 0``, any other ``log((1 - rejectable) / (1 - acceptable)) > 0``),
+    a bucket at a time, and the sum never goes below 0. It starts at 0 at the window's
+    start, so it is a pure function of the window's buckets: the same counts give the same
+    value, whatever was replayed or restarted. Large values (e.g. above 7) mean the answers
+    since some moment in the window are far likelier under ``rejectable``.
+
+    :raises ValueError: unless 0 < rejectable < acceptable < 1.
+    """
+    if not 0.0 < rejectable < acceptable < 1.0:
+        raise ValueError(f"need 0 < rejectable < acceptable < 1, got {rejectable!r} and {acceptable!r}")
+    good, other = math.log(rejectable / acceptable), math.log((1.0 - rejectable) / (1.0 - acceptable))
+    total = 0.0
+    for counts in buckets:
+        if counts is not None and (counts.positive or counts.neutral or counts.negative):
+            answers = counts.positive + counts.neutral + counts.negative
+            total = max(0.0, total + counts.positive * good + (answers - counts.positive) * other)
+    return total
 
 
 # The figures are read-only values, but not frozen: a frozen dataclass costs twice as much to build,
@@ -146,6 +208,16 @@ class WindowFigures(AnswerFigures):
     outcomes: dict[str, int]
     completion_ratio: float | None
     segments: Segments | None = None
+    baseline_gap: float | None = None
+    """CES here minus CES over the rest of the baseline window (:func:`baseline_gap`), on the gap windows only."""
+    baseline_gap_lower: float | None = None
+    baseline_gap_upper: float | None = None
+    completion_baseline_gap: float | None = None
+    """The completion ratio here minus over the rest of the baseline window, on the gap windows only."""
+    completion_baseline_gap_lower: float | None = None
+    completion_baseline_gap_upper: float | None = None
+    ces_cusum: float | None = None
+    """The CUSUM of a drop below the goal's target (:func:`cusum`), on the sequential window of goals with a target."""
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

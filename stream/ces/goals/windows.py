@@ -264,6 +264,17 @@ class GoalBuckets:
             result.merge(open_bucket, segments=segments)
         return result
 
+    def window_buckets(self, spec: WindowSpec, now_s: float) -> list[BucketCounts | None]:
+        """The buckets of the window ending with the bucket that holds ``now_s``, oldest first (``None``: empty).
+
+        The same buckets :meth:`window_counts` sums (stored ones, not copies: do not mutate them).
+        """
+        resolution_s = spec.resolution_s
+        open_start_s = int(now_s // resolution_s) * resolution_s
+        by_start = self._buckets.get(resolution_s, {})
+        first_s = open_start_s + resolution_s - spec.duration_s
+        return [by_start.get(start_s) for start_s in range(first_s, open_start_s + resolution_s, resolution_s)]
+
     def period_counts(self, spec: WindowSpec, start_s: int, end_s: int) -> BucketCounts:
         """The sum of buckets of ``spec.resolution_s`` with start in ``[start_s, end_s)``.
 

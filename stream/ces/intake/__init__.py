@@ -2,7 +2,15 @@
 
 from stream.ces.intake.envelope import Envelope, EnvelopeKind, user_id_from_record
 from stream.ces.intake.pseudonym import partition_for, pseudonymise
-from stream.ces.intake.validation import Limits, Rejection, dead_letter, validate_answer, validate_goal_event
+from stream.ces.intake.validation import (
+    Limits,
+    Rejection,
+    dead_letter,
+    erasure_payload,
+    validate_answer,
+    validate_erasure_request,
+    validate_goal_event,
+)
 
 __all__ = [
     "Envelope",
@@ -10,9 +18,11 @@ __all__ = [
     "Limits",
     "Rejection",
     "dead_letter",
+    "erasure_payload",
     "partition_for",
     "pseudonymise",
     "user_id_from_record",
     "validate_answer",
+    "validate_erasure_request",
     "validate_goal_event",
 ]

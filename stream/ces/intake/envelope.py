@@ -19,6 +19,9 @@ class EnvelopeKind(StrEnum):
     answer = "a"
     # Emitted by the worker's own timer: an open goal's inferred-abandonment deadline passed.
     expiry = "x"
+    # An erasure request (``schemas.ErasureRequest``), its payload without the raw user id:
+    # keyed by the pseudonym, it is ordered with the user's own events.
+    erasure = "e"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +32,20 @@ class Envelope:
     source_offset: int
     source_key: bytes | None
     payload: bytes
+    #: The source record's Kafka timestamp (epoch seconds): orders a user's records across input
+    #: topics against an erasure. None in records written before it was added, and in expiry records.
+    source_timestamp: float | None = None
 
     def encode(self) -> bytes:
-        header = {
+        header: dict[str, object] = {
             "k": self.kind.value,
             "t": self.source_topic,
             "p": self.source_partition,
             "o": self.source_offset,
             "key": None if self.source_key is None else base64.b64encode(self.source_key).decode(),
         }
+        if self.source_timestamp is not None:
+            header["ts"] = self.source_timestamp
         return json.dumps(header, separators=(",", ":")).encode() + b"\n" + self.payload
 
     @classmethod
@@ -52,6 +60,7 @@ class Envelope:
             source_offset=header["o"],
             source_key=None if key is None else base64.b64decode(key),
             payload=payload,
+            source_timestamp=header.get("ts"),
         )
 
 

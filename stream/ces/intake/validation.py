@@ -12,13 +12,14 @@ backlog decides exactly as the first pass did.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import DeadLetter, DeadLetterReason, GoalEvent, SurveyAnswer
+from schemas import DeadLetter, DeadLetterReason, ErasureRequest, GoalEvent, SurveyAnswer
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 EventT = TypeVar("EventT", GoalEvent, SurveyAnswer)
@@ -115,6 +116,17 @@ def validate_answer(
 ) -> SurveyAnswer | Rejection:
     """A valid SurveyAnswer for a registered goal, or why not (the prompt is checked later)."""
     return _validate(raw, SurveyAnswer, "answered_at", record_time_s, known_goals, limits)
+
+
+def validate_erasure_request(raw: bytes | None, limits: Limits) -> ErasureRequest | Rejection:
+    """A valid ErasureRequest, or why not. Never refused for its age: an erasure is due however late it comes."""
+    return parse(raw, ErasureRequest, limits)
+
+
+def erasure_payload(request: ErasureRequest) -> bytes:
+    """What the user stage gets of an erasure request: its id and time, not the raw user id (the key says whose)."""
+    body = {"request_id": str(request.request_id), "requested_at": request.requested_at.isoformat()}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def dead_letter(

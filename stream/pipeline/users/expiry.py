@@ -141,6 +141,10 @@ class UserExpiry:
     def forget(self) -> None:
         self.timers.clear()
 
+    def forget_user(self, user_ref: str) -> None:
+        """An erased user: drop the raw user id held in memory (a deadline left in the heap finds no state)."""
+        self.timers.user_ids.pop(user_ref, None)
+
     def rebuild(self, stored_states: Iterable[tuple[bytes, bytes | None]], owned: set[int]) -> None:
         """Derive the deadline index again from the owned users' stored states (raw ids unknown)."""
         for raw_key, data in stored_states:

@@ -1,13 +1,14 @@
 """User stage: the prompt engine and the answer joiner, per pseudonymous user, in batches.
 
-Consumes ``<app_id>-user-events`` (re-keyed goal events, answers and expiry
+Consumes ``<app_id>-user-events`` (re-keyed goal events, answers, erasure requests and expiry
 records). Per batch and partition it runs the pure decisions (``stream.ces.users.prompt_engine``,
 ``stream.ces.users.answer_joiner``), sends prompts, comments and dead letters, then writes each
 touched user state once and folds the facts into per-partition partials (one table
 write per touched bucket, never one per event), which travel on to the goal stage
 packed into one record per goal partition. The batch is acked only after Kafka has
 all of that, so a crash replays it instead of losing it. Expiry records and the timer
-that sends them are in :mod:`stream.pipeline.users.expiry`.
+that sends them are in :mod:`stream.pipeline.users.expiry`. An erasure request deletes the
+user's state (a tombstone in the ``users`` changelog); the anonymous partials stay.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
 from stream.pipeline.stage_helpers import by_partition, on_signal, owned_partitions, raw_table, stage_agent
 from stream.pipeline.stage_types import Output, StageEvent, required
+from stream.pipeline.users.erasure import Discard, UserErasure
 from stream.pipeline.users.expiry import UserExpiry
 from stream.settings import Settings
 
@@ -104,7 +106,9 @@ class UserStage:
         self.reader = reader
         self.partitions = s.topic_partitions
         self.cooldown_keep_s = longest_cooldown_s(registry)
-        self.users = raw_table(app, "users", s.topic_partitions)
+        # An erased user's older records leave the changelog within the compaction lag (docs/personal-data.md).
+        compaction_lag_ms = str(int(s.erasure_compaction_lag_hours * 3_600_000))
+        self.users = raw_table(app, "users", s.topic_partitions, {"max.compaction.lag.ms": compaction_lag_ms})
         self.partials = raw_table(app, "partials", s.topic_partitions)
         # The owned partials, decoded: a batch touches the same few buckets again and again.
         # Only valid while the assignment stands; dropped on every rebalance.
@@ -116,6 +120,7 @@ class UserStage:
 
         stage_agent(app, topic, f"{s.app_id}.users", self.run)
         self.expiry = UserExpiry(app, s, registry, self.topic_name, reader, self.load_state)
+        self.erasure = UserErasure(app, s, self.topic_name)
         app.timer(max(60.0, s.tick_interval_seconds), name=f"{s.app_id}.partials-pruner")(self.prune_partials)
         on_signal(app.on_partitions_revoked, self.forget_decoded)
         on_signal(app.on_partitions_assigned, self.forget_decoded)
@@ -192,17 +197,28 @@ class UserStage:
                     out, env, DeadLetterReason.processing_error, f"undecodable internal record: {exc!r}"
                 )
                 continue
+            if env.kind is EnvelopeKind.erasure:  # the state goes; the batch writes its tombstone
+                self.erasure.mark(out, partition, user_ref, env, message.timestamp)
+                effects.states[user_ref] = self.erase(state, user_ref)
+                continue
+            # A record from before its user's erasure counts in the figures, and leaves nothing else.
+            before_erasure = self.erasure.from_before(user_ref, env)
+            target: Output = Discard() if before_erasure else out
+            if before_erasure:
+                state = UserState()
             if env.kind is EnvelopeKind.expiry:  # our own record: it is its own source
                 env = replace(
                     env, source_topic=message.topic, source_partition=message.partition, source_offset=message.offset
                 )
             try:
                 self.handle(
-                    out, env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition
+                    target, env, state, user_ref, message.offset, message.timestamp, effects.facts, counts, partition
                 )
             except Exception as exc:  # a bug must not stop the worker or lose the record
                 log.exception("user stage failed on %s:%s@%s", message.topic, message.partition, message.offset)
-                self.send_dead_letter(out, env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
+                self.send_dead_letter(target, env, DeadLetterReason.processing_error, f"internal error: {exc!r}")
+            if before_erasure:
+                self.expiry.forget_user(user_ref)
         return effects
 
     def handle(
@@ -245,6 +261,17 @@ class UserStage:
                 facts.extend(decision.facts)
                 self.on_prompt_decision(out, decision, env, counts, None)
         self.expiry.arm(partition, state, user_ref, user_id)
+
+    def erase(self, state: UserState, user_ref: str) -> UserState:
+        """An erasure request: the user's state is replaced by none (deleted, a tombstone in the changelog).
+
+        Idempotent: a request for a user without state, or sent again, finds nothing and changes
+        nothing. Facts already folded into partials are anonymous counts and stay. The user's
+        next record starts from an empty state: a new user.
+        """
+        self.metrics.erasure_requests.labels("unknown_user" if state.is_empty() else "erased").inc()
+        self.expiry.forget_user(user_ref)
+        return UserState()
 
     # --- outputs -------------------------------------------------------------------
 
@@ -374,6 +401,7 @@ class UserStage:
         self.send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
         await out.send()
         self.expiry.rebuild(list(self.users.items()), owned)
+        self.erasure.rebuild(list(self.erasure.table.items()), owned)
 
     def forget_decoded(self, sender: object = None, *args: Any, **kwargs: Any) -> None:
         self.decoded_partials.clear()

@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Self
 
@@ -31,6 +32,18 @@ from stream.errors import CesError
 from stream.infra.local_services import LocalService, free_port, prometheus_argv
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings, load_settings
+from stream.tools.alert_quality.expansion import expand_recorded, recording_rules
+from stream.tools.alert_quality.gauges import (
+    COMPLETION_GAP_FAMILIES,
+    GAP_FAMILIES,
+    SIMULATED,
+    TARGET_FAMILY,
+    families_of,
+    kind_of,
+    run_gauges,
+    windows_of,
+)
+from stream.tools.alert_quality.report import format_table
 from stream.tools.alert_quality.simulated_goals import (
     DETECTION_HORIZON_MINUTES,
     GoalRun,
@@ -38,13 +51,21 @@ from stream.tools.alert_quality.simulated_goals import (
     any_of,
     firing,
     plan_runs,
-    window_gauges,
 )
 
 START_S = 1_704_067_200  # 2024-01-01T00:00:00Z: a fixed start, so a seed always writes the same samples
 STEP_S = 60  # the rule evaluation interval, and the gauges' sample interval
 STEPS_PER_QUERY = 1440  # a day a query: query_range returns at most 11 000 points per series
-MARK = "alert_quality_match"  # temporary label that applies a selector's matchers to an expanded expression
+# The goal alerts the generator writes, by the name --alerts knows them: (alert, severity), or several.
+ALERTS = {
+    "target": (("CesBelowTarget", "critical"),),
+    "target-slow": (("CesBelowTarget", "warning"),),
+    "baseline": (("CesDroppedBelowBaseline", "warning"),),
+    "drop-off": (("CesDropOffRising", "warning"),),
+    "target-sequential": (("CesBelowTargetSequential", "critical"),),
+    # What pages: either critical CES alert (a goal's page is one episode while any of them fires).
+    "page": (("CesBelowTarget", "critical"), ("CesBelowTargetSequential", "critical")),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,49 +86,98 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rule.add_argument(
         "--min-answers", type=int, default=Alerting().min_answers, help="the goals' alerting.min_answers (%(default)s)"
     )
+    parser.add_argument(
+        "--alerts",
+        default="target",
+        help=f"the goal alerts to measure, comma separated, or all: {', '.join(ALERTS)} (%(default)s)",
+    )
     parser.add_argument("--prometheus", default="prometheus", help="the prometheus binary")
     parser.add_argument("--promtool", default="promtool", help="the promtool binary")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead of the table")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Simulate, replay through Prometheus, print the table (or JSON); 0 on success."""
+    """Simulate, replay through Prometheus, print the tables (or JSON); 0 on success."""
     started = time.monotonic()
     settings = with_overrides(settings, args)
     rates = _rates(args)
+    keys = _alert_keys(args.alerts)
+    reports = [measure(settings, args, rates, key) for key in keys]
+    elapsed = round(time.monotonic() - started, 1)
+    if args.json:
+        print(json.dumps(reports[0] if len(reports) == 1 else {"alerts": reports, "elapsed_s": elapsed}, indent=2))
+    else:
+        print("\n\n".join(format_table(report) for report in reports))
+    return 0
+
+
+def _alert_keys(text: str) -> list[str]:
+    keys = list(ALERTS) if text.strip() == "all" else [key.strip() for key in text.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in ALERTS]
+    if unknown or not keys:
+        named = ", ".join(unknown) or repr(text)
+        raise CesError(f"--alerts: unknown alert {named}; known: {', '.join(ALERTS)} or all")
+    return keys
+
+
+def measure(settings: Settings, args: argparse.Namespace, rates: list[float], key: str) -> dict[str, Any]:
+    """One alert's figures (or the union of several, ``page``): simulate the gauges they read, backfill
+    them, let Prometheus evaluate each, judge (a goal alerts while any of its series fires)."""
+    started = time.monotonic()
+    pairs = ALERTS[key]
     plan = AlertPlan(settings)
-    specs = [spec for spec in settings.window_specs() if spec.name in plan.fast]
-    warmup = max(spec.duration_s for spec in specs) // 60
-    runs = plan_runs(rates, args.weeks, args.drops, warmup, args.healthy_ces, args.dropped_ces, args.seed)
+    probe = rule_file(settings, simulated_registry(plan_runs(rates, 1, 0, 0, 0.85, 0.6, 0), args.target, 1))
+    names: set[str] = set()
+    families: set[str] = set()
+    for name, severity in pairs:
+        names |= windows_of(find_alert(probe, name, severity)["expr"])
+        families |= families_of(expand_recorded(find_alert(probe, name, severity)["expr"], recording_rules(probe)))
+    if families & {*GAP_FAMILIES, *COMPLETION_GAP_FAMILIES}:
+        names.add(plan.baseline)  # the gaps are computed against it, named in the rule or not
+    specs = [spec for spec in settings.window_specs() if spec.name in names]
+    warmup = -(-max(spec.duration_s for spec in specs) // 3600) * 60
+    fine = -(-max([s.duration_s for s in specs if s.resolution_s < 3600] or [0]) // 3600) * 60
+    baseline = next((s for s in specs if s.name == plan.baseline), None)
+    kind = kind_of(families)
+    runs = plan_runs(rates, args.weeks, args.drops, warmup, args.healthy_ces, args.dropped_ces, args.seed, kind, fine)
     rules = rule_file(settings, simulated_registry(runs, args.target, args.min_answers))
-    alert = paging_alert(rules)
-    expr = expand_recorded(alert["expr"], recording_rules(rules))
-    for_steps = math.ceil(parse_duration(alert["for"]) / STEP_S)
+    alerts = [find_alert(rules, name, severity) for name, severity in pairs]
     with tempfile.TemporaryDirectory(prefix="ces-alert-quality-") as tmp:
         work = Path(tmp)
-        _progress(f"simulating {len(runs)} goals ...")
-        samples = write_openmetrics(work / "gauges.om", runs, specs, settings.wilson_confidence, args.target)
-        _progress(f"backfilling {samples} samples ...")
+        _progress(f"{key}: simulating {len(runs)} goals ...")
+        sequential = (plan.sequential or "", args.target, args.target - settings.alert_sequential_drop)
+        samples = write_openmetrics(
+            work / "gauges.om", runs, specs, settings.wilson_confidence, args.target, families, baseline, sequential
+        )
+        _progress(f"{key}: backfilling {samples} samples ...")
         backfill(args.promtool, work / "gauges.om", work / "tsdb")
         (work / "gauges.om").unlink()  # can be a gigabyte; the TSDB holds it now
         minutes = max(r.minutes for r in runs)
-        with PrometheusServer(args.prometheus, work, retention_days=minutes // 1440 + 2) as server:
-            _progress("evaluating the alert ...")
-            present = evaluate(server, expr, minutes)
+        with PrometheusServer(args.prometheus, work, retention_days=(minutes + warmup) // 1440 + 2) as server:
+            _progress(f"{key}: evaluating ...")
+            evaluated = [
+                (
+                    evaluate(server, expand_recorded(alert["expr"], recording_rules(rules)), minutes),
+                    math.ceil(parse_duration(alert["for"]) / STEP_S),
+                )
+                for alert in alerts
+            ]
             version = server.version
-    qualities = judge(runs, present, for_steps, rates)
-    report = {
+    qualities = judge(runs, evaluated, rates)
+    return {
         "rule": {
-            "alert": alert["alert"],
-            "severity": "critical",
-            "windows": plan.fast,
-            "for": alert["for"],
+            "alert": " or ".join(alert["alert"] for alert in alerts),
+            "key": key,
+            "severity": "/".join(sorted({severity for _, severity in pairs})),
+            "windows": [spec.name for spec in specs],
+            "for": ", ".join(alert["for"] for alert in alerts),
             "min_answers": args.min_answers,
             "confidence": settings.wilson_confidence,
-            "expr": alert["expr"],
+            "expr": "\nor\n".join(alert["expr"] for alert in alerts),
             "evaluated_by": version,
         },
         "simulation": {
+            "events": kind,
             "healthy_ces": args.healthy_ces,
             "target": args.target,
             "dropped_ces": args.dropped_ces,
@@ -119,8 +189,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         "rates": [q.summary() for q in qualities],
         "elapsed_s": round(time.monotonic() - started, 1),
     }
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
-    return 0
 
 
 def _rates(args: argparse.Namespace) -> list[float]:
@@ -171,106 +239,54 @@ def simulated_registry(runs: list[GoalRun], target: float, min_answers: int) -> 
     return GoalRegistry.model_validate({"version": 1, "goals": goals})
 
 
+def find_alert(rules: dict[str, Any], name: str, severity: str) -> dict[str, Any]:
+    """The generated alert rule ``name`` of ``severity``."""
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == name and rule.get("labels", {}).get("severity") == severity:
+                return rule
+    raise CesError(f"the generated rules have no {name} alert of severity {severity}")
+
+
 def paging_alert(rules: dict[str, Any]) -> dict[str, Any]:
     """The rule that pages: ``CesBelowTarget`` with severity critical."""
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") == "CesBelowTarget" and rule.get("labels", {}).get("severity") == "critical":
-                return rule
-    raise CesError("the generated rules have no CesBelowTarget alert of severity critical")
-
-
-def recording_rules(rules: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Every recording rule of the file by its record name (one name may have a rule per goal)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if "record" in rule:
-                out.setdefault(rule["record"], []).append(rule)
-    return out
-
-
-_MATCHER = re.compile(r'\s*([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*,?')
-
-
-def expand_recorded(expr: str, recorded: dict[str, list[dict[str, Any]]], _seen: tuple[str, ...] = ()) -> str:
-    """``expr`` with every recorded series replaced by its rule's expression, recursively, parenthesised.
-
-    A recording rule's ``labels`` are set with ``label_replace``, the rules of one name are
-    joined with ``or``, and the matchers of a selector (``name{window=~"10m|1h"}``) are applied
-    to the expansion (:func:`_matched`): the result is what Prometheus would read from the
-    recorded series, without having to record them over history.
-
-    :raises CesError: for a cycle, or a range or offset on a recorded series.
-    """
-    if not recorded:
-        return expr
-    names = "|".join(re.escape(name) for name in sorted(recorded, key=len, reverse=True))
-    selector = re.compile(r"(?<![\w:])(" + names + r")(?![\w:])(\s*\{[^}]*\})?(\s*(?:\[|offset\b|@))?")
-
-    def replace(match: re.Match[str]) -> str:
-        name, matchers, after = match.groups()
-        if after:
-            raise CesError(f"cannot expand {name}: a range, offset or @ on a recorded series")
-        if name in _seen:
-            raise CesError(f"recording rules refer to each other in a cycle: {' -> '.join((*_seen, name))}")
-        parts = []
-        for rule in recorded[name]:
-            part = f"({expand_recorded(rule['expr'], recorded, (*_seen, name))})"
-            for label, value in rule.get("labels", {}).items():
-                part = f'label_replace({part}, "{label}", {json.dumps(str(value))}, "", "")'
-            parts.append(part)
-        return _matched(f"({' or '.join(parts)})", (matchers or "").strip()[1:-1])
-
-    return selector.sub(replace, expr)
-
-
-def _matched(expr: str, matchers: str) -> str:
-    """``expr`` keeping only the series that match ``matchers`` (the inside of a selector's braces).
-
-    Each matcher marks the series whose label matches (``label_replace`` with the matcher's
-    regex, anchored as in a selector) and keeps (``and``) or drops (``unless``) the marked ones.
-    """
-    position = 0
-    while position < len(matchers):
-        found = _MATCHER.match(matchers, position)
-        if found is None:
-            raise CesError(f"cannot read the label matchers {{{matchers}}}")
-        label, op, raw = found.groups()
-        regex = raw if op in ("=~", "!~") else json.dumps(_regex_literal(json.loads(f'"{raw}"')))[1:-1]
-        marked = f'label_replace({expr}, "{MARK}", "1", "{label}", "{regex}")'
-        keep = "and" if op in ("=", "=~") else "unless"
-        expr = (
-            f'label_replace(({marked} {keep} on ({MARK}) label_replace(vector(1), "{MARK}", "1", "", "")),'
-            f' "{MARK}", "", "", "")'
-        )
-        position = found.end()
-    return expr
-
-
-def _regex_literal(text: str) -> str:
-    """A regex matching exactly ``text`` (only RE2's metacharacters escaped)."""
-    return re.sub(r"([.+*?()|\[\]{}^$\\])", r"\\\1", text)
+    return find_alert(rules, "CesBelowTarget", "critical")
 
 
 def write_openmetrics(
-    path: Path, runs: list[GoalRun], specs: list[WindowSpec], confidence: float, target: float
+    path: Path,
+    runs: list[GoalRun],
+    specs: list[WindowSpec],
+    confidence: float,
+    target: float,
+    families: Collection[str] = ("ces_goal_answers", "ces_goal_ces_ratio_wilson_upper", TARGET_FAMILY),
+    baseline: WindowSpec | None = None,
+    sequential: tuple[str, float, float] | None = None,
 ) -> int:
-    """The gauges the worker would export for every run and minute, as OpenMetrics; returns the sample count."""
+    """The gauges the worker would export for every run and minute, as OpenMetrics; returns the sample count.
+
+    Only the ``families`` an alert reads are written (:func:`gauges.run_gauges`).
+
+    :raises CesError: for a family the simulation does not compute.
+    """
+    missing = sorted(set(families) - SIMULATED)
+    if missing:
+        raise CesError(f"alert-quality cannot simulate {', '.join(missing)}")
     samples = 0
     with path.open("w", encoding="utf-8") as out:
-        for family in ("ces_goal_answers", "ces_goal_ces_ratio_wilson_upper", "ces_goal_target_ces_ratio"):
+        for family in sorted(families):
             out.write(f"# TYPE {family} gauge\n")
         for goal_run in runs:
-            target_line = f'ces_goal_target_ces_ratio{{goal="{goal_run.goal}"}} {target!r} '
+            goal = f'goal="{goal_run.goal}"'
+            target_line = f"{TARGET_FAMILY}{{{goal}}} {target!r} " if TARGET_FAMILY in families else ""
             lines = []
-            for at_s, gauges in window_gauges(goal_run, specs, confidence, START_S):
-                lines.append(f"{target_line}{at_s}\n")
-                for g in gauges:
-                    labels = f'{{goal="{goal_run.goal}",window="{g.window}"}}'
-                    lines.append(f"ces_goal_answers{labels} {g.answers} {at_s}\n")
-                    if g.wilson_upper is not None:
-                        lines.append(f"ces_goal_ces_ratio_wilson_upper{labels} {g.wilson_upper!r} {at_s}\n")
+            gauges_of = run_gauges(
+                goal_run, specs, families, confidence, START_S, baseline=baseline, sequential=sequential
+            )
+            for at_s, gauges in gauges_of:
+                if target_line:
+                    lines.append(f"{target_line}{at_s}\n")
+                lines.extend(f"{family}{{{goal},{labels}}} {value!r} {at_s}\n" for family, labels, value in gauges)
             out.writelines(lines)
             samples += len(lines)
         out.write("# EOF\n")
@@ -355,50 +371,22 @@ def evaluate(server: PrometheusServer, expr: str, minutes: int) -> dict[tuple[tu
 
 
 def judge(
-    runs: list[GoalRun], present: dict[tuple[tuple[str, str], ...], bytearray], for_steps: int, rates: list[float]
+    runs: list[GoalRun],
+    evaluated: list[tuple[dict[tuple[tuple[str, str], ...], bytearray], int]],
+    rates: list[float],
 ) -> list[RateQuality]:
-    """Apply ``for`` per series, join a goal's windows, and count false alerts and detections per rate."""
-    by_goal: dict[str, list[bytearray]] = {}
-    for labels, where in present.items():
-        by_goal.setdefault(dict(labels).get("goal", ""), []).append(where)
+    """Apply each alert's ``for`` per series, join a goal's series (every window, every alert), and count
+    false alerts and detections per rate. ``evaluated``: per alert, :func:`evaluate`'s answer and its ``for`` in steps."""
+    by_goal: dict[str, list[tuple[bytearray, int]]] = {}
+    for present, for_steps in evaluated:
+        for labels, where in present.items():
+            by_goal.setdefault(dict(labels).get("goal", ""), []).append((where, for_steps))
     qualities = {rate: RateQuality(rate) for rate in rates}
     for goal_run in runs:
         length = goal_run.minutes + 1
-        series = [firing(where[:length], for_steps) for where in by_goal.get(goal_run.goal, [])]
+        series = [firing(where[:length], for_steps) for where, for_steps in by_goal.get(goal_run.goal, [])]
         qualities[goal_run.answers_per_hour].add(goal_run, any_of(series, length))
     return list(qualities.values())
-
-
-def format_table(report: dict[str, Any]) -> str:
-    """The figures as a Markdown table, headed by the rule parameters and the simulation."""
-    rule, sim = report["rule"], report["simulation"]
-    horizon = sim["detection_horizon_minutes"]
-
-    def minutes(value: float | None) -> str:
-        return "-" if value is None else f"{value:g} min"
-
-    lines = [
-        f"{rule['alert']} ({rule['severity']}) as generated, evaluated every {STEP_S // 60}m by {rule['evaluated_by']}",
-        f"rule: windows {','.join(rule['windows'])}, for {rule['for']}, min answers {rule['min_answers']}, "
-        f"confidence {rule['confidence']:g}",
-        f"simulation: healthy CES {sim['healthy_ces']:g}, target {sim['target']:g}, "
-        f"dropped CES {sim['dropped_ces']:g}; "
-        f"per rate {sim['healthy_goal_weeks_per_rate']} healthy goal-weeks and {sim['drops_per_rate']} drops "
-        f"(missed = not detected within {horizon} min); seed {sim['seed']}",
-        "",
-        "| answers/h | false alerts per goal-week | detection median | detection p90 | missed |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for row in report["rates"]:
-        fa = row["false_alerts_per_goal_week"]
-        lines.append(
-            f"| {row['answers_per_hour']:g} | {'-' if fa is None else f'{fa:.2f}'} "
-            f"({row['false_alerts']}/{row['healthy_goal_weeks']}) "
-            f"| {minutes(row['detection_median_minutes'])} | {minutes(row['detection_p90_minutes'])} "
-            f"| {row['missed']}/{row['drops']} |"
-        )
-    lines.append(f"\n({report['elapsed_s']} s)")
-    return "\n".join(lines)
 
 
 def _progress(message: str) -> None:

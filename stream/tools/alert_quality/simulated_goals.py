@@ -25,9 +25,11 @@ import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from stream.ces.goals import AnswerFact, GoalBuckets, WindowSpec, fold_facts, retention_s_by_resolution, wilson_interval
 from stream.ces.registry import Sentiment
+from stream.tools.alert_quality import intervals
 
 WEEK_MINUTES = 7 * 24 * 60
 DROP_SPAN_MINUTES = 240
@@ -53,6 +55,10 @@ class GoalRun:
     dropped_ces: float
     drop_minute: int | None
     seed: str
+    kind: str = "answers"
+    """What the simulated events are: ``answers`` (positive = low effort) or ``outcomes`` (positive = completed)."""
+    fine_warmup_minutes: int | None = None
+    """Warm-up minutes drawn minute by minute; older ones are drawn an hour at a time (``None``: all)."""
 
     def ces_at(self, minute: int) -> float:
         """The true CES of the answers of ``minute``."""
@@ -68,6 +74,8 @@ def plan_runs(
     healthy_ces: float,
     dropped_ces: float,
     seed: int,
+    kind: str = "answers",
+    fine_warmup_minutes: int | None = None,
 ) -> list[GoalRun]:
     """Per rate, ``healthy_weeks`` healthy goal-weeks and ``drops`` drop runs, each with its own seed.
 
@@ -89,6 +97,8 @@ def plan_runs(
                     dropped_ces,
                     None,
                     f"{seed}/{rate:g}/healthy/{i}",
+                    kind,
+                    fine_warmup_minutes,
                 )
             )
         for i in range(drops):
@@ -104,6 +114,8 @@ def plan_runs(
                     dropped_ces,
                     drop_minute,
                     run_seed,
+                    kind,
+                    fine_warmup_minutes,
                 )
             )
     return runs
@@ -123,10 +135,19 @@ def poisson(rng: random.Random, mean: float) -> int:
 
 
 def minute_answers(run: GoalRun) -> Iterator[tuple[int, int, int]]:
-    """``(minute, answers, positive)`` for every minute of the run, warm-up (negative minutes) first."""
+    """``(minute, answers, positive)`` for every minute of the run, warm-up (negative minutes) first.
+
+    Warm-up minutes before ``-fine_warmup_minutes`` come an hour at a time (the answers of
+    the hour at its first minute): only windows of hourly buckets reach back that far.
+    """
     rng = random.Random(run.seed)
     mean = run.answers_per_hour / 60.0
-    for minute in range(-run.warmup_minutes, run.minutes):
+    fine = run.warmup_minutes if run.fine_warmup_minutes is None else run.fine_warmup_minutes
+    for hour in range(-run.warmup_minutes, -fine, 60):
+        answers = poisson(rng, run.answers_per_hour)
+        positive = sum(1 for _ in range(answers) if rng.random() < run.ces_at(hour))
+        yield hour, answers, positive
+    for minute in range(-min(fine, run.warmup_minutes), run.minutes):
         answers = poisson(rng, mean)
         ces = run.ces_at(minute)
         positive = sum(1 for _ in range(answers) if rng.random() < ces)
@@ -237,6 +258,9 @@ class RateQuality:
     healthy_weeks: int = 0
     false_alerts: int = 0
     detections: list[int | None] = field(default_factory=list)
+    firing_shares: list[float] = field(default_factory=list)
+    """Per healthy goal-week, the share of its evaluations at which the alert fired."""
+    false_alerts_by_week: list[int] = field(default_factory=list)
 
     @property
     def false_alerts_per_week(self) -> float:
@@ -257,27 +281,49 @@ class RateQuality:
     def missed(self) -> int:
         return sum(1 for d in self.detections if d is None)
 
-    def summary(self) -> dict[str, float | int | None]:
-        """The figures as JSON values: minutes rounded to 0.1, ``None`` for none (or a miss)."""
+    def summary(self) -> dict[str, Any]:
+        """The figures as JSON values with their 95 % intervals: minutes rounded to 0.1, ``None`` for none (or a miss).
+
+        False alerts per goal-week: the wider of the exact Poisson interval and a bootstrap over
+        goal-weeks (episodes cluster within a week: a window hovering at its bound fires, resolves
+        and fires again, so the counts vary more than Poisson counts); the share of healthy time firing:
+        bootstrap over the goal-weeks; detection median and p90: order statistics; missed:
+        Clopper-Pearson (:mod:`stream.tools.alert_quality.intervals`).
+        """
 
         def finite(value: float, digits: int = 1) -> float | None:
             return None if math.isinf(value) or math.isnan(value) else round(value, digits)
 
+        def pair(bounds: tuple[float, float], digits: int = 1) -> list[float | None]:
+            return [finite(bound, digits) for bound in bounds]
+
+        weeks, drops = self.healthy_weeks, len(self.detections)
+        minutes = self._minutes()
+        share = sum(self.firing_shares) / weeks if weeks else math.nan
         return {
             "answers_per_hour": self.answers_per_hour,
-            "healthy_goal_weeks": self.healthy_weeks,
+            "healthy_goal_weeks": weeks,
             "false_alerts": self.false_alerts,
             "false_alerts_per_goal_week": finite(self.false_alerts_per_week, 3),
-            "drops": len(self.detections),
+            "false_alerts_per_goal_week_ci95": pair(intervals.rate_interval(self.false_alerts_by_week), 3),
+            "healthy_firing_share": finite(share, 5),
+            "healthy_firing_share_ci95": pair(intervals.bootstrap_mean_interval(self.firing_shares), 5),
+            "drops": drops,
             "detection_median_minutes": finite(self.detection_median),
+            "detection_median_ci95": pair(intervals.quantile_interval(minutes, 0.5)),
             "detection_p90_minutes": finite(self.detection_p90),
+            "detection_p90_ci95": pair(intervals.quantile_interval(minutes, 0.9)),
             "missed": self.missed,
+            "missed_share_ci95": pair(intervals.clopper_pearson(self.missed, drops), 3),
         }
 
     def add(self, run: GoalRun, goal_firing: Sequence[bool]) -> None:
         """Count one run: its alert episodes if healthy, its detection time if dropped."""
         if run.drop_minute is None:
             self.healthy_weeks += 1
-            self.false_alerts += len(episode_starts(goal_firing))
+            episodes = len(episode_starts(goal_firing))
+            self.false_alerts += episodes
+            self.false_alerts_by_week.append(episodes)
+            self.firing_shares.append(sum(goal_firing) / max(1, len(goal_firing) - 1))
         else:
             self.detections.append(detection_minutes(goal_firing, run.drop_minute))

@@ -27,9 +27,11 @@ def settings():
         topic_goal_summaries="out.goal-summaries",
         topic_feedback_comments="out.feedback-comments",
         topic_dead_letter="out.dead-letter",
+        topic_erasure_requests="in.erasure-requests",
         topic_partitions=6,
         topic_replication_factor=3,
         topic_retention_hours=48,
+        raw_id_retention_hours=24,
         dead_letter_retention_hours=720,
     )
 
@@ -55,6 +57,7 @@ def test_every_topic_is_listed_once(settings):
         "out.goal-summaries",
         "out.feedback-comments",
         "out.dead-letter",
+        "in.erasure-requests",
     }
 
 
@@ -72,13 +75,16 @@ def test_partitions_and_replication_come_from_the_settings(settings):
 @pytest.mark.parametrize(
     ("name", "cleanup", "retention_ms"),
     [
-        ("ces-test-user-events", "delete", str(48 * 3_600_000)),
+        # Raw user ids or free text: CES_RAW_ID_RETENTION_HOURS.
+        ("ces-test-user-events", "delete", str(24 * 3_600_000)),
+        ("in.goal-events", "delete", str(24 * 3_600_000)),
+        ("in.survey-answers", "delete", str(24 * 3_600_000)),
+        ("out.survey-prompts", "delete", str(24 * 3_600_000)),
+        ("out.feedback-comments", "delete", str(24 * 3_600_000)),
+        ("in.erasure-requests", "delete", str(24 * 3_600_000)),
+        # Anonymous figures: CES_TOPIC_RETENTION_HOURS.
         ("ces-test-goal-partials", "delete", str(48 * 3_600_000)),
-        ("in.goal-events", "delete", str(48 * 3_600_000)),
-        ("in.survey-answers", "delete", str(48 * 3_600_000)),
-        ("out.survey-prompts", "delete", str(48 * 3_600_000)),
         ("out.goal-summaries", "compact,delete", str(48 * 3_600_000)),
-        ("out.feedback-comments", "delete", str(48 * 3_600_000)),
         ("out.dead-letter", "delete", str(720 * 3_600_000)),
     ],
 )
@@ -91,7 +97,7 @@ def test_cleanup_policy_and_retention(settings, name, cleanup, retention_ms):
     [(1, "3600000"), (0.5, "1800000"), (168, "604800000"), (1.25, "4500000"), (0.0001, "360")],
 )
 def test_retention_ms_from_fractional_hours(hours, expected_ms):
-    s = load_settings(topic_retention_hours=hours, dead_letter_retention_hours=hours)
+    s = load_settings(topic_retention_hours=hours, raw_id_retention_hours=hours, dead_letter_retention_hours=hours)
     for spec in topic_specs(s):
         assert spec.configs["retention.ms"] == expected_ms
         assert spec.configs["retention.ms"].isdigit()  # Kafka wants an integer, never "3600000.0"
@@ -103,6 +109,7 @@ def test_defaults_give_a_week_and_thirty_days():
     assert HOUR_MS == 3_600_000
     assert specs["ces.goal-events"].configs["retention.ms"] == str(168 * HOUR_MS)
     assert specs["ces.dead-letter"].configs["retention.ms"] == str(720 * HOUR_MS)
+    assert specs["ces.erasure-requests"].configs["retention.ms"] == str(168 * HOUR_MS)
     assert specs["ces-stream-user-events"].partitions == 8
 
 
@@ -110,3 +117,36 @@ def test_specs_do_not_share_config_dicts(settings):
     specs = topic_specs(settings)
     specs[0].configs["retention.ms"] = "1"
     assert all(spec.configs["retention.ms"] != "1" for spec in specs[1:])
+
+
+def test_every_topic_with_raw_user_ids_has_the_raw_id_retention(settings):
+    """docs/personal-data.md lists these; their retention is how long an erased user's records last there."""
+    personal = {"ces-test-user-events", "in.goal-events", "in.survey-answers", "out.survey-prompts"}
+    personal |= {"out.feedback-comments", "in.erasure-requests"}
+    specs = by_name(settings)
+    assert {name for name, spec in specs.items() if spec.configs["retention.ms"] == str(24 * HOUR_MS)} == personal
+
+
+class FakeAdmin:
+    """describe_configs as kafka-python 3 answers it: {"topic": {name: {config: {"value": ...}}}}."""
+
+    def __init__(self, configs: dict[str, dict[str, str]]) -> None:
+        self.configs = configs
+
+    def describe_configs(self, resources, config_filter):
+        assert config_filter == "all"
+        return {"topic": {r.name: {k: {"value": v} for k, v in self.configs[r.name].items()} for r in resources}}
+
+
+def test_config_differences_name_what_differs_and_nothing_else(settings):
+    from stream.infra.topics import config_differences
+
+    specs = [spec for spec in topic_specs(settings) if spec.name in ("out.survey-prompts", "out.goal-summaries")]
+    admin = FakeAdmin(
+        {
+            "out.survey-prompts": {"cleanup.policy": "delete", "retention.ms": "1"},
+            "out.goal-summaries": {"cleanup.policy": "compact,delete", "retention.ms": str(48 * HOUR_MS)},
+        }
+    )
+    assert config_differences(admin, specs) == {"out.survey-prompts": f"retention.ms is 1, wanted {24 * HOUR_MS}"}
+    assert config_differences(admin, []) == {}

@@ -138,6 +138,9 @@ def test_counters_move_from_zero(metrics):
 
 def test_window_gauges_render_the_snapshot(metrics):
     fig = five_point_figures(answers=(5, 5, 4, 3, 1), prompts=8, outcomes=("completed", "completed", "abandoned"))
+    fig.baseline_gap, fig.baseline_gap_lower, fig.baseline_gap_upper = -0.2, -0.5, 0.1  # set on the gap windows
+    fig.completion_baseline_gap, fig.completion_baseline_gap_lower, fig.completion_baseline_gap_upper = 0, -0.1, 0.1
+    fig.ces_cusum = 2.5
     metrics.windows.source = FakeSource([("download-invoice", TEN_MIN, fig)], owned=["download-invoice"])
     s = samples(metrics)
     on = labels(goal="download-invoice", window="10m")
@@ -155,6 +158,7 @@ def test_window_gauges_render_the_snapshot(metrics):
     assert s[("ces_goal_prompts", on)] == 8
     assert s[("ces_goal_response_ratio", on)] == pytest.approx(5 / 8)
     assert s[("ces_goal_completion_ratio", on)] == pytest.approx(2 / 3)
+    assert s[("ces_goal_ces_ratio_baseline_gap_upper", on)] == pytest.approx(0.1)
     assert 0 < s[("ces_goal_ces_ratio_wilson_lower", on)] < 0.6 < s[("ces_goal_ces_ratio_wilson_upper", on)] < 1
     for point, count in {1: 1, 2: 0, 3: 1, 4: 1, 5: 2}.items():
         assert (
@@ -183,6 +187,13 @@ def test_ratios_without_a_denominator_have_no_sample(metrics):
         "ces_goal_most_negative_ratio",
         "ces_goal_response_ratio",
         "ces_goal_completion_ratio",
+        "ces_goal_ces_ratio_baseline_gap",
+        "ces_goal_ces_ratio_baseline_gap_lower",
+        "ces_goal_ces_ratio_baseline_gap_upper",
+        "ces_goal_completion_ratio_baseline_gap",
+        "ces_goal_completion_ratio_baseline_gap_lower",
+        "ces_goal_completion_ratio_baseline_gap_upper",
+        "ces_goal_ces_cusum",
     }
     for name in ratios:
         assert (name, quiet_labels) not in s, name
@@ -265,3 +276,13 @@ def test_render_with_no_goals_still_parses():
     text = m.render().decode()
     list(text_string_to_metric_families(text))
     assert "_created" not in text
+
+
+def test_erasure_requests_are_counted_per_outcome_from_zero():
+    from stream.observability.metrics import ERASURE_OUTCOMES, CesMetrics
+
+    metrics = CesMetrics(goals=["g"], input_topics=["in"], consumed_topics=["in"])
+    text = metrics.render().decode()
+    assert ERASURE_OUTCOMES == ("erased", "unknown_user")
+    for outcome in ERASURE_OUTCOMES:
+        assert f'ces_erasure_requests_total{{outcome="{outcome}"}} 0.0' in text

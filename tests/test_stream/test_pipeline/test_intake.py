@@ -86,7 +86,7 @@ def test_a_valid_record_is_forwarded_unchanged_keyed_by_the_pseudonymous_user(
     assert forwarded.key == user_ref.encode()
     assert forwarded.partition == partition_for(user_ref, SETTINGS.topic_partitions)
     assert forwarded.value is not None
-    assert Envelope.decode(forwarded.value) == Envelope(kind, topic, 2, 41, b"app-chosen-key", value)
+    assert Envelope.decode(forwarded.value) == Envelope(kind, topic, 2, 41, b"app-chosen-key", value, NOW_S)
 
 
 def test_every_users_records_go_to_one_partition_and_other_users_spread(stage: IntakeStage) -> None:
@@ -145,3 +145,38 @@ def test_a_bug_on_one_record_dead_letters_it_as_a_processing_error(
     assert sent.value is not None
     letter = DeadLetter.model_validate_json(sent.value)
     assert letter.reason is DeadLetterReason.processing_error and "boom" in letter.detail
+
+
+ERASURE_TOPIC = SETTINGS.topic_erasure_requests
+
+
+def test_an_erasure_request_goes_on_keyed_by_pseudonym_without_the_raw_user_id(stage: IntakeStage) -> None:
+    request_id = str(uuid.uuid4())
+    value = json.dumps(
+        {"request_id": request_id, "user_id": "customer-4711", "requested_at": "2025-02-03T10:00:00Z"}
+    ).encode()
+    out = RecordingSender()
+    stage.take(out, FakeMessage(ERASURE_TOPIC, 2, 9, NOW_S, b"customer-4711", value), NOW_S)
+
+    ref = pseudonymise("customer-4711", SETTINGS.pseudonym_key.get_secret_value().encode())
+    [sent] = out.sent[USER_EVENTS]
+    assert sent.key == ref.encode() and sent.partition == partition_for(ref, SETTINGS.topic_partitions)
+    envelope = Envelope.decode(sent.value or b"")
+    assert (envelope.kind, envelope.source_topic, envelope.source_offset) == (EnvelopeKind.erasure, ERASURE_TOPIC, 9)
+    assert envelope.source_key is None
+    assert json.loads(envelope.payload)["request_id"] == request_id
+    assert b"customer-4711" not in (sent.value or b"")
+    assert out.sent[SETTINGS.topic_dead_letter] == []
+
+
+def test_a_bad_erasure_request_is_dead_lettered_with_its_reason(stage: IntakeStage) -> None:
+    out = RecordingSender()
+    stage.take(out, FakeMessage(ERASURE_TOPIC, 0, 3, NOW_S, b"k", b'{"user_id": ""}'), NOW_S)
+    assert out.sent[USER_EVENTS] == []
+    [sent] = out.sent[SETTINGS.topic_dead_letter]
+    letter = DeadLetter.model_validate_json(sent.value or b"")
+    assert (letter.reason, letter.source_topic, letter.source_offset) == (
+        DeadLetterReason.schema_violation,
+        ERASURE_TOPIC,
+        3,
+    )

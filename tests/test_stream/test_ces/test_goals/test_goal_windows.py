@@ -271,3 +271,59 @@ def test_summaries_and_the_api_split_every_window_the_metrics_only_the_split_win
     assert summary.exit_gap is not None and summary.exit_gap.ces_ratio_gap == -1.0
     assert summary.completion_vs_all.completion_only_ces_ratio == 1.0
     assert summary.completion_vs_all.all_outcomes_ces_ratio == pytest.approx(2 / 3)
+
+
+def test_the_gap_windows_carry_their_difference_from_the_rest_of_the_baseline_window(pipeline):
+    w = GoalWindows(
+        pipeline.registry, pipeline.window_specs, PARTITIONS, 0.95, baseline_window="1h", gap_windows=("10m", "7d")
+    )
+    w.owned = {OWNERS["download-invoice"]}
+    feed(w, "download-invoice", 0, T0 + 60, answers(5, 5, 5, 5, 1))  # 50 minutes ago: the baseline's rest
+    feed(w, "download-invoice", 0, T0 + 3000, answers(5, 1, 1, 1))  # the last 10 minutes
+    rows = {spec.name: fig for _, spec, fig in w.snapshot(T0 + 3300)}
+    ten, hour = rows["10m"], rows["1h"]
+    assert ten.baseline_gap == pytest.approx(0.25 - 0.8)  # 1/4 now against 4/5 before, not against 5/9
+    assert ten.baseline_gap_lower < ten.baseline_gap < ten.baseline_gap_upper
+    assert hour.baseline_gap is None and hour.baseline_gap_upper is None  # the baseline is no gap window
+    again = {spec.name: fig for _, spec, fig in w.snapshot(T0 + 3300)}["10m"]
+    assert (again.baseline_gap, again.baseline_gap_upper) == (ten.baseline_gap, ten.baseline_gap_upper)
+    # Once the baseline holds nothing but the window itself, there is no gap.
+    w2 = GoalWindows(
+        pipeline.registry, pipeline.window_specs, PARTITIONS, 0.95, baseline_window="1h", gap_windows=("10m",)
+    )
+    w2.owned = {OWNERS["download-invoice"]}
+    feed(w2, "download-invoice", 0, T0 + 3000, answers(5, 1))
+    assert {spec.name: fig for _, spec, fig in w2.snapshot(T0 + 3300)}["10m"].baseline_gap is None
+
+
+def test_the_gap_windows_carry_the_completion_gap_from_the_outcomes(pipeline):
+    w = GoalWindows(
+        pipeline.registry, pipeline.window_specs, PARTITIONS, 0.95, baseline_window="1h", gap_windows=("10m",)
+    )
+    w.owned = {OWNERS["download-invoice"]}
+    before, now = BucketCounts(), BucketCounts()
+    for outcome in ("completed",) * 9 + ("abandoned",):
+        before.add_outcome(outcome)
+    for outcome in ("completed", "abandoned", "abandoned_inferred", "abandoned"):
+        now.add_outcome(outcome)
+    feed(w, "download-invoice", 0, T0 + 60, before)
+    feed(w, "download-invoice", 0, T0 + 3000, now)
+    ten = {spec.name: fig for _, spec, fig in w.snapshot(T0 + 3300)}["10m"]
+    assert ten.completion_baseline_gap == pytest.approx(0.25 - 0.9)
+    assert ten.completion_baseline_gap_lower < ten.completion_baseline_gap < ten.completion_baseline_gap_upper
+    assert ten.baseline_gap is None  # no answers: no CES gap
+
+
+def test_the_sequential_window_carries_the_cusum_of_goals_with_a_target(pipeline):
+    from stream.ces.goals.stats import cusum
+
+    w = GoalWindows(pipeline.registry, pipeline.window_specs, PARTITIONS, 0.95, sequential=("1h", 0.2))
+    w.owned = {OWNERS["download-invoice"], OWNERS["view-policy"]}
+    feed(w, "download-invoice", 0, T0 + 60, answers(5, 5, 5, 5))
+    feed(w, "download-invoice", 0, T0 + 3000, answers(1, 1, 1, 2, 5))
+    feed(w, "view-policy", 0, T0 + 3000, answers(1, 1, 1))
+    rows = {(goal, spec.name): fig for goal, spec, fig in w.snapshot(T0 + 3300)}
+    expected = cusum([answers(5, 5, 5, 5), answers(1, 1, 1, 2, 5)], 0.8, 0.6)
+    assert rows[("download-invoice", "1h")].ces_cusum == pytest.approx(expected) and expected > 0
+    assert rows[("download-invoice", "10m")].ces_cusum is None  # only on the sequential window
+    assert rows[("view-policy", "1h")].ces_cusum is None  # no target, no CUSUM

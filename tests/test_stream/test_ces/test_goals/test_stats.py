@@ -155,3 +155,42 @@ def test_prompts_without_answers_give_a_zero_response_ratio_not_none():
     result = figures(counts, FIVE_POINT, 1, 0.99)
     assert result.response_ratio == 0.0
     assert result.ces_ratio is None
+
+
+def test_baseline_gap_compares_a_window_with_the_rest_of_the_longer_one():
+    from stream.ces.goals.segments import AnswerCounts
+    from stream.ces.goals.stats import baseline_gap, difference_interval, wilson_interval
+
+    recent, whole = AnswerCounts(positive=30, negative=20), AnswerCounts(positive=880, negative=170)
+    gap, lower, upper = baseline_gap(recent, whole, 0.99)
+    p1, p2 = 30 / 50, 850 / 1000
+    assert gap == pytest.approx(p1 - p2)
+    expected = difference_interval(p1, wilson_interval(30, 50, 0.99), p2, wilson_interval(850, 1000, 0.99))
+    assert (lower, upper) == pytest.approx(expected)
+    assert upper < 0  # a drop from 0.85 to 0.60 on 50 answers is beyond doubt
+    assert baseline_gap(AnswerCounts(), whole, 0.99) is None
+    assert baseline_gap(recent, AnswerCounts(positive=30, negative=20), 0.99) is None  # no rest
+
+
+def test_difference_interval_is_newcombes_hybrid_score_interval():
+    """Newcombe (1998), Table II, example (a): 56/70 - 48/80 at 95 %: 0.0524 to 0.3339."""
+    from stream.ces.goals.stats import difference_interval, wilson_interval
+
+    lower, upper = difference_interval(56 / 70, wilson_interval(56, 70, 0.95), 48 / 80, wilson_interval(48, 80, 0.95))
+    assert (round(lower, 4), round(upper, 4)) == (0.0524, 0.3339)
+
+
+def test_cusum_adds_the_log_likelihood_ratio_per_answer_and_never_goes_below_zero():
+    import math
+
+    from stream.ces.goals.segments import AnswerCounts
+    from stream.ces.goals.stats import cusum
+
+    good, bad = math.log(0.6 / 0.8), math.log(0.4 / 0.2)
+    minutes = [AnswerCounts(positive=10), None, AnswerCounts(positive=1, negative=3), AnswerCounts(negative=1)]
+    # 10 positive answers take it to 0 (not below); then 1 positive and 3 others, then 1 other.
+    assert cusum(minutes, 0.8, 0.6) == pytest.approx(good + 3 * bad + bad)
+    assert cusum([AnswerCounts(neutral=1)], 0.8, 0.6) == pytest.approx(bad)  # neutral is not top-box
+    assert cusum([], 0.8, 0.6) == 0.0
+    with pytest.raises(ValueError, match="rejectable"):
+        cusum([], 0.6, 0.8)

@@ -400,3 +400,17 @@ def test_snapshot_of_200_goals_by_7_windows_is_computed_and_prints_nothing(capsy
     assert len(snapshot) == 1400
     assert [snapshot[("goal-007", spec.name)].answers for spec in specs] == [spec.bucket_count for spec in specs]
     assert capsys.readouterr() == ("", "")
+
+
+def test_window_buckets_are_the_buckets_window_counts_sums_oldest_first():
+    from stream.ces.goals.buckets import BucketCounts
+    from stream.ces.registry.scales import Sentiment
+
+    spec = WindowSpec("3m", 180, 60)
+    store = GoalBuckets()
+    one = BucketCounts()
+    one.add_answer(5, Sentiment.positive, "completed", "web")
+    store.apply(60, 600, one)
+    store.apply(60, 720, one)
+    assert store.window_buckets(spec, 750) == [one, None, one]  # [600, 780): the open bucket 720 last
+    assert store.window_buckets(spec, 800) == [None, one, None]

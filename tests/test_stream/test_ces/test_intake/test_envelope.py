@@ -79,3 +79,12 @@ def test_decoding_garbage_raises(data):
     # The user stage catches this and dead-letters the record as processing_error.
     with pytest.raises((ValueError, KeyError)):
         Envelope.decode(data)
+
+
+def test_the_source_timestamp_travels_in_the_header_and_is_optional():
+    from stream.ces.intake import Envelope, EnvelopeKind
+
+    stamped = Envelope(EnvelopeKind.goal_event, "in", 1, 2, b"k", b"{}", 1_750_000_000.25)
+    assert Envelope.decode(stamped.encode()) == stamped
+    plain = Envelope(EnvelopeKind.goal_event, "in", 1, 2, b"k", b"{}")
+    assert b'"ts"' not in plain.encode() and Envelope.decode(plain.encode()).source_timestamp is None

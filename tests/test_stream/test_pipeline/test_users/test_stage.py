@@ -153,9 +153,13 @@ def stage() -> Stage:
 def test_the_stage_registers_its_agent_timers_and_rebalance_receivers(stage: Stage) -> None:
     app = stage.app
     assert list(app.agents) == [f"{SETTINGS.app_id}.users"]
-    assert sorted(app.timers) == [f"{SETTINGS.app_id}.expiry-timer", f"{SETTINGS.app_id}.partials-pruner"]
+    assert sorted(app.timers) == [
+        f"{SETTINGS.app_id}.erasures-pruner",
+        f"{SETTINGS.app_id}.expiry-timer",
+        f"{SETTINGS.app_id}.partials-pruner",
+    ]
     assert app.on_rebalance_complete.receivers == [stage.stage.after_recovery]
-    assert sorted(app.tables) == ["partials", "users"]
+    assert sorted(app.tables) == ["erasures", "partials", "users"]
 
 
 def test_a_completed_goal_prompts_an_eligible_user(stage: Stage) -> None:

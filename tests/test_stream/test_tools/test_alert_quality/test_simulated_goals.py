@@ -18,13 +18,8 @@ from stream.errors import CesError
 from stream.observability.rules import BELOW_TARGET, MIN_ANSWERS, TARGET, rule_file
 from stream.settings import Settings
 from stream.tools import alert_quality
-from stream.tools.alert_quality.command import (
-    MARK,
-    expand_recorded,
-    paging_alert,
-    recording_rules,
-    simulated_registry,
-)
+from stream.tools.alert_quality.command import paging_alert, simulated_registry
+from stream.tools.alert_quality.expansion import MARK, expand_recorded, recording_rules
 from stream.tools.alert_quality.simulated_goals import (
     DETECTION_HORIZON_MINUTES,
     DROP_SPAN_MINUTES,
