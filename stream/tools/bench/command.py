@@ -224,9 +224,10 @@ def _run_worker_phases(
         record(prompt)
     steady_users = 0
     if "steady" in chosen:
-        worker.wait_idle()  # the goal stage may still be folding the backlog's facts
+        idle_wait_s = worker.wait_idle()  # the goal stage may still be folding the backlog's facts
         load = SteadyLoad(options.rate, options.duration_s, options.warmup_s)
         figure = asyncio.run(phases.steady(settings, load, worker))
+        figure.detail["idle_wait_s"] = round(idle_wait_s, 1)
         steady_users = int(options.rate * (options.duration_s + options.warmup_s))
         record(figure)
     if chosen & {"answer", "peer"}:

@@ -253,6 +253,7 @@ def start(settings: Settings, worker: BenchWorker, users_in_state: int) -> Figur
     Times, from the kill: /health ready, and the new event's prompt decision by the new process.
     """
     user = f"start-probe-{uuid.uuid4().hex[:12]}"
+    worker.wait_idle()  # every user's state written (and committed) before the crash
     worker.kill()
     killed_at = time.monotonic()
     produce(settings, settings.topic_goal_events, [(user.encode(), _probe_event(user))])
