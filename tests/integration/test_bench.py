@@ -22,7 +22,7 @@ PEER = peer_python()
 
 
 @pytest.fixture(scope="module")
-def report(kafka_bootstrap: str) -> dict[str, Any]:
+def report(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     settings = Settings(kafka_bootstrap=kafka_bootstrap, topic_partitions=4)
     options = BenchOptions(
         phases=(*DEFAULT_PHASES, "peer") if PEER else DEFAULT_PHASES,
@@ -34,6 +34,7 @@ def report(kafka_bootstrap: str) -> dict[str, Any]:
         duration_s=DURATION,
         warmup_s=WARMUP,
         scrapes=2,
+        work_dir=tmp_path_factory.mktemp("bench"),
     )
     return run_bench(settings, options)
 

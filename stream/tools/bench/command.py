@@ -52,6 +52,7 @@ class BenchOptions:
     peer_python: str | None = None
     seed: int = 19
     extra_env: dict[str, str] = field(default_factory=dict)
+    work_dir: Path | None = None  # the worker's log, data and the peer's state; default a new temporary folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +158,8 @@ def _say(text: str) -> None:
 def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     """Run the chosen phases; print each figure as it comes and the table at the end; return the report."""
     tag = f"bench{int(time.time())}"
-    work = Path(tempfile.mkdtemp(prefix="ces-bench-"))
+    work = options.work_dir or Path(tempfile.mkdtemp(prefix="ces-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     env = bench_env(settings, options, tag, work)
     run_settings = load_settings(
         **{k[4:].lower(): v for k, v in env.items() if k.startswith("CES_") and k[4:].lower() in Settings.model_fields}
