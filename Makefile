@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CES := $(BIN)/ces-stream
 
-.PHONY: install constraints run test test-unit fmt lint typecheck kafka-start kafka-stop topics worker schemas monitoring docs clean
+.PHONY: install constraints run bench bench-peer-env test test-unit fmt lint typecheck kafka-start kafka-stop topics worker schemas monitoring docs clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,21 @@ constraints: install
 ## a worker, Prometheus and Alertmanager when installed, the simulator with an incident, a live view.
 run: install
 	$(CES) run
+
+## The benchmark (docs/performance.md), with the Quix Streams peer.
+bench: install bench-peer-env
+	$(CES) bench --peer
+
+## The peer's own venv: quixstreams 3.28.1 wants another pydantic than constraints.txt pins,
+## so it is not installed next to ces-stream (the `bench` extra, in .venv-bench).
+BENCH_VENV ?= .venv-bench
+bench-peer-env: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q "quixstreams==3.28.1"
+	touch $@
 
 test: install
 	$(BIN)/pytest -q -ra

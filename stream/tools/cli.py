@@ -8,7 +8,6 @@ listed in ``COMMANDS``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -24,8 +23,7 @@ from stream.observability.log_secrets import mask_secrets
 from stream.observability.monitoring import differences, monitoring_files, write
 from stream.pipeline.worker import run_worker
 from stream.settings import Settings, load_settings
-from stream.tools import alert_quality, erase, report, run, simulator
-from stream.tools.bench import BenchOptions, run_bench
+from stream.tools import alert_quality, bench, erase, report, run, simulator
 
 
 class Command(NamedTuple):
@@ -94,34 +92,6 @@ def _run_worker(settings: Settings, args: argparse.Namespace) -> int:
     return run_worker(settings, loglevel=args.loglevel)
 
 
-def _bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--events", type=int, default=50_000, help="backlog size for the throughput phase")
-    parser.add_argument("--goals", type=int, default=200, help="goals in the benchmark registry")
-    parser.add_argument("--rate", type=float, default=1000.0, help="goal events per second in the latency phase")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of the latency phase")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds at the latency rate before measuring")
-    parser.add_argument("--scrapes", type=int, default=20, help="/metrics scrapes to time")
-    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
-
-
-def _run_bench(settings: Settings, args: argparse.Namespace) -> int:
-    broker = _local_kafka(settings)
-    if broker is not None:
-        broker.start()
-    options = BenchOptions(
-        events=args.events,
-        goals=args.goals,
-        rate=args.rate,
-        duration_s=args.duration,
-        warmup_s=args.warmup,
-        scrapes=args.scrapes,
-    )
-    figures = run_bench(settings, options)
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    return 0
-
-
 def _monitoring_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="deploy", help="folder to write into (default: deploy)")
     parser.add_argument(
@@ -164,9 +134,10 @@ COMMANDS = (
     Command("worker", "run the stream worker (/metrics, /health on CES_WEB_PORT)", _worker_arguments, _run_worker),
     Command(
         "bench",
-        "measure events/s and latency against the real broker (with the raw-consumer ceiling)",
-        _bench_arguments,
-        _run_bench,
+        "measure what one worker does with a realistic population, phase by phase (prompt and answer paths, "
+        "steady state, scrape, start), in events/s and per CPU-second, next to the raw-consumer ceiling",
+        bench.add_arguments,
+        bench.run,
     ),
     Command(
         "monitoring",
