@@ -73,6 +73,43 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredent
     return None
 
 
+def _faust_app(s: Settings) -> faust.App:
+    """The Faust app of one worker: broker, store, web server and the consumer and producer tuning."""
+    return faust.App(
+        s.app_id,
+        broker=[f"kafka://{server}" for server in s.bootstrap_servers],
+        broker_credentials=_credentials(s),
+        store=s.store,
+        datadir=str(s.data_dir),
+        topic_partitions=s.topic_partitions,
+        topic_replication_factor=s.topic_replication_factor,
+        # Gauges come only from partitions a worker owns: no standby copies to confuse that.
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        web_host=s.web_host,
+        web_bind=s.web_host,  # Faust binds web_bind (default 0.0.0.0); web_host only names it
+        web_port=s.web_port,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        stream_buffer_maxsize=16384,
+        # No linger: stages send whole batches and wait for them, so lingering only adds
+        # latency (aiokafka keeps one request in flight, so records still batch under load).
+        producer_linger=0.0,
+        producer_max_batch_size=262_144,
+        broker_max_poll_records=5000,
+        # Static membership: a restarted worker gets its partitions back without waiting for
+        # its old session to expire; a dead one's move after the session timeout.
+        consumer_group_instance_id=s.static_member_id(),
+        broker_session_timeout=s.session_timeout_seconds,
+        broker_heartbeat_interval=s.heartbeat_interval_seconds,
+        monitor=QuietMonitor(),
+        autodiscover=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
 class Pipeline:
     """The Faust app of one worker and everything wired to it."""
 
@@ -82,41 +119,10 @@ class Pipeline:
         self.known_goals = frozenset(registry.slugs)
         self.limits = Limits(settings.max_event_bytes, settings.future_skew_seconds, settings.late_grace_seconds)
         s = settings
-        self.app = faust.App(
-            s.app_id,
-            broker=[f"kafka://{server}" for server in s.bootstrap_servers],
-            broker_credentials=_credentials(s),
-            store=s.store,
-            datadir=str(s.data_dir),
-            topic_partitions=s.topic_partitions,
-            topic_replication_factor=s.topic_replication_factor,
-            # Gauges come only from partitions a worker owns: no standby copies to confuse that.
-            table_standby_replicas=0,
-            consumer_auto_offset_reset="earliest",
-            web_host=s.web_host,
-            web_bind=s.web_host,  # Faust binds web_bind (default 0.0.0.0); web_host only names it
-            web_port=s.web_port,
-            web_tables_enabled=False,
-            web_stats_enabled=False,
-            web_graph_enabled=False,
-            stream_buffer_maxsize=16384,
-            # No linger: stages send whole batches and wait for them, so lingering only adds
-            # latency (aiokafka keeps one request in flight, so records still batch under load).
-            producer_linger=0.0,
-            producer_max_batch_size=262_144,
-            broker_max_poll_records=5000,
-            # Static membership: a restarted worker gets its partitions back without waiting for
-            # its old session to expire; a dead one's move after the session timeout.
-            consumer_group_instance_id=s.static_member_id(),
-            broker_session_timeout=s.session_timeout_seconds,
-            broker_heartbeat_interval=s.heartbeat_interval_seconds,
-            monitor=QuietMonitor(),
-            autodiscover=False,
-            key_serializer="raw",
-            value_serializer="raw",
-        )
+        self.app = _faust_app(s)
+        input_topics = [s.topic_goal_events, s.topic_survey_answers, s.topic_erasure_requests]
         # One channel over the inputs: the intake agent validates and re-keys them together.
-        self.inputs_topic = self.app.topic(s.topic_goal_events, s.topic_survey_answers, s.topic_erasure_requests, **RAW)
+        self.inputs_topic = self.app.topic(*input_topics, **RAW)
         self.user_events_topic = self.app.topic(
             user_events_topic(s), internal=True, partitions=s.topic_partitions, **RAW
         )
@@ -125,7 +131,6 @@ class Pipeline:
         )
         self.window_specs = s.window_specs()
         self.resolutions_s = tuple(sorted({spec.resolution_s for spec in self.window_specs}))
-        input_topics = [s.topic_goal_events, s.topic_survey_answers, s.topic_erasure_requests]
         self.metrics = CesMetrics(
             goals=registry.slugs,
             input_topics=input_topics,
