@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
@@ -14,6 +13,7 @@ from faust.types import AppT, ChannelT, StreamT
 from mode.types.signals import BaseSignalT
 
 from stream.pipeline.stage_types import Event, RawTable
+from stream.pipeline.stop_deadline import StopDeadline
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +27,7 @@ async def stop_the_worker(app: AppT, exc: BaseException) -> None:
     A graceful stop waits for every stream to ack what it holds (Faust's ``stream_wait_empty``),
     and a stage that failed never acks its batch: the stop would wait for ever.
     """
-
-    def exit_now() -> None:
-        log.critical("the worker did not stop within %g s of %r; exiting now", STOP_GRACE_S, exc)
-        logging.shutdown()
-        os._exit(EX_SOFTWARE)
-
-    asyncio.get_running_loop().call_later(STOP_GRACE_S, exit_now)
+    StopDeadline(STOP_GRACE_S, exit_code=EX_SOFTWARE).arm(repr(exc))
     await app.crash(exc)
 
 

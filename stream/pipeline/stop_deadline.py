@@ -27,11 +27,18 @@ EX_TEMPFAIL = 75  # sysexits.h: a temporary failure; the next worker picks up fr
 class StopDeadline:
     """Exits the process ``timeout_s`` after :meth:`arm` unless it has exited by then.
 
+    Used for every stop that must end: a signal (:data:`EX_TEMPFAIL`) and a stage crash
+    (``EX_SOFTWARE``, see :func:`stream.pipeline.stage_helpers.stop_the_worker`).
+
+    :param exit_code: the process's exit code when the deadline passes.
     :param exit: what ends the process (``os._exit``; a test passes its own).
     """
 
-    def __init__(self, timeout_s: float, exit: Callable[[int], object] = os._exit) -> None:
+    def __init__(
+        self, timeout_s: float, exit_code: int = EX_TEMPFAIL, exit: Callable[[int], object] = os._exit
+    ) -> None:
         self.timeout_s = timeout_s
+        self.exit_code = exit_code
         self._exit = exit
         self._timer: threading.Timer | None = None
         self.armed_at: float | None = None
@@ -46,10 +53,7 @@ class StopDeadline:
             return
         self.armed_at = time.monotonic()
         log.info(
-            "%s: stopping; a stop that takes over %g s (CES_SHUTDOWN_TIMEOUT_SECONDS) ends with exit code %s",
-            cause,
-            self.timeout_s,
-            EX_TEMPFAIL,
+            "%s: stopping; a stop that takes over %g s ends with exit code %s", cause, self.timeout_s, self.exit_code
         )
         timer = threading.Timer(self.timeout_s, self._expire, args=(cause,))
         timer.daemon = True
@@ -66,7 +70,7 @@ class StopDeadline:
             "replayed by the next worker)",
             self.timeout_s,
             cause,
-            EX_TEMPFAIL,
+            self.exit_code,
         )
         logging.shutdown()
-        self._exit(EX_TEMPFAIL)
+        self._exit(self.exit_code)
