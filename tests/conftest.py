@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from stream.infra.local_services import free_port
+from stream.pipeline import stop_deadline
 from tests.browser import CHROMIUM_NAMES
 from tests.harness import WorkerProcess, worker_env
 
@@ -93,6 +96,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+@pytest.fixture(autouse=True)
+def no_stop_deadline_left_armed() -> Iterator[None]:
+    """A stop deadline armed in the test process would end the whole run later with its exit code."""
+    yield
+    left = [t for t in threading.enumerate() if t.name == stop_deadline.THREAD_NAME and t.is_alive()]
+    for timer in left:
+        cast(threading.Timer, timer).cancel()
+    assert not left, "the test armed a StopDeadline in the test process; replace it (see test_continuity_guard)"
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure; the next worker picks up from the last commit
+THREAD_NAME = "ces-stop-deadline"  # how a test run finds a deadline a test left armed
 
 
 class StopDeadline:
@@ -57,6 +58,7 @@ class StopDeadline:
         )
         timer = threading.Timer(self.timeout_s, self._expire, args=(cause,))
         timer.daemon = True
+        timer.name = THREAD_NAME
         self._timer = timer
         timer.start()
 

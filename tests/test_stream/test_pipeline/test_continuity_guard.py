@@ -8,6 +8,7 @@ hole is replaced by a fake reader that answers from a list of records.
 from __future__ import annotations
 
 import asyncio
+from typing import ClassVar
 from unittest.mock import AsyncMock
 
 import faust
@@ -16,6 +17,7 @@ from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
 from stream.observability.metrics import CesMetrics
+from stream.pipeline import stage_helpers
 from stream.pipeline.faust_internals import ContinuityGuard, ack
 
 TOPIC = "answers"
@@ -117,10 +119,24 @@ async def test_replays_after_a_seek_back_pass_without_a_read(consumer):
     assert [e.message.offset for e in batch] == [0, 1, 2, 0, 1, 2, 3] and reader.reads == []
 
 
+class RecordedDeadline:
+    """Stands in for the stop deadline: the real one would end the test process."""
+
+    armed: ClassVar[list[tuple[float, int, str]]] = []
+
+    def __init__(self, timeout_s: float, exit_code: int) -> None:
+        self.timeout_s, self.exit_code = timeout_s, exit_code
+
+    def arm(self, cause: str) -> None:
+        self.armed.append((self.timeout_s, self.exit_code, cause))
+
+
 async def test_a_hole_that_cannot_be_read_stops_the_worker_and_nothing_past_it_is_acked(consumer, monkeypatch):
     m = metrics()
     crash = AsyncMock()
     monkeypatch.setattr(consumer.app, "crash", crash)
+    monkeypatch.setattr(stage_helpers, "StopDeadline", RecordedDeadline)
+    RecordedDeadline.armed.clear()
     monkeypatch.setattr(ContinuityGuard, "ATTEMPTS", 1)
     guard = ContinuityGuard(consumer.app, FakeReader(error=TimeoutError("broker gone")), m)
     batch = events(consumer, [0, 1, 7, 8])
@@ -128,6 +144,8 @@ async def test_a_hole_that_cannot_be_read_stops_the_worker_and_nothing_past_it_i
         await asyncio.wait_for(guard.contiguous(batch), timeout=0.5)  # the stage never gets the batch
     crash.assert_awaited_once()
     assert "offsets 2-6" in str(crash.await_args.args[0])
+    [(_, exit_code, cause)] = RecordedDeadline.armed  # and a shutdown that hangs still ends
+    assert exit_code == stage_helpers.EX_SOFTWARE and "offsets 2-6" in cause
     assert consumer._new_offset(TP0) is None  # nothing acked, nothing to commit
     assert m.offset_gaps.labels(TOPIC, "unreadable")._value.get() == 1
 
