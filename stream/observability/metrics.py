@@ -8,7 +8,10 @@ small fixed sets, and are pre-initialised so series never go missing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
@@ -36,7 +39,11 @@ LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 class WindowSnapshotSource(Protocol):
     """Whatever holds the per-goal window figures of the goals this worker owns."""
 
-    def snapshot(self) -> list[tuple[str, WindowSpec, WindowFigures]]: ...
+    def goal_rows(self, goal: str, now_s: float) -> list[tuple[str, WindowSpec, WindowFigures]]: ...
+
+    def rows_key(self, goal: str, now_s: float) -> Hashable:
+        """Equal keys mean equal rows of the goal (so its rendered lines can be kept)."""
+        ...
 
     def owned_goals(self) -> list[str]: ...
 
@@ -126,10 +133,12 @@ def split_metric_names() -> list[str]:
 class WindowExposition:
     """Renders the owned goals' window figures at scrape time, straight to exposition text.
 
-    Tens of thousands of samples (200 goals x 7 windows x ~20 series) are too slow through
-    prometheus_client's generic collector path (~200 ms); label values here come only from the
-    goal registry (slugs ``[a-z0-9_-]``) and window names, so they need no escaping and
-    the lines can be formatted directly (~30 ms). No state of its own.
+    Tens of thousands of samples (200 goals x 8 windows x ~20 series) are too slow through
+    prometheus_client's generic collector path; label values here come only from the goal
+    registry (slugs ``[a-z0-9_-]``) and window names, so they need no escaping and the lines
+    can be formatted directly. A goal's lines are kept until its :meth:`~WindowSnapshotSource.rows_key`
+    changes (new counts, or a window moving on by a bucket), so a scrape computes and
+    formats only the goals that changed since the one before: quiet goals cost nothing.
     """
 
     def __init__(self, targets: dict[str, float | None]) -> None:
@@ -138,14 +147,40 @@ class WindowExposition:
         # Sample-line prefixes per (goal, window): their label values come from configuration,
         # so the set is bounded, and formatting them once saves most of a scrape's string work.
         self._prefixes: dict[tuple[str, str], _RowPrefixes] = {}
+        # Per owned goal: (rows key, the goal's text per family).
+        self._rendered: dict[str, tuple[Hashable, dict[str, str]]] = {}
 
-    def render(self) -> str:
-        if self.source is None:
+    def render(self, now_s: float | None = None) -> str:
+        source = self.source
+        if source is None:
             return ""
-        rows = self.source.snapshot()
-        lines: dict[str, list[str]] = {name: [] for name in _FAMILY_DOCS}
-        by_score = lines["ces_goal_answers_by_score"]
-        outcomes = lines["ces_goal_outcomes"]
+        now_s = time.time() if now_s is None else now_s
+        chunks: dict[str, list[str]] = {name: [] for name in _FAMILY_DOCS}
+        rendered: dict[str, tuple[Hashable, dict[str, str]]] = {}
+        owned = source.owned_goals()
+        for goal in owned:
+            key = source.rows_key(goal, now_s)
+            kept = self._rendered.get(goal)
+            if kept is None or kept[0] != key:
+                kept = (key, self._goal_text(source.goal_rows(goal, now_s)))
+            rendered[goal] = kept
+            for name, text in kept[1].items():
+                chunks[name].append(text)
+        self._rendered = rendered  # goals no longer owned are dropped
+        chunks["ces_goal_target_ces_ratio"] = [
+            f'ces_goal_target_ces_ratio{{goal="{goal}"}} {float(value)!r}'
+            for goal in owned
+            if (value := self.targets.get(goal)) is not None
+        ]
+        out: list[str] = []
+        for name, doc in _FAMILY_DOCS.items():
+            out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge")
+            out.extend(chunks[name])
+        return "\n".join(out) + "\n"
+
+    def _goal_text(self, rows: list[tuple[str, WindowSpec, WindowFigures]]) -> dict[str, str]:
+        """One goal's sample lines, per family (families without a sample left out)."""
+        lines: dict[str, list[str]] = defaultdict(list)
         prefixes = self._prefixes
         for goal, spec, fig in rows:
             row = prefixes.get((goal, spec.name))
@@ -155,8 +190,10 @@ class WindowExposition:
                 value = getattr(fig, attr)
                 if value is not None:  # a ratio with no denominator has no value: no sample
                     lines[name].append(prefix + repr(float(value)))
+            by_score = lines["ces_goal_answers_by_score"]
             for score, count in fig.distribution.items():
                 by_score.append(row.score_prefix(score) + repr(float(count)))
+            outcomes = lines["ces_goal_outcomes"]
             for outcome, count in fig.outcomes.items():
                 outcomes.append(row.outcomes[outcome] + repr(float(count)))
             segments = fig.segments
@@ -174,16 +211,7 @@ class WindowExposition:
                 if gap is not None:
                     for name, attr, prefix in row.gap:
                         lines[name].append(prefix + repr(float(getattr(gap, attr))))
-        lines["ces_goal_target_ces_ratio"] = [
-            f'ces_goal_target_ces_ratio{{goal="{goal}"}} {float(value)!r}'
-            for goal in self.source.owned_goals()
-            if (value := self.targets.get(goal)) is not None
-        ]
-        out: list[str] = []
-        for name, doc in _FAMILY_DOCS.items():
-            out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge")
-            out.extend(lines[name])
-        return "\n".join(out) + "\n"
+        return {name: "\n".join(family) for name, family in lines.items() if family}
 
 
 # Every window family, in exposition order, with its help text.
@@ -365,3 +393,15 @@ class CesMetrics:
     def render(self) -> bytes:
         """The text exposition of every metric: the registry's, then the window gauges."""
         return generate_latest(self.registry) + self.windows.render().encode()
+
+    async def render_beside_the_loop(self) -> bytes:
+        """:meth:`render` for the worker's web server: the registry's part on a thread.
+
+        That part (thousands of labelled counter samples, ~20 ms) would otherwise hold the event
+        loop, and with it every stage, for its whole length; on a thread it only shares the
+        interpreter with the loop. prometheus_client guards its values with locks. The window
+        part reads the goal stage's state, which only the loop may touch, so it stays on the loop.
+        """
+        registry_part = asyncio.get_running_loop().run_in_executor(None, generate_latest, self.registry)
+        windows_part = self.windows.render().encode()
+        return await registry_part + windows_part

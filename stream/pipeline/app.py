@@ -206,7 +206,8 @@ class Pipeline:
         @app.page("/metrics")
         async def metrics(web: View, request: Request) -> Response:
             # aiohttp takes the charset separately from the content type.
-            return web.bytes(self.metrics.render(), content_type=CONTENT_TYPE_LATEST.split(";", 1)[0])
+            body = await self.metrics.render_beside_the_loop()
+            return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";", 1)[0])
 
         @app.page("/api/goals")
         async def goal_figures(web: View, request: Request) -> Response:

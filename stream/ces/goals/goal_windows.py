@@ -6,6 +6,7 @@ the exported figures and for the summaries of periods the clock has closed.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
@@ -135,6 +136,8 @@ class GoalWindows:
         self.owned: set[int] = set()
         # Read once: registry lookups are pydantic attribute access, too slow per scrape row.
         self.scales = {goal.slug: goal.scale_obj() for goal in registry.goals}
+        # Every bucket boundary of every window is a multiple of this (see rows_key).
+        self.slot_s = math.gcd(*(spec.resolution_s for spec in self.window_specs)) if self.window_specs else 1
 
     def owned_goals(self) -> list[str]:
         return [slug for slug in self.registry.slugs if goal_partition(slug, self.partitions) in self.owned]
@@ -158,20 +161,35 @@ class GoalWindows:
         exports), or for every window with ``split_everywhere`` (what /api/goals shows).
         """
         now_s = time.time() if now_s is None else now_s
+        return [row for goal in self.owned_goals() for row in self.goal_rows(goal, now_s, split_everywhere)]
+
+    def goal_rows(
+        self, goal: str, now_s: float, split_everywhere: bool = False
+    ) -> list[tuple[str, WindowSpec, WindowFigures]]:
+        """One goal's rows of :meth:`snapshot`: a row per window."""
+        buckets = self.merged.goals.get(goal)
         rows = []
-        for goal in self.owned_goals():
-            buckets = self.merged.goals.get(goal)
-            counts_of: dict[str, BucketCounts] = {}
-            for spec in self.window_specs:
-                split = split_everywhere or spec.name in self.split_windows
-                counts = buckets.window_counts(spec, now_s, segments=split) if buckets is not None else BucketCounts()
-                counts_of[spec.name] = counts
-                rows.append((goal, spec, self.figures_of(goal, counts, split=split)))
-            if self.gap_windows:
-                self._add_baseline_gaps(rows[-len(self.window_specs) :], counts_of)
-            if self.sequential is not None and buckets is not None:
-                self._add_cusum(goal, buckets, rows[-len(self.window_specs) :], now_s)
+        counts_of: dict[str, BucketCounts] = {}
+        for spec in self.window_specs:
+            split = split_everywhere or spec.name in self.split_windows
+            counts = buckets.window_counts(spec, now_s, segments=split) if buckets is not None else BucketCounts()
+            counts_of[spec.name] = counts
+            rows.append((goal, spec, self.figures_of(goal, counts, split=split)))
+        if self.gap_windows:
+            self._add_baseline_gaps(rows, counts_of)
+        if self.sequential is not None and buckets is not None:
+            self._add_cusum(goal, buckets, rows, now_s)
         return rows
+
+    def rows_key(self, goal: str, now_s: float) -> tuple[object, int, int]:
+        """What :meth:`goal_rows` depends on: equal keys, equal rows (for the same goal).
+
+        The goal's buckets (the object and its version) and the time slot: every window ends
+        with the bucket that holds ``now_s``, so its figures move only at bucket boundaries,
+        which are multiples of the slot.
+        """
+        buckets = self.merged.goals.get(goal)
+        return (buckets, buckets.version if buckets is not None else 0, int(now_s // self.slot_s))
 
     def _add_cusum(
         self, goal: str, buckets: GoalBuckets, rows: list[tuple[str, WindowSpec, WindowFigures]], now_s: float

@@ -190,11 +190,13 @@ class GoalBuckets:
     :meth:`apply` with deltas makes the aggregate the exact sum of the partials.
     """
 
-    __slots__ = ("_buckets", "_sums")
+    __slots__ = ("_buckets", "_sums", "version")
 
     def __init__(self) -> None:
         # resolution_s -> bucket_start_s -> counts
         self._buckets: dict[int, dict[int, BucketCounts]] = {}
+        #: Changes whenever a bucket does: a reader may keep what it derived for as long as it stays.
+        self.version = 0
         # resolution_s -> duration_s -> running sum of the closed part of that window
         self._sums: dict[int, dict[int, _RunningSum]] = {}
 
@@ -207,6 +209,7 @@ class GoalBuckets:
         """
         if bucket_start_s % resolution_s:
             raise ValueError(f"bucket start {bucket_start_s} is not a multiple of the resolution {resolution_s}s")
+        self.version += 1
         by_start = self._buckets.get(resolution_s)
         if by_start is None:
             by_start = self._buckets[resolution_s] = {}
@@ -321,6 +324,8 @@ class GoalBuckets:
             if not by_start:
                 del self._buckets[resolution_s]
                 self._sums.pop(resolution_s, None)
+        if dropped:
+            self.version += 1
         return dropped
 
     def _running_sum(

@@ -20,7 +20,7 @@ from faust.types import AppT
 
 from stream.ces.intake import Envelope, EnvelopeKind, partition_for, user_id_from_record
 from stream.ces.registry import GoalRegistry
-from stream.ces.users import PromptDecision, UserState, expire_open_goals, next_deadline_s
+from stream.ces.users import PromptDecision, UserState, expire_open_goals, may_have_open_goals, next_deadline_s
 from stream.infra.record_reader import RecordReader
 from stream.pipeline.faust_internals import BatchSender
 from stream.pipeline.stage_helpers import owned_partitions
@@ -146,10 +146,15 @@ class UserExpiry:
         self.timers.user_ids.pop(user_ref, None)
 
     def rebuild(self, stored_states: Iterable[tuple[bytes, bytes | None]], owned: set[int]) -> None:
-        """Derive the deadline index again from the owned users' stored states (raw ids unknown)."""
+        """Derive the deadline index again from the owned users' stored states (raw ids unknown).
+
+        It reads every stored user, on every rebalance, before the stage goes on: only the
+        states that can hold an open goal are decoded, so the pass stays short at a million users.
+        """
         for raw_key, data in stored_states:
+            if not data or not may_have_open_goals(data):
+                continue
             user_ref = raw_key.decode()
             partition = partition_for(user_ref, self.partitions)
-            if partition not in owned or not data:
-                continue
-            self.arm(partition, UserState.from_json_obj(json.loads(data)), user_ref, None)
+            if partition in owned:
+                self.arm(partition, UserState.from_json_obj(json.loads(data)), user_ref, None)

@@ -400,7 +400,7 @@ class UserStage:
         out = BatchSender(self.app)
         self.send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
         await out.send()
-        self.expiry.rebuild(list(self.users.items()), owned)
+        self.expiry.rebuild(self.users.items(), owned)  # no await inside: the table cannot change meanwhile
         self.erasure.rebuild(list(self.erasure.table.items()), owned)
 
     def forget_decoded(self, sender: object = None, *args: Any, **kwargs: Any) -> None:

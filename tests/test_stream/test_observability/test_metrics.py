@@ -46,10 +46,14 @@ class FakeSource:
         self.rows = rows
         self.owned = owned
         self.calls = 0
+        self.keys = {}
 
-    def snapshot(self):
+    def goal_rows(self, goal, now_s):
         self.calls += 1
-        return list(self.rows)
+        return [row for row in self.rows if row[0] == goal]
+
+    def rows_key(self, goal, now_s):
+        return self.keys.get(goal, object())  # a fresh object is never equal: the rows are read again
 
     def owned_goals(self):
         return list(self.owned)
@@ -245,6 +249,22 @@ def test_the_snapshot_is_read_at_every_scrape(metrics):
     assert source.calls == 2
 
 
+def test_a_goal_whose_rows_key_stayed_is_not_read_again_and_renders_the_same(metrics):
+    rows = [(goal, TEN_MIN, five_point_figures(answers=(5,))) for goal in ("download-invoice", "pay-bill")]
+    source = FakeSource(rows, owned=["download-invoice", "pay-bill"])
+    source.keys = {"download-invoice": ("v", 1), "pay-bill": ("v", 1)}
+    metrics.windows.source = source
+    first = metrics.windows.render(now_s=1.0)
+    assert source.calls == 2
+    assert metrics.windows.render(now_s=2.0) == first and source.calls == 2  # nothing read again
+    source.rows = [("download-invoice", TEN_MIN, five_point_figures(answers=(5, 1))), *rows[1:]]
+    source.keys["download-invoice"] = ("v", 2)
+    on = labels(goal="download-invoice", window="10m")
+    assert samples(metrics)[("ces_goal_answers", on)] == 2 and source.calls == 3  # only the goal that changed
+    source.owned = ["pay-bill"]  # a rebalance moved download-invoice away
+    assert ("ces_goal_answers", on) not in samples(metrics)
+
+
 # -- the exposition text ----------------------------------------------------------------------
 
 
@@ -286,3 +306,25 @@ def test_erasure_requests_are_counted_per_outcome_from_zero():
     assert ERASURE_OUTCOMES == ("erased", "unknown_user")
     for outcome in ERASURE_OUTCOMES:
         assert f'ces_erasure_requests_total{{outcome="{outcome}"}} 0.0' in text
+
+
+async def test_the_web_server_renders_the_registry_part_on_a_thread(metrics, monkeypatch):
+    """The same bytes as render(), and the slow part of them made beside the event loop, not on it."""
+    import threading
+
+    from stream.observability import metrics as module
+
+    rows = [("download-invoice", TEN_MIN, five_point_figures(answers=(5, 1)))]
+    metrics.windows.source = FakeSource(rows, owned=["download-invoice"])
+    metrics.prompts.labels("download-invoice", "completed").inc(3)
+    threads = []
+    real = module.generate_latest
+
+    def recording(registry):
+        threads.append(threading.get_ident())
+        return real(registry)
+
+    monkeypatch.setattr(module, "generate_latest", recording)
+    body = await metrics.render_beside_the_loop()
+    assert body == metrics.render()
+    assert threads[0] != threading.get_ident()  # the loop's thread is this one

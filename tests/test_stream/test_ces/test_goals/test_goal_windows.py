@@ -327,3 +327,68 @@ def test_the_sequential_window_carries_the_cusum_of_goals_with_a_target(pipeline
     assert rows[("download-invoice", "1h")].ces_cusum == pytest.approx(expected) and expected > 0
     assert rows[("download-invoice", "10m")].ces_cusum is None  # only on the sequential window
     assert rows[("view-policy", "1h")].ces_cusum is None  # no target, no CUSUM
+
+
+# -- the rows key: what a scrape may keep -------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_equal_rows_keys_mean_equal_rows(pipeline, seed):
+    """Partials merged, buckets pruned and the clock moving, in a random order: a key seen before
+    always comes back with the rows it had (the exposition keeps a goal's lines on that promise)."""
+    import random
+
+    from stream.ces.goals.windows import retention_s_by_resolution
+
+    specs = plan_windows([300, 600, 3600, 6 * 3600, 7 * 86_400])  # 1m, 5m and 1h buckets
+    w = GoalWindows(
+        pipeline.registry,
+        specs,
+        PARTITIONS,
+        0.95,
+        split_windows=("1h",),
+        split_min_answers=1,
+        baseline_window="7d",
+        gap_windows=("10m",),
+        sequential=("1h", 0.2),
+    )
+    w.owned = {OWNERS["download-invoice"], OWNERS["pay-bill"]}
+    keep_s = retention_s_by_resolution(specs)
+    rng = random.Random(seed)
+    now = float(T0)
+    seen: dict[tuple[str, object], str] = {}
+    repeats = changes = 0
+    for hwm in range(1, 400):
+        step = rng.random()
+        if step < 0.4:
+            now += rng.choice([0.5, 7, 29, 61, 299, 1800])
+        elif step < 0.8:
+            goal = rng.choice(["download-invoice", "pay-bill"])
+            at_s = now - rng.choice([0, 30, 200, 3000])
+            resolution = rng.choice([60, 300, 3600])
+            counts = answers(*rng.choices([1, 2, 3, 4, 5], k=rng.randint(1, 4)))
+            key = PartialKey(rng.randrange(PARTITIONS), goal, resolution, bucket_start(at_s, resolution))
+            held = w.merged.partials.get(key)
+            if held is not None:
+                counts.merge(held.counts)
+            w.merged.update(key, Partial(hwm, counts))
+        else:
+            for buckets in w.merged.goals.values():
+                buckets.prune(now, keep_s)
+        for goal in ("download-invoice", "pay-bill"):
+            rows_key = w.rows_key(goal, now)
+            rows = repr(w.goal_rows(goal, now))
+            before = seen.setdefault((goal, rows_key), rows)
+            assert before == rows, f"step {hwm}: the key of {goal} stayed, its rows changed"
+            repeats += before is not rows
+            changes += before is rows
+    assert repeats > 100 and changes > 100  # both paths ran
+
+
+def test_the_rows_key_moves_with_new_counts_and_with_the_bucket_of_now(pipeline):
+    w = windows_owning(pipeline, "download-invoice")
+    first = w.rows_key("download-invoice", T0 + 1)
+    assert w.rows_key("download-invoice", T0 + 59) == first  # the same 1-minute bucket
+    assert w.rows_key("download-invoice", T0 + 60) != first
+    feed(w, "download-invoice", 0, T0 + 30, answers(5))
+    assert w.rows_key("download-invoice", T0 + 1) != first

@@ -206,8 +206,11 @@ class Source:
     def __init__(self, rows):
         self.rows = rows
 
-    def snapshot(self):
-        return self.rows
+    def goal_rows(self, goal, now_s):
+        return [row for row in self.rows if row[0] == goal]
+
+    def rows_key(self, goal, now_s):
+        return object()  # never equal: read every time
 
     def owned_goals(self):
         return sorted({goal for goal, _, _ in self.rows})

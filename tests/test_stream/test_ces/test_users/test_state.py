@@ -20,6 +20,7 @@ from stream.ces.users.state import (
     PendingPrompt,
     SeenEvent,
     UserState,
+    may_have_open_goals,
 )
 
 NOW_S = 1_750_000_000.0
@@ -177,3 +178,33 @@ def test_note_offset_keeps_the_highest() -> None:
     for offset in (3, 9, 4):
         state.note_offset(offset)
     assert state.last_offset == 9
+
+
+@pytest.mark.parametrize(
+    ("state", "has_open_goal"),
+    [
+        (UserState(), False),
+        (_full_state(), True),
+        (UserState(open_goals={"og": OpenGoal(EVENT_ID, NOW_S - 60, NOW_S + 840, "nl", 2)}), True),
+        (UserState(last_prompt_by_goal={"og": NOW_S}, pending={PROMPT_ID: _pending(NOW_S - 30)}), None),
+        (
+            UserState(
+                last_prompt_at_s=NOW_S,
+                pending={PROMPT_ID: _pending(NOW_S - 30)},
+                answered={"p-old": _answered(NOW_S - 3600)},
+                seen_events={EVENT_ID: SeenEvent(2, "claim", NOW_S - 60, recorded_at_s=NOW_S - 59)},
+                last_offset=6,
+            ),
+            False,
+        ),
+    ],
+    ids=["empty", "full", "goal-named-og", "other-key-named-og", "everything-but-open-goals"],
+)
+def test_may_have_open_goals_never_misses_an_open_goal(state: UserState, has_open_goal: bool | None):
+    """The byte search may say yes wrongly (a goal named "og"), never no wrongly."""
+    data = json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
+    if has_open_goal is None:  # a false positive: allowed, it only costs a decode
+        assert not state.open_goals
+    else:
+        assert may_have_open_goals(data) is has_open_goal
+    assert may_have_open_goals(data) or not state.open_goals

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
-from stream.pipeline.users.expiry import ExpiryTimers
+from stream.ces.intake import partition_for, pseudonymise
+from stream.ces.registry import load_registry
+from stream.ces.users import UserState
+from stream.ces.users.state import OpenGoal
+from stream.pipeline.users.expiry import ExpiryTimers, UserExpiry
+from stream.settings import Settings
+from tests.paths import EXAMPLE_REGISTRY
+from tests.test_stream.test_pipeline.stage_fakes import FakeApp
 
 
 @pytest.mark.parametrize(
@@ -84,3 +94,26 @@ def test_many_deadlines_come_out_sorted():
     due = timers.pop_due(7, 500.0)
     assert due == sorted((u for u, d in deadlines.items() if d <= 500.0), key=deadlines.__getitem__)
     assert set(timers.pop_due(7, 1000.0)) == {u for u, d in deadlines.items() if d > 500.0}
+
+
+def test_rebuild_indexes_the_owned_users_with_an_open_goal_only():
+    """After a rebalance the deadlines come back from the stored states, of owned partitions only."""
+    app = FakeApp()
+    reader: Any = None  # no started event is read back here
+    expiry = UserExpiry(
+        app, Settings(), load_registry(EXAMPLE_REGISTRY), "user-events", reader, lambda ref: UserState()
+    )
+    open_goal = UserState(open_goals={"claim": OpenGoal("e-1", 100.0, 1_000.0, "nl", 3)})
+    users = [pseudonymise(f"user-{i}", b"test-key") for i in range(40)]
+    owned = {partition_for(ref, expiry.partitions) for ref in users[:10]}
+    stored = [(ref.encode(), encode(open_goal if i % 2 else UserState(last_offset=i))) for i, ref in enumerate(users)]
+    stored.append((b"erased", None))
+    expiry.rebuild(iter(stored), owned)
+    due = {ref for p in owned for ref in expiry.timers.pop_due(p, 1_000.0)}
+    expected = {ref for i, ref in enumerate(users) if i % 2 and partition_for(ref, expiry.partitions) in owned}
+    assert due == expected and expected  # every owned user with an open goal, and nobody else
+    assert expiry.timers.user_ids == {}  # the raw ids are not in state: read back when due
+
+
+def encode(state: UserState) -> bytes:
+    return json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
