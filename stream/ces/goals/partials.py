@@ -18,10 +18,11 @@ Pure: no Faust, no Kafka.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import orjson
 
 from stream.ces.goals.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, bucket_start
 from stream.ces.goals.windows import GoalBuckets
@@ -35,11 +36,11 @@ class Partial:
     counts: BucketCounts
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"h": self.hwm, "c": self.counts.to_json_obj()}, separators=(",", ":")).encode()
+        return orjson.dumps({"h": self.hwm, "c": self.counts.to_json_obj()})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Partial:
-        obj = json.loads(data)
+        obj = orjson.loads(data)
         return cls(hwm=int(obj["h"]), counts=BucketCounts.from_json_obj(obj["c"]))
 
 
@@ -126,15 +127,13 @@ def keys_for(partition: int, facts: Iterable[tuple[int, Fact]], resolutions_s: S
 
 def encode_batch(items: Iterable[tuple[PartialKey, Partial]]) -> bytes:
     """Many partials in one record: the user stage sends one per goal partition per flush."""
-    return json.dumps(
-        [[key.encode(), partial.hwm, partial.counts.to_json_obj()] for key, partial in items], separators=(",", ":")
-    ).encode()
+    return orjson.dumps([[key.encode(), partial.hwm, partial.counts.to_json_obj()] for key, partial in items])
 
 
 def decode_batch(data: bytes) -> list[tuple[PartialKey, Partial]]:
     return [
         (PartialKey.decode(key), Partial(hwm=int(hwm), counts=BucketCounts.from_json_obj(counts)))
-        for key, hwm, counts in json.loads(data)
+        for key, hwm, counts in orjson.loads(data)
     ]
 
 

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
+import orjson
+
 
 class EnvelopeKind(StrEnum):
     goal_event = "g"
@@ -46,12 +48,12 @@ class Envelope:
         }
         if self.source_timestamp is not None:
             header["ts"] = self.source_timestamp
-        return json.dumps(header, separators=(",", ":")).encode() + b"\n" + self.payload
+        return orjson.dumps(header) + b"\n" + self.payload
 
     @classmethod
     def decode(cls, data: bytes) -> Envelope:
         header_bytes, _, payload = data.partition(b"\n")
-        header = json.loads(header_bytes)
+        header = orjson.loads(header_bytes)
         key = header.get("key")
         return cls(
             kind=EnvelopeKind(header["k"]),

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 #: Seconds after a prompt's expiry within which an answer still counts (clock skew, slow networks).
 ANSWER_GRACE_S = 60.0
 
@@ -363,6 +365,18 @@ class UserState:
         if self.last_offset >= 0:
             obj["lo"] = self.last_offset
         return obj
+
+    def to_bytes(self) -> bytes:
+        """The stored form: :meth:`to_json_obj` as compact JSON."""
+        return orjson.dumps(self.to_json_obj())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> UserState:
+        """Read what :meth:`to_bytes` wrote.
+
+        :raises ValueError: on bytes that are not JSON, or a state :meth:`from_json_obj` refuses.
+        """
+        return cls.from_json_obj(orjson.loads(data))
 
     @classmethod
     def from_json_obj(cls, obj: dict[str, Any]) -> UserState:

@@ -157,4 +157,4 @@ class UserExpiry:
             user_ref = raw_key.decode()
             partition = partition_for(user_ref, self.partitions)
             if partition in owned:
-                self.arm(partition, UserState.from_json_obj(json.loads(data)), user_ref, None)
+                self.arm(partition, UserState.from_bytes(data), user_ref, None)

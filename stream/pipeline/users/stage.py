@@ -13,7 +13,6 @@ user's state (a tombstone in the ``users`` changelog); the anonymous partials st
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -332,14 +331,14 @@ class UserStage:
 
     def load_state(self, user_ref: str) -> UserState:
         data = self.users.get(user_ref.encode())
-        return UserState.from_json_obj(json.loads(data)) if data else UserState()
+        return UserState.from_bytes(data) if data else UserState()
 
     def write_states(self, out: Output, partition: int, effects: BatchEffects) -> None:
         """Write one partition's share of a batch: each touched user state once."""
         now_s = effects.now_s
         for user_ref, state in effects.states.items():
             state.prune(now_s, cooldown_keep_s=self.cooldown_keep_s)
-            value = None if state.is_empty() else json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
+            value = None if state.is_empty() else state.to_bytes()
             out.put(self.users, partition, user_ref.encode(), value)
 
     def write_partials(self, out: Output, partition: int, facts: list[tuple[int, Fact]]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -106,14 +105,12 @@ def test_rebuild_indexes_the_owned_users_with_an_open_goal_only():
     open_goal = UserState(open_goals={"claim": OpenGoal("e-1", 100.0, 1_000.0, "nl", 3)})
     users = [pseudonymise(f"user-{i}", b"test-key") for i in range(40)]
     owned = {partition_for(ref, expiry.partitions) for ref in users[:10]}
-    stored = [(ref.encode(), encode(open_goal if i % 2 else UserState(last_offset=i))) for i, ref in enumerate(users)]
+    stored = [
+        (ref.encode(), (open_goal if i % 2 else UserState(last_offset=i)).to_bytes()) for i, ref in enumerate(users)
+    ]
     stored.append((b"erased", None))
     expiry.rebuild(iter(stored), owned)
     due = {ref for p in owned for ref in expiry.timers.pop_due(p, 1_000.0)}
     expected = {ref for i, ref in enumerate(users) if i % 2 and partition_for(ref, expiry.partitions) in owned}
     assert due == expected and expected  # every owned user with an open goal, and nobody else
     assert expiry.timers.user_ids == {}  # the raw ids are not in state: read back when due
-
-
-def encode(state: UserState) -> bytes:
-    return json.dumps(state.to_json_obj(), separators=(",", ":")).encode()
