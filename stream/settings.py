@@ -266,6 +266,22 @@ class Settings(BaseSettings):
         description="Longest wait between two attempts of one Kafka client to connect to a broker that does not answer "
         "(waits double from 50 ms up to this, each +-20 %); the broker back, a client reconnects within this.",
     )
+    kafka_fetch_min_bytes: int = Field(
+        1,
+        ge=1,
+        le=1_048_576,
+        description="Kafka's fetch.min.bytes for the worker's stream consumer: the broker answers a fetch once it has "
+        "this much, or after CES_KAFKA_FETCH_MAX_WAIT_MS. 1 answers at once (lowest latency); at a steady rate, 16384 "
+        "with a 5 ms wait cut the worker's CPU by about 30 % for 2-3 ms more latency, and cost about 17 % of the "
+        "throughput on a backlog (docs/performance.md).",
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        1500,
+        ge=0,
+        le=60_000,
+        description="Kafka's fetch.max.wait.ms for the worker's stream consumer: how long the broker may hold a fetch "
+        "to gather CES_KAFKA_FETCH_MIN_BYTES (with 1 byte: how long an idle fetch waits for a record).",
+    )
     shutdown_timeout_seconds: float = Field(
         15.0,
         gt=0,

@@ -22,7 +22,12 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     from stream.infra.topics import create_topics
     from stream.observability.log_limits import limit_repeats
     from stream.pipeline.app import Pipeline
-    from stream.pipeline.faust_internals import bound_signal_stops, install_reconnect_backoff, unverified_versions
+    from stream.pipeline.faust_internals import (
+        bound_signal_stops,
+        install_fetch_limits,
+        install_reconnect_backoff,
+        unverified_versions,
+    )
     from stream.pipeline.stop_deadline import StopDeadline
 
     registry = load_registry(settings.goals_file)  # an invalid registry refuses to start, naming the problem
@@ -36,6 +41,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         log.warning("CES_PSEUDONYM_KEY is the development default: set a secret key in production")
     # Every Kafka client of the worker waits between attempts to reach a broker that does not answer.
     install_reconnect_backoff(max_s=settings.kafka_reconnect_backoff_max_seconds)
+    install_fetch_limits(settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms)
     # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
     create_topics(settings)
     pipeline = Pipeline(settings, registry)

@@ -35,7 +35,8 @@ rebalance races), ``continuity_guard`` and ``offsets`` (lag and progress per par
 - ``install_reconnect_backoff`` gives every aiokafka client a bounded, jittered wait
   between attempts to connect (the producer's sender otherwise retried thousands of
   times a second with the broker down, issue 25); ``bound_signal_stops`` starts the
-  worker's stop deadline on SIGTERM and SIGINT.
+  worker's stop deadline on SIGTERM and SIGINT; ``install_fetch_limits`` sets Kafka's
+  ``fetch.min.bytes`` and ``fetch.max.wait.ms`` of the stream consumer (Faust fixes them).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import importlib.metadata
 from collections.abc import Callable
 
 from stream.pipeline.faust_internals.continuity_guard import ContinuityGuard, RecoveredEvent
+from stream.pipeline.faust_internals.fetch import install_fetch_limits
 from stream.pipeline.faust_internals.offsets import consumer_lag, partition_offsets
 from stream.pipeline.faust_internals.reconnect import install_reconnect_backoff
 from stream.pipeline.faust_internals.recovery import hold_stream_until_seeked, seek_uncommitted_to_beginning
@@ -61,6 +63,7 @@ __all__ = [
     "bound_signal_stops",
     "consumer_lag",
     "hold_stream_until_seeked",
+    "install_fetch_limits",
     "install_reconnect_backoff",
     "partition_offsets",
     "seek_uncommitted_to_beginning",
