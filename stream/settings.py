@@ -192,6 +192,14 @@ class Settings(BaseSettings):
         lt=1,
         description="How far below its own baseline a goal's CES (CesDroppedBelowBaseline) or completion ratio (CesDropOffRising) must be, beyond doubt, before the alert fires.",
     )
+    alert_target_confidence: float = Field(
+        0.995,
+        gt=0.5,
+        lt=1,
+        description="Confidence of the Wilson bound CesBelowTarget compares with the target, computed by the recording "
+        "rule from ces_goal_ces_ratio and ces_goal_answers (the exported bounds keep CES_WILSON_CONFIDENCE). "
+        "99.5 % keeps the page under 0.1 false alerts per goal-week at 100 answers/h (docs/alerting.md).",
+    )
     alert_sequential_drop: float = Field(
         0.2,
         gt=0,

@@ -78,16 +78,20 @@ class _Tests:
         goal, target = self.goal.slug, self.goal.target_ces_ratio or 0.8
         rule = self.rule("CesBelowTarget", severity)
         answers = self.goal.alerting.min_answers
-        upper = round(target - 0.1, 2)
+        # The recording rule bounds the ratio at CES_ALERT_TARGET_CONFIDENCE, with z as it writes it.
+        z = float(f"{self.plan.z_target:.6f}")
+        ratio = round(target - 0.3, 2)
+        upper = _wilson_upper(ratio, answers, z)
+        assert upper < target, "the test's ratio must be far enough below the target"
         series = [
-            _series("ces_goal_ces_ratio_wilson_upper", f"{upper}x30", goal=goal, window=window),
+            _series("ces_goal_ces_ratio", f"{ratio}x30", goal=goal, window=window),
             _series("ces_goal_answers", f"{answers}x30", goal=goal, window=window),
             _series("ces_goal_target_ces_ratio", f"{target}x30", goal=goal),
         ]
         if self.quiet is not None:  # far below target, but on one answer too few: never fires
             q = self.quiet.slug
             series += [
-                _series("ces_goal_ces_ratio_wilson_upper", "0.1x30", goal=q, window=window),
+                _series("ces_goal_ces_ratio", "0.1x30", goal=q, window=window),
                 _series("ces_goal_answers", f"{self.quiet.alerting.min_answers - 1}x30", goal=q, window=window),
                 _series("ces_goal_target_ces_ratio", "0.8x30", goal=q),
             ]

@@ -83,6 +83,7 @@ class AlertPlan:
         self.shortest = names[0]
         self.split = sorted(settings.split_window_names(), key=parse_duration)
         self.z = z_score(settings.wilson_confidence)
+        self.z_target = z_score(settings.alert_target_confidence)
         self.settings = settings
 
 
@@ -119,22 +120,32 @@ def registry_rules(registry: GoalRegistry) -> dict[str, Any]:
     return {"name": "ces-stream-registry", "rules": rules}
 
 
+def _wilson_bound(p: str, n: str, z: float, sign: int) -> str:
+    """PromQL of the Wilson bound (upper for ``sign`` +1, lower for -1) of ratio ``p`` on ``n`` trials."""
+    z2 = z * z
+    centre = f"({p} + {z2 / 2:.6f} / {n})"
+    half = f"{z:.6f} * sqrt({p} * (1 - {p}) / {n} + {z2 / 4:.6f} / ({n} ^ 2))"
+    scale = f"(1 + {z2:.6f} / {n})"
+    if sign > 0:
+        return f"clamp_max(({centre} + {half}) / {scale}, 1)"
+    return f"clamp_min(({centre} - {half}) / {scale}, 0)"
+
+
 def recording_rules(plan: AlertPlan) -> dict[str, Any]:
     """Figures the alerts and dashboards share, named ``level:metric:operations``."""
-    z2 = plan.z * plan.z
     exits = _re(list(EXIT_OUTCOMES))
-    # Wilson bounds of the completion ratio from the outcome counts (n) and the ratio (p).
-    p = "max by (goal, window) (ces_goal_completion_ratio)"
-    n = OUTCOMES_SUM
-    centre = f"({p} + {z2 / 2:.6f} / {n})"
-    half = f"{plan.z:.6f} * sqrt({p} * (1 - {p}) / {n} + {z2 / 4:.6f} / ({n} ^ 2))"
-    scale = f"(1 + {z2:.6f} / {n})"
+    # Wilson bounds of the completion ratio from the outcome counts and the ratio.
+    completion = "max by (goal, window) (ces_goal_completion_ratio)"
+    # The page's own bound of the CES ratio, at CES_ALERT_TARGET_CONFIDENCE.
+    ces_upper = _wilson_bound(
+        "max by (goal, window) (ces_goal_ces_ratio)", "max by (goal, window) (ces_goal_answers)", plan.z_target, +1
+    )
     rules = [
         {"record": TARGET, "expr": "max by (goal) (ces_goal_target_ces_ratio)"},
         {
             "record": BELOW_TARGET,
             "expr": (
-                f"max by (goal, window) (ces_goal_ces_ratio_wilson_upper) < on (goal) group_left () {TARGET}\n"
+                f"{ces_upper} < on (goal) group_left () {TARGET}\n"
                 f"and on (goal, window)\n"
                 f"max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}"
             ),
@@ -146,8 +157,8 @@ def recording_rules(plan: AlertPlan) -> dict[str, Any]:
         },
         {"record": EXIT_RATIO, "expr": f"{EXIT_POSITIVE} / ({EXIT_ANSWERS} > 0)"},
         {"record": OUTCOMES_SUM, "expr": "sum by (goal, window) (ces_goal_outcomes)"},
-        {"record": COMPLETION_LOWER, "expr": f"clamp_min(({centre} - {half}) / {scale}, 0)"},
-        {"record": COMPLETION_UPPER, "expr": f"clamp_max(({centre} + {half}) / {scale}, 1)"},
+        {"record": COMPLETION_LOWER, "expr": _wilson_bound(completion, OUTCOMES_SUM, plan.z, -1)},
+        {"record": COMPLETION_UPPER, "expr": _wilson_bound(completion, OUTCOMES_SUM, plan.z, +1)},
         {"record": GOAL_EVENTS_RATE, "expr": "sum by (goal) (rate(ces_goal_events_total[5m]))"},
         {"record": PROMPTS_RATE, "expr": "sum by (goal) (rate(ces_survey_prompts_total[5m]))"},
         {"record": ANSWERS_RATE, "expr": "sum by (goal) (rate(ces_survey_answers_total[5m]))"},

@@ -97,14 +97,15 @@ def test_prometheus_evaluates_the_expanded_rule_as_the_python_condition_on_the_s
     runs = plan_runs([100, 1000], 0, 2, 180, 0.85, 0.6, seed=5)
     rules = rule_file(settings, simulated_registry(runs, 0.8, 30))
     expr = expand_recorded(paging_alert(rules)["expr"], recording_rules(rules))
-    write_openmetrics(tmp_path / "gauges.om", runs, specs, 0.99, 0.8)
+    write_openmetrics(tmp_path / "gauges.om", runs, specs, 0.99, 0.8)  # the ratio and the answers, not a bound
     backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
     minutes = max(r.minutes for r in runs)
     with PrometheusServer("prometheus", tmp_path, retention_days=3) as server:
         present = evaluate(server, expr, minutes)
     expected, got = set(), set()
     for goal_run in runs:
-        for at_s, gauges in window_gauges(goal_run, specs, 0.99, START_S):
+        # The rule bounds the ratio at CES_ALERT_TARGET_CONFIDENCE.
+        for at_s, gauges in window_gauges(goal_run, specs, settings.alert_target_confidence, START_S):
             k = (at_s - START_S) // 60
             for g in gauges:
                 if g.wilson_upper is not None and g.wilson_upper < 0.8 and g.answers >= 30:

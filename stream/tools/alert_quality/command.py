@@ -84,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rule.add_argument("--windows", help="CES_WINDOWS (an alert window must be one of them)")
     rule.add_argument("--wilson-confidence", type=float, help="CES_WILSON_CONFIDENCE, e.g. 0.99")
     rule.add_argument(
+        "--alert-target-confidence", type=float, help="CES_ALERT_TARGET_CONFIDENCE (CesBelowTarget's bound), e.g. 0.995"
+    )
+    rule.add_argument(
         "--min-answers", type=int, default=Alerting().min_answers, help="the goals' alerting.min_answers (%(default)s)"
     )
     parser.add_argument(
@@ -173,6 +176,7 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
             "for": ", ".join(alert["for"] for alert in alerts),
             "min_answers": args.min_answers,
             "confidence": settings.wilson_confidence,
+            "target_confidence": settings.alert_target_confidence,
             "expr": "\nor\n".join(alert["expr"] for alert in alerts),
             "evaluated_by": version,
         },
@@ -210,7 +214,7 @@ def _rates(args: argparse.Namespace) -> list[float]:
 
 def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
     """The settings with the rule parameters given on the command line (checked like CES_* variables)."""
-    names = ("alert_windows", "alert_for", "windows", "wilson_confidence")
+    names = ("alert_windows", "alert_for", "windows", "wilson_confidence", "alert_target_confidence")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if not overrides:
         return settings
@@ -259,7 +263,7 @@ def write_openmetrics(
     specs: list[WindowSpec],
     confidence: float,
     target: float,
-    families: Collection[str] = ("ces_goal_answers", "ces_goal_ces_ratio_wilson_upper", TARGET_FAMILY),
+    families: Collection[str] = ("ces_goal_answers", "ces_goal_ces_ratio", TARGET_FAMILY),
     baseline: WindowSpec | None = None,
     sequential: tuple[str, float, float] | None = None,
 ) -> int:

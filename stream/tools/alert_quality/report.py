@@ -24,7 +24,7 @@ def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"{rule['alert']} ({rule['severity']}) as generated, evaluated every {STEP_MINUTES}m by {rule['evaluated_by']}",
         f"rule: windows {','.join(rule['windows'])}, for {rule['for']}, min answers {rule['min_answers']}, "
-        f"confidence {rule['confidence']:g}",
+        f"confidence {rule['confidence']:g}, CesBelowTarget's bound {rule.get('target_confidence', rule['confidence']):g}",
         f"simulation ({sim.get('events', 'answers')}): healthy {sim['healthy_ces']:g}, target {sim['target']:g}, "
         f"dropped {sim['dropped_ces']:g}; "
         f"per rate {sim['healthy_goal_weeks_per_rate']} healthy goal-weeks and {sim['drops_per_rate']} drops "

@@ -79,7 +79,7 @@ def test_every_measured_alert_reads_only_gauges_the_simulation_computes(key):
     families = families_of(expand_recorded(alert["expr"], recording_rules(rules)))
     assert families and families <= {
         "ces_goal_answers",
-        "ces_goal_ces_ratio_wilson_upper",
+        "ces_goal_ces_ratio",
         "ces_goal_ces_ratio_baseline_gap_upper",
         "ces_goal_completion_ratio_baseline_gap_upper",
         "ces_goal_ces_cusum",

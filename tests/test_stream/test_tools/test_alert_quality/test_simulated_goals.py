@@ -211,7 +211,9 @@ def test_the_generated_paging_alert_expands_to_raw_gauges_only():
     expr = expand_recorded(alert["expr"], recording_rules(rules))
     for name in (BELOW_TARGET, TARGET, MIN_ANSWERS):
         assert name not in expr
-    assert "ces_goal_ces_ratio_wilson_upper" in expr and "ces_goal_target_ces_ratio" in expr
+    # The page bounds the ratio itself (CES_ALERT_TARGET_CONFIDENCE), from the ratio and the answers.
+    assert "ces_goal_ces_ratio)" in expr and "ces_goal_answers" in expr and "ces_goal_target_ces_ratio" in expr
+    assert "wilson_upper" not in expr
     assert '"5m|10m|30m|1h|3h"' in expr
     assert expr.count("vector(30)") == 2  # one min-answers rule per simulated goal
 
