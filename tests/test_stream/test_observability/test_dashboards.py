@@ -18,7 +18,7 @@ import yaml
 from stream.ces.registry.loader import load_registry
 from stream.observability import rules
 from stream.observability.dashboards import dashboards, panel_queries, provisioning
-from stream.observability.metrics import EXIT_GAP_GAUGES, WINDOW_GAUGES, split_metric_names
+from stream.observability.window_exposition import EXIT_GAP_GAUGES, WINDOW_GAUGES, split_metric_names
 from stream.settings import Settings
 
 UIDS = {"ces-overview.json": "ces-overview", "ces-goal.json": "ces-goal", "ces-pipeline.json": "ces-pipeline"}

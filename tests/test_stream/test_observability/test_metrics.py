@@ -12,7 +12,8 @@ from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.stats import figures
 from stream.ces.goals.windows import WindowSpec
 from stream.ces.registry.scales import Sentiment
-from stream.observability.metrics import SENTIMENTS, SUPPRESSION_REASONS, WINDOW_GAUGES, CesMetrics
+from stream.observability.metrics import SENTIMENTS, SUPPRESSION_REASONS, CesMetrics
+from stream.observability.window_exposition import WINDOW_GAUGES
 
 GOALS = ["download-invoice", "view-policy", "pay-bill"]
 INPUTS = ["ces.goal-events", "ces.survey-answers"]

@@ -1,0 +1,246 @@
+"""The per-goal window gauges of /metrics: their names, and their exposition text made at scrape time.
+
+The figures come from the goal stage's windows (:class:`WindowSnapshotSource`); the lines are
+written directly, not through prometheus_client (see :class:`WindowExposition`), and kept per
+goal until the goal's figures change. :class:`~stream.observability.metrics.CesMetrics`
+appends them to the registry's exposition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Hashable
+from typing import Protocol
+
+from stream.ces.goals import CHANNELS, OUTCOMES, WindowFigures, WindowSpec
+
+__all__ = [
+    "EXIT_GAP_GAUGES",
+    "SPLIT_GAUGES",
+    "WINDOW_GAUGES",
+    "WindowExposition",
+    "WindowSnapshotSource",
+    "split_metric_names",
+]
+
+
+class WindowSnapshotSource(Protocol):
+    """Whatever holds the per-goal window figures of the goals this worker owns."""
+
+    def goal_rows(self, goal: str, now_s: float) -> list[tuple[str, WindowSpec, WindowFigures]]: ...
+
+    def rows_key(self, goal: str, now_s: float) -> Hashable:
+        """Equal keys mean equal rows of the goal (so its rendered lines can be kept)."""
+        ...
+
+    def owned_goals(self) -> list[str]: ...
+
+
+# (metric name, help, attribute of WindowFigures) of the per-goal-and-window gauges.
+WINDOW_GAUGES = (
+    ("ces_goal_answers", "Answers in the sliding window.", "answers"),
+    ("ces_goal_positive_answers", "Positive (low-effort) answers in the sliding window.", "positive"),
+    ("ces_goal_ces_ratio", "CES top-box share: positive answers / answers.", "ces_ratio"),
+    ("ces_goal_ces_ratio_wilson_lower", "Lower bound of the Wilson interval of the CES ratio.", "wilson_lower"),
+    ("ces_goal_ces_ratio_wilson_upper", "Upper bound of the Wilson interval of the CES ratio.", "wilson_upper"),
+    ("ces_goal_mean_score", "Mean score on the goal's own scale.", "mean_score"),
+    ("ces_goal_net_effort", "Share positive minus share negative answers (-1..1).", "net_effort"),
+    ("ces_goal_most_negative_ratio", "Share of answers on the most negative scale point.", "most_negative_ratio"),
+    ("ces_goal_prompts", "Survey prompts shown in the sliding window.", "prompts"),
+    ("ces_goal_response_ratio", "Answers / prompts in the sliding window.", "response_ratio"),
+    ("ces_goal_completion_ratio", "Completed / all outcomes (inferred abandonment included).", "completion_ratio"),
+    (
+        "ces_goal_ces_ratio_baseline_gap",
+        "CES ratio of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW).",
+        "baseline_gap",
+    ),
+    (
+        "ces_goal_ces_ratio_baseline_gap_lower",
+        "Lower bound of the interval of the baseline gap (Newcombe).",
+        "baseline_gap_lower",
+    ),
+    (
+        "ces_goal_ces_ratio_baseline_gap_upper",
+        "Upper bound of the interval of the baseline gap (Newcombe).",
+        "baseline_gap_upper",
+    ),
+    (
+        "ces_goal_ces_cusum",
+        "CUSUM of a drop of CES_ALERT_SEQUENTIAL_DROP below the goal's target over the window (goals with a target).",
+        "ces_cusum",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap",
+        "Completion ratio of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW).",
+        "completion_baseline_gap",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap_lower",
+        "Lower bound of the interval of the completion baseline gap (Newcombe).",
+        "completion_baseline_gap_lower",
+    ),
+    (
+        "ces_goal_completion_ratio_baseline_gap_upper",
+        "Upper bound of the interval of the completion baseline gap (Newcombe).",
+        "completion_baseline_gap_upper",
+    ),
+)
+
+# (blended name, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,
+# exported for the split windows only (CES_SPLIT_WINDOWS) as <blended name>_by_outcome / _by_channel.
+# Answers first: a segment without answers exports only its count.
+SPLIT_GAUGES = (
+    ("ces_goal_answers", "Answers in the sliding window", "answers"),
+    ("ces_goal_positive_answers", "Positive (low-effort) answers in the sliding window", "positive"),
+    ("ces_goal_ces_ratio", "CES top-box share", "ces_ratio"),
+    ("ces_goal_ces_ratio_wilson_lower", "Lower bound of the Wilson interval of the CES ratio", "wilson_lower"),
+    ("ces_goal_ces_ratio_wilson_upper", "Upper bound of the Wilson interval of the CES ratio", "wilson_upper"),
+)
+SPLITS = (
+    ("outcome", "by_outcome", "per outcome that triggered the prompt"),
+    ("channel", "by_channel", "per channel of the goal attempt"),
+)
+# (metric name, help, attribute of ExitGap), for the split windows with enough answers on both sides.
+EXIT_GAP_GAUGES = (
+    (
+        "ces_goal_exit_ces_gap",
+        "CES at exits (abandoned, abandoned_inferred) minus CES at completion; "
+        "only with CES_SPLIT_MIN_ANSWERS answers on both sides.",
+        "ces_ratio_gap",
+    ),
+    ("ces_goal_exit_ces_gap_lower", "Lower bound of the interval of the exit CES gap (Newcombe).", "lower"),
+    ("ces_goal_exit_ces_gap_upper", "Upper bound of the interval of the exit CES gap (Newcombe).", "upper"),
+)
+
+
+def split_metric_names() -> list[str]:
+    """Every per-outcome and per-channel gauge name, e.g. ``ces_goal_ces_ratio_by_outcome``."""
+    return [f"{base}_{attr}" for base, _, _ in SPLIT_GAUGES for _, attr, _ in SPLITS]
+
+
+class WindowExposition:
+    """Renders the owned goals' window figures at scrape time, straight to exposition text.
+
+    Tens of thousands of samples (200 goals x 8 windows x ~20 series) are too slow through
+    prometheus_client's generic collector path; label values here come only from the goal
+    registry (slugs ``[a-z0-9_-]``) and window names, so they need no escaping and the lines
+    can be formatted directly. A goal's lines are kept until its :meth:`~WindowSnapshotSource.rows_key`
+    changes (new counts, or a window moving on by a bucket), so a scrape computes and
+    formats only the goals that changed since the one before: quiet goals cost nothing.
+    """
+
+    def __init__(self, targets: dict[str, float | None]) -> None:
+        self.source: WindowSnapshotSource | None = None
+        self.targets = targets
+        # Sample-line prefixes per (goal, window): their label values come from configuration,
+        # so the set is bounded, and formatting them once saves most of a scrape's string work.
+        self._prefixes: dict[tuple[str, str], _RowPrefixes] = {}
+        # Per owned goal: (rows key, the goal's text per family).
+        self._rendered: dict[str, tuple[Hashable, dict[str, str]]] = {}
+
+    def render(self, now_s: float | None = None) -> str:
+        source = self.source
+        if source is None:
+            return ""
+        now_s = time.time() if now_s is None else now_s
+        chunks: dict[str, list[str]] = {name: [] for name in _FAMILY_DOCS}
+        rendered: dict[str, tuple[Hashable, dict[str, str]]] = {}
+        owned = source.owned_goals()
+        for goal in owned:
+            key = source.rows_key(goal, now_s)
+            kept = self._rendered.get(goal)
+            if kept is None or kept[0] != key:
+                kept = (key, self._goal_text(source.goal_rows(goal, now_s)))
+            rendered[goal] = kept
+            for name, text in kept[1].items():
+                chunks[name].append(text)
+        self._rendered = rendered  # goals no longer owned are dropped
+        chunks["ces_goal_target_ces_ratio"] = [
+            f'ces_goal_target_ces_ratio{{goal="{goal}"}} {float(value)!r}'
+            for goal in owned
+            if (value := self.targets.get(goal)) is not None
+        ]
+        out: list[str] = []
+        for name, doc in _FAMILY_DOCS.items():
+            out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge")
+            out.extend(chunks[name])
+        return "\n".join(out) + "\n"
+
+    def _goal_text(self, rows: list[tuple[str, WindowSpec, WindowFigures]]) -> dict[str, str]:
+        """One goal's sample lines, per family (families without a sample left out)."""
+        lines: dict[str, list[str]] = defaultdict(list)
+        prefixes = self._prefixes
+        for goal, spec, fig in rows:
+            row = prefixes.get((goal, spec.name))
+            if row is None:
+                row = prefixes[(goal, spec.name)] = _RowPrefixes(goal, spec.name)
+            for name, attr, prefix in row.gauges:
+                value = getattr(fig, attr)
+                if value is not None:  # a ratio with no denominator has no value: no sample
+                    lines[name].append(prefix + repr(float(value)))
+            by_score = lines["ces_goal_answers_by_score"]
+            for score, count in fig.distribution.items():
+                by_score.append(row.score_prefix(score) + repr(float(count)))
+            outcomes = lines["ces_goal_outcomes"]
+            for outcome, count in fig.outcomes.items():
+                outcomes.append(row.outcomes[outcome] + repr(float(count)))
+            segments = fig.segments
+            if segments is not None:
+                for attr, segment, answers_line, entries in row.split:
+                    figures = getattr(segments, attr)[segment]
+                    if not figures.answers:  # no answers: the count is 0 and nothing else has a value
+                        lines[answers_line[0]].append(answers_line[1] + "0.0")
+                        continue
+                    for name, figure, prefix in entries:
+                        value = getattr(figures, figure)
+                        if value is not None:
+                            lines[name].append(prefix + repr(float(value)))
+                gap = segments.exit_gap
+                if gap is not None:
+                    for name, attr, prefix in row.gap:
+                        lines[name].append(prefix + repr(float(getattr(gap, attr))))
+        return {name: "\n".join(family) for name, family in lines.items() if family}
+
+
+# Every window family, in exposition order, with its help text.
+_FAMILY_DOCS: dict[str, str] = {
+    **{name: doc for name, doc, _ in WINDOW_GAUGES},
+    "ces_goal_answers_by_score": "Answers per scale point in the sliding window.",
+    "ces_goal_outcomes": "Goal outcomes in the sliding window (prompted or not).",
+    "ces_goal_target_ces_ratio": "Configured CES target of the goal.",
+    **{
+        f"{base}_{attr}": f"{doc}, {what} (CES_SPLIT_WINDOWS only)."
+        for base, doc, _ in SPLIT_GAUGES
+        for _, attr, what in SPLITS
+    },
+    **{name: doc for name, doc, _ in EXIT_GAP_GAUGES},
+}
+
+
+class _RowPrefixes:
+    """The sample-line prefixes (name and labels) of one goal and window, made once."""
+
+    __slots__ = ("gap", "gauges", "labels", "outcomes", "scores", "split")
+
+    def __init__(self, goal: str, window: str) -> None:
+        labels = self.labels = f'goal="{goal}",window="{window}"'
+        self.gauges = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in WINDOW_GAUGES]
+        self.scores: dict[int, str] = {}
+        self.outcomes = {name: f'ces_goal_outcomes{{{labels},outcome="{name}"}} ' for name in OUTCOMES}
+        # Per segment: (split attribute, segment, (answers family, its prefix), [(family, figure, prefix)]).
+        self.split = []
+        for label, attr, _ in SPLITS:
+            for segment in OUTCOMES if label == "outcome" else CHANNELS:
+                entries = [
+                    (f"{base}_{attr}", figure, f'{base}_{attr}{{{labels},{label}="{segment}"}} ')
+                    for base, _, figure in SPLIT_GAUGES
+                ]
+                self.split.append((attr, segment, (entries[0][0], entries[0][2]), entries))
+        self.gap = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in EXIT_GAP_GAUGES]
+
+    def score_prefix(self, score: int) -> str:
+        prefix = self.scores.get(score)
+        if prefix is None:  # scale points: a handful per goal
+            prefix = self.scores[score] = f'ces_goal_answers_by_score{{{self.labels},score="{score}"}} '
+        return prefix
