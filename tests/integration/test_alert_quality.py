@@ -19,6 +19,7 @@ from stream.settings import Settings
 from stream.tools import alert_quality
 from stream.tools.alert_quality.command import (
     START_S,
+    GaugeOptions,
     PrometheusServer,
     backfill,
     evaluate,
@@ -97,7 +98,8 @@ def test_prometheus_evaluates_the_expanded_rule_as_the_python_condition_on_the_s
     runs = plan_runs([100, 1000], 0, 2, 180, 0.85, 0.6, seed=5)
     rules = rule_file(settings, simulated_registry(runs, 0.8, 30))
     expr = expand_recorded(paging_alert(rules)["expr"], recording_rules(rules))
-    write_openmetrics(tmp_path / "gauges.om", runs, specs, 0.99, 0.8)  # the ratio and the answers, not a bound
+    families = ("ces_goal_answers", "ces_goal_ces_ratio", "ces_goal_target_ces_ratio")  # the ratio, not a bound
+    write_openmetrics(tmp_path / "gauges.om", runs, GaugeOptions(specs, 0.99, 0.8, families, None, None, 30))
     backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
     minutes = max(r.minutes for r in runs)
     with PrometheusServer("prometheus", tmp_path, retention_days=3) as server:
@@ -143,11 +145,19 @@ def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
     assert alert_quality.run(Settings(), args) == 0
     report = json.loads(capsys.readouterr().out)
     rows = {(a["rule"]["key"], row["answers_per_hour"]): row for a in report["alerts"] for row in a["rates"]}
-    assert {key for key, _ in rows} == {"target", "target-slow", "baseline", "drop-off", "target-sequential", "page"}
+    assert {key for key, _ in rows} == {
+        "target",
+        "target-slow",
+        "baseline",
+        "drop-off",
+        "target-sequential",
+        "exits",
+        "page",
+    }
     for (key, rate), row in rows.items():
         assert row["false_alerts"] <= 1, (key, rate, row)
         assert row["false_alerts_per_goal_week_ci95"][0] <= row["false_alerts_per_goal_week"]
-        if key != "target-slow":  # the 24h window takes hours by design
+        if key not in ("target-slow", "exits"):  # the 24h and 7d windows take hours and days by design
             assert row["missed"] == 0, (key, rate, row)
     assert rows[("target", 1000.0)]["detection_median_minutes"] <= 12
     assert rows[("target", 100.0)]["detection_median_minutes"] <= 45
@@ -173,7 +183,7 @@ def test_prometheus_evaluates_the_baseline_alert_as_the_python_condition_on_the_
     expr = expand_recorded(find_alert(rules, "CesDroppedBelowBaseline", "warning")["expr"], recording_rules(rules))
     families = families_of(expr)
     assert "ces_goal_ces_ratio_baseline_gap_upper" in families
-    write_openmetrics(tmp_path / "gauges.om", runs, specs, 0.99, 0.8, families, baseline)
+    write_openmetrics(tmp_path / "gauges.om", runs, GaugeOptions(specs, 0.99, 0.8, families, baseline, None, 30))
     backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
     minutes = max(r.minutes for r in runs)
     with PrometheusServer("prometheus", tmp_path, retention_days=10) as server:
@@ -195,4 +205,33 @@ def test_prometheus_evaluates_the_baseline_alert_as_the_python_condition_on_the_
         named = dict(labels)
         got.update((named["goal"], named["window"], k) for k, here in enumerate(where) if here)
     assert len(expected) > 500  # the drops are seen
+    assert got == expected
+
+
+@pytest.mark.external("prometheus")
+def test_prometheus_evaluates_the_exits_alert_as_the_python_condition_on_the_same_gauges(tmp_path: Path):
+    """CesEffortAtExits, expanded and backfilled, is exactly its condition on the simulated exit gap gauges."""
+    settings = Settings(split_windows="1h,3h", windows="5m,10m,30m,1h,3h,24h,7d")
+    window = AlertPlan(settings).split[-1]
+    specs = [spec for spec in settings.window_specs() if spec.name == window]
+    runs = plan_runs([1000], 0, 2, 180, 0.85, 0.4, seed=5, kind="exits", exit_share=0.3)
+    rules = rule_file(settings, simulated_registry(runs, 0.8, 40))
+    expr = expand_recorded(find_alert(rules, "CesEffortAtExits", "warning")["expr"], recording_rules(rules))
+    families = families_of(expr)
+    assert families == {"ces_goal_exit_ces_gap_upper"}
+    write_openmetrics(tmp_path / "gauges.om", runs, GaugeOptions(specs, 0.99, 0.8, families, None, None, 30))
+    backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
+    minutes = max(r.minutes for r in runs)
+    with PrometheusServer("prometheus", tmp_path, retention_days=3) as server:
+        present = evaluate(server, expr, minutes)
+    expected, got = set(), set()
+    for goal_run in runs:
+        for at_s, gauges in run_gauges(goal_run, specs, families, 0.99, START_S, split_min_answers=30):
+            upper = next((value for _, _, value in gauges), None)
+            if upper is not None and upper < -0.2:  # the registry's default exit_gap_tolerance
+                expected.add((goal_run.goal, window, (at_s - START_S) // 60))
+    for labels, where in present.items():
+        named = dict(labels)
+        got.update((named["goal"], named["window"], k) for k, here in enumerate(where) if here)
+    assert len(expected) > 300  # the drops are seen
     assert got == expected

@@ -264,23 +264,35 @@ def segment_figures(
     }
     at_exits = answer_figures(sum_segments(counts.by_outcome, EXIT_OUTCOMES), scale_points, confidence)
     completed = by_outcome["completed"]
-    exit_gap = None
-    exit_interval, completed_interval = _interval(at_exits), _interval(completed)
-    if exit_interval and completed_interval and min(at_exits.answers, completed.answers) >= max(1, min_answers):
-        p_exit, p_completed = at_exits.positive / at_exits.answers, completed.positive / completed.answers
-        lower, upper = difference_interval(p_exit, exit_interval, p_completed, completed_interval)
-        exit_gap = ExitGap(p_exit - p_completed, lower, upper, at_exits.answers, completed.answers)
     blended = _ratio(counts.positive, counts.answers)
     completion_only = completed.ces_ratio
     return Segments(
         by_outcome=by_outcome,
         by_channel=by_channel,
         at_exits=at_exits,
-        exit_gap=exit_gap,
+        exit_gap=_exit_gap(at_exits, completed, min_answers),
         completion_only_ces_ratio=completion_only,
         all_outcomes_ces_ratio=blended,
         overstatement=None if completion_only is None or blended is None else completion_only - blended,
     )
+
+
+def exit_gap(counts: BucketCounts, confidence: float, min_answers: int) -> ExitGap | None:
+    """CES at exits minus CES at completion of a window's answers (as :func:`segment_figures` has it), or
+    ``None`` below ``min_answers`` on either side. For callers that need only the gap (the alert simulation)."""
+    no_points = ()
+    at_exits = answer_figures(sum_segments(counts.by_outcome, EXIT_OUTCOMES), no_points, confidence)
+    completed = answer_figures(counts.by_outcome.get("completed", _NO_ANSWERS), no_points, confidence)
+    return _exit_gap(at_exits, completed, min_answers)
+
+
+def _exit_gap(at_exits: AnswerFigures, completed: AnswerFigures, min_answers: int) -> ExitGap | None:
+    exit_interval, completed_interval = _interval(at_exits), _interval(completed)
+    if not exit_interval or not completed_interval or min(at_exits.answers, completed.answers) < max(1, min_answers):
+        return None
+    p_exit, p_completed = at_exits.positive / at_exits.answers, completed.positive / completed.answers
+    lower, upper = difference_interval(p_exit, exit_interval, p_completed, completed_interval)
+    return ExitGap(p_exit - p_completed, lower, upper, at_exits.answers, completed.answers)
 
 
 _NO_ANSWERS = AnswerCounts()

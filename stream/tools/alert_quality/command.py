@@ -14,7 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +25,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Collection
+from collections import deque
+from collections.abc import Collection, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -56,15 +62,31 @@ from stream.tools.alert_quality.simulated_goals import (
 START_S = 1_704_067_200  # 2024-01-01T00:00:00Z: a fixed start, so a seed always writes the same samples
 STEP_S = 60  # the rule evaluation interval, and the gauges' sample interval
 STEPS_PER_QUERY = 1440  # a day a query: query_range returns at most 11 000 points per series
-# The goal alerts the generator writes, by the name --alerts knows them: (alert, severity), or several.
+RUNS_PER_CHUNK = 40
+"""Simulated goals per TSDB and Prometheus: bounds the disk and memory of a long measurement."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredAlert:
+    """A goal alert as ``--alerts`` knows it: the generated rules it is (a goal alerts while any fires)."""
+
+    rules: tuple[tuple[str, str], ...]
+    """``(alert, severity)`` of each rule."""
+    horizon_after_window: bool = False
+    """Whether a drop run goes on for the alert's longest window before the usual horizon: an alert on a
+    long window only (``CesEffortAtExits``, 7d) is made to see a lasting change, not a sudden one."""
+
+
+# The goal alerts the generator writes, by the name --alerts knows them.
 ALERTS = {
-    "target": (("CesBelowTarget", "critical"),),
-    "target-slow": (("CesBelowTarget", "warning"),),
-    "baseline": (("CesDroppedBelowBaseline", "warning"),),
-    "drop-off": (("CesDropOffRising", "warning"),),
-    "target-sequential": (("CesBelowTargetSequential", "critical"),),
+    "target": MeasuredAlert((("CesBelowTarget", "critical"),)),
+    "target-slow": MeasuredAlert((("CesBelowTarget", "warning"),)),
+    "baseline": MeasuredAlert((("CesDroppedBelowBaseline", "warning"),)),
+    "drop-off": MeasuredAlert((("CesDropOffRising", "warning"),)),
+    "target-sequential": MeasuredAlert((("CesBelowTargetSequential", "critical"),)),
+    "exits": MeasuredAlert((("CesEffortAtExits", "warning"),), horizon_after_window=True),
     # What pages: either critical CES alert (a goal's page is one episode while any of them fires).
-    "page": (("CesBelowTarget", "critical"), ("CesBelowTargetSequential", "critical")),
+    "page": MeasuredAlert((("CesBelowTarget", "critical"), ("CesBelowTargetSequential", "critical"))),
 }
 
 
@@ -78,6 +100,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sim.add_argument("--weeks", type=int, default=40, help="healthy goal-weeks per rate (%(default)s)")
     sim.add_argument("--drops", type=int, default=40, help="drop runs per rate (%(default)s)")
     sim.add_argument("--seed", type=int, default=1, help="random seed (%(default)s)")
+    sim.add_argument(
+        "--exit-share",
+        type=float,
+        default=0.25,
+        help="for exits: the share of answers given at an exit; there the CES drops, at completion it stays "
+        "(%(default)s)",
+    )
+    sim.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes simulating goals, beside the one that replays them through Prometheus (%(default)s)",
+    )
     rule = parser.add_argument_group("rule parameters (default: the effective settings)")
     rule.add_argument("--alert-windows", help="CES_ALERT_WINDOWS, e.g. 10m,30m,1h,3h")
     rule.add_argument("--alert-for", help="CES_ALERT_FOR, e.g. 5m")
@@ -125,59 +160,83 @@ def _alert_keys(text: str) -> list[str]:
 
 def measure(settings: Settings, args: argparse.Namespace, rates: list[float], key: str) -> dict[str, Any]:
     """One alert's figures (or the union of several, ``page``): simulate the gauges they read, backfill
-    them, let Prometheus evaluate each, judge (a goal alerts while any of its series fires)."""
+    them, let Prometheus evaluate each, judge (a goal alerts while any of its series fires).
+
+    The goals go through in chunks of :data:`RUNS_PER_CHUNK`, each its own TSDB and Prometheus, while
+    ``--jobs`` processes simulate the next chunks.
+    """
     started = time.monotonic()
-    pairs = ALERTS[key]
+    alert = ALERTS[key]
     plan = AlertPlan(settings)
     probe = rule_file(settings, simulated_registry(plan_runs(rates, 1, 0, 0, 0.85, 0.6, 0), args.target, 1))
+    generated = [find_alert(probe, name, severity) for name, severity in alert.rules]
     names: set[str] = set()
     families: set[str] = set()
-    for name, severity in pairs:
-        names |= windows_of(find_alert(probe, name, severity)["expr"])
-        families |= families_of(expand_recorded(find_alert(probe, name, severity)["expr"], recording_rules(probe)))
+    for rule in generated:
+        names |= windows_of(rule["expr"])
+        families |= families_of(expand_recorded(rule["expr"], recording_rules(probe)))
     if families & {*GAP_FAMILIES, *COMPLETION_GAP_FAMILIES}:
         names.add(plan.baseline)  # the gaps are computed against it, named in the rule or not
     specs = [spec for spec in settings.window_specs() if spec.name in names]
-    warmup = -(-max(spec.duration_s for spec in specs) // 3600) * 60
+    longest_minutes = max(spec.duration_s for spec in specs) // 60
+    warmup = -(-longest_minutes // 60) * 60
     fine = -(-max([s.duration_s for s in specs if s.resolution_s < 3600] or [0]) // 3600) * 60
     baseline = next((s for s in specs if s.name == plan.baseline), None)
     kind = kind_of(families)
-    runs = plan_runs(rates, args.weeks, args.drops, warmup, args.healthy_ces, args.dropped_ces, args.seed, kind, fine)
-    rules = rule_file(settings, simulated_registry(runs, args.target, args.min_answers))
-    alerts = [find_alert(rules, name, severity) for name, severity in pairs]
+    horizon = DETECTION_HORIZON_MINUTES + (longest_minutes if alert.horizon_after_window else 0)
+    runs = plan_runs(
+        rates,
+        args.weeks,
+        args.drops,
+        warmup,
+        args.healthy_ces,
+        args.dropped_ces,
+        args.seed,
+        kind,
+        fine,
+        exit_share=args.exit_share,
+        horizon_minutes=horizon,
+    )
+    sequential = (plan.sequential or "", args.target, args.target - settings.alert_sequential_drop)
+    gauges = GaugeOptions(
+        specs, settings.wilson_confidence, args.target, families, baseline, sequential, settings.split_min_answers
+    )
+    qualities = {rate: RateQuality(rate) for rate in rates}
+    chunks = [runs[i : i + RUNS_PER_CHUNK] for i in range(0, len(runs), RUNS_PER_CHUNK)]
+    _progress(f"{key}: simulating {len(runs)} goals in {len(chunks)} chunks, {args.jobs} processes ...")
+    version = ""
     with tempfile.TemporaryDirectory(prefix="ces-alert-quality-") as tmp:
         work = Path(tmp)
-        _progress(f"{key}: simulating {len(runs)} goals ...")
-        sequential = (plan.sequential or "", args.target, args.target - settings.alert_sequential_drop)
-        samples = write_openmetrics(
-            work / "gauges.om", runs, specs, settings.wilson_confidence, args.target, families, baseline, sequential
-        )
-        _progress(f"{key}: backfilling {samples} samples ...")
-        backfill(args.promtool, work / "gauges.om", work / "tsdb")
-        (work / "gauges.om").unlink()  # can be a gigabyte; the TSDB holds it now
-        minutes = max(r.minutes for r in runs)
-        with PrometheusServer(args.prometheus, work, retention_days=(minutes + warmup) // 1440 + 2) as server:
-            _progress(f"{key}: evaluating ...")
-            evaluated = [
-                (
-                    evaluate(server, expand_recorded(alert["expr"], recording_rules(rules)), minutes),
-                    math.ceil(parse_duration(alert["for"]) / STEP_S),
-                )
-                for alert in alerts
-            ]
-            version = server.version
-    qualities = judge(runs, evaluated, rates)
+        for number, (chunk, written) in enumerate(_simulated(work, chunks, gauges, args.jobs), start=1):
+            rules = rule_file(settings, simulated_registry(chunk, args.target, args.min_answers))
+            alerts = [find_alert(rules, name, severity) for name, severity in alert.rules]
+            minutes = max(r.minutes for r in chunk)
+            chunk_dir = written.parent / f"chunk-{number}"
+            backfill(args.promtool, written, chunk_dir / "tsdb")
+            written.unlink()  # can be hundreds of megabytes; the TSDB holds it now
+            with PrometheusServer(args.prometheus, chunk_dir, (minutes + warmup) // 1440 + 2) as server:
+                evaluated = [
+                    (
+                        evaluate(server, expand_recorded(rule["expr"], recording_rules(rules)), minutes),
+                        math.ceil(parse_duration(rule["for"]) / STEP_S),
+                    )
+                    for rule in alerts
+                ]
+                version = server.version
+            judge(chunk, evaluated, qualities)
+            shutil.rmtree(chunk_dir)
+            _progress(f"{key}: {number}/{len(chunks)} chunks evaluated")
     return {
         "rule": {
-            "alert": " or ".join(alert["alert"] for alert in alerts),
+            "alert": " or ".join(name for name, _ in alert.rules),
             "key": key,
-            "severity": "/".join(sorted({severity for _, severity in pairs})),
+            "severity": "/".join(sorted({severity for _, severity in alert.rules})),
             "windows": [spec.name for spec in specs],
-            "for": ", ".join(alert["for"] for alert in alerts),
+            "for": ", ".join(rule["for"] for rule in generated),
             "min_answers": args.min_answers,
             "confidence": settings.wilson_confidence,
             "target_confidence": settings.alert_target_confidence,
-            "expr": "\nor\n".join(alert["expr"] for alert in alerts),
+            "expr": "\nor\n".join(rule["expr"] for rule in generated),
             "evaluated_by": version,
         },
         "simulation": {
@@ -185,14 +244,54 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
             "healthy_ces": args.healthy_ces,
             "target": args.target,
             "dropped_ces": args.dropped_ces,
+            **({"exit_share": args.exit_share} if kind == "exits" else {}),
             "healthy_goal_weeks_per_rate": args.weeks,
             "drops_per_rate": args.drops,
             "seed": args.seed,
-            "detection_horizon_minutes": DETECTION_HORIZON_MINUTES,
+            "detection_horizon_minutes": horizon,
         },
-        "rates": [q.summary() for q in qualities],
+        "rates": [q.summary() for q in qualities.values()],
         "elapsed_s": round(time.monotonic() - started, 1),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeOptions:
+    """What :func:`write_openmetrics` needs besides the runs (one object, so it travels to a process)."""
+
+    specs: list[WindowSpec]
+    confidence: float
+    target: float
+    families: Collection[str]
+    baseline: WindowSpec | None
+    sequential: tuple[str, float, float] | None
+    split_min_answers: int
+
+
+def _simulated(
+    work: Path, chunks: list[list[GoalRun]], gauges: GaugeOptions, jobs: int
+) -> Iterator[tuple[list[GoalRun], Path]]:
+    """Each chunk with the OpenMetrics file of its gauges, in order; ``jobs`` processes write them ahead
+    (at most ``jobs`` files beyond the one being read), or this process alone with ``jobs`` 1."""
+
+    def path(i: int) -> Path:
+        return work / f"gauges-{i}.om"
+
+    if jobs <= 1:
+        for i, chunk in enumerate(chunks):
+            write_openmetrics(path(i), chunk, gauges)
+            yield chunk, path(i)
+        return
+    # spawn, not fork: the caller may hold threads (a test runner, a logging handler)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque[tuple[int, Future[int]]] = deque()
+        for i in range(len(chunks)):
+            while len(pending) <= jobs and i + len(pending) < len(chunks):
+                ahead = i + len(pending)
+                pending.append((ahead, pool.submit(write_openmetrics, path(ahead), chunks[ahead], gauges)))
+            number, future = pending.popleft()
+            future.result()
+            yield chunks[number], path(number)
 
 
 def _rates(args: argparse.Namespace) -> list[float]:
@@ -257,40 +356,38 @@ def paging_alert(rules: dict[str, Any]) -> dict[str, Any]:
     return find_alert(rules, "CesBelowTarget", "critical")
 
 
-def write_openmetrics(
-    path: Path,
-    runs: list[GoalRun],
-    specs: list[WindowSpec],
-    confidence: float,
-    target: float,
-    families: Collection[str] = ("ces_goal_answers", "ces_goal_ces_ratio", TARGET_FAMILY),
-    baseline: WindowSpec | None = None,
-    sequential: tuple[str, float, float] | None = None,
-) -> int:
+def write_openmetrics(path: Path, runs: list[GoalRun], gauges: GaugeOptions) -> int:
     """The gauges the worker would export for every run and minute, as OpenMetrics; returns the sample count.
 
     Only the ``families`` an alert reads are written (:func:`gauges.run_gauges`).
 
     :raises CesError: for a family the simulation does not compute.
     """
-    missing = sorted(set(families) - SIMULATED)
+    missing = sorted(set(gauges.families) - SIMULATED)
     if missing:
         raise CesError(f"alert-quality cannot simulate {', '.join(missing)}")
     samples = 0
     with path.open("w", encoding="utf-8") as out:
-        for family in sorted(families):
+        for family in sorted(gauges.families):
             out.write(f"# TYPE {family} gauge\n")
         for goal_run in runs:
             goal = f'goal="{goal_run.goal}"'
-            target_line = f"{TARGET_FAMILY}{{{goal}}} {target!r} " if TARGET_FAMILY in families else ""
+            target_line = f"{TARGET_FAMILY}{{{goal}}} {gauges.target!r} " if TARGET_FAMILY in gauges.families else ""
             lines = []
             gauges_of = run_gauges(
-                goal_run, specs, families, confidence, START_S, baseline=baseline, sequential=sequential
+                goal_run,
+                gauges.specs,
+                gauges.families,
+                gauges.confidence,
+                START_S,
+                baseline=gauges.baseline,
+                sequential=gauges.sequential,
+                split_min_answers=gauges.split_min_answers,
             )
-            for at_s, gauges in gauges_of:
+            for at_s, values in gauges_of:
                 if target_line:
                     lines.append(f"{target_line}{at_s}\n")
-                lines.extend(f"{family}{{{goal},{labels}}} {value!r} {at_s}\n" for family, labels, value in gauges)
+                lines.extend(f"{family}{{{goal},{labels}}} {value!r} {at_s}\n" for family, labels, value in values)
             out.writelines(lines)
             samples += len(lines)
         out.write("# EOF\n")
@@ -377,20 +474,19 @@ def evaluate(server: PrometheusServer, expr: str, minutes: int) -> dict[tuple[tu
 def judge(
     runs: list[GoalRun],
     evaluated: list[tuple[dict[tuple[tuple[str, str], ...], bytearray], int]],
-    rates: list[float],
-) -> list[RateQuality]:
+    qualities: dict[float, RateQuality],
+) -> None:
     """Apply each alert's ``for`` per series, join a goal's series (every window, every alert), and count
-    false alerts and detections per rate. ``evaluated``: per alert, :func:`evaluate`'s answer and its ``for`` in steps."""
+    false alerts and detections into ``qualities`` (by answer rate). ``evaluated``: per alert, :func:`evaluate`'s
+    answer and its ``for`` in steps."""
     by_goal: dict[str, list[tuple[bytearray, int]]] = {}
     for present, for_steps in evaluated:
         for labels, where in present.items():
             by_goal.setdefault(dict(labels).get("goal", ""), []).append((where, for_steps))
-    qualities = {rate: RateQuality(rate) for rate in rates}
     for goal_run in runs:
         length = goal_run.minutes + 1
         series = [firing(where[:length], for_steps) for where, for_steps in by_goal.get(goal_run.goal, [])]
         qualities[goal_run.answers_per_hour].add(goal_run, any_of(series, length))
-    return list(qualities.values())
 
 
 def _progress(message: str) -> None:

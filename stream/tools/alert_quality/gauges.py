@@ -15,9 +15,14 @@ from collections.abc import Collection, Iterator, Sequence
 from stream.ces.goals import AnswerFact, GoalBuckets, OutcomeFact, WindowSpec, fold_facts, retention_s_by_resolution
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.segments import OUTCOMES
-from stream.ces.goals.stats import baseline_gap, completion_gap, cusum, wilson_interval
+from stream.ces.goals.stats import baseline_gap, completion_gap, cusum, exit_gap, wilson_interval
 from stream.ces.registry import Sentiment
-from stream.tools.alert_quality.simulated_goals import PRUNE_EVERY_MINUTES, GoalRun, minute_answers
+from stream.tools.alert_quality.simulated_goals import (
+    PRUNE_EVERY_MINUTES,
+    GoalRun,
+    minute_answers,
+    minute_exit_answers,
+)
 
 # The per-window families the simulation can compute, by the attribute of the worker's WindowFigures.
 FIGURE_FAMILIES = {
@@ -38,10 +43,23 @@ COMPLETION_GAP_FAMILIES = {
     "ces_goal_completion_ratio_baseline_gap_lower": 1,
     "ces_goal_completion_ratio_baseline_gap_upper": 2,
 }
+EXIT_GAP_FAMILIES = {
+    "ces_goal_exit_ces_gap": "ces_ratio_gap",
+    "ces_goal_exit_ces_gap_lower": "lower",
+    "ces_goal_exit_ces_gap_upper": "upper",
+}
 CUSUM_FAMILY = "ces_goal_ces_cusum"
 OUTCOME_FAMILY = "ces_goal_outcomes"
 TARGET_FAMILY = "ces_goal_target_ces_ratio"
-SIMULATED = {*FIGURE_FAMILIES, *GAP_FAMILIES, *COMPLETION_GAP_FAMILIES, CUSUM_FAMILY, OUTCOME_FAMILY, TARGET_FAMILY}
+SIMULATED = {
+    *FIGURE_FAMILIES,
+    *GAP_FAMILIES,
+    *COMPLETION_GAP_FAMILIES,
+    *EXIT_GAP_FAMILIES,
+    CUSUM_FAMILY,
+    OUTCOME_FAMILY,
+    TARGET_FAMILY,
+}
 _FAMILY = re.compile(r"\bces_goal_[a-z_]+")
 _WINDOWS = re.compile(r'window\s*=~?\s*"([^"]*)"')
 
@@ -57,19 +75,35 @@ def windows_of(expr: str) -> set[str]:
 
 
 def kind_of(families: set[str]) -> str:
-    """``outcomes`` when the alert reads the completion ratio or the outcome counts, else ``answers``."""
-    return (
-        "outcomes" if families & {"ces_goal_completion_ratio", OUTCOME_FAMILY, *COMPLETION_GAP_FAMILIES} else "answers"
-    )
+    """``exits`` when the alert reads the exit CES gap; ``outcomes`` when it reads the completion ratio or the
+    outcome counts; else ``answers``."""
+    if families & set(EXIT_GAP_FAMILIES):
+        return "exits"
+    if families & {"ces_goal_completion_ratio", OUTCOME_FAMILY, *COMPLETION_GAP_FAMILIES}:
+        return "outcomes"
+    return "answers"
 
 
-def _facts(run: GoalRun, at_s: int, answers: int, positive: int) -> Sequence[AnswerFact | OutcomeFact]:
-    if run.kind == "outcomes":
-        return [OutcomeFact(run.goal, at_s, "completed")] * positive + [OutcomeFact(run.goal, at_s, "abandoned")] * (
-            answers - positive
-        )
-    good = AnswerFact(run.goal, at_s, 5, Sentiment.positive, "completed", "web")
-    bad = AnswerFact(run.goal, at_s, 1, Sentiment.negative, "completed", "web")
+def minute_facts(run: GoalRun, start_s: int) -> Iterator[tuple[int, Sequence[AnswerFact | OutcomeFact]]]:
+    """``(minute, facts)`` of every minute of the run (warm-up first) as the worker would fold them."""
+    if run.kind == "exits":
+        for minute, completed, completed_positive, exits, exits_positive in minute_exit_answers(run):
+            at_s = start_s + 60 * minute
+            facts = _answers(run.goal, at_s, "completed", completed, completed_positive)
+            yield minute, facts + _answers(run.goal, at_s, "abandoned", exits, exits_positive)
+        return
+    for minute, answers, positive in minute_answers(run):
+        at_s = start_s + 60 * minute
+        if run.kind == "outcomes":
+            done, left = OutcomeFact(run.goal, at_s, "completed"), OutcomeFact(run.goal, at_s, "abandoned")
+            yield minute, [done] * positive + [left] * (answers - positive)
+        else:
+            yield minute, _answers(run.goal, at_s, "completed", answers, positive)
+
+
+def _answers(goal: str, at_s: int, outcome: str, answers: int, positive: int) -> list[AnswerFact]:
+    good = AnswerFact(goal, at_s, 5, Sentiment.positive, outcome, "web")
+    bad = AnswerFact(goal, at_s, 1, Sentiment.negative, outcome, "web")
     return [good] * positive + [bad] * (answers - positive)
 
 
@@ -82,13 +116,15 @@ def run_gauges(
     *,
     baseline: WindowSpec | None = None,
     sequential: tuple[str, float, float] | None = None,
+    split_min_answers: int = 30,
 ) -> Iterator[tuple[int, list[tuple[str, str, float]]]]:
     """``(sample time, [(family, labels other than goal, value)])`` for samples 1..minutes of the run.
 
     ``specs`` are the windows the alert reads; ``baseline`` (one of them) is the window the
     baseline-gap families compare the others with; ``sequential`` is ``(window, acceptable,
     rejectable)`` of the CUSUM family (:func:`cusum` over that window's buckets, as the worker's
-    ``GoalWindows`` computes it). A ratio without a denominator has no sample.
+    ``GoalWindows`` computes it); ``split_min_answers`` is ``CES_SPLIT_MIN_ANSWERS`` of the exit
+    gap families (:func:`exit_gap`). A ratio without a denominator has no sample.
     """
     resolutions = sorted({spec.resolution_s for spec in specs})
     keep = retention_s_by_resolution(specs)
@@ -96,21 +132,23 @@ def run_gauges(
     wanted = [(family, attr) for family, attr in FIGURE_FAMILIES.items() if family in families]
     gaps = [(family, at) for family, at in GAP_FAMILIES.items() if family in families]
     completion_gaps = [(family, at) for family, at in COMPLETION_GAP_FAMILIES.items() if family in families]
+    exit_gaps = [(family, attr) for family, attr in EXIT_GAP_FAMILIES.items() if family in families]
     last_prune = None
-    for minute, answers, positive in minute_answers(run):
-        at_s = start_s + 60 * minute
-        for (_, resolution_s, bucket_start_s), delta in fold_facts(
-            _facts(run, at_s, answers, positive), resolutions
-        ).items():
+    for minute, facts in minute_facts(run, start_s):
+        for (_, resolution_s, bucket_start_s), delta in fold_facts(facts, resolutions).items():
             buckets.apply(resolution_s, bucket_start_s, delta)
-        sample_s = at_s + 60
+        sample_s = start_s + 60 * minute + 60
         if last_prune is None or minute // PRUNE_EVERY_MINUTES != last_prune:
             buckets.prune(sample_s - 1, keep)
             last_prune = minute // PRUNE_EVERY_MINUTES
         if minute < 0:
             continue
-        counts = {spec.name: buckets.window_counts(spec, sample_s - 1, segments=False) for spec in specs}
+        counts = {spec.name: buckets.window_counts(spec, sample_s - 1, segments=bool(exit_gaps)) for spec in specs}
         gauges = _gauges(counts, wanted, (gaps, completion_gaps), families, confidence, baseline)
+        for window, window_counts in counts.items() if exit_gaps else ():
+            gap = exit_gap(window_counts, confidence, split_min_answers)
+            if gap is not None:
+                gauges.extend((family, f'window="{window}"', getattr(gap, attr)) for family, attr in exit_gaps)
         if sequential is not None and CUSUM_FAMILY in families:
             window, acceptable, rejectable = sequential
             spec = next(spec for spec in specs if spec.name == window)

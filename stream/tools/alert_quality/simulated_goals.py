@@ -21,6 +21,7 @@ Time, in minutes of a run (detection is counted in minutes, so it matters):
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
@@ -56,9 +57,12 @@ class GoalRun:
     drop_minute: int | None
     seed: str
     kind: str = "answers"
-    """What the simulated events are: ``answers`` (positive = low effort) or ``outcomes`` (positive = completed)."""
+    """What the simulated events are: ``answers`` (positive = low effort), ``outcomes`` (positive = completed) or
+    ``exits`` (answers at completion and at exits: only the CES at exits drops, see :func:`minute_exit_answers`)."""
     fine_warmup_minutes: int | None = None
     """Warm-up minutes drawn minute by minute; older ones are drawn an hour at a time (``None``: all)."""
+    exit_share: float = 0.0
+    """For ``exits``: the share of the answers given at an exit (abandoned) rather than at completion."""
 
     def ces_at(self, minute: int) -> float:
         """The true CES of the answers of ``minute``."""
@@ -76,14 +80,18 @@ def plan_runs(
     seed: int,
     kind: str = "answers",
     fine_warmup_minutes: int | None = None,
+    *,
+    exit_share: float = 0.0,
+    horizon_minutes: int = DETECTION_HORIZON_MINUTES,
 ) -> list[GoalRun]:
     """Per rate, ``healthy_weeks`` healthy goal-weeks and ``drops`` drop runs, each with its own seed.
 
     The seed of a run depends only on ``seed``, its rate and its number, so asking for
-    more weeks adds runs and keeps the others as they were.
+    more weeks adds runs and keeps the others as they were. A drop run goes on
+    ``horizon_minutes`` after the latest drop minute.
     """
     runs: list[GoalRun] = []
-    drop_run_minutes = DROP_SPAN_MINUTES + DETECTION_HORIZON_MINUTES
+    drop_run_minutes = DROP_SPAN_MINUTES + horizon_minutes
     for rate in rates:
         tag = f"{rate:g}".replace(".", "p")
         for i in range(healthy_weeks):
@@ -99,6 +107,7 @@ def plan_runs(
                     f"{seed}/{rate:g}/healthy/{i}",
                     kind,
                     fine_warmup_minutes,
+                    exit_share,
                 )
             )
         for i in range(drops):
@@ -116,6 +125,7 @@ def plan_runs(
                     run_seed,
                     kind,
                     fine_warmup_minutes,
+                    exit_share,
                 )
             )
     return runs
@@ -152,6 +162,27 @@ def minute_answers(run: GoalRun) -> Iterator[tuple[int, int, int]]:
         ces = run.ces_at(minute)
         positive = sum(1 for _ in range(answers) if rng.random() < ces)
         yield minute, answers, positive
+
+
+def minute_exit_answers(run: GoalRun) -> Iterator[tuple[int, int, int, int, int]]:
+    """``(minute, completions, positive, exits, positive)`` for every minute of an ``exits`` run, warm-up first.
+
+    Each answer is given at an exit with probability ``exit_share``; answers at completion keep
+    ``healthy_ces`` throughout, answers at exits follow :meth:`GoalRun.ces_at` (a drop is
+    leaving getting harder). Warm-up minutes are drawn as in :func:`minute_answers`.
+    """
+    rng = random.Random(run.seed)
+    fine = run.warmup_minutes if run.fine_warmup_minutes is None else run.fine_warmup_minutes
+    hours = ((hour, run.answers_per_hour) for hour in range(-run.warmup_minutes, -fine, 60))
+    minutes = ((minute, run.answers_per_hour / 60.0) for minute in range(-min(fine, run.warmup_minutes), run.minutes))
+    for minute, mean in itertools.chain(hours, minutes):
+        exit_ces, counts = run.ces_at(minute), [0, 0, 0, 0]
+        for _ in range(poisson(rng, mean)):
+            at_exit = rng.random() < run.exit_share
+            positive = rng.random() < (exit_ces if at_exit else run.healthy_ces)
+            counts[2 * at_exit] += 1
+            counts[2 * at_exit + 1] += positive
+        yield minute, counts[0], counts[1], counts[2], counts[3]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from stream.ces.goals.buckets import BucketCounts
-from stream.ces.goals.stats import baseline_gap, figures
+from stream.ces.goals.stats import baseline_gap, exit_gap, figures
 from stream.ces.goals.windows import plan_windows
 from stream.ces.registry import Sentiment
 from stream.errors import CesError
@@ -75,7 +75,7 @@ def test_every_measured_alert_reads_only_gauges_the_simulation_computes(key):
     settings = Settings()
     runs = plan_runs([100], 1, 1, 60, 0.85, 0.6, 1)
     rules = rule_file(settings, simulated_registry(runs, 0.8, 40))
-    alert = find_alert(rules, *ALERTS[key][0])
+    alert = find_alert(rules, *ALERTS[key].rules[0])
     families = families_of(expand_recorded(alert["expr"], recording_rules(rules)))
     assert families and families <= {
         "ces_goal_answers",
@@ -86,9 +86,10 @@ def test_every_measured_alert_reads_only_gauges_the_simulation_computes(key):
         "ces_goal_target_ces_ratio",
         "ces_goal_completion_ratio",
         "ces_goal_outcomes",
+        "ces_goal_exit_ces_gap_upper",
     }
     assert windows_of(alert["expr"]) <= {spec.name for spec in settings.window_specs()}
-    assert kind_of(families) == ("outcomes" if key == "drop-off" else "answers")
+    assert kind_of(families) == {"drop-off": "outcomes", "exits": "exits"}.get(key, "answers")
 
 
 def test_alert_keys():
@@ -119,3 +120,28 @@ def test_rate_interval_widens_for_clustered_events():
     assert rate_interval(spread) == pytest.approx(poisson_interval(10, 100), abs=0.02)
     assert rate_interval(clustered)[1] > poisson_interval(10, 100)[1] + 0.02
     assert rate_interval([0] * 50) == poisson_interval(0, 50)
+
+
+def test_the_simulated_exit_gap_is_the_workers():
+    counts = BucketCounts()
+    for i in range(120):
+        outcome = "abandoned" if i % 4 == 0 else "abandoned_inferred" if i % 4 == 1 else "completed"
+        score = 5 if i % 3 else 1
+        counts.add_answer(score, Sentiment.positive if score == 5 else Sentiment.negative, outcome, "web")
+    full = figures(counts, (1, 2, 3, 4, 5), 1, 0.99, segment_min_answers=30).segments
+    assert full is not None and full.exit_gap is not None
+    assert exit_gap(counts, 0.99, 30) == full.exit_gap
+    assert exit_gap(counts, 0.99, 61) is None  # 60 answers at exits
+
+
+def test_exit_runs_export_the_exit_gap_of_the_split_window():
+    settings = Settings()
+    spec = next(spec for spec in settings.window_specs() if spec.name == "1h")
+    run = GoalRun("g", 600.0, 30, 60, 0.85, 0.6, None, "s", "exits", exit_share=0.3)
+    families = {"ces_goal_exit_ces_gap_upper", "ces_goal_exit_ces_gap"}
+    samples = list(run_gauges(run, [spec], families, 0.99, 0, split_min_answers=30))
+    assert len(samples) == 30
+    for _, gauges in samples:
+        values = {family: value for family, _, value in gauges}
+        assert set(values) == families
+        assert values["ces_goal_exit_ces_gap"] < values["ces_goal_exit_ces_gap_upper"]

@@ -31,6 +31,7 @@ from stream.tools.alert_quality.simulated_goals import (
     episode_starts,
     firing,
     minute_answers,
+    minute_exit_answers,
     plan_runs,
     poisson,
     quantile,
@@ -233,3 +234,28 @@ def test_bad_options_fail_before_anything_runs(argv, message):
     alert_quality.add_arguments(parser)
     with pytest.raises(CesError, match=message):
         alert_quality.run(Settings(), parser.parse_args([*argv, "--prometheus", "/nonexistent/prometheus"]))
+
+
+def test_at_exits_only_the_exit_answers_drop_and_their_share_is_kept():
+    run = GoalRun("g", 1200.0, 2000, 0, 0.85, 0.6, 1000, "exit-seed", "exits", exit_share=0.25)
+    rows = list(minute_exit_answers(run))
+    assert [row[0] for row in rows] == list(range(2000))
+    completed = sum(row[1] for row in rows)
+    exits = sum(row[3] for row in rows)
+    assert exits / (exits + completed) == pytest.approx(0.25, abs=0.01)
+
+    def share(part: int, when: range) -> float:
+        return sum(rows[m][part + 1] for m in when) / sum(rows[m][part] for m in when)
+
+    before, after = range(1000), range(1000, 2000)
+    assert share(1, before) == pytest.approx(0.85, abs=0.01)
+    assert share(1, after) == pytest.approx(0.85, abs=0.01)  # completions stay healthy
+    assert share(3, before) == pytest.approx(0.85, abs=0.015)
+    assert share(3, after) == pytest.approx(0.60, abs=0.02)
+
+
+def test_a_longer_horizon_makes_longer_drop_runs_and_leaves_healthy_weeks_alone():
+    short = plan_runs([100], 1, 2, 60, 0.85, 0.6, seed=3)
+    long = plan_runs([100], 1, 2, 60, 0.85, 0.6, seed=3, horizon_minutes=DETECTION_HORIZON_MINUTES + WEEK_MINUTES)
+    assert [r.minutes for r in long] == [WEEK_MINUTES] + [r.minutes + WEEK_MINUTES for r in short[1:]]
+    assert [r.drop_minute for r in long] == [r.drop_minute for r in short]
