@@ -16,12 +16,13 @@ import yaml
 from stream.ces.registry import GoalRegistry
 from stream.observability.alertmanager import DEFAULT_WEBHOOK_URL, alertmanager_yaml
 from stream.observability.dashboards import dashboards, provisioning
-from stream.observability.rule_tests import rule_tests
+from stream.observability.rule_tests import rule_tests, week_rule_tests
 from stream.observability.rules import rule_file
 from stream.settings import Settings
 
 RULES = "prometheus/rules/ces-stream.rules.yml"
 RULE_TESTS = "prometheus/rules/ces-stream.test.yml"
+WEEK_RULE_TESTS = "prometheus/rules/ces-stream.week.test.yml"
 ALERTMANAGER = "alertmanager/alertmanager.yml"
 DASHBOARDS = "grafana/dashboards"
 
@@ -42,6 +43,7 @@ def monitoring_files(
     files = {
         RULES: _yaml(rule_file(settings, registry), registry_name),
         RULE_TESTS: _yaml(rule_tests(settings, registry, Path(RULES).name), registry_name),
+        WEEK_RULE_TESTS: _yaml(week_rule_tests(settings, registry, Path(RULES).name), registry_name),
         ALERTMANAGER: alertmanager_yaml(webhook_url),
     }
     for name, model in dashboards(settings, registry).items():

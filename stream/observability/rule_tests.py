@@ -254,25 +254,28 @@ class _Tests:
         ]
 
     def goal_events_stopped(self) -> dict[str, Any]:
+        """Busy for a week, then silent: fires an hour and ``for`` later; a goal busy only for the last
+        two days (not a week ago) stays silent, as one that is quiet at this hour on other days would."""
         goal = self.goal.slug
         rule = self.rule("CesGoalEventsStopped", "warning")
         per_minute = max(1, int(self.goal.alerting.busy_events_per_hour * 2 / 60) + 1)  # whole: no float dust
-        day = 24 * 60
-        # A day above the busy rate, then nothing: silent for an hour from minute day + 60.
-        values = f"0+{per_minute}x{day} {per_minute * day}x{day // 2}"
-        series = [_series("ces_goal_events_total", values, goal=goal, type="completed")]
-        fire_at = day + 60 + _minutes(rule["for"])
-        per_hour = per_minute * (2 * day + 60 - fire_at) / 24  # increase over [fire_at - 60m - 1d, fire_at - 60m]
+        day, week = 24 * 60, 7 * 24 * 60
+        busy = week + 60  # minutes of events before the silence: a week back from when it fires is busy too
+        after = f"{per_minute * busy}x{day // 8}"
+        series = [_series("ces_goal_events_total", f"0+{per_minute}x{busy} {after}", goal=goal, type="completed")]
+        if self.quiet is not None:
+            values = f"0x{busy - 2 * day} 0+{per_minute}x{2 * day} {per_minute * 2 * day}x{day // 8}"
+            series.append(_series("ces_goal_events_total", values, goal=self.quiet.slug, type="completed"))
         description = (
-            f"Goal {goal}: no goal event in the last hour, after {per_hour:.0f} per hour over the day "
-            "before: the app may have stopped emitting them."
+            f"Goal {goal}: no goal event in the last hour, after {per_minute * 60} in the same hour yesterday "
+            "(and a busy one a week ago): the app may have stopped emitting them."
         )
         return {
             "name": "CesGoalEventsStopped",
             "interval": "1m",
             "input_series": series,
             "alert_rule_test": _boundary(
-                "CesGoalEventsStopped", rule["for"], [_expected(rule, {"goal": goal}, description)], start_min=day + 60
+                "CesGoalEventsStopped", rule["for"], [_expected(rule, {"goal": goal}, description)], start_min=busy + 60
             ),
         }
 
@@ -429,20 +432,34 @@ class _Tests:
             self.sequential(),
             self.effort_at_exits(),
             *self.survey_broken(),
-            self.goal_events_stopped(),
             self.drop_off(),
             *self.pipeline(),
         ]
         return [test for test in tests if test is not None]
 
+    def week(self) -> list[dict[str, Any]]:
+        """The tests that need a week of history (evaluated every 5 minutes: a week at 1m takes promtool a minute)."""
+        return [self.goal_events_stopped()]
+
 
 def rule_tests(settings: Settings, registry: GoalRegistry, rule_file_name: str) -> dict[str, Any]:
     """The promtool test file for the rules written to ``rule_file_name`` (relative to the test file)."""
+    return _test_file(settings, registry, rule_file_name, "1m", _Tests(settings, registry).all())
+
+
+def week_rule_tests(settings: Settings, registry: GoalRegistry, rule_file_name: str) -> dict[str, Any]:
+    """The promtool test file of the alerts that read a week back (``CesGoalEventsStopped``), evaluated every 5m."""
+    return _test_file(settings, registry, rule_file_name, "5m", _Tests(settings, registry).week())
+
+
+def _test_file(
+    settings: Settings, registry: GoalRegistry, rule_file_name: str, interval: str, tests: list[dict[str, Any]]
+) -> dict[str, Any]:
     groups = [group["name"] for group in r.rule_file(settings, registry)["groups"]]
     # promtool evaluates groups in a random order unless told: the recording rules must come first.
     return {
         "rule_files": [rule_file_name],
-        "evaluation_interval": "1m",
+        "evaluation_interval": interval,
         "group_eval_order": groups,
-        "tests": _Tests(settings, registry).all(),
+        "tests": tests,
     }

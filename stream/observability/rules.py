@@ -302,18 +302,22 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
             "Goal {{ $labels.goal }}: no prompt in the last hour, while its goal events and its usual prompt share "
             'would give {{ $value | printf "%.0f" }}: sampling, cooldowns or the prompts topic need a look.',
         ),
+        # Busy at this hour yesterday and a week ago, not over the day: a goal that is quiet at night (or at the
+        # weekend) would otherwise be "stopped" every night (docs/alerting.md, CesGoalEventsStopped).
         _alert(
             "CesGoalEventsStopped",
             (
-                "sum by (goal) (increase(ces_goal_events_total[1d] offset 1h)) / 24\n"
+                "sum by (goal) (increase(ces_goal_events_total[1h] offset 1d))\n"
+                f">= on (goal) group_left () {BUSY_EVENTS}\n"
+                "and on (goal) sum by (goal) (increase(ces_goal_events_total[1h] offset 7d))\n"
                 f">= on (goal) group_left () {BUSY_EVENTS}\n"
                 "and on (goal) sum by (goal) (increase(ces_goal_events_total[1h])) == 0"
             ),
             "15m",
             "warning",
             "A normally busy goal stopped sending goal events.",
-            'Goal {{ $labels.goal }}: no goal event in the last hour, after {{ $value | printf "%.0f" }} per hour '
-            "over the day before: the app may have stopped emitting them.",
+            'Goal {{ $labels.goal }}: no goal event in the last hour, after {{ $value | printf "%.0f" }} in the same '
+            "hour yesterday (and a busy one a week ago): the app may have stopped emitting them.",
         ),
         _alert(
             "CesDropOffRising",

@@ -1,12 +1,12 @@
-"""``ces-stream alert-quality``: how often the paging CES alert cries wolf and how fast it sees a drop.
+"""``ces-stream alert-quality``: how often each goal alert cries wolf and how fast it sees what it is for.
 
 Read before deploying the rules of ``ces-stream monitoring``: simulated goals (Poisson
-answers, a healthy CES, and runs where it drops) go through the worker's window code
-(:mod:`stream.tools.alert_quality.simulated_goals`), their gauges are backfilled into a throw-away TSDB, and a
-real Prometheus evaluates the *generated* ``CesBelowTarget`` critical rule over the whole
-range, so the figures judge the rules that ship, not a hand copy
-(``docs/alert-statistics.md``). Recording rules in the alert expression are replaced by
-their own generated expressions. Rule parameters can be overridden to compare variants.
+answers or events, healthy goal-weeks, and runs where the goal drops or stops) go through the
+worker's window code (:mod:`stream.tools.alert_quality.gauges`), their gauges are backfilled
+into throw-away TSDBs, and a real Prometheus evaluates the *generated* alert rule over the whole
+range (:mod:`stream.tools.alert_quality.replay`), so the figures judge the rules that ship, not a
+hand copy (``docs/alerting.md``). Recording rules in the alert expression are replaced by their
+own generated expressions. Rule parameters can be overridden to compare variants.
 """
 
 from __future__ import annotations
@@ -14,44 +14,42 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections import deque
-from collections.abc import Collection, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-from stream.ces.goals import WindowSpec, parse_duration
+from stream.ces.goals import parse_duration
 from stream.ces.registry import Alerting, GoalRegistry
 from stream.errors import CesError
-from stream.infra.local_services import LocalService, free_port, prometheus_argv
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings, load_settings
 from stream.tools.alert_quality.expansion import expand_recorded, recording_rules
 from stream.tools.alert_quality.gauges import (
     COMPLETION_GAP_FAMILIES,
     GAP_FAMILIES,
-    SIMULATED,
-    TARGET_FAMILY,
     families_of,
     kind_of,
-    run_gauges,
     windows_of,
+)
+from stream.tools.alert_quality.replay import (
+    STEP_S,
+    GaugeOptions,
+    PrometheusServer,
+    backfill,
+    evaluate,
+    simulated_chunks,
 )
 from stream.tools.alert_quality.report import format_table
 from stream.tools.alert_quality.simulated_goals import (
+    DAY_MINUTES,
     DETECTION_HORIZON_MINUTES,
+    DROP_SPAN_MINUTES,
     GoalRun,
     RateQuality,
     any_of,
@@ -59,9 +57,6 @@ from stream.tools.alert_quality.simulated_goals import (
     plan_runs,
 )
 
-START_S = 1_704_067_200  # 2024-01-01T00:00:00Z: a fixed start, so a seed always writes the same samples
-STEP_S = 60  # the rule evaluation interval, and the gauges' sample interval
-STEPS_PER_QUERY = 1440  # a day a query: query_range returns at most 11 000 points per series
 RUNS_PER_CHUNK = 40
 """Simulated goals per TSDB and Prometheus: bounds the disk and memory of a long measurement."""
 
@@ -75,6 +70,8 @@ class MeasuredAlert:
     horizon_after_window: bool = False
     """Whether a drop run goes on for the alert's longest window before the usual horizon: an alert on a
     long window only (``CesEffortAtExits``, 7d) is made to see a lasting change, not a sudden one."""
+    drop_span_minutes: int = DROP_SPAN_MINUTES
+    """Drops happen at a random minute of this span: a whole day where the time of day matters."""
 
 
 # The goal alerts the generator writes, by the name --alerts knows them.
@@ -85,6 +82,7 @@ ALERTS = {
     "drop-off": MeasuredAlert((("CesDropOffRising", "warning"),)),
     "target-sequential": MeasuredAlert((("CesBelowTargetSequential", "critical"),)),
     "exits": MeasuredAlert((("CesEffortAtExits", "warning"),), horizon_after_window=True),
+    "events-stopped": MeasuredAlert((("CesGoalEventsStopped", "warning"),), drop_span_minutes=DAY_MINUTES),
     # What pages: either critical CES alert (a goal's page is one episode while any of them fires).
     "page": MeasuredAlert((("CesBelowTarget", "critical"), ("CesBelowTargetSequential", "critical"))),
 }
@@ -106,6 +104,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.25,
         help="for exits: the share of answers given at an exit; there the CES drops, at completion it stays "
         "(%(default)s)",
+    )
+    sim.add_argument(
+        "--daily-swing",
+        type=float,
+        default=0.0,
+        help="how far the rate swings over a day: at 15:00 (1 + swing) times the mean, at 03:00 (1 - swing) "
+        "times (%(default)s: flat)",
     )
     sim.add_argument(
         "--jobs",
@@ -178,8 +183,9 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
     if families & {*GAP_FAMILIES, *COMPLETION_GAP_FAMILIES}:
         names.add(plan.baseline)  # the gaps are computed against it, named in the rule or not
     specs = [spec for spec in settings.window_specs() if spec.name in names]
-    longest_minutes = max(spec.duration_s for spec in specs) // 60
-    warmup = -(-longest_minutes // 60) * 60
+    longest_minutes = max([spec.duration_s for spec in specs] or [0]) // 60
+    lookback = max([longest_minutes, *(_lookback_minutes(rule["expr"]) for rule in generated)])
+    warmup = -(-lookback // 60) * 60
     fine = -(-max([s.duration_s for s in specs if s.resolution_s < 3600] or [0]) // 3600) * 60
     baseline = next((s for s in specs if s.name == plan.baseline), None)
     kind = kind_of(families)
@@ -196,6 +202,8 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
         fine,
         exit_share=args.exit_share,
         horizon_minutes=horizon,
+        drop_span_minutes=alert.drop_span_minutes,
+        daily_swing=args.daily_swing,
     )
     sequential = (plan.sequential or "", args.target, args.target - settings.alert_sequential_drop)
     gauges = GaugeOptions(
@@ -207,7 +215,7 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
     version = ""
     with tempfile.TemporaryDirectory(prefix="ces-alert-quality-") as tmp:
         work = Path(tmp)
-        for number, (chunk, written) in enumerate(_simulated(work, chunks, gauges, args.jobs), start=1):
+        for number, (chunk, written) in enumerate(simulated_chunks(work, chunks, gauges, args.jobs), start=1):
             rules = rule_file(settings, simulated_registry(chunk, args.target, args.min_answers))
             alerts = [find_alert(rules, name, severity) for name, severity in alert.rules]
             minutes = max(r.minutes for r in chunk)
@@ -245,6 +253,8 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
             "target": args.target,
             "dropped_ces": args.dropped_ces,
             **({"exit_share": args.exit_share} if kind == "exits" else {}),
+            "daily_swing": args.daily_swing,
+            "drop_span_minutes": alert.drop_span_minutes,
             "healthy_goal_weeks_per_rate": args.weeks,
             "drops_per_rate": args.drops,
             "seed": args.seed,
@@ -255,43 +265,15 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
     }
 
 
-@dataclass(frozen=True, slots=True)
-class GaugeOptions:
-    """What :func:`write_openmetrics` needs besides the runs (one object, so it travels to a process)."""
-
-    specs: list[WindowSpec]
-    confidence: float
-    target: float
-    families: Collection[str]
-    baseline: WindowSpec | None
-    sequential: tuple[str, float, float] | None
-    split_min_answers: int
+_RANGE = re.compile(r"\[(\w+)\](?:\s*offset\s+(\w+))?")
 
 
-def _simulated(
-    work: Path, chunks: list[list[GoalRun]], gauges: GaugeOptions, jobs: int
-) -> Iterator[tuple[list[GoalRun], Path]]:
-    """Each chunk with the OpenMetrics file of its gauges, in order; ``jobs`` processes write them ahead
-    (at most ``jobs`` files beyond the one being read), or this process alone with ``jobs`` 1."""
-
-    def path(i: int) -> Path:
-        return work / f"gauges-{i}.om"
-
-    if jobs <= 1:
-        for i, chunk in enumerate(chunks):
-            write_openmetrics(path(i), chunk, gauges)
-            yield chunk, path(i)
-        return
-    # spawn, not fork: the caller may hold threads (a test runner, a logging handler)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque[tuple[int, Future[int]]] = deque()
-        for i in range(len(chunks)):
-            while len(pending) <= jobs and i + len(pending) < len(chunks):
-                ahead = i + len(pending)
-                pending.append((ahead, pool.submit(write_openmetrics, path(ahead), chunks[ahead], gauges)))
-            number, future = pending.popleft()
-            future.result()
-            yield chunks[number], path(number)
+def _lookback_minutes(expr: str) -> int:
+    """How far back an expression reads raw samples: its longest range selector plus its offset (minutes)."""
+    reaches = [
+        parse_duration(span) + (parse_duration(offset) if offset else 0) for span, offset in _RANGE.findall(expr)
+    ]
+    return int(max(reaches, default=0)) // 60
 
 
 def _rates(args: argparse.Namespace) -> list[float]:
@@ -354,121 +336,6 @@ def find_alert(rules: dict[str, Any], name: str, severity: str) -> dict[str, Any
 def paging_alert(rules: dict[str, Any]) -> dict[str, Any]:
     """The rule that pages: ``CesBelowTarget`` with severity critical."""
     return find_alert(rules, "CesBelowTarget", "critical")
-
-
-def write_openmetrics(path: Path, runs: list[GoalRun], gauges: GaugeOptions) -> int:
-    """The gauges the worker would export for every run and minute, as OpenMetrics; returns the sample count.
-
-    Only the ``families`` an alert reads are written (:func:`gauges.run_gauges`).
-
-    :raises CesError: for a family the simulation does not compute.
-    """
-    missing = sorted(set(gauges.families) - SIMULATED)
-    if missing:
-        raise CesError(f"alert-quality cannot simulate {', '.join(missing)}")
-    samples = 0
-    with path.open("w", encoding="utf-8") as out:
-        for family in sorted(gauges.families):
-            out.write(f"# TYPE {family} gauge\n")
-        for goal_run in runs:
-            goal = f'goal="{goal_run.goal}"'
-            target_line = f"{TARGET_FAMILY}{{{goal}}} {gauges.target!r} " if TARGET_FAMILY in gauges.families else ""
-            lines = []
-            gauges_of = run_gauges(
-                goal_run,
-                gauges.specs,
-                gauges.families,
-                gauges.confidence,
-                START_S,
-                baseline=gauges.baseline,
-                sequential=gauges.sequential,
-                split_min_answers=gauges.split_min_answers,
-            )
-            for at_s, values in gauges_of:
-                if target_line:
-                    lines.append(f"{target_line}{at_s}\n")
-                lines.extend(f"{family}{{{goal},{labels}}} {value!r} {at_s}\n" for family, labels, value in values)
-            out.writelines(lines)
-            samples += len(lines)
-        out.write("# EOF\n")
-    return samples
-
-
-def backfill(promtool: str, openmetrics: Path, tsdb: Path) -> None:
-    """Write the samples as TSDB blocks, in one pass over the file (one block, not one per 2 hours)."""
-    command = [
-        promtool,
-        "tsdb",
-        "create-blocks-from",
-        "openmetrics",
-        "--max-block-duration=8760h",
-        str(openmetrics),
-        str(tsdb),
-    ]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CesError(f"promtool backfill failed: {exc}") from None
-    if result.returncode:
-        raise CesError(f"promtool backfill failed: {(result.stderr or result.stdout).strip()[-2000:]}")
-
-
-class PrometheusServer(LocalService):
-    """A Prometheus on the backfilled TSDB, on a free local port, stopped on exit (also on errors).
-
-    ``--query.lookback-delta`` is just under the sample interval: backfilled series have no
-    staleness markers, and a window whose ratio has no value must not keep the last one.
-    """
-
-    def __init__(self, binary: str, work: Path, retention_days: int) -> None:
-        port = free_port()
-        argv = prometheus_argv(
-            work / "prometheus.yml",
-            work / "tsdb",
-            port,
-            f"--storage.tsdb.retention.time={retention_days}d",
-            f"--query.lookback-delta={STEP_S - 1}s",
-            "--log.level=warn",
-            binary=binary,
-        )
-        super().__init__("prometheus", argv, work / "prometheus.log", port=port)
-        self.binary, self.work = binary, work
-        self.version = ""
-
-    def __enter__(self) -> Self:
-        (self.work / "prometheus.yml").write_text("global: {}\n")
-        try:
-            version = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CesError(f"cannot run {self.binary}: {exc}") from None
-        found = re.search(r"version (\S+)", version.stdout)
-        self.version = f"Prometheus {found.group(1) if found else '(unknown version)'}"
-        return super().__enter__()
-
-    def query_range(self, expr: str, start_s: int, end_s: int) -> list[dict[str, Any]]:
-        """The series of ``expr`` evaluated every step from ``start_s`` to ``end_s`` (POST: the text is long)."""
-        body = urllib.parse.urlencode({"query": expr, "start": start_s, "end": end_s, "step": STEP_S}).encode()
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/v1/query_range", data=body, timeout=600) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise CesError(f"prometheus query failed: {exc.read().decode(errors='replace')[:2000]}") from None
-        except OSError as exc:
-            raise CesError(f"prometheus query failed: {exc}") from None
-        return answer["data"]["result"]
-
-
-def evaluate(server: PrometheusServer, expr: str, minutes: int) -> dict[tuple[tuple[str, str], ...], bytearray]:
-    """Per result series (its labels), at which evaluations ``k`` (1..minutes) the expression returned it."""
-    present: dict[tuple[tuple[str, str], ...], bytearray] = {}
-    for first in range(1, minutes + 1, STEPS_PER_QUERY):
-        last = min(first + STEPS_PER_QUERY - 1, minutes)
-        for series in server.query_range(expr, START_S + first * STEP_S, START_S + last * STEP_S):
-            key = tuple(sorted((k, v) for k, v in series["metric"].items() if k != "__name__"))
-            where = present.setdefault(key, bytearray(minutes + 1))
-            for at_s, _value in series["values"]:
-                where[(int(at_s) - START_S) // STEP_S] = 1
-    return present
 
 
 def judge(

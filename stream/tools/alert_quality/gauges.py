@@ -21,6 +21,7 @@ from stream.tools.alert_quality.simulated_goals import (
     PRUNE_EVERY_MINUTES,
     GoalRun,
     minute_answers,
+    minute_events,
     minute_exit_answers,
 )
 
@@ -48,6 +49,8 @@ EXIT_GAP_FAMILIES = {
     "ces_goal_exit_ces_gap_lower": "lower",
     "ces_goal_exit_ces_gap_upper": "upper",
 }
+EVENTS_FAMILY = "ces_goal_events_total"
+"""The goal events counter: the one counter the simulation writes, with its history (``offset`` reads it)."""
 CUSUM_FAMILY = "ces_goal_ces_cusum"
 OUTCOME_FAMILY = "ces_goal_outcomes"
 TARGET_FAMILY = "ces_goal_target_ces_ratio"
@@ -59,6 +62,7 @@ SIMULATED = {
     CUSUM_FAMILY,
     OUTCOME_FAMILY,
     TARGET_FAMILY,
+    EVENTS_FAMILY,
 }
 _FAMILY = re.compile(r"\bces_goal_[a-z_]+")
 _WINDOWS = re.compile(r'window\s*=~?\s*"([^"]*)"')
@@ -75,8 +79,10 @@ def windows_of(expr: str) -> set[str]:
 
 
 def kind_of(families: set[str]) -> str:
-    """``exits`` when the alert reads the exit CES gap; ``outcomes`` when it reads the completion ratio or the
-    outcome counts; else ``answers``."""
+    """``events`` when the alert reads the goal events counter; ``exits`` when it reads the exit CES gap;
+    ``outcomes`` when it reads the completion ratio or the outcome counts; else ``answers``."""
+    if EVENTS_FAMILY in families:
+        return "events"
     if families & set(EXIT_GAP_FAMILIES):
         return "exits"
     if families & {"ces_goal_completion_ratio", OUTCOME_FAMILY, *COMPLETION_GAP_FAMILIES}:
@@ -124,8 +130,12 @@ def run_gauges(
     baseline-gap families compare the others with; ``sequential`` is ``(window, acceptable,
     rejectable)`` of the CUSUM family (:func:`cusum` over that window's buckets, as the worker's
     ``GoalWindows`` computes it); ``split_min_answers`` is ``CES_SPLIT_MIN_ANSWERS`` of the exit
-    gap families (:func:`exit_gap`). A ratio without a denominator has no sample.
+    gap families (:func:`exit_gap`). A ratio without a denominator has no sample. An ``events``
+    run is the goal events counter instead, warm-up minutes included (:func:`event_counter`).
     """
+    if run.kind == "events":
+        yield from event_counter(run, start_s)
+        return
     resolutions = sorted({spec.resolution_s for spec in specs})
     keep = retention_s_by_resolution(specs)
     buckets = GoalBuckets()
@@ -155,6 +165,16 @@ def run_gauges(
             statistic = cusum(buckets.window_buckets(spec, sample_s - 1), acceptable, rejectable)
             gauges.append((CUSUM_FAMILY, f'window="{window}"', statistic))
         yield sample_s, gauges
+
+
+def event_counter(run: GoalRun, start_s: int) -> Iterator[tuple[int, list[tuple[str, str, float]]]]:
+    """``ces_goal_events_total`` of an ``events`` run at every minute, the warm-up's too (an alert reading the
+    counter's ``increase`` a day or a week back needs that history in the TSDB): sample ``k`` counts minutes ``< k``.
+    """
+    total = 0
+    for minute, events in minute_events(run):
+        total += events
+        yield start_s + 60 * minute + 60, [(EVENTS_FAMILY, 'type="completed"', float(total))]
 
 
 def _gauges(

@@ -32,7 +32,10 @@ from stream.ces.goals import AnswerFact, GoalBuckets, WindowSpec, fold_facts, re
 from stream.ces.registry import Sentiment
 from stream.tools.alert_quality import intervals
 
-WEEK_MINUTES = 7 * 24 * 60
+DAY_MINUTES = 24 * 60
+WEEK_MINUTES = 7 * DAY_MINUTES
+PEAK_DAY_SHARE = 15 / 24
+"""The busiest moment of a simulated day (15:00), when runs swing over the day."""
 DROP_SPAN_MINUTES = 240
 """A drop happens at a random minute of the first 4 hours of its run (after the warm-up)."""
 DETECTION_HORIZON_MINUTES = 1020
@@ -57,17 +60,28 @@ class GoalRun:
     drop_minute: int | None
     seed: str
     kind: str = "answers"
-    """What the simulated events are: ``answers`` (positive = low effort), ``outcomes`` (positive = completed) or
-    ``exits`` (answers at completion and at exits: only the CES at exits drops, see :func:`minute_exit_answers`)."""
+    """What the simulated events are: ``answers`` (positive = low effort), ``outcomes`` (positive = completed),
+    ``exits`` (answers at completion and at exits: only the CES at exits drops, see :func:`minute_exit_answers`)
+    or ``events`` (goal events, counted; a drop is the app going silent, see :func:`minute_events`)."""
     fine_warmup_minutes: int | None = None
     """Warm-up minutes drawn minute by minute; older ones are drawn an hour at a time (``None``: all)."""
     exit_share: float = 0.0
     """For ``exits``: the share of the answers given at an exit (abandoned) rather than at completion."""
+    daily_swing: float = 0.0
+    """How far the rate swings over a day: ``answers_per_hour`` is the day's mean, the rate at 15:00
+    is ``1 + daily_swing`` times it and at 03:00 ``1 - daily_swing`` times (minute 0 is midnight)."""
 
     def ces_at(self, minute: int) -> float:
         """The true CES of the answers of ``minute``."""
         dropped = self.drop_minute is not None and minute >= self.drop_minute
         return self.dropped_ces if dropped else self.healthy_ces
+
+    def per_hour_at(self, minute: int) -> float:
+        """The expected answers (or events) per hour at ``minute``, with the daily swing."""
+        if not self.daily_swing:
+            return self.answers_per_hour
+        day_share = (minute % DAY_MINUTES) / DAY_MINUTES
+        return self.answers_per_hour * (1 + self.daily_swing * math.cos(2 * math.pi * (day_share - PEAK_DAY_SHARE)))
 
 
 def plan_runs(
@@ -83,15 +97,18 @@ def plan_runs(
     *,
     exit_share: float = 0.0,
     horizon_minutes: int = DETECTION_HORIZON_MINUTES,
+    drop_span_minutes: int = DROP_SPAN_MINUTES,
+    daily_swing: float = 0.0,
 ) -> list[GoalRun]:
     """Per rate, ``healthy_weeks`` healthy goal-weeks and ``drops`` drop runs, each with its own seed.
 
     The seed of a run depends only on ``seed``, its rate and its number, so asking for
-    more weeks adds runs and keeps the others as they were. A drop run goes on
-    ``horizon_minutes`` after the latest drop minute.
+    more weeks adds runs and keeps the others as they were. A drop happens at a random
+    minute of the first ``drop_span_minutes`` and its run goes on ``horizon_minutes``
+    after the latest drop minute.
     """
     runs: list[GoalRun] = []
-    drop_run_minutes = DROP_SPAN_MINUTES + horizon_minutes
+    drop_run_minutes = drop_span_minutes + horizon_minutes
     for rate in rates:
         tag = f"{rate:g}".replace(".", "p")
         for i in range(healthy_weeks):
@@ -108,11 +125,12 @@ def plan_runs(
                     kind,
                     fine_warmup_minutes,
                     exit_share,
+                    daily_swing,
                 )
             )
         for i in range(drops):
             run_seed = f"{seed}/{rate:g}/drop/{i}"
-            drop_minute = random.Random(run_seed + "/minute").randrange(DROP_SPAN_MINUTES)
+            drop_minute = random.Random(run_seed + "/minute").randrange(drop_span_minutes)
             runs.append(
                 GoalRun(
                     f"r{tag}-drop-{i}",
@@ -126,6 +144,7 @@ def plan_runs(
                     kind,
                     fine_warmup_minutes,
                     exit_share,
+                    daily_swing,
                 )
             )
     return runs
@@ -151,14 +170,13 @@ def minute_answers(run: GoalRun) -> Iterator[tuple[int, int, int]]:
     the hour at its first minute): only windows of hourly buckets reach back that far.
     """
     rng = random.Random(run.seed)
-    mean = run.answers_per_hour / 60.0
     fine = run.warmup_minutes if run.fine_warmup_minutes is None else run.fine_warmup_minutes
     for hour in range(-run.warmup_minutes, -fine, 60):
-        answers = poisson(rng, run.answers_per_hour)
+        answers = poisson(rng, run.per_hour_at(hour + 30))
         positive = sum(1 for _ in range(answers) if rng.random() < run.ces_at(hour))
         yield hour, answers, positive
     for minute in range(-min(fine, run.warmup_minutes), run.minutes):
-        answers = poisson(rng, mean)
+        answers = poisson(rng, run.per_hour_at(minute) / 60.0)
         ces = run.ces_at(minute)
         positive = sum(1 for _ in range(answers) if rng.random() < ces)
         yield minute, answers, positive
@@ -173,8 +191,9 @@ def minute_exit_answers(run: GoalRun) -> Iterator[tuple[int, int, int, int, int]
     """
     rng = random.Random(run.seed)
     fine = run.warmup_minutes if run.fine_warmup_minutes is None else run.fine_warmup_minutes
-    hours = ((hour, run.answers_per_hour) for hour in range(-run.warmup_minutes, -fine, 60))
-    minutes = ((minute, run.answers_per_hour / 60.0) for minute in range(-min(fine, run.warmup_minutes), run.minutes))
+    hours = ((hour, run.per_hour_at(hour + 30)) for hour in range(-run.warmup_minutes, -fine, 60))
+    first = -min(fine, run.warmup_minutes)
+    minutes = ((minute, run.per_hour_at(minute) / 60.0) for minute in range(first, run.minutes))
     for minute, mean in itertools.chain(hours, minutes):
         exit_ces, counts = run.ces_at(minute), [0, 0, 0, 0]
         for _ in range(poisson(rng, mean)):
@@ -183,6 +202,17 @@ def minute_exit_answers(run: GoalRun) -> Iterator[tuple[int, int, int, int, int]
             counts[2 * at_exit] += 1
             counts[2 * at_exit + 1] += positive
         yield minute, counts[0], counts[1], counts[2], counts[3]
+
+
+def minute_events(run: GoalRun) -> Iterator[tuple[int, int]]:
+    """``(minute, goal events)`` for every minute of an ``events`` run, warm-up (negative minutes) first.
+
+    Poisson at :meth:`GoalRun.per_hour_at`; from ``drop_minute`` on the app sends nothing.
+    """
+    rng = random.Random(run.seed)
+    for minute in range(-run.warmup_minutes, run.minutes):
+        stopped = run.drop_minute is not None and minute >= run.drop_minute
+        yield minute, 0 if stopped else poisson(rng, run.per_hour_at(minute) / 60.0)
 
 
 @dataclass(frozen=True, slots=True)

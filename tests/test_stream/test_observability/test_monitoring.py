@@ -15,7 +15,14 @@ import yaml
 from stream.ces.registry.loader import load_registry
 from stream.errors import SettingsError
 from stream.observability.alertmanager import PAGE, TICKET
-from stream.observability.monitoring import ALERTMANAGER, RULE_TESTS, RULES, differences, monitoring_files
+from stream.observability.monitoring import (
+    ALERTMANAGER,
+    RULE_TESTS,
+    RULES,
+    WEEK_RULE_TESTS,
+    differences,
+    monitoring_files,
+)
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings
 from tests.paths import PROJECT_ROOT
@@ -54,9 +61,12 @@ def test_promtool_checks_the_rules():
 
 @needs_promtool
 def test_promtool_unit_tests_pass_with_a_boundary_test_per_alert():
-    result = subprocess.run(["promtool", "test", "rules", RULE_TESTS], cwd=DEPLOY, capture_output=True, text=True)
+    command = ["promtool", "test", "rules", RULE_TESTS, WEEK_RULE_TESTS]
+    result = subprocess.run(command, cwd=DEPLOY, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    tests = yaml.safe_load((DEPLOY / RULE_TESTS).read_text())["tests"]
+    tests = [
+        test for path in (RULE_TESTS, WEEK_RULE_TESTS) for test in yaml.safe_load((DEPLOY / path).read_text())["tests"]
+    ]
     tested = {(t["alertname"], t["eval_time"]) for test in tests for t in test.get("alert_rule_test", [])}
     for rule in committed_alerts():
         times = [eval_time for name, eval_time in tested if name == rule["alert"]]

@@ -16,12 +16,13 @@ from stream.settings import Settings
 from stream.tools.alert_quality.command import (
     ALERTS,
     _alert_keys,
+    _lookback_minutes,
     expand_recorded,
     find_alert,
     recording_rules,
     simulated_registry,
 )
-from stream.tools.alert_quality.gauges import _figures, families_of, kind_of, run_gauges, windows_of
+from stream.tools.alert_quality.gauges import _figures, event_counter, families_of, kind_of, run_gauges, windows_of
 from stream.tools.alert_quality.intervals import (
     bootstrap_mean_interval,
     clopper_pearson,
@@ -87,9 +88,12 @@ def test_every_measured_alert_reads_only_gauges_the_simulation_computes(key):
         "ces_goal_completion_ratio",
         "ces_goal_outcomes",
         "ces_goal_exit_ces_gap_upper",
+        "ces_goal_events_total",
     }
     assert windows_of(alert["expr"]) <= {spec.name for spec in settings.window_specs()}
-    assert kind_of(families) == {"drop-off": "outcomes", "exits": "exits"}.get(key, "answers")
+    assert kind_of(families) == {"drop-off": "outcomes", "exits": "exits", "events-stopped": "events"}.get(
+        key, "answers"
+    )
 
 
 def test_alert_keys():
@@ -145,3 +149,19 @@ def test_exit_runs_export_the_exit_gap_of_the_split_window():
         values = {family: value for family, _, value in gauges}
         assert set(values) == families
         assert values["ces_goal_exit_ces_gap"] < values["ces_goal_exit_ces_gap_upper"]
+
+
+def test_the_events_counter_counts_every_minute_before_its_sample_warm_up_included():
+    run = GoalRun("g", 120.0, 30, 20, 0.85, 0.6, 10, "s", "events")
+    samples = list(event_counter(run, 6000))
+    assert [at_s for at_s, _ in samples] == [6000 + 60 * k for k in range(-19, 31)]
+    totals = [gauges[0][2] for _, gauges in samples]
+    assert totals == sorted(totals) and totals[0] >= 0
+    assert totals[29] > totals[0]  # events before the drop at minute 10 (sample 10 is index 29)
+    assert len(set(totals[29:])) == 1  # none after it
+    assert samples[0][1][0][:2] == ("ces_goal_events_total", 'type="completed"')
+
+
+def test_the_lookback_of_an_expression_is_its_longest_range_and_offset():
+    assert _lookback_minutes("increase(x[1h] offset 7d) and increase(x[1d] offset 1h)") == 7 * 1440 + 60
+    assert _lookback_minutes("max by (goal) (ces_goal_answers)") == 0

@@ -31,6 +31,7 @@ from stream.tools.alert_quality.simulated_goals import (
     episode_starts,
     firing,
     minute_answers,
+    minute_events,
     minute_exit_answers,
     plan_runs,
     poisson,
@@ -259,3 +260,24 @@ def test_a_longer_horizon_makes_longer_drop_runs_and_leaves_healthy_weeks_alone(
     long = plan_runs([100], 1, 2, 60, 0.85, 0.6, seed=3, horizon_minutes=DETECTION_HORIZON_MINUTES + WEEK_MINUTES)
     assert [r.minutes for r in long] == [WEEK_MINUTES] + [r.minutes + WEEK_MINUTES for r in short[1:]]
     assert [r.drop_minute for r in long] == [r.drop_minute for r in short]
+
+
+def test_the_daily_swing_keeps_the_mean_and_puts_the_trough_at_night():
+    run = GoalRun("g", 12.0, 1440, 0, 0.85, 0.6, None, "s", "events", daily_swing=0.8)
+    rates = [run.per_hour_at(minute) for minute in range(1440)]
+    assert statistics.fmean(rates) == pytest.approx(12.0)
+    assert run.per_hour_at(3 * 60) == pytest.approx(12.0 * 0.2) and run.per_hour_at(15 * 60) == pytest.approx(21.6)
+    assert run.per_hour_at(3 * 60 + 1440) == run.per_hour_at(3 * 60)
+    flat = GoalRun("g", 12.0, 10, 0, 0.85, 0.6, None, "s")
+    assert {flat.per_hour_at(m) for m in range(0, 1440, 7)} == {12.0}
+
+
+def test_goal_events_follow_the_day_and_stop_at_the_drop():
+    run = GoalRun("g", 60.0, 14 * 1440, 60, 0.85, 0.6, 13 * 1440, "s", "events", daily_swing=0.8)
+    events = dict(minute_events(run))
+    assert min(events) == -60 and max(events) == 14 * 1440 - 1
+    night = sum(events[d * 1440 + m] for d in range(13) for m in range(2 * 60, 4 * 60))
+    afternoon = sum(events[d * 1440 + m] for d in range(13) for m in range(14 * 60, 16 * 60))
+    assert night / afternoon == pytest.approx(0.2 / 1.8, rel=0.15)
+    assert sum(events[m] for m in range(13 * 1440)) / 13 == pytest.approx(60 * 24, rel=0.03)
+    assert not any(events[m] for m in range(13 * 1440, 14 * 1440))
