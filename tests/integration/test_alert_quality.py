@@ -50,6 +50,19 @@ def parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
+def replayed(tmp_path: Path, runs: list, options: GaugeOptions, expr: str, retention_days: int) -> set:
+    """``(goal, window, evaluation)`` wherever Prometheus returns ``expr`` on the runs' backfilled gauges."""
+    write_openmetrics(tmp_path / "gauges.om", runs, options)
+    backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
+    with PrometheusServer("prometheus", tmp_path, retention_days=retention_days) as server:
+        present = evaluate(server, expr, max(r.minutes for r in runs))
+    got = set()
+    for labels, where in present.items():
+        named = dict(labels)
+        got.update((named["goal"], named["window"], k) for k, here in enumerate(where) if here)
+    return got
+
+
 def test_the_command_prints_the_figures_as_json(capsys):
     code = alert_quality.run(Settings(), parse("--rates", "100,1000", "--weeks", "1", "--drops", "4", "--json"))
     assert code == 0
@@ -101,12 +114,8 @@ def test_prometheus_evaluates_the_expanded_rule_as_the_python_condition_on_the_s
     rules = rule_file(settings, simulated_registry(runs, 0.8, 30))
     expr = expand_recorded(paging_alert(rules)["expr"], recording_rules(rules))
     families = ("ces_goal_answers", "ces_goal_ces_ratio", "ces_goal_target_ces_ratio")  # the ratio, not a bound
-    write_openmetrics(tmp_path / "gauges.om", runs, GaugeOptions(specs, 0.99, 0.8, families, None, None, 30))
-    backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
-    minutes = max(r.minutes for r in runs)
-    with PrometheusServer("prometheus", tmp_path, retention_days=3) as server:
-        present = evaluate(server, expr, minutes)
-    expected, got = set(), set()
+    got = replayed(tmp_path, runs, GaugeOptions(specs, 0.99, 0.8, families, None, None, 30), expr, 3)
+    expected = set()
     for goal_run in runs:
         # The rule bounds the ratio at CES_ALERT_TARGET_CONFIDENCE.
         for at_s, gauges in window_gauges(goal_run, specs, settings.alert_target_confidence, START_S):
@@ -114,9 +123,6 @@ def test_prometheus_evaluates_the_expanded_rule_as_the_python_condition_on_the_s
             for g in gauges:
                 if g.wilson_upper is not None and g.wilson_upper < 0.8 and g.answers >= 30:
                     expected.add((goal_run.goal, g.window, k))
-    for labels, where in present.items():
-        named = dict(labels)
-        got.update((named["goal"], named["window"], k) for k, here in enumerate(where) if here)
     assert len(expected) > 1000  # the drops are seen
     assert got == expected
 
@@ -186,12 +192,8 @@ def test_prometheus_evaluates_the_baseline_alert_as_the_python_condition_on_the_
     expr = expand_recorded(find_alert(rules, "CesDroppedBelowBaseline", "warning")["expr"], recording_rules(rules))
     families = families_of(expr)
     assert "ces_goal_ces_ratio_baseline_gap_upper" in families
-    write_openmetrics(tmp_path / "gauges.om", runs, GaugeOptions(specs, 0.99, 0.8, families, baseline, None, 30))
-    backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
-    minutes = max(r.minutes for r in runs)
-    with PrometheusServer("prometheus", tmp_path, retention_days=10) as server:
-        present = evaluate(server, expr, minutes)
-    expected, got = set(), set()
+    got = replayed(tmp_path, runs, GaugeOptions(specs, 0.99, 0.8, families, baseline, None, 30), expr, 10)
+    expected = set()
     tolerance = settings.alert_baseline_drop_tolerance
     for goal_run in runs:
         for at_s, gauges in run_gauges(goal_run, specs, families, 0.99, START_S, baseline=baseline):
@@ -204,9 +206,6 @@ def test_prometheus_evaluates_the_baseline_alert_as_the_python_condition_on_the_
                 enough_base = values[("ces_goal_answers", f'window="{plan.baseline}"')] >= 40
                 if upper is not None and -upper > tolerance and enough and enough_base:
                     expected.add((goal_run.goal, window, k))
-    for labels, where in present.items():
-        named = dict(labels)
-        got.update((named["goal"], named["window"], k) for k, here in enumerate(where) if here)
     assert len(expected) > 500  # the drops are seen
     assert got == expected
 
@@ -222,20 +221,13 @@ def test_prometheus_evaluates_the_exits_alert_as_the_python_condition_on_the_sam
     expr = expand_recorded(find_alert(rules, "CesEffortAtExits", "warning")["expr"], recording_rules(rules))
     families = families_of(expr)
     assert families == {"ces_goal_exit_ces_gap_upper"}
-    write_openmetrics(tmp_path / "gauges.om", runs, GaugeOptions(specs, 0.99, 0.8, families, None, None, 30))
-    backfill("promtool", tmp_path / "gauges.om", tmp_path / "tsdb")
-    minutes = max(r.minutes for r in runs)
-    with PrometheusServer("prometheus", tmp_path, retention_days=3) as server:
-        present = evaluate(server, expr, minutes)
-    expected, got = set(), set()
+    got = replayed(tmp_path, runs, GaugeOptions(specs, 0.99, 0.8, families, None, None, 30), expr, 3)
+    expected = set()
     for goal_run in runs:
         for at_s, gauges in run_gauges(goal_run, specs, families, 0.99, START_S, split_min_answers=30):
             upper = next((value for _, _, value in gauges), None)
             if upper is not None and upper < -0.2:  # the registry's default exit_gap_tolerance
                 expected.add((goal_run.goal, window, (at_s - START_S) // 60))
-    for labels, where in present.items():
-        named = dict(labels)
-        got.update((named["goal"], named["window"], k) for k, here in enumerate(where) if here)
     assert len(expected) > 300  # the drops are seen
     assert got == expected
 
