@@ -374,6 +374,7 @@ class RateQuality:
             "detection_median_ci95": pair(intervals.quantile_interval(minutes, 0.5)),
             "detection_p90_minutes": finite(self.detection_p90),
             "detection_p90_ci95": pair(intervals.quantile_interval(minutes, 0.9)),
+            "detection_max_minutes": finite(max(minutes, default=math.nan)),
             "missed": self.missed,
             "missed_share_ci95": pair(intervals.clopper_pearson(self.missed, drops), 3),
         }

@@ -154,6 +154,9 @@ def test_rate_quality_counts_false_alert_episodes_per_week_and_detections():
     assert (quality.healthy_weeks, quality.false_alerts, quality.false_alerts_per_week) == (2, 2, 1.0)
     assert quality.detections == [4, None]
     assert (quality.detection_median, quality.detection_p90, quality.missed) == (math.inf, math.inf, 1)
+    assert quality.summary()["detection_max_minutes"] is None  # a miss
+    quality.detections.pop()
+    assert quality.summary()["detection_max_minutes"] == 4.0
 
 
 RECORDED = {
