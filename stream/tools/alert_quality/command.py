@@ -190,6 +190,8 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
     baseline = next((s for s in specs if s.name == plan.baseline), None)
     kind = kind_of(families)
     horizon = DETECTION_HORIZON_MINUTES + (longest_minutes if alert.horizon_after_window else 0)
+    # On a day that swings, a drop in the first hours would always fall in the night.
+    drop_span = DAY_MINUTES if args.daily_swing else alert.drop_span_minutes
     runs = plan_runs(
         rates,
         args.weeks,
@@ -202,7 +204,7 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
         fine,
         exit_share=args.exit_share,
         horizon_minutes=horizon,
-        drop_span_minutes=alert.drop_span_minutes,
+        drop_span_minutes=drop_span,
         daily_swing=args.daily_swing,
     )
     sequential = (plan.sequential or "", args.target, args.target - settings.alert_sequential_drop)
@@ -254,7 +256,7 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
             "dropped_ces": args.dropped_ces,
             **({"exit_share": args.exit_share} if kind == "exits" else {}),
             "daily_swing": args.daily_swing,
-            "drop_span_minutes": alert.drop_span_minutes,
+            "drop_span_minutes": drop_span,
             "healthy_goal_weeks_per_rate": args.weeks,
             "drops_per_rate": args.drops,
             "seed": args.seed,
