@@ -165,13 +165,61 @@ def _alert_keys(text: str) -> list[str]:
 
 def measure(settings: Settings, args: argparse.Namespace, rates: list[float], key: str) -> dict[str, Any]:
     """One alert's figures (or the union of several, ``page``): simulate the gauges they read, backfill
-    them, let Prometheus evaluate each, judge (a goal alerts while any of its series fires).
-
-    The goals go through in chunks of :data:`RUNS_PER_CHUNK`, each its own TSDB and Prometheus, while
-    ``--jobs`` processes simulate the next chunks.
-    """
+    them, let Prometheus evaluate each, judge (a goal alerts while any of its series fires)."""
     started = time.monotonic()
     alert = ALERTS[key]
+    sim = simulation(settings, args, rates, alert)
+    qualities = {rate: RateQuality(rate) for rate in rates}
+    version = replay(settings, args, key, sim, qualities)
+    return {
+        "rule": {
+            "alert": " or ".join(name for name, _ in alert.rules),
+            "key": key,
+            "severity": "/".join(sorted({severity for _, severity in alert.rules})),
+            "windows": [spec.name for spec in sim.gauges.specs],
+            "for": ", ".join(rule["for"] for rule in sim.generated),
+            "min_answers": args.min_answers,
+            "confidence": settings.wilson_confidence,
+            "target_confidence": settings.alert_target_confidence,
+            "expr": "\nor\n".join(rule["expr"] for rule in sim.generated),
+            "evaluated_by": version,
+        },
+        "simulation": {
+            "events": sim.kind,
+            "healthy_ces": args.healthy_ces,
+            "target": args.target,
+            "dropped_ces": args.dropped_ces,
+            **({"exit_share": args.exit_share} if sim.kind == "exits" else {}),
+            "daily_swing": args.daily_swing,
+            "drop_span_minutes": sim.drop_span_minutes,
+            "healthy_goal_weeks_per_rate": args.weeks,
+            "drops_per_rate": args.drops,
+            "seed": args.seed,
+            "detection_horizon_minutes": sim.horizon_minutes,
+        },
+        "rates": [q.summary() for q in qualities.values()],
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """What one alert is measured on: its generated rules, the simulated goals and the gauges they export."""
+
+    alert: MeasuredAlert
+    generated: list[dict[str, Any]]
+    """The alert's rules as generated for a one-goal registry (their text is the same for every goal)."""
+    kind: str
+    warmup_minutes: int
+    horizon_minutes: int
+    drop_span_minutes: int
+    runs: list[GoalRun]
+    gauges: GaugeOptions
+
+
+def simulation(settings: Settings, args: argparse.Namespace, rates: list[float], alert: MeasuredAlert) -> Simulation:
+    """The goals and gauges an alert needs: the windows and families its expression reads, warm-up enough for
+    its longest window or range (``offset`` included), drops of its own kind."""
     plan = AlertPlan(settings)
     probe = rule_file(settings, simulated_registry(plan_runs(rates, 1, 0, 0, 0.85, 0.6, 0), args.target, 1))
     generated = [find_alert(probe, name, severity) for name, severity in alert.rules]
@@ -187,7 +235,6 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
     lookback = max([longest_minutes, *(_lookback_minutes(rule["expr"]) for rule in generated)])
     warmup = -(-lookback // 60) * 60
     fine = -(-max([s.duration_s for s in specs if s.resolution_s < 3600] or [0]) // 3600) * 60
-    baseline = next((s for s in specs if s.name == plan.baseline), None)
     kind = kind_of(families)
     horizon = DETECTION_HORIZON_MINUTES + (longest_minutes if alert.horizon_after_window else 0)
     # On a day that swings, a drop in the first hours would always fall in the night.
@@ -207,24 +254,33 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
         drop_span_minutes=drop_span,
         daily_swing=args.daily_swing,
     )
+    baseline = next((s for s in specs if s.name == plan.baseline), None)
     sequential = (plan.sequential or "", args.target, args.target - settings.alert_sequential_drop)
     gauges = GaugeOptions(
         specs, settings.wilson_confidence, args.target, families, baseline, sequential, settings.split_min_answers
     )
-    qualities = {rate: RateQuality(rate) for rate in rates}
-    chunks = [runs[i : i + RUNS_PER_CHUNK] for i in range(0, len(runs), RUNS_PER_CHUNK)]
-    _progress(f"{key}: simulating {len(runs)} goals in {len(chunks)} chunks, {args.jobs} processes ...")
+    return Simulation(alert, generated, kind, warmup, horizon, drop_span, runs, gauges)
+
+
+def replay(
+    settings: Settings, args: argparse.Namespace, key: str, sim: Simulation, qualities: dict[float, RateQuality]
+) -> str:
+    """Judge every simulated goal into ``qualities``, :data:`RUNS_PER_CHUNK` at a time, each chunk in its own
+    TSDB and Prometheus while ``--jobs`` processes simulate the next ones; returns Prometheus' version."""
+    chunks = [sim.runs[i : i + RUNS_PER_CHUNK] for i in range(0, len(sim.runs), RUNS_PER_CHUNK)]
+    _progress(f"{key}: simulating {len(sim.runs)} goals in {len(chunks)} chunks, {args.jobs} processes ...")
     version = ""
     with tempfile.TemporaryDirectory(prefix="ces-alert-quality-") as tmp:
         work = Path(tmp)
-        for number, (chunk, written) in enumerate(simulated_chunks(work, chunks, gauges, args.jobs), start=1):
+        for number, (chunk, written) in enumerate(simulated_chunks(work, chunks, sim.gauges, args.jobs), start=1):
             rules = rule_file(settings, simulated_registry(chunk, args.target, args.min_answers))
-            alerts = [find_alert(rules, name, severity) for name, severity in alert.rules]
+            alerts = [find_alert(rules, name, severity) for name, severity in sim.alert.rules]
             minutes = max(r.minutes for r in chunk)
             chunk_dir = written.parent / f"chunk-{number}"
             backfill(args.promtool, written, chunk_dir / "tsdb")
             written.unlink()  # can be hundreds of megabytes; the TSDB holds it now
-            with PrometheusServer(args.prometheus, chunk_dir, (minutes + warmup) // 1440 + 2) as server:
+            retention_days = (minutes + sim.warmup_minutes) // 1440 + 2
+            with PrometheusServer(args.prometheus, chunk_dir, retention_days) as server:
                 evaluated = [
                     (
                         evaluate(server, expand_recorded(rule["expr"], recording_rules(rules)), minutes),
@@ -236,35 +292,7 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
             judge(chunk, evaluated, qualities)
             shutil.rmtree(chunk_dir)
             _progress(f"{key}: {number}/{len(chunks)} chunks evaluated")
-    return {
-        "rule": {
-            "alert": " or ".join(name for name, _ in alert.rules),
-            "key": key,
-            "severity": "/".join(sorted({severity for _, severity in alert.rules})),
-            "windows": [spec.name for spec in specs],
-            "for": ", ".join(rule["for"] for rule in generated),
-            "min_answers": args.min_answers,
-            "confidence": settings.wilson_confidence,
-            "target_confidence": settings.alert_target_confidence,
-            "expr": "\nor\n".join(rule["expr"] for rule in generated),
-            "evaluated_by": version,
-        },
-        "simulation": {
-            "events": kind,
-            "healthy_ces": args.healthy_ces,
-            "target": args.target,
-            "dropped_ces": args.dropped_ces,
-            **({"exit_share": args.exit_share} if kind == "exits" else {}),
-            "daily_swing": args.daily_swing,
-            "drop_span_minutes": drop_span,
-            "healthy_goal_weeks_per_rate": args.weeks,
-            "drops_per_rate": args.drops,
-            "seed": args.seed,
-            "detection_horizon_minutes": horizon,
-        },
-        "rates": [q.summary() for q in qualities.values()],
-        "elapsed_s": round(time.monotonic() - started, 1),
-    }
+    return version
 
 
 _RANGE = re.compile(r"\[(\w+)\](?:\s*offset\s+(\w+))?")
