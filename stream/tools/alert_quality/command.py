@@ -312,10 +312,18 @@ def _rates(args: argparse.Namespace) -> list[float]:
         rates = [float(rate) for rate in args.rates.split(",") if rate.strip()]
     except ValueError:
         raise CesError(f"--rates: expected answers per hour like 20,100,1000, got {args.rates!r}") from None
-    ces = {"--healthy-ces": args.healthy_ces, "--target": args.target, "--dropped-ces": args.dropped_ces}
+    ces = {
+        "--healthy-ces": args.healthy_ces,
+        "--target": args.target,
+        "--dropped-ces": args.dropped_ces,
+        "--exit-share": args.exit_share,
+        "--daily-swing": args.daily_swing,
+    }
     problems = [f"{name} must be between 0 and 1" for name, value in ces.items() if not 0 <= value <= 1]
     if not rates or min(rates) <= 0 or len(set(rates)) < len(rates):
         problems.append("--rates must be distinct positive numbers")
+    if args.jobs < 1:
+        problems.append("--jobs must be at least 1")
     if min(args.weeks, args.drops) < 0 or args.weeks + args.drops == 0:
         problems.append("--weeks and --drops must be >= 0, and not both 0")
     if problems:
