@@ -59,13 +59,17 @@ def simulated_chunks(
     # spawn, not fork: the caller may hold threads (a test runner, a logging handler)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending: deque[tuple[int, Future[int]]] = deque()
-        for i in range(len(chunks)):
-            while len(pending) <= jobs and i + len(pending) < len(chunks):
-                ahead = i + len(pending)
-                pending.append((ahead, pool.submit(write_openmetrics, path(ahead), chunks[ahead], gauges)))
-            number, future = pending.popleft()
-            future.result()
-            yield chunks[number], path(number)
+        try:
+            for i in range(len(chunks)):
+                while len(pending) <= jobs and i + len(pending) < len(chunks):
+                    ahead = i + len(pending)
+                    pending.append((ahead, pool.submit(write_openmetrics, path(ahead), chunks[ahead], gauges)))
+                number, future = pending.popleft()
+                future.result()
+                yield chunks[number], path(number)
+        finally:  # a failed replay need not wait for chunks nobody will read
+            for _, future in pending:
+                future.cancel()
 
 
 def write_openmetrics(path: Path, runs: list[GoalRun], gauges: GaugeOptions) -> int:
