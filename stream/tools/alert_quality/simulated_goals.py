@@ -21,7 +21,6 @@ Time, in minutes of a run (detection is counted in minutes, so it matters):
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
@@ -170,16 +169,21 @@ def minute_answers(run: GoalRun) -> Iterator[tuple[int, int, int]]:
     the hour at its first minute): only windows of hourly buckets reach back that far.
     """
     rng = random.Random(run.seed)
-    fine = run.warmup_minutes if run.fine_warmup_minutes is None else run.fine_warmup_minutes
-    for hour in range(-run.warmup_minutes, -fine, 60):
-        answers = poisson(rng, run.per_hour_at(hour + 30))
-        positive = sum(1 for _ in range(answers) if rng.random() < run.ces_at(hour))
-        yield hour, answers, positive
-    for minute in range(-min(fine, run.warmup_minutes), run.minutes):
-        answers = poisson(rng, run.per_hour_at(minute) / 60.0)
+    for minute, mean in _draw_means(run):
+        answers = poisson(rng, mean)
         ces = run.ces_at(minute)
         positive = sum(1 for _ in range(answers) if rng.random() < ces)
         yield minute, answers, positive
+
+
+def _draw_means(run: GoalRun) -> Iterator[tuple[int, float]]:
+    """``(minute, expected answers)`` of each draw: the warm-up before ``-fine_warmup_minutes`` an hour at a
+    time (at the hour's first minute), then minute by minute."""
+    fine = run.warmup_minutes if run.fine_warmup_minutes is None else run.fine_warmup_minutes
+    for hour in range(-run.warmup_minutes, -fine, 60):
+        yield hour, run.per_hour_at(hour + 30)
+    for minute in range(-min(fine, run.warmup_minutes), run.minutes):
+        yield minute, run.per_hour_at(minute) / 60.0
 
 
 def minute_exit_answers(run: GoalRun) -> Iterator[tuple[int, int, int, int, int]]:
@@ -190,11 +194,7 @@ def minute_exit_answers(run: GoalRun) -> Iterator[tuple[int, int, int, int, int]
     leaving getting harder). Warm-up minutes are drawn as in :func:`minute_answers`.
     """
     rng = random.Random(run.seed)
-    fine = run.warmup_minutes if run.fine_warmup_minutes is None else run.fine_warmup_minutes
-    hours = ((hour, run.per_hour_at(hour + 30)) for hour in range(-run.warmup_minutes, -fine, 60))
-    first = -min(fine, run.warmup_minutes)
-    minutes = ((minute, run.per_hour_at(minute) / 60.0) for minute in range(first, run.minutes))
-    for minute, mean in itertools.chain(hours, minutes):
+    for minute, mean in _draw_means(run):
         exit_ces, counts = run.ces_at(minute), [0, 0, 0, 0]
         for _ in range(poisson(rng, mean)):
             at_exit = rng.random() < run.exit_share
