@@ -24,6 +24,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     from stream.pipeline.app import Pipeline
     from stream.pipeline.faust_internals import (
         bound_signal_stops,
+        install_eager_dispatch,
         install_fetch_limits,
         install_reconnect_backoff,
         unverified_versions,
@@ -42,6 +43,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     # Every Kafka client of the worker waits between attempts to reach a broker that does not answer.
     install_reconnect_backoff(max_s=settings.kafka_reconnect_backoff_max_seconds)
     install_fetch_limits(settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms)
+    # A fetched record reaches its stream without four asyncio tasks when it need not wait.
+    install_eager_dispatch()
     # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
     create_topics(settings)
     pipeline = Pipeline(settings, registry)

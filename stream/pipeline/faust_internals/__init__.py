@@ -37,6 +37,9 @@ rebalance races), ``continuity_guard`` and ``offsets`` (lag and progress per par
   times a second with the broker down, issue 25); ``bound_signal_stops`` starts the
   worker's stop deadline on SIGTERM and SIGINT; ``install_fetch_limits`` sets Kafka's
   ``fetch.min.bytes`` and ``fetch.max.wait.ms`` of the stream consumer (Faust fixes them).
+
+- ``install_eager_dispatch`` hands each fetched record to the conductor without the four
+  asyncio tasks per record of Faust's fetch loop when the hand-off need not wait (``dispatch``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import importlib.metadata
 from collections.abc import Callable
 
 from stream.pipeline.faust_internals.continuity_guard import ContinuityGuard, RecoveredEvent
+from stream.pipeline.faust_internals.dispatch import install_eager_dispatch
 from stream.pipeline.faust_internals.fetch import install_fetch_limits
 from stream.pipeline.faust_internals.offsets import consumer_lag, partition_offsets
 from stream.pipeline.faust_internals.reconnect import install_reconnect_backoff
@@ -63,6 +67,7 @@ __all__ = [
     "bound_signal_stops",
     "consumer_lag",
     "hold_stream_until_seeked",
+    "install_eager_dispatch",
     "install_fetch_limits",
     "install_reconnect_backoff",
     "partition_offsets",
