@@ -23,7 +23,7 @@ loop every 100 records by itself.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 from mode.services import WaitResults  # checked: mode-streaming 0.7.1
@@ -64,17 +64,13 @@ def _close(awaitable: Any) -> None:
         awaitable.close()  # never awaited: closed, so Python does not warn about it
 
 
-def install_eager_dispatch() -> None:
-    """Faust's stream consumer runs each record's callback without tasks when it does not wait (idempotent)."""
-    from faust.transport.consumer import Consumer
+def eager_wait_first(original: Callable[..., Awaitable[WaitResults]]) -> Callable[..., Awaitable[WaitResults]]:
+    """``Service.wait_first`` that runs its first coroutine up to its first suspension before making any task.
 
-    # checked: faust-streaming 0.15.3 (Consumer._drain_messages awaits
-    # self.wait_first(callback(message), self.suspend_flow.wait()) per record; the consumer
-    # inherits wait_first from mode.Service) and mode-streaming 0.7.1 (Service.wait_first)
-    current = Consumer.wait_first
-    original = getattr(current, "__wrapped__", current)
+    :param original: mode's ``Service.wait_first``; it takes over when the coroutine suspends.
+    """
 
-    async def wait_first(self: Any, *coros: Any, timeout: Any = None) -> WaitResults:
+    async def wait_first(self: Any, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109  # mode's signature
         first = coros[0] if coros else None
         if (
             len(coros) != 2
@@ -95,4 +91,16 @@ def install_eager_dispatch() -> None:
         return await original(self, _Rest(first, pending), coros[1])
 
     wait_first.__wrapped__ = original  # type: ignore[attr-defined]
-    Consumer.wait_first = wait_first  # type: ignore[method-assign]  # the patch
+    return wait_first
+
+
+def install_eager_dispatch() -> None:
+    """Faust's stream consumer runs each record's callback without tasks when it does not wait (idempotent)."""
+    from faust.transport.consumer import Consumer
+
+    # checked: faust-streaming 0.15.3 (Consumer._drain_messages awaits
+    # self.wait_first(callback(message), self.suspend_flow.wait()) per record; the consumer
+    # inherits wait_first from mode.Service) and mode-streaming 0.7.1 (Service.wait_first)
+    current = Consumer.wait_first
+    original = getattr(current, "__wrapped__", current)
+    Consumer.wait_first = eager_wait_first(original)  # type: ignore[method-assign,assignment]  # the patch
