@@ -17,6 +17,7 @@ on, and a :class:`FeedbackComment` (pseudonymous ``user_ref``) when the comment 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from schemas.dead_letter import DeadLetterReason
@@ -162,13 +163,13 @@ def _answered_again(answered: AnsweredPrompt, answer: SurveyAnswer, *, user_ref:
 
 
 def _scale_of(pending: PendingPrompt) -> Scale:
-    return Scale(
-        kind=ScaleKind(pending.scale_kind),
-        min_score=pending.min_score,
-        max_score=pending.max_score,
-        inverted=pending.inverted,
-        positive=frozenset(pending.positive),
-    )
+    return _scale(pending.scale_kind, pending.min_score, pending.max_score, pending.inverted, pending.positive)
+
+
+@functools.lru_cache(maxsize=256)
+def _scale(kind: str, min_score: int, max_score: int, inverted: bool, positive: tuple[int, ...]) -> Scale:
+    # A handful of distinct scales, one per answer: build (and check) each once.
+    return Scale(ScaleKind(kind), min_score, max_score, inverted, frozenset(positive))
 
 
 def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:
