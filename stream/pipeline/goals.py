@@ -16,12 +16,13 @@ from typing import Any
 from faust.types import AppT, StreamT, TopicT
 
 from stream.ces.goals import (
+    BucketCounts,
     GoalWindows,
     MergedGoals,
     Partial,
     PartialKey,
-    decode_batch,
     goal_partition,
+    read_batch,
     retention_s_by_resolution,
 )
 from stream.observability.metrics import CesMetrics
@@ -75,18 +76,30 @@ class GoalStage:
             self.metrics.last_event.labels(self.topic_name).set(time.time())
 
     def merge(self, out: Output, partition: int, events: Sequence[StageEvent]) -> None:
-        """Keep the newest copy of each partial: last writer wins by offset, one table write per key and batch."""
-        newest: dict[PartialKey, Partial] = {}
+        """Keep the newest copy of each partial: last writer wins by offset, one table write per key and batch.
+
+        Only the counts of the copies kept are decoded: in a backlog most are overtaken.
+        """
+        newest: dict[PartialKey, tuple[int, Any]] = {}
         for event in events:
             try:
-                for key, partial in decode_batch(required(event.message.value, "value")):
+                for key, hwm, counts in read_batch(required(event.message.value, "value")):
                     held = newest.get(key)
-                    if key.goal in self.known_goals and (held is None or partial.hwm > held.hwm):
-                        newest[key] = partial
+                    if key.goal in self.known_goals and (held is None or hwm > held[0]):
+                        newest[key] = (hwm, counts)
             except Exception:  # internal records only; never stop the stage
                 log.exception("goal stage skipped %s@%s", partition, event.message.offset)
-        for key, partial in newest.items():
-            if self.windows.merged.update(key, partial):
+        merged = self.windows.merged
+        for key, (hwm, counts) in newest.items():
+            old = merged.partials.get(key)
+            if old is not None and old.hwm >= hwm:
+                continue  # a copy as new is merged already
+            try:
+                partial = Partial(hwm, BucketCounts.from_json_obj(counts))
+            except Exception:  # internal records only; never stop the stage
+                log.exception("goal stage skipped the partial %s of partition %s", key.encode(), partition)
+                continue
+            if merged.update(key, partial):
                 out.put(self.table, partition, key.encode().encode(), partial.to_bytes())
 
     async def close_windows(self) -> None:

@@ -1,6 +1,6 @@
 """The goal stage's logic: time buckets, per-partition partials, windows and the figures read from them."""
 
-from stream.ces.goals.buckets import AnswerFact, Fact, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, fold_facts
 from stream.ces.goals.goal_windows import GoalWindows, figures_json
 from stream.ces.goals.partials import (
     MergedGoals,
@@ -12,6 +12,7 @@ from stream.ces.goals.partials import (
     encode_batch,
     goal_partition,
     keys_for,
+    read_batch,
 )
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, OUTCOMES
 from stream.ces.goals.stats import WindowFigures, difference_interval, wilson_interval, z_score
@@ -29,6 +30,7 @@ __all__ = [
     "EXIT_OUTCOMES",
     "OUTCOMES",
     "AnswerFact",
+    "BucketCounts",
     "Fact",
     "GoalBuckets",
     "GoalWindows",
@@ -51,6 +53,7 @@ __all__ = [
     "keys_for",
     "parse_duration",
     "plan_windows",
+    "read_batch",
     "retention_s_by_resolution",
     "wilson_interval",
     "z_score",

@@ -21,6 +21,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -130,11 +131,17 @@ def encode_batch(items: Iterable[tuple[PartialKey, Partial]]) -> bytes:
     return orjson.dumps([[key.encode(), partial.hwm, partial.counts.to_json_obj()] for key, partial in items])
 
 
+def read_batch(data: bytes) -> list[tuple[PartialKey, int, Any]]:
+    """The partials of one :func:`encode_batch` record, their counts still JSON objects.
+
+    A reader that keeps only the newest copy of each key decodes only those counts
+    (``BucketCounts.from_json_obj``): most copies in a backlog are overtaken by newer ones.
+    """
+    return [(PartialKey.decode(key), int(hwm), counts) for key, hwm, counts in orjson.loads(data)]
+
+
 def decode_batch(data: bytes) -> list[tuple[PartialKey, Partial]]:
-    return [
-        (PartialKey.decode(key), Partial(hwm=int(hwm), counts=BucketCounts.from_json_obj(counts)))
-        for key, hwm, counts in orjson.loads(data)
-    ]
+    return [(key, Partial(hwm, BucketCounts.from_json_obj(counts))) for key, hwm, counts in read_batch(data)]
 
 
 class MergedGoals:
