@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from stream.ces.goals import AnswerFact, GoalWindows, Partial, PartialKey, apply_facts, encode_batch
+from stream.ces.goals import AnswerFact, BucketCounts, GoalWindows, Partial, PartialKey, apply_facts, encode_batch
 from stream.ces.registry import Sentiment, load_registry
 from stream.infra.topics import goal_partials_topic
 from stream.observability.metrics import CesMetrics
@@ -114,3 +115,41 @@ def test_a_bad_record_is_skipped_and_the_rest_of_the_batch_merged(stage: GoalSta
     stage.merge(out, 0, batch)
     assert set(answers(stage).values()) == {2}
     assert all(b"no-such-goal" not in key for _, _, key, _ in out.puts)
+
+
+def corrupt(held: dict[PartialKey, Partial]) -> bytes:
+    """A partials record whose every copy has counts that do not add up (sentiments without their scores)."""
+    return orjson.dumps([[key.encode(), partial.hwm, {"p": 3}] for key, partial in held.items()])
+
+
+def test_only_the_newest_copy_is_decoded_so_a_bad_older_one_does_not_matter(stage: GoalStage) -> None:
+    old, new = partials(1, [5, 4]), partials(1, [5, 4, 3, 2])
+    batch = [event(TOPIC, 0, 0, NOW_S, GOAL.encode(), corrupt(old)), record(new, 1)]
+    stage.merge(RecordingSender(), 0, batch)
+    assert set(answers(stage).values()) == {4}
+
+
+def test_a_bad_newest_copy_is_skipped_and_the_other_keys_merged(stage: GoalStage) -> None:
+    good = partials(2, [4, 4])
+    bad = partials(1, [5])
+    out = RecordingSender()
+    stage.merge(out, 0, [record(good, 0), event(TOPIC, 0, 1, NOW_S, GOAL.encode(), corrupt(bad))])
+    assert set(answers(stage).values()) == {2}
+    assert len(out.puts) == len(good)
+
+
+def test_counts_are_decoded_once_per_key_kept(stage: GoalStage, monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded = []
+    original = BucketCounts.from_json_obj
+
+    def counting(obj: object) -> BucketCounts:
+        decoded.append(obj)
+        return original(obj)
+
+    monkeypatch.setattr(BucketCounts, "from_json_obj", staticmethod(counting))
+    copies = [partials(1, [5, 4, 3][: n + 1]) for n in range(3)]  # three ever newer copies of the same keys
+    stage.merge(RecordingSender(), 0, [record(held, offset) for offset, held in enumerate(copies)])
+    assert len(decoded) == len(copies[-1])  # the newest copy of each key only
+    decoded.clear()
+    stage.merge(RecordingSender(), 0, [record(copies[1], 3)])  # older than what is merged
+    assert decoded == []
