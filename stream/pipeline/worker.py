@@ -9,6 +9,8 @@ from stream.settings import DEV_PSEUDONYM_KEY, Settings
 
 log = logging.getLogger(__name__)
 
+GC_ALLOCATIONS_BETWEEN_COLLECTIONS = 20_000
+
 
 def run_worker(settings: Settings, loglevel: str = "info") -> int:
     """Start the worker; returns its exit code when it stops (SIGTERM/SIGINT)."""
@@ -65,6 +67,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     # full scans, which otherwise pause the loop for tens of milliseconds every few seconds.
     gc.collect()
     gc.freeze()
+    # Each record allocates many short-lived objects that reference counting frees; the default
+    # 700 allocations between collections made the collector scan every few records (about 5 %
+    # of the worker's CPU on a backlog, measured with gc.callbacks in docs/performance.md).
+    gc.set_threshold(GC_ALLOCATIONS_BETWEEN_COLLECTIONS)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
