@@ -10,9 +10,11 @@ from stream.ces.goals.partials import (
     apply_facts,
     decode_batch,
     encode_batch,
+    encode_partial,
     goal_partition,
     keys_for,
     read_batch,
+    write_batch,
 )
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, OUTCOMES
 from stream.ces.goals.stats import WindowFigures, difference_interval, wilson_interval, z_score
@@ -46,6 +48,7 @@ __all__ = [
     "decode_batch",
     "difference_interval",
     "encode_batch",
+    "encode_partial",
     "figures_json",
     "fold_facts",
     "format_duration",
@@ -56,5 +59,6 @@ __all__ = [
     "read_batch",
     "retention_s_by_resolution",
     "wilson_interval",
+    "write_batch",
     "z_score",
 ]

@@ -37,7 +37,7 @@ class Partial:
     counts: BucketCounts
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"h": self.hwm, "c": self.counts.to_json_obj()})
+        return encode_partial(self.hwm, self.counts.to_json_obj())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Partial:
@@ -126,9 +126,19 @@ def keys_for(partition: int, facts: Iterable[tuple[int, Fact]], resolutions_s: S
     }
 
 
+def encode_partial(hwm: int, counts: Any) -> bytes:
+    """A partial's stored form, from its counts already as a JSON object (``BucketCounts.to_json_obj``)."""
+    return orjson.dumps({"h": hwm, "c": counts})
+
+
 def encode_batch(items: Iterable[tuple[PartialKey, Partial]]) -> bytes:
     """Many partials in one record: the user stage sends one per goal partition per flush."""
-    return orjson.dumps([[key.encode(), partial.hwm, partial.counts.to_json_obj()] for key, partial in items])
+    return write_batch((key, partial.hwm, partial.counts.to_json_obj()) for key, partial in items)
+
+
+def write_batch(items: Iterable[tuple[PartialKey, int, Any]]) -> bytes:
+    """:func:`encode_batch` from ``(key, hwm, counts as a JSON object)``: what :func:`read_batch` returns."""
+    return orjson.dumps([[key.encode(), hwm, counts] for key, hwm, counts in items])
 
 
 def read_batch(data: bytes) -> list[tuple[PartialKey, int, Any]]:

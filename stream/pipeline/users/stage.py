@@ -29,9 +29,10 @@ from stream.ces.goals import (
     PartialExpiry,
     PartialKey,
     apply_facts,
-    encode_batch,
+    encode_partial,
     goal_partition,
     keys_for,
+    write_batch,
 )
 from stream.ces.intake import Envelope, EnvelopeKind, Rejection, dead_letter
 from stream.ces.registry import GoalRegistry
@@ -351,20 +352,23 @@ class UserStage:
             if partial is not None:
                 current[key] = partial
         changed = apply_facts(current, partition, facts, self.resolutions)
+        sent: list[tuple[PartialKey, int, Any]] = []
         for key in changed:
-            self.decoded_partials[key] = current[key]
+            partial = self.decoded_partials[key] = current[key]
             self.partial_expiry.add(key)
-            out.put(self.partials, partition, key.encode().encode(), current[key].to_bytes())
-        self.send_partials(out, ((key, current[key]) for key in changed))
+            counts = partial.counts.to_json_obj()  # once, for the table and for the goal stage
+            out.put(self.partials, partition, key.encode().encode(), encode_partial(partial.hwm, counts))
+            sent.append((key, partial.hwm, counts))
+        self.send_partials(out, sent)
 
-    def send_partials(self, out: Output, items: Iterable[tuple[PartialKey, Partial]]) -> None:
-        """Send partials on to the goal stage, packed into one record per goal partition."""
-        by_goal_partition: dict[int, list[tuple[PartialKey, Partial]]] = defaultdict(list)
-        for key, partial in items:
-            by_goal_partition[goal_partition(key.goal, self.partitions)].append((key, partial))
+    def send_partials(self, out: Output, items: Iterable[tuple[PartialKey, int, Any]]) -> None:
+        """Send partials (key, hwm, counts as a JSON object) on to the goal stage, one record per goal partition."""
+        by_goal_partition: dict[int, list[tuple[PartialKey, int, Any]]] = defaultdict(list)
+        for item in items:
+            by_goal_partition[goal_partition(item[0].goal, self.partitions)].append(item)
         for goal_part, packed in by_goal_partition.items():
             for start in range(0, len(packed), PARTIALS_PER_RECORD):
-                record = encode_batch(packed[start : start + PARTIALS_PER_RECORD])
+                record = write_batch(packed[start : start + PARTIALS_PER_RECORD])
                 out.add(self.goal_partials_topic, str(goal_part).encode(), record, goal_part)
 
     # --- the pruner and rebalances ---------------------------------------------------
@@ -397,7 +401,8 @@ class UserStage:
             if key.partition in owned:
                 self.partial_expiry.add(key)
         out = BatchSender(self.app)
-        self.send_partials(out, ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned))
+        stored = ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned)
+        self.send_partials(out, ((key, partial.hwm, partial.counts.to_json_obj()) for key, partial in stored))
         await out.send()
         self.expiry.rebuild(self.users.items(), owned)  # no await inside: the table cannot change meanwhile
         self.erasure.rebuild(list(self.erasure.table.items()), owned)

@@ -18,7 +18,7 @@ import pytest
 from faust.types import TP
 
 from schemas import DeadLetter, DeadLetterReason, FeedbackComment, SurveyPrompt
-from stream.ces.goals import AnswerFact, Fact, OutcomeFact, PromptFact, decode_batch, goal_partition
+from stream.ces.goals import AnswerFact, Fact, OutcomeFact, Partial, PromptFact, decode_batch, goal_partition
 from stream.ces.intake import Envelope, EnvelopeKind, partition_for, pseudonymise
 from stream.ces.registry import GoalRegistry, Sentiment
 from stream.ces.users import GoalCounts, UserState
@@ -316,6 +316,8 @@ def test_facts_fold_into_partials_sent_on_by_goal_once(stage: Stage) -> None:
     assert {key.resolution_s for key, _ in packed} == set(RESOLUTIONS)
     assert all(key.partition == user.partition and partial.hwm == user.offset for key, partial in packed)
     assert len(stage.stage.partials) == len(packed)
+    stored = {key: Partial.from_bytes(stage.stage.partials[key.encode().encode()]) for key, _ in packed}
+    assert stored == dict(packed)  # the goal stage gets what the table holds
 
     again = RecordingSender()
     stage.stage.write_partials(again, user.partition, facts)  # replayed facts: already counted
