@@ -114,9 +114,10 @@ async def test_a_stopped_consumer_does_not_run_the_callback_eagerly():
     assert result.stopped  # mode's answer for a stopped service
 
 
-def test_installing_twice_wraps_modes_wait_first_once():
+def test_installing_twice_wraps_modes_wait_first_once(monkeypatch: pytest.MonkeyPatch):
     from faust.transport.consumer import Consumer
 
+    monkeypatch.setattr(Consumer, "wait_first", Consumer.wait_first)  # put back after the test
     install_eager_dispatch()
     install_eager_dispatch()
     assert Consumer.wait_first.__wrapped__ is Service.wait_first
