@@ -280,7 +280,7 @@ class Settings(BaseSettings):
         le=1_048_576,
         description="Kafka's fetch.min.bytes for the worker's stream consumer: the broker answers a fetch once it has "
         "this much, or after CES_KAFKA_FETCH_MAX_WAIT_MS. 1 answers at once (lowest latency); at a steady rate, 16384 "
-        "with a 5 ms wait cut the worker's CPU by about 30 % for 2-3 ms more latency, and cost about 17 % of the "
+        "with a 5 ms wait cut the worker's CPU by about 30 % for 2-3 ms more latency, and cost about 7 % of the "
         "throughput on a backlog (docs/performance.md).",
     )
     kafka_fetch_max_wait_ms: int = Field(
