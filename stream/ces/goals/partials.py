@@ -131,27 +131,19 @@ def encode_partial(hwm: int, counts: Any) -> bytes:
     return orjson.dumps({"h": hwm, "c": counts})
 
 
-def encode_batch(items: Iterable[tuple[PartialKey, Partial]]) -> bytes:
-    """Many partials in one record: the user stage sends one per goal partition per flush."""
-    return write_batch((key, partial.hwm, partial.counts.to_json_obj()) for key, partial in items)
-
-
 def write_batch(items: Iterable[tuple[PartialKey, int, Any]]) -> bytes:
-    """:func:`encode_batch` from ``(key, hwm, counts as a JSON object)``: what :func:`read_batch` returns."""
+    """Many partials in one record, each ``(key, hwm, counts as a JSON object)``: the user stage sends one per goal
+    partition per flush."""
     return orjson.dumps([[key.encode(), hwm, counts] for key, hwm, counts in items])
 
 
 def read_batch(data: bytes) -> list[tuple[PartialKey, int, Any]]:
-    """The partials of one :func:`encode_batch` record, their counts still JSON objects.
+    """The partials of one :func:`write_batch` record, their counts still JSON objects.
 
     A reader that keeps only the newest copy of each key decodes only those counts
     (``BucketCounts.from_json_obj``): most copies in a backlog are overtaken by newer ones.
     """
     return [(PartialKey.decode(key), int(hwm), counts) for key, hwm, counts in orjson.loads(data)]
-
-
-def decode_batch(data: bytes) -> list[tuple[PartialKey, Partial]]:
-    return [(key, Partial(hwm, BucketCounts.from_json_obj(counts))) for key, hwm, counts in read_batch(data)]
 
 
 class MergedGoals:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stream.ces.goals import AnswerFact, BucketCounts, GoalWindows, Partial, PartialKey, apply_facts, encode_batch
+from stream.ces.goals import AnswerFact, BucketCounts, GoalWindows, Partial, PartialKey, apply_facts, write_batch
 from stream.ces.registry import Sentiment, load_registry
 from stream.infra.topics import goal_partials_topic
 from stream.observability.metrics import CesMetrics
@@ -44,7 +44,14 @@ def partials(source_partition: int, scores: list[int], first_offset: int = 0) ->
 
 def record(held: dict[PartialKey, Partial], offset: int) -> FakeEvent:
     """One goal-partials record as the user stage sends it."""
-    return event(TOPIC, 0, offset, NOW_S, GOAL.encode(), encode_batch(held.items()))
+    return event(
+        TOPIC,
+        0,
+        offset,
+        NOW_S,
+        GOAL.encode(),
+        write_batch((key, p.hwm, p.counts.to_json_obj()) for key, p in held.items()),
+    )
 
 
 def answers(stage: GoalStage) -> dict[str, int]:

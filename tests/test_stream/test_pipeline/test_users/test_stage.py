@@ -18,7 +18,16 @@ import pytest
 from faust.types import TP
 
 from schemas import DeadLetter, DeadLetterReason, FeedbackComment, SurveyPrompt
-from stream.ces.goals import AnswerFact, Fact, OutcomeFact, Partial, PromptFact, decode_batch, goal_partition
+from stream.ces.goals import (
+    AnswerFact,
+    BucketCounts,
+    Fact,
+    OutcomeFact,
+    Partial,
+    PromptFact,
+    goal_partition,
+    read_batch,
+)
 from stream.ces.intake import Envelope, EnvelopeKind, partition_for, pseudonymise
 from stream.ces.registry import GoalRegistry, Sentiment
 from stream.ces.users import GoalCounts, UserState
@@ -312,7 +321,7 @@ def test_facts_fold_into_partials_sent_on_by_goal_once(stage: Stage) -> None:
     stage.stage.write_partials(out, user.partition, facts)
     [record] = out.sent[GOAL_PARTIALS]
     assert record.partition == goal_partition("claim", SETTINGS.topic_partitions)
-    packed = decode_batch(record.value or b"")
+    packed = [(key, Partial(hwm, BucketCounts.from_json_obj(c))) for key, hwm, c in read_batch(record.value or b"")]
     assert {key.resolution_s for key, _ in packed} == set(RESOLUTIONS)
     assert all(key.partition == user.partition and partial.hwm == user.offset for key, partial in packed)
     assert len(stage.stage.partials) == len(packed)
