@@ -1,6 +1,7 @@
 """The goal stage's logic: time buckets, per-partition partials, windows and the figures read from them."""
 
-from stream.ces.goals.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.buckets import AnswerFact, BucketCounts, EffortFact, Fact, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.effort import DURATION_QUANTILES, DURATION_RELATIVE_ACCURACY, EffortFigures, effort_figures
 from stream.ces.goals.goal_windows import GoalWindows, figures_json
 from stream.ces.goals.partials import (
     MergedGoals,
@@ -27,10 +28,14 @@ from stream.ces.goals.windows import (
 
 __all__ = [
     "CHANNELS",
+    "DURATION_QUANTILES",
+    "DURATION_RELATIVE_ACCURACY",
     "EXIT_OUTCOMES",
     "OUTCOMES",
     "AnswerFact",
     "BucketCounts",
+    "EffortFact",
+    "EffortFigures",
     "Fact",
     "GoalBuckets",
     "GoalWindows",
@@ -44,6 +49,7 @@ __all__ = [
     "WindowSpec",
     "apply_facts",
     "difference_interval",
+    "effort_figures",
     "encode_partial",
     "figures_json",
     "fold_facts",

@@ -1,7 +1,8 @@
 """Time buckets of CES counts, and the facts that fill them.
 
 A *fact* is one thing that happened to a goal at an event time: an answer, a prompt
-shown, or an outcome (completed / abandoned / abandoned_inferred). The hot path folds
+shown, an outcome (completed / abandoned / abandoned_inferred), or the measured effort of
+a timed completion (:mod:`stream.ces.goals.effort`). The hot path folds
 a whole batch of facts at once (:func:`fold_facts`) into one :class:`BucketCounts`
 delta per touched ``(goal, resolution_s, bucket_start_s)``, so the tables downstream
 see one write per bucket per batch instead of one per event.
@@ -17,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream.ces.goals.effort import duration_key
 from stream.ces.goals.segments import (
     OUTCOMES,
     AnswerCounts,
@@ -32,7 +34,17 @@ from stream.ces.goals.segments import (
 )
 from stream.ces.registry import Sentiment
 
-__all__ = ["OUTCOMES", "AnswerFact", "BucketCounts", "Fact", "OutcomeFact", "PromptFact", "bucket_start", "fold_facts"]
+__all__ = [
+    "OUTCOMES",
+    "AnswerFact",
+    "BucketCounts",
+    "EffortFact",
+    "Fact",
+    "OutcomeFact",
+    "PromptFact",
+    "bucket_start",
+    "fold_facts",
+]
 
 # Short JSON keys: a BucketCounts is stored per bucket in a Kafka changelog.
 _JSON_OUTCOME_KEYS: dict[str, str] = {"completed": "c", "abandoned": "a", "abandoned_inferred": "i"}
@@ -50,14 +62,18 @@ class BucketCounts(AnswerCounts):
     classified when they arrived; ``score_sum`` is the sum of all scores (for the mean).
     ``prompts`` counts prompts shown; ``outcomes`` counts goal outcomes by name (a name from
     :data:`OUTCOMES`). ``by_outcome`` and ``by_channel`` split the answers by the outcome
-    that triggered the prompt and by the goal's channel. Zero entries may be absent from
-    the dicts; equality ignores them.
+    that triggered the prompt and by the goal's channel. ``durations`` counts timed
+    completions per duration bucket (:func:`~stream.ces.goals.effort.duration_key`) and
+    ``retried`` those of them started more than once. Zero entries may be absent from the
+    dicts; equality ignores them.
     """
 
     prompts: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     by_outcome: dict[str, AnswerCounts] = field(default_factory=dict)
     by_channel: dict[str, AnswerCounts] = field(default_factory=dict)
+    durations: dict[int, int] = field(default_factory=dict)
+    retried: int = 0
 
     def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str) -> None:
         """Count one answer, blended and in its outcome and channel segments.
@@ -88,6 +104,13 @@ class BucketCounts(AnswerCounts):
         name = outcome_name(outcome)
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
 
+    def add_effort(self, duration_s: float, retried: bool) -> None:
+        """Count one timed completion: its duration from the first start, and whether it was retried."""
+        key = duration_key(duration_s)
+        self.durations[key] = self.durations.get(key, 0) + 1
+        if retried:
+            self.retried += 1
+
     def merge(self, other: AnswerCounts, *, segments: bool = True) -> None:
         """Add ``other`` into this one, in place; without ``segments`` the split by outcome and channel stays out."""
         AnswerCounts.merge(self, other)
@@ -96,6 +119,11 @@ class BucketCounts(AnswerCounts):
         outcomes = self.outcomes
         for name, count in other.outcomes.items():
             outcomes[name] = outcomes.get(name, 0) + count
+        if other.durations:
+            durations = self.durations
+            for key, count in other.durations.items():
+                durations[key] = durations.get(key, 0) + count
+        self.retried += other.retried
         if segments and other.by_outcome:
             merge_segments(self.by_outcome, other.by_outcome)
         if segments and other.by_channel:
@@ -117,6 +145,14 @@ class BucketCounts(AnswerCounts):
                 outcomes[name] = left
             else:
                 outcomes.pop(name, None)
+        durations = self.durations
+        for key, count in other.durations.items():
+            left = durations.get(key, 0) - count
+            if left:
+                durations[key] = left
+            else:
+                durations.pop(key, None)
+        self.retried -= other.retried
         if other.by_outcome:
             subtract_segments(self.by_outcome, other.by_outcome)
         if other.by_channel:
@@ -124,7 +160,13 @@ class BucketCounts(AnswerCounts):
 
     def is_empty(self) -> bool:
         """True when nothing at all was counted."""
-        return not (self.answers or self.prompts or any(self.outcomes.values()) or any(self.scores.values()))
+        return not (
+            self.answers
+            or self.prompts
+            or any(self.outcomes.values())
+            or any(self.scores.values())
+            or any(self.durations.values())
+        )
 
     def copy(self, *, segments: bool = True) -> BucketCounts:
         """An independent copy; without ``segments`` the split by outcome and channel is left out."""
@@ -138,6 +180,8 @@ class BucketCounts(AnswerCounts):
             dict(self.outcomes),
             copy_segments(self.by_outcome) if segments and self.by_outcome else {},
             copy_segments(self.by_channel) if segments and self.by_channel else {},
+            dict(self.durations),
+            self.retried,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -149,6 +193,8 @@ class BucketCounts(AnswerCounts):
             and _nonzero(self.outcomes) == _nonzero(other.outcomes)
             and segments_equal(self.by_outcome, other.by_outcome)
             and segments_equal(self.by_channel, other.by_channel)
+            and _nonzero(self.durations) == _nonzero(other.durations)
+            and self.retried == other.retried
         )
 
     __hash__ = None  # mutable
@@ -160,8 +206,9 @@ class BucketCounts(AnswerCounts):
         s = scores (score as string), p/u/n = positive/neutral/negative, q = prompts,
         o = outcomes (c = completed, a = abandoned, i = abandoned_inferred); bo / bc = answers
         by outcome (same keys as o) / by channel (w = web, i = ios, a = android, o = other),
-        each ``{"s": ..., "p": ..., "u": ..., "n": ...}``. ``score_sum`` is not stored: it follows
-        from ``s``. Records written before the segments existed have no bo/bc.
+        each ``{"s": ..., "p": ..., "u": ..., "n": ...}``; d = timed completions per duration
+        key (key as string), r = retried. ``score_sum`` is not stored: it follows from ``s``.
+        Records written before the segments or the durations existed have no bo/bc or d/r.
         """
         obj = AnswerCounts.to_json_obj(self)
         if self.prompts:
@@ -173,6 +220,11 @@ class BucketCounts(AnswerCounts):
             obj["bo"] = segments_to_json(self.by_outcome, _JSON_OUTCOME_KEYS)
         if self.by_channel:
             obj["bc"] = segments_to_json(self.by_channel, _JSON_CHANNEL_KEYS)
+        durations = {str(key): count for key, count in self.durations.items() if count}
+        if durations:
+            obj["d"] = durations
+        if self.retried:
+            obj["r"] = self.retried
         return obj
 
     @classmethod
@@ -184,7 +236,7 @@ class BucketCounts(AnswerCounts):
         """
         if not isinstance(obj, Mapping):
             raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
-        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc"}
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
         answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
@@ -193,6 +245,16 @@ class BucketCounts(AnswerCounts):
             if key not in _OUTCOMES_BY_JSON_KEY:
                 raise ValueError(f"bucket counts: unknown outcome key {key!r}")
             outcomes[_OUTCOMES_BY_JSON_KEY[key]] = count_of(key, value)
+        durations: dict[int, int] = {}
+        for key, value in _mapping(obj, "d").items():
+            try:
+                duration = int(key)
+            except ValueError:
+                raise ValueError(f"bucket counts: duration key {key!r} is not an integer") from None
+            durations[duration] = count_of(key, value)
+        retried = count_of("r", obj.get("r", 0))
+        if retried > sum(durations.values()):
+            raise ValueError(f"bucket counts: {retried} retried of {sum(durations.values())} timed completions")
         return cls(
             scores=answers.scores,
             positive=answers.positive,
@@ -203,6 +265,8 @@ class BucketCounts(AnswerCounts):
             outcomes={name: count for name, count in outcomes.items() if count},
             by_outcome=segments_from_json(obj.get("bo", {}), _OUTCOMES_BY_JSON_KEY, "answers by outcome"),
             by_channel=segments_from_json(obj.get("bc", {}), _CHANNELS_BY_JSON_KEY, "answers by channel"),
+            durations={key: count for key, count in durations.items() if count},
+            retried=retried,
         )
 
 
@@ -250,9 +314,20 @@ class OutcomeFact:
     outcome: str
 
 
-Fact = AnswerFact | PromptFact | OutcomeFact
+@dataclass(frozen=True, slots=True)
+class EffortFact:
+    """The measured effort of a timed completion: seconds from the attempt's first start, and
+    whether it was started more than once (counted at the completion's time)."""
 
-_FACT_TYPES = frozenset({AnswerFact, PromptFact, OutcomeFact})
+    goal: str
+    at_s: float
+    duration_s: float
+    retried: bool
+
+
+Fact = AnswerFact | PromptFact | OutcomeFact | EffortFact
+
+_FACT_TYPES = frozenset({AnswerFact, PromptFact, OutcomeFact, EffortFact})
 
 BucketKey = tuple[str, int, int]
 """``(goal, resolution_s, bucket_start_s)``."""
@@ -319,6 +394,8 @@ def _fold_one_resolution(facts: Sequence[Fact], resolution_s: int) -> dict[Bucke
             counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel)
         elif isinstance(fact, PromptFact):
             counts.prompts += 1
+        elif isinstance(fact, EffortFact):
+            counts.add_effort(fact.duration_s, fact.retried)
         else:
             counts.add_outcome(fact.outcome)
     return deltas

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from stream.ces.goals.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, bucket_start
+from stream.ces.goals.buckets import AnswerFact, BucketCounts, EffortFact, Fact, OutcomeFact, PromptFact, bucket_start
 from stream.ces.goals.windows import GoalBuckets
 
 
@@ -75,6 +75,8 @@ def _count(counts: BucketCounts, fact: Fact) -> None:
         counts.add_prompt()
     elif isinstance(fact, OutcomeFact):
         counts.add_outcome(fact.outcome)
+    elif isinstance(fact, EffortFact):
+        counts.add_effort(fact.duration_s, fact.retried)
     else:  # pragma: no cover - the Fact union is closed
         raise TypeError(f"not a fact: {fact!r}")
 

@@ -242,6 +242,19 @@ class Alerting(_RegistryModel):
     """Goal events per hour (over the last day) from which silence means the app stopped sending."""
 
 
+class MeasuredEffort(_RegistryModel):
+    """Measured effort beside reported effort: how long a goal takes from its first start to completion.
+
+    A ``started`` event is remembered per user and goal for ``max_duration_seconds`` (with
+    inferred abandonment on: its timeout, after which the goal counts as abandoned); a
+    completion within that time is a timed completion. Costs one small entry in the user's
+    state per started goal.
+    """
+
+    enabled: bool = True
+    max_duration_seconds: _PositiveSeconds = 3600.0
+
+
 class GoalConfig(_RegistryModel):
     """One goal: its texts per locale, scale, target, triggers, sampling and timings."""
 
@@ -256,6 +269,7 @@ class GoalConfig(_RegistryModel):
     triggers: Triggers = Triggers()
     cooldowns: Cooldowns = Cooldowns()
     alerting: Alerting = Alerting()
+    measured_effort: MeasuredEffort = MeasuredEffort()
     enabled: bool = True
     prompt_expiry_seconds: _PositiveSeconds = 1800.0
     max_event_age_seconds: _PositiveSeconds = 300.0
@@ -280,6 +294,19 @@ class GoalConfig(_RegistryModel):
 
     def model_post_init(self, context: Any, /) -> None:
         self._scale = _scale_of(self.scale)
+
+    def start_kept_seconds(self) -> float | None:
+        """How long a ``started`` event of this goal is remembered; None when starts are not tracked.
+
+        With inferred abandonment on, its timeout (then the goal counts as abandoned); else,
+        with measured effort on, its ``max_duration_seconds`` (then the start is forgotten).
+        """
+        inferred = self.triggers.inferred_abandonment
+        if inferred.enabled:
+            return inferred.timeout_seconds
+        if self.measured_effort.enabled:
+            return self.measured_effort.max_duration_seconds
+        return None
 
     def scale_obj(self) -> Scale:
         """Return the goal's scale (built once at load).
@@ -331,6 +358,7 @@ class Defaults(_RegistryModel):
     sampling: Sampling | None = None
     cooldowns: Cooldowns | None = None
     alerting: Alerting | None = None
+    measured_effort: MeasuredEffort | None = None
     enabled: bool | None = None
 
     _needs_nl_and_en = field_validator("follow_up_question")(_require_locales)

@@ -17,9 +17,12 @@ Rules for a completed/abandoned event, in order: duplicate/replay; goal disabled
 trigger disabled; too old; an open prompt on any goal; user cooldown; user+goal
 cooldown; not sampled; else prompt (the rules: :mod:`stream.ces.users.suppression`). Every such event yields an :class:`OutcomeFact`,
 every prompt a :class:`PromptFact`, both at the event's ``occurred_at``. A started event
-opens the goal (when inferred abandonment is enabled) and yields no fact; completed or
-abandoned closes it. :func:`expire_open_goals` turns open goals past their deadline into
-``abandoned_inferred`` outcomes decided by the same rules, without the age check.
+opens the goal (when inferred abandonment or measured effort is on) and yields no fact; a
+second start while it is open is a retry of the same attempt. Completed or abandoned closes
+it; a completion of an open goal also yields an :class:`EffortFact` (seconds from the
+attempt's first start, retried or not). :func:`expire_open_goals` turns open goals past
+their deadline into ``abandoned_inferred`` outcomes decided by the same rules, without the
+age check (goals without inferred abandonment are just forgotten).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import Mapping
 from schemas.dead_letter import DeadLetterReason
 from schemas.goal_event import GoalEvent, GoalEventType
 from schemas.survey_prompt import PromptOutcome, SurveyPrompt
-from stream.ces.goals import Fact, OutcomeFact, PromptFact
+from stream.ces.goals import EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.registry import GoalConfig, GoalRegistry
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt, prompt_id_for
 from stream.ces.users.prompt_replay import replay_expiry, replay_goal_event
@@ -47,12 +50,23 @@ def longest_cooldown_s(registry: GoalRegistry) -> float:
     return max([registry.user_cooldown_seconds, *(g.cooldowns.user_goal_seconds for g in registry.goals)])
 
 
-def next_deadline_s(state: UserState) -> float | None:
+def next_deadline_s(state: UserState, registry: GoalRegistry | None = None) -> float | None:
     """Return the earliest inferred-abandonment deadline of the user's open goals, or None.
 
     :param state: the user's state.
+    :param registry: when given, only goals with inferred abandonment on count: a start kept
+        for measured effort alone needs no timer (it is forgotten at the user's next record).
     """
-    return min((og.deadline_s for og in state.open_goals.values()), default=None)
+    if registry is None:
+        return min((og.deadline_s for og in state.open_goals.values()), default=None)
+    return min(
+        (
+            og.deadline_s
+            for goal, og in state.open_goals.items()
+            if (cfg := registry.get(goal)) is not None and cfg.triggers.inferred_abandonment.enabled
+        ),
+        default=None,
+    )
 
 
 def decide_goal_event(
@@ -98,10 +112,13 @@ def decide_goal_event(
         state.seen_events[event_id] = SeenEvent(offset=offset, goal=goal_cfg.slug, at_s=at_s, recorded_at_s=now_s)
         return PromptDecision(event_id=event_id, goal=goal_cfg.slug)
 
+    outcome = PromptOutcome(event.type.value)
+    effort: tuple[float, bool] | None = None
     open_goal = state.open_goals.get(goal_cfg.slug)
     if open_goal is not None and open_goal.started_at_s <= at_s:
         del state.open_goals[goal_cfg.slug]  # this attempt ended; no inferred abandonment
-    outcome = PromptOutcome(event.type.value)
+        if outcome is PromptOutcome.completed and goal_cfg.measured_effort.enabled:
+            effort = (at_s - open_goal.attempt_started_at_s, open_goal.starts > 1)
     too_old = now_s - at_s > goal_cfg.max_event_age_seconds
     return _decide_outcome(
         state,
@@ -118,6 +135,7 @@ def decide_goal_event(
         now_s=now_s,
         rates=rates,
         too_old=too_old,
+        effort=effort,
     )
 
 
@@ -166,6 +184,8 @@ def expire_open_goals(
         goal_cfg = registry.get(goal)
         if goal_cfg is None:
             continue  # goal removed from the registry: nothing may be counted for it
+        if not goal_cfg.triggers.inferred_abandonment.enabled:
+            continue  # kept for measured effort only: the start is forgotten, nothing is counted
         state.note_offset(offset)
         decision = _decide_outcome(
             state,
@@ -191,19 +211,23 @@ def expire_open_goals(
 def _open_goal(
     state: UserState, goal_cfg: GoalConfig, event_id: str, at_s: float, locale: str, channel: str, offset: int
 ) -> None:
-    inferred = goal_cfg.triggers.inferred_abandonment
-    if not inferred.enabled:
+    kept_s = goal_cfg.start_kept_seconds()
+    if kept_s is None:
         return
     current = state.open_goals.get(goal_cfg.slug)
     if current is not None and current.started_at_s > at_s:
         return  # a newer attempt is already open; this start arrived out of order
+    # A start while the attempt is still open is a retry: the attempt (and its effort) runs on.
+    retry = current is not None and current.deadline_s >= at_s
     state.open_goals[goal_cfg.slug] = OpenGoal(
         event_id=event_id,
         started_at_s=at_s,
-        deadline_s=at_s + inferred.timeout_seconds,
+        deadline_s=at_s + kept_s,
         locale=locale,
         offset=offset,
         channel=channel,
+        first_started_at_s=current.attempt_started_at_s if retry and current is not None else None,
+        starts=current.starts + 1 if retry and current is not None else 1,
     )
 
 
@@ -224,8 +248,12 @@ def _decide_outcome(
     rates: Mapping[str, float] | None,
     too_old: bool,
     started_offset: int | None = None,
+    effort: tuple[float, bool] | None = None,
 ) -> PromptDecision:
-    """Take and record a new decision for one outcome (goal event or inferred abandonment)."""
+    """Take and record a new decision for one outcome (goal event or inferred abandonment).
+
+    :param effort: for a timed completion, ``(seconds from the attempt's first start, retried)``.
+    """
     goal = goal_cfg.slug
     reason = suppression_for(
         state,
@@ -248,6 +276,8 @@ def _decide_outcome(
         prompt_id = str(prompt_id_for(event_id, outcome.value))
         prompt = _open_prompt(state, goal_cfg, prompt_id, event_id, outcome, at_s, now_s, locale, channel, user_id)
         facts.append((offset, PromptFact(goal, at_s, outcome.value)))
+    if effort is not None:  # after the prompt, as a replay re-emits them
+        facts.append((offset, EffortFact(goal, at_s, effort[0], effort[1])))
     # The identity of an expiry is the started event: record it there, with the expiry's offset.
     expired = outcome is PromptOutcome.abandoned_inferred
     state.seen_events[event_id] = SeenEvent(
@@ -259,6 +289,8 @@ def _decide_outcome(
         suppressed=None if reason is None else reason.value,
         expired_offset=offset if expired else None,
         recorded_at_s=now_s,
+        duration_s=None if effort is None else effort[0],
+        retried=effort is not None and effort[1],
     )
     return PromptDecision(
         event_id=event_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from schemas.dead_letter import DeadLetterReason
 from schemas.survey_prompt import SurveyPrompt
-from stream.ces.goals import Fact, OutcomeFact, PromptFact
+from stream.ces.goals import EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.registry import GoalConfig, GoalRegistry
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt
 from stream.ces.users.state import SeenEvent, UserState
@@ -21,6 +21,8 @@ def _recorded_facts(seen: SeenEvent, offset: int) -> list[tuple[int, Fact]]:
     facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(seen.goal, seen.at_s, seen.outcome))]
     if seen.prompt_id is not None:
         facts.append((offset, PromptFact(seen.goal, seen.at_s, seen.outcome)))
+    if seen.duration_s is not None:
+        facts.append((offset, EffortFact(seen.goal, seen.at_s, seen.duration_s, seen.retried)))
     return facts
 
 

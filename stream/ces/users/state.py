@@ -56,6 +56,9 @@ class OpenGoal:
     :param locale: the started event's locale, for the prompt asked at the deadline.
     :param offset: source offset of the started event (an expiry at an earlier offset cannot close it).
     :param channel: the started event's channel (the answer to an inferred abandonment counts there).
+    :param first_started_at_s: ``occurred_at`` of the attempt's first start (measured effort runs
+        from it); ``None`` when this start was the first.
+    :param starts: how many ``started`` events this attempt had (more than one: a retry).
     """
 
     event_id: str
@@ -64,14 +67,35 @@ class OpenGoal:
     locale: str
     offset: int
     channel: str = UNKNOWN_CHANNEL
+    first_started_at_s: float | None = None
+    starts: int = 1
+
+    @property
+    def attempt_started_at_s(self) -> float:
+        """When the attempt began: its first start."""
+        return self.started_at_s if self.first_started_at_s is None else self.first_started_at_s
 
     def to_json_obj(self) -> list[Any]:
-        return [self.event_id, self.started_at_s, self.deadline_s, self.locale, self.offset, self.channel]
+        obj = [self.event_id, self.started_at_s, self.deadline_s, self.locale, self.offset, self.channel]
+        if self.starts > 1:  # a retried attempt only: most open goals were started once
+            obj += [self.first_started_at_s, self.starts]
+        return obj
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> OpenGoal:
         event_id, started_at_s, deadline_s, locale, offset, *rest = obj
-        return cls(str(event_id), float(started_at_s), float(deadline_s), str(locale), int(offset), _channel(rest))
+        first = None if len(rest) < 2 or rest[1] is None else float(rest[1])
+        starts = int(rest[2]) if len(rest) > 2 else 1
+        return cls(
+            str(event_id),
+            float(started_at_s),
+            float(deadline_s),
+            str(locale),
+            int(offset),
+            _channel(rest),
+            first,
+            starts,
+        )
 
 
 @dataclass(slots=True)
@@ -220,6 +244,8 @@ class SeenEvent:
     :param suppressed: the ``SuppressionReason`` value when no prompt was made for an outcome.
     :param expired_offset: offset of the input that expired a started event.
     :param recorded_at_s: ``now_s`` when the decision was taken (for pruning).
+    :param duration_s: for a timed completion, seconds from the attempt's first start.
+    :param retried: for a timed completion, whether the attempt had more than one start.
     """
 
     offset: int
@@ -230,9 +256,11 @@ class SeenEvent:
     suppressed: str | None = None
     expired_offset: int | None = None
     recorded_at_s: float = 0.0
+    duration_s: float | None = None
+    retried: bool = False
 
     def to_json_obj(self) -> list[Any]:
-        return [
+        obj = [
             self.offset,
             self.goal,
             self.at_s,
@@ -242,10 +270,13 @@ class SeenEvent:
             self.expired_offset,
             self.recorded_at_s,
         ]
+        if self.duration_s is not None:  # timed completions only
+            obj += [self.duration_s, int(self.retried)]
+        return obj
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> SeenEvent:
-        offset, goal, at_s, outcome, prompt_id, suppressed, expired_offset, recorded = obj
+        offset, goal, at_s, outcome, prompt_id, suppressed, expired_offset, recorded, *rest = obj
         return cls(
             int(offset),
             str(goal),
@@ -255,6 +286,8 @@ class SeenEvent:
             None if suppressed is None else str(suppressed),
             None if expired_offset is None else int(expired_offset),
             float(recorded),
+            float(rest[0]) if rest else None,
+            bool(rest[1]) if len(rest) > 1 else False,
         )
 
 

@@ -89,7 +89,7 @@ class UserExpiry:
 
     def arm(self, partition: int, state: UserState, user_ref: str, user_id: str | None) -> None:
         """Index the user's next deadline (if any goal is open) after a record of theirs was decided."""
-        deadline = next_deadline_s(state)
+        deadline = next_deadline_s(state, self.registry)
         if deadline is not None:
             self.timers.push(partition, deadline, user_ref, user_id)
 
@@ -124,7 +124,7 @@ class UserExpiry:
         for partition in owned_partitions(self.app, self.topic_name):
             for user_ref in timers.pop_due(partition, now_s):
                 state = self.load_state(user_ref)
-                deadline = next_deadline_s(state)
+                deadline = next_deadline_s(state, self.registry)
                 if deadline is None:
                     timers.user_ids.pop(user_ref, None)  # the goal ended normally
                     continue

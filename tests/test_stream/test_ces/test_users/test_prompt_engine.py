@@ -12,7 +12,7 @@ import pytest
 from schemas.dead_letter import DeadLetterReason
 from schemas.goal_event import GoalEvent
 from schemas.survey_prompt import PromptOutcome, ScaleKind
-from stream.ces.goals.buckets import OutcomeFact, PromptFact
+from stream.ces.goals.buckets import EffortFact, OutcomeFact, PromptFact
 from stream.ces.intake.pseudonym import pseudonymise
 from stream.ces.registry.model import GoalRegistry
 from stream.ces.users.prompt_decision import PROMPT_NAMESPACE, PromptDecision, SuppressionReason, prompt_id_for
@@ -25,6 +25,7 @@ USER_REF = pseudonymise(USER_ID, b"prompting-test-key")
 NOW_S = 1_750_000_000.0
 DAY_S = 86_400.0
 TIMEOUT_S = 900.0
+EFFORT_KEEP_S = 600.0
 
 
 def _goal(slug: str, **overrides: Any) -> dict[str, Any]:
@@ -61,6 +62,8 @@ REGISTRY = GoalRegistry.model_validate(
                 "quiet-timeout",
                 triggers={"completed": True, "abandoned": True, "inferred_abandonment": {"enabled": False}},
             ),
+            _goal("untimed", measured_effort={"enabled": False}),
+            _goal("timed", measured_effort={"max_duration_seconds": EFFORT_KEEP_S}),
         ],
     }
 )
@@ -326,10 +329,73 @@ def test_started_records_an_open_goal_without_facts() -> None:
     assert next_deadline_s(state) == started_at + TIMEOUT_S
 
 
-def test_started_without_inferred_abandonment_opens_nothing() -> None:
+def test_started_without_inferred_abandonment_or_measured_effort_opens_nothing() -> None:
     state = UserState()
-    _decide(state, _event(31, kind="started", goal="quiet-timeout"), offset=1)
+    _decide(state, _event(31, kind="started", goal="untimed"), offset=1)
     assert state.open_goals == {} and next_deadline_s(state) is None
+
+
+# --- measured effort ------------------------------------------------------------------------------
+
+
+def test_a_completion_of_a_started_goal_counts_its_duration() -> None:
+    state = UserState()
+    _decide(state, _event(60, kind="started", goal="timed", at_s=NOW_S - 100), offset=1)
+    # Kept for measured effort only: no inferred-abandonment timer for it.
+    assert "timed" in state.open_goals and next_deadline_s(state, REGISTRY) is None
+    decision = _decide(state, _event(61, goal="timed", at_s=NOW_S - 5), offset=2)
+    assert (2, EffortFact("timed", NOW_S - 5, 95.0, False)) in decision.facts
+    assert (2, OutcomeFact("timed", NOW_S - 5, "completed")) in decision.facts
+    assert state.open_goals == {}
+
+
+def test_a_second_start_is_a_retry_timed_from_the_first() -> None:
+    state = UserState()
+    _decide(state, _event(62, kind="started", goal="timed", at_s=NOW_S - 300), offset=1)
+    _decide(state, _event(63, kind="started", goal="timed", at_s=NOW_S - 100), offset=2)
+    restored = UserState.from_bytes(state.to_bytes())  # the retry survives the changelog
+    decision = _decide(restored, _event(64, goal="timed", at_s=NOW_S - 10), offset=3)
+    assert [fact for _, fact in decision.facts if isinstance(fact, EffortFact)] == [
+        EffortFact("timed", NOW_S - 10, 290.0, True)
+    ]
+
+
+def test_a_start_after_the_kept_time_is_a_new_attempt() -> None:
+    state = UserState()
+    _decide(state, _event(65, kind="started", goal="timed", at_s=NOW_S - 2000), offset=1)
+    _decide(state, _event(66, kind="started", goal="timed", at_s=NOW_S - 100), offset=2)
+    decision = _decide(state, _event(67, goal="timed", at_s=NOW_S - 40), offset=3)
+    assert (3, EffortFact("timed", NOW_S - 40, 60.0, False)) in decision.facts
+
+
+def test_a_start_kept_for_effort_only_is_forgotten_without_a_fact() -> None:
+    state = UserState()
+    _decide(state, _event(68, kind="started", goal="timed", at_s=NOW_S - 10), offset=1)
+    assert _expire(state, NOW_S - 10 + EFFORT_KEEP_S, offset=2) == []
+    assert state.open_goals == {}
+    decision = _decide(state, _event(69, goal="timed", at_s=NOW_S + EFFORT_KEEP_S), offset=3)
+    assert not any(isinstance(fact, EffortFact) for _, fact in decision.facts)
+
+
+@pytest.mark.parametrize("goal", ["timed", "claim"])
+def test_an_abandonment_ends_the_attempt_without_a_duration(goal: str) -> None:
+    state = UserState()
+    _decide(state, _event(70, kind="started", goal=goal, at_s=NOW_S - 100), offset=1)
+    decision = _decide(state, _event(71, kind="abandoned", goal=goal, at_s=NOW_S - 5), offset=2)
+    assert not any(isinstance(fact, EffortFact) for _, fact in decision.facts)
+    assert state.open_goals == {}
+
+
+def test_a_completion_replayed_re_emits_its_duration_with_the_original_offset() -> None:
+    state = UserState()
+    _decide(state, _event(72, kind="started", goal="timed", at_s=NOW_S - 50), offset=1)
+    first = _decide(state, _event(73, goal="timed", at_s=NOW_S - 20), offset=2)
+    restored = UserState.from_bytes(state.to_bytes())
+    replay = _decide(restored, _event(73, goal="timed", at_s=NOW_S - 20), offset=2)
+    duplicate = _decide(restored, _event(73, goal="timed", at_s=NOW_S - 20), offset=9)
+    assert (2, EffortFact("timed", NOW_S - 20, 30.0, False)) in first.facts
+    assert replay.facts == first.facts == duplicate.facts
+    assert replay.replayed and duplicate.dead_letter_reason is DeadLetterReason.duplicate
 
 
 @pytest.mark.parametrize("closing", ["completed", "abandoned"])

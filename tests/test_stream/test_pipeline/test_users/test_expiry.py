@@ -102,7 +102,7 @@ def test_rebuild_indexes_the_owned_users_with_an_open_goal_only():
     expiry = UserExpiry(
         app, Settings(), load_registry(EXAMPLE_REGISTRY), "user-events", reader, lambda ref: UserState()
     )
-    open_goal = UserState(open_goals={"claim": OpenGoal("e-1", 100.0, 1_000.0, "nl", 3)})
+    open_goal = UserState(open_goals={"file-claim": OpenGoal("e-1", 100.0, 1_000.0, "nl", 3)})
     users = [pseudonymise(f"user-{i}", b"test-key") for i in range(40)]
     owned = {partition_for(ref, expiry.partitions) for ref in users[:10]}
     stored = [
