@@ -16,6 +16,7 @@ from typing import Protocol
 from stream.ces.goals import CHANNELS, OUTCOMES, WindowFigures, WindowSpec
 
 __all__ = [
+    "DURATION_GAUGE",
     "EXIT_GAP_GAUGES",
     "SPLIT_GAUGES",
     "WINDOW_GAUGES",
@@ -85,6 +86,24 @@ WINDOW_GAUGES = (
         "Upper bound of the interval of the completion baseline gap (Newcombe).",
         "completion_baseline_gap_upper",
     ),
+    (
+        "ces_goal_timed_completions",
+        "Completions whose start was seen (measured effort) in the sliding window.",
+        "timed_completions",
+    ),
+    (
+        "ces_goal_retry_ratio",
+        "Share of the timed completions that were started more than once before completing.",
+        "retry_ratio",
+    ),
+)
+
+# (quantile label, attribute of WindowFigures) of ces_goal_completion_duration_seconds.
+DURATION_GAUGE = "ces_goal_completion_duration_seconds"
+DURATION_QUANTILE_ATTRS = (
+    ("0.5", "duration_p50_seconds"),
+    ("0.9", "duration_p90_seconds"),
+    ("0.99", "duration_p99_seconds"),
 )
 
 # (blended name, help, attribute of AnswerFigures) of the per-outcome and per-channel gauges,
@@ -185,6 +204,12 @@ class WindowExposition:
             outcomes = lines["ces_goal_outcomes"]
             for outcome, count in fig.outcomes.items():
                 outcomes.append(row.outcomes[outcome] + repr(float(count)))
+            if fig.timed_completions:
+                durations = lines[DURATION_GAUGE]
+                for attr, prefix in row.durations:
+                    value = getattr(fig, attr)
+                    if value is not None:
+                        durations.append(prefix + repr(float(value)))
             segments = fig.segments
             if segments is not None:
                 for attr, segment, answers_line, entries in row.split:
@@ -208,6 +233,8 @@ _FAMILY_DOCS: dict[str, str] = {
     **{name: doc for name, doc, _ in WINDOW_GAUGES},
     "ces_goal_answers_by_score": "Answers per scale point in the sliding window.",
     "ces_goal_outcomes": "Goal outcomes in the sliding window (prompted or not).",
+    DURATION_GAUGE: "Seconds from a goal's first start to its completion, quantiles of the timed completions "
+    "in the sliding window (each within 2 %).",
     "ces_goal_target_ces_ratio": "Configured CES target of the goal.",
     **{
         f"{base}_{attr}": f"{doc}, {what} (CES_SPLIT_WINDOWS only)."
@@ -221,13 +248,16 @@ _FAMILY_DOCS: dict[str, str] = {
 class _RowPrefixes:
     """The sample-line prefixes (name and labels) of one goal and window, made once."""
 
-    __slots__ = ("gap", "gauges", "labels", "outcomes", "scores", "split")
+    __slots__ = ("durations", "gap", "gauges", "labels", "outcomes", "scores", "split")
 
     def __init__(self, goal: str, window: str) -> None:
         labels = self.labels = f'goal="{goal}",window="{window}"'
         self.gauges = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in WINDOW_GAUGES]
         self.scores: dict[int, str] = {}
         self.outcomes = {name: f'ces_goal_outcomes{{{labels},outcome="{name}"}} ' for name in OUTCOMES}
+        self.durations = [
+            (attr, f'{DURATION_GAUGE}{{{labels},quantile="{q}"}} ') for q, attr in DURATION_QUANTILE_ATTRS
+        ]
         # Per segment: (split attribute, segment, (answers family, its prefix), [(family, figure, prefix)]).
         self.split = []
         for label, attr, _ in SPLITS:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from statistics import NormalDist
 
 from stream.ces.goals.buckets import OUTCOMES, BucketCounts
+from stream.ces.goals.effort import effort_figures
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, AnswerCounts, sum_segments
 
 
@@ -218,6 +219,16 @@ class WindowFigures(AnswerFigures):
     completion_baseline_gap_upper: float | None = None
     ces_cusum: float | None = None
     """The CUSUM of a drop below the goal's target (:func:`cusum`), on the sequential window of goals with a target."""
+    timed_completions: int = 0
+    """Measured effort (:mod:`stream.ces.goals.effort`): completions whose start was known."""
+    retried: int = 0
+    """Timed completions started more than once."""
+    retry_ratio: float | None = None
+    """``retried / timed_completions``."""
+    duration_p50_seconds: float | None = None
+    """Seconds from the first start to completion, median of the timed completions (within 2 %)."""
+    duration_p90_seconds: float | None = None
+    duration_p99_seconds: float | None = None
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -328,6 +339,8 @@ def figures(
     distribution = {point: scores.get(point, 0) for point in scale_points}
     interval = wilson_interval(counts.positive, answers, confidence)
     outcomes = {name: counts.outcomes.get(name, 0) for name in OUTCOMES}
+    effort = effort_figures(counts.durations, counts.retried)
+    durations = effort.duration_quantiles
     return WindowFigures(
         answers=answers,
         positive=counts.positive,
@@ -347,4 +360,10 @@ def figures(
         segments=None
         if segment_min_answers is None
         else segment_figures(counts, scale_points, confidence, segment_min_answers),
+        timed_completions=effort.timed_completions,
+        retried=effort.retried,
+        retry_ratio=effort.retry_ratio,
+        duration_p50_seconds=durations.get(0.5),
+        duration_p90_seconds=durations.get(0.9),
+        duration_p99_seconds=durations.get(0.99),
     )

@@ -24,8 +24,10 @@ ONE_HOUR = WindowSpec("1h", 3600, 60)
 FIVE_POINT = (1, 2, 3, 4, 5)
 
 
-def five_point_figures(answers=(), prompts=0, outcomes=()):
+def five_point_figures(answers=(), prompts=0, outcomes=(), efforts=()):
     counts = BucketCounts()
+    for duration_s, retried in efforts:
+        counts.add_effort(duration_s, retried)
     for score in answers:
         counts.add_answer(
             score,
@@ -142,7 +144,13 @@ def test_counters_move_from_zero(metrics):
 
 
 def test_window_gauges_render_the_snapshot(metrics):
-    fig = five_point_figures(answers=(5, 5, 4, 3, 1), prompts=8, outcomes=("completed", "completed", "abandoned"))
+    fig = five_point_figures(
+        answers=(5, 5, 4, 3, 1),
+        prompts=8,
+        outcomes=("completed", "completed", "abandoned"),
+        # Ranks floor(q * 99) of 100 timed completions: 49 (40 s), 89 (300 s), 98 (900 s).
+        efforts=[(40.0, i < 25) for i in range(50)] + [(300.0, False)] * 45 + [(900.0, False)] * 5,
+    )
     fig.baseline_gap, fig.baseline_gap_lower, fig.baseline_gap_upper = -0.2, -0.5, 0.1  # set on the gap windows
     fig.completion_baseline_gap, fig.completion_baseline_gap_lower, fig.completion_baseline_gap_upper = 0, -0.1, 0.1
     fig.ces_cusum = 2.5
@@ -171,6 +179,13 @@ def test_window_gauges_render_the_snapshot(metrics):
         )
     for outcome, count in {"completed": 2, "abandoned": 1, "abandoned_inferred": 0}.items():
         assert s[("ces_goal_outcomes", labels(goal="download-invoice", window="10m", outcome=outcome))] == count
+    assert s[("ces_goal_timed_completions", on)] == 100
+    assert s[("ces_goal_retry_ratio", on)] == 0.25
+    for quantile, seconds in {"0.5": 40.0, "0.9": 300.0, "0.99": 900.0}.items():
+        duration = s[
+            ("ces_goal_completion_duration_seconds", labels(goal="download-invoice", window="10m", quantile=quantile))
+        ]
+        assert duration == pytest.approx(seconds, rel=0.02)
 
 
 def test_ratios_without_a_denominator_have_no_sample(metrics):
@@ -199,6 +214,7 @@ def test_ratios_without_a_denominator_have_no_sample(metrics):
         "ces_goal_completion_ratio_baseline_gap_lower",
         "ces_goal_completion_ratio_baseline_gap_upper",
         "ces_goal_ces_cusum",
+        "ces_goal_retry_ratio",
     }
     for name in ratios:
         assert (name, quiet_labels) not in s, name
@@ -209,6 +225,9 @@ def test_ratios_without_a_denominator_have_no_sample(metrics):
     # With prompts but no answers the response ratio is 0, the CES ratio still absent.
     assert s[("ces_goal_response_ratio", hour_labels)] == 0
     assert ("ces_goal_ces_ratio", hour_labels) not in s
+    # No timed completion: the count is 0, and no duration quantile has a sample.
+    assert s[("ces_goal_timed_completions", quiet_labels)] == 0
+    assert not any(name == "ces_goal_completion_duration_seconds" for name, _ in s)
     assert not any(math.isnan(v) for v in s.values())
 
 
