@@ -103,7 +103,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     },
     GoalSummary: {
         # The worked example of docs/domain.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
-        "schema_version": 2,
+        "schema_version": 3,
         "goal": "download-invoice",
         "window": "1h",
         "window_seconds": 3600,
@@ -213,6 +213,16 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         },
         "target_ces_ratio": 0.8,
         "emitted_at": "2025-01-31T09:00:30Z",
+        # 1 200 of the 1 500 completions had a start the worker saw; 180 of them were started twice or more.
+        "measured_effort": {
+            "timed_completions": 1200,
+            "retried": 180,
+            "retry_ratio": 0.15,
+            "duration_p50_seconds": 48.3,
+            "duration_p90_seconds": 211.6,
+            "duration_p99_seconds": 902.4,
+            "relative_accuracy": 0.02,
+        },
     },
     DeadLetter: {
         "schema_version": 1,

@@ -10,8 +10,12 @@ from pydantic import Field, NonNegativeInt, PositiveInt, Strict, StringConstrain
 from schemas.common import Channel, GoalSlug, OutputModel, OutputPart, Timestamp
 from schemas.survey_prompt import PromptOutcome
 
-GOAL_SUMMARY_SCHEMA_VERSION = 2
-"""Version 2 added the split by outcome and channel (``by_outcome`` ... ``completion_vs_all``)."""
+GOAL_SUMMARY_SCHEMA_VERSION = 3
+"""Version 2 added the split by outcome and channel (``by_outcome`` ... ``completion_vs_all``);
+version 3 added ``measured_effort``. Version 2 records still load (without it)."""
+
+OLDEST_GOAL_SUMMARY_SCHEMA_VERSION = 2
+"""The oldest version a reader of this model accepts."""
 
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 """A share between 0 and 1 inclusive."""
@@ -77,6 +81,35 @@ class ExitGap(OutputPart):
     """Answers at completion."""
 
 
+class MeasuredEffort(OutputPart):
+    """What users did, beside what they reported: the window's timed completions.
+
+    A timed completion is a ``completed`` event whose ``started`` event the worker saw within
+    the goal's ``measured_effort.max_duration_seconds`` (or its inferred-abandonment timeout).
+    """
+
+    timed_completions: NonNegativeInt
+    """Completions whose start was seen."""
+    retried: NonNegativeInt
+    """Timed completions that had more than one ``started`` before completing."""
+    retry_ratio: Ratio | None
+    """retried / timed_completions."""
+    duration_p50_seconds: Annotated[float, Field(ge=0.0)] | None
+    """Seconds from the first start to completion, median (rank floor(0.5 * (n - 1)) of the sorted durations)."""
+    duration_p90_seconds: Annotated[float, Field(ge=0.0)] | None
+    """The same at quantile 0.9."""
+    duration_p99_seconds: Annotated[float, Field(ge=0.0)] | None
+    """The same at quantile 0.99."""
+    relative_accuracy: Annotated[float, Field(gt=0.0, lt=1.0)]
+    """Every duration quantile is within this relative error of the exact one (e.g. 0.02)."""
+
+    @model_validator(mode="after")
+    def _check_counts(self) -> Self:
+        if self.retried > self.timed_completions:
+            raise ValueError("retried must not exceed timed_completions")
+        return self
+
+
 class CompletionVsAll(OutputPart):
     """The false positive picture: CES asked only at completion next to CES over all outcomes."""
 
@@ -105,10 +138,10 @@ class GoalSummary(OutputModel):
     The answers are also split by the outcome that triggered the prompt and by the goal's channel.
     """
 
-    schema_version: Annotated[int, Strict(), Field(ge=GOAL_SUMMARY_SCHEMA_VERSION, le=GOAL_SUMMARY_SCHEMA_VERSION)] = (
-        GOAL_SUMMARY_SCHEMA_VERSION
-    )
-    """Contract major version of this message: 2 since the split by outcome and channel."""
+    schema_version: Annotated[
+        int, Strict(), Field(ge=OLDEST_GOAL_SUMMARY_SCHEMA_VERSION, le=GOAL_SUMMARY_SCHEMA_VERSION)
+    ] = GOAL_SUMMARY_SCHEMA_VERSION
+    """Contract major version of this message: 3 since measured effort (2: the split by outcome and channel)."""
 
     goal: GoalSlug
     """The goal."""
@@ -166,11 +199,15 @@ class GoalSummary(OutputModel):
     """The goal's configured target for ces_ratio, if any."""
     emitted_at: Timestamp
     """When ces-stream produced this summary."""
+    measured_effort: MeasuredEffort | None = None
+    """Time to complete and retries of the window's completions (version 3; null only in version 2 records)."""
 
     @model_validator(mode="after")
     def _check_counts(self) -> Self:
         if self.window_end <= self.window_start:
             raise ValueError("window_end must be after window_start")
+        if (self.measured_effort is None) != (self.schema_version < 3):
+            raise ValueError("measured_effort is written from schema_version 3 on, and only there")
         _check_answer_counts(self.positive, self.neutral, self.negative, self.answers, self.distribution)
         return self
 

@@ -53,7 +53,7 @@ def make_summary(
     outcomes: dict[str, int] | None = None,
     emitted_at: datetime | None = None,
 ) -> GoalSummary:
-    """A valid version 2 summary of one closed window; every answer counts on channel web."""
+    """A valid version 3 summary of one closed window; every answer counts on channel web, none is timed."""
     scores = {outcome: by_outcome.get(outcome, {}) for outcome in OUTCOMES}
     total = _segment(_sum(*scores.values()), kind)
     completed = _segment(scores["completed"], kind)
@@ -94,7 +94,19 @@ def make_summary(
         },
         target_ces_ratio=None,
         emitted_at=emitted_at or end + timedelta(seconds=30),
+        measured_effort=NO_TIMED_COMPLETIONS,
     )
+
+
+NO_TIMED_COMPLETIONS = {
+    "timed_completions": 0,
+    "retried": 0,
+    "retry_ratio": None,
+    "duration_p50_seconds": None,
+    "duration_p90_seconds": None,
+    "duration_p99_seconds": None,
+    "relative_accuracy": 0.02,
+}
 
 
 def make_comment(

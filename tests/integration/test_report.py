@@ -33,7 +33,7 @@ def produce(kafka_bootstrap: str, settings) -> None:
                 key=summary.kafka_key().encode(),
                 value=summary.model_dump_json().encode(),
             )
-        version_1 = summaries[0].model_dump_json().replace('"schema_version":2', '"schema_version":1').encode()
+        version_1 = summaries[0].model_dump_json().replace('"schema_version":3', '"schema_version":1').encode()
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-09T00:00:00Z", value=version_1)
         producer.send(settings.topic_goal_summaries, key=b"junk", value=b"not json")
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-08T00:00:00Z", value=None)

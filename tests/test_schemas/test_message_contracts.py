@@ -21,6 +21,7 @@ from schemas import (
     SurveyPrompt,
 )
 from schemas.generate import MESSAGE_MODELS
+from schemas.goal_summary import OLDEST_GOAL_SUMMARY_SCHEMA_VERSION
 
 INPUTS = [GoalEvent, SurveyAnswer, ErasureRequest]
 OUTPUTS = [SurveyPrompt, GoalSummary, FeedbackComment, DeadLetter]
@@ -98,8 +99,13 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
 
 
 def version_of(model) -> int:
-    """The contract version a model writes: SCHEMA_VERSION, or its own once it moved on (GoalSummary: 2)."""
+    """The contract version a model writes: SCHEMA_VERSION, or its own once it moved on (GoalSummary: 3)."""
     return model.model_fields["schema_version"].default
+
+
+def oldest_version_of(model) -> int:
+    """The oldest contract version a model reads (GoalSummary reads 2 and 3)."""
+    return OLDEST_GOAL_SUMMARY_SCHEMA_VERSION if model is GoalSummary else version_of(model)
 
 
 DATETIME_FIELDS: dict[type[BaseModel], list[str]] = {
@@ -218,7 +224,7 @@ def test_python_callers_may_pass_datetime_objects_or_rfc3339_text(payload) -> No
 def test_schema_version_defaults_to_the_current_one(model, payload) -> None:
     message = model.model_validate_json(json.dumps(payload(model, drop=["schema_version"])))
     assert message.schema_version == version_of(model)
-    assert version_of(model) == (2 if model is GoalSummary else SCHEMA_VERSION)
+    assert version_of(model) == (3 if model is GoalSummary else SCHEMA_VERSION)
     assert SCHEMA_VERSION == 1
 
 
@@ -235,12 +241,22 @@ def test_schema_version_defaults_to_the_current_one(model, payload) -> None:
 )
 def test_unsupported_schema_version_is_rejected(model, version, payload) -> None:
     if version in ("newer", "older"):
-        version = version_of(model) + (1 if version == "newer" else -1)
+        version = version_of(model) + 1 if version == "newer" else oldest_version_of(model) - 1
         if version < 1:
             pytest.skip("version 1 has no older major")
     with pytest.raises(ValidationError) as info:
         model.model_validate_json(json.dumps(payload(model, {"schema_version": version})))
     assert [e["loc"] for e in info.value.errors()] == [("schema_version",)]
+
+
+def test_a_version_2_goal_summary_still_loads_without_measured_effort(payload) -> None:
+    version_2 = payload(GoalSummary, {"schema_version": 2}, drop=["measured_effort"])
+    summary = GoalSummary.model_validate_json(json.dumps(version_2))
+    assert summary.schema_version == 2 and summary.measured_effort is None
+    # Version 3 always carries measured effort, version 2 never does.
+    for wrong in (payload(GoalSummary, drop=["measured_effort"]), payload(GoalSummary, {"schema_version": 2})):
+        with pytest.raises(ValidationError, match="measured_effort"):
+            GoalSummary.model_validate_json(json.dumps(wrong))
 
 
 def test_input_schema_version_as_string_is_rejected(payload) -> None:

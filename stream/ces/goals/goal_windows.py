@@ -15,9 +15,10 @@ from typing import Any, TypedDict
 
 from schemas import GoalSummary
 from schemas.common import Channel
-from schemas.goal_summary import CompletionVsAll, ExitGap, SegmentFigures
+from schemas.goal_summary import CompletionVsAll, ExitGap, MeasuredEffort, SegmentFigures
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
+from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY
 from stream.ces.goals.partials import MergedGoals, goal_partition
 from stream.ces.goals.stats import (
     AnswerFigures,
@@ -253,6 +254,15 @@ class GoalWindows:
             **split_parts(f.segments),
             target_ces_ratio=config.target_ces_ratio if config else None,
             emitted_at=_utc(now_s),
+            measured_effort=MeasuredEffort(
+                timed_completions=f.timed_completions,
+                retried=f.retried,
+                retry_ratio=f.retry_ratio,
+                duration_p50_seconds=f.duration_p50_seconds,
+                duration_p90_seconds=f.duration_p90_seconds,
+                duration_p99_seconds=f.duration_p99_seconds,
+                relative_accuracy=DURATION_RELATIVE_ACCURACY,
+            ),
         )
 
     def due_summaries(self, now_s: float, close_delay_s: float) -> list[GoalSummary]:

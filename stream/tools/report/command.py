@@ -99,7 +99,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         goals=goals,
         comment_limit=args.comments,
         skipped={
-            "summary records that do not validate (GoalSummary version 2)": bad_summaries,
+            "summary records that do not validate (GoalSummary versions 2 and 3)": bad_summaries,
             "comment records that do not validate": bad_comments,
         },
     )
