@@ -6,7 +6,9 @@ and seed give the same records byte for byte, so a test can draw 100 000 goal ev
 hold what came out against the parameters that went in (``simulate.py`` drives it on Kafka).
 
 An attempt is a ``started`` event, then ``completed``, ``abandoned`` or nothing ("silent":
-the user just left, which the worker's inferred abandonment turns into an exit). Exits are
+the user just left, which the worker's inferred abandonment turns into an exit). A share of
+completed attempts is started a second time halfway (a retry: measured effort counts it),
+and in an incident the incident goal's attempts take longer as well as being rated harder. Exits are
 markedly harder than completions, because a survey that only asks the golden path looks
 better than it is. Answers are decided per prompt from ``seed`` and ``prompt_id`` alone, so
 they do not depend on the order in which prompts come back from the worker.
@@ -34,7 +36,7 @@ class Scenario(StrEnum):
     """What happens during a run (the minute M is ``incident_minute``)."""
 
     steady = "steady"
-    incident = "incident"  # the incident goal's effort rises from minute M: its scores shift down
+    incident = "incident"  # the incident goal's effort rises from minute M: its scores shift down, attempts slow
     survey_broken = "survey-broken"  # no answers are due from minute M on
     bad_input = "bad-input"  # from minute M, malformed records and unknown goals mixed into the inputs
     spike = "spike"  # from minute M, traffic multiplies by spike_factor for spike_minutes
@@ -54,6 +56,8 @@ MAX_GOAL_DIFFICULTY = 0.15  # a goal's own difficulty: lowers its completion sha
 INCIDENT_EASE_DROP, INCIDENT_FRUSTRATION = 0.30, 0.15
 HEALTHY_MARGIN = 0.06  # a goal with a target runs this far above it until an incident hits it
 EXIT_RESPONSE = 1 / 3  # users who left a goal answer its prompt a third as often as those who completed it
+RETRY_SHARE = 0.10  # completed attempts started a second time halfway through
+INCIDENT_SLOWDOWN = 2.5  # an incident makes the incident goal's attempts take this much longer
 
 BAD_KINDS = {
     "not_json": 0.25,
@@ -245,7 +249,10 @@ class TrafficModel:
         self.users = build_population(config)
         self._user_by_id = {user.user_id: user for user in self.users}
         self._cum_weights = list(itertools.accumulate(p.weight for p in self.profiles))
-        self._events_per_attempt = sum(p.weight * (2 - p.outcome_shares["silent"]) for p in self.profiles)
+        self._events_per_attempt = sum(
+            p.weight * (2 - p.outcome_shares["silent"] + RETRY_SHARE * p.outcome_shares["completed"])
+            for p in self.profiles
+        )
         self.max_attempt_s = max(profile.max_attempt_s for profile in self.profiles)
         self._minute_s = 60.0 * config.incident_minute
         self._spike_end_s = self._minute_s + 60.0 * config.spike_minutes
@@ -304,12 +311,19 @@ class TrafficModel:
         user = self.users[rng.randrange(len(self.users))]
         outcome = rng.choices(OUTCOMES, weights=[profile.outcome_shares[o] for o in OUTCOMES])[0]
         session = f"s-{rng.getrandbits(48):012x}"
-        took_s = min(rng.lognormvariate(math.log(self.config.attempt_seconds), 0.9), profile.max_attempt_s)
+        took_s = rng.lognormvariate(math.log(self.config.attempt_seconds), 0.9)
+        if self.incident_active(profile.slug, at_s):
+            took_s *= INCIDENT_SLOWDOWN
+        took_s = min(took_s, profile.max_attempt_s)
         if outcome != "silent" and at_s + took_s >= 0:
-            end = self._goal_event(at_s + took_s, outcome, profile.slug, user, session, rng)
-            heapq.heappush(self._pending, (end.at_s, self._seq, end))
-            self._seq += 1
+            self._push(self._goal_event(at_s + took_s, outcome, profile.slug, user, session, rng))
+        if outcome == "completed" and rng.random() < RETRY_SHARE and at_s + took_s / 2 >= 0:
+            self._push(self._goal_event(at_s + took_s / 2, "started", profile.slug, user, session, rng))
         return self._goal_event(at_s, "started", profile.slug, user, session, rng) if at_s >= 0 else None
+
+    def _push(self, record: SimRecord) -> None:
+        heapq.heappush(self._pending, (record.at_s, self._seq, record))
+        self._seq += 1
 
     def _event_dict(self, at_s: float, event_type: str, goal: str, user: User, rng: random.Random) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ messages, so the answer model sees exactly what it sees on Kafka.
 from __future__ import annotations
 
 import json
+import statistics
 import uuid
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -21,7 +22,9 @@ from stream.ces.registry.loader import load_registry
 from stream.tools.simulator.comments import COMMENT_SHARE, COMMENTS, STEPS, language_of
 from stream.tools.simulator.traffic import (
     CHANNEL_MIX,
+    INCIDENT_SLOWDOWN,
     LOCALE_MIX,
+    RETRY_SHARE,
     Scenario,
     SimulationConfig,
     TrafficModel,
@@ -34,7 +37,7 @@ from tests.paths import PROJECT_ROOT
 pytestmark = pytest.mark.slow  # statistical checks over large generated samples
 
 REGISTRY = load_registry(PROJECT_ROOT / "deploy" / "goals.yaml")
-EVENTS = 100_000
+EVENTS = 110_000  # about 5 % of the goal events are retries (a second start)
 TOLERANCE = 0.02  # 2 percentage points
 LIMITS = Limits(max_event_bytes=65_536, future_skew_s=300, late_grace_s=3600)
 PROMPT_DELAY_S = 0.5
@@ -78,8 +81,12 @@ def attempts_of(model: TrafficModel, records: list[Any]) -> list[tuple[dict[str,
     last_s = events[-1][0]
     ends = {event["session_id"]: (at_s, event["type"]) for at_s, event in events if event["type"] != "started"}
     out = []
+    started_sessions: set[str] = set()  # a retry starts the same session again: one attempt
     for at_s, event in events:
-        if event["type"] == "started" and at_s <= last_s - model.max_attempt_s:
+        if event["type"] != "started" or event["session_id"] in started_sessions:
+            continue
+        started_sessions.add(event["session_id"])
+        if at_s <= last_s - model.max_attempt_s:
             end_s, outcome = ends.get(event["session_id"], (None, "silent"))
             out.append((event, outcome, end_s))
     return out
@@ -392,3 +399,27 @@ def test_the_command_options_and_the_summary():
         == sum(sum(by_type.values()) for by_type in sent["goal_events_by_goal"].values())
     )
     assert sent["bad_records_total"] > 0 and "bad records" in summary_text(summary)
+
+
+def test_completions_are_retried_at_the_share_and_slow_down_in_an_incident():
+    model = TrafficModel(REGISTRY, SimulationConfig(seed=5, scenario=Scenario.incident, incident_minute=20.0))
+    starts: dict[str, list[float]] = defaultdict(list)
+    completions: dict[str, tuple[str, float]] = {}
+    for record in draw(model, 60_000):
+        event = json.loads(record.value)
+        if event["type"] == "started":
+            starts[event["session_id"]].append(record.at_s)
+        elif event["type"] == "completed":
+            completions[event["session_id"]] = (event["goal"], record.at_s)
+    timed = {session: done for session, done in completions.items() if starts.get(session)}
+    retried = sum(1 for session in timed if len(starts[session]) == 2)
+    assert abs(retried / len(timed) - RETRY_SHARE) < TOLERANCE
+    before, during = [], []
+    incident_s = 60.0 * model.config.incident_minute
+    for session, (goal, done_s) in timed.items():
+        first_s = min(starts[session])
+        if goal == model.incident_goal:
+            (during if first_s >= incident_s else before).append(done_s - first_s)
+    assert len(before) > 1_000 and len(during) > 1_000
+    # The median attempt takes INCIDENT_SLOWDOWN times longer (a few of the longest are capped).
+    assert statistics.median(during) / statistics.median(before) == pytest.approx(INCIDENT_SLOWDOWN, rel=0.15)
