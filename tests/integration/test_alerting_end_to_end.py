@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -48,7 +49,8 @@ TARGET = 0.7
 
 
 class Traffic(threading.Thread):
-    """Goal events for both goals every second (a quarter abandoned), and an answer to every prompt.
+    """Goal attempts for both goals every second (a start, then a completion or, a quarter, an abandonment),
+    and an answer to every prompt.
 
     ``share[goal]`` is the positive share of the answers, in a fixed pattern (no randomness).
     """
@@ -69,6 +71,12 @@ class Traffic(threading.Thread):
                     for _ in range(4):
                         sent += 1
                         event_type = "abandoned" if sent % 4 == 0 else "completed"
+                        started_at = datetime.now(UTC) - timedelta(seconds=5 + sent % 30)  # measured effort
+                        emit_goal_event(
+                            self.producer,
+                            make_goal_event(goal, "started", f"{goal}-{sent}", occurred_at=started_at),
+                            topic=self.settings.topic_goal_events,
+                        )
                         emit_goal_event(
                             self.producer,
                             make_goal_event(goal, event_type, f"{goal}-{sent}"),

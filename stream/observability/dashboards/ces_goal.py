@@ -30,7 +30,7 @@ SPLIT = 'goal="$goal", window="$split_window"'
 
 
 def goal(settings: Settings, registry: GoalRegistry) -> dict:
-    """One goal in depth: CES over time, answers, drop-off, exits vs completion, channels, alerts."""
+    """One goal in depth: CES over time, answers, drop-off, measured effort, exits vs completion, channels, alerts."""
     first = registry.goals[0].slug if registry.goals else ""
     goal_variable = (
         grafana.QueryVariable("goal")
@@ -43,7 +43,11 @@ def goal(settings: Settings, registry: GoalRegistry) -> dict:
         .current(models.VariableOption(selected=True, text=first, value=first))
     )
     variables = [goal_variable, window_variable(settings)]
-    sections: list[Section] = [(None, False, _goal_stats()), ("CES and drop-off ($window)", False, _goal_ces())]
+    sections: list[Section] = [
+        (None, False, _goal_stats()),
+        ("CES and drop-off ($window)", False, _goal_ces()),
+        ("Measured effort ($window)", False, _goal_effort()),
+    ]
     split = sorted(settings.split_window_names(), key=parse_duration)
     if split:  # the split by outcome and channel is only exported on the split windows
         variables.append(
@@ -165,6 +169,43 @@ def _goal_ces() -> list[Any]:
                 (f"max({COMPLETION_LOWER}{{{GOAL}}})", "completion, Wilson lower"),
                 (f"max({COMPLETION_UPPER}{{{GOAL}}})", "completion, Wilson upper"),
             ],
+        ),
+    ]
+
+
+def _goal_effort() -> list[Any]:
+    duration = "ces_goal_completion_duration_seconds"
+    return [
+        series_panel(
+            "Time to complete",
+            "Seconds from the first start of an attempt to its completion (median, 90th and 99th percentile, "
+            "each within 2 %), of the completions whose start was seen. Read it beside CES: slower but not "
+            "rated harder, or rated harder but not slower, says where to look.",
+            units.Seconds,
+            [
+                (f'max({duration}{{{GOAL}, quantile="0.5"}})', "median"),
+                (f'max({duration}{{{GOAL}, quantile="0.9"}})', "p90"),
+                (f'max({duration}{{{GOAL}, quantile="0.99"}})', "p99"),
+            ],
+            (8, 8),
+        ),
+        series_panel(
+            "Retried completions",
+            "Share of the timed completions that were started more than once before they completed.",
+            units.PercentUnit,
+            [(f"max(ces_goal_retry_ratio{{{GOAL}}})", "retried")],
+            (8, 8),
+        ),
+        series_panel(
+            "Timed completions",
+            "Completions whose start was seen (the base of the two panels beside) against all completions: "
+            "apps that send no started events have none.",
+            units.Short,
+            [
+                (f"max(ces_goal_timed_completions{{{GOAL}}})", "timed"),
+                (f'max(ces_goal_outcomes{{{GOAL}, outcome="completed"}})', "all completions"),
+            ],
+            (8, 8),
         ),
     ]
 

@@ -18,7 +18,7 @@ import yaml
 from stream.ces.registry.loader import load_registry
 from stream.observability import rules
 from stream.observability.dashboards import dashboards, panel_queries, provisioning
-from stream.observability.window_exposition import EXIT_GAP_GAUGES, WINDOW_GAUGES, split_metric_names
+from stream.observability.window_exposition import DURATION_GAUGE, EXIT_GAP_GAUGES, WINDOW_GAUGES, split_metric_names
 from stream.settings import Settings
 
 UIDS = {"ces-overview.json": "ces-overview", "ces-goal.json": "ces-goal", "ces-pipeline.json": "ces-pipeline"}
@@ -31,6 +31,7 @@ KNOWN_NAMES = {
     *(name for name, _, _ in EXIT_GAP_GAUGES),
     "ces_goal_answers_by_score",
     "ces_goal_outcomes",
+    DURATION_GAUGE,
     "ces_goal_target_ces_ratio",
     "ces_goal_events_total",
     "ces_events_invalid_total",
