@@ -28,7 +28,10 @@ __all__ = [
     "EffortFigures",
     "duration_key",
     "duration_quantile",
+    "effort_divergence",
     "effort_figures",
+    "key_at_quantile",
+    "slower_counts",
 ]
 
 #: Every quantile read from the durations is within this relative error of the exact one.
@@ -49,13 +52,9 @@ def duration_key(duration_s: float) -> int:
     return int(_MAPPING.key(max(float(duration_s), MIN_DURATION_S)))
 
 
-def duration_quantile(durations: Mapping[int, int], quantile: float) -> float | None:
-    """The ``quantile`` (0..1) of the durations counted in ``durations`` (key -> count), or None when empty.
-
-    As DDSketch reads it: the bucket holding the value of rank ``floor(quantile * (n - 1))``
-    (0-based) of the sorted durations, reported as the bucket's representative value, which
-    is within :data:`DURATION_RELATIVE_ACCURACY` of that value.
-    """
+def key_at_quantile(durations: Mapping[int, int], quantile: float) -> int | None:
+    """The key of the bucket holding the value of rank ``floor(quantile * (n - 1))`` (0-based) of the
+    sorted durations counted in ``durations`` (key -> count); None when nothing is counted."""
     if not 0 <= quantile <= 1:
         raise ValueError(f"quantile must be within 0..1, got {quantile}")
     total = sum(durations.values())
@@ -66,8 +65,61 @@ def duration_quantile(durations: Mapping[int, int], quantile: float) -> float | 
     for key in sorted(durations):
         seen += durations[key]
         if seen > rank:
-            return float(_MAPPING.value(key))
+            return key
     raise AssertionError("unreachable: the rank is below the total")
+
+
+def duration_quantile(durations: Mapping[int, int], quantile: float) -> float | None:
+    """The ``quantile`` (0..1) of the durations counted in ``durations`` (key -> count), or None when empty.
+
+    As DDSketch reads it: the bucket of :func:`key_at_quantile`, reported as the bucket's
+    representative value, which is within :data:`DURATION_RELATIVE_ACCURACY` of the value of that rank.
+    """
+    key = key_at_quantile(durations, quantile)
+    return None if key is None else float(_MAPPING.value(key))
+
+
+def slower_counts(recent: Mapping[int, int], window: Mapping[int, int]) -> tuple[int, int, int, int] | None:
+    """How many timed completions were slower than the median of the rest of a longer window.
+
+    The rest is the longer window without the recent one (as for the CES baseline gap), and
+    its median bucket the line: a completion in a bucket above it is slower. The recent and
+    the longer window are counted against the same line, so comparing their shares
+    (:func:`~stream.ces.goals.stats.proportion_gap`) says whether the recent completions were
+    slower than usual, bucket ties and all.
+
+    :returns: ``(recent slower, recent timed, window slower, window timed)``, or None when the rest is empty.
+    """
+    rest = {key: count - recent.get(key, 0) for key, count in window.items() if count > recent.get(key, 0)}
+    line = key_at_quantile(rest, 0.5)
+    if line is None:
+        return None
+    recent_slower = sum(count for key, count in recent.items() if key > line)
+    window_slower = sum(count for key, count in window.items() if key > line)
+    return recent_slower, sum(recent.values()), window_slower, sum(window.values())
+
+
+def effort_divergence(
+    ces_gap_bounds: tuple[float, float] | None, slower_gap_bounds: tuple[float, float] | None
+) -> str | None:
+    """Where measured and reported effort part ways, as one phrase; None when they agree or cannot tell.
+
+    :param ces_gap_bounds: the interval of the CES baseline gap (negative: rated harder than usual).
+    :param slower_gap_bounds: the interval of the slower-share gap (positive: slower than usual).
+    :returns: "slower but not rated harder", "rated harder but not slower" or "slower and rated
+        harder" when the interval(s) say so (whole interval on one side of 0); else None.
+    """
+    if ces_gap_bounds is None or slower_gap_bounds is None:
+        return None
+    harder = ces_gap_bounds[1] < 0
+    slower = slower_gap_bounds[0] > 0
+    if slower and harder:
+        return "slower and rated harder"
+    if slower:
+        return "slower but not rated harder"
+    if harder:
+        return "rated harder but not slower"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,9 @@ from stream.ces.goals.stats import (
     baseline_gap,
     completion_gap,
     cusum,
+    divergence,
     figures,
+    slower_gap,
 )
 from stream.ces.goals.windows import GoalBuckets, WindowSpec, closed_periods
 from stream.ces.registry import GoalRegistry
@@ -222,6 +224,10 @@ class GoalWindows:
                         fig.completion_baseline_gap_lower,
                         fig.completion_baseline_gap_upper,
                     ) = gap
+                gap = slower_gap(recent, base, self.confidence)
+                if gap is not None:
+                    fig.slower_gap, fig.slower_gap_lower, fig.slower_gap_upper = gap
+                fig.effort_divergence = divergence(fig)
 
     def summary(self, goal: str, spec: WindowSpec, start_s: int, end_s: int, now_s: float) -> GoalSummary:
         buckets = self.merged.goals.get(goal)

@@ -15,7 +15,7 @@ from functools import lru_cache
 from statistics import NormalDist
 
 from stream.ces.goals.buckets import OUTCOMES, BucketCounts
-from stream.ces.goals.effort import effort_figures
+from stream.ces.goals.effort import effort_divergence, effort_figures, slower_counts
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, AnswerCounts, sum_segments
 
 
@@ -102,6 +102,20 @@ def proportion_gap(
 def baseline_gap(recent: AnswerCounts, window: AnswerCounts, confidence: float) -> tuple[float, float, float] | None:
     """The CES ratio of a recent window minus that of the rest of a longer window (:func:`proportion_gap`)."""
     return proportion_gap(recent.positive, recent.answers, window.positive, window.answers, confidence)
+
+
+def slower_gap(recent: BucketCounts, window: BucketCounts, confidence: float) -> tuple[float, float, float] | None:
+    """The share of a recent window's timed completions slower than usual (the rest of a longer window's
+    median), minus that share in the rest (:func:`~stream.ces.goals.effort.slower_counts`, :func:`proportion_gap`)."""
+    counts = slower_counts(recent.durations, window.durations)
+    return None if counts is None else proportion_gap(*counts, confidence)
+
+
+def divergence(fig: WindowFigures) -> str | None:
+    """Measured against reported effort of a gap window's figures (:func:`~stream.ces.goals.effort.effort_divergence`)."""
+    ces = None if fig.baseline_gap_lower is None else (fig.baseline_gap_lower, fig.baseline_gap_upper)
+    slower = None if fig.slower_gap_lower is None else (fig.slower_gap_lower, fig.slower_gap_upper)
+    return effort_divergence(ces, slower)  # type: ignore[arg-type]  # upper is set with lower
 
 
 def completion_gap(
@@ -229,6 +243,13 @@ class WindowFigures(AnswerFigures):
     """Seconds from the first start to completion, median of the timed completions (within 2 %)."""
     duration_p90_seconds: float | None = None
     duration_p99_seconds: float | None = None
+    slower_gap: float | None = None
+    """Share of timed completions slower than the rest of the baseline window's median, here minus there
+    (:func:`slower_gap`), on the gap windows only."""
+    slower_gap_lower: float | None = None
+    slower_gap_upper: float | None = None
+    effort_divergence: str | None = None
+    """Measured against reported effort (:func:`divergence`), on the gap windows only."""
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

@@ -14,7 +14,9 @@ from stream.ces.goals.effort import (
     MIN_DURATION_S,
     duration_key,
     duration_quantile,
+    effort_divergence,
     effort_figures,
+    slower_counts,
 )
 
 
@@ -113,3 +115,30 @@ def test_effort_facts_fold_into_their_buckets():
     assert deltas[("file-claim", 60, 60)].retried == 1
     hour = deltas[("file-claim", 3600, 0)]
     assert sum(hour.durations.values()) == 2 and hour.retried == 1 and hour.outcomes == {"completed": 1}
+
+
+@pytest.mark.parametrize(
+    ("ces", "slower", "phrase"),
+    [
+        ((-0.3, -0.1), (0.1, 0.4), "slower and rated harder"),
+        ((-0.1, 0.1), (0.1, 0.4), "slower but not rated harder"),
+        ((-0.3, -0.1), (-0.1, 0.2), "rated harder but not slower"),
+        ((-0.1, 0.1), (-0.1, 0.2), None),
+        ((0.1, 0.3), (-0.4, -0.1), None),  # easier and faster: they agree
+        (None, (0.1, 0.4), None),  # no CES to compare: say nothing
+        ((-0.3, -0.1), None, None),
+    ],
+)
+def test_effort_divergence_needs_the_whole_interval_on_one_side(ces, slower, phrase):
+    assert effort_divergence(ces, slower) == phrase
+
+
+def test_slower_counts_compare_against_the_rest_of_the_window():
+    rest = histogram([30.0] * 10 + [90.0] * 10)
+    recent = histogram([90.0] * 4 + [200.0] * 6)
+    window = dict(rest)
+    for key, count in recent.items():
+        window[key] = window.get(key, 0) + count
+    # The rest's median (rank 9 of 20) is in the 30 s bucket: above it, all 10 recent and 10 of the rest.
+    assert slower_counts(recent, window) == (10, 10, 20, 30)
+    assert slower_counts(recent, recent) is None  # nothing but the recent window: no rest to compare with

@@ -314,6 +314,38 @@ def test_the_gap_windows_carry_the_completion_gap_from_the_outcomes(pipeline):
     assert ten.baseline_gap is None  # no answers: no CES gap
 
 
+def attempts(*durations_s: float, scores: tuple[int, ...] = ()) -> BucketCounts:
+    counts = answers(*scores)
+    for duration_s in durations_s:
+        counts.add_outcome("completed")
+        counts.add_effort(duration_s, False)
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("now_s", "now_scores", "divergence"),
+    [
+        ((120.0,) * 60, (5,) * 30, "slower but not rated harder"),
+        ((58.0,) * 30 + (60.0,) * 30, (1,) * 30, "rated harder but not slower"),
+        ((120.0,) * 60, (1,) * 30, "slower and rated harder"),
+        ((58.0,) * 30 + (60.0,) * 30, (5,) * 30, None),  # like the rest: half of it in the median's bucket
+    ],
+)
+def test_the_gap_windows_say_where_measured_and_reported_effort_part(pipeline, now_s, now_scores, divergence):
+    w = GoalWindows(
+        pipeline.registry, pipeline.window_specs, PARTITIONS, 0.95, baseline_window="1h", gap_windows=("10m",)
+    )
+    w.owned = {OWNERS["download-invoice"]}
+    feed(w, "download-invoice", 0, T0 + 60, attempts(*(60.0,) * 50, *(58.0,) * 50, scores=(5,) * 60))
+    feed(w, "download-invoice", 0, T0 + 3000, attempts(*now_s, scores=now_scores))
+    ten = {spec.name: fig for _, spec, fig in w.snapshot(T0 + 3300)}["10m"]
+    assert ten.effort_divergence == divergence
+    assert ten.slower_gap_lower < ten.slower_gap < ten.slower_gap_upper
+    if divergence is not None and divergence.startswith("slower"):
+        # Every recent completion above the rest's median bucket (58 s), against half of the rest (60 s).
+        assert ten.slower_gap == pytest.approx(0.5)
+
+
 def test_the_sequential_window_carries_the_cusum_of_goals_with_a_target(pipeline):
     from stream.ces.goals.stats import cusum
 
