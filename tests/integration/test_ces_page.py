@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from stream.ces.goals.effort import duration_key, duration_quantile
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
 from tests.browser import chromium_or_skip, dump_dom, fields_by_goal, screenshot
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 ANSWERED, QUIET = "download-invoice", "view-policy"
 WORKED_EXAMPLE = {5: 40, 4: 20, 3: 5, 2: 15, 1: 20}
+TOOK_S = 30.0  # from start to completion, every attempt
 
 
 def answers_in(worker, goal: str = ANSWERED, window: str = "7d") -> int | None:
@@ -38,7 +41,7 @@ def answers_in(worker, goal: str = ANSWERED, window: str = "7d") -> int | None:
 
 
 def drive_worked_example(kafka_bootstrap: str, settings) -> None:
-    """100 users complete the goal; each answers its prompt with the worked example's score."""
+    """100 users start the goal, complete it TOOK_S later, and answer its prompt with the worked example's score."""
     producer = make_producer(kafka_bootstrap, linger_ms=20)
     prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
     try:
@@ -46,8 +49,13 @@ def drive_worked_example(kafka_bootstrap: str, settings) -> None:
         for score, count in WORKED_EXAMPLE.items():
             for i in range(count):
                 user = f"user-{score}-{i}"
+                done = datetime.now(UTC)
+                started = make_goal_event(ANSWERED, "started", user, occurred_at=done - timedelta(seconds=TOOK_S))
+                emit_goal_event(producer, started, topic=settings.topic_goal_events)
                 emit_goal_event(
-                    producer, make_goal_event(ANSWERED, "completed", user), topic=settings.topic_goal_events
+                    producer,
+                    make_goal_event(ANSWERED, "completed", user, occurred_at=done),
+                    topic=settings.topic_goal_events,
                 )
                 scores[user] = score
         producer.flush()
@@ -109,6 +117,12 @@ def test_the_ces_page_shows_every_goal_with_its_figures(kafka_bootstrap, start_w
     assert invoice["completion_vs_exits"] == "60 % vs –"  # every prompt was at completion
     assert invoice["completion_vs_exits_answers"] == "100 / 0 answers"
     assert "1h 60 %" in dom and "28d 60 %" in dom  # the sparkline's label, every window
+    # Measured effort, of the short window: the median within the sketch's 2 %, as the page rounds it.
+    median = duration_quantile({duration_key(TOOK_S): 100}, 0.5)
+    assert median is not None and abs(median - TOOK_S) <= 0.02 * TOOK_S
+    assert invoice["duration_median"] == f"{round(median)} s median"
+    assert invoice["effort_retried"] == "0 % retried · 100 timed"
+    assert "effort_divergence" not in invoice  # no baseline to part from
 
     policy = rows[QUIET]
     assert (policy["name"], policy["ces_long"], policy["answers"], policy["target"]) == (

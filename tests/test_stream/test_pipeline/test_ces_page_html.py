@@ -36,7 +36,16 @@ API_GOALS = {
     "download-invoice": {
         "7d": window(100, 0.6, 0.4714, 0.7161, **SPLIT_7D),
         "10m": window(0, None),
-        "1h": window(20, 0.7, 0.43, 0.88),
+        "1h": window(
+            20,
+            0.7,
+            0.43,
+            0.88,
+            timed_completions=120,
+            retry_ratio=0.125,
+            duration_p50_seconds=252.0,
+            effort_divergence="slower but not rated harder",
+        ),
         "24h": window(50, 0.64, 0.46, 0.79),
     },
     "view-policy": {name: dict(EMPTY) for name in ("10m", "1h", "24h", "7d")},
@@ -146,6 +155,12 @@ def test_the_page_renders_served_empty_and_elsewhere_goals(stub_worker, tmp_path
     assert invoice["completion_vs_exits_answers"] == "60 / 40 answers"
     assert invoice["exit_gap"] == "exits significantly harder"
     assert (invoice["status"], invoice["data-status"]) == ("below target", "below")  # upper 0.7161 < 0.8
+    # Measured effort: the short window's.
+    assert invoice["duration_median"] == "4.2 min median"
+    assert invoice["effort_retried"] == "13 % retried · 120 timed"
+    assert invoice["effort_divergence"] == "slower but not rated harder"
+    assert "Time to complete (1h)" in dom
+    assert rows["view-policy"]["duration_median"] == "–"  # no timed completions
 
     assert (rows["view-policy"]["status"], rows["view-policy"]["data-status"]) == ("no data", "no-data")
     assert rows["view-policy"]["ces_long"] == "–"
