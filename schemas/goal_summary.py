@@ -32,6 +32,14 @@ Distribution = Annotated[
 ]
 
 
+_BucketIndex = Annotated[str, StringConstraints(pattern=r"^(?:0|-?[1-9][0-9]{0,4})$")]
+
+DurationHistogram = Annotated[
+    dict[_BucketIndex, NonNegativeInt],
+    Field(json_schema_extra={"additionalProperties": False}),
+]
+
+
 class SegmentFigures(OutputPart):
     """The answer figures of one segment of a window: one outcome, one channel, or all exits."""
 
@@ -102,11 +110,18 @@ class MeasuredEffort(OutputPart):
     """The same at quantile 0.99."""
     relative_accuracy: Annotated[float, Field(gt=0.0, lt=1.0)]
     """Every duration quantile is within this relative error of the exact one (e.g. 0.02)."""
+    duration_histogram: DurationHistogram
+    """The timed completions per duration bucket, so windows add up: with a = relative_accuracy and
+    g = (1 + a) / (1 - a), bucket i holds the durations in (g^(i-1), g^i] seconds, and a quantile read
+    from it is 2 g^i / (1 + g), within a of the exact one (DDSketch's logarithmic mapping). Empty buckets
+    are left out."""
 
     @model_validator(mode="after")
     def _check_counts(self) -> Self:
         if self.retried > self.timed_completions:
             raise ValueError("retried must not exceed timed_completions")
+        if sum(self.duration_histogram.values()) != self.timed_completions:
+            raise ValueError("duration_histogram must hold every timed completion once")
         return self
 
 

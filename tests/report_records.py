@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from schemas import FeedbackComment, GoalSummary
+from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, duration_key, effort_figures
 from stream.ces.registry.scales import default_scale
 
 OUTCOMES = ("completed", "abandoned", "abandoned_inferred")
@@ -52,8 +53,13 @@ def make_summary(
     prompts: int = 0,
     outcomes: dict[str, int] | None = None,
     emitted_at: datetime | None = None,
+    durations: dict[float, int] | None = None,
+    retried: int = 0,
 ) -> GoalSummary:
-    """A valid version 3 summary of one closed window; every answer counts on channel web, none is timed."""
+    """A valid version 3 summary of one closed window; every answer counts on channel web.
+
+    ``durations`` (seconds -> timed completions) and ``retried`` fill its measured effort; none is timed without.
+    """
     scores = {outcome: by_outcome.get(outcome, {}) for outcome in OUTCOMES}
     total = _segment(_sum(*scores.values()), kind)
     completed = _segment(scores["completed"], kind)
@@ -94,8 +100,27 @@ def make_summary(
         },
         target_ces_ratio=None,
         emitted_at=emitted_at or end + timedelta(seconds=30),
-        measured_effort=NO_TIMED_COMPLETIONS,
+        measured_effort=_measured_effort(durations or {}, retried),
     )
+
+
+def _measured_effort(durations: dict[float, int], retried: int) -> dict:
+    if not durations:
+        return NO_TIMED_COMPLETIONS
+    histogram: dict[int, int] = {}
+    for seconds, count in durations.items():
+        histogram[duration_key(seconds)] = histogram.get(duration_key(seconds), 0) + count
+    figures = effort_figures(histogram, retried)
+    return {
+        "timed_completions": figures.timed_completions,
+        "retried": retried,
+        "retry_ratio": figures.retry_ratio,
+        "duration_p50_seconds": figures.duration_quantiles[0.5],
+        "duration_p90_seconds": figures.duration_quantiles[0.9],
+        "duration_p99_seconds": figures.duration_quantiles[0.99],
+        "relative_accuracy": DURATION_RELATIVE_ACCURACY,
+        "duration_histogram": {str(key): count for key, count in sorted(histogram.items())},
+    }
 
 
 NO_TIMED_COMPLETIONS = {
@@ -106,6 +131,7 @@ NO_TIMED_COMPLETIONS = {
     "duration_p90_seconds": None,
     "duration_p99_seconds": None,
     "relative_accuracy": 0.02,
+    "duration_histogram": {},
 }
 
 

@@ -268,6 +268,7 @@ class GoalWindows:
                 duration_p90_seconds=f.duration_p90_seconds,
                 duration_p99_seconds=f.duration_p99_seconds,
                 relative_accuracy=DURATION_RELATIVE_ACCURACY,
+                duration_histogram={str(key): count for key, count in sorted(counts.durations.items()) if count},
             ),
         )
 

@@ -17,6 +17,8 @@ from schemas import FeedbackComment, GoalSummary
 from schemas.goal_summary import SegmentFigures
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals import difference_interval, parse_duration, wilson_interval
+from stream.ces.goals.effort import duration_quantile, effort_divergence, slower_counts
+from stream.ces.goals.stats import proportion_gap
 from stream.ces.registry import GoalConfig, GoalRegistry, Scale, Sentiment
 
 PERIOD_KINDS = ("month", "quarter", "custom")
@@ -100,6 +102,7 @@ class Direction:
     arrow: str  # "↑", "↓", "→" (no significant change) or "–" (too little data)
     first: float | None
     second: float | None
+    bounds: tuple[float, float] | None = None  # the interval of second minus first
 
 
 @dataclass
@@ -119,6 +122,7 @@ class GoalReport:
     prompts: int
     outcomes: dict[str, int]
     direction: Direction
+    effort: MeasuredEffort
     low_comments: list[FeedbackComment]  # most recent first, at most the limit
     low_comment_count: int  # in the period, before the limit
 
@@ -175,7 +179,49 @@ def direction(summaries: Sequence[GoalSummary], confidence: float) -> Direction:
     assert interval1 is not None and interval2 is not None  # both halves have answers
     lower, upper = difference_interval(p2, interval2, p1, interval1)
     arrow = "↑" if lower > 0 else "↓" if upper < 0 else "→"
-    return Direction(arrow, p1, p2)
+    return Direction(arrow, p1, p2, (lower, upper))
+
+
+@dataclass(frozen=True)
+class MeasuredEffort:
+    """Time to complete and retries over the period, from the summaries' duration histograms (version 3)."""
+
+    durations: dict[int, int]  # bucket index -> timed completions, summed over the period
+    retried: int
+    divergence: str | None  # second half against the first: measured vs reported effort
+
+    @property
+    def timed_completions(self) -> int:
+        return sum(self.durations.values())
+
+    @property
+    def retry_ratio(self) -> float | None:
+        return self.retried / self.timed_completions if self.timed_completions else None
+
+    def quantile(self, q: float) -> float | None:
+        return duration_quantile(self.durations, q)
+
+
+def _histogram(summaries: Iterable[GoalSummary]) -> dict[int, int]:
+    total: dict[int, int] = {}
+    for summary in summaries:
+        if summary.measured_effort is not None:  # version 2 summaries measured nothing
+            for key, count in summary.measured_effort.duration_histogram.items():
+                total[int(key)] = total.get(int(key), 0) + count
+    return total
+
+
+def measured_effort(summaries: Sequence[GoalSummary], ces: Direction, confidence: float) -> MeasuredEffort:
+    """Summed histograms (exact: the windows do not overlap), and the second half against the first:
+    the share of completions slower than the first half's median, with the CES direction's interval
+    (:func:`~stream.ces.goals.effort.effort_divergence`)."""
+    half = len(summaries) // 2
+    whole, second = _histogram(summaries), _histogram(summaries[half:])
+    counts = slower_counts(second, whole)
+    gap = None if counts is None else proportion_gap(*counts, confidence)
+    divergence = effort_divergence(ces.bounds, None if gap is None else (gap[1], gap[2]))
+    retried = sum(s.measured_effort.retried for s in summaries if s.measured_effort is not None)
+    return MeasuredEffort(whole, retried, divergence)
 
 
 def _is_low(scale: Scale, score: int) -> bool:
@@ -204,6 +250,7 @@ def goal_report(
         for outcome, count in summary.outcomes.items():
             outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + count
     scale = goal.scale_obj()
+    ces_direction = direction(summaries, confidence)
     low = sorted((c for c in comments if _is_low(scale, c.score)), key=lambda c: c.answered_at, reverse=True)
     return GoalReport(
         slug=goal.slug,
@@ -218,7 +265,8 @@ def goal_report(
         exits=exits,
         prompts=prompts,
         outcomes=outcomes,
-        direction=direction(summaries, confidence),
+        direction=ces_direction,
+        effort=measured_effort(summaries, ces_direction, confidence),
         low_comments=low[:comment_limit],
         low_comment_count=len(low),
     )

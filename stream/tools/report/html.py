@@ -176,7 +176,7 @@ def distribution_svg(goal: GoalReport, width: int = 300, height: int = 200) -> s
 
 
 def facts_table(goal: GoalReport, confidence: float) -> str:
-    """CES at completion vs at exits, and the response and completion ratios."""
+    """CES at completion vs at exits, the response and completion ratios, and measured effort."""
     done, exits = goal.completed, goal.exits
     overstatement = (
         None if done.ces_ratio is None or goal.total.ces_ratio is None else done.ces_ratio - goal.total.ces_ratio
@@ -207,12 +207,52 @@ def facts_table(goal: GoalReport, confidence: float) -> str:
             "Completion ratio (completed / all outcomes)",
             _field("completion_ratio", pct(goal.completion_ratio)) + f" ({outcomes})",
         ),
+        *effort_rows(goal),
     ]
     return (
         '<table class="facts">'
         + "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
         + "</table>"
     )
+
+
+def duration_text(seconds: float | None) -> str:
+    """Seconds as people read them: "45 s", "4.2 min", "1.5 h"; "–" for none."""
+    if seconds is None:
+        return "–"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def effort_rows(goal: GoalReport) -> list[tuple[str, str]]:
+    """Measured effort beside the answers: time to complete, retries, and where the two part."""
+    effort = goal.effort
+    if not effort.timed_completions:
+        return [("Time to complete", _field("duration_median", "not measured (no start of a completion was seen)"))]
+    timed = effort.timed_completions
+    return [
+        (
+            "Time to complete (first start to completion)",
+            _field("duration_median", duration_text(effort.quantile(0.5)))
+            + " median, "
+            + _field("duration_p90", duration_text(effort.quantile(0.9)))
+            + f" at the 90th percentile (of {_field('timed_completions', str(timed))} timed completions, within 2 %)",
+        ),
+        (
+            "Retried (started more than once)",
+            _field("retry_ratio", pct(effort.retry_ratio)) + f" ({effort.retried} of {timed})",
+        ),
+        (
+            "Measured vs reported effort (second half against the first)",
+            _field(
+                "effort_divergence",
+                effort.divergence or "no divergence shown (both agree, or too few to tell)",
+            ),
+        ),
+    ]
 
 
 def comments_list(goal: GoalReport) -> str:

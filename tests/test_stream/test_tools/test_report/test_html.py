@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from schemas import GoalSummary
 from stream.ces.registry.loader import load_registry
 from stream.infra.local_services import free_port
 from stream.tools.report.command import add_arguments, run
@@ -105,3 +106,46 @@ def test_run_refuses_bad_options_before_reading_kafka(tmp_path, capsys):
         assert run(settings, parser.parse_args([*options, "--out", str(tmp_path / "r.html")])) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_measured_effort_sums_the_histograms_and_says_where_it_parts_from_the_answers(registry):
+    same_answers = {"completed": {5: 30, 1: 10}}  # CES 0.75 every day: not rated harder
+
+    def month(first_half_s: float, second_half_s: float):
+        summaries = [
+            make_summary("download-invoice", day(d), same_answers, durations={first_half_s: 50}, retried=5)
+            for d in (1, 2)
+        ] + [
+            make_summary("download-invoice", day(d), same_answers, durations={second_half_s: 50}, retried=10)
+            for d in (3, 4)
+        ]
+        period = period_of("month", date(2025, 1, 15), None, date(2025, 3, 1))
+        return build_report(registry, summaries, [], period, "24h", confidence=0.99, now=NOW)
+
+    slower = month(60.0, 120.0).goals[0]
+    effort = slower.effort
+    assert (effort.timed_completions, effort.retried, effort.retry_ratio) == (200, 30, 0.15)
+    # Summed over the four days: rank 99 of 200 is the last 60 s one, rank 179 a 120 s one.
+    assert abs(effort.quantile(0.5) - 60.0) <= 0.02 * 60.0
+    assert abs(effort.quantile(0.9) - 120.0) <= 0.02 * 120.0
+    assert effort.divergence == "slower but not rated harder"
+    assert month(60.0, 60.0).goals[0].effort.divergence is None
+
+    html = render_report(month(60.0, 120.0))
+    assert 'data-field="duration_median">60 s<' in html and 'data-field="duration_p90">2.0 min<' in html
+    assert 'data-field="retry_ratio">15 %<' in html and 'data-field="timed_completions">200<' in html
+    assert 'data-field="effort_divergence">slower but not rated harder<' in html
+
+
+def test_summaries_without_measured_effort_measure_nothing(registry):
+    html = render_report(january_report(registry))  # every January summary has no timed completion
+    assert "not measured (no start of a completion was seen)" in html
+    # A version 2 summary (written before measured effort) counts its answers and measures nothing.
+    timed = make_summary("download-invoice", day(3), {"completed": {5: 3}}, durations={30.0: 4})
+    day_after = make_summary("download-invoice", day(4), {"completed": {5: 3}}, durations={30.0: 4})
+    data = day_after.model_dump(mode="json", exclude={"measured_effort"}) | {"schema_version": 2}
+    older = GoalSummary.model_validate(data)
+    period = period_of("month", date(2025, 1, 15), None, date(2025, 3, 1))
+    report = build_report(registry, [timed, older], [], period, "24h", confidence=0.99, now=NOW)
+    invoice = report.goals[0]
+    assert invoice.total.answers == 6 and invoice.effort.timed_completions == 4
