@@ -18,6 +18,7 @@ from rich.console import Group, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from stream.ces.goals.effort import duration_text
 from stream.ces.registry import GoalRegistry
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -47,6 +48,15 @@ class Snapshot:
     history: dict[str, list[float | None]] = field(default_factory=dict)  # goal -> short-window CES, oldest first
 
 
+def _effort(figures: dict[str, Any]) -> Text:
+    """Median time to complete and retried share; in yellow with a word when it parts from the answers."""
+    if not figures.get("timed_completions"):
+        return Text("–")
+    text = f"{duration_text(figures.get('duration_p50_seconds'))}, {_pct(figures.get('retry_ratio'))} retried"
+    divergence = figures.get("effort_divergence")
+    return Text(f"{text} ({divergence})", style="yellow") if divergence else Text(text)
+
+
 def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str) -> Table:
     """The table: a row per registry goal, CES of the short and the long window with their Wilson interval."""
     table = Table(expand=True, header_style="bold")
@@ -58,6 +68,7 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
         (f"Answers {short}", "right"),
         ("Response", "right"),
         ("Completion", "right"),
+        (f"Time to complete {short}", "right"),
         ("Trend", "left"),
         ("Alerts", "left"),
     )
@@ -78,6 +89,7 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
             str(now.get("answers", "–")),
             _pct(now.get("response_ratio")),
             _pct(now.get("completion_ratio")),
+            _effort(now),
             sparkline(snapshot.history.get(goal.slug, [])),
             Text(alerts, style="bold red" if snapshot.alerts and snapshot.alerts.get(goal.slug) else "dim"),
         )

@@ -28,6 +28,7 @@ __all__ = [
     "EffortFigures",
     "duration_key",
     "duration_quantile",
+    "duration_text",
     "effort_divergence",
     "effort_figures",
     "key_at_quantile",
@@ -120,6 +121,17 @@ def effort_divergence(
     if harder:
         return "rated harder but not slower"
     return None
+
+
+def duration_text(seconds: float | None) -> str:
+    """Seconds as people read them: "45 s", "4.2 min", "1.5 h"; "–" for none (the page's JavaScript does the same)."""
+    if seconds is None:
+        return "–"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from html import escape
 
+from stream.ces.goals.effort import duration_text
 from stream.tools.report.figures import Counts, GoalReport, Period, Report
 
 CSS = """
@@ -214,17 +215,6 @@ def facts_table(goal: GoalReport, confidence: float) -> str:
         + "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
         + "</table>"
     )
-
-
-def duration_text(seconds: float | None) -> str:
-    """Seconds as people read them: "45 s", "4.2 min", "1.5 h"; "–" for none."""
-    if seconds is None:
-        return "–"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def effort_rows(goal: GoalReport) -> list[tuple[str, str]]:

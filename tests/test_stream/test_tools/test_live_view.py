@@ -15,6 +15,10 @@ WORKED = {
     "wilson_upper": 0.7161,
     "response_ratio": 0.25,
     "completion_ratio": 0.75,
+    "timed_completions": 80,
+    "retry_ratio": 0.125,
+    "duration_p50_seconds": 252.0,
+    "effort_divergence": "slower but not rated harder",
 }
 
 
@@ -49,7 +53,8 @@ def test_known_figures_render_in_their_columns(tmp_path):
         ),
     )
     row = next(line for line in text.splitlines() if "Download invoice" in line)
-    for cell in ("60% [47–72]", "90% [85–94]", "80%", "100", "25%", "75%", "CesBelowTarget(critical)", "█▇▅"):
+    cells = ("60% [47–72]", "90% [85–94]", "80%", "100", "25%", "75%", "CesBelowTarget(critical)", "█▇▅")
+    for cell in (*cells, "4.2 min, 12% retried (slower but not rated harder)"):
         assert cell in row, cell
     quiet = next(line for line in text.splitlines() if "view-policy" in line)
     assert quiet.count("–") >= 5  # no figures yet: dashes, not zeros
