@@ -1,6 +1,7 @@
 """The goal stage's logic: time buckets, per-partition partials, windows and the figures read from them."""
 
 from stream.ces.goals.buckets import AnswerFact, BucketCounts, EffortFact, Fact, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.durations import format_duration, parse_duration
 from stream.ces.goals.effort import DURATION_QUANTILES, DURATION_RELATIVE_ACCURACY, EffortFigures, effort_figures
 from stream.ces.goals.goal_windows import GoalWindows, figures_json
 from stream.ces.goals.partials import (
@@ -17,14 +18,7 @@ from stream.ces.goals.partials import (
 )
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, OUTCOMES
 from stream.ces.goals.stats import WindowFigures, difference_interval, wilson_interval, z_score
-from stream.ces.goals.windows import (
-    GoalBuckets,
-    WindowSpec,
-    format_duration,
-    parse_duration,
-    plan_windows,
-    retention_s_by_resolution,
-)
+from stream.ces.goals.windows import GoalBuckets, WindowSpec, plan_windows, retention_s_by_resolution
 
 __all__ = [
     "CHANNELS",

@@ -15,17 +15,22 @@ counted, whatever their number. Memory grows with the log of the range of durati
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 from ddsketch.mapping import LogarithmicMapping
 
+from stream.ces.goals.durations import format_duration
+
 __all__ = [
     "DURATION_QUANTILES",
     "DURATION_RELATIVE_ACCURACY",
     "MIN_DURATION_S",
     "EffortFigures",
+    "band_names",
+    "duration_band",
     "duration_key",
     "duration_quantile",
     "duration_text",
@@ -121,6 +126,25 @@ def effort_divergence(
     if harder:
         return "rated harder but not slower"
     return None
+
+
+def band_names(bounds_s: tuple[int, ...]) -> tuple[str, ...]:
+    """The names of the duration bands the bounds cut: (30, 120) -> ("<30s", "30s-2m", "2m+")."""
+    if not bounds_s:
+        return ()
+    names = [f"<{format_duration(bounds_s[0])}"]
+    names += [f"{format_duration(low)}-{format_duration(high)}" for low, high in itertools.pairwise(bounds_s)]
+    names.append(f"{format_duration(bounds_s[-1])}+")
+    return tuple(names)
+
+
+def duration_band(bounds_s: tuple[int, ...], duration_s: float) -> str:
+    """The name of the band (of :func:`band_names`) that holds ``duration_s``: bands are ``[low, high)``."""
+    names = band_names(bounds_s)
+    for bound, name in zip(bounds_s, names, strict=False):
+        if duration_s < bound:
+            return name
+    return names[-1]
 
 
 def duration_text(seconds: float | None) -> str:

@@ -12,6 +12,7 @@ turns a validation error into one line per problem.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
@@ -253,6 +254,16 @@ class MeasuredEffort(_RegistryModel):
 
     enabled: bool = True
     max_duration_seconds: _PositiveSeconds = 3600.0
+    duration_bands_seconds: tuple[Annotated[int, Field(gt=0, strict=True)], ...] = (30, 120, 600)
+    """Where the time to complete is cut into bands for CES per band: (30, 120, 600) gives
+    <30s, 30s-2m, 2m-10m and 10m+. Whole seconds, increasing, at most 7."""
+
+    @field_validator("duration_bands_seconds")
+    @classmethod
+    def _increasing(cls, bounds: tuple[int, ...]) -> tuple[int, ...]:
+        if not 1 <= len(bounds) <= 7 or any(high <= low for low, high in itertools.pairwise(bounds)):
+            raise ValueError("list 1 to 7 increasing whole seconds, e.g. [30, 120, 600]")
+        return bounds
 
 
 class GoalConfig(_RegistryModel):
