@@ -225,6 +225,43 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
             # 1 200 completions in six buckets (a real histogram has more); the quantiles, rounded, read from it.
             "duration_histogram": {"52": 180, "76": 310, "96": 420, "121": 170, "138": 108, "168": 12},
         },
+        # 55 of the 60 answers at completion followed a timed completion: the slow ones were rated harder.
+        "by_duration_band": {
+            "<30s": {
+                "answers": 20,
+                "positive": 20,
+                "neutral": 0,
+                "negative": 0,
+                "distribution": {"1": 0, "2": 0, "3": 0, "4": 2, "5": 18},
+                "mean_score": 4.9,
+                "ces_ratio": 1.0,
+                "wilson_lower": 0.7509,
+                "wilson_upper": 1.0,
+            },
+            "30s-2m": {
+                "answers": 25,
+                "positive": 23,
+                "neutral": 1,
+                "negative": 1,
+                "distribution": {"1": 0, "2": 1, "3": 1, "4": 8, "5": 15},
+                "mean_score": 4.48,
+                "ces_ratio": 0.92,
+                "wilson_lower": 0.6796,
+                "wilson_upper": 0.9842,
+            },
+            "2m-10m": {
+                "answers": 10,
+                "positive": 5,
+                "neutral": 1,
+                "negative": 4,
+                "distribution": {"1": 2, "2": 2, "3": 1, "4": 3, "5": 2},
+                "mean_score": 3.1,
+                "ces_ratio": 0.5,
+                "wilson_lower": 0.1842,
+                "wilson_upper": 0.8158,
+            },
+            "10m+": _NO_ANSWERS,
+        },
     },
     DeadLetter: {
         "schema_version": 1,

@@ -40,6 +40,9 @@ DurationHistogram = Annotated[
 ]
 
 
+_BandName = Annotated[str, StringConstraints(pattern=r"^<?[0-9]+[smhd](?:-[0-9]+[smhd]|\+)?$")]
+
+
 class SegmentFigures(OutputPart):
     """The answer figures of one segment of a window: one outcome, one channel, or all exits."""
 
@@ -216,6 +219,10 @@ class GoalSummary(OutputModel):
     """When ces-stream produced this summary."""
     measured_effort: MeasuredEffort | None = None
     """Time to complete and retries of the window's completions (version 3; null only in version 2 records)."""
+    by_duration_band: dict[_BandName, SegmentFigures] = Field(default_factory=dict)
+    """The answers to prompts after a timed completion, per band of its time to complete (the goal's
+    ``measured_effort.duration_bands_seconds``: "<30s", "30s-2m", "2m-10m", "10m+"), every band of the
+    goal present (version 3; empty in version 2 records and for goals without measured effort)."""
 
     @model_validator(mode="after")
     def _check_counts(self) -> Self:

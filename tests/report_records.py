@@ -55,10 +55,12 @@ def make_summary(
     emitted_at: datetime | None = None,
     durations: dict[float, int] | None = None,
     retried: int = 0,
+    by_band: dict[str, dict[int, int]] | None = None,
 ) -> GoalSummary:
     """A valid version 3 summary of one closed window; every answer counts on channel web.
 
-    ``durations`` (seconds -> timed completions) and ``retried`` fill its measured effort; none is timed without.
+    ``durations`` (seconds -> timed completions) and ``retried`` fill its measured effort; none is timed
+    without. ``by_band`` gives the answers per duration band as ``{band: {score: answers}}``.
     """
     scores = {outcome: by_outcome.get(outcome, {}) for outcome in OUTCOMES}
     total = _segment(_sum(*scores.values()), kind)
@@ -101,6 +103,7 @@ def make_summary(
         target_ces_ratio=None,
         emitted_at=emitted_at or end + timedelta(seconds=30),
         measured_effort=_measured_effort(durations or {}, retried),
+        by_duration_band={name: _segment(scores, kind) for name, scores in (by_band or {}).items()},
     )
 
 

@@ -14,6 +14,7 @@ Answers are also counted per outcome and per channel (:mod:`stream.ces.goals.seg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,9 @@ _OUTCOMES_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_OU
 _JSON_CHANNEL_KEYS: dict[str, str] = {"web": "w", "ios": "i", "android": "a", "other": "o"}
 _CHANNELS_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_CHANNEL_KEYS.items()}
 
+# Duration band names are their own JSON keys (``<30s``, ``2m-10m``, ``10m+``: effort.band_names).
+_BAND_NAME = re.compile(r"<?[0-9]+[smhd](?:-[0-9]+[smhd]|\+)?")
+
 
 @dataclass(slots=True, eq=False)
 class BucketCounts(AnswerCounts):
@@ -64,7 +68,8 @@ class BucketCounts(AnswerCounts):
     :data:`OUTCOMES`). ``by_outcome`` and ``by_channel`` split the answers by the outcome
     that triggered the prompt and by the goal's channel. ``durations`` counts timed
     completions per duration bucket (:func:`~stream.ces.goals.effort.duration_key`) and
-    ``retried`` those of them started more than once. Zero entries may be absent from the
+    ``retried`` those of them started more than once; ``by_band`` splits the answers to
+    prompts after a timed completion by its duration band (a segment like the others). Zero entries may be absent from the
     dicts; equality ignores them.
     """
 
@@ -74,14 +79,16 @@ class BucketCounts(AnswerCounts):
     by_channel: dict[str, AnswerCounts] = field(default_factory=dict)
     durations: dict[int, int] = field(default_factory=dict)
     retried: int = 0
+    by_band: dict[str, AnswerCounts] = field(default_factory=dict)
 
-    def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str) -> None:
-        """Count one answer, blended and in its outcome and channel segments.
+    def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str, band: str = "") -> None:
+        """Count one answer, blended and in its outcome, channel and duration band segments.
 
         :param score: the score on the goal's scale.
         :param sentiment: its classification by the goal's scale.
         :param outcome: the outcome that triggered the prompt (one of :data:`OUTCOMES`).
         :param channel: the channel of the goal attempt (a ``Channel`` value).
+        :param band: the duration band of a timed completion; ``""`` when not timed.
         :raises ValueError: for an unknown sentiment, outcome or channel.
         """
         sentiment = self.add(score, sentiment)
@@ -89,6 +96,11 @@ class BucketCounts(AnswerCounts):
             counts = segments.get(name)
             if counts is None:
                 counts = segments[name] = AnswerCounts()
+            counts.add(score, sentiment)
+        if band:
+            counts = self.by_band.get(band)
+            if counts is None:
+                counts = self.by_band[band] = AnswerCounts()
             counts.add(score, sentiment)
 
     def add_prompt(self) -> None:
@@ -128,6 +140,8 @@ class BucketCounts(AnswerCounts):
             merge_segments(self.by_outcome, other.by_outcome)
         if segments and other.by_channel:
             merge_segments(self.by_channel, other.by_channel)
+        if segments and other.by_band:
+            merge_segments(self.by_band, other.by_band)
 
     def subtract(self, other: AnswerCounts) -> None:
         """Take ``other`` out of this one, in place (the inverse of :meth:`merge`).
@@ -157,6 +171,8 @@ class BucketCounts(AnswerCounts):
             subtract_segments(self.by_outcome, other.by_outcome)
         if other.by_channel:
             subtract_segments(self.by_channel, other.by_channel)
+        if other.by_band:
+            subtract_segments(self.by_band, other.by_band)
 
     def is_empty(self) -> bool:
         """True when nothing at all was counted."""
@@ -182,6 +198,7 @@ class BucketCounts(AnswerCounts):
             copy_segments(self.by_channel) if segments and self.by_channel else {},
             dict(self.durations),
             self.retried,
+            copy_segments(self.by_band) if segments and self.by_band else {},
         )
 
     def __eq__(self, other: object) -> bool:
@@ -195,6 +212,7 @@ class BucketCounts(AnswerCounts):
             and segments_equal(self.by_channel, other.by_channel)
             and _nonzero(self.durations) == _nonzero(other.durations)
             and self.retried == other.retried
+            and segments_equal(self.by_band, other.by_band)
         )
 
     __hash__ = None  # mutable
@@ -207,7 +225,7 @@ class BucketCounts(AnswerCounts):
         o = outcomes (c = completed, a = abandoned, i = abandoned_inferred); bo / bc = answers
         by outcome (same keys as o) / by channel (w = web, i = ios, a = android, o = other),
         each ``{"s": ..., "p": ..., "u": ..., "n": ...}``; d = timed completions per duration
-        key (key as string), r = retried. ``score_sum`` is not stored: it follows from ``s``.
+        key (key as string), r = retried, bb = answers by duration band (the band's name as key). ``score_sum`` is not stored: it follows from ``s``.
         Records written before the segments or the durations existed have no bo/bc or d/r.
         """
         obj = AnswerCounts.to_json_obj(self)
@@ -225,6 +243,8 @@ class BucketCounts(AnswerCounts):
             obj["d"] = durations
         if self.retried:
             obj["r"] = self.retried
+        if self.by_band:
+            obj["bb"] = segments_to_json(self.by_band)
         return obj
 
     @classmethod
@@ -236,7 +256,7 @@ class BucketCounts(AnswerCounts):
         """
         if not isinstance(obj, Mapping):
             raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
-        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r"}
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
         answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
@@ -267,6 +287,7 @@ class BucketCounts(AnswerCounts):
             by_channel=segments_from_json(obj.get("bc", {}), _CHANNELS_BY_JSON_KEY, "answers by channel"),
             durations={key: count for key, count in durations.items() if count},
             retried=retried,
+            by_band=segments_from_json(obj.get("bb", {}), _BAND_NAME, "answers by duration band"),
         )
 
 
@@ -285,7 +306,8 @@ def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 class AnswerFact:
     """An accepted answer: ``score`` on the goal's scale, classified as ``sentiment``.
 
-    ``outcome`` triggered the prompt; ``channel`` is where the goal was attempted.
+    ``outcome`` triggered the prompt; ``channel`` is where the goal was attempted; ``band`` is
+    the duration band of a timed completion (``""``: not timed).
     """
 
     goal: str
@@ -294,6 +316,7 @@ class AnswerFact:
     sentiment: Sentiment
     outcome: str
     channel: str
+    band: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +414,7 @@ def _fold_one_resolution(facts: Sequence[Fact], resolution_s: int) -> dict[Bucke
         if counts is None:
             counts = deltas[key] = BucketCounts()
         if isinstance(fact, AnswerFact):
-            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel)
+            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel, fact.band)
         elif isinstance(fact, PromptFact):
             counts.prompts += 1
         elif isinstance(fact, EffortFact):

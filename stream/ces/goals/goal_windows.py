@@ -18,7 +18,7 @@ from schemas.common import Channel
 from schemas.goal_summary import CompletionVsAll, ExitGap, MeasuredEffort, SegmentFigures
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
-from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY
+from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, band_names
 from stream.ces.goals.partials import MergedGoals, goal_partition
 from stream.ces.goals.stats import (
     AnswerFigures,
@@ -54,6 +54,7 @@ class SplitParts(TypedDict):
     at_exits: SegmentFigures
     exit_gap: ExitGap | None
     completion_vs_all: CompletionVsAll
+    by_duration_band: dict[str, SegmentFigures]
 
 
 def split_parts(segments: Segments) -> SplitParts:
@@ -78,6 +79,7 @@ def split_parts(segments: Segments) -> SplitParts:
             all_outcomes_ces_ratio=segments.all_outcomes_ces_ratio,
             overstatement=segments.overstatement,
         ),
+        "by_duration_band": {name: _segment(fig) for name, fig in segments.by_duration_band.items()},
     }
 
 
@@ -93,6 +95,9 @@ def figures_json(fig: WindowFigures) -> dict[str, Any]:
         gap = parts["exit_gap"]
         out["exit_gap"] = None if gap is None else gap.model_dump(mode="json")
         out["completion_vs_all"] = parts["completion_vs_all"].model_dump(mode="json")
+        out["by_duration_band"] = {
+            name: segment.model_dump(mode="json") for name, segment in parts["by_duration_band"].items()
+        }
     return out
 
 
@@ -139,6 +144,10 @@ class GoalWindows:
         self.owned: set[int] = set()
         # Read once: registry lookups are pydantic attribute access, too slow per scrape row.
         self.scales = {goal.slug: goal.scale_obj() for goal in registry.goals}
+        self.bands = {
+            goal.slug: band_names(goal.measured_effort.duration_bands_seconds) if goal.measured_effort.enabled else ()
+            for goal in registry.goals
+        }
         # Every bucket boundary of every window is a multiple of this (see rows_key).
         self.slot_s = math.gcd(*(spec.resolution_s for spec in self.window_specs)) if self.window_specs else 1
 
@@ -153,6 +162,7 @@ class GoalWindows:
             scale.most_negative,
             self.confidence,
             segment_min_answers=self.split_min_answers if split else None,
+            bands=self.bands[goal],
         )
 
     def snapshot(

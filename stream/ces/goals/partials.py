@@ -70,7 +70,7 @@ def goal_partition(goal: str, partitions: int) -> int:
 
 def _count(counts: BucketCounts, fact: Fact) -> None:
     if isinstance(fact, AnswerFact):
-        counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel)
+        counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel, fact.band)
     elif isinstance(fact, PromptFact):
         counts.add_prompt()
     elif isinstance(fact, OutcomeFact):

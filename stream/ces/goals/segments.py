@@ -12,6 +12,7 @@ Pure: no Faust, no Kafka.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,20 +210,34 @@ def segments_equal(a: Mapping[str, AnswerCounts], b: Mapping[str, AnswerCounts])
     return all(a.get(name, empty) == b.get(name, empty) for name in names)
 
 
-def segments_to_json(segments: Mapping[str, AnswerCounts], short_names: Mapping[str, str]) -> dict[str, Any]:
-    return {short_names[name]: counts.to_json_obj() for name, counts in segments.items() if counts.answers}
+def segments_to_json(
+    segments: Mapping[str, AnswerCounts], short_names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The segments as JSON, keyed by their short name (``None``: by their own name)."""
+    return {
+        name if short_names is None else short_names[name]: counts.to_json_obj()
+        for name, counts in segments.items()
+        if counts.answers
+    }
 
 
-def segments_from_json(obj: Any, names_by_short: Mapping[str, str], what: str) -> dict[str, AnswerCounts]:
+def segments_from_json(
+    obj: Any, names_by_short: Mapping[str, str] | re.Pattern[str], what: str
+) -> dict[str, AnswerCounts]:
+    """Read :func:`segments_to_json`: keys by their short names, or names that fullmatch a pattern."""
     if not isinstance(obj, Mapping):
         raise ValueError(f"bucket counts: {what} must be an object")
     out: dict[str, AnswerCounts] = {}
     for short, value in obj.items():
-        if short not in names_by_short:
+        if isinstance(names_by_short, re.Pattern):
+            name = short if isinstance(short, str) and names_by_short.fullmatch(short) else None
+        else:
+            name = names_by_short.get(short)
+        if name is None:
             raise ValueError(f"bucket counts: unknown {what} key {short!r}")
         counts = AnswerCounts.from_json_obj(value)
         if counts.answers:
-            out[names_by_short[short]] = counts
+            out[name] = counts
     return out
 
 

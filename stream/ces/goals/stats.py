@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from statistics import NormalDist
 
@@ -194,7 +194,8 @@ class Segments:
     ``at_exits`` sums the exit outcomes (abandoned, abandoned_inferred). The false
     positive picture: ``completion_only_ces_ratio`` is the CES you would report if you
     asked only at completion, next to ``all_outcomes_ces_ratio`` (the blended CES);
-    ``overstatement`` is the first minus the second.
+    ``overstatement`` is the first minus the second. ``by_duration_band``: the answers after a
+    timed completion per band of its time to complete, in band order (reported against measured effort).
     """
 
     by_outcome: dict[str, AnswerFigures]
@@ -204,6 +205,7 @@ class Segments:
     completion_only_ces_ratio: float | None
     all_outcomes_ces_ratio: float | None
     overstatement: float | None
+    by_duration_band: dict[str, AnswerFigures] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -282,11 +284,17 @@ def _interval(fig: AnswerFigures) -> tuple[float, float] | None:
 
 
 def segment_figures(
-    counts: BucketCounts, scale_points: tuple[int, ...], confidence: float, min_answers: int
+    counts: BucketCounts,
+    scale_points: tuple[int, ...],
+    confidence: float,
+    min_answers: int,
+    bands: tuple[str, ...] = (),
 ) -> Segments:
-    """The split of a window's answers by outcome and channel, the exit gap and the false positive picture.
+    """The split of a window's answers by outcome, channel and duration band, the exit gap and the false
+    positive picture.
 
     :param min_answers: answers each side (exits, completions) needs before the exit gap is computed.
+    :param bands: the goal's duration band names, in order (:func:`~stream.ces.goals.effort.band_names`).
     """
     by_outcome = {
         name: answer_figures(counts.by_outcome.get(name, _NO_ANSWERS), scale_points, confidence) for name in OUTCOMES
@@ -306,6 +314,9 @@ def segment_figures(
         completion_only_ces_ratio=completion_only,
         all_outcomes_ces_ratio=blended,
         overstatement=None if completion_only is None or blended is None else completion_only - blended,
+        by_duration_band={
+            name: answer_figures(counts.by_band.get(name, _NO_ANSWERS), scale_points, confidence) for name in bands
+        },
     )
 
 
@@ -343,6 +354,7 @@ def figures(
     confidence: float,
     *,
     segment_min_answers: int | None = None,
+    bands: tuple[str, ...] = (),
 ) -> WindowFigures:
     """Compute the figures of one window from its summed counts.
 
@@ -354,6 +366,7 @@ def figures(
     :param confidence: confidence of the Wilson interval of the CES ratio.
     :param segment_min_answers: when given, also compute the split by outcome and channel
         (:func:`segment_figures`) with this minimum for the exit gap; ``None`` skips it.
+    :param bands: the goal's duration band names, for the split by duration band.
     """
     answers = counts.positive + counts.neutral + counts.negative
     scores = counts.scores
@@ -380,7 +393,7 @@ def figures(
         completion_ratio=_ratio(outcomes["completed"], sum(outcomes.values())),
         segments=None
         if segment_min_answers is None
-        else segment_figures(counts, scale_points, confidence, segment_min_answers),
+        else segment_figures(counts, scale_points, confidence, segment_min_answers, bands),
         timed_completions=effort.timed_completions,
         retried=effort.retried,
         retry_ratio=effort.retry_ratio,

@@ -119,6 +119,7 @@ def decide_answer(
         locale=pending.locale,
         recorded_at_s=now_s,
         channel=pending.channel or answer.channel.value,  # prompts from before channels were kept
+        effort_band=pending.effort_band,
     )
     del state.pending[prompt_id]
     state.answered[prompt_id] = record
@@ -176,7 +177,13 @@ def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:
     # A record from before channels were kept counts under the answer's channel.
     channel = answered.channel or answer.channel.value
     return AnswerFact(
-        answered.goal, answered.answered_at_s, answered.score, Sentiment(answered.sentiment), answered.outcome, channel
+        answered.goal,
+        answered.answered_at_s,
+        answered.score,
+        Sentiment(answered.sentiment),
+        answered.outcome,
+        channel,
+        answered.effort_band,
     )
 
 

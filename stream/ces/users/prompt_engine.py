@@ -33,6 +33,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.goal_event import GoalEvent, GoalEventType
 from schemas.survey_prompt import PromptOutcome, SurveyPrompt
 from stream.ces.goals import EffortFact, Fact, OutcomeFact, PromptFact
+from stream.ces.goals.effort import duration_band
 from stream.ces.registry import GoalConfig, GoalRegistry
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt, prompt_id_for
 from stream.ces.users.prompt_replay import replay_expiry, replay_goal_event
@@ -274,7 +275,10 @@ def _decide_outcome(
     if reason is None:
         assert user_id is not None  # for the type checker: no_recipient was handled above
         prompt_id = str(prompt_id_for(event_id, outcome.value))
-        prompt = _open_prompt(state, goal_cfg, prompt_id, event_id, outcome, at_s, now_s, locale, channel, user_id)
+        band = "" if effort is None else duration_band(goal_cfg.measured_effort.duration_bands_seconds, effort[0])
+        prompt = _open_prompt(
+            state, goal_cfg, prompt_id, event_id, outcome, at_s, now_s, locale, channel, user_id, band
+        )
         facts.append((offset, PromptFact(goal, at_s, outcome.value)))
     if effort is not None:  # after the prompt, as a replay re-emits them
         facts.append((offset, EffortFact(goal, at_s, effort[0], effort[1])))
@@ -314,8 +318,12 @@ def _open_prompt(
     locale: str,
     channel: str,
     user_id: str,
+    effort_band: str,
 ) -> SurveyPrompt:
-    """Record a new pending prompt and the cooldown stamps, and build the prompt to send."""
+    """Record a new pending prompt and the cooldown stamps, and build the prompt to send.
+
+    :param effort_band: the duration band of a timed completion (its answer counts there too), else ``""``.
+    """
     scale = goal_cfg.scale_obj()
     pending = PendingPrompt(
         goal=goal_cfg.slug,
@@ -330,6 +338,7 @@ def _open_prompt(
         locale=locale,
         event_id=event_id,
         channel=channel,
+        effort_band=effort_band,
     )
     state.pending[prompt_id] = pending
     # Keep the latest stamp: an out-of-order older event must not shorten a running cooldown.

@@ -118,6 +118,8 @@ class PendingPrompt:
     :param event_id: id of the triggering goal event.
     :param channel: channel of the goal attempt (``Channel`` value); :data:`UNKNOWN_CHANNEL`
         in records written before channels were kept.
+    :param effort_band: the duration band of a timed completion (its answer counts there too);
+        ``""`` when the attempt was not timed.
     """
 
     goal: str
@@ -132,6 +134,7 @@ class PendingPrompt:
     locale: str
     event_id: str
     channel: str = UNKNOWN_CHANNEL
+    effort_band: str = ""
 
     def to_json_obj(self) -> list[Any]:
         return [
@@ -147,6 +150,7 @@ class PendingPrompt:
             self.locale,
             self.event_id,
             self.channel,
+            *((self.effort_band,) if self.effort_band else ()),
         ]
 
     @classmethod
@@ -165,6 +169,7 @@ class PendingPrompt:
             str(locale),
             str(event_id),
             _channel(rest),
+            str(rest[1]) if len(rest) > 1 else "",
         )
 
 
@@ -183,6 +188,7 @@ class AnsweredPrompt:
     :param recorded_at_s: ``now_s`` when accepted (for pruning).
     :param channel: channel the answer was counted under (:data:`UNKNOWN_CHANNEL` in records
         written before channels were kept).
+    :param effort_band: the duration band the answer was counted under (``""``: not timed).
     """
 
     answer_id: str
@@ -195,6 +201,7 @@ class AnsweredPrompt:
     locale: str
     recorded_at_s: float
     channel: str = UNKNOWN_CHANNEL
+    effort_band: str = ""
 
     def to_json_obj(self) -> list[Any]:
         return [
@@ -208,6 +215,7 @@ class AnsweredPrompt:
             self.locale,
             self.recorded_at_s,
             self.channel,
+            *((self.effort_band,) if self.effort_band else ()),
         ]
 
     @classmethod
@@ -224,6 +232,7 @@ class AnsweredPrompt:
             str(locale),
             float(recorded),
             _channel(rest),
+            str(rest[1]) if len(rest) > 1 else "",
         )
 
 

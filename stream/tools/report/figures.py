@@ -17,7 +17,7 @@ from schemas import FeedbackComment, GoalSummary
 from schemas.goal_summary import SegmentFigures
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals import difference_interval, parse_duration, wilson_interval
-from stream.ces.goals.effort import duration_quantile, effort_divergence, slower_counts
+from stream.ces.goals.effort import band_names, duration_quantile, effort_divergence, slower_counts
 from stream.ces.goals.stats import proportion_gap
 from stream.ces.registry import GoalConfig, GoalRegistry, Scale, Sentiment
 
@@ -189,6 +189,7 @@ class MeasuredEffort:
     durations: dict[int, int]  # bucket index -> timed completions, summed over the period
     retried: int
     divergence: str | None  # second half against the first: measured vs reported effort
+    by_band: dict[str, Counts]  # answers after a timed completion per duration band, in band order
 
     @property
     def timed_completions(self) -> int:
@@ -211,7 +212,9 @@ def _histogram(summaries: Iterable[GoalSummary]) -> dict[int, int]:
     return total
 
 
-def measured_effort(summaries: Sequence[GoalSummary], ces: Direction, confidence: float) -> MeasuredEffort:
+def measured_effort(
+    summaries: Sequence[GoalSummary], ces: Direction, confidence: float, bands: Sequence[str] = ()
+) -> MeasuredEffort:
     """Summed histograms (exact: the windows do not overlap), and the second half against the first:
     the share of completions slower than the first half's median, with the CES direction's interval
     (:func:`~stream.ces.goals.effort.effort_divergence`)."""
@@ -221,7 +224,12 @@ def measured_effort(summaries: Sequence[GoalSummary], ces: Direction, confidence
     gap = None if counts is None else proportion_gap(*counts, confidence)
     divergence = effort_divergence(ces.bounds, None if gap is None else (gap[1], gap[2]))
     retried = sum(s.measured_effort.retried for s in summaries if s.measured_effort is not None)
-    return MeasuredEffort(whole, retried, divergence)
+    by_band = {name: Counts() for name in bands}
+    for summary in summaries:
+        for name, segment in summary.by_duration_band.items():
+            if name in by_band:  # a band the registry no longer cuts is left out
+                by_band[name].add(segment)
+    return MeasuredEffort(whole, retried, divergence, by_band)
 
 
 def _is_low(scale: Scale, score: int) -> bool:
@@ -266,7 +274,9 @@ def goal_report(
         prompts=prompts,
         outcomes=outcomes,
         direction=ces_direction,
-        effort=measured_effort(summaries, ces_direction, confidence),
+        effort=measured_effort(
+            summaries, ces_direction, confidence, band_names(goal.measured_effort.duration_bands_seconds)
+        ),
         low_comments=low[:comment_limit],
         low_comment_count=len(low),
     )

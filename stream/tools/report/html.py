@@ -67,7 +67,7 @@ def status_of(total: Counts, target: float | None, confidence: float) -> tuple[s
 
 def _field(name: str, text: str, tag: str = "span", css: str = "") -> str:
     css_attr = f' class="{css}"' if css else ""
-    return f'<{tag} data-field="{name}"{css_attr}>{escape(text)}</{tag}>'
+    return f'<{tag} data-field="{escape(name)}"{css_attr}>{escape(text)}</{tag}>'
 
 
 def _last_day(period: Period) -> str:
@@ -234,6 +234,14 @@ def effort_rows(goal: GoalReport) -> list[tuple[str, str]]:
         (
             "Retried (started more than once)",
             _field("retry_ratio", pct(effort.retry_ratio)) + f" ({effort.retried} of {timed})",
+        ),
+        (
+            "CES by time to complete (answers after a timed completion)",
+            " · ".join(
+                f"{escape(name)}: {_field(f'band_ces-{name}', pct(counts.ces_ratio))} ({counts.answers})"
+                for name, counts in effort.by_band.items()
+            )
+            or "–",
         ),
         (
             "Measured vs reported effort (second half against the first)",

@@ -110,13 +110,18 @@ def test_run_refuses_bad_options_before_reading_kafka(tmp_path, capsys):
 
 def test_measured_effort_sums_the_histograms_and_says_where_it_parts_from_the_answers(registry):
     same_answers = {"completed": {5: 30, 1: 10}}  # CES 0.75 every day: not rated harder
+    bands = {"<30s": {5: 10}, "30s-2m": {5: 20, 1: 5}, "2m-10m": {1: 5}}  # 40 of them after a timed completion
 
     def month(first_half_s: float, second_half_s: float):
         summaries = [
-            make_summary("download-invoice", day(d), same_answers, durations={first_half_s: 50}, retried=5)
+            make_summary(
+                "download-invoice", day(d), same_answers, durations={first_half_s: 50}, retried=5, by_band=bands
+            )
             for d in (1, 2)
         ] + [
-            make_summary("download-invoice", day(d), same_answers, durations={second_half_s: 50}, retried=10)
+            make_summary(
+                "download-invoice", day(d), same_answers, durations={second_half_s: 50}, retried=10, by_band=bands
+            )
             for d in (3, 4)
         ]
         period = period_of("month", date(2025, 1, 15), None, date(2025, 3, 1))
@@ -135,6 +140,14 @@ def test_measured_effort_sums_the_histograms_and_says_where_it_parts_from_the_an
     assert 'data-field="duration_median">60 s<' in html and 'data-field="duration_p90">2.0 min<' in html
     assert 'data-field="retry_ratio">15 %<' in html and 'data-field="timed_completions">200<' in html
     assert 'data-field="effort_divergence">slower but not rated harder<' in html
+    # CES per band, summed over the four days, in the registry's band order (10m+ had no answer).
+    assert {name: (c.answers, c.positive) for name, c in effort.by_band.items()} == {
+        "<30s": (40, 40),
+        "30s-2m": (100, 80),
+        "2m-10m": (20, 0),
+        "10m+": (0, 0),
+    }
+    assert 'data-field="band_ces-30s-2m">80 %<' in html and "10m+: " in html
 
 
 def test_summaries_without_measured_effort_measure_nothing(registry):
