@@ -4,7 +4,8 @@ Users start a goal at constructed times in the past and complete it now; every f
 twice (a retry). Others complete without a start the worker saw, or start and abandon: neither
 is timed. The duration quantiles on ``/metrics``, ``/api/goals`` and a closed summary must be
 within the stated 2 % of the exact quantiles of the constructed durations, the counts exact,
-also after a SIGKILL and a replay.
+also after a SIGKILL and a replay. Every prompt is answered, the slower completions lower:
+CES per duration band is exact.
 """
 
 from __future__ import annotations
@@ -18,14 +19,25 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stream.ces.goals import DURATION_RELATIVE_ACCURACY
-from stream.infra.producer import emit_goal_event, make_producer
+from stream.ces.goals.effort import duration_band
+from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
-from tests.harness import TopicReader, make_goal_event, settings_from_env, wait_until, worker_env, write_registry
+from tests.harness import (
+    TopicReader,
+    make_answer,
+    make_goal_event,
+    settings_from_env,
+    wait_until,
+    worker_env,
+    write_registry,
+)
 
 pytestmark = pytest.mark.integration
 
 GOAL = "upload-document"
 QUANTILES = {"0.5": 0.5, "0.9": 0.9, "0.99": 0.99}
+BANDS = (30, 120, 600)  # the default bands: <30s, 30s-2m, 2m-10m, 10m+
+SCORE_BY_BAND = {"<30s": 5, "30s-2m": 4, "2m-10m": 2, "10m+": 1}  # slower, harder
 API_FIELDS = {"0.5": "duration_p50_seconds", "0.9": "duration_p90_seconds", "0.99": "duration_p99_seconds"}
 
 
@@ -47,6 +59,7 @@ class Attempts:
         self.producer = make_producer(kafka_bootstrap, linger_ms=20)
         self.durations: list[float] = []
         self.retried = 0
+        self.band_of: dict[str, str] = {}  # user -> duration band of the timed completion
 
     def send(self, timed: int, untimed: int, abandoned: int, seed: int = 11) -> None:
         """Starts first (in the past), then every end at one instant now."""
@@ -65,6 +78,7 @@ class Attempts:
             ends.append((user, "completed"))
             # Measured as the worker measures it: event times as the contract carries them.
             self.durations.append(now.timestamp() - first.timestamp())
+            self.band_of[user] = duration_band(BANDS, self.durations[-1])
         for i in range(abandoned):
             user = f"abandoned-{seed}-{i}"
             self.start(user, now - timedelta(seconds=rng.uniform(5, 600)))
@@ -76,6 +90,27 @@ class Attempts:
                 self.producer, make_goal_event(GOAL, kind, user, occurred_at=now), topic=self.settings.topic_goal_events
             )
         self.producer.flush()
+
+    def answer_timed_prompts(self, kafka_bootstrap: str) -> dict[str, tuple[int, int]]:
+        """Answer the prompt of every timed completion by its band; returns (answers, positive) per band."""
+        prompts = TopicReader(kafka_bootstrap, self.settings.topic_survey_prompts)
+        try:
+            records = prompts.wait_for(
+                lambda ps: set(self.band_of) <= {p["user_id"] for p in ps},
+                timeout_s=120,
+                what=f"{len(self.band_of)} prompts",
+            )
+        finally:
+            prompts.close()
+        expected: dict[str, tuple[int, int]] = dict.fromkeys(SCORE_BY_BAND, (0, 0))
+        for prompt in {p["prompt_id"]: p for p in records if p["user_id"] in self.band_of}.values():
+            band = self.band_of[prompt["user_id"]]
+            score = SCORE_BY_BAND[band]
+            emit_answer(self.producer, make_answer(prompt, score), topic=self.settings.topic_survey_answers)
+            answers, positive = expected[band]
+            expected[band] = (answers + 1, positive + (score >= 4))
+        self.producer.flush()
+        return expected
 
     def start(self, user: str, at: datetime) -> None:
         emit_goal_event(
@@ -159,6 +194,19 @@ def test_time_to_complete_and_retries_on_metrics_api_and_summary(attempts, start
         assert effort["relative_accuracy"] == DURATION_RELATIVE_ACCURACY
         assert_within_stated_error(effort["duration_p50_seconds"], a.exact_quantile(0.5), "summary p50")
         assert_within_stated_error(effort["duration_p99_seconds"], a.exact_quantile(0.99), "summary p99")
+        assert sum(int(n) for n in effort["duration_histogram"].values()) == 400
+
+        # CES per duration band: every timed completion's prompt answered, the slower ones lower.
+        expected = a.answer_timed_prompts(kafka_bootstrap)
+
+        def by_band() -> dict[str, tuple[int, int]]:
+            status, body = worker.get("/api/goals")
+            bands = json.loads(body)[GOAL]["1h"].get("by_duration_band", {}) if status == 200 else {}
+            return {name: (band["answers"], band["positive"]) for name, band in bands.items()}
+
+        wait_until(lambda: by_band() == expected, timeout_s=60, what=f"CES per band {expected}", describe=by_band)
+        assert list(by_band()) == list(SCORE_BY_BAND)  # every band, in band order
+        assert gauge(worker, "ces_goal_answers") == 400  # the untimed completions' prompts were not answered
     finally:
         summaries.close()
 

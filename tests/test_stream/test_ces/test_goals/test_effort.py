@@ -12,12 +12,15 @@ from stream.ces.goals.effort import (
     DURATION_QUANTILES,
     DURATION_RELATIVE_ACCURACY,
     MIN_DURATION_S,
+    band_names,
+    duration_band,
     duration_key,
     duration_quantile,
     effort_divergence,
     effort_figures,
     slower_counts,
 )
+from stream.ces.registry.scales import Sentiment
 
 
 def histogram(durations: list[float]) -> dict[int, int]:
@@ -142,3 +145,35 @@ def test_slower_counts_compare_against_the_rest_of_the_window():
     # The rest's median (rank 9 of 20) is in the 30 s bucket: above it, all 10 recent and 10 of the rest.
     assert slower_counts(recent, window) == (10, 10, 20, 30)
     assert slower_counts(recent, recent) is None  # nothing but the recent window: no rest to compare with
+
+
+def test_band_names_cut_at_the_bounds():
+    assert band_names((30, 120, 600)) == ("<30s", "30s-2m", "2m-10m", "10m+")
+    assert band_names((3600,)) == ("<1h", "1h+")
+    assert [duration_band((30, 120), s) for s in (0.0, 29.99, 30.0, 119.0, 120.0, 1e6)] == [
+        "<30s",
+        "<30s",
+        "30s-2m",
+        "30s-2m",
+        "2m+",
+        "2m+",
+    ]
+
+
+def test_answers_by_duration_band_are_a_segment_like_the_others():
+    counts = BucketCounts()
+    counts.add_answer(5, Sentiment.positive, "completed", "web", "<30s")
+    counts.add_answer(1, Sentiment.negative, "completed", "web", "2m-10m")
+    counts.add_answer(4, Sentiment.positive, "completed", "web")  # not timed: no band
+    assert {name: c.answers for name, c in counts.by_band.items()} == {"<30s": 1, "2m-10m": 1}
+    assert counts.answers == 3
+    restored = BucketCounts.from_json_obj(json.loads(json.dumps(counts.to_json_obj())))
+    assert restored == counts and restored.by_band["2m-10m"].negative == 1
+    total = counts.copy()
+    total.merge(counts)
+    assert total.by_band["<30s"].answers == 2
+    total.subtract(counts)
+    assert total == counts
+    assert counts.copy(segments=False).by_band == {}
+    with pytest.raises(ValueError, match="duration band"):
+        BucketCounts.from_json_obj({"s": {"5": 1}, "p": 1, "bb": {"fast": {"s": {"5": 1}, "p": 1}}})

@@ -265,6 +265,17 @@ def test_the_answer_counts_under_the_goal_attempts_channel_not_the_answers() -> 
     assert decision.facts[0][1].channel == "ios" and decision.facts[0][1].outcome == "completed"
 
 
+def test_the_answer_counts_under_the_duration_band_of_its_timed_completion() -> None:
+    state, prompt_id = _prompted()
+    state.pending[prompt_id].effort_band = "2m-10m"  # as the prompt engine sets it after a timed completion
+    first = _decide(state, _answer(prompt_id, 2))
+    assert first.facts[0][1].band == "2m-10m"
+    restored = UserState.from_bytes(state.to_bytes())
+    assert _decide(restored, _answer(prompt_id, 2)).facts == first.facts  # the replay keeps the band
+    untimed_state, untimed_prompt = _prompted("seven")
+    assert _decide(untimed_state, _answer(untimed_prompt, 2, goal="seven")).facts[0][1].band == ""
+
+
 def test_a_prompt_recorded_before_channels_were_kept_counts_under_the_answers_channel() -> None:
     state, prompt_id = _prompted()
     old = state.pending[prompt_id].to_json_obj()[:-1]  # the record as the previous version wrote it

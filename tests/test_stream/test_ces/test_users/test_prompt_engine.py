@@ -386,6 +386,20 @@ def test_an_abandonment_ends_the_attempt_without_a_duration(goal: str) -> None:
     assert state.open_goals == {}
 
 
+@pytest.mark.parametrize(("took_s", "band"), [(10.0, "<30s"), (30.0, "30s-2m"), (700.0, "10m+")])
+def test_the_prompt_after_a_timed_completion_carries_its_duration_band(took_s: float, band: str) -> None:
+    state = UserState()
+    _decide(state, _event(74, kind="started", goal="timed", at_s=NOW_S - 5 - took_s), offset=1)
+    decision = _decide(state, _event(75, goal="timed", at_s=NOW_S - 5), offset=2)
+    assert decision.prompt_id is not None and state.pending[decision.prompt_id].effort_band == band
+
+
+def test_a_prompt_without_a_timed_completion_has_no_band() -> None:
+    state = UserState()
+    decision = _decide(state, _event(76, goal="timed"), offset=1)
+    assert decision.prompt_id is not None and state.pending[decision.prompt_id].effort_band == ""
+
+
 def test_a_completion_replayed_re_emits_its_duration_with_the_original_offset() -> None:
     state = UserState()
     _decide(state, _event(72, kind="started", goal="timed", at_s=NOW_S - 50), offset=1)

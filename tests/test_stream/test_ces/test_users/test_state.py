@@ -70,6 +70,25 @@ def test_json_round_trip_through_text() -> None:
     assert restored.pending[PROMPT_ID].positive == (4, 5) and restored.pending[PROMPT_ID].inverted is False
 
 
+def test_measured_effort_parts_round_trip_and_older_records_still_load() -> None:
+    state = _full_state()
+    state.open_goals["policy"] = OpenGoal("e-9", NOW_S - 30, NOW_S + 3570, "en", 7, "ios", NOW_S - 400, 2)
+    state.pending[PROMPT_ID] = PendingPrompt(
+        "claim", "completed", NOW_S, NOW_S + 1800, "five_point", (4, 5), 1, 5, False, "nl", EVENT_ID, "web", "2m-10m"
+    )
+    state.answered["p-band"] = AnsweredPrompt(
+        "a-2", 13, 5, "positive", NOW_S - 5, "claim", "completed", "nl", NOW_S, "web", "<30s"
+    )
+    state.seen_events["e-4"] = SeenEvent(8, "claim", NOW_S - 9, "completed", None, None, None, NOW_S, 95.5, True)
+    assert UserState.from_bytes(state.to_bytes()) == state
+    # Records from before measured effort: no first start, no band, no duration.
+    obj = _full_state().to_json_obj()
+    restored = UserState.from_json_obj(json.loads(json.dumps(obj)))
+    assert restored.open_goals["claim"].starts == 1 and restored.open_goals["claim"].first_started_at_s is None
+    assert restored.pending[PROMPT_ID].effort_band == "" and restored.answered["p-old"].effort_band == ""
+    assert all(seen.duration_s is None and not seen.retried for seen in restored.seen_events.values())
+
+
 def test_empty_state_is_tiny_and_round_trips() -> None:
     state = UserState()
     assert state.to_json_obj() == {"v": 1}
