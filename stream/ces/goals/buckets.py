@@ -23,6 +23,7 @@ from stream.ces.goals.effort import duration_key
 from stream.ces.goals.segments import (
     OUTCOMES,
     AnswerCounts,
+    add_counts,
     channel_name,
     copy_segments,
     count_of,
@@ -31,6 +32,7 @@ from stream.ces.goals.segments import (
     segments_equal,
     segments_from_json,
     segments_to_json,
+    subtract_counts,
     subtract_segments,
 )
 from stream.ces.registry import Sentiment
@@ -128,13 +130,9 @@ class BucketCounts(AnswerCounts):
         AnswerCounts.merge(self, other)
         assert isinstance(other, BucketCounts)
         self.prompts += other.prompts
-        outcomes = self.outcomes
-        for name, count in other.outcomes.items():
-            outcomes[name] = outcomes.get(name, 0) + count
+        add_counts(self.outcomes, other.outcomes)
         if other.durations:
-            durations = self.durations
-            for key, count in other.durations.items():
-                durations[key] = durations.get(key, 0) + count
+            add_counts(self.durations, other.durations)
         self.retried += other.retried
         if segments and other.by_outcome:
             merge_segments(self.by_outcome, other.by_outcome)
@@ -152,20 +150,8 @@ class BucketCounts(AnswerCounts):
         AnswerCounts.subtract(self, other)
         assert isinstance(other, BucketCounts)
         self.prompts -= other.prompts
-        outcomes = self.outcomes
-        for name, count in other.outcomes.items():
-            left = outcomes.get(name, 0) - count
-            if left:
-                outcomes[name] = left
-            else:
-                outcomes.pop(name, None)
-        durations = self.durations
-        for key, count in other.durations.items():
-            left = durations.get(key, 0) - count
-            if left:
-                durations[key] = left
-            else:
-                durations.pop(key, None)
+        subtract_counts(self.outcomes, other.outcomes)
+        subtract_counts(self.durations, other.durations)
         self.retried -= other.retried
         if other.by_outcome:
             subtract_segments(self.by_outcome, other.by_outcome)

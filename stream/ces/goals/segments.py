@@ -82,9 +82,7 @@ class AnswerCounts:
         return sentiment
 
     def merge(self, other: AnswerCounts) -> None:
-        scores = self.scores
-        for score, count in other.scores.items():
-            scores[score] = scores.get(score, 0) + count
+        add_counts(self.scores, other.scores)
         self.positive += other.positive
         self.neutral += other.neutral
         self.negative += other.negative
@@ -92,13 +90,7 @@ class AnswerCounts:
 
     def subtract(self, other: AnswerCounts) -> None:
         """The inverse of :meth:`merge`; scores that reach zero are dropped."""
-        scores = self.scores
-        for score, count in other.scores.items():
-            left = scores.get(score, 0) - count
-            if left:
-                scores[score] = left
-            else:
-                scores.pop(score, None)
+        subtract_counts(self.scores, other.scores)
         self.positive -= other.positive
         self.neutral -= other.neutral
         self.negative -= other.negative
@@ -164,6 +156,22 @@ class AnswerCounts:
                 f"but the scores count {sum(scores.values())} answers"
             )
         return counts
+
+
+def add_counts(into: dict[Any, int], other: Mapping[Any, int]) -> None:
+    """Add ``other``'s counts into ``into``, key by key."""
+    for key, count in other.items():
+        into[key] = into.get(key, 0) + count
+
+
+def subtract_counts(into: dict[Any, int], other: Mapping[Any, int]) -> None:
+    """Take ``other``'s counts out of ``into`` (the inverse of :func:`add_counts`); keys that reach zero go."""
+    for key, count in other.items():
+        left = into.get(key, 0) - count
+        if left:
+            into[key] = left
+        else:
+            into.pop(key, None)
 
 
 def count_of(key: str, value: Any) -> int:

@@ -254,7 +254,11 @@ class MeasuredEffort(_RegistryModel):
 
     enabled: bool = True
     max_duration_seconds: _PositiveSeconds = 3600.0
-    duration_bands_seconds: tuple[Annotated[int, Field(gt=0, strict=True)], ...] = (30, 120, 600)
+    duration_bands_seconds: Annotated[tuple[Annotated[int, Field(gt=0, strict=True)], ...], Field(strict=False)] = (
+        30,
+        120,
+        600,
+    )
     """Where the time to complete is cut into bands for CES per band: (30, 120, 600) gives
     <30s, 30s-2m, 2m-10m and 10m+. Whole seconds, increasing, at most 7."""
 
