@@ -131,9 +131,9 @@ class BucketCounts(AnswerCounts):
         assert isinstance(other, BucketCounts)
         self.prompts += other.prompts
         add_counts(self.outcomes, other.outcomes)
-        if other.durations:
+        if other.durations:  # retried counts only timed completions
             add_counts(self.durations, other.durations)
-        self.retried += other.retried
+            self.retried += other.retried
         if segments and other.by_outcome:
             merge_segments(self.by_outcome, other.by_outcome)
         if segments and other.by_channel:
@@ -151,8 +151,9 @@ class BucketCounts(AnswerCounts):
         assert isinstance(other, BucketCounts)
         self.prompts -= other.prompts
         subtract_counts(self.outcomes, other.outcomes)
-        subtract_counts(self.durations, other.durations)
-        self.retried -= other.retried
+        if other.durations:
+            subtract_counts(self.durations, other.durations)
+            self.retried -= other.retried
         if other.by_outcome:
             subtract_segments(self.by_outcome, other.by_outcome)
         if other.by_channel:
@@ -211,8 +212,9 @@ class BucketCounts(AnswerCounts):
         o = outcomes (c = completed, a = abandoned, i = abandoned_inferred); bo / bc = answers
         by outcome (same keys as o) / by channel (w = web, i = ios, a = android, o = other),
         each ``{"s": ..., "p": ..., "u": ..., "n": ...}``; d = timed completions per duration
-        key (key as string), r = retried, bb = answers by duration band (the band's name as key). ``score_sum`` is not stored: it follows from ``s``.
-        Records written before the segments or the durations existed have no bo/bc or d/r.
+        key (key as string), r = retried, bb = answers by duration band (the band's name as
+        key). ``score_sum`` is not stored: it follows from ``s``. Records written before the
+        segments or measured effort existed have no bo/bc or d/r/bb.
         """
         obj = AnswerCounts.to_json_obj(self)
         if self.prompts:
@@ -224,9 +226,10 @@ class BucketCounts(AnswerCounts):
             obj["bo"] = segments_to_json(self.by_outcome, _JSON_OUTCOME_KEYS)
         if self.by_channel:
             obj["bc"] = segments_to_json(self.by_channel, _JSON_CHANNEL_KEYS)
-        durations = {str(key): count for key, count in self.durations.items() if count}
-        if durations:
-            obj["d"] = durations
+        if self.durations:  # most buckets time nothing: skip the comprehension
+            durations = {str(key): count for key, count in self.durations.items() if count}
+            if durations:
+                obj["d"] = durations
         if self.retried:
             obj["r"] = self.retried
         if self.by_band:
@@ -251,16 +254,7 @@ class BucketCounts(AnswerCounts):
             if key not in _OUTCOMES_BY_JSON_KEY:
                 raise ValueError(f"bucket counts: unknown outcome key {key!r}")
             outcomes[_OUTCOMES_BY_JSON_KEY[key]] = count_of(key, value)
-        durations: dict[int, int] = {}
-        for key, value in _mapping(obj, "d").items():
-            try:
-                duration = int(key)
-            except ValueError:
-                raise ValueError(f"bucket counts: duration key {key!r} is not an integer") from None
-            durations[duration] = count_of(key, value)
-        retried = count_of("r", obj.get("r", 0))
-        if retried > sum(durations.values()):
-            raise ValueError(f"bucket counts: {retried} retried of {sum(durations.values())} timed completions")
+        durations, retried = _effort_from_json(obj) if "d" in obj or "r" in obj else ({}, 0)
         return cls(
             scores=answers.scores,
             positive=answers.positive,
@@ -273,8 +267,23 @@ class BucketCounts(AnswerCounts):
             by_channel=segments_from_json(obj.get("bc", {}), _CHANNELS_BY_JSON_KEY, "answers by channel"),
             durations={key: count for key, count in durations.items() if count},
             retried=retried,
-            by_band=segments_from_json(obj.get("bb", {}), _BAND_NAME, "answers by duration band"),
+            by_band=segments_from_json(obj["bb"], _BAND_NAME, "answers by duration band") if "bb" in obj else {},
         )
+
+
+def _effort_from_json(obj: Mapping[str, Any]) -> tuple[dict[int, int], int]:
+    """The ``d`` and ``r`` parts of a bucket counts record: timed completions per duration key, retried."""
+    durations: dict[int, int] = {}
+    for key, value in _mapping(obj, "d").items():
+        try:
+            duration = int(key)
+        except ValueError:
+            raise ValueError(f"bucket counts: duration key {key!r} is not an integer") from None
+        durations[duration] = count_of(key, value)
+    retried = count_of("r", obj.get("r", 0))
+    if retried > sum(durations.values()):
+        raise ValueError(f"bucket counts: {retried} retried of {sum(durations.values())} timed completions")
+    return durations, retried
 
 
 def _nonzero(counts: dict[Any, int]) -> dict[Any, int]:

@@ -137,7 +137,7 @@ class PendingPrompt:
     effort_band: str = ""
 
     def to_json_obj(self) -> list[Any]:
-        return [
+        obj = [
             self.goal,
             self.outcome,
             self.created_at_s,
@@ -150,8 +150,10 @@ class PendingPrompt:
             self.locale,
             self.event_id,
             self.channel,
-            *((self.effort_band,) if self.effort_band else ()),
         ]
+        if self.effort_band:  # timed completions only
+            obj.append(self.effort_band)
+        return obj
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> PendingPrompt:
@@ -204,7 +206,7 @@ class AnsweredPrompt:
     effort_band: str = ""
 
     def to_json_obj(self) -> list[Any]:
-        return [
+        obj = [
             self.answer_id,
             self.offset,
             self.score,
@@ -215,8 +217,10 @@ class AnsweredPrompt:
             self.locale,
             self.recorded_at_s,
             self.channel,
-            *((self.effort_band,) if self.effort_band else ()),
         ]
+        if self.effort_band:  # timed completions only
+            obj.append(self.effort_band)
+        return obj
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> AnsweredPrompt:
