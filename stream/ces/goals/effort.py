@@ -52,7 +52,6 @@ DURATION_QUANTILES = (0.5, 0.9, 0.99)
 _MAPPING = LogarithmicMapping(DURATION_RELATIVE_ACCURACY)
 
 
-@lru_cache(maxsize=4096)
 def duration_key(duration_s: float) -> int:
     """The histogram key of a duration in seconds (durations below :data:`MIN_DURATION_S` count as it)."""
     return int(_MAPPING.key(max(float(duration_s), MIN_DURATION_S)))
@@ -128,6 +127,7 @@ def effort_divergence(
     return None
 
 
+@lru_cache(maxsize=64)  # a goal's bounds are fixed: named once, not per prompt
 def band_names(bounds_s: tuple[int, ...]) -> tuple[str, ...]:
     """The names of the duration bands the bounds cut: (30, 120) -> ("<30s", "30s-2m", "2m+")."""
     if not bounds_s:
