@@ -4,7 +4,7 @@ from stream.ces.users.answer_joiner import AnswerDecision, decide_answer
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason
 from stream.ces.users.prompt_engine import decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
 from stream.ces.users.sampling import AdaptiveRates, GoalCounts
-from stream.ces.users.state import UserState, may_have_open_goals
+from stream.ces.users.state import UserState, may_have_deadlines
 
 __all__ = [
     "AdaptiveRates",
@@ -17,6 +17,6 @@ __all__ = [
     "decide_goal_event",
     "expire_open_goals",
     "longest_cooldown_s",
-    "may_have_open_goals",
+    "may_have_deadlines",
     "next_deadline_s",
 ]

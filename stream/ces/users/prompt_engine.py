@@ -51,23 +51,15 @@ def longest_cooldown_s(registry: GoalRegistry) -> float:
     return max([registry.user_cooldown_seconds, *(g.cooldowns.user_goal_seconds for g in registry.goals)])
 
 
-def next_deadline_s(state: UserState, registry: GoalRegistry | None = None) -> float | None:
+def next_deadline_s(state: UserState) -> float | None:
     """Return the earliest inferred-abandonment deadline of the user's open goals, or None.
 
+    A start kept for measured effort alone needs no timer: it is forgotten at the user's next
+    record after its deadline (:func:`expire_open_goals`).
+
     :param state: the user's state.
-    :param registry: when given, only goals with inferred abandonment on count: a start kept
-        for measured effort alone needs no timer (it is forgotten at the user's next record).
     """
-    if registry is None:
-        return min((og.deadline_s for og in state.open_goals.values()), default=None)
-    return min(
-        (
-            og.deadline_s
-            for goal, og in state.open_goals.items()
-            if (cfg := registry.get(goal)) is not None and cfg.triggers.inferred_abandonment.enabled
-        ),
-        default=None,
-    )
+    return min((og.deadline_s for og in state.open_goals.values() if og.infers), default=None)
 
 
 def decide_goal_event(
@@ -185,7 +177,7 @@ def expire_open_goals(
         goal_cfg = registry.get(goal)
         if goal_cfg is None:
             continue  # goal removed from the registry: nothing may be counted for it
-        if not goal_cfg.triggers.inferred_abandonment.enabled:
+        if not og.infers or not goal_cfg.triggers.inferred_abandonment.enabled:
             continue  # kept for measured effort only: the start is forgotten, nothing is counted
         state.note_offset(offset)
         decision = _decide_outcome(
@@ -229,6 +221,7 @@ def _open_goal(
         channel=channel,
         first_started_at_s=current.attempt_started_at_s if retry and current is not None else None,
         starts=current.starts + 1 if retry and current is not None else 1,
+        infers=goal_cfg.triggers.inferred_abandonment.enabled,
     )
 
 

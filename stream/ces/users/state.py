@@ -59,6 +59,9 @@ class OpenGoal:
     :param first_started_at_s: ``occurred_at`` of the attempt's first start (measured effort runs
         from it); ``None`` when this start was the first.
     :param starts: how many ``started`` events this attempt had (more than one: a retry).
+    :param infers: whether its deadline is an inferred abandonment (else it is kept for measured
+        effort only, and forgotten at the deadline). Not in the list: such goals are stored under
+        another key of the state (``oe``, see :func:`may_have_deadlines`).
     """
 
     event_id: str
@@ -69,6 +72,7 @@ class OpenGoal:
     channel: str = UNKNOWN_CHANNEL
     first_started_at_s: float | None = None
     starts: int = 1
+    infers: bool = True
 
     @property
     def attempt_started_at_s(self) -> float:
@@ -82,7 +86,7 @@ class OpenGoal:
         return obj
 
     @classmethod
-    def from_json_obj(cls, obj: list[Any]) -> OpenGoal:
+    def from_json_obj(cls, obj: list[Any], infers: bool = True) -> OpenGoal:
         event_id, started_at_s, deadline_s, locale, offset, *rest = obj
         first = None if len(rest) < 2 or rest[1] is None else float(rest[1])
         starts = int(rest[2]) if len(rest) > 2 else 1
@@ -95,6 +99,7 @@ class OpenGoal:
             _channel(rest),
             first,
             starts,
+            infers,
         )
 
 
@@ -392,7 +397,7 @@ class UserState:
         """Return a compact JSON-safe dict; empty parts are left out.
 
         Keys: ``v`` format version, ``lp`` last prompt, ``lg`` last prompt per goal,
-        ``og`` open goals, ``pp`` pending prompts, ``an`` answered, ``se`` seen events,
+        ``og`` open goals (``oe``: those kept for measured effort only), ``pp`` pending prompts, ``an`` answered, ``se`` seen events,
         ``lo`` last offset. Entries are positional lists (see each class's ``to_json_obj``).
         """
         obj: dict[str, Any] = {"v": _FORMAT_VERSION}
@@ -401,7 +406,14 @@ class UserState:
         if self.last_prompt_by_goal:
             obj["lg"] = dict(self.last_prompt_by_goal)
         if self.open_goals:
-            obj["og"] = {goal: og.to_json_obj() for goal, og in self.open_goals.items()}
+            # Goals with an inferred-abandonment deadline under "og", those kept only for measured
+            # effort under "oe": a rebalance rebuilds the deadline index from "og" alone.
+            inferring = {goal: og.to_json_obj() for goal, og in self.open_goals.items() if og.infers}
+            if inferring:
+                obj["og"] = inferring
+            timed_only = {goal: og.to_json_obj() for goal, og in self.open_goals.items() if not og.infers}
+            if timed_only:
+                obj["oe"] = timed_only
         if self.pending:
             obj["pp"] = {pid: p.to_json_obj() for pid, p in self.pending.items()}
         if self.answered:
@@ -439,7 +451,10 @@ class UserState:
             return cls(
                 last_prompt_at_s=None if obj.get("lp") is None else float(obj["lp"]),
                 last_prompt_by_goal={str(g): float(t) for g, t in obj.get("lg", {}).items()},
-                open_goals={str(g): OpenGoal.from_json_obj(v) for g, v in obj.get("og", {}).items()},
+                open_goals={
+                    **{str(g): OpenGoal.from_json_obj(v, infers=False) for g, v in obj.get("oe", {}).items()},
+                    **{str(g): OpenGoal.from_json_obj(v) for g, v in obj.get("og", {}).items()},
+                },
                 pending={str(p): PendingPrompt.from_json_obj(v) for p, v in obj.get("pp", {}).items()},
                 answered={str(p): AnsweredPrompt.from_json_obj(v) for p, v in obj.get("an", {}).items()},
                 seen_events={str(e): SeenEvent.from_json_obj(v) for e, v in obj.get("se", {}).items()},
@@ -449,12 +464,15 @@ class UserState:
             raise ValueError(f"malformed user state: {exc}") from exc
 
 
-def may_have_open_goals(data: bytes) -> bool:
-    """Whether a stored state (``to_json_obj`` as JSON) can hold an open goal, without decoding it.
+def may_have_deadlines(data: bytes) -> bool:
+    """Whether a stored state (``to_json_obj`` as JSON) can hold an inferred-abandonment deadline,
+    without decoding it.
 
-    A state without open goals has no ``"og"`` key. Rebuilding the deadline index after a
-    rebalance reads every stored user, and most users have no goal open: they are skipped at
-    the cost of a byte search. A false positive (the text elsewhere) only costs a decode.
+    A state without an open goal that infers abandonment has no ``"og"`` key (goals kept for
+    measured effort only are under ``"oe"``: they need no timer). Rebuilding the deadline
+    index after a rebalance reads every stored user, and most users have no such goal open:
+    they are skipped at the cost of a byte search. A false positive (the text elsewhere) only
+    costs a decode.
     """
     return b'"og":' in data
 

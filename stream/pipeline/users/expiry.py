@@ -20,7 +20,7 @@ from faust.types import AppT
 
 from stream.ces.intake import Envelope, EnvelopeKind, partition_for, user_id_from_record
 from stream.ces.registry import GoalRegistry
-from stream.ces.users import PromptDecision, UserState, expire_open_goals, may_have_open_goals, next_deadline_s
+from stream.ces.users import PromptDecision, UserState, expire_open_goals, may_have_deadlines, next_deadline_s
 from stream.infra.record_reader import RecordReader
 from stream.pipeline.faust_internals import BatchSender
 from stream.pipeline.stage_helpers import owned_partitions
@@ -89,7 +89,7 @@ class UserExpiry:
 
     def arm(self, partition: int, state: UserState, user_ref: str, user_id: str | None) -> None:
         """Index the user's next deadline (if any goal is open) after a record of theirs was decided."""
-        deadline = next_deadline_s(state, self.registry)
+        deadline = next_deadline_s(state)
         if deadline is not None:
             self.timers.push(partition, deadline, user_ref, user_id)
 
@@ -124,7 +124,7 @@ class UserExpiry:
         for partition in owned_partitions(self.app, self.topic_name):
             for user_ref in timers.pop_due(partition, now_s):
                 state = self.load_state(user_ref)
-                deadline = next_deadline_s(state, self.registry)
+                deadline = next_deadline_s(state)
                 if deadline is None:
                     timers.user_ids.pop(user_ref, None)  # the goal ended normally
                     continue
@@ -152,7 +152,7 @@ class UserExpiry:
         states that can hold an open goal are decoded, so the pass stays short at a million users.
         """
         for raw_key, data in stored_states:
-            if not data or not may_have_open_goals(data):
+            if not data or not may_have_deadlines(data):
                 continue
             user_ref = raw_key.decode()
             partition = partition_for(user_ref, self.partitions)

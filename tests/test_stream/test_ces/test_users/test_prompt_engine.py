@@ -18,7 +18,7 @@ from stream.ces.registry.model import GoalRegistry
 from stream.ces.users.prompt_decision import PROMPT_NAMESPACE, PromptDecision, SuppressionReason, prompt_id_for
 from stream.ces.users.prompt_engine import decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
 from stream.ces.users.sampling import sticky_sample
-from stream.ces.users.state import PendingPrompt, UserState
+from stream.ces.users.state import PendingPrompt, UserState, may_have_deadlines
 
 USER_ID = "user-4711"
 USER_REF = pseudonymise(USER_ID, b"prompting-test-key")
@@ -341,8 +341,9 @@ def test_started_without_inferred_abandonment_or_measured_effort_opens_nothing()
 def test_a_completion_of_a_started_goal_counts_its_duration() -> None:
     state = UserState()
     _decide(state, _event(60, kind="started", goal="timed", at_s=NOW_S - 100), offset=1)
-    # Kept for measured effort only: no inferred-abandonment timer for it.
-    assert "timed" in state.open_goals and next_deadline_s(state, REGISTRY) is None
+    # Kept for measured effort only: no inferred-abandonment timer for it, not where a rebalance looks.
+    assert "timed" in state.open_goals and next_deadline_s(state) is None
+    assert not state.open_goals["timed"].infers and not may_have_deadlines(state.to_bytes())
     decision = _decide(state, _event(61, goal="timed", at_s=NOW_S - 5), offset=2)
     assert (2, EffortFact("timed", NOW_S - 5, 95.0, False)) in decision.facts
     assert (2, OutcomeFact("timed", NOW_S - 5, "completed")) in decision.facts

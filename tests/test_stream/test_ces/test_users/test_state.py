@@ -20,7 +20,7 @@ from stream.ces.users.state import (
     PendingPrompt,
     SeenEvent,
     UserState,
-    may_have_open_goals,
+    may_have_deadlines,
 )
 
 NOW_S = 1_750_000_000.0
@@ -200,11 +200,13 @@ def test_note_offset_keeps_the_highest() -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "has_open_goal"),
+    ("state", "has_deadline"),
     [
         (UserState(), False),
         (_full_state(), True),
         (UserState(open_goals={"og": OpenGoal(EVENT_ID, NOW_S - 60, NOW_S + 840, "nl", 2)}), True),
+        # Kept for measured effort only: stored under "oe", no deadline to index.
+        (UserState(open_goals={"claim": OpenGoal(EVENT_ID, NOW_S - 60, NOW_S + 840, "nl", 2, infers=False)}), False),
         (UserState(last_prompt_by_goal={"og": NOW_S}, pending={PROMPT_ID: _pending(NOW_S - 30)}), None),
         (
             UserState(
@@ -217,16 +219,18 @@ def test_note_offset_keeps_the_highest() -> None:
             False,
         ),
     ],
-    ids=["empty", "full", "goal-named-og", "other-key-named-og", "everything-but-open-goals"],
+    ids=["empty", "full", "goal-named-og", "measured-effort-only", "other-key-named-og", "everything-but-open-goals"],
 )
-def test_may_have_open_goals_never_misses_an_open_goal(state: UserState, has_open_goal: bool | None):
+def test_may_have_deadlines_never_misses_a_deadline(state: UserState, has_deadline: bool | None):
     """The byte search may say yes wrongly (a goal named "og"), never no wrongly."""
     data = state.to_bytes()
-    if has_open_goal is None:  # a false positive: allowed, it only costs a decode
-        assert not state.open_goals
+    deadlines = [og for og in state.open_goals.values() if og.infers]
+    if has_deadline is None:  # a false positive: allowed, it only costs a decode
+        assert not deadlines
     else:
-        assert may_have_open_goals(data) is has_open_goal
-    assert may_have_open_goals(data) or not state.open_goals
+        assert may_have_deadlines(data) is has_deadline
+    assert may_have_deadlines(data) or not deadlines
+    assert UserState.from_bytes(data) == state  # "og" and "oe" read back into one dict, each goal's kind kept
 
 
 def test_the_stored_bytes_read_back_as_the_same_state():
