@@ -122,7 +122,7 @@ class GoalReport:
     prompts: int
     outcomes: dict[str, int]
     direction: Direction
-    effort: MeasuredEffort
+    effort: PeriodEffort
     low_comments: list[FeedbackComment]  # most recent first, at most the limit
     low_comment_count: int  # in the period, before the limit
 
@@ -183,7 +183,7 @@ def direction(summaries: Sequence[GoalSummary], confidence: float) -> Direction:
 
 
 @dataclass(frozen=True)
-class MeasuredEffort:
+class PeriodEffort:
     """Time to complete and retries over the period, from the summaries' duration histograms (version 3)."""
 
     durations: dict[int, int]  # bucket index -> timed completions, summed over the period
@@ -212,9 +212,9 @@ def _histogram(summaries: Iterable[GoalSummary]) -> dict[int, int]:
     return total
 
 
-def measured_effort(
+def period_effort(
     summaries: Sequence[GoalSummary], ces: Direction, confidence: float, bands: Sequence[str] = ()
-) -> MeasuredEffort:
+) -> PeriodEffort:
     """Summed histograms (exact: the windows do not overlap), and the second half against the first:
     the share of completions slower than the first half's median, with the CES direction's interval
     (:func:`~stream.ces.goals.effort.effort_divergence`)."""
@@ -229,7 +229,7 @@ def measured_effort(
         for name, segment in summary.by_duration_band.items():
             if name in by_band:  # a band the registry no longer cuts is left out
                 by_band[name].add(segment)
-    return MeasuredEffort(whole, retried, divergence, by_band)
+    return PeriodEffort(whole, retried, divergence, by_band)
 
 
 def _is_low(scale: Scale, score: int) -> bool:
@@ -274,7 +274,7 @@ def goal_report(
         prompts=prompts,
         outcomes=outcomes,
         direction=ces_direction,
-        effort=measured_effort(
+        effort=period_effort(
             summaries, ces_direction, confidence, band_names(goal.measured_effort.duration_bands_seconds)
         ),
         low_comments=low[:comment_limit],
