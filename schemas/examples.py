@@ -103,7 +103,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     },
     GoalSummary: {
         # The worked example of docs/domain.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
-        "schema_version": 3,
+        "schema_version": 4,
         "goal": "download-invoice",
         "window": "1h",
         "window_seconds": 3600,
@@ -261,6 +261,57 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
                 "wilson_upper": 0.8158,
             },
             "10m+": _NO_ANSWERS,
+        },
+        # The same window weighed by attempts: completions on web and iOS hold enough answers on their own;
+        # the iOS exits do not (5 answers each), so each exit outcome is one stratum over its channels.
+        "non_response": {
+            "ces_ratio": 0.6908,
+            "lower": 0.5788,
+            "upper": 0.8028,
+            "min_answers_per_stratum": 10,
+            "strata": [
+                {
+                    "outcome": "completed",
+                    "channel": "web",
+                    "attempts": 1050,
+                    "answers": 40,
+                    "positive": 35,
+                    "weight": 0.525,
+                    "ces_ratio": 0.875,
+                },
+                {
+                    "outcome": "completed",
+                    "channel": "ios",
+                    "attempts": 450,
+                    "answers": 20,
+                    "positive": 15,
+                    "weight": 0.225,
+                    "ces_ratio": 0.75,
+                },
+                {
+                    "outcome": "abandoned",
+                    "channel": "all",
+                    "attempts": 300,
+                    "answers": 25,
+                    "positive": 6,
+                    "weight": 0.15,
+                    "ces_ratio": 0.24,
+                },
+                {
+                    "outcome": "abandoned_inferred",
+                    "channel": "all",
+                    "attempts": 200,
+                    "answers": 15,
+                    "positive": 4,
+                    "weight": 0.1,
+                    "ces_ratio": 0.2667,
+                },
+            ],
+            "thin_strata": [],
+            "unasked_attempts": 0,
+            "complete": True,
+            "if_silent_dissatisfied": 0.15,
+            "if_silent_satisfied": 0.9,
         },
     },
     DeadLetter: {

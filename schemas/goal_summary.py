@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, NonNegativeInt, PositiveInt, Strict, StringConstraints, model_validator
 
 from schemas.common import Channel, GoalSlug, OutputModel, OutputPart, Timestamp
 from schemas.survey_prompt import PromptOutcome
 
-GOAL_SUMMARY_SCHEMA_VERSION = 3
+GOAL_SUMMARY_SCHEMA_VERSION = 4
 """Version 2 added the split by outcome and channel (``by_outcome`` ... ``completion_vs_all``);
-version 3 added ``measured_effort``. Version 2 records still load (without it)."""
+version 3 added ``measured_effort``; version 4 ``non_response``. Version 2 and 3 records still load
+(without what came after them)."""
 
 OLDEST_GOAL_SUMMARY_SCHEMA_VERSION = 2
 """The oldest version a reader of this model accepts."""
@@ -128,6 +129,65 @@ class MeasuredEffort(OutputPart):
         return self
 
 
+class NonResponseStratum(OutputPart):
+    """One stratum of the CES corrected for non-response: its attempts, its answers, its weight."""
+
+    outcome: Literal["completed", "abandoned", "abandoned_inferred", "exits"]
+    """The outcome of its attempts; "exits" when both exit outcomes were merged (one was too thin)."""
+    channel: Literal["web", "ios", "android", "other", "all"]
+    """The channel of its attempts; "all" when the outcome's channels were merged (one was too thin)."""
+    attempts: NonNegativeInt
+    """Goal outcomes in the stratum (prompted or not)."""
+    answers: NonNegativeInt
+    """Answers to prompts after those outcomes."""
+    positive: NonNegativeInt
+    """Positive answers among them."""
+    weight: Ratio
+    """Its share of the weighed attempts (0 when the figure is left out)."""
+    ces_ratio: Ratio | None
+    """positive / answers."""
+
+    @model_validator(mode="after")
+    def _check_counts(self) -> Self:
+        if self.positive > self.answers:
+            raise ValueError("positive must not exceed answers")
+        return self
+
+
+class NonResponse(OutputPart):
+    """The CES corrected for who did not answer, and the bounds that assume nothing about them.
+
+    The blended ``ces_ratio`` counts only those who answered; users who gave up answer less and find
+    the goal harder. Here each stratum's CES (outcome x channel) is weighed by its share of the
+    attempts instead of its share of the answers, assuming that within a stratum those who answered
+    speak for those who did not.
+    """
+
+    ces_ratio: Ratio | None
+    """Sum over the strata of weight x positive / answers. Null without attempts at an asked outcome,
+    when a stratum stays too thin after merging (``thin_strata``), or when the window holds counts
+    made before strata were counted (``complete`` false)."""
+    lower: Ratio | None
+    """Lower bound of its interval at the summary's ``confidence`` (normal, each stratum's share
+    adjusted as Agresti-Coull's)."""
+    upper: Ratio | None
+    """Upper bound of that interval."""
+    min_answers_per_stratum: PositiveInt
+    """Answers a stratum needs to speak for its attempts (``CES_STRATUM_MIN_ANSWERS``)."""
+    strata: list[NonResponseStratum]
+    """The strata weighed, after merging thin ones."""
+    thin_strata: list[str]
+    """The strata ("outcome/channel") with attempts and too few answers even after merging."""
+    unasked_attempts: NonNegativeInt
+    """Attempts at outcomes the goal does not prompt after: not weighed, they cannot be answered."""
+    complete: bool
+    """False when some counts of the window were made before strata were counted."""
+    if_silent_dissatisfied: Ratio | None
+    """positive / prompts: the CES if nobody who was asked and did not answer found it easy."""
+    if_silent_satisfied: Ratio | None
+    """(positive + prompts not answered) / prompts: the CES if all of them did."""
+
+
 class CompletionVsAll(OutputPart):
     """The false positive picture: CES asked only at completion next to CES over all outcomes."""
 
@@ -159,7 +219,8 @@ class GoalSummary(OutputModel):
     schema_version: Annotated[
         int, Strict(), Field(ge=OLDEST_GOAL_SUMMARY_SCHEMA_VERSION, le=GOAL_SUMMARY_SCHEMA_VERSION)
     ] = GOAL_SUMMARY_SCHEMA_VERSION
-    """Contract major version of this message: 3 since measured effort (2: the split by outcome and channel)."""
+    """Contract major version of this message: 4 since the non-response correction (3: measured effort,
+    2: the split by outcome and channel)."""
 
     goal: GoalSlug
     """The goal."""
@@ -223,6 +284,9 @@ class GoalSummary(OutputModel):
     """The answers to prompts after a timed completion, per band of its time to complete (the goal's
     ``measured_effort.duration_bands_seconds``: "<30s", "30s-2m", "2m-10m", "10m+"), every band of the
     goal present (version 3; empty in version 2 records and for goals without measured effort)."""
+    non_response: NonResponse | None = None
+    """The CES corrected for non-response, beside the blended ``ces_ratio`` (version 4; null only in
+    version 2 and 3 records)."""
 
     @model_validator(mode="after")
     def _check_counts(self) -> Self:
@@ -230,6 +294,8 @@ class GoalSummary(OutputModel):
             raise ValueError("window_end must be after window_start")
         if (self.measured_effort is None) != (self.schema_version < 3):
             raise ValueError("measured_effort is written from schema_version 3 on, and only there")
+        if (self.non_response is None) != (self.schema_version < 4):
+            raise ValueError("non_response is written from schema_version 4 on, and only there")
         _check_answer_counts(self.positive, self.neutral, self.negative, self.answers, self.distribution)
         return self
 

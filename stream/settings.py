@@ -172,6 +172,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Answers both the exits and the completions of a window need before their CES gap is computed.",
     )
+    stratum_min_answers: int = Field(
+        10,
+        ge=1,
+        description="Answers a stratum (outcome x channel) of a window needs before they speak for its attempts in "
+        "the CES corrected for non-response; thinner strata are merged (channels of an outcome, then the exit "
+        "outcomes), or the figure is left out.",
+    )
     wilson_confidence: float = Field(
         0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio."
     )

@@ -18,6 +18,7 @@ from stream.ces.goals import CHANNELS, OUTCOMES, WindowFigures, WindowSpec
 __all__ = [
     "DURATION_GAUGE",
     "EXIT_GAP_GAUGES",
+    "NON_RESPONSE_GAUGES",
     "SPLIT_GAUGES",
     "WINDOW_GAUGES",
     "WindowExposition",
@@ -131,6 +132,27 @@ EXIT_GAP_GAUGES = (
     ("ces_goal_exit_ces_gap_lower", "Lower bound of the interval of the exit CES gap (Newcombe).", "lower"),
     ("ces_goal_exit_ces_gap_upper", "Upper bound of the interval of the exit CES gap (Newcombe).", "upper"),
 )
+# (metric name, help, attribute of NonResponse), for the split windows; a value that is None has no sample.
+NON_RESPONSE_GAUGES = (
+    (
+        "ces_goal_ces_ratio_corrected",
+        "CES corrected for non-response: each stratum's (outcome x channel) CES weighed by its share of the "
+        "attempts, not of the answers; absent while a stratum has fewer than CES_STRATUM_MIN_ANSWERS answers.",
+        "ces_ratio",
+    ),
+    ("ces_goal_ces_ratio_corrected_lower", "Lower bound of the interval of the corrected CES.", "lower"),
+    ("ces_goal_ces_ratio_corrected_upper", "Upper bound of the interval of the corrected CES.", "upper"),
+    (
+        "ces_goal_ces_ratio_if_silent_dissatisfied",
+        "CES if nobody who was prompted and did not answer found it easy: positive answers / prompts.",
+        "if_silent_dissatisfied",
+    ),
+    (
+        "ces_goal_ces_ratio_if_silent_satisfied",
+        "CES if everybody who was prompted and did not answer found it easy: (positive + unanswered) / prompts.",
+        "if_silent_satisfied",
+    ),
+)
 
 
 def split_metric_names() -> list[str]:
@@ -225,6 +247,12 @@ class WindowExposition:
                 if gap is not None:
                     for name, attr, prefix in row.gap:
                         lines[name].append(prefix + repr(float(getattr(gap, attr))))
+                correction = segments.non_response
+                if correction is not None:
+                    for name, attr, prefix in row.non_response:
+                        value = getattr(correction, attr)
+                        if value is not None:
+                            lines[name].append(prefix + repr(float(value)))
         return {name: "\n".join(family) for name, family in lines.items() if family}
 
 
@@ -242,13 +270,14 @@ _FAMILY_DOCS: dict[str, str] = {
         for _, attr, what in SPLITS
     },
     **{name: doc for name, doc, _ in EXIT_GAP_GAUGES},
+    **{name: doc for name, doc, _ in NON_RESPONSE_GAUGES},
 }
 
 
 class _RowPrefixes:
     """The sample-line prefixes (name and labels) of one goal and window, made once."""
 
-    __slots__ = ("durations", "gap", "gauges", "labels", "outcomes", "scores", "split")
+    __slots__ = ("durations", "gap", "gauges", "labels", "non_response", "outcomes", "scores", "split")
 
     def __init__(self, goal: str, window: str) -> None:
         labels = self.labels = f'goal="{goal}",window="{window}"'
@@ -268,6 +297,7 @@ class _RowPrefixes:
                 ]
                 self.split.append((attr, segment, (entries[0][0], entries[0][2]), entries))
         self.gap = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in EXIT_GAP_GAUGES]
+        self.non_response = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in NON_RESPONSE_GAUGES]
 
     def score_prefix(self, score: int) -> str:
         prefix = self.scores.get(score)

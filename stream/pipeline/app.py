@@ -158,6 +158,7 @@ class Pipeline:
             baseline_window=format_duration(parse_duration(s.alert_baseline_window)),
             gap_windows=s.baseline_gap_window_names(),
             sequential=(window, s.alert_sequential_drop) if (window := s.sequential_window_name()) else None,
+            stratum_min_answers=s.stratum_min_answers,
         )
         self.metrics.windows.source = self.goal_windows  # gauges read the owned goals' windows at scrape time
         user_events = self.user_events_topic.get_topic_name()

@@ -99,12 +99,12 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
 
 
 def version_of(model) -> int:
-    """The contract version a model writes: SCHEMA_VERSION, or its own once it moved on (GoalSummary: 3)."""
+    """The contract version a model writes: SCHEMA_VERSION, or its own once it moved on (GoalSummary: 4)."""
     return model.model_fields["schema_version"].default
 
 
 def oldest_version_of(model) -> int:
-    """The oldest contract version a model reads (GoalSummary reads 2 and 3)."""
+    """The oldest contract version a model reads (GoalSummary reads 2, 3 and 4)."""
     return OLDEST_GOAL_SUMMARY_SCHEMA_VERSION if model is GoalSummary else version_of(model)
 
 
@@ -224,7 +224,7 @@ def test_python_callers_may_pass_datetime_objects_or_rfc3339_text(payload) -> No
 def test_schema_version_defaults_to_the_current_one(model, payload) -> None:
     message = model.model_validate_json(json.dumps(payload(model, drop=["schema_version"])))
     assert message.schema_version == version_of(model)
-    assert version_of(model) == (3 if model is GoalSummary else SCHEMA_VERSION)
+    assert version_of(model) == (4 if model is GoalSummary else SCHEMA_VERSION)
     assert SCHEMA_VERSION == 1
 
 
@@ -250,12 +250,25 @@ def test_unsupported_schema_version_is_rejected(model, version, payload) -> None
 
 
 def test_a_version_2_goal_summary_still_loads_without_measured_effort(payload) -> None:
-    version_2 = payload(GoalSummary, {"schema_version": 2}, drop=["measured_effort"])
+    version_2 = payload(GoalSummary, {"schema_version": 2}, drop=["measured_effort", "non_response"])
     summary = GoalSummary.model_validate_json(json.dumps(version_2))
-    assert summary.schema_version == 2 and summary.measured_effort is None
-    # Version 3 always carries measured effort, version 2 never does.
-    for wrong in (payload(GoalSummary, drop=["measured_effort"]), payload(GoalSummary, {"schema_version": 2})):
+    assert summary.schema_version == 2 and summary.measured_effort is None and summary.non_response is None
+    # Version 3 on always carries measured effort, version 2 never does.
+    for wrong in (
+        payload(GoalSummary, drop=["measured_effort"]),
+        payload(GoalSummary, {"schema_version": 2}, drop=["non_response"]),
+    ):
         with pytest.raises(ValidationError, match="measured_effort"):
+            GoalSummary.model_validate_json(json.dumps(wrong))
+
+
+def test_a_version_3_goal_summary_still_loads_without_the_non_response_correction(payload) -> None:
+    version_3 = payload(GoalSummary, {"schema_version": 3}, drop=["non_response"])
+    summary = GoalSummary.model_validate_json(json.dumps(version_3))
+    assert summary.schema_version == 3 and summary.non_response is None and summary.measured_effort is not None
+    # Version 4 always carries the correction, version 3 never does.
+    for wrong in (payload(GoalSummary, drop=["non_response"]), payload(GoalSummary, {"schema_version": 3})):
+        with pytest.raises(ValidationError, match="non_response"):
             GoalSummary.model_validate_json(json.dumps(wrong))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from stream.ces.goals.effort import duration_key
 from stream.ces.goals.segments import (
     OUTCOMES,
+    STRATA,
     AnswerCounts,
     add_counts,
     channel_name,
@@ -32,6 +33,7 @@ from stream.ces.goals.segments import (
     segments_equal,
     segments_from_json,
     segments_to_json,
+    stratum_name,
     subtract_counts,
     subtract_segments,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "OutcomeFact",
     "PromptFact",
     "bucket_start",
+    "count_fact",
     "fold_facts",
 ]
 
@@ -54,6 +57,11 @@ _JSON_OUTCOME_KEYS: dict[str, str] = {"completed": "c", "abandoned": "a", "aband
 _OUTCOMES_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_OUTCOME_KEYS.items()}
 _JSON_CHANNEL_KEYS: dict[str, str] = {"web": "w", "ios": "i", "android": "a", "other": "o"}
 _CHANNELS_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_CHANNEL_KEYS.items()}
+# A stratum's key is its outcome's and its channel's: "cw" is completed/web.
+_JSON_STRATUM_KEYS: dict[str, str] = {
+    name: _JSON_OUTCOME_KEYS[outcome] + _JSON_CHANNEL_KEYS[channel] for (outcome, channel), name in STRATA.items()
+}
+_STRATA_BY_JSON_KEY: dict[str, str] = {short: name for name, short in _JSON_STRATUM_KEYS.items()}
 
 # Duration band names are their own JSON keys (``<30s``, ``2m-10m``, ``10m+``: effort.band_names).
 _BAND_NAME = re.compile(r"<?[0-9]+[smhd](?:-[0-9]+[smhd]|\+)?")
@@ -71,8 +79,11 @@ class BucketCounts(AnswerCounts):
     that triggered the prompt and by the goal's channel. ``durations`` counts timed
     completions per duration bucket (:func:`~stream.ces.goals.effort.duration_key`) and
     ``retried`` those of them started more than once; ``by_band`` splits the answers to
-    prompts after a timed completion by its duration band (a segment like the others). Zero entries may be absent from the
-    dicts; equality ignores them.
+    prompts after a timed completion by its duration band (a segment like the others).
+    ``stratum_outcomes`` counts the outcomes per stratum (outcome x channel, ``completed/web``)
+    and ``by_stratum`` the answers per stratum: the attempts and the answers the CES corrected for
+    non-response weighs (:mod:`stream.ces.goals.nonresponse`); both are left out with the segments.
+    Zero entries may be absent from the dicts; equality ignores them.
     """
 
     prompts: int = 0
@@ -82,6 +93,8 @@ class BucketCounts(AnswerCounts):
     durations: dict[int, int] = field(default_factory=dict)
     retried: int = 0
     by_band: dict[str, AnswerCounts] = field(default_factory=dict)
+    stratum_outcomes: dict[str, int] = field(default_factory=dict)
+    by_stratum: dict[str, AnswerCounts] = field(default_factory=dict)
 
     def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str, band: str = "") -> None:
         """Count one answer, blended and in its outcome, channel and duration band segments.
@@ -94,7 +107,11 @@ class BucketCounts(AnswerCounts):
         :raises ValueError: for an unknown sentiment, outcome or channel.
         """
         sentiment = self.add(score, sentiment)
-        for segments, name in ((self.by_outcome, outcome_name(outcome)), (self.by_channel, channel_name(channel))):
+        for segments, name in (
+            (self.by_outcome, outcome_name(outcome)),
+            (self.by_channel, channel_name(channel)),
+            (self.by_stratum, stratum_name(outcome, channel)),
+        ):
             counts = segments.get(name)
             if counts is None:
                 counts = segments[name] = AnswerCounts()
@@ -109,14 +126,19 @@ class BucketCounts(AnswerCounts):
         """Count one prompt shown."""
         self.prompts += 1
 
-    def add_outcome(self, outcome: str) -> None:
-        """Count one goal outcome.
+    def add_outcome(self, outcome: str, channel: str = "") -> None:
+        """Count one goal outcome, and in its stratum when its channel is known.
 
         :param outcome: one of :data:`OUTCOMES` (a ``PromptOutcome`` member works too).
-        :raises ValueError: for an unknown outcome.
+        :param channel: the channel of the attempt; ``""`` for an outcome recorded before
+            strata were counted (a replay of an old decision): it stays out of the strata.
+        :raises ValueError: for an unknown outcome or channel.
         """
         name = outcome_name(outcome)
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
+        if channel:
+            stratum = stratum_name(name, channel)
+            self.stratum_outcomes[stratum] = self.stratum_outcomes.get(stratum, 0) + 1
 
     def add_effort(self, duration_s: float, retried: bool) -> None:
         """Count one timed completion: its duration from the first start, and whether it was retried."""
@@ -126,7 +148,8 @@ class BucketCounts(AnswerCounts):
             self.retried += 1
 
     def merge(self, other: AnswerCounts, *, segments: bool = True) -> None:
-        """Add ``other`` into this one, in place; without ``segments`` the split by outcome and channel stays out."""
+        """Add ``other`` into this one, in place; without ``segments`` the splits (outcome, channel, duration band,
+        stratum) stay out."""
         AnswerCounts.merge(self, other)
         assert isinstance(other, BucketCounts)
         self.prompts += other.prompts
@@ -140,6 +163,10 @@ class BucketCounts(AnswerCounts):
             merge_segments(self.by_channel, other.by_channel)
         if segments and other.by_band:
             merge_segments(self.by_band, other.by_band)
+        if segments and other.stratum_outcomes:
+            add_counts(self.stratum_outcomes, other.stratum_outcomes)
+        if segments and other.by_stratum:
+            merge_segments(self.by_stratum, other.by_stratum)
 
     def subtract(self, other: AnswerCounts) -> None:
         """Take ``other`` out of this one, in place (the inverse of :meth:`merge`).
@@ -160,6 +187,10 @@ class BucketCounts(AnswerCounts):
             subtract_segments(self.by_channel, other.by_channel)
         if other.by_band:
             subtract_segments(self.by_band, other.by_band)
+        if other.stratum_outcomes:
+            subtract_counts(self.stratum_outcomes, other.stratum_outcomes)
+        if other.by_stratum:
+            subtract_segments(self.by_stratum, other.by_stratum)
 
     def is_empty(self) -> bool:
         """True when nothing at all was counted."""
@@ -172,7 +203,7 @@ class BucketCounts(AnswerCounts):
         )
 
     def copy(self, *, segments: bool = True) -> BucketCounts:
-        """An independent copy; without ``segments`` the split by outcome and channel is left out."""
+        """An independent copy; without ``segments`` the splits are left out."""
         return BucketCounts(
             dict(self.scores),
             self.positive,
@@ -186,6 +217,8 @@ class BucketCounts(AnswerCounts):
             dict(self.durations),
             self.retried,
             copy_segments(self.by_band) if segments and self.by_band else {},
+            dict(self.stratum_outcomes) if segments and self.stratum_outcomes else {},
+            copy_segments(self.by_stratum) if segments and self.by_stratum else {},
         )
 
     def __eq__(self, other: object) -> bool:
@@ -200,6 +233,8 @@ class BucketCounts(AnswerCounts):
             and _nonzero(self.durations) == _nonzero(other.durations)
             and self.retried == other.retried
             and segments_equal(self.by_band, other.by_band)
+            and _nonzero(self.stratum_outcomes) == _nonzero(other.stratum_outcomes)
+            and segments_equal(self.by_stratum, other.by_stratum)
         )
 
     __hash__ = None  # mutable
@@ -213,8 +248,10 @@ class BucketCounts(AnswerCounts):
         by outcome (same keys as o) / by channel (w = web, i = ios, a = android, o = other),
         each ``{"s": ..., "p": ..., "u": ..., "n": ...}``; d = timed completions per duration
         key (key as string), r = retried, bb = answers by duration band (the band's name as
-        key). ``score_sum`` is not stored: it follows from ``s``. Records written before the
-        segments or measured effort existed have no bo/bc or d/r/bb.
+        key); so / bs = outcomes / answers per stratum, keyed by the outcome's and the channel's
+        keys together (``cw`` = completed on web). ``score_sum`` is not stored: it follows from
+        ``s``. Records written before the segments, measured effort or strata existed have no
+        bo/bc, d/r/bb or so/bs.
         """
         obj = AnswerCounts.to_json_obj(self)
         if self.prompts:
@@ -234,6 +271,14 @@ class BucketCounts(AnswerCounts):
             obj["r"] = self.retried
         if self.by_band:
             obj["bb"] = segments_to_json(self.by_band)
+        if self.stratum_outcomes:
+            stratum_outcomes = {
+                _JSON_STRATUM_KEYS[name]: count for name, count in self.stratum_outcomes.items() if count
+            }
+            if stratum_outcomes:
+                obj["so"] = stratum_outcomes
+        if self.by_stratum:
+            obj["bs"] = segments_to_json(self.by_stratum, _JSON_STRATUM_KEYS)
         return obj
 
     @classmethod
@@ -245,7 +290,7 @@ class BucketCounts(AnswerCounts):
         """
         if not isinstance(obj, Mapping):
             raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
-        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb"}
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "so", "bs"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
         answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
@@ -254,6 +299,12 @@ class BucketCounts(AnswerCounts):
             if key not in _OUTCOMES_BY_JSON_KEY:
                 raise ValueError(f"bucket counts: unknown outcome key {key!r}")
             outcomes[_OUTCOMES_BY_JSON_KEY[key]] = count_of(key, value)
+        stratum_outcomes: dict[str, int] = {}
+        for key, value in _mapping(obj, "so").items():
+            if key not in _STRATA_BY_JSON_KEY:
+                raise ValueError(f"bucket counts: unknown stratum key {key!r}")
+            if value:
+                stratum_outcomes[_STRATA_BY_JSON_KEY[key]] = count_of(key, value)
         durations, retried = _effort_from_json(obj) if "d" in obj or "r" in obj else ({}, 0)
         return cls(
             scores=answers.scores,
@@ -268,6 +319,8 @@ class BucketCounts(AnswerCounts):
             durations={key: count for key, count in durations.items() if count},
             retried=retried,
             by_band=segments_from_json(obj["bb"], _BAND_NAME, "answers by duration band") if "bb" in obj else {},
+            stratum_outcomes=stratum_outcomes,
+            by_stratum=segments_from_json(obj["bs"], _STRATA_BY_JSON_KEY, "answers by stratum") if "bs" in obj else {},
         )
 
 
@@ -325,11 +378,13 @@ class PromptFact:
 
 @dataclass(frozen=True, slots=True)
 class OutcomeFact:
-    """A goal outcome (counted for the completion ratio, prompted or not)."""
+    """A goal outcome (counted for the completion ratio, prompted or not), and in its stratum
+    (outcome x ``channel``) unless the channel is ``""`` (a decision recorded before strata)."""
 
     goal: str
     at_s: float
     outcome: str
+    channel: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,12 +463,19 @@ def _fold_one_resolution(facts: Sequence[Fact], resolution_s: int) -> dict[Bucke
         counts = deltas.get(key)
         if counts is None:
             counts = deltas[key] = BucketCounts()
-        if isinstance(fact, AnswerFact):
-            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel, fact.band)
-        elif isinstance(fact, PromptFact):
-            counts.prompts += 1
-        elif isinstance(fact, EffortFact):
-            counts.add_effort(fact.duration_s, fact.retried)
-        else:
-            counts.add_outcome(fact.outcome)
+        count_fact(counts, fact)
     return deltas
+
+
+def count_fact(counts: BucketCounts, fact: Fact) -> None:
+    """Count one fact into ``counts``."""
+    if isinstance(fact, AnswerFact):
+        counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel, fact.band)
+    elif isinstance(fact, PromptFact):
+        counts.prompts += 1
+    elif isinstance(fact, OutcomeFact):
+        counts.add_outcome(fact.outcome, fact.channel)
+    elif isinstance(fact, EffortFact):
+        counts.add_effort(fact.duration_s, fact.retried)
+    else:  # pragma: no cover - the Fact union is closed
+        raise TypeError(f"not a fact: {fact!r}")

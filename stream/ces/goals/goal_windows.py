@@ -15,11 +15,19 @@ from typing import Any, TypedDict
 
 from schemas import GoalSummary
 from schemas.common import Channel
-from schemas.goal_summary import CompletionVsAll, ExitGap, MeasuredEffort, SegmentFigures
+from schemas.goal_summary import (
+    CompletionVsAll,
+    ExitGap,
+    MeasuredEffort,
+    NonResponse,
+    NonResponseStratum,
+    SegmentFigures,
+)
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, band_names
 from stream.ces.goals.partials import MergedGoals, goal_partition
+from stream.ces.goals.segments import OUTCOMES
 from stream.ces.goals.stats import (
     AnswerFigures,
     Segments,
@@ -32,10 +40,21 @@ from stream.ces.goals.stats import (
     slower_gap,
 )
 from stream.ces.goals.windows import GoalBuckets, WindowSpec, closed_periods
-from stream.ces.registry import GoalRegistry
+from stream.ces.registry import GoalConfig, GoalRegistry
 
 # After a long outage, summarise at most this many missed periods per goal and window.
 MAX_CATCH_UP_PERIODS = 12
+
+
+def asked_outcomes(goal: GoalConfig) -> tuple[str, ...]:
+    """The outcomes the goal prompts after (its triggers): the strata the non-response correction weighs."""
+    triggers = goal.triggers
+    on = {
+        "completed": triggers.completed,
+        "abandoned": triggers.abandoned,
+        "abandoned_inferred": triggers.inferred_abandonment.enabled,
+    }
+    return tuple(outcome for outcome in OUTCOMES if on[outcome])
 
 
 def _utc(at_s: float) -> datetime:
@@ -55,11 +74,13 @@ class SplitParts(TypedDict):
     exit_gap: ExitGap | None
     completion_vs_all: CompletionVsAll
     by_duration_band: dict[str, SegmentFigures]
+    non_response: NonResponse | None
 
 
 def split_parts(segments: Segments) -> SplitParts:
     """The split by outcome and channel as the contract's parts (``GoalSummary`` fields, /api/goals)."""
     gap = segments.exit_gap
+    correction = segments.non_response
     return {
         "by_outcome": {PromptOutcome(name): _segment(fig) for name, fig in segments.by_outcome.items()},
         "by_channel": {Channel(name): _segment(fig) for name, fig in segments.by_channel.items()},
@@ -80,6 +101,31 @@ def split_parts(segments: Segments) -> SplitParts:
             overstatement=segments.overstatement,
         ),
         "by_duration_band": {name: _segment(fig) for name, fig in segments.by_duration_band.items()},
+        "non_response": None
+        if correction is None
+        else NonResponse(
+            ces_ratio=correction.ces_ratio,
+            lower=correction.lower,
+            upper=correction.upper,
+            min_answers_per_stratum=correction.min_answers,
+            strata=[
+                NonResponseStratum(
+                    outcome=stratum.outcome,  # type: ignore[arg-type]  # an outcome or "exits" by construction
+                    channel=stratum.channel,  # type: ignore[arg-type]  # a channel or "all"
+                    attempts=stratum.attempts,
+                    answers=stratum.answers,
+                    positive=stratum.positive,
+                    weight=stratum.weight,
+                    ces_ratio=stratum.ces_ratio,
+                )
+                for stratum in correction.strata
+            ],
+            thin_strata=list(correction.thin),
+            unasked_attempts=correction.unasked_attempts,
+            complete=correction.complete,
+            if_silent_dissatisfied=correction.if_silent_dissatisfied,
+            if_silent_satisfied=correction.if_silent_satisfied,
+        ),
     }
 
 
@@ -98,6 +144,8 @@ def figures_json(fig: WindowFigures) -> dict[str, Any]:
         out["by_duration_band"] = {
             name: segment.model_dump(mode="json") for name, segment in parts["by_duration_band"].items()
         }
+        correction = parts["non_response"]
+        out["non_response"] = None if correction is None else correction.model_dump(mode="json")
     return out
 
 
@@ -107,6 +155,8 @@ class GoalWindows:
     :param split_windows: names of the windows whose split by outcome and channel the
         exported snapshot carries (the API and the summaries carry it for every window).
     :param split_min_answers: answers each side needs before the exit gap is computed.
+    :param stratum_min_answers: answers a stratum (outcome x channel) needs before it speaks for its
+        attempts in the CES corrected for non-response (:mod:`~stream.ces.goals.nonresponse`).
     :param baseline_window: the window the ``gap_windows`` are compared with (its counts minus
         theirs: :func:`~stream.ces.goals.stats.baseline_gap`); the figures of a gap window carry
         the CES difference and its interval. Derived from the window counts at read time, so
@@ -127,6 +177,7 @@ class GoalWindows:
         baseline_window: str | None = None,
         gap_windows: Collection[str] = (),
         sequential: tuple[str, float] | None = None,
+        stratum_min_answers: int = 10,
     ) -> None:
         self.registry = registry
         self.window_specs = tuple(window_specs)
@@ -134,6 +185,7 @@ class GoalWindows:
         self.confidence = confidence
         self.split_windows = frozenset(split_windows)
         self.split_min_answers = split_min_answers
+        self.stratum_min_answers = stratum_min_answers
         names = {spec.name for spec in self.window_specs}
         self.baseline_window = baseline_window if baseline_window in names else None
         self.gap_windows = frozenset(gap_windows) & names - {baseline_window} if self.baseline_window else frozenset()
@@ -148,6 +200,7 @@ class GoalWindows:
             goal.slug: band_names(goal.measured_effort.duration_bands_seconds) if goal.measured_effort.enabled else ()
             for goal in registry.goals
         }
+        self.asked = {goal.slug: asked_outcomes(goal) for goal in registry.goals}
         # Every bucket boundary of every window is a multiple of this (see rows_key).
         self.slot_s = math.gcd(*(spec.resolution_s for spec in self.window_specs)) if self.window_specs else 1
 
@@ -163,6 +216,8 @@ class GoalWindows:
             self.confidence,
             segment_min_answers=self.split_min_answers if split else None,
             bands=self.bands[goal],
+            asked=self.asked[goal],
+            stratum_min_answers=self.stratum_min_answers,
         )
 
     def snapshot(

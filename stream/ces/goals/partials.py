@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from stream.ces.goals.buckets import AnswerFact, BucketCounts, EffortFact, Fact, OutcomeFact, PromptFact, bucket_start
+from stream.ces.goals.buckets import BucketCounts, Fact, bucket_start, count_fact
 from stream.ces.goals.windows import GoalBuckets
 
 
@@ -68,19 +68,6 @@ def goal_partition(goal: str, partitions: int) -> int:
     return int.from_bytes(hashlib.sha256(goal.encode()).digest()[:4], "big") % partitions
 
 
-def _count(counts: BucketCounts, fact: Fact) -> None:
-    if isinstance(fact, AnswerFact):
-        counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel, fact.band)
-    elif isinstance(fact, PromptFact):
-        counts.add_prompt()
-    elif isinstance(fact, OutcomeFact):
-        counts.add_outcome(fact.outcome)
-    elif isinstance(fact, EffortFact):
-        counts.add_effort(fact.duration_s, fact.retried)
-    else:  # pragma: no cover - the Fact union is closed
-        raise TypeError(f"not a fact: {fact!r}")
-
-
 def apply_facts(
     partials: dict[PartialKey, Partial],
     partition: int,
@@ -113,7 +100,7 @@ def apply_facts(
         for offset, fact in sorted(set(items), key=lambda item: item[0]):
             if offset <= applied_before:
                 continue  # counted before this crash/replay
-            _count(partial.counts, fact)
+            count_fact(partial.counts, fact)
             partial.hwm = max(partial.hwm, offset)
             changed.add(key)
     return changed

@@ -24,6 +24,10 @@ OUTCOMES = ("completed", "abandoned", "abandoned_inferred")
 #: The outcomes at which a user left the goal without completing it.
 EXIT_OUTCOMES = ("abandoned", "abandoned_inferred")
 CHANNELS = tuple(channel.value for channel in Channel)
+#: The strata of the CES corrected for non-response (:mod:`stream.ces.goals.nonresponse`): outcome x channel.
+STRATA: dict[tuple[str, str], str] = {
+    (outcome, channel): f"{outcome}/{channel}" for outcome in OUTCOMES for channel in CHANNELS
+}
 
 # Canonical plain-str names; looking a StrEnum member up here also returns the plain str.
 _OUTCOME_NAMES: dict[str, str] = {name: name for name in OUTCOMES}
@@ -44,6 +48,17 @@ def channel_name(channel: str) -> str:
     :raises ValueError: for an unknown channel.
     """
     return _name_in(_CHANNEL_NAMES, channel, "channel")
+
+
+def stratum_name(outcome: str, channel: str) -> str:
+    """The name of an outcome x channel stratum, ``completed/web``.
+
+    :raises ValueError: for an unknown outcome or channel.
+    """
+    try:
+        return STRATA[(outcome, channel)]
+    except KeyError:
+        return STRATA[(outcome_name(outcome), channel_name(channel))]
 
 
 def _name_in(names: dict[str, str], value: str, what: str) -> str:

@@ -16,6 +16,7 @@ from statistics import NormalDist
 
 from stream.ces.goals.buckets import OUTCOMES, BucketCounts
 from stream.ces.goals.effort import effort_divergence, effort_figures, slower_counts
+from stream.ces.goals.nonresponse import NonResponse, corrected_ces
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, AnswerCounts, sum_segments
 
 
@@ -196,6 +197,8 @@ class Segments:
     asked only at completion, next to ``all_outcomes_ces_ratio`` (the blended CES);
     ``overstatement`` is the first minus the second. ``by_duration_band``: the answers after a
     timed completion per band of its time to complete, in band order (reported against measured effort).
+    ``non_response``: the CES weighed by attempts per stratum, and the bounds that assume nothing
+    about who stayed silent (:mod:`stream.ces.goals.nonresponse`).
     """
 
     by_outcome: dict[str, AnswerFigures]
@@ -206,6 +209,7 @@ class Segments:
     all_outcomes_ces_ratio: float | None
     overstatement: float | None
     by_duration_band: dict[str, AnswerFigures] = field(default_factory=dict)
+    non_response: NonResponse | None = None
 
 
 @dataclass(slots=True)
@@ -289,12 +293,16 @@ def segment_figures(
     confidence: float,
     min_answers: int,
     bands: tuple[str, ...] = (),
+    asked: tuple[str, ...] = OUTCOMES,
+    stratum_min_answers: int = 10,
 ) -> Segments:
-    """The split of a window's answers by outcome, channel and duration band, the exit gap and the false
-    positive picture.
+    """The split of a window's answers by outcome, channel and duration band, the exit gap, the false
+    positive picture and the CES corrected for non-response.
 
     :param min_answers: answers each side (exits, completions) needs before the exit gap is computed.
     :param bands: the goal's duration band names, in order (:func:`~stream.ces.goals.effort.band_names`).
+    :param asked: the outcomes the goal prompts after (the strata of the correction).
+    :param stratum_min_answers: answers a stratum needs to speak for its attempts.
     """
     by_outcome = {
         name: answer_figures(counts.by_outcome.get(name, _NO_ANSWERS), scale_points, confidence) for name in OUTCOMES
@@ -317,6 +325,17 @@ def segment_figures(
         by_duration_band={
             name: answer_figures(counts.by_band.get(name, _NO_ANSWERS), scale_points, confidence) for name in bands
         },
+        non_response=corrected_ces(
+            counts.stratum_outcomes,
+            counts.by_stratum,
+            outcomes=counts.outcomes,
+            answers=counts.answers,
+            positive=counts.positive,
+            prompts=counts.prompts,
+            asked=asked,
+            min_answers=stratum_min_answers,
+            z=z_score(confidence),
+        ),
     )
 
 
@@ -355,6 +374,8 @@ def figures(
     *,
     segment_min_answers: int | None = None,
     bands: tuple[str, ...] = (),
+    asked: tuple[str, ...] = OUTCOMES,
+    stratum_min_answers: int = 10,
 ) -> WindowFigures:
     """Compute the figures of one window from its summed counts.
 
@@ -367,6 +388,8 @@ def figures(
     :param segment_min_answers: when given, also compute the split by outcome and channel
         (:func:`segment_figures`) with this minimum for the exit gap; ``None`` skips it.
     :param bands: the goal's duration band names, for the split by duration band.
+    :param asked: the outcomes the goal prompts after, for the CES corrected for non-response.
+    :param stratum_min_answers: answers a stratum of that correction needs.
     """
     answers = counts.positive + counts.neutral + counts.negative
     scores = counts.scores
@@ -393,7 +416,7 @@ def figures(
         completion_ratio=_ratio(outcomes["completed"], sum(outcomes.values())),
         segments=None
         if segment_min_answers is None
-        else segment_figures(counts, scale_points, confidence, segment_min_answers, bands),
+        else segment_figures(counts, scale_points, confidence, segment_min_answers, bands, asked, stratum_min_answers),
         timed_completions=effort.timed_completions,
         retried=effort.retried,
         retry_ratio=effort.retry_ratio,

@@ -262,7 +262,7 @@ def _decide_outcome(
     )
     if reason is None and user_id is None:
         reason = SuppressionReason.no_recipient
-    facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(goal, at_s, outcome.value))]
+    facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(goal, at_s, outcome.value, channel))]
     prompt: SurveyPrompt | None = None
     prompt_id: str | None = None
     if reason is None:
@@ -288,6 +288,7 @@ def _decide_outcome(
         recorded_at_s=now_s,
         duration_s=None if effort is None else effort[0],
         retried=effort is not None and effort[1],
+        channel=channel,
     )
     return PromptDecision(
         event_id=event_id,

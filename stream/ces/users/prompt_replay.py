@@ -18,7 +18,7 @@ def _recorded_facts(seen: SeenEvent, offset: int) -> list[tuple[int, Fact]]:
     """The facts a recorded decision emitted, with the offset they were first emitted with."""
     if seen.outcome is None:
         return []
-    facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(seen.goal, seen.at_s, seen.outcome))]
+    facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(seen.goal, seen.at_s, seen.outcome, seen.channel))]
     if seen.prompt_id is not None:
         facts.append((offset, PromptFact(seen.goal, seen.at_s, seen.outcome)))
     if seen.duration_s is not None:

@@ -264,6 +264,8 @@ class SeenEvent:
     :param recorded_at_s: ``now_s`` when the decision was taken (for pruning).
     :param duration_s: for a timed completion, seconds from the attempt's first start.
     :param retried: for a timed completion, whether the attempt had more than one start.
+    :param channel: the channel of the attempt (its outcome's stratum); ``""`` in decisions
+        recorded before strata were counted.
     """
 
     offset: int
@@ -276,6 +278,7 @@ class SeenEvent:
     recorded_at_s: float = 0.0
     duration_s: float | None = None
     retried: bool = False
+    channel: str = ""
 
     def to_json_obj(self) -> list[Any]:
         obj = [
@@ -288,7 +291,9 @@ class SeenEvent:
             self.expired_offset,
             self.recorded_at_s,
         ]
-        if self.duration_s is not None:  # timed completions only
+        if self.channel:  # outcomes only: a started event records none
+            obj += [self.duration_s, int(self.retried), self.channel]
+        elif self.duration_s is not None:
             obj += [self.duration_s, int(self.retried)]
         return obj
 
@@ -304,8 +309,9 @@ class SeenEvent:
             None if suppressed is None else str(suppressed),
             None if expired_offset is None else int(expired_offset),
             float(recorded),
-            float(rest[0]) if rest else None,
+            None if not rest or rest[0] is None else float(rest[0]),
             bool(rest[1]) if len(rest) > 1 else False,
+            str(rest[2]) if len(rest) > 2 else "",
         )
 
 

@@ -31,7 +31,7 @@ def one_answer(score: int = 4) -> BucketCounts:
 
 
 def answers_of(score: int, times: int) -> BucketCounts:
-    """What ``times`` x :func:`one_answer` sum to, written out: blended and in both segments."""
+    """What ``times`` x :func:`one_answer` sum to, written out: blended and in every segment."""
     segment = AnswerCounts(scores={score: times}, positive=times, score_sum=score * times)
     return BucketCounts(
         scores={score: times},
@@ -39,6 +39,7 @@ def answers_of(score: int, times: int) -> BucketCounts:
         score_sum=score * times,
         by_outcome={"completed": segment.copy()},
         by_channel={"web": segment.copy()},
+        by_stratum={"completed/web": segment.copy()},
     )
 
 

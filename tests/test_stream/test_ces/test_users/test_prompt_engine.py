@@ -127,7 +127,7 @@ def test_completed_event_prompts_in_the_users_locale() -> None:
     assert prompt.expires_at.timestamp() == NOW_S + 1800
     assert prompt.event_id == event.event_id
     at_s = NOW_S - 10
-    assert decision.facts == [(7, OutcomeFact("claim", at_s, "completed")), (7, PromptFact("claim", at_s, "completed"))]
+    assert decision.facts == [(7, OutcomeFact("claim", at_s, "completed", "web")), (7, PromptFact("claim", at_s, "completed"))]
     # Recorded: pending prompt with its scale, cooldown stamps, seen event; never the raw user id.
     pending = state.pending[str(expected_id)]
     assert (pending.goal, pending.scale_kind, pending.positive) == ("claim", "five_point", (4, 5))
@@ -217,7 +217,7 @@ def test_suppression_reasons(goal: str, at_s: float, prepare: Any, expected: Sup
     assert decision.prompt is None and decision.prompt_id is None
     assert decision.dead_letter_reason is None
     # The outcome counts anyway (completion ratio counts every outcome); no prompt fact.
-    assert decision.facts == [(3, OutcomeFact(goal, at_s, "completed"))]
+    assert decision.facts == [(3, OutcomeFact(goal, at_s, "completed", "web"))]
     assert state.pending == pending_before
     assert state.seen_events[_event_id(10)].suppressed == expected.value
 
@@ -346,7 +346,7 @@ def test_a_completion_of_a_started_goal_counts_its_duration() -> None:
     assert not state.open_goals["timed"].infers and not may_have_deadlines(state.to_bytes())
     decision = _decide(state, _event(61, goal="timed", at_s=NOW_S - 5), offset=2)
     assert (2, EffortFact("timed", NOW_S - 5, 95.0, False)) in decision.facts
-    assert (2, OutcomeFact("timed", NOW_S - 5, "completed")) in decision.facts
+    assert (2, OutcomeFact("timed", NOW_S - 5, "completed", "web")) in decision.facts
     assert state.open_goals == {}
 
 
@@ -418,7 +418,7 @@ def test_started_then_finished_closes_the_open_goal(closing: str) -> None:
     state = UserState()
     _decide(state, _event(32, kind="started", at_s=NOW_S - 60), offset=1)
     decision = _decide(state, _event(33, kind=closing, at_s=NOW_S - 10), offset=2)
-    assert decision.facts[0] == (2, OutcomeFact("claim", NOW_S - 10, closing))
+    assert decision.facts[0] == (2, OutcomeFact("claim", NOW_S - 10, closing, "web"))
     assert state.open_goals == {} and next_deadline_s(state) is None
     assert _expire(state, NOW_S + 2 * TIMEOUT_S, offset=3) == []
 
@@ -442,7 +442,7 @@ def test_inferred_abandonment_fires_at_the_deadline_not_before() -> None:
     [decision] = _expire(state, deadline, offset=3)
     assert decision.event_id == _event_id(36) and decision.outcome == "abandoned_inferred"
     assert decision.facts == [
-        (3, OutcomeFact("claim", deadline, "abandoned_inferred")),
+        (3, OutcomeFact("claim", deadline, "abandoned_inferred", "web")),
         (3, PromptFact("claim", deadline, "abandoned_inferred")),
     ]
     prompt = decision.prompt
@@ -486,7 +486,7 @@ def test_inferred_abandonment_is_suppressed_like_any_outcome() -> None:
     _decide(state, _event(40, goal="policy", at_s=NOW_S - 5), offset=2)  # prompts: now a prompt is open
     [decision] = _expire(state, NOW_S - 10 + TIMEOUT_S, offset=3)
     assert decision.suppressed is SuppressionReason.open_prompt
-    assert decision.facts == [(3, OutcomeFact("claim", NOW_S - 10 + TIMEOUT_S, "abandoned_inferred"))]
+    assert decision.facts == [(3, OutcomeFact("claim", NOW_S - 10 + TIMEOUT_S, "abandoned_inferred", "web"))]
 
 
 def test_inferred_abandonment_without_a_user_id_cannot_prompt() -> None:

@@ -53,7 +53,7 @@ def test_a_record_from_before_the_erasure_counts_but_brings_nothing_back() -> No
 
     out, facts, _ = stage.batch(late)
 
-    assert facts[0] == (user.offset, OutcomeFact("claim", NOW_S - 10, "completed"))  # the outcome still counts
+    assert facts[0] == (user.offset, OutcomeFact("claim", NOW_S - 10, "completed", "web"))  # the outcome still counts
     assert out.sent[PROMPTS] == [] and out.sent[DEAD] == []
     assert stage.stored_state(user).is_empty()
     assert ("users", user.partition, user.ref.encode(), None) in out.puts

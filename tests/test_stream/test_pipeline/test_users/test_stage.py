@@ -179,7 +179,7 @@ def test_a_completed_goal_prompts_an_eligible_user(stage: Stage) -> None:
     assert (prompt.user_id, prompt.goal, prompt.outcome.value) == (user.user_id, "claim", "completed")
     assert [sent.key for sent in out.sent[PROMPTS]] == [user.user_id.encode()]  # addressed to the raw user id
     assert facts == [
-        (user.offset, OutcomeFact("claim", NOW_S - 10, "completed")),
+        (user.offset, OutcomeFact("claim", NOW_S - 10, "completed", "web")),
         (user.offset, PromptFact("claim", NOW_S - 10, "completed")),
     ]
     assert counts == {"claim": GoalCounts(goal_events=1, prompts_sent=1, answers_joined=0)}
@@ -191,7 +191,7 @@ def test_a_user_outside_the_sample_gets_no_prompt(stage: Stage) -> None:
     user = User("customer-2")
     out, facts, counts = stage.batch(user.goal_event("completed", goal="nobody"))
     assert out.sent[PROMPTS] == []
-    assert facts == [(user.offset, OutcomeFact("nobody", NOW_S - 10, "completed"))]
+    assert facts == [(user.offset, OutcomeFact("nobody", NOW_S - 10, "completed", "web"))]
     assert counts == {"nobody": GoalCounts(goal_events=1)}
 
 
@@ -239,7 +239,7 @@ def test_a_replayed_record_resends_its_prompt_but_counts_it_once(stage: Stage) -
     assert counts["claim"].prompts_sent == 0
     assert stage.sample("ces_survey_prompts_total", goal="claim", outcome="completed") == 1
     assert facts == [
-        (first.message.offset, OutcomeFact("claim", NOW_S - 10, "completed")),
+        (first.message.offset, OutcomeFact("claim", NOW_S - 10, "completed", "web")),
         (first.message.offset, PromptFact("claim", NOW_S - 10, "completed")),
     ]  # the same facts at the same offset: the partials count them once
 
@@ -279,7 +279,7 @@ def test_a_started_goal_arms_the_expiry_timer_and_an_expiry_record_infers_abando
 
     [prompt] = prompts_in(out)
     assert (prompt.user_id, prompt.outcome.value) == (user.user_id, "abandoned_inferred")
-    assert (user.offset, OutcomeFact("claim", deadline, "abandoned_inferred")) in facts
+    assert (user.offset, OutcomeFact("claim", deadline, "abandoned_inferred", "web")) in facts
     assert counts["claim"].prompts_sent == 1
     assert stage.stored_state(user).open_goals == {}
 
