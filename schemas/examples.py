@@ -31,6 +31,32 @@ WORKED_EXAMPLE_SPLIT: dict[tuple[str, str], dict[int, int]] = {
 """The GoalSummary example's answers by (outcome, channel) -> {score: answers}: the worked example
 (40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1) with 60 answers at completion and 40 at exits, 70 on web and 30 on iOS."""
 
+WORKED_EXAMPLE_ATTEMPTS: dict[tuple[str, str], int] = {
+    ("completed", "web"): 1050,
+    ("completed", "ios"): 450,
+    ("abandoned", "web"): 240,
+    ("abandoned", "ios"): 60,
+    ("abandoned_inferred", "web"): 150,
+    ("abandoned_inferred", "ios"): 50,
+}
+"""The attempts (goal outcomes) behind those answers, per (outcome, channel): the example's 1 500
+completions, 300 abandonments and 200 inferred abandonments, 70 % of each on web."""
+
+
+def _cells() -> list[dict[str, Any]]:
+    """The example's counts per outcome and channel (positive: scores 4 and 5 of the five-point scale)."""
+    return [
+        {
+            "outcome": outcome,
+            "channel": channel,
+            "attempts": attempts,
+            "answers": sum(WORKED_EXAMPLE_SPLIT[(outcome, channel)].values()),
+            "positive": sum(n for score, n in WORKED_EXAMPLE_SPLIT[(outcome, channel)].items() if score >= 4),
+        }
+        for (outcome, channel), attempts in WORKED_EXAMPLE_ATTEMPTS.items()
+    ]
+
+
 _NO_ANSWERS: dict[str, Any] = {
     "answers": 0,
     "positive": 0,
@@ -263,30 +289,32 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
             "10m+": _NO_ANSWERS,
         },
         # The same window weighed by attempts: completions on web and iOS hold enough answers on their own;
-        # the iOS exits do not (5 answers each), so each exit outcome is one stratum over its channels.
+        # abandonments on iOS and inferred abandonments on web do not (8 each), so each exit outcome is one
+        # stratum over its channels. The exits are 25 % of the attempts but 40 % of the answers: corrected 0.68.
         "non_response": {
-            "ces_ratio": 0.6908,
-            "lower": 0.5788,
-            "upper": 0.8028,
+            "ces_ratio": 0.6793,
+            "lower": 0.5652,
+            "upper": 0.7934,
             "min_answers_per_stratum": 10,
+            "asked_outcomes": ["completed", "abandoned", "abandoned_inferred"],
             "strata": [
                 {
                     "outcome": "completed",
                     "channel": "web",
                     "attempts": 1050,
-                    "answers": 40,
-                    "positive": 35,
+                    "answers": 45,
+                    "positive": 40,
                     "weight": 0.525,
-                    "ces_ratio": 0.875,
+                    "ces_ratio": 0.8889,
                 },
                 {
                     "outcome": "completed",
                     "channel": "ios",
                     "attempts": 450,
-                    "answers": 20,
-                    "positive": 15,
+                    "answers": 15,
+                    "positive": 10,
                     "weight": 0.225,
-                    "ces_ratio": 0.75,
+                    "ces_ratio": 0.6667,
                 },
                 {
                     "outcome": "abandoned",
@@ -307,6 +335,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
                     "ces_ratio": 0.2667,
                 },
             ],
+            "cells": _cells(),
             "thin_strata": [],
             "unasked_attempts": 0,
             "complete": True,

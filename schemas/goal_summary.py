@@ -129,6 +129,27 @@ class MeasuredEffort(OutputPart):
         return self
 
 
+class StratumCounts(OutputPart):
+    """The attempts and answers of one outcome on one channel, as counted (before any merging)."""
+
+    outcome: PromptOutcome
+    """The outcome of the attempts."""
+    channel: Channel
+    """The channel of the attempts (the goal event's)."""
+    attempts: NonNegativeInt
+    """Goal outcomes (prompted or not)."""
+    answers: NonNegativeInt
+    """Answers to prompts after those outcomes."""
+    positive: NonNegativeInt
+    """Positive answers among them."""
+
+    @model_validator(mode="after")
+    def _check_counts(self) -> Self:
+        if self.positive > self.answers:
+            raise ValueError("positive must not exceed answers")
+        return self
+
+
 class NonResponseStratum(OutputPart):
     """One stratum of the CES corrected for non-response: its attempts, its answers, its weight."""
 
@@ -174,8 +195,13 @@ class NonResponse(OutputPart):
     """Upper bound of that interval."""
     min_answers_per_stratum: PositiveInt
     """Answers a stratum needs to speak for its attempts (``CES_STRATUM_MIN_ANSWERS``)."""
+    asked_outcomes: list[PromptOutcome]
+    """The outcomes the goal prompts after (its triggers): the ones weighed."""
     strata: list[NonResponseStratum]
     """The strata weighed, after merging thin ones."""
+    cells: list[StratumCounts]
+    """The counts per outcome and channel the strata were made from (every one with a count), so
+    that a run of windows can be summed and corrected again (``ces-stream report`` does)."""
     thin_strata: list[str]
     """The strata ("outcome/channel") with attempts and too few answers even after merging."""
     unasked_attempts: NonNegativeInt

@@ -22,12 +22,13 @@ from schemas.goal_summary import (
     NonResponse,
     NonResponseStratum,
     SegmentFigures,
+    StratumCounts,
 )
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, band_names
 from stream.ces.goals.partials import MergedGoals, goal_partition
-from stream.ces.goals.segments import OUTCOMES
+from stream.ces.goals.segments import OUTCOMES, STRATUM_PARTS
 from stream.ces.goals.stats import (
     AnswerFigures,
     Segments,
@@ -108,6 +109,7 @@ def split_parts(segments: Segments) -> SplitParts:
             lower=correction.lower,
             upper=correction.upper,
             min_answers_per_stratum=correction.min_answers,
+            asked_outcomes=[PromptOutcome(outcome) for outcome in correction.asked],
             strata=[
                 NonResponseStratum(
                     outcome=stratum.outcome,  # type: ignore[arg-type]  # an outcome or "exits" by construction
@@ -119,6 +121,16 @@ def split_parts(segments: Segments) -> SplitParts:
                     ces_ratio=stratum.ces_ratio,
                 )
                 for stratum in correction.strata
+            ],
+            cells=[
+                StratumCounts(
+                    outcome=PromptOutcome(STRATUM_PARTS[name][0]),
+                    channel=Channel(STRATUM_PARTS[name][1]),
+                    attempts=cell[0],
+                    answers=cell[1],
+                    positive=cell[2],
+                )
+                for name, cell in correction.cells.items()
             ],
             thin_strata=list(correction.thin),
             unasked_attempts=correction.unasked_attempts,

@@ -29,12 +29,17 @@ from dataclasses import dataclass
 
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, OUTCOMES, STRATA, AnswerCounts
 
-__all__ = ["NonResponse", "Stratum", "corrected_ces", "silent_bounds"]
+__all__ = ["Cell", "NonResponse", "Stratum", "corrected_ces", "silent_bounds", "stratum_cells"]
+
+Cell = tuple[int, int, int]
+"""``(attempts, answers, positive)`` of one stratum as counted, before any merging."""
 
 #: The channel of a stratum that merges every channel of its outcome(s).
 ALL_CHANNELS = "all"
 #: The outcome of a stratum that merges the exit outcomes (abandoned, abandoned_inferred).
 EXITS = "exits"
+
+_NOTHING: Cell = (0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +47,8 @@ class Stratum:
     """One stratum of the correction: its attempts (outcomes), its answers, and its weight.
 
     ``outcome`` is an outcome or ``exits`` (both exit outcomes merged); ``channel`` a channel
-    or ``all`` (every channel merged). ``weight`` is its share of the weighed attempts; a
-    thin stratum (fewer answers than the minimum) has weight 0 and is named in ``thin``.
+    or ``all`` (every channel merged). ``weight`` is its share of the weighed attempts (0 when
+    the figure is left out).
     """
 
     outcome: str
@@ -54,10 +59,6 @@ class Stratum:
     weight: float
 
     @property
-    def name(self) -> str:
-        return f"{self.outcome}/{self.channel}"
-
-    @property
     def ces_ratio(self) -> float | None:
         return self.positive / self.answers if self.answers else None
 
@@ -66,11 +67,12 @@ class Stratum:
 class NonResponse:
     """A window's CES corrected for non-response, and the bounds that assume nothing.
 
-    ``ces_ratio`` is ``None`` (with ``lower``/``upper``) when no stratum had attempts, when a
+    ``ces_ratio`` is ``None`` (with ``lower``/``upper``) when no asked stratum had attempts, when a
     stratum stayed too thin (``thin`` names them), or when the window holds counts made
     before strata were counted (``complete`` is False). ``strata`` are the strata used, in
-    outcome then channel order; ``min_answers`` is what a stratum needed. The bounds are ``None``
-    without prompts.
+    outcome then channel order; ``cells`` the counts they were made from, per stratum name
+    (``completed/web``), so that periods can be summed and corrected again; ``asked`` the outcomes
+    weighed and ``min_answers`` what a stratum needed. The bounds are ``None`` without prompts.
     """
 
     ces_ratio: float | None
@@ -80,7 +82,9 @@ class NonResponse:
     thin: tuple[str, ...]
     unasked_attempts: int
     complete: bool
+    asked: tuple[str, ...]
     min_answers: int
+    cells: dict[str, Cell]
     if_silent_dissatisfied: float | None
     if_silent_satisfied: float | None
 
@@ -92,15 +96,25 @@ def silent_bounds(positive: int, answers: int, prompts: int) -> tuple[float, flo
     A window may hold answers to prompts from before it (``answers > prompts``): then the
     answers are the denominator and nobody counts as silent.
     """
-    asked = max(prompts, answers)
-    if not prompts or not asked:
+    if not prompts:
         return None
+    asked = max(prompts, answers)
     return positive / asked, (positive + asked - answers) / asked
 
 
+def stratum_cells(stratum_outcomes: Mapping[str, int], by_stratum: Mapping[str, AnswerCounts]) -> dict[str, Cell]:
+    """The cells of a window's counts: its outcomes and its answers per stratum, side by side."""
+    cells: dict[str, Cell] = {}
+    for name in STRATA.values():
+        attempts = stratum_outcomes.get(name, 0)
+        counts = by_stratum.get(name)
+        if attempts or counts is not None:
+            cells[name] = (attempts, counts.answers, counts.positive) if counts is not None else (attempts, 0, 0)
+    return cells
+
+
 def corrected_ces(
-    stratum_outcomes: Mapping[str, int],
-    by_stratum: Mapping[str, AnswerCounts],
+    cells: Mapping[str, Cell],
     *,
     outcomes: Mapping[str, int],
     answers: int,
@@ -110,56 +124,53 @@ def corrected_ces(
     min_answers: int,
     z: float,
 ) -> NonResponse:
-    """The CES of one window corrected for non-response.
+    """The CES of one window (or of a sum of windows) corrected for non-response.
 
-    :param stratum_outcomes: outcomes per stratum name (``completed/web``), as counted.
-    :param by_stratum: answers per stratum name.
-    :param outcomes: the window's outcomes per outcome (to see whether every one was counted in its stratum).
-    :param answers: the window's answers (likewise).
-    :param positive: the window's positive answers (for the bounds).
-    :param prompts: the window's prompts (for the bounds).
+    :param cells: ``(attempts, answers, positive)`` per stratum name (``completed/web``), as
+        counted (:func:`stratum_cells`).
+    :param outcomes: the outcomes per outcome (to see whether every one was counted in its stratum).
+    :param answers: the answers (likewise).
+    :param positive: the positive answers (for the bounds).
+    :param prompts: the prompts (for the bounds).
     :param asked: the outcomes the goal prompts after; attempts at others are not weighed.
     :param min_answers: answers a stratum needs to speak for its attempts (at least 1).
     :param z: the normal quantile of the interval (``z_score(confidence)``).
     """
     bounds = silent_bounds(positive, answers, prompts)
-    lower_bound, upper_bound = bounds if bounds is not None else (None, None)
-    complete = sum(stratum_outcomes.values()) == sum(outcomes.values()) and (
-        sum(counts.answers for counts in by_stratum.values()) == answers
-    )
-    asked_outcomes = [outcome for outcome in OUTCOMES if outcome in asked]
-    unasked = sum(count for outcome, count in outcomes.items() if outcome not in asked)
+    if_dissatisfied, if_satisfied = bounds if bounds is not None else (None, None)
     need = max(1, min_answers)
+    asked_outcomes = tuple(outcome for outcome in OUTCOMES if outcome in asked)
+    cells = {name: cell for name, cell in cells.items() if cell != _NOTHING}
+    unasked = sum(count for outcome, count in outcomes.items() if outcome not in asked)
+    complete = sum(cell[0] for cell in cells.values()) == sum(outcomes.values()) and (
+        sum(cell[1] for cell in cells.values()) == answers
+    )
+
+    def result(ratio: float | None, margin: float, strata: tuple[Stratum, ...], thin: tuple[str, ...]) -> NonResponse:
+        return NonResponse(
+            None if ratio is None else min(1.0, ratio),
+            None if ratio is None else max(0.0, ratio - margin),
+            None if ratio is None else min(1.0, ratio + margin),
+            strata,
+            thin,
+            unasked,
+            complete,
+            asked_outcomes,
+            need,
+            cells,
+            if_dissatisfied,
+            if_satisfied,
+        )
+
     if not complete:
-        return NonResponse(None, None, None, (), (), unasked, False, need, lower_bound, upper_bound)
-    cells = {
-        (outcome, channel): _cell(stratum_outcomes, by_stratum, STRATA[(outcome, channel)])
-        for outcome in asked_outcomes
-        for channel in CHANNELS
-    }
-    # Each outcome by channel; or, with a thin channel, all its channels together.
-    groups: list[tuple[str, str, list[tuple[str, str]]]] = []
-    for outcome in asked_outcomes:
-        keys = [(outcome, channel) for channel in CHANNELS if cells[(outcome, channel)] != (0, 0, 0)]
-        if all(cells[key][1] >= need for key in keys if cells[key][0]):
-            groups += [(outcome, channel, [(outcome, channel)]) for outcome, channel in keys]
-        elif keys:
-            groups.append((outcome, ALL_CHANNELS, keys))
-    # A thin exit outcome: both exit outcomes together.
-    exits = [group for group in groups if group[0] in EXIT_OUTCOMES]
-    if len({outcome for outcome, _, _ in exits}) == len(EXIT_OUTCOMES) and any(
-        _is_thin(_sum_cells(cells, keys), need) for _, _, keys in exits
-    ):
-        groups = [group for group in groups if group[0] not in EXIT_OUTCOMES]
-        groups.append((EXITS, ALL_CHANNELS, [key for _, _, keys in exits for key in keys]))
-    totals = [(outcome, channel, _sum_cells(cells, keys)) for outcome, channel, keys in groups]
+        return result(None, 0.0, (), ())
+    totals = _strata(cells, asked_outcomes, need)
     thin = tuple(f"{outcome}/{channel}" for outcome, channel, total in totals if _is_thin(total, need))
     weighed = sum(total[0] for _, _, total in totals)
     if thin or not weighed:
-        strata = tuple(Stratum(outcome, channel, *total, weight=0.0) for outcome, channel, total in totals)
-        return NonResponse(None, None, None, strata, thin, unasked, True, need, lower_bound, upper_bound)
-    strata = tuple(Stratum(outcome, channel, *total, weight=total[0] / weighed) for outcome, channel, total in totals)
-    # Sum attempts x share positive before dividing: the worked example comes out exact (0.76, not 0.7600000000000001).
+        return result(None, 0.0, tuple(Stratum(o, c, *total, weight=0.0) for o, c, total in totals), thin)
+    strata = tuple(Stratum(o, c, *total, weight=total[0] / weighed) for o, c, total in totals)
+    # Attempts x share positive, summed, then one division: the worked example comes out 0.76, not 0.7600000000000001.
     ratio = sum(s.attempts * s.positive / s.answers for s in strata if s.attempts) / weighed
     # Each stratum's variance with its share pulled towards 1/2 by z^2/2 answers each way (Agresti-Coull):
     # a stratum that answered all positive has a share of 1 but not a certain one.
@@ -168,32 +179,33 @@ def corrected_ces(
         if s.attempts:
             adjusted = (s.positive + z * z / 2) / (s.answers + z * z)
             variance += s.weight * s.weight * adjusted * (1 - adjusted) / s.answers
-    margin = z * math.sqrt(variance)
-    return NonResponse(
-        min(1.0, ratio),
-        max(0.0, ratio - margin),
-        min(1.0, ratio + margin),
-        strata,
-        (),
-        unasked,
-        True,
-        need,
-        lower_bound,
-        upper_bound,
-    )
+    return result(ratio, z * math.sqrt(variance), strata, ())
 
 
-def _cell(
-    stratum_outcomes: Mapping[str, int], by_stratum: Mapping[str, AnswerCounts], name: str
-) -> tuple[int, int, int]:
-    """``(attempts, answers, positive)`` of one stratum."""
-    counts = by_stratum.get(name)
-    return stratum_outcomes.get(name, 0), counts.answers if counts else 0, counts.positive if counts else 0
+def _strata(cells: Mapping[str, Cell], asked: tuple[str, ...], need: int) -> list[tuple[str, str, Cell]]:
+    """The strata of the asked outcomes, thin ones merged: ``(outcome, channel, its summed cells)``."""
+    by_key = {
+        (outcome, channel): cells.get(STRATA[(outcome, channel)], _NOTHING) for outcome in asked for channel in CHANNELS
+    }
+    # Each outcome by channel; or, with a thin channel, all its channels together.
+    groups: list[tuple[str, str, list[tuple[str, str]]]] = []
+    for outcome in asked:
+        keys = [(outcome, channel) for channel in CHANNELS if by_key[(outcome, channel)] != _NOTHING]
+        if all(not _is_thin(by_key[key], need) for key in keys):
+            groups += [(outcome, channel, [(outcome, channel)]) for outcome, channel in keys]
+        elif keys:
+            groups.append((outcome, ALL_CHANNELS, keys))
+    # A thin exit outcome: both exit outcomes together, when the goal asks at both.
+    exits = [group for group in groups if group[0] in EXIT_OUTCOMES]
+    if {outcome for outcome, _, _ in exits} == set(EXIT_OUTCOMES) and any(
+        _is_thin(_sum_cells(by_key, keys), need) for _, _, keys in exits
+    ):
+        groups = [group for group in groups if group[0] not in EXIT_OUTCOMES]
+        groups.append((EXITS, ALL_CHANNELS, [key for _, _, keys in exits for key in keys]))
+    return [(outcome, channel, _sum_cells(by_key, keys)) for outcome, channel, keys in groups]
 
 
-def _sum_cells(
-    cells: Mapping[tuple[str, str], tuple[int, int, int]], keys: list[tuple[str, str]]
-) -> tuple[int, int, int]:
+def _sum_cells(cells: Mapping[tuple[str, str], Cell], keys: list[tuple[str, str]]) -> Cell:
     attempts = answers = positive = 0
     for key in keys:
         cell = cells[key]
@@ -203,6 +215,6 @@ def _sum_cells(
     return attempts, answers, positive
 
 
-def _is_thin(total: tuple[int, int, int], need: int) -> bool:
+def _is_thin(cell: Cell, need: int) -> bool:
     """Attempts to speak for, and too few answers to do it."""
-    return total[0] > 0 and total[1] < need
+    return cell[0] > 0 and cell[1] < need

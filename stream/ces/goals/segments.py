@@ -28,6 +28,8 @@ CHANNELS = tuple(channel.value for channel in Channel)
 STRATA: dict[tuple[str, str], str] = {
     (outcome, channel): f"{outcome}/{channel}" for outcome in OUTCOMES for channel in CHANNELS
 }
+#: A stratum's outcome and channel by its name.
+STRATUM_PARTS: dict[str, tuple[str, str]] = {name: parts for parts, name in STRATA.items()}
 
 # Canonical plain-str names; looking a StrEnum member up here also returns the plain str.
 _OUTCOME_NAMES: dict[str, str] = {name: name for name in OUTCOMES}

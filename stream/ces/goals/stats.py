@@ -16,7 +16,7 @@ from statistics import NormalDist
 
 from stream.ces.goals.buckets import OUTCOMES, BucketCounts
 from stream.ces.goals.effort import effort_divergence, effort_figures, slower_counts
-from stream.ces.goals.nonresponse import NonResponse, corrected_ces
+from stream.ces.goals.nonresponse import NonResponse, corrected_ces, stratum_cells
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, AnswerCounts, sum_segments
 
 
@@ -326,8 +326,7 @@ def segment_figures(
             name: answer_figures(counts.by_band.get(name, _NO_ANSWERS), scale_points, confidence) for name in bands
         },
         non_response=corrected_ces(
-            counts.stratum_outcomes,
-            counts.by_stratum,
+            stratum_cells(counts.stratum_outcomes, counts.by_stratum),
             outcomes=counts.outcomes,
             answers=counts.answers,
             positive=counts.positive,
