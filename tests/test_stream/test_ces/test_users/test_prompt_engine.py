@@ -294,6 +294,15 @@ def test_duplicate_at_another_offset_re_emits_with_the_original_offset_and_repor
     assert _snapshot(state) == after_first
 
 
+def test_a_replay_from_restored_state_counts_the_outcome_in_its_channel_again() -> None:
+    state = UserState()
+    first = _decide(state, _event(23, kind="abandoned"), offset=5)
+    restored = UserState.from_bytes(state.to_bytes())
+    again = _decide(restored, _event(23, kind="abandoned"), offset=5)
+    assert again.facts == first.facts
+    assert again.facts[0] == (5, OutcomeFact("claim", NOW_S - 10, "abandoned", "web"))
+
+
 def test_duplicate_after_the_prompt_expired_does_not_resend_it() -> None:
     state = UserState()
     _decide(state, _event(22), offset=5)

@@ -89,6 +89,23 @@ def test_measured_effort_parts_round_trip_and_older_records_still_load() -> None
     assert all(seen.duration_s is None and not seen.retried for seen in restored.seen_events.values())
 
 
+def test_the_channel_of_an_outcome_round_trips_and_older_records_load_without_one() -> None:
+    state = _full_state()
+    state.seen_events["e-5"] = SeenEvent(
+        9, "claim", NOW_S - 8, "abandoned", None, "not_sampled", None, NOW_S, channel="ios"
+    )
+    state.seen_events["e-6"] = SeenEvent(
+        10, "claim", NOW_S - 7, "completed", None, None, None, NOW_S, 12.5, True, "web"
+    )
+    restored = UserState.from_bytes(state.to_bytes())
+    assert restored == state
+    assert (restored.seen_events["e-5"].duration_s, restored.seen_events["e-5"].channel) == (None, "ios")
+    assert (restored.seen_events["e-6"].duration_s, restored.seen_events["e-6"].channel) == (12.5, "web")
+    # Decisions recorded before strata were counted have no channel: their facts stay out of the strata.
+    older = UserState.from_json_obj(json.loads(json.dumps(_full_state().to_json_obj())))
+    assert all(seen.channel == "" for seen in older.seen_events.values())
+
+
 def test_empty_state_is_tiny_and_round_trips() -> None:
     state = UserState()
     assert state.to_json_obj() == {"v": 1}
