@@ -8,13 +8,18 @@ so a test states only the numbers it reasons about.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from schemas import FeedbackComment, GoalSummary
 from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, duration_key, effort_figures
+from stream.ces.goals.nonresponse import Cell, corrected_ces
+from stream.ces.goals.segments import CHANNELS, STRATA, STRATUM_PARTS
+from stream.ces.goals.stats import z_score
 from stream.ces.registry.scales import default_scale
 
 OUTCOMES = ("completed", "abandoned", "abandoned_inferred")
+CONFIDENCE = 0.99
 
 
 def _segment(scores: dict[int, int], kind: str) -> dict:
@@ -56,12 +61,21 @@ def make_summary(
     durations: dict[float, int] | None = None,
     retried: int = 0,
     by_band: dict[str, dict[int, int]] | None = None,
+    attempts: dict[tuple[str, str], int] | None = None,
+    asked: Collection[str] = OUTCOMES,
+    min_answers_per_stratum: int = 10,
+    schema_version: int = 4,
 ) -> GoalSummary:
-    """A valid version 3 summary of one closed window; every answer counts on channel web.
+    """A valid summary of one closed window (version 4 unless told); every answer counts on channel web.
 
     ``durations`` (seconds -> timed completions) and ``retried`` fill its measured effort; none is timed
     without. ``by_band`` gives the answers per duration band as ``{band: {score: answers}}``.
+    ``attempts`` gives the goal outcomes per (outcome, channel) (default: ``outcomes``, all on web; without
+    ``outcomes`` they are its sums); its CES corrected for non-response is ``corrected_ces`` over them and
+    the answers, asking at ``asked``. ``schema_version`` 3 leaves that out, 2 measured effort too.
     """
+    if attempts is not None and outcomes is None:
+        outcomes = {outcome: sum(n for (o, _), n in attempts.items() if o == outcome) for outcome in OUTCOMES}
     scores = {outcome: by_outcome.get(outcome, {}) for outcome in OUTCOMES}
     total = _segment(_sum(*scores.values()), kind)
     completed = _segment(scores["completed"], kind)
@@ -73,7 +87,10 @@ def make_summary(
     )
     answers = total["answers"]
     all_outcomes = outcomes or dict.fromkeys(OUTCOMES, 0)
+    by_stratum = attempts if attempts is not None else {(o, "web"): n for o, n in all_outcomes.items()}
+    non_response = _non_response(scores, by_stratum, all_outcomes, prompts, asked, min_answers_per_stratum, kind)
     return GoalSummary(
+        schema_version=schema_version,
         goal=goal,
         window=window,
         window_seconds=window_seconds,
@@ -84,7 +101,7 @@ def make_summary(
         wilson_upper=None,
         net_effort=(total["positive"] - total["negative"]) / answers if answers else None,
         most_negative_ratio=None,
-        confidence=0.99,
+        confidence=CONFIDENCE,
         prompts=prompts,
         response_ratio=answers / prompts if prompts else None,
         outcomes=all_outcomes,
@@ -102,9 +119,71 @@ def make_summary(
         },
         target_ces_ratio=None,
         emitted_at=emitted_at or end + timedelta(seconds=30),
-        measured_effort=_measured_effort(durations or {}, retried),
-        by_duration_band={name: _segment(scores, kind) for name, scores in (by_band or {}).items()},
+        measured_effort=_measured_effort(durations or {}, retried) if schema_version >= 3 else None,
+        by_duration_band={name: _segment(scores, kind) for name, scores in (by_band or {}).items()}
+        if schema_version >= 3
+        else {},
+        non_response=non_response if schema_version >= 4 else None,
     )
+
+
+def _non_response(
+    scores: dict[str, dict[int, int]],
+    attempts: dict[tuple[str, str], int],
+    outcomes: dict[str, int],
+    prompts: int,
+    asked: Collection[str],
+    min_answers: int,
+    kind: str,
+) -> dict:
+    """The summary's ``non_response`` as the worker writes it: ``corrected_ces`` over the window's cells."""
+    unknown = set(attempts) - set(STRATA)
+    assert not unknown, f"not an (outcome, channel): {unknown} (channels: {CHANNELS})"
+    cells: dict[str, Cell] = {}
+    for (outcome, channel), name in STRATA.items():
+        answered = _segment(scores[outcome], kind) if channel == "web" else _segment({}, kind)
+        cell = (attempts.get((outcome, channel), 0), answered["answers"], answered["positive"])
+        if any(cell):
+            cells[name] = cell
+    correction = corrected_ces(
+        cells,
+        outcomes=outcomes,
+        answers=sum(answers for _, answers, _ in cells.values()),
+        positive=sum(positive for _, _, positive in cells.values()),
+        prompts=prompts,
+        asked=asked,
+        min_answers=min_answers,
+        z=z_score(CONFIDENCE),
+    )
+    return {
+        "ces_ratio": correction.ces_ratio,
+        "lower": correction.lower,
+        "upper": correction.upper,
+        "min_answers_per_stratum": correction.min_answers,
+        "asked_outcomes": list(correction.asked),
+        "strata": [
+            {
+                "outcome": s.outcome,
+                "channel": s.channel,
+                "attempts": s.attempts,
+                "answers": s.answers,
+                "positive": s.positive,
+                "weight": s.weight,
+                "ces_ratio": s.ces_ratio,
+            }
+            for s in correction.strata
+        ],
+        "cells": [
+            dict(zip(("outcome", "channel"), STRATUM_PARTS[name], strict=True))
+            | dict(zip(("attempts", "answers", "positive"), cell, strict=True))
+            for name, cell in correction.cells.items()
+        ],
+        "thin_strata": list(correction.thin),
+        "unasked_attempts": correction.unasked_attempts,
+        "complete": correction.complete,
+        "if_silent_dissatisfied": correction.if_silent_dissatisfied,
+        "if_silent_satisfied": correction.if_silent_satisfied,
+    }
 
 
 def _measured_effort(durations: dict[float, int], retried: int) -> dict:
@@ -272,6 +351,10 @@ def assert_january_report(html: str) -> None:
     assert (invoice["response_ratio"], invoice["prompts"], invoice["completion_ratio"]) == ("25 %", "320", "75 %")
     assert [invoice[f"score-{p}"] for p in range(1, 6)] == ["11", "9", "5", "19", "36"]
     assert invoice["coverage"] == "2 of 31"
+    # Corrected for non-response: 600 completions (50 of 60 positive), 150 abandonments (2 of 10), 50 inferred
+    # (3 of 10): 0.75 x 50/60 + 0.1875 x 0.2 + 0.0625 x 0.3 = 0.681; bounds 55 / 320 and (55 + 240 silent) / 320.
+    assert (invoice["corrected_ces"], invoice["corrected_interval"]) == ("68 %", "56–81 %")
+    assert (invoice["if_silent_dissatisfied"], invoice["if_silent_satisfied"]) == ("17 %", "92 %")
     assert invoice["comment-1"] == "I had to log in twice"  # most recent first, once
     assert invoice["comment-2"] == SCRIPT_COMMENT
     assert "comment-3" not in invoice  # neutral, positive and February comments are not low in January
@@ -300,6 +383,8 @@ def assert_january_report(html: str) -> None:
     }
     assert sections["file-claim"]["no_comments"] == "No low-score comments in the period."
     assert sections["file-claim"]["coverage"] == "0 of 31"
+    assert (sections["file-claim"]["corrected_ces"], sections["file-claim"]["corrected_missing"]) == ("–", "no data")
+    assert "if_silent_satisfied" not in sections["file-claim"]  # no prompts, no bounds
 
     assert re.findall(r"https?://", html) == []
     assert "<script" not in html.lower()

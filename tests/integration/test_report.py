@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from schemas.goal_summary import GOAL_SUMMARY_SCHEMA_VERSION
 from stream.infra.producer import make_producer
 from stream.infra.topics import create_topics
 from stream.tools.report.command import add_arguments, run
@@ -33,7 +34,8 @@ def produce(kafka_bootstrap: str, settings) -> None:
                 key=summary.kafka_key().encode(),
                 value=summary.model_dump_json().encode(),
             )
-        version_1 = summaries[0].model_dump_json().replace('"schema_version":3', '"schema_version":1').encode()
+        current = f'"schema_version":{GOAL_SUMMARY_SCHEMA_VERSION}'
+        version_1 = summaries[0].model_dump_json().replace(current, '"schema_version":1').encode()
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-09T00:00:00Z", value=version_1)
         producer.send(settings.topic_goal_summaries, key=b"junk", value=b"not json")
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-08T00:00:00Z", value=None)

@@ -24,6 +24,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas import FeedbackComment, GoalSummary
+from schemas.goal_summary import GOAL_SUMMARY_SCHEMA_VERSION, OLDEST_GOAL_SUMMARY_SCHEMA_VERSION
 from stream.ces.goals import parse_duration
 from stream.ces.registry import load_registry
 from stream.errors import CesError
@@ -99,7 +100,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         goals=goals,
         comment_limit=args.comments,
         skipped={
-            "summary records that do not validate (GoalSummary versions 2 and 3)": bad_summaries,
+            "summary records that do not validate (GoalSummary versions "
+            f"{OLDEST_GOAL_SUMMARY_SCHEMA_VERSION} to {GOAL_SUMMARY_SCHEMA_VERSION})": bad_summaries,
             "comment records that do not validate": bad_comments,
         },
     )

@@ -18,7 +18,9 @@ from schemas.goal_summary import SegmentFigures
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals import difference_interval, parse_duration, wilson_interval
 from stream.ces.goals.effort import band_names, duration_quantile, effort_divergence, slower_counts
-from stream.ces.goals.stats import proportion_gap
+from stream.ces.goals.nonresponse import Cell, NonResponse, corrected_ces, silent_bounds
+from stream.ces.goals.segments import stratum_name
+from stream.ces.goals.stats import proportion_gap, z_score
 from stream.ces.registry import GoalConfig, GoalRegistry, Scale, Sentiment
 
 PERIOD_KINDS = ("month", "quarter", "custom")
@@ -123,6 +125,7 @@ class GoalReport:
     outcomes: dict[str, int]
     direction: Direction
     effort: PeriodEffort
+    non_response: PeriodNonResponse
     low_comments: list[FeedbackComment]  # most recent first, at most the limit
     low_comment_count: int  # in the period, before the limit
 
@@ -232,6 +235,73 @@ def period_effort(
     return PeriodEffort(whole, retried, divergence, by_band)
 
 
+@dataclass(frozen=True)
+class PeriodNonResponse:
+    """The CES corrected for non-response over the period, and the bounds that assume nothing about the silent.
+
+    ``correction`` is :func:`~stream.ces.goals.nonresponse.corrected_ces` over the summaries' cells summed
+    per outcome and channel (version 4); ``None`` when the period's counts cannot make one (a summary
+    predates version 4, or holds counts made before strata were counted). ``missing`` says in a few
+    words why there is no corrected CES (``None`` when there is one).
+    """
+
+    correction: NonResponse | None
+    missing: str | None
+    silent: tuple[float, float] | None  # (if no silent user found it easy, if all did); None without prompts
+
+    @property
+    def ces_ratio(self) -> float | None:
+        return None if self.correction is None else self.correction.ces_ratio
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        correction = self.correction
+        if correction is None or correction.lower is None or correction.upper is None:
+            return None
+        return correction.lower, correction.upper
+
+
+def period_non_response(
+    summaries: Sequence[GoalSummary], total: Counts, prompts: int, outcomes: dict[str, int], confidence: float
+) -> PeriodNonResponse:
+    """The cells of the period's summaries summed per outcome and channel, corrected once over the sums.
+
+    A stratum of the period needs what the strictest of its summaries asked of one, and every outcome
+    one of them asked about is weighed. The silent bounds need only answers and prompts, which every
+    version counts.
+    """
+    silent = silent_bounds(total.positive, total.answers, prompts)
+    if not summaries:
+        return PeriodNonResponse(None, "no data", silent)
+    parts = [summary.non_response for summary in summaries if summary.non_response is not None]
+    if len(parts) < len(summaries):
+        return PeriodNonResponse(None, "not counted before version 4 summaries", silent)
+    cells: dict[str, Cell] = {}
+    for part in parts:
+        for counts in part.cells:
+            name = stratum_name(counts.outcome, counts.channel)
+            attempts, answers, positive = cells.get(name, (0, 0, 0))
+            cells[name] = (attempts + counts.attempts, answers + counts.answers, positive + counts.positive)
+    correction = corrected_ces(
+        cells,
+        outcomes=outcomes,
+        answers=total.answers,
+        positive=total.positive,
+        prompts=prompts,
+        asked={str(outcome) for part in parts for outcome in part.asked_outcomes},
+        min_answers=max(part.min_answers_per_stratum for part in parts),
+        z=z_score(confidence),
+    )
+    # A window with counts from before strata were counted could leave sums that happen to match.
+    if not correction.complete or not all(part.complete for part in parts):
+        return PeriodNonResponse(None, "some counts were made before strata were counted", silent)
+    if correction.thin:
+        return PeriodNonResponse(correction, "too thin: " + ", ".join(correction.thin), silent)
+    if correction.ces_ratio is None:
+        return PeriodNonResponse(correction, "no attempts at an outcome the goal asks about", silent)
+    return PeriodNonResponse(correction, None, silent)
+
+
 def _is_low(scale: Scale, score: int) -> bool:
     return scale.contains(score) and scale.classify(score) is Sentiment.negative
 
@@ -277,6 +347,7 @@ def goal_report(
         effort=period_effort(
             summaries, ces_direction, confidence, band_names(goal.measured_effort.duration_bands_seconds)
         ),
+        non_response=period_non_response(summaries, total, prompts, outcomes, confidence),
         low_comments=low[:comment_limit],
         low_comment_count=len(low),
     )

@@ -25,7 +25,7 @@ th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e4e7ec; 
 th { font-size: 12px; color: #667085; text-transform: uppercase; letter-spacing: .03em; }
 td.number { font-variant-numeric: tabular-nums; white-space: nowrap; }
 section.goal { border-top: 2px solid #1d2430; margin-top: 36px; padding-top: 12px; page-break-inside: avoid; }
-.headline { font-size: 16px; } .headline b { font-size: 22px; }
+.headline { font-size: 16px; } .headline b { font-size: 22px; } .corrected b { font-size: 16px; }
 .status { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
           background: #f2f4f7; color: #667085; }
 .status.below { background: #fef3f2; color: #b42318; } .status.ok { background: #ecfdf3; color: #067647; }
@@ -253,6 +253,30 @@ def effort_rows(goal: GoalReport) -> list[tuple[str, str]]:
     ]
 
 
+def non_response_line(goal: GoalReport) -> str:
+    """The CES corrected for non-response, beside the blended one, and the bounds that assume nothing."""
+    figures = goal.non_response
+    if figures.ces_ratio is None:
+        corrected = f"{_field('corrected_ces', '–')} ({_field('corrected_missing', figures.missing or '–')})"
+    else:
+        corrected = (
+            f"<b>{_field('corrected_ces', pct(figures.ces_ratio))}</b> "
+            f"(interval {_field('corrected_interval', interval_text(figures.interval))})"
+        )
+    if figures.silent is None:
+        bounds = "no prompts to bound it"
+    else:
+        if_dissatisfied, if_satisfied = figures.silent
+        bounds = (
+            f"between {_field('if_silent_dissatisfied', pct(if_dissatisfied))} (if nobody who stayed silent found "
+            f"it easy) and {_field('if_silent_satisfied', pct(if_satisfied))} (if all did)"
+        )
+    return (
+        f'<p class="corrected">Corrected for non-response {corrected}: each outcome and channel weighed by its '
+        f"attempts instead of its answers, as users who gave up answer less often; {bounds}.</p>"
+    )
+
+
 def comments_list(goal: GoalReport) -> str:
     """The most recent low-score comments: the users' own words on what to fix."""
     if not goal.low_comments:
@@ -280,6 +304,7 @@ def goal_section(goal: GoalReport, report: Report) -> str:
         f"(interval {_field('interval', interval_text(total.interval(report.confidence)))}, "
         f"{_field('answers', str(total.answers))} answers) · target {_field('target', pct(goal.target))} · "
         f"{_field('status', status, css='status ' + css)}</p>"
+        f"{non_response_line(goal)}"
         f'<p class="muted">From {_field("coverage", coverage)} {escape(report.window)} summaries '
         "(windows without a summary were not recorded: the worker was down, or the topic no longer holds them).</p>"
         '<div class="charts">'

@@ -126,7 +126,14 @@ def test_json_round_trip_is_compact_and_exact():
     )
     obj = counts.to_json_obj()
     segment = {"s": {"5": 2, "1": 1}, "p": 2, "n": 1}
-    assert obj == {**segment, "q": 4, "o": {"c": 1, "i": 2}, "bo": {"c": segment}, "bc": {"w": segment}, "bs": {"cw": segment}}
+    assert obj == {
+        **segment,
+        "q": 4,
+        "o": {"c": 1, "i": 2},
+        "bo": {"c": segment},
+        "bc": {"w": segment},
+        "bs": {"cw": segment},
+    }
     restored = BucketCounts.from_json_obj(json.loads(json.dumps(obj)))
     assert restored == counts
     assert restored.score_sum == 11

@@ -38,7 +38,7 @@ def worked_example() -> BucketCounts:
     """800 completions answering 30 % with CES 0.85, 200 abandonments answering 10 % with CES 0.40."""
     counts = BucketCounts()
     for outcome, attempts, answers, positive in (("completed", 800, 240, 204), ("abandoned", 200, 20, 8)):
-        for i in range(attempts):
+        for _ in range(attempts):
             counts.add_outcome(outcome, "web")
             counts.add_prompt()
         for i in range(answers):

@@ -127,7 +127,10 @@ def test_completed_event_prompts_in_the_users_locale() -> None:
     assert prompt.expires_at.timestamp() == NOW_S + 1800
     assert prompt.event_id == event.event_id
     at_s = NOW_S - 10
-    assert decision.facts == [(7, OutcomeFact("claim", at_s, "completed", "web")), (7, PromptFact("claim", at_s, "completed"))]
+    assert decision.facts == [
+        (7, OutcomeFact("claim", at_s, "completed", "web")),
+        (7, PromptFact("claim", at_s, "completed")),
+    ]
     # Recorded: pending prompt with its scale, cooldown stamps, seen event; never the raw user id.
     pending = state.pending[str(expected_id)]
     assert (pending.goal, pending.scale_kind, pending.positive) == ("claim", "five_point", (4, 5))
