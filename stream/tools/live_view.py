@@ -57,13 +57,25 @@ def _effort(figures: dict[str, Any]) -> Text:
     return Text(f"{text} ({divergence})", style="yellow") if divergence else Text(text)
 
 
+def _corrected(figures: dict[str, Any]) -> Text:
+    """The CES corrected for non-response; "thin" while a stratum has too few answers to speak for its attempts."""
+    correction = figures.get("non_response") or {}
+    if correction.get("ces_ratio") is not None:
+        return Text(_pct(correction["ces_ratio"]))
+    return Text("thin", style="dim") if correction.get("thin_strata") else Text("–")
+
+
 def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str) -> Table:
-    """The table: a row per registry goal, CES of the short and the long window with their Wilson interval."""
+    """The table: a row per registry goal, CES of the short and the long window with their Wilson interval.
+
+    Beside them the long window's CES corrected for non-response (/api/goals splits every window).
+    """
     table = Table(expand=True, header_style="bold")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("Goal", "left"),
         (f"CES {short}", "right"),
         (f"CES {long}", "right"),
+        (f"Corr. {long}", "right"),
         ("Target", "right"),
         (f"Answers {short}", "right"),
         ("Response", "right"),
@@ -85,6 +97,7 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
             goal.display_name.get("en", goal.slug),
             ces_now,
             _pct(day.get("ces_ratio")) + _interval(day),
+            _corrected(day),
             _pct(target),
             str(now.get("answers", "–")),
             _pct(now.get("response_ratio")),

@@ -123,6 +123,12 @@ def test_the_ces_page_shows_every_goal_with_its_figures(kafka_bootstrap, start_w
     assert invoice["duration_median"] == f"{round(median)} s median"
     assert invoice["effort_retried"] == "0 % retried · 100 timed"
     assert "effort_divergence" not in invoice  # no baseline to part from
+    # Corrected for non-response, of the long window: every attempt completed and answered, so it is the CES,
+    # with its interval at 99 % (0.4735..0.7265, wider than Wilson's), and both bounds are the CES too.
+    correction = json.loads(worker.get("/api/goals")[1])[ANSWERED]["7d"]["non_response"]
+    assert (correction["ces_ratio"], correction["thin_strata"]) == (pytest.approx(0.6), [])
+    assert (invoice["ces_corrected"], invoice["corrected_interval"]) == ("60 %", "47–73 %")
+    assert invoice["silent_bounds"] == "bounds 60–60 %"
 
     policy = rows[QUIET]
     assert (policy["name"], policy["ces_long"], policy["answers"], policy["target"]) == (
@@ -132,6 +138,7 @@ def test_the_ces_page_shows_every_goal_with_its_figures(kafka_bootstrap, start_w
         "75 %",
     )
     assert (policy["status"], policy["data-status"]) == ("no data", "no-data")
+    assert policy["ces_corrected"] == "–" and "silent_bounds" not in policy  # no attempts, no prompts
     assert "this worker serves 2 of 2 goals" in dom
 
     shot = screenshot(worker.url + "/", tmp_path / "ces-page.png", tmp_path)

@@ -30,7 +30,8 @@ SPLIT = 'goal="$goal", window="$split_window"'
 
 
 def goal(settings: Settings, registry: GoalRegistry) -> dict:
-    """One goal in depth: CES over time, answers, drop-off, measured effort, exits vs completion, channels, alerts."""
+    """One goal in depth: CES over time, answers, drop-off, measured effort, exits vs completion, channels,
+    non-response, alerts."""
     first = registry.goals[0].slug if registry.goals else ""
     goal_variable = (
         grafana.QueryVariable("goal")
@@ -60,6 +61,7 @@ def goal(settings: Settings, registry: GoalRegistry) -> dict:
             )
         )
         sections.append(("Completion vs exits, channels ($split_window)", False, _goal_split()))
+        sections.append(("Non-response ($split_window)", False, _goal_non_response()))
     alerts = table_panel(
         "Firing alerts",
         "Alerts firing now for this goal, per alert, severity and window.",
@@ -249,6 +251,37 @@ def _goal_split() -> list[Any]:
             ],
         ),
     ]
+
+
+def _goal_non_response() -> list[Any]:
+    band = series_panel(
+        "CES corrected for non-response",
+        "The CES weighed by attempts per outcome and channel instead of by answers (users who gave up answer "
+        "less often), with its interval (shaded, absent while a stratum has too few answers), beside the CES "
+        "of the answers and the bounds that assume every prompted user who stayed silent found it hard, or easy.",
+        units.PercentUnit,
+        [
+            (f"max(ces_goal_ces_ratio{{{SPLIT}}})", "CES of the answers"),
+            (f"max(ces_goal_ces_ratio_corrected{{{SPLIT}}})", "corrected"),
+            (f"max(ces_goal_ces_ratio_corrected_lower{{{SPLIT}}})", "corrected, lower"),
+            (f"max(ces_goal_ces_ratio_corrected_upper{{{SPLIT}}})", "corrected, upper"),
+            (f"max(ces_goal_ces_ratio_if_silent_dissatisfied{{{SPLIT}}})", "if the silent found it hard"),
+            (f"max(ces_goal_ces_ratio_if_silent_satisfied{{{SPLIT}}})", "if the silent found it easy"),
+        ],
+        (24, 9),
+    )
+    band.override_by_name(
+        "corrected, upper",
+        [
+            field("custom.fillBelowTo", "corrected, lower"),
+            field("custom.lineWidth", 0),
+            field("custom.fillOpacity", 20),
+        ],
+    )
+    band.override_by_name("corrected, lower", [field("custom.lineWidth", 0)])
+    for bound in ("if the silent found it hard", "if the silent found it easy"):
+        band.override_by_name(bound, [field("custom.lineStyle", {"fill": "dash", "dash": [10, 10]})])
+    return [band.min(0).max(1)]
 
 
 def _goal_more() -> list[Any]:

@@ -18,7 +18,13 @@ import yaml
 from stream.ces.registry.loader import load_registry
 from stream.observability import rules
 from stream.observability.dashboards import dashboards, panel_queries, provisioning
-from stream.observability.window_exposition import DURATION_GAUGE, EXIT_GAP_GAUGES, WINDOW_GAUGES, split_metric_names
+from stream.observability.window_exposition import (
+    DURATION_GAUGE,
+    EXIT_GAP_GAUGES,
+    NON_RESPONSE_GAUGES,
+    WINDOW_GAUGES,
+    split_metric_names,
+)
 from stream.settings import Settings
 
 UIDS = {"ces-overview.json": "ces-overview", "ces-goal.json": "ces-goal", "ces-pipeline.json": "ces-pipeline"}
@@ -29,6 +35,7 @@ KNOWN_NAMES = {
     *split_metric_names(),
     *(name for name, _, _ in WINDOW_GAUGES),
     *(name for name, _, _ in EXIT_GAP_GAUGES),
+    *(name for name, _, _ in NON_RESPONSE_GAUGES),
     "ces_goal_answers_by_score",
     "ces_goal_outcomes",
     DURATION_GAUGE,
@@ -150,6 +157,7 @@ def test_ratios_are_percentunit_counts_short_rates_per_second(built):
 
     goal, pipeline = units("ces-goal.json"), units("ces-pipeline.json")
     assert goal["CES over time"] == goal["Completion and drop-off"] == goal["CES per channel"] == "percentunit"
+    assert goal["CES corrected for non-response"] == "percentunit"
     assert goal["Answers"] == goal["Score distribution"] == pipeline["Consumer lag"] == "short"
     assert pipeline["Throughput"] == pipeline["Dead letters"] == "ops"
     assert pipeline["Prompt decision latency"] == pipeline["Last event age"] == "s"
@@ -181,6 +189,17 @@ def test_without_split_windows_the_goal_dashboard_has_no_split_panels():
     board = dashboards(default_settings(split_windows=("none",)), load_registry("deploy/goals.yaml"))["ces-goal.json"]
     assert "split_window" not in {v["name"] for v in board["templating"]["list"]}
     assert not [query for _, query in panel_queries(board, {"goal": "x"}) if "_by_channel" in query]
+    assert not [query for _, query in panel_queries(board, {"goal": "x"}) if "_corrected" in query]
+
+
+def test_the_non_response_panel_plots_the_blended_corrected_and_silent_bounds_on_the_split_window(built):
+    board = built["ces-goal.json"]
+    rows = [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
+    assert "Non-response ($split_window)" in rows
+    queries = [query for title, query in panel_queries(board, VARIABLES) if title == "CES corrected for non-response"]
+    plotted = {name for query in queries for name in metric_names(query)}
+    assert plotted == {"ces_goal_ces_ratio", *(name for name, _, _ in NON_RESPONSE_GAUGES)}
+    assert all('goal="download-invoice", window="7d"' in query for query in queries)  # the split window
 
 
 def test_every_query_uses_only_known_metrics_and_recording_rules(built):

@@ -26,10 +26,32 @@ def window(answers: int, ces_ratio: float | None, lower: float | None = None, up
     return {"answers": answers, "ces_ratio": ces_ratio, "wilson_lower": lower, "wilson_upper": upper, **more}
 
 
+def non_response(ces_ratio, lower, upper, *, thin=(), silent=(None, None)):
+    """The ``non_response`` part of a window in /api/goals (strata and cells left out: the page does not read them)."""
+    return {
+        "ces_ratio": ces_ratio,
+        "lower": lower,
+        "upper": upper,
+        "min_answers_per_stratum": 10,
+        "asked_outcomes": ["completed", "abandoned"],
+        "strata": [],
+        "cells": [],
+        "thin_strata": list(thin),
+        "unasked_attempts": 0,
+        "complete": True,
+        "if_silent_dissatisfied": silent[0],
+        "if_silent_satisfied": silent[1],
+    }
+
+
 SPLIT_7D = {
     "by_outcome": {"completed": {"answers": 60, "ces_ratio": 50 / 60}, "abandoned": {"answers": 25, "ces_ratio": 0.24}},
     "at_exits": {"answers": 40, "ces_ratio": 0.25},
     "exit_gap": {"ces_ratio_gap": -0.5833, "lower": -0.7422, "upper": -0.3279, "significant": True},
+    # The worked example (docs/domain.md): 800 completions answering 30 % with CES 0.85, 200 abandonments
+    # answering 10 % with CES 0.40, every attempt prompted: 0.8 x 0.85 + 0.2 x 0.40 = 0.76; bounds 212 / 1000
+    # and (212 + 740) / 1000.
+    "non_response": non_response(0.76, 0.6851, 0.8349, silent=(0.212, 0.952)),
 }
 # /api/goals of a worker that owns two of the three goals; windows listed out of order on purpose.
 API_GOALS = {
@@ -48,7 +70,11 @@ API_GOALS = {
         ),
         "24h": window(50, 0.64, 0.46, 0.79),
     },
-    "view-policy": {name: dict(EMPTY) for name in ("10m", "1h", "24h", "7d")},
+    "view-policy": {
+        **{name: dict(EMPTY) for name in ("10m", "1h", "24h")},
+        # Five completions, none prompted (nor answered): too thin to correct, no prompts for bounds.
+        "7d": {**EMPTY, "non_response": non_response(None, None, None, thin=["completed/all"])},
+    },
 }
 REGISTRY = {
     "goals": [
@@ -81,6 +107,20 @@ def test_the_page_loads_nothing_from_elsewhere():
     assert re.findall(r"<(?:link|img|iframe)\b|\bsrc=|@import|url\(", page, re.IGNORECASE) == []
     assert "api/goals" in page and "api/registry" in page and "setInterval(refresh, REFRESH_MS)" in page
     assert "const REFRESH_MS = 15000;" in page
+
+
+def test_the_page_explains_the_corrected_ces_and_writes_its_figures_as_text():
+    page = ces_page_html()
+    footer = " ".join(re.search(r"<footer.*?</footer>", page, re.DOTALL).group(0).split())
+    assert (
+        "<b>Corrected</b>: the CES weighed by attempts per outcome and channel instead of by answers "
+        "(users who gave up answer less often)" in footer
+    )
+    assert "the <b>bounds</b> assume every prompted user who stayed silent found it hard, or easy." in footer
+    corrected = re.search(r"function correctedCell\(.*?\n}\n", page, re.DOTALL).group(0)
+    assert "non_response" in corrected and '"too thin"' in corrected
+    assert "innerHTML" not in corrected  # figures and stratum names are text, never markup
+    assert page.count("innerHTML") == 1  # only the sparkline, built from numbers and escaped labels
 
 
 def test_registry_json_lists_every_goal_with_name_target_and_scale(tmp_path):
@@ -161,6 +201,14 @@ def test_the_page_renders_served_empty_and_elsewhere_goals(stub_worker, tmp_path
     assert invoice["effort_divergence"] == "slower but not rated harder"
     assert "Time to complete (1h)" in dom
     assert rows["view-policy"]["duration_median"] == "–"  # no timed completions
+    # Corrected for non-response, of the 7d window: the worked example, with its interval and the bounds.
+    assert (invoice["ces_corrected"], invoice["corrected_interval"]) == ("76 %", "69–83 %")
+    assert invoice["silent_bounds"] == "bounds 21–95 %"
+    assert "Corrected for non-response (7d)" in dom
+    policy = rows["view-policy"]
+    assert policy["ces_corrected"] == "too thin"  # and no number
+    assert "corrected_interval" not in policy and "silent_bounds" not in policy
+    assert "Fewer than 10 answers, too few to speak for the attempts, in: completed/all" in dom
 
     assert (rows["view-policy"]["status"], rows["view-policy"]["data-status"]) == ("no data", "no-data")
     assert rows["view-policy"]["ces_long"] == "–"
@@ -190,5 +238,6 @@ def test_without_1h_and_7d_the_page_uses_the_shortest_and_longest_window(stub_wo
     dom = dump_dom(stub_worker(goals, ready=False), tmp_path)
     invoice = dict(fields_by_goal(dom))["download-invoice"]
     assert (invoice["ces_short"], invoice["ces_long"], invoice["answers"]) == ("–", "64 %", "50")
+    assert invoice["ces_corrected"] == "–" and "silent_bounds" not in invoice  # 24h carries no non_response here
     assert "CES 10m" in dom and "CES 24h" in dom
     assert "the worker is starting or rebalancing" in dom

@@ -1,4 +1,5 @@
-"""The live view of `make run` renders known figures: CES with its interval, target, answers, trend, alerts."""
+"""The live view of `make run` renders known figures: CES with its interval, corrected CES, target, answers, trend,
+alerts."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ WORKED = {
 }
 
 
+def non_response(ces_ratio: float | None, thin: list[str]) -> dict:
+    """The part of /api/goals' ``non_response`` the view reads."""
+    return {"ces_ratio": ces_ratio, "lower": None, "upper": None, "thin_strata": thin}
+
+
 def rendered(tmp_path, snapshot: Snapshot) -> str:
     registry = load_registry(
         write_registry(
@@ -42,6 +48,14 @@ def rendered(tmp_path, snapshot: Snapshot) -> str:
     return console.export_text()
 
 
+def column(text: str, title: str) -> dict[str, str]:
+    """Goal (first cell) -> the cell under ``title``, read from the rendered table's lines."""
+    lines = text.splitlines()
+    index = [cell.strip() for cell in next(line for line in lines if "┃ Goal" in line).split("┃")].index(title)
+    rows = [[cell.strip() for cell in line.split("│")] for line in lines if line.startswith("│")]
+    return {cells[1]: cells[index] for cells in rows}
+
+
 def test_known_figures_render_in_their_columns(tmp_path):
     day = {**WORKED, "ces_ratio": 0.9, "wilson_lower": 0.85, "wilson_upper": 0.94}
     text = rendered(
@@ -59,6 +73,20 @@ def test_known_figures_render_in_their_columns(tmp_path):
     quiet = next(line for line in text.splitlines() if "view-policy" in line)
     assert quiet.count("–") >= 5  # no figures yet: dashes, not zeros
     assert "Ctrl-C stops everything" in text
+
+
+def test_the_corrected_ces_of_the_long_window_or_thin(tmp_path):
+    # The worked example (docs/domain.md): blended 0.815, corrected 0.76.
+    day = {**WORKED, "ces_ratio": 0.815, "non_response": non_response(0.76, [])}
+    thin = {**WORKED, "non_response": non_response(None, ["abandoned/all"])}
+    text = rendered(
+        tmp_path,
+        Snapshot({"download-invoice": {"10m": WORKED, "24h": day}, "view-policy": {"10m": WORKED, "24h": thin}}, None),
+    )
+    assert column(text, "Corr. 24h") == {"Download invoice": "76%", "view-policy": "thin"}
+    assert column(text, "CES 24h")["Download invoice"] == "82% [47–72]"  # the blended CES beside it
+    without_split = rendered(tmp_path, Snapshot({"download-invoice": {"10m": WORKED, "24h": WORKED}}, None))
+    assert column(without_split, "Corr. 24h") == {"Download invoice": "–", "view-policy": "–"}
 
 
 def test_without_prometheus_the_view_says_alerts_are_off(tmp_path):
