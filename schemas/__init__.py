@@ -20,6 +20,7 @@ from schemas.erasure_request import ErasureRequest
 from schemas.feedback_comment import FeedbackComment, UserRef
 from schemas.goal_event import GoalEvent, GoalEventType
 from schemas.goal_summary import GoalSummary
+from schemas.prompt_event import PromptEvent, PromptEventType
 from schemas.survey_answer import MAX_COMMENT_CHARS, SurveyAnswer
 from schemas.survey_prompt import PromptOutcome, ScaleKind, ScaleLabel, ScaleSpec, SurveyPrompt
 
@@ -42,6 +43,8 @@ __all__ = [
     "Locale",
     "OutputModel",
     "OutputPart",
+    "PromptEvent",
+    "PromptEventType",
     "PromptOutcome",
     "ScaleKind",
     "ScaleLabel",

@@ -17,6 +17,7 @@ from schemas.erasure_request import ErasureRequest
 from schemas.feedback_comment import FeedbackComment
 from schemas.goal_event import GoalEvent
 from schemas.goal_summary import GoalSummary
+from schemas.prompt_event import PromptEvent
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import SurveyPrompt
 
@@ -112,6 +113,16 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "score": 2,
         "comment": "Ik moest de factuur in drie menu's zoeken.",
         "answered_at": "2025-01-31T09:31:02+01:00",
+        "channel": "web",
+    },
+    PromptEvent: {
+        "schema_version": 1,
+        "event_id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+        "type": "shown",
+        "prompt_id": "6a1e2b3c-4d5e-5f60-8172-839405a6b7c8",
+        "user_id": "customer-4711",
+        "goal": "download-invoice",
+        "occurred_at": "2025-01-31T09:30:41+01:00",
         "channel": "web",
     },
     FeedbackComment: {
@@ -291,6 +302,16 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         # The same window weighed by attempts: completions on web and iOS hold enough answers on their own;
         # abandonments on iOS and inferred abandonments on web do not (8 each), so each exit outcome is one
         # stratum over its channels. The exits are 25 % of the attempts but 40 % of the answers: corrected 0.68.
+        # The app behind this goal reports prompt events: 320 of the 400 prompts were shown, 150 dismissed.
+        "funnel": {
+            "sent": 400,
+            "shown": 320,
+            "dismissed": 150,
+            "answered": 100,
+            "shown_ratio": 0.8,
+            "dismissal_ratio": 0.4688,
+            "response_ratio_shown": 0.3125,
+        },
         "non_response": {
             "ces_ratio": 0.6793,
             "lower": 0.5652,
@@ -339,8 +360,8 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
             "thin_strata": [],
             "unasked_attempts": 0,
             "complete": True,
-            "if_silent_dissatisfied": 0.15,
-            "if_silent_satisfied": 0.9,
+            "if_silent_dissatisfied": 0.1875,
+            "if_silent_satisfied": 0.875,
         },
     },
     DeadLetter: {

@@ -25,6 +25,7 @@ from schemas.examples import example_payload
 from schemas.feedback_comment import FeedbackComment
 from schemas.goal_event import GoalEvent
 from schemas.goal_summary import GoalSummary
+from schemas.prompt_event import PromptEvent
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import SurveyPrompt
 
@@ -36,6 +37,7 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "goal_event": GoalEvent,
     "survey_answer": SurveyAnswer,
     "survey_prompt": SurveyPrompt,
+    "prompt_event": PromptEvent,
     "goal_summary": GoalSummary,
     "feedback_comment": FeedbackComment,
     "dead_letter": DeadLetter,

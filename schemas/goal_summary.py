@@ -12,7 +12,7 @@ from schemas.survey_prompt import PromptOutcome
 
 GOAL_SUMMARY_SCHEMA_VERSION = 4
 """Version 2 added the split by outcome and channel (``by_outcome`` ... ``completion_vs_all``);
-version 3 added ``measured_effort``; version 4 ``non_response``. Version 2 and 3 records still load
+version 3 added ``measured_effort``; version 4 ``non_response`` and ``funnel``. Version 2 and 3 records still load
 (without what came after them)."""
 
 OLDEST_GOAL_SUMMARY_SCHEMA_VERSION = 2
@@ -209,9 +209,33 @@ class NonResponse(OutputPart):
     complete: bool
     """False when some counts of the window were made before strata were counted."""
     if_silent_dissatisfied: Ratio | None
-    """positive / prompts: the CES if nobody who was asked and did not answer found it easy."""
+    """positive / prompts (shown, where the apps report them; else sent): the CES if nobody who was
+    asked and did not answer found it easy."""
     if_silent_satisfied: Ratio | None
     """(positive + prompts not answered) / prompts: the CES if all of them did."""
+
+
+class Funnel(OutputPart):
+    """The prompts of the window from sent to answered, with what apps report through prompt events.
+
+    Apps that send no prompt events have ``shown`` and ``dismissed`` 0 and their ratios null; the
+    summary's ``response_ratio`` (answers / sent) is then the response ratio.
+    """
+
+    sent: NonNegativeInt
+    """Prompts sent (the summary's ``prompts``)."""
+    shown: NonNegativeInt
+    """Prompts the app reported shown."""
+    dismissed: NonNegativeInt
+    """Prompts the app reported dismissed (closed without answering)."""
+    answered: NonNegativeInt
+    """Answers (the summary's ``answers``)."""
+    shown_ratio: Annotated[float, Field(ge=0.0)] | None
+    """shown / sent; above 1 is possible when prompts sent in an earlier window are shown in this one."""
+    dismissal_ratio: Annotated[float, Field(ge=0.0)] | None
+    """dismissed / shown."""
+    response_ratio_shown: Annotated[float, Field(ge=0.0)] | None
+    """answered / shown: the response ratio over the prompts users saw."""
 
 
 class CompletionVsAll(OutputPart):
@@ -313,6 +337,9 @@ class GoalSummary(OutputModel):
     non_response: NonResponse | None = None
     """The CES corrected for non-response, beside the blended ``ces_ratio`` (version 4; null only in
     version 2 and 3 records)."""
+    funnel: Funnel | None = None
+    """The prompts from sent through shown and dismissed to answered (version 4; null only in version
+    2 and 3 records)."""
 
     @model_validator(mode="after")
     def _check_counts(self) -> Self:
@@ -322,6 +349,8 @@ class GoalSummary(OutputModel):
             raise ValueError("measured_effort is written from schema_version 3 on, and only there")
         if (self.non_response is None) != (self.schema_version < 4):
             raise ValueError("non_response is written from schema_version 4 on, and only there")
+        if (self.funnel is None) != (self.schema_version < 4):
+            raise ValueError("funnel is written from schema_version 4 on, and only there")
         _check_answer_counts(self.positive, self.neutral, self.negative, self.answers, self.distribution)
         return self
 

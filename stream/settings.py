@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     topic_goal_events: str = Field("ces.goal-events", description="Input: goal events from apps.")
     topic_survey_answers: str = Field("ces.survey-answers", description="Input: survey answers from apps.")
     topic_survey_prompts: str = Field("ces.survey-prompts", description="Output: survey prompts for apps.")
+    topic_prompt_events: str = Field(
+        "ces.prompt-events", description="Input (optional): prompts shown to and dismissed by users, from apps."
+    )
     topic_goal_summaries: str = Field(
         "ces.goal-summaries", description="Output: one summary per goal and closed window."
     )

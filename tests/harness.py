@@ -63,6 +63,7 @@ def worker_env(bootstrap: str, tag: str, partitions: int = 4) -> dict[str, str]:
         "CES_TOPIC_GOAL_EVENTS": f"{tag}.goal-events",
         "CES_TOPIC_SURVEY_ANSWERS": f"{tag}.survey-answers",
         "CES_TOPIC_SURVEY_PROMPTS": f"{tag}.survey-prompts",
+        "CES_TOPIC_PROMPT_EVENTS": f"{tag}.prompt-events",
         "CES_TOPIC_GOAL_SUMMARIES": f"{tag}.goal-summaries",
         "CES_TOPIC_FEEDBACK_COMMENTS": f"{tag}.feedback-comments",
         "CES_TOPIC_DEAD_LETTER": f"{tag}.dead-letter",

@@ -65,6 +65,8 @@ def make_summary(
     asked: Collection[str] = OUTCOMES,
     min_answers_per_stratum: int = 10,
     schema_version: int = 4,
+    shown: int = 0,
+    dismissed: int = 0,
 ) -> GoalSummary:
     """A valid summary of one closed window (version 4 unless told); every answer counts on channel web.
 
@@ -72,7 +74,8 @@ def make_summary(
     without. ``by_band`` gives the answers per duration band as ``{band: {score: answers}}``.
     ``attempts`` gives the goal outcomes per (outcome, channel) (default: ``outcomes``, all on web; without
     ``outcomes`` they are its sums); its CES corrected for non-response is ``corrected_ces`` over them and
-    the answers, asking at ``asked``. ``schema_version`` 3 leaves that out, 2 measured effort too.
+    the answers, asking at ``asked``. ``shown`` and ``dismissed`` fill the funnel (the prompts the app
+    reported). ``schema_version`` 3 leaves the correction and the funnel out, 2 measured effort too.
     """
     if attempts is not None and outcomes is None:
         outcomes = {outcome: sum(n for (o, _), n in attempts.items() if o == outcome) for outcome in OUTCOMES}
@@ -88,7 +91,9 @@ def make_summary(
     answers = total["answers"]
     all_outcomes = outcomes or dict.fromkeys(OUTCOMES, 0)
     by_stratum = attempts if attempts is not None else {(o, "web"): n for o, n in all_outcomes.items()}
-    non_response = _non_response(scores, by_stratum, all_outcomes, prompts, asked, min_answers_per_stratum, kind)
+    non_response = _non_response(
+        scores, by_stratum, all_outcomes, shown or prompts, asked, min_answers_per_stratum, kind
+    )
     return GoalSummary(
         schema_version=schema_version,
         goal=goal,
@@ -124,6 +129,17 @@ def make_summary(
         if schema_version >= 3
         else {},
         non_response=non_response if schema_version >= 4 else None,
+        funnel={
+            "sent": prompts,
+            "shown": shown,
+            "dismissed": dismissed,
+            "answered": answers,
+            "shown_ratio": shown / prompts if prompts else None,
+            "dismissal_ratio": dismissed / shown if shown else None,
+            "response_ratio_shown": answers / shown if shown else None,
+        }
+        if schema_version >= 4
+        else None,
     )
 
 

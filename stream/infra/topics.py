@@ -59,6 +59,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # (docs/personal-data.md).
         spec(settings.topic_goal_events, personal),
         spec(settings.topic_survey_answers, personal),
+        spec(settings.topic_prompt_events, personal),
         spec(settings.topic_survey_prompts, personal),
         spec(settings.topic_feedback_comments, personal),
         spec(settings.topic_erasure_requests, personal),

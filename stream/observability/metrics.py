@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from schemas import DeadLetterReason, GoalEventType, PromptOutcome
+from schemas import DeadLetterReason, GoalEventType, PromptEventType, PromptOutcome
 from stream.ces.registry import Sentiment
 from stream.ces.users import SuppressionReason
 from stream.observability.window_exposition import WindowExposition, WindowSnapshotSource
@@ -85,6 +85,12 @@ class CesMetrics:
             ["goal", "sentiment"],
             registry=r,
         )
+        self.prompt_events = Counter(
+            "ces_survey_prompt_events_total",
+            "Valid prompt events counted (the app showed a prompt, or the user dismissed it), per goal and type.",
+            ["goal", "type"],
+            registry=r,
+        )
         self.feedback_comments = Counter(
             "ces_feedback_comments_total", "Free-text follow-up answers forwarded, per goal.", ["goal"], registry=r
         )
@@ -153,6 +159,8 @@ class CesMetrics:
                 self.prompts_suppressed.labels(goal, reason)
             for sentiment in SENTIMENTS:
                 self.answers.labels(goal, sentiment)
+            for prompt_event_type in PromptEventType:
+                self.prompt_events.labels(goal, prompt_event_type.value)
             self.feedback_comments.labels(goal)
         for erasure_outcome in ERASURE_OUTCOMES:
             self.erasure_requests.labels(erasure_outcome)

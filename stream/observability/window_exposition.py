@@ -49,8 +49,13 @@ WINDOW_GAUGES = (
     ("ces_goal_mean_score", "Mean score on the goal's own scale.", "mean_score"),
     ("ces_goal_net_effort", "Share positive minus share negative answers (-1..1).", "net_effort"),
     ("ces_goal_most_negative_ratio", "Share of answers on the most negative scale point.", "most_negative_ratio"),
-    ("ces_goal_prompts", "Survey prompts shown in the sliding window.", "prompts"),
+    ("ces_goal_prompts", "Survey prompts sent in the sliding window.", "prompts"),
     ("ces_goal_response_ratio", "Answers / prompts in the sliding window.", "response_ratio"),
+    ("ces_goal_prompts_shown", "Prompts the apps reported shown (prompt events) in the sliding window.", "shown"),
+    ("ces_goal_prompts_dismissed", "Prompts the apps reported dismissed in the sliding window.", "dismissed"),
+    ("ces_goal_shown_ratio", "Prompts shown / prompts sent in the sliding window.", "shown_ratio"),
+    ("ces_goal_dismissal_ratio", "Prompts dismissed / prompts shown in the sliding window.", "dismissal_ratio"),
+    ("ces_goal_response_ratio_shown", "Answers / prompts shown in the sliding window.", "response_ratio_shown"),
     ("ces_goal_completion_ratio", "Completed / all outcomes (inferred abandonment included).", "completion_ratio"),
     (
         "ces_goal_ces_ratio_baseline_gap",
@@ -144,7 +149,8 @@ NON_RESPONSE_GAUGES = (
     ("ces_goal_ces_ratio_corrected_upper", "Upper bound of the interval of the corrected CES.", "upper"),
     (
         "ces_goal_ces_ratio_if_silent_dissatisfied",
-        "CES if nobody who was prompted and did not answer found it easy: positive answers / prompts.",
+        "CES if nobody who was prompted and did not answer found it easy: positive answers / prompts (shown, "
+        "where the apps report them).",
         "if_silent_dissatisfied",
     ),
     (

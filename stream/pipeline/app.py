@@ -120,7 +120,7 @@ class Pipeline:
         self.limits = Limits(settings.max_event_bytes, settings.future_skew_seconds, settings.late_grace_seconds)
         s = settings
         self.app = _faust_app(s)
-        input_topics = [s.topic_goal_events, s.topic_survey_answers, s.topic_erasure_requests]
+        input_topics = [s.topic_goal_events, s.topic_survey_answers, s.topic_prompt_events, s.topic_erasure_requests]
         # One channel over the inputs: the intake agent validates and re-keys them together.
         self.inputs_topic = self.app.topic(*input_topics, **RAW)
         self.user_events_topic = self.app.topic(

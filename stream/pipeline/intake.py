@@ -1,6 +1,6 @@
 """Intake stage: validate every input record, dead-letter the bad ones, re-key the good ones.
 
-Goal events and answers arrive keyed by whatever the producing app chose, with
+Goal events, answers and prompt events arrive keyed by whatever the producing app chose, with
 whatever partitioner its client uses. Valid records are forwarded, unchanged,
 to ``<app_id>-user-events`` keyed by the pseudonymous user and partitioned by
 our own function, so the user stage sees each user's events in order on one
@@ -15,7 +15,7 @@ import time
 
 from faust.types import AppT, StreamT, TopicT
 
-from schemas import DeadLetterReason, ErasureRequest, GoalEvent, SurveyAnswer
+from schemas import DeadLetterReason, ErasureRequest, GoalEvent, PromptEvent, SurveyAnswer
 from stream.ces.intake import (
     Envelope,
     EnvelopeKind,
@@ -28,6 +28,7 @@ from stream.ces.intake import (
     validate_answer,
     validate_erasure_request,
     validate_goal_event,
+    validate_prompt_event,
 )
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
@@ -39,9 +40,9 @@ log = logging.getLogger(__name__)
 
 
 class IntakeStage:
-    """Validates both inputs in batches; forwards valid records re-keyed, dead-letters the rest.
+    """Validates every input in batches; forwards valid records re-keyed, dead-letters the rest.
 
-    :param inputs: the Faust topic over both input topics.
+    :param inputs: the Faust topic over every input topic.
     :param user_events_topic: name of ``<app_id>-user-events``.
     """
 
@@ -66,6 +67,7 @@ class IntakeStage:
         self.pseudonym_key = settings.pseudonym_key.get_secret_value().encode()
         self.goal_topic = settings.topic_goal_events
         self.erasure_topic = settings.topic_erasure_requests
+        self.prompt_events_topic = settings.topic_prompt_events
         stage_agent(app, inputs, f"{settings.app_id}.intake", self.run)
 
     async def run(self, stream: StreamT[bytes]) -> None:
@@ -83,10 +85,13 @@ class IntakeStage:
         """Validate one input record and queue what it leads to: a forward or a dead letter."""
         try:
             if message.topic == self.goal_topic:
-                result: GoalEvent | SurveyAnswer | ErasureRequest | Rejection = validate_goal_event(
+                result: GoalEvent | SurveyAnswer | PromptEvent | ErasureRequest | Rejection = validate_goal_event(
                     message.value, message.timestamp, self.known_goals, self.limits
                 )
                 kind = EnvelopeKind.goal_event
+            elif message.topic == self.prompt_events_topic:
+                result = validate_prompt_event(message.value, message.timestamp, self.known_goals, self.limits)
+                kind = EnvelopeKind.prompt_event
             elif message.topic == self.erasure_topic:
                 result = validate_erasure_request(message.value, self.limits)
                 kind = EnvelopeKind.erasure

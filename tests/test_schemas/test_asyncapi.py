@@ -21,6 +21,8 @@ EXPECTED_OPERATIONS = {
     ("apps", "send", "ces.goal-events"),
     ("apps", "send", "ces.survey-answers"),
     ("apps", "receive", "ces.survey-prompts"),
+    ("apps", "send", "ces.prompt-events"),
+    ("ces-stream", "receive", "ces.prompt-events"),
     ("ces-stream", "receive", "ces.goal-events"),
     ("ces-stream", "receive", "ces.survey-answers"),
     ("ces-stream", "send", "ces.survey-prompts"),
@@ -40,6 +42,7 @@ EXPECTED_MESSAGES = {
     "ces.feedback-comments": ("feedback_comment", "goalSlugKey"),
     "ces.dead-letter": ("dead_letter", "sourceTopicKey"),
     "ces.erasure-requests": ("erasure_request", "userIdKey"),
+    "ces.prompt-events": ("prompt_event", "userIdKey"),
 }
 
 
@@ -99,7 +102,7 @@ def test_every_ref_resolves(doc) -> None:
         assert _resolve(doc, ref) is not None, ref
 
 
-def test_channels_are_the_seven_topics(doc) -> None:
+def test_channels_are_the_eight_topics(doc) -> None:
     addresses = {channel["address"] for channel in doc["channels"].values()}
     assert addresses == set(EXPECTED_MESSAGES)
     for channel in doc["channels"].values():

@@ -17,13 +17,14 @@ from schemas import (
     GoalSummary,
     InputModel,
     OutputModel,
+    PromptEvent,
     SurveyAnswer,
     SurveyPrompt,
 )
 from schemas.generate import MESSAGE_MODELS
 from schemas.goal_summary import OLDEST_GOAL_SUMMARY_SCHEMA_VERSION
 
-INPUTS = [GoalEvent, SurveyAnswer, ErasureRequest]
+INPUTS = [GoalEvent, SurveyAnswer, ErasureRequest, PromptEvent]
 OUTPUTS = [SurveyPrompt, GoalSummary, FeedbackComment, DeadLetter]
 ALL = INPUTS + OUTPUTS
 
@@ -31,6 +32,7 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
     GoalEvent: {"event_id", "type", "goal", "user_id", "occurred_at", "channel", "locale"},
     SurveyAnswer: {"answer_id", "prompt_id", "user_id", "goal", "score", "answered_at", "channel"},
     ErasureRequest: {"request_id", "user_id", "requested_at"},
+    PromptEvent: {"event_id", "type", "prompt_id", "user_id", "goal", "occurred_at", "channel"},
     SurveyPrompt: {
         "prompt_id",
         "user_id",
@@ -112,6 +114,7 @@ DATETIME_FIELDS: dict[type[BaseModel], list[str]] = {
     GoalEvent: ["occurred_at"],
     SurveyAnswer: ["answered_at"],
     ErasureRequest: ["requested_at"],
+    PromptEvent: ["occurred_at"],
     SurveyPrompt: ["created_at", "expires_at"],
     GoalSummary: ["window_start", "window_end", "emitted_at"],
     FeedbackComment: ["answered_at"],
@@ -250,26 +253,31 @@ def test_unsupported_schema_version_is_rejected(model, version, payload) -> None
 
 
 def test_a_version_2_goal_summary_still_loads_without_measured_effort(payload) -> None:
-    version_2 = payload(GoalSummary, {"schema_version": 2}, drop=["measured_effort", "non_response"])
+    version_2 = payload(GoalSummary, {"schema_version": 2}, drop=["measured_effort", "non_response", "funnel"])
     summary = GoalSummary.model_validate_json(json.dumps(version_2))
     assert summary.schema_version == 2 and summary.measured_effort is None and summary.non_response is None
     # Version 3 on always carries measured effort, version 2 never does.
     for wrong in (
         payload(GoalSummary, drop=["measured_effort"]),
-        payload(GoalSummary, {"schema_version": 2}, drop=["non_response"]),
+        payload(GoalSummary, {"schema_version": 2}, drop=["non_response", "funnel"]),
     ):
         with pytest.raises(ValidationError, match="measured_effort"):
             GoalSummary.model_validate_json(json.dumps(wrong))
 
 
-def test_a_version_3_goal_summary_still_loads_without_the_non_response_correction(payload) -> None:
-    version_3 = payload(GoalSummary, {"schema_version": 3}, drop=["non_response"])
+def test_a_version_3_goal_summary_still_loads_without_the_non_response_correction_and_funnel(payload) -> None:
+    version_3 = payload(GoalSummary, {"schema_version": 3}, drop=["non_response", "funnel"])
     summary = GoalSummary.model_validate_json(json.dumps(version_3))
-    assert summary.schema_version == 3 and summary.non_response is None and summary.measured_effort is not None
-    # Version 4 always carries the correction, version 3 never does.
-    for wrong in (payload(GoalSummary, drop=["non_response"]), payload(GoalSummary, {"schema_version": 3})):
-        with pytest.raises(ValidationError, match="non_response"):
-            GoalSummary.model_validate_json(json.dumps(wrong))
+    assert summary.schema_version == 3 and summary.non_response is None and summary.funnel is None
+    assert summary.measured_effort is not None
+    # Version 4 always carries both, version 3 never does.
+    for part in ("non_response", "funnel"):
+        for wrong in (
+            payload(GoalSummary, drop=[part]),
+            payload(GoalSummary, {"schema_version": 3}, drop=["funnel" if part == "non_response" else "non_response"]),
+        ):
+            with pytest.raises(ValidationError, match=part):
+                GoalSummary.model_validate_json(json.dumps(wrong))
 
 
 def test_input_schema_version_as_string_is_rejected(payload) -> None:

@@ -1,6 +1,15 @@
 """The goal stage's logic: time buckets, per-partition partials, windows and the figures read from them."""
 
-from stream.ces.goals.buckets import AnswerFact, BucketCounts, EffortFact, Fact, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.buckets import (
+    AnswerFact,
+    BucketCounts,
+    EffortFact,
+    Fact,
+    OutcomeFact,
+    PromptEventFact,
+    PromptFact,
+    fold_facts,
+)
 from stream.ces.goals.durations import format_duration, parse_duration
 from stream.ces.goals.effort import DURATION_QUANTILES, DURATION_RELATIVE_ACCURACY, EffortFigures, effort_figures
 from stream.ces.goals.goal_windows import GoalWindows, figures_json
@@ -38,6 +47,7 @@ __all__ = [
     "Partial",
     "PartialExpiry",
     "PartialKey",
+    "PromptEventFact",
     "PromptFact",
     "WindowFigures",
     "WindowSpec",

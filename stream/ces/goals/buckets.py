@@ -1,8 +1,8 @@
 """Time buckets of CES counts, and the facts that fill them.
 
 A *fact* is one thing that happened to a goal at an event time: an answer, a prompt
-shown, an outcome (completed / abandoned / abandoned_inferred), or the measured effort of
-a timed completion (:mod:`stream.ces.goals.effort`). The hot path folds
+sent, a prompt the app reported shown or dismissed, an outcome (completed / abandoned /
+abandoned_inferred), or the measured effort of a timed completion (:mod:`stream.ces.goals.effort`). The hot path folds
 a whole batch of facts at once (:func:`fold_facts`) into one :class:`BucketCounts`
 delta per touched ``(goal, resolution_s, bucket_start_s)``, so the tables downstream
 see one write per bucket per batch instead of one per event.
@@ -20,6 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream.ces.goals.effort import duration_key
+from stream.ces.goals.facts import (
+    FACT_TYPES,
+    AnswerFact,
+    EffortFact,
+    Fact,
+    OutcomeFact,
+    PromptEventFact,
+    PromptFact,
+)
 from stream.ces.goals.segments import (
     OUTCOMES,
     STRATA,
@@ -46,6 +55,7 @@ __all__ = [
     "EffortFact",
     "Fact",
     "OutcomeFact",
+    "PromptEventFact",
     "PromptFact",
     "bucket_start",
     "count_fact",
@@ -74,7 +84,8 @@ class BucketCounts(AnswerCounts):
     The answer part comes from :class:`AnswerCounts`: ``scores`` maps a score to its number
     of answers; ``positive``/``neutral``/``negative`` are the answers per sentiment as
     classified when they arrived; ``score_sum`` is the sum of all scores (for the mean).
-    ``prompts`` counts prompts shown; ``outcomes`` counts goal outcomes by name (a name from
+    ``prompts`` counts prompts sent; ``shown`` and ``dismissed`` the prompts the app reported
+    shown and dismissed (``schemas.PromptEvent``); ``outcomes`` counts goal outcomes by name (a name from
     :data:`OUTCOMES`). ``by_outcome`` and ``by_channel`` split the answers by the outcome
     that triggered the prompt and by the goal's channel. ``durations`` counts timed
     completions per duration bucket (:func:`~stream.ces.goals.effort.duration_key`) and
@@ -95,6 +106,8 @@ class BucketCounts(AnswerCounts):
     by_band: dict[str, AnswerCounts] = field(default_factory=dict)
     stratum_outcomes: dict[str, int] = field(default_factory=dict)
     by_stratum: dict[str, AnswerCounts] = field(default_factory=dict)
+    shown: int = 0
+    dismissed: int = 0
 
     def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str, band: str = "") -> None:
         """Count one answer, blended and in its outcome, channel and duration band segments.
@@ -123,8 +136,20 @@ class BucketCounts(AnswerCounts):
             counts.add(score, sentiment)
 
     def add_prompt(self) -> None:
-        """Count one prompt shown."""
+        """Count one prompt sent."""
         self.prompts += 1
+
+    def add_prompt_event(self, kind: str) -> None:
+        """Count one prompt the app reported ``shown`` or ``dismissed``.
+
+        :raises ValueError: for another kind.
+        """
+        if kind == "shown":
+            self.shown += 1
+        elif kind == "dismissed":
+            self.dismissed += 1
+        else:
+            raise ValueError(f"unknown prompt event {kind!r}; expected shown or dismissed")
 
     def add_outcome(self, outcome: str, channel: str = "") -> None:
         """Count one goal outcome, and in its stratum when its channel is known.
@@ -153,6 +178,8 @@ class BucketCounts(AnswerCounts):
         AnswerCounts.merge(self, other)
         assert isinstance(other, BucketCounts)
         self.prompts += other.prompts
+        self.shown += other.shown
+        self.dismissed += other.dismissed
         add_counts(self.outcomes, other.outcomes)
         if other.durations:  # retried counts only timed completions
             add_counts(self.durations, other.durations)
@@ -177,6 +204,8 @@ class BucketCounts(AnswerCounts):
         AnswerCounts.subtract(self, other)
         assert isinstance(other, BucketCounts)
         self.prompts -= other.prompts
+        self.shown -= other.shown
+        self.dismissed -= other.dismissed
         subtract_counts(self.outcomes, other.outcomes)
         if other.durations:
             subtract_counts(self.durations, other.durations)
@@ -197,6 +226,8 @@ class BucketCounts(AnswerCounts):
         return not (
             self.answers
             or self.prompts
+            or self.shown
+            or self.dismissed
             or any(self.outcomes.values())
             or any(self.scores.values())
             or any(self.durations.values())
@@ -219,6 +250,8 @@ class BucketCounts(AnswerCounts):
             copy_segments(self.by_band) if segments and self.by_band else {},
             dict(self.stratum_outcomes) if segments and self.stratum_outcomes else {},
             copy_segments(self.by_stratum) if segments and self.by_stratum else {},
+            self.shown,
+            self.dismissed,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -235,6 +268,8 @@ class BucketCounts(AnswerCounts):
             and segments_equal(self.by_band, other.by_band)
             and _nonzero(self.stratum_outcomes) == _nonzero(other.stratum_outcomes)
             and segments_equal(self.by_stratum, other.by_stratum)
+            and self.shown == other.shown
+            and self.dismissed == other.dismissed
         )
 
     __hash__ = None  # mutable
@@ -249,9 +284,9 @@ class BucketCounts(AnswerCounts):
         each ``{"s": ..., "p": ..., "u": ..., "n": ...}``; d = timed completions per duration
         key (key as string), r = retried, bb = answers by duration band (the band's name as
         key); so / bs = outcomes / answers per stratum, keyed by the outcome's and the channel's
-        keys together (``cw`` = completed on web). ``score_sum`` is not stored: it follows from
-        ``s``. Records written before the segments, measured effort or strata existed have no
-        bo/bc, d/r/bb or so/bs.
+        keys together (``cw`` = completed on web); sh / di = prompts shown / dismissed.
+        ``score_sum`` is not stored: it follows from ``s``. Records written before the segments,
+        measured effort, strata or prompt events existed have no bo/bc, d/r/bb, so/bs or sh/di.
         """
         obj = AnswerCounts.to_json_obj(self)
         if self.prompts:
@@ -279,6 +314,10 @@ class BucketCounts(AnswerCounts):
                 obj["so"] = stratum_outcomes
         if self.by_stratum:
             obj["bs"] = segments_to_json(self.by_stratum, _JSON_STRATUM_KEYS)
+        if self.shown:
+            obj["sh"] = self.shown
+        if self.dismissed:
+            obj["di"] = self.dismissed
         return obj
 
     @classmethod
@@ -290,7 +329,7 @@ class BucketCounts(AnswerCounts):
         """
         if not isinstance(obj, Mapping):
             raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
-        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "so", "bs"}
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "so", "bs", "sh", "di"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
         answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
@@ -321,6 +360,8 @@ class BucketCounts(AnswerCounts):
             by_band=segments_from_json(obj["bb"], _BAND_NAME, "answers by duration band") if "bb" in obj else {},
             stratum_outcomes=stratum_outcomes,
             by_stratum=segments_from_json(obj["bs"], _STRATA_BY_JSON_KEY, "answers by stratum") if "bs" in obj else {},
+            shown=count_of("sh", obj.get("sh", 0)),
+            dismissed=count_of("di", obj.get("di", 0)),
         )
 
 
@@ -349,58 +390,6 @@ def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
         raise ValueError(f"bucket counts: {key!r} must be an object")
     return value
 
-
-@dataclass(frozen=True, slots=True)
-class AnswerFact:
-    """An accepted answer: ``score`` on the goal's scale, classified as ``sentiment``.
-
-    ``outcome`` triggered the prompt; ``channel`` is where the goal was attempted; ``band`` is
-    the duration band of a timed completion (``""``: not timed).
-    """
-
-    goal: str
-    at_s: float
-    score: int
-    sentiment: Sentiment
-    outcome: str
-    channel: str
-    band: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PromptFact:
-    """A prompt shown after ``outcome`` (counted for the response ratio)."""
-
-    goal: str
-    at_s: float
-    outcome: str
-
-
-@dataclass(frozen=True, slots=True)
-class OutcomeFact:
-    """A goal outcome (counted for the completion ratio, prompted or not), and in its stratum
-    (outcome x ``channel``) unless the channel is ``""`` (a decision recorded before strata)."""
-
-    goal: str
-    at_s: float
-    outcome: str
-    channel: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class EffortFact:
-    """The measured effort of a timed completion: seconds from the attempt's first start, and
-    whether it was started more than once (counted at the completion's time)."""
-
-    goal: str
-    at_s: float
-    duration_s: float
-    retried: bool
-
-
-Fact = AnswerFact | PromptFact | OutcomeFact | EffortFact
-
-_FACT_TYPES = frozenset({AnswerFact, PromptFact, OutcomeFact, EffortFact})
 
 BucketKey = tuple[str, int, int]
 """``(goal, resolution_s, bucket_start_s)``."""
@@ -457,7 +446,7 @@ def fold_facts(facts: Iterable[Fact], resolutions_s: Sequence[int]) -> dict[Buck
 def _fold_one_resolution(facts: Sequence[Fact], resolution_s: int) -> dict[BucketKey, BucketCounts]:
     deltas: dict[BucketKey, BucketCounts] = {}
     for fact in facts:
-        if type(fact) not in _FACT_TYPES:  # exact types: the isinstance checks below see no subclasses
+        if type(fact) not in FACT_TYPES:  # exact types: the isinstance checks below see no subclasses
             raise TypeError(f"not a fact: {fact!r}")
         key = (fact.goal, resolution_s, int(fact.at_s // resolution_s) * resolution_s)
         counts = deltas.get(key)
@@ -477,5 +466,7 @@ def count_fact(counts: BucketCounts, fact: Fact) -> None:
         counts.add_outcome(fact.outcome, fact.channel)
     elif isinstance(fact, EffortFact):
         counts.add_effort(fact.duration_s, fact.retried)
+    elif isinstance(fact, PromptEventFact):
+        counts.add_prompt_event(fact.kind)
     else:  # pragma: no cover - the Fact union is closed
         raise TypeError(f"not a fact: {fact!r}")

@@ -18,6 +18,7 @@ from schemas.common import Channel
 from schemas.goal_summary import (
     CompletionVsAll,
     ExitGap,
+    Funnel,
     MeasuredEffort,
     NonResponse,
     NonResponseStratum,
@@ -346,6 +347,15 @@ class GoalWindows:
                 duration_p99_seconds=f.duration_p99_seconds,
                 relative_accuracy=DURATION_RELATIVE_ACCURACY,
                 duration_histogram={str(key): count for key, count in sorted(counts.durations.items()) if count},
+            ),
+            funnel=Funnel(
+                sent=f.prompts,
+                shown=f.shown,
+                dismissed=f.dismissed,
+                answered=f.answers,
+                shown_ratio=f.shown_ratio,
+                dismissal_ratio=f.dismissal_ratio,
+                response_ratio_shown=f.response_ratio_shown,
             ),
         )
 

@@ -219,7 +219,9 @@ class WindowFigures(AnswerFigures):
 
     ``response_ratio`` is answers / prompts within the same window and may exceed 1
     near the window start (an answer whose prompt fell just before it). ``segments``
-    is ``None`` when the caller did not ask for the split.
+    is ``None`` when the caller did not ask for the split. The funnel (``shown``,
+    ``dismissed`` and their ratios) counts what apps report with prompt events; without
+    any, ``shown`` is 0 and its ratios are ``None``.
     """
 
     net_effort: float | None
@@ -256,6 +258,16 @@ class WindowFigures(AnswerFigures):
     slower_gap_upper: float | None = None
     effort_divergence: str | None = None
     """Measured against reported effort (:func:`divergence`), on the gap windows only."""
+    shown: int = 0
+    """Prompts the app reported shown."""
+    dismissed: int = 0
+    """Prompts the app reported dismissed."""
+    shown_ratio: float | None = None
+    """``shown / prompts``: the share of the prompts sent that an app showed; ``None`` without any shown."""
+    dismissal_ratio: float | None = None
+    """``dismissed / shown``."""
+    response_ratio_shown: float | None = None
+    """``answers / shown``: the response ratio over the prompts users saw."""
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:
@@ -330,7 +342,8 @@ def segment_figures(
             outcomes=counts.outcomes,
             answers=counts.answers,
             positive=counts.positive,
-            prompts=counts.prompts,
+            # The silent are those asked who did not answer: the prompts shown, where the apps report them.
+            prompts=counts.shown or counts.prompts,
             asked=asked,
             min_answers=stratum_min_answers,
             z=z_score(confidence),
@@ -411,6 +424,12 @@ def figures(
         wilson_upper=interval[1] if interval else None,
         prompts=counts.prompts,
         response_ratio=_ratio(answers, counts.prompts),
+        shown=counts.shown,
+        dismissed=counts.dismissed,
+        # No prompt event in the window (an app that reports none): no share shown, rather than 0.
+        shown_ratio=_ratio(counts.shown, counts.prompts) if counts.shown else None,
+        dismissal_ratio=_ratio(counts.dismissed, counts.shown),
+        response_ratio_shown=_ratio(answers, counts.shown),
         outcomes=outcomes,
         completion_ratio=_ratio(outcomes["completed"], sum(outcomes.values())),
         segments=None

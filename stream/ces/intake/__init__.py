@@ -10,6 +10,7 @@ from stream.ces.intake.validation import (
     validate_answer,
     validate_erasure_request,
     validate_goal_event,
+    validate_prompt_event,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "validate_answer",
     "validate_erasure_request",
     "validate_goal_event",
+    "validate_prompt_event",
 ]

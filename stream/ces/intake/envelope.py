@@ -19,6 +19,8 @@ import orjson
 class EnvelopeKind(StrEnum):
     goal_event = "g"
     answer = "a"
+    # A prompt shown or dismissed (``schemas.PromptEvent``).
+    prompt_event = "d"
     # Emitted by the worker's own timer: an open goal's inferred-abandonment deadline passed.
     expiry = "x"
     # An erasure request (``schemas.ErasureRequest``), its payload without the raw user id:

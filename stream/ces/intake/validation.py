@@ -19,10 +19,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas import DeadLetter, DeadLetterReason, ErasureRequest, GoalEvent, SurveyAnswer
+from schemas import DeadLetter, DeadLetterReason, ErasureRequest, GoalEvent, PromptEvent, SurveyAnswer
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-EventT = TypeVar("EventT", GoalEvent, SurveyAnswer)
+EventT = TypeVar("EventT", GoalEvent, SurveyAnswer, PromptEvent)
 MAX_DETAIL_ERRORS = 3
 
 
@@ -116,6 +116,13 @@ def validate_answer(
 ) -> SurveyAnswer | Rejection:
     """A valid SurveyAnswer for a registered goal, or why not (the prompt is checked later)."""
     return _validate(raw, SurveyAnswer, "answered_at", record_time_s, known_goals, limits)
+
+
+def validate_prompt_event(
+    raw: bytes | None, record_time_s: float, known_goals: frozenset[str], limits: Limits
+) -> PromptEvent | Rejection:
+    """A valid PromptEvent for a registered goal, or why not (the prompt is checked later)."""
+    return _validate(raw, PromptEvent, "occurred_at", record_time_s, known_goals, limits)
 
 
 def validate_erasure_request(raw: bytes | None, limits: Limits) -> ErasureRequest | Rejection:

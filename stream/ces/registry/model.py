@@ -229,6 +229,10 @@ class Cooldowns(_RegistryModel):
     """How long one user is not asked about the same goal again."""
 
     user_goal_seconds: _Seconds = 604800.0
+    #: After the user dismissed the goal's prompt (a ``dismissed`` prompt event), ask them about the
+    #: goal again this long after the dismissal, instead of ``user_goal_seconds`` after the prompt
+    #: (shorter or longer). Unset: a dismissed prompt is like any other.
+    after_dismissal_seconds: _Seconds | None = None
 
 
 class Alerting(_RegistryModel):

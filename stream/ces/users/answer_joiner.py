@@ -26,7 +26,8 @@ from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import PromptOutcome, ScaleKind
 from stream.ces.goals import AnswerFact
 from stream.ces.registry import Scale, Sentiment
-from stream.ces.users.state import ANSWER_GRACE_S, AnsweredPrompt, PendingPrompt, UserState
+from stream.ces.users.prompt_records import AnsweredPrompt, PendingPrompt
+from stream.ces.users.state import ANSWER_GRACE_S, UserState
 
 __all__ = ["ANSWER_GRACE_S", "AnswerDecision", "decide_answer"]
 

@@ -16,7 +16,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.survey_prompt import PromptOutcome, SurveyPrompt
 from stream.ces.goals import Fact
 from stream.ces.registry import GoalConfig
-from stream.ces.users.state import PendingPrompt
+from stream.ces.users.prompt_records import PendingPrompt
 
 #: Namespace of prompt ids: ``uuid5(PROMPT_NAMESPACE, f"{trigger_event_id}:{outcome}")``. Never change it.
 PROMPT_NAMESPACE = uuid.UUID("6f1c2b1e-3c55-5d8e-9a47-1d2b8c0e4f73")
@@ -43,6 +43,8 @@ class SuppressionReason(StrEnum):
     """The goal does not prompt after this outcome."""
     no_recipient = "no_recipient"
     """An inferred abandonment would prompt, but the caller does not know the raw user id to address it."""
+    dismissal_cooldown = "dismissal_cooldown"
+    """The user dismissed this goal's last prompt less than ``cooldowns.after_dismissal_seconds`` ago."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,8 +36,9 @@ from stream.ces.goals import EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.goals.effort import duration_band
 from stream.ces.registry import GoalConfig, GoalRegistry
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt, prompt_id_for
+from stream.ces.users.prompt_records import PendingPrompt
 from stream.ces.users.prompt_replay import replay_expiry, replay_goal_event
-from stream.ces.users.state import OpenGoal, PendingPrompt, SeenEvent, UserState
+from stream.ces.users.state import OpenGoal, SeenEvent, UserState
 from stream.ces.users.suppression import suppression_for
 
 
@@ -45,10 +46,13 @@ def longest_cooldown_s(registry: GoalRegistry) -> float:
     """Return the longest cooldown in force: how long prompt stamps must be kept.
 
     :param registry: the goal registry.
-    :returns: max of the user cooldown and every goal's user+goal cooldown; pass it to
-        :meth:`UserState.prune` as ``cooldown_keep_s``.
+    :returns: max of the user cooldown and every goal's user+goal and after-dismissal cooldown; pass
+        it to :meth:`UserState.prune` as ``cooldown_keep_s``.
     """
-    return max([registry.user_cooldown_seconds, *(g.cooldowns.user_goal_seconds for g in registry.goals)])
+    after_dismissal = [g.cooldowns.after_dismissal_seconds or 0.0 for g in registry.goals]
+    return max(
+        [registry.user_cooldown_seconds, *(g.cooldowns.user_goal_seconds for g in registry.goals), *after_dismissal]
+    )
 
 
 def next_deadline_s(state: UserState) -> float | None:
@@ -339,4 +343,5 @@ def _open_prompt(
     last = state.last_prompt_at_s
     state.last_prompt_at_s = at_s if last is None else max(at_s, last)
     state.last_prompt_by_goal[goal_cfg.slug] = max(at_s, state.last_prompt_by_goal.get(goal_cfg.slug, at_s))
+    state.dismissed_by_goal.pop(goal_cfg.slug, None)  # a new prompt: the dismissed one no longer counts
     return build_prompt(goal_cfg, prompt_id, pending, user_id)

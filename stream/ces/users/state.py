@@ -19,6 +19,14 @@ from typing import Any
 
 import orjson
 
+from stream.ces.users.prompt_records import (
+    UNKNOWN_CHANNEL,
+    AnsweredPrompt,
+    PendingPrompt,
+    PromptDisplay,
+    channel_in,
+)
+
 #: Seconds after a prompt's expiry within which an answer still counts (clock skew, slow networks).
 ANSWER_GRACE_S = 60.0
 
@@ -34,16 +42,9 @@ MAX_ANSWERED = 256
 MAX_PENDING = 32
 MAX_OPEN_GOALS = 64
 MAX_GOAL_STAMPS = 256
+MAX_DISPLAYS = 256
 
 _FORMAT_VERSION = 1
-
-#: Channel of open goals, prompts and answers recorded before channels were kept (read as a
-#: trailing list element, so older records still load); the answer's own channel stands in.
-UNKNOWN_CHANNEL = ""
-
-
-def _channel(rest: list[Any]) -> str:
-    return str(rest[0]) if rest else UNKNOWN_CHANNEL
 
 
 @dataclass(slots=True)
@@ -96,152 +97,10 @@ class OpenGoal:
             float(deadline_s),
             str(locale),
             int(offset),
-            _channel(rest),
+            channel_in(rest),
             first,
             starts,
             infers,
-        )
-
-
-@dataclass(slots=True)
-class PendingPrompt:
-    """A prompt sent and not answered yet, with the scale it was asked on.
-
-    The scale is copied from the goal's configuration at prompt time, so an answer is
-    judged by the scale the user saw even if the registry changed since.
-
-    :param goal: goal slug.
-    :param outcome: the outcome that triggered it (completed, abandoned, abandoned_inferred).
-    :param created_at_s: ``now_s`` when it was created (the prompt's ``created_at``).
-    :param expires_at_s: the prompt's ``expires_at``.
-    :param scale_kind: ``ScaleKind`` value.
-    :param positive: the scale's positive points, sorted.
-    :param min_score: lowest point.
-    :param max_score: highest point.
-    :param inverted: whether the scale is inverted (1 = very little effort).
-    :param locale: locale the question was asked in.
-    :param event_id: id of the triggering goal event.
-    :param channel: channel of the goal attempt (``Channel`` value); :data:`UNKNOWN_CHANNEL`
-        in records written before channels were kept.
-    :param effort_band: the duration band of a timed completion (its answer counts there too);
-        ``""`` when the attempt was not timed.
-    """
-
-    goal: str
-    outcome: str
-    created_at_s: float
-    expires_at_s: float
-    scale_kind: str
-    positive: tuple[int, ...]
-    min_score: int
-    max_score: int
-    inverted: bool
-    locale: str
-    event_id: str
-    channel: str = UNKNOWN_CHANNEL
-    effort_band: str = ""
-
-    def to_json_obj(self) -> list[Any]:
-        obj = [
-            self.goal,
-            self.outcome,
-            self.created_at_s,
-            self.expires_at_s,
-            self.scale_kind,
-            list(self.positive),
-            self.min_score,
-            self.max_score,
-            int(self.inverted),
-            self.locale,
-            self.event_id,
-            self.channel,
-        ]
-        if self.effort_band:  # timed completions only
-            obj.append(self.effort_band)
-        return obj
-
-    @classmethod
-    def from_json_obj(cls, obj: list[Any]) -> PendingPrompt:
-        goal, outcome, created, expires, kind, positive, low, high, inverted, locale, event_id, *rest = obj
-        return cls(
-            str(goal),
-            str(outcome),
-            float(created),
-            float(expires),
-            str(kind),
-            tuple(int(p) for p in positive),
-            int(low),
-            int(high),
-            bool(inverted),
-            str(locale),
-            str(event_id),
-            _channel(rest),
-            str(rest[1]) if len(rest) > 1 else "",
-        )
-
-
-@dataclass(slots=True)
-class AnsweredPrompt:
-    """The accepted answer to a prompt: enough to re-emit its fact and comment exactly.
-
-    :param answer_id: id of the accepted answer; another id for the same prompt is a duplicate.
-    :param offset: source offset of the accepted answer (facts are re-emitted with it).
-    :param score: the score.
-    :param sentiment: its classification (``Sentiment`` value) on the prompt's scale.
-    :param answered_at_s: ``answered_at`` (bucket time of the fact).
-    :param goal: goal slug of the prompt.
-    :param outcome: outcome that triggered the prompt.
-    :param locale: locale the prompt was asked in.
-    :param recorded_at_s: ``now_s`` when accepted (for pruning).
-    :param channel: channel the answer was counted under (:data:`UNKNOWN_CHANNEL` in records
-        written before channels were kept).
-    :param effort_band: the duration band the answer was counted under (``""``: not timed).
-    """
-
-    answer_id: str
-    offset: int
-    score: int
-    sentiment: str
-    answered_at_s: float
-    goal: str
-    outcome: str
-    locale: str
-    recorded_at_s: float
-    channel: str = UNKNOWN_CHANNEL
-    effort_band: str = ""
-
-    def to_json_obj(self) -> list[Any]:
-        obj = [
-            self.answer_id,
-            self.offset,
-            self.score,
-            self.sentiment,
-            self.answered_at_s,
-            self.goal,
-            self.outcome,
-            self.locale,
-            self.recorded_at_s,
-            self.channel,
-        ]
-        if self.effort_band:  # timed completions only
-            obj.append(self.effort_band)
-        return obj
-
-    @classmethod
-    def from_json_obj(cls, obj: list[Any]) -> AnsweredPrompt:
-        answer_id, offset, score, sentiment, answered_at_s, goal, outcome, locale, recorded, *rest = obj
-        return cls(
-            str(answer_id),
-            int(offset),
-            int(score),
-            str(sentiment),
-            float(answered_at_s),
-            str(goal),
-            str(outcome),
-            str(locale),
-            float(recorded),
-            _channel(rest),
-            str(rest[1]) if len(rest) > 1 else "",
         )
 
 
@@ -326,6 +185,9 @@ class UserState:
     :param answered: accepted answers by prompt id.
     :param seen_events: decisions taken per goal-event id.
     :param last_offset: highest source offset processed for this user (-1: none).
+    :param displays: prompts the app reported shown or dismissed, by prompt id.
+    :param dismissed_by_goal: event time of the dismissal of the user's latest prompt per goal
+        (the cooldown after a dismissal); dropped when the goal prompts again.
     """
 
     last_prompt_at_s: float | None = None
@@ -335,6 +197,8 @@ class UserState:
     answered: dict[str, AnsweredPrompt] = field(default_factory=dict)
     seen_events: dict[str, SeenEvent] = field(default_factory=dict)
     last_offset: int = -1
+    displays: dict[str, PromptDisplay] = field(default_factory=dict)
+    dismissed_by_goal: dict[str, float] = field(default_factory=dict)
 
     def note_offset(self, offset: int) -> None:
         """Remember ``offset`` as processed (keeps the highest)."""
@@ -350,6 +214,8 @@ class UserState:
             and not self.pending
             and not self.answered
             and not self.seen_events
+            and not self.displays
+            and not self.dismissed_by_goal
         )
 
     def prune(
@@ -398,13 +264,26 @@ class UserState:
             key=lambda s: s.recorded_at_s,
             limit=MAX_SEEN_EVENTS,
         )
+        if self.displays:
+            self.displays = _newest(
+                {pid: d for pid, d in self.displays.items() if d.recorded_at_s >= now_s - answered_keep_s},
+                key=lambda d: d.recorded_at_s,
+                limit=MAX_DISPLAYS,
+            )
+        if self.dismissed_by_goal:
+            self.dismissed_by_goal = _newest(
+                {goal: at_s for goal, at_s in self.dismissed_by_goal.items() if at_s >= now_s - cooldown_keep_s},
+                key=lambda at_s: at_s,
+                limit=MAX_GOAL_STAMPS,
+            )
 
     def to_json_obj(self) -> dict[str, Any]:
         """Return a compact JSON-safe dict; empty parts are left out.
 
         Keys: ``v`` format version, ``lp`` last prompt, ``lg`` last prompt per goal,
-        ``og`` open goals (``oe``: those kept for measured effort only), ``pp`` pending prompts, ``an`` answered, ``se`` seen events,
-        ``lo`` last offset. Entries are positional lists (see each class's ``to_json_obj``).
+        ``og`` open goals (``oe``: those kept for measured effort only), ``pp`` pending prompts, ``an`` answered,
+        ``se`` seen events, ``lo`` last offset, ``pd`` prompts shown or dismissed, ``dg`` dismissals per goal.
+        Entries are positional lists (see each class's ``to_json_obj``).
         """
         obj: dict[str, Any] = {"v": _FORMAT_VERSION}
         if self.last_prompt_at_s is not None:
@@ -428,6 +307,10 @@ class UserState:
             obj["se"] = {eid: s.to_json_obj() for eid, s in self.seen_events.items()}
         if self.last_offset >= 0:
             obj["lo"] = self.last_offset
+        if self.displays:
+            obj["pd"] = {pid: d.to_json_obj() for pid, d in self.displays.items()}
+        if self.dismissed_by_goal:
+            obj["dg"] = dict(self.dismissed_by_goal)
         return obj
 
     def to_bytes(self) -> bytes:
@@ -465,6 +348,8 @@ class UserState:
                 answered={str(p): AnsweredPrompt.from_json_obj(v) for p, v in obj.get("an", {}).items()},
                 seen_events={str(e): SeenEvent.from_json_obj(v) for e, v in obj.get("se", {}).items()},
                 last_offset=int(obj.get("lo", -1)),
+                displays={str(p): PromptDisplay.from_json_obj(v) for p, v in obj.get("pd", {}).items()},
+                dismissed_by_goal={str(g): float(t) for g, t in obj.get("dg", {}).items()},
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed user state: {exc}") from exc

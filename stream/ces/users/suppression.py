@@ -1,7 +1,9 @@
 """The rules that stop a prompt, in the order docs/architecture.md lists them.
 
-Goal disabled; trigger disabled; too old; an open prompt on any goal; user cooldown;
-user+goal cooldown; not sampled. The first rule that holds names the
+Goal disabled; trigger disabled; too old; an open prompt on any goal (one the user dismissed
+is not open); user cooldown; after a dismissal of the goal's last prompt, the goal's cooldown
+after a dismissal (when set, instead of the user+goal cooldown); user+goal cooldown; not
+sampled. The first rule that holds names the
 :class:`~stream.ces.users.prompt_decision.SuppressionReason`.
 """
 
@@ -32,6 +34,11 @@ def _sampling_rate(goal_cfg: GoalConfig, rates: Mapping[str, float] | None) -> f
     return sampling.rate if sampling.rate is not None else sampling.max_rate
 
 
+def _dismissed(state: UserState, prompt_id: str) -> bool:
+    display = state.displays.get(prompt_id) if state.displays else None
+    return display is not None and display.dismissed is not None
+
+
 def suppression_for(
     state: UserState,
     goal_cfg: GoalConfig,
@@ -51,14 +58,20 @@ def suppression_for(
         return SuppressionReason.trigger_disabled
     if too_old:
         return SuppressionReason.too_old
-    if any(p.expires_at_s > now_s for p in state.pending.values()):
+    if any(p.expires_at_s > now_s and not _dismissed(state, pid) for pid, p in state.pending.items()):
         return SuppressionReason.open_prompt
     # Cooldowns compare event times; an event older than the last prompt is inside the cooldown too.
     if state.last_prompt_at_s is not None and at_s - state.last_prompt_at_s < registry.user_cooldown_seconds:
         return SuppressionReason.user_cooldown
-    last_for_goal = state.last_prompt_by_goal.get(goal_cfg.slug)
-    if last_for_goal is not None and at_s - last_for_goal < goal_cfg.cooldowns.user_goal_seconds:
-        return SuppressionReason.user_goal_cooldown
+    after_dismissal = goal_cfg.cooldowns.after_dismissal_seconds
+    dismissed_at = state.dismissed_by_goal.get(goal_cfg.slug) if state.dismissed_by_goal else None
+    if after_dismissal is not None and dismissed_at is not None:
+        if at_s - dismissed_at < after_dismissal:
+            return SuppressionReason.dismissal_cooldown
+    else:
+        last_for_goal = state.last_prompt_by_goal.get(goal_cfg.slug)
+        if last_for_goal is not None and at_s - last_for_goal < goal_cfg.cooldowns.user_goal_seconds:
+            return SuppressionReason.user_goal_cooldown
     if not sticky_sample(user_ref, goal_cfg.slug, _sampling_rate(goal_cfg, rates)):
         return SuppressionReason.not_sampled
     return None

@@ -1,8 +1,8 @@
 """User stage: the prompt engine and the answer joiner, per pseudonymous user, in batches.
 
-Consumes ``<app_id>-user-events`` (re-keyed goal events, answers, erasure requests and expiry
-records). Per batch and partition it runs the pure decisions (``stream.ces.users.prompt_engine``,
-``stream.ces.users.answer_joiner``), sends prompts, comments and dead letters, then writes each
+Consumes ``<app_id>-user-events`` (re-keyed goal events, answers, prompt events, erasure requests
+and expiry records). Per batch and partition it runs the pure decisions (``stream.ces.users.prompt_engine``,
+``stream.ces.users.answer_joiner``, ``stream.ces.users.prompt_events``), sends prompts, comments and dead letters, then writes each
 touched user state once and folds the facts into per-partition partials (one table
 write per touched bucket, never one per event), which travel on to the goal stage
 packed into one record per goal partition. The batch is acked only after Kafka has
@@ -22,7 +22,7 @@ from typing import Any
 
 from faust.types import AppT, StreamT, TopicT
 
-from schemas import DeadLetterReason, GoalEvent, SurveyAnswer
+from schemas import DeadLetterReason, GoalEvent, PromptEvent, SurveyAnswer
 from stream.ces.goals import (
     Fact,
     Partial,
@@ -41,9 +41,11 @@ from stream.ces.users import (
     AnswerDecision,
     GoalCounts,
     PromptDecision,
+    PromptEventDecision,
     UserState,
     decide_answer,
     decide_goal_event,
+    decide_prompt_event,
     longest_cooldown_s,
 )
 from stream.infra.record_reader import RecordReader
@@ -233,7 +235,7 @@ class UserStage:
         counts: dict[str, GoalCounts],
         partition: int,
     ) -> None:
-        """One envelope of one user: a goal event, an answer or an expiry record."""
+        """One envelope of one user: a goal event, an answer, a prompt event or an expiry record."""
         if env.kind is EnvelopeKind.goal_event:
             event = GoalEvent.model_validate_json(env.payload)
             decision = decide_goal_event(
@@ -254,6 +256,12 @@ class UserStage:
             decision_a = decide_answer(state, answer, user_ref=user_ref, offset=offset, now_s=now_s)
             facts.extend(decision_a.facts)
             self.on_answer_decision(out, decision_a, env, answer.goal, counts)
+            return
+        elif env.kind is EnvelopeKind.prompt_event:
+            prompt_event = PromptEvent.model_validate_json(env.payload)
+            decision_d = decide_prompt_event(state, prompt_event, offset=offset, now_s=now_s)
+            facts.extend(decision_d.facts)
+            self.on_prompt_event_decision(out, decision_d, env)
             return
         else:
             user_id, expired = self.expiry.decide(state, env, user_ref, offset, now_s, self.rates.rates)
@@ -287,7 +295,7 @@ class UserStage:
             received_at_s=time.time(),
         )
         out.add(s.topic_dead_letter, env.source_topic.encode(), letter.model_dump_json().encode())
-        if env.source_topic in (s.topic_goal_events, s.topic_survey_answers):
+        if env.source_topic in (s.topic_goal_events, s.topic_survey_answers, s.topic_prompt_events):
             self.metrics.events_invalid.labels(env.source_topic, reason.value).inc()
 
     def on_prompt_decision(
@@ -313,6 +321,13 @@ class UserStage:
                     metrics.decision_latency.observe(max(0.0, time.time() - occurred_at_s))
         if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
             metrics.prompts_suppressed.labels(decision.goal, decision.suppressed.value).inc()
+
+    def on_prompt_event_decision(self, out: Output, decision: PromptEventDecision, env: Envelope) -> None:
+        if decision.dead_letter_reason is not None:
+            self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
+        if not decision.replayed:
+            for _, fact in decision.facts:
+                self.metrics.prompt_events.labels(fact.goal, fact.kind).inc()
 
     def on_answer_decision(
         self, out: Output, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, GoalCounts]

@@ -24,6 +24,7 @@ def settings():
         topic_goal_events="in.goal-events",
         topic_survey_answers="in.survey-answers",
         topic_survey_prompts="out.survey-prompts",
+        topic_prompt_events="in.prompt-events",
         topic_goal_summaries="out.goal-summaries",
         topic_feedback_comments="out.feedback-comments",
         topic_dead_letter="out.dead-letter",
@@ -53,6 +54,7 @@ def test_every_topic_is_listed_once(settings):
         "ces-test-goal-partials",
         "in.goal-events",
         "in.survey-answers",
+        "in.prompt-events",
         "out.survey-prompts",
         "out.goal-summaries",
         "out.feedback-comments",
@@ -79,6 +81,7 @@ def test_partitions_and_replication_come_from_the_settings(settings):
         ("ces-test-user-events", "delete", str(24 * 3_600_000)),
         ("in.goal-events", "delete", str(24 * 3_600_000)),
         ("in.survey-answers", "delete", str(24 * 3_600_000)),
+        ("in.prompt-events", "delete", str(24 * 3_600_000)),
         ("out.survey-prompts", "delete", str(24 * 3_600_000)),
         ("out.feedback-comments", "delete", str(24 * 3_600_000)),
         ("in.erasure-requests", "delete", str(24 * 3_600_000)),
@@ -122,7 +125,7 @@ def test_specs_do_not_share_config_dicts(settings):
 def test_every_topic_with_raw_user_ids_has_the_raw_id_retention(settings):
     """docs/personal-data.md lists these; their retention is how long an erased user's records last there."""
     personal = {"ces-test-user-events", "in.goal-events", "in.survey-answers", "out.survey-prompts"}
-    personal |= {"out.feedback-comments", "in.erasure-requests"}
+    personal |= {"out.feedback-comments", "in.erasure-requests", "in.prompt-events"}
     specs = by_name(settings)
     assert {name for name, spec in specs.items() if spec.configs["retention.ms"] == str(24 * HOUR_MS)} == personal
 

@@ -24,8 +24,9 @@ ONE_HOUR = WindowSpec("1h", 3600, 60)
 FIVE_POINT = (1, 2, 3, 4, 5)
 
 
-def five_point_figures(answers=(), prompts=0, outcomes=(), efforts=()):
+def five_point_figures(answers=(), prompts=0, outcomes=(), efforts=(), shown=0, dismissed=0):
     counts = BucketCounts()
+    counts.shown, counts.dismissed = shown, dismissed
     for duration_s, retried in efforts:
         counts.add_effort(duration_s, retried)
     for score in answers:
@@ -150,6 +151,8 @@ def test_window_gauges_render_the_snapshot(metrics):
         outcomes=("completed", "completed", "abandoned"),
         # Ranks floor(q * 99) of 100 timed completions: 49 (40 s), 89 (300 s), 98 (900 s).
         efforts=[(40.0, i < 25) for i in range(50)] + [(300.0, False)] * 45 + [(900.0, False)] * 5,
+        shown=6,
+        dismissed=2,
     )
     fig.baseline_gap, fig.baseline_gap_lower, fig.baseline_gap_upper = -0.2, -0.5, 0.1  # set on the gap windows
     fig.completion_baseline_gap, fig.completion_baseline_gap_lower, fig.completion_baseline_gap_upper = 0, -0.1, 0.1
@@ -170,6 +173,11 @@ def test_window_gauges_render_the_snapshot(metrics):
     assert s[("ces_goal_most_negative_ratio", on)] == pytest.approx(0.2)
     assert s[("ces_goal_prompts", on)] == 8
     assert s[("ces_goal_response_ratio", on)] == pytest.approx(5 / 8)
+    # The funnel: 8 sent, 6 shown, 2 dismissed, 5 answered.
+    assert (s[("ces_goal_prompts_shown", on)], s[("ces_goal_prompts_dismissed", on)]) == (6, 2)
+    assert s[("ces_goal_shown_ratio", on)] == pytest.approx(6 / 8)
+    assert s[("ces_goal_dismissal_ratio", on)] == pytest.approx(2 / 6)
+    assert s[("ces_goal_response_ratio_shown", on)] == pytest.approx(5 / 6)
     assert s[("ces_goal_completion_ratio", on)] == pytest.approx(2 / 3)
     assert s[("ces_goal_ces_ratio_baseline_gap_upper", on)] == pytest.approx(0.1)
     assert 0 < s[("ces_goal_ces_ratio_wilson_lower", on)] < 0.6 < s[("ces_goal_ces_ratio_wilson_upper", on)] < 1
@@ -215,6 +223,9 @@ def test_ratios_without_a_denominator_have_no_sample(metrics):
         "ces_goal_completion_ratio_baseline_gap_upper",
         "ces_goal_ces_cusum",
         "ces_goal_retry_ratio",
+        "ces_goal_shown_ratio",
+        "ces_goal_dismissal_ratio",
+        "ces_goal_response_ratio_shown",
     }
     for name in ratios:
         assert (name, quiet_labels) not in s, name
@@ -228,6 +239,9 @@ def test_ratios_without_a_denominator_have_no_sample(metrics):
     # No timed completion: the count is 0, and no duration quantile has a sample.
     assert s[("ces_goal_timed_completions", quiet_labels)] == 0
     assert not any(name == "ces_goal_completion_duration_seconds" for name, _ in s)
+    # An app that reports no prompt events: counts at 0, no funnel ratio at all.
+    assert s[("ces_goal_prompts_shown", hour_labels)] == 0 and s[("ces_goal_prompts_dismissed", hour_labels)] == 0
+    assert ("ces_goal_shown_ratio", hour_labels) not in s and ("ces_goal_response_ratio_shown", hour_labels) not in s
     assert not any(math.isnan(v) for v in s.values())
 
 

@@ -17,8 +17,9 @@ from stream.ces.intake.pseudonym import pseudonymise
 from stream.ces.registry.model import GoalRegistry
 from stream.ces.users.prompt_decision import PROMPT_NAMESPACE, PromptDecision, SuppressionReason, prompt_id_for
 from stream.ces.users.prompt_engine import decide_goal_event, expire_open_goals, longest_cooldown_s, next_deadline_s
+from stream.ces.users.prompt_records import PendingPrompt
 from stream.ces.users.sampling import sticky_sample
-from stream.ces.users.state import PendingPrompt, UserState, may_have_deadlines
+from stream.ces.users.state import UserState, may_have_deadlines
 
 USER_ID = "user-4711"
 USER_REF = pseudonymise(USER_ID, b"prompting-test-key")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from stream.ces.users.prompt_records import AnsweredPrompt, PendingPrompt
 from stream.ces.users.state import (
     ANSWER_GRACE_S,
     ANSWERED_KEEP_S,
@@ -15,9 +16,7 @@ from stream.ces.users.state import (
     MAX_PENDING,
     MAX_SEEN_EVENTS,
     SEEN_EVENTS_KEEP_S,
-    AnsweredPrompt,
     OpenGoal,
-    PendingPrompt,
     SeenEvent,
     UserState,
     may_have_deadlines,

@@ -1,0 +1,77 @@
+"""Facts: the things that happen to a goal at an event time, as the user stage emits them.
+
+An answer, a prompt sent, a prompt the app reported shown or dismissed, an outcome
+(completed / abandoned / abandoned_inferred), the measured effort of a timed completion. The
+goal's bucket counts (:mod:`stream.ces.goals.buckets`) are made of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stream.ces.registry import Sentiment
+
+__all__ = ["AnswerFact", "EffortFact", "Fact", "OutcomeFact", "PromptEventFact", "PromptFact"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFact:
+    """An accepted answer: ``score`` on the goal's scale, classified as ``sentiment``.
+
+    ``outcome`` triggered the prompt; ``channel`` is where the goal was attempted; ``band`` is
+    the duration band of a timed completion (``""``: not timed).
+    """
+
+    goal: str
+    at_s: float
+    score: int
+    sentiment: Sentiment
+    outcome: str
+    channel: str
+    band: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFact:
+    """A prompt sent after ``outcome`` (counted for the response ratio)."""
+
+    goal: str
+    at_s: float
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeFact:
+    """A goal outcome (counted for the completion ratio, prompted or not), and in its stratum
+    (outcome x ``channel``) unless the channel is ``""`` (a decision recorded before strata)."""
+
+    goal: str
+    at_s: float
+    outcome: str
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EffortFact:
+    """The measured effort of a timed completion: seconds from the attempt's first start, and
+    whether it was started more than once (counted at the completion's time)."""
+
+    goal: str
+    at_s: float
+    duration_s: float
+    retried: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PromptEventFact:
+    """A prompt the app reported ``shown`` or ``dismissed`` (``kind``), at the event's time."""
+
+    goal: str
+    at_s: float
+    kind: str
+
+
+Fact = AnswerFact | PromptFact | OutcomeFact | EffortFact | PromptEventFact
+
+# Exact types: the fold checks ``type(fact) in FACT_TYPES`` and sees no subclasses.
+FACT_TYPES = frozenset({AnswerFact, PromptFact, OutcomeFact, EffortFact, PromptEventFact})

@@ -1,0 +1,218 @@
+"""What the user state keeps of each prompt: sent and pending, answered, shown or dismissed.
+
+Records of :class:`~stream.ces.users.state.UserState`, stored as positional JSON lists
+(see each ``to_json_obj``); fields added later are trailing and optional, so older records
+still load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: Channel of open goals, prompts and answers recorded before channels were kept (read as a
+#: trailing list element, so older records still load); the answer's own channel stands in.
+UNKNOWN_CHANNEL = ""
+
+
+def channel_in(rest: list[Any]) -> str:
+    """The channel at the head of a record's trailing elements, :data:`UNKNOWN_CHANNEL` without one."""
+    return str(rest[0]) if rest else UNKNOWN_CHANNEL
+
+
+@dataclass(slots=True)
+class PendingPrompt:
+    """A prompt sent and not answered yet, with the scale it was asked on.
+
+    The scale is copied from the goal's configuration at prompt time, so an answer is
+    judged by the scale the user saw even if the registry changed since.
+
+    :param goal: goal slug.
+    :param outcome: the outcome that triggered it (completed, abandoned, abandoned_inferred).
+    :param created_at_s: ``now_s`` when it was created (the prompt's ``created_at``).
+    :param expires_at_s: the prompt's ``expires_at``.
+    :param scale_kind: ``ScaleKind`` value.
+    :param positive: the scale's positive points, sorted.
+    :param min_score: lowest point.
+    :param max_score: highest point.
+    :param inverted: whether the scale is inverted (1 = very little effort).
+    :param locale: locale the question was asked in.
+    :param event_id: id of the triggering goal event.
+    :param channel: channel of the goal attempt (``Channel`` value); :data:`UNKNOWN_CHANNEL`
+        in records written before channels were kept.
+    :param effort_band: the duration band of a timed completion (its answer counts there too);
+        ``""`` when the attempt was not timed.
+    """
+
+    goal: str
+    outcome: str
+    created_at_s: float
+    expires_at_s: float
+    scale_kind: str
+    positive: tuple[int, ...]
+    min_score: int
+    max_score: int
+    inverted: bool
+    locale: str
+    event_id: str
+    channel: str = UNKNOWN_CHANNEL
+    effort_band: str = ""
+
+    def to_json_obj(self) -> list[Any]:
+        obj = [
+            self.goal,
+            self.outcome,
+            self.created_at_s,
+            self.expires_at_s,
+            self.scale_kind,
+            list(self.positive),
+            self.min_score,
+            self.max_score,
+            int(self.inverted),
+            self.locale,
+            self.event_id,
+            self.channel,
+        ]
+        if self.effort_band:  # timed completions only
+            obj.append(self.effort_band)
+        return obj
+
+    @classmethod
+    def from_json_obj(cls, obj: list[Any]) -> PendingPrompt:
+        goal, outcome, created, expires, kind, positive, low, high, inverted, locale, event_id, *rest = obj
+        return cls(
+            str(goal),
+            str(outcome),
+            float(created),
+            float(expires),
+            str(kind),
+            tuple(int(p) for p in positive),
+            int(low),
+            int(high),
+            bool(inverted),
+            str(locale),
+            str(event_id),
+            channel_in(rest),
+            str(rest[1]) if len(rest) > 1 else "",
+        )
+
+
+@dataclass(slots=True)
+class AnsweredPrompt:
+    """The accepted answer to a prompt: enough to re-emit its fact and comment exactly.
+
+    :param answer_id: id of the accepted answer; another id for the same prompt is a duplicate.
+    :param offset: source offset of the accepted answer (facts are re-emitted with it).
+    :param score: the score.
+    :param sentiment: its classification (``Sentiment`` value) on the prompt's scale.
+    :param answered_at_s: ``answered_at`` (bucket time of the fact).
+    :param goal: goal slug of the prompt.
+    :param outcome: outcome that triggered the prompt.
+    :param locale: locale the prompt was asked in.
+    :param recorded_at_s: ``now_s`` when accepted (for pruning).
+    :param channel: channel the answer was counted under (:data:`UNKNOWN_CHANNEL` in records
+        written before channels were kept).
+    :param effort_band: the duration band the answer was counted under (``""``: not timed).
+    """
+
+    answer_id: str
+    offset: int
+    score: int
+    sentiment: str
+    answered_at_s: float
+    goal: str
+    outcome: str
+    locale: str
+    recorded_at_s: float
+    channel: str = UNKNOWN_CHANNEL
+    effort_band: str = ""
+
+    def to_json_obj(self) -> list[Any]:
+        obj = [
+            self.answer_id,
+            self.offset,
+            self.score,
+            self.sentiment,
+            self.answered_at_s,
+            self.goal,
+            self.outcome,
+            self.locale,
+            self.recorded_at_s,
+            self.channel,
+        ]
+        if self.effort_band:  # timed completions only
+            obj.append(self.effort_band)
+        return obj
+
+    @classmethod
+    def from_json_obj(cls, obj: list[Any]) -> AnsweredPrompt:
+        answer_id, offset, score, sentiment, answered_at_s, goal, outcome, locale, recorded, *rest = obj
+        return cls(
+            str(answer_id),
+            int(offset),
+            int(score),
+            str(sentiment),
+            float(answered_at_s),
+            str(goal),
+            str(outcome),
+            str(locale),
+            float(recorded),
+            channel_in(rest),
+            str(rest[1]) if len(rest) > 1 else "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPromptEvent:
+    """A prompt event counted for a prompt: its id, its source offset (facts are re-emitted with
+    it) and its event time (the bucket time of its fact)."""
+
+    event_id: str
+    offset: int
+    at_s: float
+
+    def to_json_obj(self) -> list[Any]:
+        return [self.event_id, self.offset, self.at_s]
+
+    @classmethod
+    def from_json_obj(cls, obj: list[Any]) -> RecordedPromptEvent:
+        event_id, offset, at_s = obj
+        return cls(str(event_id), int(offset), float(at_s))
+
+
+@dataclass(slots=True)
+class PromptDisplay:
+    """What the app reported of one prompt (``schemas.PromptEvent``): shown, dismissed, each counted once.
+
+    :param goal: goal slug of the prompt.
+    :param expires_at_s: the prompt's ``expires_at`` (a later event is refused, as a late answer is).
+    :param recorded_at_s: ``now_s`` of the last event recorded (for pruning).
+    :param shown: the ``shown`` event counted, if any.
+    :param dismissed: the ``dismissed`` event counted, if any.
+    """
+
+    goal: str
+    expires_at_s: float
+    recorded_at_s: float
+    shown: RecordedPromptEvent | None = None
+    dismissed: RecordedPromptEvent | None = None
+
+    def to_json_obj(self) -> list[Any]:
+        return [
+            self.goal,
+            self.expires_at_s,
+            self.recorded_at_s,
+            None if self.shown is None else self.shown.to_json_obj(),
+            None if self.dismissed is None else self.dismissed.to_json_obj(),
+        ]
+
+    @classmethod
+    def from_json_obj(cls, obj: list[Any]) -> PromptDisplay:
+        goal, expires_at_s, recorded_at_s, shown, dismissed = obj
+        return cls(
+            str(goal),
+            float(expires_at_s),
+            float(recorded_at_s),
+            None if shown is None else RecordedPromptEvent.from_json_obj(shown),
+            None if dismissed is None else RecordedPromptEvent.from_json_obj(dismissed),
+        )
