@@ -22,6 +22,7 @@ GOALS = frozenset({"download-invoice"})
 SETTINGS = Settings(topic_partitions=6)
 GOAL_TOPIC = SETTINGS.topic_goal_events
 ANSWER_TOPIC = SETTINGS.topic_survey_answers
+PROMPT_EVENT_TOPIC = SETTINGS.topic_prompt_events
 USER_EVENTS = user_events_topic(SETTINGS)
 
 
@@ -53,6 +54,20 @@ def answer_bytes(user_id: str = "customer-4711") -> bytes:
     ).encode()
 
 
+def prompt_event_bytes(user_id: str = "customer-4711") -> bytes:
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": "dismissed",
+            "prompt_id": str(uuid.uuid4()),
+            "user_id": user_id,
+            "goal": "download-invoice",
+            "occurred_at": datetime.fromtimestamp(NOW_S - 1, tz=UTC).isoformat(),
+            "channel": "web",
+        }
+    ).encode()
+
+
 @pytest.fixture
 def stage() -> IntakeStage:
     metrics = CesMetrics(goals=sorted(GOALS), input_topics=[GOAL_TOPIC, ANSWER_TOPIC], consumed_topics=[], targets={})
@@ -71,8 +86,12 @@ def test_the_stage_registers_its_agent(stage: IntakeStage) -> None:
 
 @pytest.mark.parametrize(
     ("topic", "value", "kind"),
-    [(GOAL_TOPIC, goal_event_bytes(), EnvelopeKind.goal_event), (ANSWER_TOPIC, answer_bytes(), EnvelopeKind.answer)],
-    ids=["goal-event", "answer"],
+    [
+        (GOAL_TOPIC, goal_event_bytes(), EnvelopeKind.goal_event),
+        (ANSWER_TOPIC, answer_bytes(), EnvelopeKind.answer),
+        (PROMPT_EVENT_TOPIC, prompt_event_bytes(), EnvelopeKind.prompt_event),
+    ],
+    ids=["goal-event", "answer", "prompt-event"],
 )
 def test_a_valid_record_is_forwarded_unchanged_keyed_by_the_pseudonymous_user(
     stage: IntakeStage, topic: str, value: bytes, kind: EnvelopeKind

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas import DeadLetter, DeadLetterReason, GoalEvent, SurveyAnswer
+from schemas import DeadLetter, DeadLetterReason, GoalEvent, PromptEvent, SurveyAnswer
 from stream.ces.intake.validation import (
     MAX_DETAIL_ERRORS,
     Limits,
@@ -19,6 +19,7 @@ from stream.ces.intake.validation import (
     parse,
     validate_answer,
     validate_goal_event,
+    validate_prompt_event,
 )
 
 LIMITS = Limits(max_event_bytes=4096, future_skew_s=300.0, late_grace_s=3600.0)
@@ -60,6 +61,20 @@ def answer_doc(**overrides: Any) -> dict[str, Any]:
     return doc
 
 
+def prompt_event_doc(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "event_id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+        "type": "shown",
+        "prompt_id": "6a1e2b3c-4d5e-5f60-8172-839405a6b7c8",
+        "user_id": "customer-4711",
+        "goal": "download-invoice",
+        "occurred_at": _iso(RECORD_TIME),
+        "channel": "web",
+    }
+    doc.update(overrides)
+    return doc
+
+
 def raw(doc: Any) -> bytes:
     return json.dumps(doc).encode()
 
@@ -67,6 +82,7 @@ def raw(doc: Any) -> bytes:
 VALIDATORS = {
     "goal_event": (validate_goal_event, goal_event_doc, "occurred_at", GoalEvent),
     "answer": (validate_answer, answer_doc, "answered_at", SurveyAnswer),
+    "prompt_event": (validate_prompt_event, prompt_event_doc, "occurred_at", PromptEvent),
 }
 KINDS = sorted(VALIDATORS)
 

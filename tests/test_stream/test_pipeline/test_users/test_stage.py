@@ -24,6 +24,7 @@ from stream.ces.goals import (
     Fact,
     OutcomeFact,
     Partial,
+    PromptEventFact,
     PromptFact,
     goal_partition,
     read_batch,
@@ -82,7 +83,10 @@ class User:
 
     def record(self, kind: EnvelopeKind, payload: bytes, at_s: float = NOW_S) -> FakeEvent:
         self.offset += 1
-        source = SETTINGS.topic_survey_answers if kind is EnvelopeKind.answer else SETTINGS.topic_goal_events
+        source = {
+            EnvelopeKind.answer: SETTINGS.topic_survey_answers,
+            EnvelopeKind.prompt_event: SETTINGS.topic_prompt_events,
+        }.get(kind, SETTINGS.topic_goal_events)
         envelope = Envelope(kind, source, 0, self.offset + 5000, b"app-key", payload)
         return event(USER_EVENTS, self.partition, self.offset, at_s, self.ref.encode(), envelope.encode())
 
@@ -110,6 +114,18 @@ class User:
             "channel": "web",
         }
         return self.record(EnvelopeKind.answer, json.dumps(payload).encode(), at_s)
+
+    def prompt_event(self, prompt_id: str, kind: str, at_s: float, goal: str = "claim", n: int = 0) -> FakeEvent:
+        payload = {
+            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.user_id}-{prompt_id}-{kind}-{n}")),
+            "type": kind,
+            "prompt_id": prompt_id,
+            "user_id": self.user_id,
+            "goal": goal,
+            "occurred_at": datetime.fromtimestamp(at_s - 1, tz=UTC).isoformat(),
+            "channel": "web",
+        }
+        return self.record(EnvelopeKind.prompt_event, json.dumps(payload).encode(), at_s)
 
 
 class Stage:
@@ -331,3 +347,40 @@ def test_facts_fold_into_partials_sent_on_by_goal_once(stage: Stage) -> None:
     again = RecordingSender()
     stage.stage.write_partials(again, user.partition, facts)  # replayed facts: already counted
     assert again.sent[GOAL_PARTIALS] == [] and again.puts == []
+
+
+def test_prompt_events_count_once_and_a_bad_one_is_dead_lettered_with_its_source_topic(stage: Stage) -> None:
+    user = User("customer-40")
+    out, _, _ = stage.batch(user.goal_event("completed"))
+    [prompt] = prompts_in(out)
+    prompt_id = str(prompt.prompt_id)
+    shown = user.prompt_event(prompt_id, "shown", NOW_S + 2)
+    out, facts, _ = stage.batch(shown, user.prompt_event(prompt_id, "dismissed", NOW_S + 30))
+    assert facts == [
+        (shown.message.offset, PromptEventFact("claim", NOW_S + 1, "shown")),
+        (user.offset, PromptEventFact("claim", NOW_S + 29, "dismissed")),
+    ]
+    assert stage.sample("ces_survey_prompt_events_total", goal="claim", type="shown") == 1
+    assert stage.sample("ces_survey_prompt_events_total", goal="claim", type="dismissed") == 1
+    assert stored_displays(stage, user) == {prompt_id: ("shown", "dismissed")}
+    # A second shown (another event id) and one for a prompt never sent: dead letters, nothing counted.
+    out, facts, _ = stage.batch(
+        user.prompt_event(prompt_id, "shown", NOW_S + 40, n=1),
+        user.prompt_event(str(uuid.uuid4()), "shown", NOW_S + 41),
+    )
+    assert facts == []
+    assert [letter.reason for letter in dead_letters_in(out)] == [
+        DeadLetterReason.duplicate,
+        DeadLetterReason.unknown_prompt,
+    ]
+    assert {letter.source_topic for letter in dead_letters_in(out)} == {SETTINGS.topic_prompt_events}
+    assert stage.sample("ces_survey_prompt_events_total", goal="claim", type="shown") == 1
+    assert stage.sample("ces_events_invalid_total", topic=SETTINGS.topic_prompt_events, reason="unknown_prompt") == 1
+
+
+def stored_displays(stage: Stage, user: User) -> dict[str, tuple[str, ...]]:
+    state = stage.stored_state(user)
+    return {
+        pid: tuple(kind for kind, event in (("shown", d.shown), ("dismissed", d.dismissed)) if event is not None)
+        for pid, d in state.displays.items()
+    }
