@@ -56,7 +56,7 @@ class DeadLetterReason(StrEnum):
     oversize = "oversize"
     """The record is larger than ces-stream accepts."""
     expired_prompt = "expired_prompt"
-    """The answer came after the prompt expired."""
+    """The answer or prompt event came after the prompt expired."""
     processing_error = "processing_error"
     """ces-stream failed on this record (a bug): it is kept here instead of stopping the worker."""
 

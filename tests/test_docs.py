@@ -77,7 +77,15 @@ def test_every_json_example_is_a_valid_message() -> None:
     # Each example block follows a "**ModelName** (`topic`): ..." paragraph.
     blocks = re.findall(r"\*\*(\w+)\*\* \(`[a-z.-]+`\)(?:(?!\*\*|```).)*```json\n(.*?)\n```", CONTRACTS, flags=re.S)
     found = {name for name, _ in blocks}
-    expected = {"GoalEvent", "SurveyPrompt", "SurveyAnswer", "FeedbackComment", "GoalSummary", "DeadLetter"}
+    expected = {
+        "GoalEvent",
+        "SurveyPrompt",
+        "SurveyAnswer",
+        "PromptEvent",
+        "FeedbackComment",
+        "GoalSummary",
+        "DeadLetter",
+    }
     assert found == {*expected, "ErasureRequest"}
     for name, text in blocks:
         model = getattr(schemas, name)
