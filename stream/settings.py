@@ -220,6 +220,15 @@ class Settings(BaseSettings):
         8.0, gt=0, description="CesBelowTargetSequential fires when the CUSUM (ces_goal_ces_cusum) is above this."
     )
     alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
+    alert_survey_window: str = Field(
+        "1h",
+        description="Lookback of CesAnswersStopped, CesPromptsNotShown and CesPromptsStopped: none came in this long "
+        "while at least 10 were due (a PromQL range, not one of CES_WINDOWS).",
+    )
+    alert_survey_for: str = Field(
+        "15m",
+        description="How long the condition of CesAnswersStopped, CesPromptsNotShown or CesPromptsStopped must hold before it fires.",
+    )
     alert_lag_messages: int = Field(
         10_000, ge=1, description="Consumer lag per topic above which, while still growing, an alert fires."
     )

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
@@ -300,3 +300,49 @@ def make_answer(prompt: dict[str, Any], score: int, **fields: Any) -> Any:
         "channel": "web",
     }
     return SurveyAnswer(**{**values, **fields})
+
+
+class GoalTraffic:
+    """One test's goal registry, topics, worker env and producer: the base of the traffic a test sends.
+
+    :param goals: the registry's goals (see :func:`write_registry`).
+    :param env: more ``CES_*`` variables for the worker.
+    """
+
+    def __init__(self, kafka_bootstrap: str, tmp_path: Path, goals: list[dict[str, Any]], **env: str) -> None:
+        import uuid
+
+        from stream.infra.producer import make_producer
+        from stream.infra.topics import create_topics
+
+        registry = write_registry(tmp_path / "goals.yaml", goals)
+        self.env = {
+            **worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"),
+            "CES_GOALS_FILE": str(registry),
+            **env,
+        }
+        self.settings = settings_from_env(self.env)
+        create_topics(self.settings)
+        self.producer = make_producer(kafka_bootstrap, linger_ms=20)
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+Closable = TypeVar("Closable", bound=GoalTraffic)
+
+
+@contextlib.contextmanager
+def closing_all(make: Callable[..., Closable]) -> Iterator[Callable[..., Closable]]:
+    """A factory for a fixture to hand out: everything it made is closed when the test ends."""
+    made: list[Closable] = []
+
+    def tracked(**kwargs: str) -> Closable:
+        made.append(make(**kwargs))
+        return made[-1]
+
+    try:
+        yield tracked
+    finally:
+        for item in made:
+            item.close()

@@ -365,6 +365,10 @@ def assert_january_report(html: str) -> None:
     assert (invoice["exits_ces"], invoice["exits_answers"]) == ("25 %", "20")
     assert invoice["overstatement"] == "+15 pts"  # 50/60 - 55/80
     assert (invoice["response_ratio"], invoice["prompts"], invoice["completion_ratio"]) == ("25 %", "320", "75 %")
+    # Its apps send no prompt events: the funnel is sent -> answered, and the response ratio over sent.
+    assert (invoice["funnel_sent"], invoice["funnel_answered"]) == ("320", "80")
+    assert invoice["funnel_missing"] == "no app reported a prompt shown"
+    assert "funnel_shown" not in invoice and "response_ratio_shown" not in invoice
     assert [invoice[f"score-{p}"] for p in range(1, 6)] == ["11", "9", "5", "19", "36"]
     assert invoice["coverage"] == "2 of 31"
     # Corrected for non-response: 600 completions (50 of 60 positive), 150 abandonments (2 of 10), 50 inferred

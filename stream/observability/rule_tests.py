@@ -211,25 +211,19 @@ class _Tests:
             _series("ces_goal_prompts", "250x40", goal=goal, window=base),
             _series("ces_goal_outcomes", "1000x40", goal=goal, window=base, outcome="completed"),
         ]
-        # At the evaluation that fires, increase(...[1h]) holds every minute since the start.
+        # At the evaluation that fires, increase(...[lookback]) holds every minute since the start.
         fire_answers = (1 + _minutes(answers_rule["for"])) * 100
         fire_prompts = (1 + _minutes(prompts_rule["for"])) * 100
+        lookback = self.plan.survey_window
         return [
             {
-                "name": "CesAnswersStopped",
+                "name": "CesAnswersStopped: an app without prompt events",
                 "interval": "1m",
                 "input_series": answers_stopped,
                 "alert_rule_test": _boundary(
                     "CesAnswersStopped",
                     answers_rule["for"],
-                    [
-                        _expected(
-                            answers_rule,
-                            {"goal": goal},
-                            f"Goal {goal}: no answer in the last hour, while its prompts and its usual response ratio would "
-                            f"give {fire_answers * 0.3:.0f}: the survey widget or the answers producer is broken.",
-                        )
-                    ],
+                    [self._answers_stopped(goal, fire_answers * 0.3)],
                     start_min=1,
                 ),
             },
@@ -244,14 +238,101 @@ class _Tests:
                         _expected(
                             prompts_rule,
                             {"goal": goal},
-                            f"Goal {goal}: no prompt in the last hour, while its goal events and its usual prompt share would "
-                            f"give {fire_prompts * 0.25:.0f}: sampling, cooldowns or the prompts topic need a look.",
+                            f"Goal {goal}: no prompt in the last {lookback}, while its goal events and its usual prompt "
+                            f"share would give {fire_prompts * 0.25:.0f}: sampling, cooldowns or the prompts topic need "
+                            "a look.",
                         )
                     ],
                     start_min=1,
                 ),
             },
+            self.prompts_not_shown(),
+            self.answers_stopped_while_shown(),
         ]
+
+    def _answers_stopped(self, goal: str, due: float) -> dict[str, Any]:
+        return _expected(
+            self.rule("CesAnswersStopped", "critical"),
+            {"goal": goal},
+            f"Goal {goal}: no answer in the last {self.plan.survey_window}, while its prompts and its usual response "
+            f"ratio would give {due:.0f}: the survey widget or the answers producer is broken.",
+        )
+
+    def _funnel(self, goal: str, *, shown: str, answers: str, shown_ratio: float | None) -> list[dict[str, str]]:
+        """100 prompts a minute, a usual response ratio of 0.3 and, where the app reports them, prompt events."""
+        base = self.plan.baseline
+        series = [
+            _series("ces_survey_prompts_total", "0+100x40", goal=goal, outcome="completed"),
+            _series("ces_survey_answers_total", answers, goal=goal, sentiment="positive"),
+            _series("ces_goal_response_ratio", "0.3x40", goal=goal, window=base),
+            # Pre-initialised at 0 for every goal and type, reported or not.
+            _series("ces_survey_prompt_events_total", shown, goal=goal, type="shown"),
+            _series("ces_survey_prompt_events_total", "0x40", goal=goal, type="dismissed"),
+        ]
+        if shown_ratio is not None:  # the worker exports no shown ratio for a window without a prompt shown
+            series.append(_series("ces_goal_shown_ratio", f"{shown_ratio}x40", goal=goal, window=base))
+        return series
+
+    def prompts_not_shown(self) -> dict[str, Any]:
+        """The app stopped rendering: no prompt shown and so no answer. CesPromptsNotShown fires and
+        CesAnswersStopped stays silent. A goal whose app never reported prompt events, its answers stopped,
+        gets CesAnswersStopped as before and never CesPromptsNotShown; one whose prompts would give 9 shown
+        at its usual shown ratio, one short of 10, is not "not shown" (and its stopped answers page)."""
+        goal, base = self.goal.slug, self.plan.baseline
+        rule = self.rule("CesPromptsNotShown", "critical")
+        fire_at = 1 + _minutes(rule["for"])
+        series = self._funnel(goal, shown="400x40", answers="500x40", shown_ratio=0.8)
+        answers_stopped = []
+        others = [g.slug for g in self.registry.goals if g.slug != goal]
+        if others:
+            without_prompt_events = others[0]
+            series += self._funnel(without_prompt_events, shown="0x40", answers="200x40", shown_ratio=None)
+            answers_stopped.append(self._answers_stopped(without_prompt_events, fire_at * 100 * 0.3))
+        if len(others) > 1:
+            few_due = others[1]
+            # 20 prompts in the first minute, then none; its app reports 45 % of them shown: 9 shown due throughout,
+            # too few to tell; at a response ratio of 0.6 12 answers are due: CesAnswersStopped speaks.
+            series += [
+                _series("ces_survey_prompts_total", "0 20x39", goal=few_due, outcome="completed"),
+                _series("ces_survey_answers_total", "7x40", goal=few_due, sentiment="positive"),
+                _series("ces_goal_response_ratio", "0.6x40", goal=few_due, window=base),
+                _series("ces_survey_prompt_events_total", "3x40", goal=few_due, type="shown"),
+                _series("ces_goal_shown_ratio", "0.45x40", goal=few_due, window=base),
+            ]
+            answers_stopped.append(self._answers_stopped(few_due, 12))
+        description = (
+            f"Goal {goal}: no prompt reported shown in the last {self.plan.survey_window}, while its prompts and its "
+            f"usual shown ratio would give {fire_at * 100 * 0.8:.0f}: the app stopped rendering the survey, or its "
+            "prompt events producer is broken."
+        )
+        return {
+            "name": "CesPromptsNotShown: the app stopped rendering; CesAnswersStopped silent for it",
+            "interval": "1m",
+            "input_series": series,
+            "alert_rule_test": [
+                *_boundary(
+                    "CesPromptsNotShown", rule["for"], [_expected(rule, {"goal": goal}, description)], start_min=1
+                ),
+                {"eval_time": f"{fire_at}m", "alertname": "CesAnswersStopped", "exp_alerts": answers_stopped},
+            ],
+        }
+
+    def answers_stopped_while_shown(self) -> dict[str, Any]:
+        """Prompts still shown but answers stopped: CesAnswersStopped fires, CesPromptsNotShown does not."""
+        goal = self.goal.slug
+        rule = self.rule("CesAnswersStopped", "critical")
+        fire_at = 1 + _minutes(rule["for"])
+        return {
+            "name": "CesAnswersStopped: prompts still shown, answers stopped; CesPromptsNotShown silent",
+            "interval": "1m",
+            "input_series": self._funnel(goal, shown="0+80x40", answers="500x40", shown_ratio=0.8),
+            "alert_rule_test": [
+                *_boundary(
+                    "CesAnswersStopped", rule["for"], [self._answers_stopped(goal, fire_at * 100 * 0.3)], start_min=1
+                ),
+                {"eval_time": f"{fire_at}m", "alertname": "CesPromptsNotShown", "exp_alerts": []},
+            ],
+        }
 
     def goal_events_stopped(self) -> dict[str, Any]:
         """Busy for a week, then silent: fires an hour and ``for`` later; a goal busy only for the last

@@ -56,7 +56,7 @@ SEQUENTIAL_FOR = "1m"
 class AlertPlan:
     """The windows and thresholds the rules use, checked against the worker's windows.
 
-    :raises SettingsError: when an alert window is not one of ``CES_WINDOWS``.
+    :raises SettingsError: when an alert window is not one of ``CES_WINDOWS``, or a duration does not parse.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -71,10 +71,19 @@ class AlertPlan:
                 raise SettingsError(f"{what}: window {name} is not one of CES_WINDOWS ({', '.join(names)})")
             return name
 
+        def duration(text: str, what: str) -> str:
+            try:
+                return format_duration(parse_duration(text))
+            except ValueError as exc:
+                raise SettingsError(f"{what}: {exc}") from None
+
         self.fast = [window(w, "CES_ALERT_WINDOWS") for w in settings.alert_windows]
         self.slow = window(settings.alert_slow_window, "CES_ALERT_SLOW_WINDOW")
         self.baseline = window(settings.alert_baseline_window, "CES_ALERT_BASELINE_WINDOW")
         self.for_ = format_duration(parse_duration(settings.alert_for))
+        # A PromQL range, not a worker window: the counters' increase over it.
+        self.survey_window = duration(settings.alert_survey_window, "CES_ALERT_SURVEY_WINDOW")
+        self.survey_for = duration(settings.alert_survey_for, "CES_ALERT_SURVEY_FOR")
         # Drop against the baseline: the fast windows of an hour or more (shorter ones hold too few answers).
         self.drop = list(settings.baseline_gap_window_names())
         self.baseline_tolerance = settings.alert_baseline_drop_tolerance
@@ -271,36 +280,60 @@ def _sequential_alert(plan: AlertPlan) -> list[dict[str, Any]]:
     ]
 
 
+def _prompts_not_shown(plan: AlertPlan) -> str:
+    """PromQL of "prompts sent but no longer shown": per goal whose app reports prompts shown, the shown due over
+    the survey lookback (its prompts times its usual shown ratio) where at least 10, while none was reported."""
+    base, lookback = plan.baseline, plan.survey_window
+    # No shown ratio without a prompt shown in the baseline: a goal whose app sends no prompt events never fires.
+    return (
+        f"sum by (goal) (increase(ces_survey_prompts_total[{lookback}]))\n"
+        f'* on (goal) max by (goal) (ces_goal_shown_ratio{{window="{base}"}} > 0) >= 10\n'
+        f'and on (goal) sum by (goal) (increase(ces_survey_prompt_events_total{{type="shown"}}[{lookback}])) == 0'
+    )
+
+
 def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
-    """The survey itself broken, goal events gone quiet, and drop-off rising."""
-    base = plan.baseline
+    """The survey itself broken (answers, prompts shown or prompts stopped), goal events gone quiet, drop-off rising."""
+    base, lookback, for_ = plan.baseline, plan.survey_window, plan.survey_for
     return [
+        # Users cannot answer what the app does not show: then CesPromptsNotShown names the cause, and this is silent.
         _alert(
             "CesAnswersStopped",
             (
-                "sum by (goal) (increase(ces_survey_prompts_total[1h]))\n"
+                f"sum by (goal) (increase(ces_survey_prompts_total[{lookback}]))\n"
                 f'* on (goal) max by (goal) (ces_goal_response_ratio{{window="{base}"}}) >= 10\n'
-                "and on (goal) sum by (goal) (increase(ces_survey_answers_total[1h])) == 0"
+                f"and on (goal) sum by (goal) (increase(ces_survey_answers_total[{lookback}])) == 0\n"
+                f"unless on (goal) (\n{_prompts_not_shown(plan)}\n)"
             ),
-            "15m",
+            for_,
             "critical",
             "Survey prompts go out but no answers come back.",
-            "Goal {{ $labels.goal }}: no answer in the last hour, while its prompts and its usual response ratio "
-            'would give {{ $value | printf "%.0f" }}: the survey widget or the answers producer is broken.',
+            f"Goal {{{{ $labels.goal }}}}: no answer in the last {lookback}, while its prompts and its usual response "
+            'ratio would give {{ $value | printf "%.0f" }}: the survey widget or the answers producer is broken.',
+        ),
+        _alert(
+            "CesPromptsNotShown",
+            _prompts_not_shown(plan),
+            for_,
+            "critical",
+            "Survey prompts go out but the app no longer shows them.",
+            f"Goal {{{{ $labels.goal }}}}: no prompt reported shown in the last {lookback}, while its prompts and its "
+            'usual shown ratio would give {{ $value | printf "%.0f" }}: the app stopped rendering the survey, or its '
+            "prompt events producer is broken.",
         ),
         _alert(
             "CesPromptsStopped",
             (
-                'sum by (goal) (increase(ces_goal_events_total{type!="started"}[1h]))\n'
+                f'sum by (goal) (increase(ces_goal_events_total{{type!="started"}}[{lookback}]))\n'
                 f'* on (goal) (max by (goal) (ces_goal_prompts{{window="{base}"}})\n'
                 f'  / on (goal) (sum by (goal) (ces_goal_outcomes{{window="{base}"}}) > 0)) >= 10\n'
-                "and on (goal) sum by (goal) (increase(ces_survey_prompts_total[1h])) == 0"
+                f"and on (goal) sum by (goal) (increase(ces_survey_prompts_total[{lookback}])) == 0"
             ),
-            "15m",
+            for_,
             "critical",
             "Goal events arrive but no survey prompts go out.",
-            "Goal {{ $labels.goal }}: no prompt in the last hour, while its goal events and its usual prompt share "
-            'would give {{ $value | printf "%.0f" }}: sampling, cooldowns or the prompts topic need a look.',
+            f"Goal {{{{ $labels.goal }}}}: no prompt in the last {lookback}, while its goal events and its usual prompt "
+            'share would give {{ $value | printf "%.0f" }}: sampling, cooldowns or the prompts topic need a look.',
         ),
         # Busy at this hour yesterday and a week ago, not over the day: a goal that is quiet at night (or at the
         # weekend) would otherwise be "stopped" every night (docs/alerting.md, CesGoalEventsStopped).

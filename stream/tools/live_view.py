@@ -68,7 +68,8 @@ def _corrected(figures: dict[str, Any]) -> Text:
 def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str) -> Table:
     """The table: a row per registry goal, CES of the short and the long window with their Wilson interval.
 
-    Beside them the long window's CES corrected for non-response (/api/goals splits every window).
+    Beside them the long window's CES corrected for non-response (/api/goals splits every window), and the
+    share of the prompts sent that the app reported shown ("–" for an app that sends no prompt events).
     """
     table = Table(expand=True, header_style="bold")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
@@ -79,6 +80,7 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
         ("Target", "right"),
         (f"Answers {short}", "right"),
         ("Response", "right"),
+        ("Shown", "right"),
         ("Completion", "right"),
         (f"Time to complete {short}", "right"),
         ("Trend", "left"),
@@ -101,6 +103,7 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
             _pct(target),
             str(now.get("answers", "–")),
             _pct(now.get("response_ratio")),
+            _pct(now.get("shown_ratio")),  # None until the app reports a prompt shown
             _pct(now.get("completion_ratio")),
             _effort(now),
             sparkline(snapshot.history.get(goal.slug, [])),

@@ -13,23 +13,20 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from stream.ces.goals import DURATION_RELATIVE_ACCURACY
 from stream.ces.goals.effort import duration_band
-from stream.infra.producer import emit_answer, emit_goal_event, make_producer
-from stream.infra.topics import create_topics
+from stream.infra.producer import emit_answer, emit_goal_event
 from tests.harness import (
+    GoalTraffic,
     TopicReader,
+    closing_all,
     make_answer,
     make_goal_event,
-    settings_from_env,
     wait_until,
-    worker_env,
-    write_registry,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,22 +38,12 @@ SCORE_BY_BAND = {"<30s": 5, "30s-2m": 4, "2m-10m": 2, "10m+": 1}  # slower, hard
 API_FIELDS = {"0.5": "duration_p50_seconds", "0.9": "duration_p90_seconds", "0.99": "duration_p99_seconds"}
 
 
-class Attempts:
+class Attempts(GoalTraffic):
     """One test's topics and worker env, and the goal attempts it sends with their exact durations."""
 
     def __init__(self, kafka_bootstrap: str, tmp_path, **env: str) -> None:
-        registry = write_registry(
-            tmp_path / "goals.yaml",
-            [{"slug": GOAL, "scale": {"kind": "five_point"}, "measured_effort": {"max_duration_seconds": 3600}}],
-        )
-        self.env = {
-            **worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"),
-            "CES_GOALS_FILE": str(registry),
-            **env,
-        }
-        self.settings = settings_from_env(self.env)
-        create_topics(self.settings)
-        self.producer = make_producer(kafka_bootstrap, linger_ms=20)
+        goal = {"slug": GOAL, "scale": {"kind": "five_point"}, "measured_effort": {"max_duration_seconds": 3600}}
+        super().__init__(kafka_bootstrap, tmp_path, [goal], **env)
         self.durations: list[float] = []
         self.retried = 0
         self.band_of: dict[str, str] = {}  # user -> duration band of the timed completion
@@ -122,21 +109,11 @@ class Attempts:
         ordered = sorted(self.durations)
         return ordered[int(quantile * (len(ordered) - 1))]
 
-    def close(self) -> None:
-        self.producer.close()
-
 
 @pytest.fixture
 def attempts(kafka_bootstrap, tmp_path):
-    made: list[Attempts] = []
-
-    def make(**env: str) -> Attempts:
-        made.append(Attempts(kafka_bootstrap, tmp_path, **env))
-        return made[-1]
-
-    yield make
-    for a in made:
-        a.close()
+    with closing_all(lambda **env: Attempts(kafka_bootstrap, tmp_path, **env)) as make:
+        yield make
 
 
 def gauge(worker, name: str, window: str = "1h", **labels: str) -> float | None:

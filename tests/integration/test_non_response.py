@@ -10,24 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from stream.ces.goals.nonresponse import corrected_ces
 from stream.ces.goals.stats import z_score
-from stream.infra.producer import emit_answer, emit_goal_event, make_producer
-from stream.infra.topics import create_topics
-from tests.harness import (
-    TopicReader,
-    make_answer,
-    make_goal_event,
-    settings_from_env,
-    wait_until,
-    worker_env,
-    write_registry,
-)
+from stream.infra.producer import emit_answer, emit_goal_event
+from tests.harness import GoalTraffic, TopicReader, closing_all, make_answer, make_goal_event, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -51,23 +41,12 @@ def expected(times: int = 1):
     )
 
 
-class Example:
+class Example(GoalTraffic):
     """One test's goal, topics and worker env; sends the example's attempts and answers."""
 
     def __init__(self, kafka_bootstrap: str, tmp_path, **env: str) -> None:
-        registry = write_registry(
-            tmp_path / "goals.yaml",
-            [{"slug": GOAL, "scale": {"kind": "five_point"}, "triggers": {"completed": True, "abandoned": True}}],
-        )
-        self.env = {
-            **worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"),
-            "CES_GOALS_FILE": str(registry),
-            "CES_TICK_INTERVAL_SECONDS": "1",
-            **env,
-        }
-        self.settings = settings_from_env(self.env)
-        create_topics(self.settings)
-        self.producer = make_producer(kafka_bootstrap, linger_ms=20)
+        goal = {"slug": GOAL, "scale": {"kind": "five_point"}, "triggers": {"completed": True, "abandoned": True}}
+        super().__init__(kafka_bootstrap, tmp_path, [goal], **env)
         self.prompts = TopicReader(kafka_bootstrap, self.settings.topic_survey_prompts)
         self.scores: dict[str, int] = {}  # user -> score, for the users who answer
 
@@ -107,20 +86,13 @@ class Example:
 
     def close(self) -> None:
         self.prompts.close()
-        self.producer.close()
+        super().close()
 
 
 @pytest.fixture
 def example(kafka_bootstrap, tmp_path):
-    made: list[Example] = []
-
-    def make(**env: str) -> Example:
-        made.append(Example(kafka_bootstrap, tmp_path, **env))
-        return made[-1]
-
-    yield make
-    for e in made:
-        e.close()
+    with closing_all(lambda **env: Example(kafka_bootstrap, tmp_path, **env)) as make:
+        yield make
 
 
 def gauge(worker, name: str, window: str = "1h") -> float | None:

@@ -1,5 +1,5 @@
-"""``ces-stream simulate`` against a real worker: it answers the prompts the worker sends, and its
-summary counts what the worker counted."""
+"""``ces-stream simulate`` against a real worker: it shows, dismisses and answers the prompts the worker
+sends, and its summary counts what the worker counted."""
 
 from __future__ import annotations
 
@@ -101,6 +101,20 @@ def test_simulator_answers_the_prompts_the_worker_sends(kafka_bootstrap, start_w
         lambda: total(worker, "ces_feedback_comments_total") == sent["comments"],
         timeout_s=10,
         what="the worker to forward every comment sent",
+    )
+    # Every prompt event sent named a prompt the worker sent, to its user, on time: the worker counts each one.
+    shown_or_dismissed = sent["prompt_events"]
+    assert set(shown_or_dismissed) == {"shown", "dismissed"} and shown_or_dismissed["shown"] > 0
+    assert shown_or_dismissed["shown"] + received["prompts_not_shown"] <= received["prompts_total"]
+
+    def prompt_events_counted() -> dict[str, float]:
+        return {kind: total(worker, "ces_survey_prompt_events_total", type=kind) for kind in shown_or_dismissed}
+
+    wait_until(
+        lambda: prompt_events_counted() == shown_or_dismissed,
+        timeout_s=20,
+        what="the worker to count every prompt event sent",
+        describe=lambda: (prompt_events_counted(), shown_or_dismissed),
     )
     assert received["prompts_for_other_users"] == 0
     assert set(received["prompts"]) <= {"completed", "abandoned", "abandoned_inferred"}

@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from schemas.examples import WORKED_EXAMPLE_SPLIT
 from stream.ces.goals.stats import difference_interval, wilson_interval
-from stream.infra.producer import emit_answer, emit_goal_event, make_producer
-from stream.infra.topics import create_topics
+from stream.infra.producer import emit_answer, emit_goal_event
 from tests.harness import (
+    GoalTraffic,
     TopicReader,
+    closing_all,
     make_answer,
     make_goal_event,
-    settings_from_env,
     wait_until,
-    worker_env,
-    write_registry,
 )
 
 pytestmark = pytest.mark.integration
@@ -40,33 +37,20 @@ BY_CHANNEL = {"web": (70, 45), "ios": (30, 15), "android": (0, 0), "other": (0, 
 AT_EXITS = (40, 10)
 
 
-class Split:
+class Split(GoalTraffic):
     """One test's goal, topics and worker env; sends the split's goal events and answers."""
 
     def __init__(self, kafka_bootstrap: str, tmp_path, **env: str) -> None:
-        registry = write_registry(
-            tmp_path / "goals.yaml",
-            [
-                {
-                    "slug": GOAL,
-                    "scale": {"kind": "five_point"},
-                    "triggers": {
-                        "completed": True,
-                        "abandoned": True,
-                        "inferred_abandonment": {"enabled": True, "timeout_seconds": INFERRED_TIMEOUT_S},
-                    },
-                }
-            ],
-        )
-        self.env = {
-            **worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"),
-            "CES_GOALS_FILE": str(registry),
-            "CES_TICK_INTERVAL_SECONDS": "1",
-            **env,
+        goal = {
+            "slug": GOAL,
+            "scale": {"kind": "five_point"},
+            "triggers": {
+                "completed": True,
+                "abandoned": True,
+                "inferred_abandonment": {"enabled": True, "timeout_seconds": INFERRED_TIMEOUT_S},
+            },
         }
-        self.settings = settings_from_env(self.env)
-        create_topics(self.settings)
-        self.producer = make_producer(kafka_bootstrap, linger_ms=20)
+        super().__init__(kafka_bootstrap, tmp_path, [goal], **env)
         self.prompts = TopicReader(kafka_bootstrap, self.settings.topic_survey_prompts)
         self.scores: dict[str, int] = {}  # user -> score to answer
 
@@ -102,20 +86,13 @@ class Split:
 
     def close(self) -> None:
         self.prompts.close()
-        self.producer.close()
+        super().close()
 
 
 @pytest.fixture
 def split(kafka_bootstrap, tmp_path):
-    made: list[Split] = []
-
-    def make(**env: str) -> Split:
-        made.append(Split(kafka_bootstrap, tmp_path, **env))
-        return made[-1]
-
-    yield make
-    for s in made:
-        s.close()
+    with closing_all(lambda **env: Split(kafka_bootstrap, tmp_path, **env)) as make:
+        yield make
 
 
 def gauge(worker, name: str, window: str = "1h", **labels: str) -> float | None:

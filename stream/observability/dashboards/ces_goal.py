@@ -30,8 +30,8 @@ SPLIT = 'goal="$goal", window="$split_window"'
 
 
 def goal(settings: Settings, registry: GoalRegistry) -> dict:
-    """One goal in depth: CES over time, answers, drop-off, measured effort, exits vs completion, channels,
-    non-response, alerts."""
+    """One goal in depth: CES over time, answers, drop-off, the prompt funnel, measured effort, exits vs completion,
+    channels, non-response, alerts."""
     first = registry.goals[0].slug if registry.goals else ""
     goal_variable = (
         grafana.QueryVariable("goal")
@@ -47,6 +47,7 @@ def goal(settings: Settings, registry: GoalRegistry) -> dict:
     sections: list[Section] = [
         (None, False, _goal_stats()),
         ("CES and drop-off ($window)", False, _goal_ces()),
+        ("Prompt funnel ($window)", False, _goal_funnel()),
         ("Measured effort ($window)", False, _goal_effort()),
     ]
     split = sorted(settings.split_window_names(), key=parse_duration)
@@ -93,7 +94,7 @@ def _goal_stats() -> list[Any]:
         ),
         stat_panel(
             "Response ratio",
-            "Answers over prompts shown in the selected window.",
+            "Answers over prompts sent in the selected window.",
             units.PercentUnit,
             f"max(ces_goal_response_ratio{{{GOAL}}})",
         ),
@@ -150,13 +151,13 @@ def _goal_ces() -> list[Any]:
         ),
         series_panel(
             "Answers and prompts",
-            "Survey answers and prompts shown in the selected window.",
+            "Survey answers and prompts sent in the selected window.",
             units.Short,
             [(f"max(ces_goal_answers{{{GOAL}}})", "answers"), (f"max(ces_goal_prompts{{{GOAL}}})", "prompts")],
         ),
         series_panel(
             "Response ratio",
-            "Share of prompts shown that got an answer in the selected window.",
+            "Share of prompts sent that got an answer in the selected window.",
             units.PercentUnit,
             [(f"max(ces_goal_response_ratio{{{GOAL}}})", "response ratio")],
         ),
@@ -172,6 +173,37 @@ def _goal_ces() -> list[Any]:
                 (f"max({COMPLETION_UPPER}{{{GOAL}}})", "completion, Wilson upper"),
             ],
         ),
+    ]
+
+
+def _goal_funnel() -> list[Any]:
+    """Prompts from sent to answered, as apps report them with prompt events (none: shown and dismissed stay 0)."""
+    return [
+        bar_panel(
+            "Prompt funnel",
+            "Prompts sent, shown and dismissed as the apps report them, and answered, in the selected window "
+            "(shown and dismissed stay 0 for apps that send no prompt events).",
+            units.Short,
+            [
+                (f"max(ces_goal_prompts{{{GOAL}}})", "sent"),
+                (f"max(ces_goal_prompts_shown{{{GOAL}}})", "shown"),
+                (f"max(ces_goal_prompts_dismissed{{{GOAL}}})", "dismissed"),
+                (f"max(ces_goal_answers{{{GOAL}}})", "answered"),
+            ],
+            (8, 8),
+        ),
+        series_panel(
+            "Shown, dismissed and answered ratios",
+            "Prompts shown over sent (0 when an app stopped rendering them), dismissed over shown and answered "
+            "over shown in the selected window, absent while no prompt was reported shown.",
+            units.PercentUnit,
+            [
+                (f"max(ces_goal_shown_ratio{{{GOAL}}})", "shown / sent"),
+                (f"max(ces_goal_dismissal_ratio{{{GOAL}}})", "dismissed / shown"),
+                (f"max(ces_goal_response_ratio_shown{{{GOAL}}})", "answered / shown"),
+            ],
+            (16, 8),
+        ).min(0),
     ]
 
 

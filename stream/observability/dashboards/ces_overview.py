@@ -44,7 +44,7 @@ def overview(settings: Settings, registry: GoalRegistry) -> dict:
         ),
         stat_panel(
             "Prompts per hour",
-            "Survey prompts shown per hour, at the rate of the last 5 minutes.",
+            "Survey prompts sent per hour, at the rate of the last 5 minutes.",
             units.Short,
             f"sum({PROMPTS_RATE}) * 3600",
         ),

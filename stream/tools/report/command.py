@@ -1,7 +1,7 @@
 """``ces-stream report``: one self-contained HTML file of every goal's CES over a month, a quarter or dates.
 
 For a product team, not for on-call: per goal the CES trend, the score distribution, CES
-at completion vs at exits, response and completion ratios and the most recent low-score
+at completion vs at exits, the prompt funnel, response and completion ratios and the most recent low-score
 comments. It reads the summaries topic and the feedback comments topic from the beginning
 up to their end offsets at start, with a group-less consumer (no commits, no consumer group:
 it never disturbs a worker), keeps what falls in the period and writes the file

@@ -126,6 +126,7 @@ class GoalReport:
     direction: Direction
     effort: PeriodEffort
     non_response: PeriodNonResponse
+    funnel: PeriodFunnel
     low_comments: list[FeedbackComment]  # most recent first, at most the limit
     low_comment_count: int  # in the period, before the limit
 
@@ -236,6 +237,54 @@ def period_effort(
 
 
 @dataclass(frozen=True)
+class PeriodFunnel:
+    """The period's prompts from sent to answered, summed over its summaries' funnels (version 4).
+
+    ``shown`` and ``dismissed`` are ``None`` when the funnel was not counted (a summary predates
+    version 4); 0 when the apps report no prompt events. Ratios come from the sums.
+    """
+
+    sent: int
+    answered: int
+    shown: int | None
+    dismissed: int | None
+
+    @property
+    def counted(self) -> bool:
+        return self.shown is not None
+
+    @property
+    def reports_shown(self) -> bool:
+        """Whether the apps reported any prompt shown: then the response ratio is over those."""
+        return bool(self.shown)
+
+    @property
+    def shown_ratio(self) -> float | None:
+        return self.shown / self.sent if self.shown and self.sent else None
+
+    @property
+    def dismissal_ratio(self) -> float | None:
+        return (self.dismissed or 0) / self.shown if self.shown else None
+
+    @property
+    def response_ratio_shown(self) -> float | None:
+        return self.answered / self.shown if self.shown else None
+
+
+def period_funnel(summaries: Sequence[GoalSummary], total: Counts, prompts: int) -> PeriodFunnel:
+    """The funnels of the period's summaries summed; without one in every summary, only sent and answered."""
+    funnels = [summary.funnel for summary in summaries if summary.funnel is not None]
+    if len(funnels) < len(summaries):
+        return PeriodFunnel(prompts, total.answers, None, None)
+    return PeriodFunnel(
+        sent=sum(funnel.sent for funnel in funnels),
+        answered=sum(funnel.answered for funnel in funnels),
+        shown=sum(funnel.shown for funnel in funnels),
+        dismissed=sum(funnel.dismissed for funnel in funnels),
+    )
+
+
+@dataclass(frozen=True)
 class PeriodNonResponse:
     """The CES corrected for non-response over the period, and the bounds that assume nothing about the silent.
 
@@ -248,6 +297,7 @@ class PeriodNonResponse:
     correction: NonResponse | None
     missing: str | None
     silent: tuple[float, float] | None  # (if no silent user found it easy, if all did); None without prompts
+    over_shown: bool = False  # the silent are the prompts shown and not answered (else: sent and not answered)
 
     @property
     def ces_ratio(self) -> float | None:
@@ -262,20 +312,31 @@ class PeriodNonResponse:
 
 
 def period_non_response(
-    summaries: Sequence[GoalSummary], total: Counts, prompts: int, outcomes: dict[str, int], confidence: float
+    summaries: Sequence[GoalSummary],
+    total: Counts,
+    prompts: int,
+    outcomes: dict[str, int],
+    confidence: float,
+    shown: int = 0,
 ) -> PeriodNonResponse:
     """The cells of the period's summaries summed per outcome and channel, corrected once over the sums.
 
     A stratum of the period needs what the strictest of its summaries asked of one, and every outcome
     one of them asked about is weighed. The silent bounds need only answers and prompts, which every
-    version counts.
+    version counts: the prompts ``shown`` where the apps reported any (as the worker bounds a window),
+    else the prompts sent.
     """
-    silent = silent_bounds(total.positive, total.answers, prompts)
+    asked = shown or prompts  # those asked who did not answer are silent: the prompts users saw, where known
+    silent = silent_bounds(total.positive, total.answers, asked)
+
+    def without_figure(missing: str) -> PeriodNonResponse:
+        return PeriodNonResponse(None, missing, silent, bool(shown))
+
     if not summaries:
-        return PeriodNonResponse(None, "no data", silent)
+        return without_figure("no data")
     parts = [summary.non_response for summary in summaries if summary.non_response is not None]
     if len(parts) < len(summaries):
-        return PeriodNonResponse(None, "not counted before version 4 summaries", silent)
+        return without_figure("not counted before version 4 summaries")
     cells: dict[str, Cell] = {}
     for part in parts:
         for counts in part.cells:
@@ -287,19 +348,19 @@ def period_non_response(
         outcomes=outcomes,
         answers=total.answers,
         positive=total.positive,
-        prompts=prompts,
+        prompts=asked,
         asked={str(outcome) for part in parts for outcome in part.asked_outcomes},
         min_answers=max(part.min_answers_per_stratum for part in parts),
         z=z_score(confidence),
     )
     # A window with counts from before strata were counted could leave sums that happen to match.
     if not correction.complete or not all(part.complete for part in parts):
-        return PeriodNonResponse(None, "some counts were made before strata were counted", silent)
+        return without_figure("some counts were made before strata were counted")
     if correction.thin:
-        return PeriodNonResponse(correction, "too thin: " + ", ".join(correction.thin), silent)
+        return PeriodNonResponse(correction, "too thin: " + ", ".join(correction.thin), silent, bool(shown))
     if correction.ces_ratio is None:
-        return PeriodNonResponse(correction, "no attempts at an outcome the goal asks about", silent)
-    return PeriodNonResponse(correction, None, silent)
+        return PeriodNonResponse(correction, "no attempts at an outcome the goal asks about", silent, bool(shown))
+    return PeriodNonResponse(correction, None, silent, bool(shown))
 
 
 def _is_low(scale: Scale, score: int) -> bool:
@@ -329,6 +390,7 @@ def goal_report(
             outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + count
     scale = goal.scale_obj()
     ces_direction = direction(summaries, confidence)
+    funnel = period_funnel(summaries, total, prompts)
     low = sorted((c for c in comments if _is_low(scale, c.score)), key=lambda c: c.answered_at, reverse=True)
     return GoalReport(
         slug=goal.slug,
@@ -347,7 +409,8 @@ def goal_report(
         effort=period_effort(
             summaries, ces_direction, confidence, band_names(goal.measured_effort.duration_bands_seconds)
         ),
-        non_response=period_non_response(summaries, total, prompts, outcomes, confidence),
+        non_response=period_non_response(summaries, total, prompts, outcomes, confidence, shown=funnel.shown or 0),
+        funnel=funnel,
         low_comments=low[:comment_limit],
         low_comment_count=len(low),
     )

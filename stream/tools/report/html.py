@@ -177,7 +177,8 @@ def distribution_svg(goal: GoalReport, width: int = 300, height: int = 200) -> s
 
 
 def facts_table(goal: GoalReport, confidence: float) -> str:
-    """CES at completion vs at exits, the response and completion ratios, and measured effort."""
+    """CES at completion vs at exits, the prompt funnel with the response ratio, the completion ratio, and measured
+    effort."""
     done, exits = goal.completed, goal.exits
     overstatement = (
         None if done.ces_ratio is None or goal.total.ces_ratio is None else done.ces_ratio - goal.total.ces_ratio
@@ -199,11 +200,7 @@ def facts_table(goal: GoalReport, confidence: float) -> str:
             + f" answers ({interval_text(exits.interval(confidence))})",
         ),
         ("Asking only at completion would overstate CES by", _field("overstatement", points(overstatement))),
-        (
-            "Response ratio (answers / prompts)",
-            _field("response_ratio", pct(goal.response_ratio))
-            + f" ({goal.total.answers} / {_field('prompts', str(goal.prompts))})",
-        ),
+        *funnel_rows(goal),
         (
             "Completion ratio (completed / all outcomes)",
             _field("completion_ratio", pct(goal.completion_ratio)) + f" ({outcomes})",
@@ -215,6 +212,42 @@ def facts_table(goal: GoalReport, confidence: float) -> str:
         + "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
         + "</table>"
     )
+
+
+def funnel_rows(goal: GoalReport) -> list[tuple[str, str]]:
+    """The prompts from sent to answered, and the response ratio over the prompts shown where the apps report them."""
+    funnel = goal.funnel
+    sent, answered = _field("funnel_sent", str(funnel.sent)), _field("funnel_answered", str(funnel.answered))
+    over_sent = (
+        _field("response_ratio", pct(goal.response_ratio))
+        + f" of the prompts sent ({funnel.answered} / {_field('prompts', str(funnel.sent))})"
+    )
+    if not funnel.reports_shown:
+        why = "not counted before version 4 summaries" if not funnel.counted else "no app reported a prompt shown"
+        return [
+            (
+                "Prompt funnel (sent → answered)",
+                f"{sent} sent → {answered} answered; shown and dismissed: {_field('funnel_missing', why)}",
+            ),
+            ("Response ratio", over_sent),
+        ]
+    return [
+        (
+            "Prompt funnel (sent → shown → answered)",
+            f"{sent} sent → {_field('funnel_shown', str(funnel.shown))} shown "
+            f"({_field('shown_ratio', pct(funnel.shown_ratio))}) → {answered} answered; "
+            f"{_field('funnel_dismissed', str(funnel.dismissed))} dismissed "
+            f"({_field('dismissal_ratio', pct(funnel.dismissal_ratio))} of those shown). "
+            '<span class="muted">A prompt sent is not a prompt seen: the apps report which prompts they showed and '
+            "which the user closed unanswered, so a low response ratio over shown says users pass the survey by, a "
+            "low shown share that an app does not show it.</span>",
+        ),
+        (
+            "Response ratio",
+            _field("response_ratio_shown", pct(funnel.response_ratio_shown))
+            + f" of the prompts shown ({funnel.answered} / {funnel.shown}); {over_sent}",
+        ),
+    ]
 
 
 def effort_rows(goal: GoalReport) -> list[tuple[str, str]]:
@@ -267,8 +300,9 @@ def non_response_line(goal: GoalReport) -> str:
         bounds = "no prompts to bound it"
     else:
         if_dissatisfied, if_satisfied = figures.silent
+        silent = "saw the prompt and stayed silent" if figures.over_shown else "stayed silent"
         bounds = (
-            f"between {_field('if_silent_dissatisfied', pct(if_dissatisfied))} (if nobody who stayed silent found "
+            f"between {_field('if_silent_dissatisfied', pct(if_dissatisfied))} (if nobody who {silent} found "
             f"it easy) and {_field('if_silent_satisfied', pct(if_satisfied))} (if all did)"
         )
     return (

@@ -3,8 +3,9 @@
 Goal events go to the goal-events topic at ``--rate``, paced by the clock. Like an app,
 the simulator answers only what the worker actually asks: it reads the prompts topic
 (from its end at start), lets the model (:mod:`stream.tools.simulator.traffic`) decide whether
-and when each user answers, keeps the due answers in a heap and sends each when it falls
-due. Ctrl-C or SIGTERM stops it; either way it prints what it sent and received.
+and when each prompt is shown, dismissed or answered, keeps the due prompt events and answers
+in a heap and sends each when it falls due. Ctrl-C or SIGTERM stops it; either way it prints
+what it sent and received.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from stream.infra.producer import make_producer
 from stream.settings import Settings
 from stream.tools.simulator.traffic import (
     GOAL_EVENT_TYPES,
+    PROMPT_EVENT_TYPES,
     AnswerPlan,
     Scenario,
     SimRecord,
@@ -63,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Scenario.steady.value,
         help="steady; incident (the incident goal gets harder from the incident minute); "
         "survey-broken (answers stop then); bad-input (malformed records and unknown goals "
-        "mixed in from then); spike (traffic x4 for 2 minutes from then)",
+        "mixed in from then); spike (traffic x4 for 2 minutes from then); not-rendered (the "
+        "incident goal's prompts are no longer shown, nor answered, from then)",
     )
     parser.add_argument("--rate", type=_positive, default=20.0, help="goal events per second (default 20)")
     parser.add_argument("--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)")
@@ -72,7 +75,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--incident-minute", type=float, default=1.0, help="minute from which the scenario's event happens (default 1)"
     )
-    parser.add_argument("--answer-share", type=_share, default=0.30, help="share of prompts answered (default 0.3)")
+    parser.add_argument(
+        "--answer-share",
+        type=_share,
+        default=0.30,
+        help="share of the prompts shown that is answered at completion; a third of it at exits (default 0.3)",
+    )
+    parser.add_argument(
+        "--shown-share",
+        type=_share,
+        default=0.95,
+        help="share of the prompts the apps show; the rest are never rendered (default 0.95)",
+    )
+    parser.add_argument(
+        "--dismiss-share",
+        type=_share,
+        default=0.40,
+        help="share of the shown prompts a user will not answer that they dismiss (default 0.4)",
+    )
     parser.add_argument(
         "--attempt-seconds",
         type=_positive,
@@ -94,28 +114,30 @@ class Tally:
     """What the simulator sent and received."""
 
     goal_events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (goal, type)
+    prompt_events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (goal, shown or dismissed)
     answers: int = 0
     comments: int = 0
     bad_records: Counter[str] = field(default_factory=Counter)
     prompts: Counter[str] = field(default_factory=Counter)  # by outcome
+    prompts_not_shown: int = 0  # prompts the simulated apps never rendered
     prompts_for_other_users: int = 0
     answers_pending: int = 0
+    prompt_events_pending: int = 0
 
     def count_sent(self, record: SimRecord, plan: AnswerPlan | None = None) -> None:
         if plan is not None:
             self.answers += 1
             self.comments += plan.comment is not None
+        elif record.topic == "prompt_events":
+            self.prompt_events[(record.goal or "", record.kind)] += 1
         elif record.kind in GOAL_EVENT_TYPES:
             self.goal_events[(record.goal or "", record.kind)] += 1
         else:
             self.bad_records[record.kind] += 1
 
     def summary(self, config: SimulationConfig, seconds: float) -> dict[str, Any]:
-        by_type = Counter(dict.fromkeys(GOAL_EVENT_TYPES, 0))
-        by_goal: dict[str, dict[str, int]] = {}
-        for (goal, event_type), count in sorted(self.goal_events.items()):
-            by_type[event_type] += count
-            by_goal.setdefault(goal, {})[event_type] = count
+        by_type, by_goal = _by_type_and_goal(self.goal_events, GOAL_EVENT_TYPES)
+        prompt_events, prompt_events_by_goal = _by_type_and_goal(self.prompt_events, PROMPT_EVENT_TYPES)
         return {
             "scenario": config.scenario.value,
             "seed": config.seed,
@@ -125,6 +147,8 @@ class Tally:
                 "goal_events": dict(by_type),
                 "goal_events_total": sum(by_type.values()),
                 "goal_events_by_goal": by_goal,
+                "prompt_events": prompt_events,
+                "prompt_events_by_goal": prompt_events_by_goal,
                 "answers": self.answers,
                 "comments": self.comments,
                 "bad_records": dict(sorted(self.bad_records.items())),
@@ -133,10 +157,24 @@ class Tally:
             "received": {
                 "prompts": dict(sorted(self.prompts.items())),
                 "prompts_total": sum(self.prompts.values()),
+                "prompts_not_shown": self.prompts_not_shown,
                 "prompts_for_other_users": self.prompts_for_other_users,
             },
             "answers_pending_at_stop": self.answers_pending,
+            "prompt_events_pending_at_stop": self.prompt_events_pending,
         }
+
+
+def _by_type_and_goal(
+    counts: Counter[tuple[str, str]], types: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """({type: count} with every type, {goal: {type: count}}) of counts per (goal, type)."""
+    by_type = Counter(dict.fromkeys(types, 0))
+    by_goal: dict[str, dict[str, int]] = {}
+    for (goal, event_type), count in sorted(counts.items()):
+        by_type[event_type] += count
+        by_goal.setdefault(goal, {})[event_type] = count
+    return dict(by_type), by_goal
 
 
 def summary_text(summary: dict[str, Any]) -> str:
@@ -151,11 +189,13 @@ def summary_text(summary: dict[str, Any]) -> str:
             f"simulated {summary['seconds']} s of {summary['scenario']} traffic "
             f"(seed {summary['seed']}, {summary['rate']:g} goal events/s)",
             f"sent      {sent['goal_events_total']} goal events ({listed(sent['goal_events'])})",
+            f"          {sum(sent['prompt_events'].values())} prompt events ({listed(sent['prompt_events'])})",
             f"          {sent['answers']} answers ({sent['comments']} with a comment)",
             f"          {sent['bad_records_total']} bad records ({listed(sent['bad_records'])})",
             f"received  {received['prompts_total']} prompts ({listed(received['prompts'])}); "
-            f"{received['prompts_for_other_users']} for other users ignored",
-            f"pending   {summary['answers_pending_at_stop']} answers were not yet due at the stop",
+            f"{received['prompts_not_shown']} never shown; {received['prompts_for_other_users']} for other users ignored",
+            f"pending   {summary['answers_pending_at_stop']} answers and {summary['prompt_events_pending_at_stop']} "
+            "prompt events were not yet due at the stop",
         ]
     )
 
@@ -175,9 +215,10 @@ class Progress:
             return
         self._last_s = now_s
         sent = sum(tally.goal_events.values())
+        shown = sum(count for (_, kind), count in tally.prompt_events.items() if kind == "shown")
         line = (
             f"{now_s:7.1f} s | {sent} goal events ({sent / max(now_s, 1e-9):.1f}/s) | "
-            f"{sum(tally.prompts.values())} prompts | {tally.answers} answers, {due} due | "
+            f"{sum(tally.prompts.values())} prompts, {shown} shown | {tally.answers} answers, {due} due | "
             f"{sum(tally.bad_records.values())} bad"
         )
         self.stream.write(f"\r{line}\x1b[K" if self.tty else line + "\n")
@@ -200,6 +241,8 @@ def _model(settings: Settings, args: argparse.Namespace) -> TrafficModel:
         start_epoch_s=time.time(),
         users=args.users,
         answer_share=args.answer_share,
+        shown_share=args.shown_share,
+        dismiss_share=args.dismiss_share,
         attempt_seconds=args.attempt_seconds,
         answer_delay_seconds=args.answer_delay_seconds,
         incident_goal=args.incident_goal,
@@ -212,18 +255,26 @@ def _model(settings: Settings, args: argparse.Namespace) -> TrafficModel:
 
 
 def _prompt_consumer(settings: Settings, timeout_s: float = 15.0) -> Any:
-    """A group-less consumer on every partition of the prompts topic, positioned at its end now."""
+    """A group-less consumer on every partition of the prompts topic, positioned at its end now.
+
+    The prompt-events topic the simulator writes must exist too: sending would auto-create it with the
+    wrong partition count.
+    """
     from kafka import KafkaConsumer, TopicPartition
 
     topic = settings.topic_survey_prompts
+    needed = {topic, settings.topic_prompt_events}
     consumer = KafkaConsumer(
         **client_options(settings), group_id=None, enable_auto_commit=False, auto_offset_reset="latest"
     )
     deadline = time.monotonic() + timeout_s
-    while topic not in consumer.topics():  # never auto-create it with the wrong partition count
+    while missing := needed - consumer.topics():
         if time.monotonic() > deadline:
             consumer.close()
-            raise CesError(f"simulate: topic {topic} not found; start the worker or run `ces-stream topics create`")
+            raise CesError(
+                f"simulate: topic {', '.join(sorted(missing))} not found; "
+                "start the worker or run `ces-stream topics create`"
+            )
         time.sleep(0.5)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
     consumer.assign(partitions)
@@ -255,10 +306,14 @@ class _Run:
 
     def __init__(self, settings: Settings, model: TrafficModel, producer: Any, consumer: Any, quiet: bool) -> None:
         self.model, self.producer, self.consumer = model, producer, consumer
-        self.topics = {"goal_events": settings.topic_goal_events, "answers": settings.topic_survey_answers}
+        self.topics = {
+            "goal_events": settings.topic_goal_events,
+            "answers": settings.topic_survey_answers,
+            "prompt_events": settings.topic_prompt_events,
+        }
         self.tally = Tally()
         self.progress = Progress(quiet)
-        self.due: list[tuple[float, int, AnswerPlan]] = []
+        self.due: list[tuple[float, int, SimRecord, AnswerPlan | None]] = []  # prompt events and answers
         self._seq = 0
         self.started = time.monotonic()
 
@@ -273,8 +328,8 @@ class _Run:
                 self._send(record)
                 record = self.model.next_record()
             while self.due and self.due[0][0] <= now:
-                plan = heapq.heappop(self.due)[2]
-                self._send(plan.record, plan)
+                _, _, due_record, answer = heapq.heappop(self.due)
+                self._send(due_record, answer)
             next_s = min(record.at_s, self.due[0][0] if self.due else end_s, end_s)
             self._read_prompts(min(max(next_s - self.now_s(), 0.0), MAX_POLL_WAIT_S))
             self.progress.update(self.now_s(), self.tally, len(self.due))
@@ -297,9 +352,14 @@ class _Run:
             self.tally.prompts_for_other_users += 1
             return
         self.tally.prompts[prompt["outcome"]] += 1
-        plan = self.model.plan_answer(prompt)
-        if plan is not None:
-            heapq.heappush(self.due, (plan.due_s, self._seq, plan))
+        plan = self.model.plan_prompt(prompt)
+        if plan is None:
+            return
+        if plan.shown is None:
+            self.tally.prompts_not_shown += 1
+        for record in plan.records():
+            answer = plan.answer if plan.answer is not None and record is plan.answer.record else None
+            heapq.heappush(self.due, (record.at_s, self._seq, record, answer))
             self._seq += 1
 
 
@@ -327,7 +387,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         producer.flush()
         producer.close()
         consumer.close()
-    current.tally.answers_pending = len(current.due)
+    current.tally.answers_pending = sum(1 for *_, answer in current.due if answer is not None)
+    current.tally.prompt_events_pending = len(current.due) - current.tally.answers_pending
     summary = current.tally.summary(model.config, seconds)
     print(summary_text(summary))
     _write_json(summary, args.summary_json)

@@ -10,8 +10,13 @@ the user just left, which the worker's inferred abandonment turns into an exit).
 completed attempts is started a second time halfway (a retry: measured effort counts it),
 and in an incident the incident goal's attempts take longer as well as being rated harder. Exits are
 markedly harder than completions, because a survey that only asks the golden path looks
-better than it is. Answers are decided per prompt from ``seed`` and ``prompt_id`` alone, so
-they do not depend on the order in which prompts come back from the worker.
+better than it is.
+
+The apps report what became of each prompt (``PromptEvent``): most are shown a second or so
+after the worker sent them, the rest are never rendered; a user answers only a prompt that was
+shown, and closes a share of the shown prompts they will not answer (``dismissed``). Whether and
+when a prompt is shown, dismissed and answered is decided per prompt from ``seed`` and
+``prompt_id`` alone, so it does not depend on the order in which prompts come back from the worker.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ from typing import Any
 
 from stream.ces.registry import GoalRegistry
 from stream.tools.simulator.comments import COMMENT_SHARE, language_of, render_comment
+from stream.tools.simulator.scores import (
+    EASE,
+    INCIDENT_EASE_DROP,
+    INCIDENT_FRUSTRATION,
+    comment_sentiment,
+    healthy_delight,
+    response_share,
+    score_weights,
+)
 
 
 class Scenario(StrEnum):
@@ -40,6 +54,7 @@ class Scenario(StrEnum):
     survey_broken = "survey-broken"  # no answers are due from minute M on
     bad_input = "bad-input"  # from minute M, malformed records and unknown goals mixed into the inputs
     spike = "spike"  # from minute M, traffic multiplies by spike_factor for spike_minutes
+    not_rendered = "not-rendered"  # from minute M the incident goal's prompts are no longer shown (nor answered)
 
 
 GOAL_EVENT_TYPES = ("started", "completed", "abandoned")
@@ -48,16 +63,12 @@ CHANNEL_MIX = {"web": 0.55, "ios": 0.25, "android": 0.18, "other": 0.02}
 LOCALE_MIX = {"nl": 0.40, "nl-NL": 0.20, "nl-BE": 0.05, "en": 0.25, "en-GB": 0.10}
 APP_VERSIONS = {"web": "web-2025.01.3", "ios": "ios-5.12.0", "android": "android-5.12.1", "other": "kiosk-1.4"}
 
-# (ease, frustration) per prompt outcome. Ease 0..1 is where the scores bunch up (1 = very easy);
-# frustration is the extra share on the "very difficult" point. Exits are much harder.
-EASE = {"completed": (0.92, 0.04), "abandoned": (0.35, 0.22), "abandoned_inferred": (0.42, 0.16)}
-EASE_WIDTH = 0.25
 MAX_GOAL_DIFFICULTY = 0.15  # a goal's own difficulty: lowers its completion share and its ease
-INCIDENT_EASE_DROP, INCIDENT_FRUSTRATION = 0.30, 0.15
-HEALTHY_MARGIN = 0.06  # a goal with a target runs this far above it until an incident hits it
-EXIT_RESPONSE = 1 / 3  # users who left a goal answer its prompt a third as often as those who completed it
 RETRY_SHARE = 0.10  # completed attempts started a second time halfway through
 INCIDENT_SLOWDOWN = 2.5  # an incident makes the incident goal's attempts take this much longer
+SHOWN_DELAY_SECONDS = 1.0  # median time from the prompt being sent to the app showing it
+DISMISS_DELAY_SECONDS = 8.0  # median time from a prompt shown to the user closing it unanswered
+PROMPT_EVENT_TYPES = ("shown", "dismissed")
 
 BAD_KINDS = {
     "not_json": 0.25,
@@ -79,7 +90,9 @@ class SimulationConfig:
     rate: float = 20.0  # goal events per second, outside a spike
     start_epoch_s: float = 1_735_689_600.0  # 2025-01-01T00:00:00Z; the driver passes the wall clock
     users: int = 50_000
-    answer_share: float = 0.30  # share of prompts answered
+    answer_share: float = 0.30  # share of the prompts shown that is answered (at completion; less at exits)
+    shown_share: float = 0.95  # share of the prompts the apps show; the rest are never rendered
+    dismiss_share: float = 0.40  # share of the shown prompts the user will not answer that they close
     attempt_seconds: float = 40.0  # median time from started to completed/abandoned
     answer_delay_seconds: float = 20.0  # median time from prompt to answer
     incident_goal: str | None = None  # None: the busiest goal
@@ -110,7 +123,8 @@ class GoalProfile:
 
 @dataclass(frozen=True)
 class SimRecord:
-    """One record to produce: ``topic`` is ``goal_events`` or ``answers``; ``kind`` a type or bad kind."""
+    """One record to produce: ``topic`` is ``goal_events``, ``answers`` or ``prompt_events``; ``kind`` a type
+    (of goal event or prompt event), ``answer`` or a bad kind."""
 
     at_s: float
     topic: str
@@ -130,6 +144,24 @@ class AnswerPlan:
     record: SimRecord
 
 
+@dataclass(frozen=True)
+class PromptPlan:
+    """What the app and its user do with one prompt: the app shows it (``shown``) or never renders it (all
+    ``None``); then the user answers it, closes it (``dismissed``), or leaves it be."""
+
+    shown: SimRecord | None
+    dismissed: SimRecord | None
+    answer: AnswerPlan | None
+
+    def records(self) -> list[SimRecord]:
+        """Its records to send, in the order they fall due."""
+        found = [self.shown, self.dismissed, self.answer.record if self.answer is not None else None]
+        return sorted((record for record in found if record is not None), key=lambda record: record.at_s)
+
+
+NOT_RENDERED = PromptPlan(None, None, None)
+
+
 def timestamp(epoch_s: float) -> str:
     """RFC 3339 in UTC with milliseconds, as the apps write it."""
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -145,28 +177,6 @@ def _uuid(rng: random.Random) -> str:
 
 def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def point_ease(score: int, scale: Mapping[str, Any]) -> float:
-    """Where a score lies from 0 (very difficult) to 1 (very easy), on any scale kind."""
-    position = (score - scale["min_score"]) / (scale["max_score"] - scale["min_score"])
-    return 1.0 - position if scale["inverted"] else position
-
-
-def score_weights(scale: Mapping[str, Any], ease: float, frustration: float) -> dict[int, float]:
-    """Probability per point: a bump around ``ease`` plus ``frustration`` on the very difficult point."""
-    ease = min(max(ease, 0.05), 0.95)
-    points = range(scale["min_score"], scale["max_score"] + 1)
-    bumps = {p: math.exp(-(((point_ease(p, scale) - ease) / EASE_WIDTH) ** 2) / 2) for p in points}
-    total = sum(bumps.values())
-    hardest = scale["max_score"] if scale["inverted"] else scale["min_score"]
-    return {p: (1 - frustration) * bump / total + (frustration if p == hardest else 0.0) for p, bump in bumps.items()}
-
-
-def comment_sentiment(score: int, scale: Mapping[str, Any]) -> str:
-    """negative, neutral or positive by the score's place on the scale (which comment fits)."""
-    ease = point_ease(score, scale)
-    return "negative" if ease < 0.5 else "neutral" if ease == 0.5 else "positive"
 
 
 def build_population(config: SimulationConfig) -> list[User]:
@@ -194,50 +204,21 @@ def build_profiles(registry: GoalRegistry, config: SimulationConfig) -> list[Goa
         inferred = goal.triggers.inferred_abandonment
         if inferred.enabled:
             cap = min(cap, 0.8 * inferred.timeout_seconds)
-        delight = _healthy_delight(goal, difficulty, shares, inferred.enabled)
+        delight = healthy_delight(goal, difficulty, shares, inferred.enabled)
         profiles.append(GoalProfile(goal.slug, raw[goal.slug] / total, difficulty, shares, cap, delight))
     return sorted(profiles, key=lambda profile: -profile.weight)
 
 
-def response_share(answer_share: float, outcome: str) -> float:
-    """The share of prompts answered: ``answer_share`` at completion, less at exits."""
-    return answer_share if outcome == "completed" else answer_share * EXIT_RESPONSE
-
-
-def _healthy_delight(goal: Any, difficulty: float, shares: Mapping[str, float], inferred: bool) -> float:
-    """The share of completions' answers on the easiest point that puts the goal's expected CES over all
-    outcomes ``HEALTHY_MARGIN`` above its target; exits stay as hard as they are. At most 0.95."""
-    if goal.target_ces_ratio is None:
-        return 0.0
-    scale_obj = goal.scale_obj()
-    scale = {"min_score": scale_obj.min_score, "max_score": scale_obj.max_score, "inverted": scale_obj.inverted}
-    answered = {
-        "completed": shares["completed"],
-        "abandoned": shares["abandoned"] * EXIT_RESPONSE,
-        "abandoned_inferred": shares["silent"] * EXIT_RESPONSE if inferred else 0.0,
-    }
-    total = sum(answered.values())
-    plain = {
-        outcome: sum(
-            weight
-            for point, weight in score_weights(scale, EASE[outcome][0] - difficulty, EASE[outcome][1]).items()
-            if point in scale_obj.positive
-        )
-        for outcome in answered
-    }
-    blended = sum(answered[o] / total * plain[o] for o in answered)
-    completed = answered["completed"] / total
-    wanted = min(0.95, goal.target_ces_ratio + HEALTHY_MARGIN)
-    # With delight d at completion: CES = blended + completed * d * (1 - plain completed).
-    return min(0.95, max(0.0, (wanted - blended) / (completed * (1.0 - plain["completed"]))))
-
-
 class TrafficModel:
-    """The stream of records a population of app users produces, in time order, and their answers."""
+    """The stream of records a population of app users produces, in time order, and what their apps and they
+    do with the prompts."""
 
     def __init__(self, registry: GoalRegistry, config: SimulationConfig) -> None:
         if config.rate <= 0:
             raise ValueError("rate must be above 0")
+        for name in ("answer_share", "shown_share", "dismiss_share"):
+            if not 0.0 <= getattr(config, name) <= 1.0:
+                raise ValueError(f"{name} must be a share between 0 and 1")
         self.config = config
         self.profiles = build_profiles(registry, config)
         if not self.profiles:
@@ -380,7 +361,7 @@ class TrafficModel:
             }
         return SimRecord(at_s, topic, user.user_id.encode(), value if value is not None else _json(event), kind)
 
-    # -- answers -----------------------------------------------------------------------------
+    # -- prompts: shown, dismissed, answered -------------------------------------------------
 
     def knows_user(self, user_id: str) -> bool:
         """Whether a prompt is addressed to one of the simulated users (others are not ours to answer)."""
@@ -409,25 +390,73 @@ class TrafficModel:
             }
         return self._score_cache[key]
 
-    def plan_answer(self, prompt: Mapping[str, Any]) -> AnswerPlan | None:
-        """Decide whether, when and how the user answers a prompt read from the prompts topic.
+    def not_rendering(self, goal: str, at_s: float) -> bool:
+        """Whether the not-rendered scenario keeps this goal's prompts off the screen at this moment."""
+        return self.config.scenario is Scenario.not_rendered and goal == self.incident_goal and at_s >= self._minute_s
 
-        None for a prompt to someone outside the population or about a goal the model does
-        not know, for a user who does not answer, and for an answer the broken survey loses.
+    def shown_share(self, goal: str, at_s: float) -> float:
+        """The share of a goal's prompts sent at a moment that its app shows."""
+        return 0.0 if self.not_rendering(goal, at_s) else self.config.shown_share
+
+    def plan_prompt(self, prompt: Mapping[str, Any]) -> PromptPlan | None:
+        """Decide what the app and the user do with a prompt read from the prompts topic, and when.
+
+        None for a prompt to someone outside the population or about a goal the model does not know.
+        A prompt not shown is neither answered nor dismissed; a shown one is answered (``answer_share``,
+        less at exits) some time after it was shown, or else dismissed at ``dismiss_share``. An answer the
+        broken survey loses is not dismissed either: the user meant to answer.
         """
         user = self._user_by_id.get(prompt["user_id"])
         if user is None or prompt["goal"] not in self._by_slug:
             return None
-        rng = random.Random(f"{self.config.seed}:answer:{prompt['prompt_id']}")
-        if rng.random() >= response_share(self.config.answer_share, prompt["outcome"]):
-            return None
+        display = random.Random(f"{self.config.seed}:display:{prompt['prompt_id']}")
         created_epoch_s = _epoch(prompt["created_at"])
         expires_in_s = _epoch(prompt["expires_at"]) - created_epoch_s
-        delay_s = min(rng.lognormvariate(math.log(self.config.answer_delay_seconds), 1.0), 0.8 * expires_in_s)
         created_s = created_epoch_s - self.config.start_epoch_s
-        due_s = created_s + delay_s
+        if display.random() >= self.shown_share(prompt["goal"], created_s):
+            return NOT_RENDERED
+        # Each delay is drawn whatever comes of the prompt, so one decision never shifts another's draws.
+        shown_delay_s = min(display.lognormvariate(math.log(SHOWN_DELAY_SECONDS), 0.5), 0.1 * expires_in_s)
+        dismisses = display.random() < self.config.dismiss_share
+        dismiss_delay_s = min(display.lognormvariate(math.log(DISMISS_DELAY_SECONDS), 0.8), 0.8 * expires_in_s)
+        shown_s = created_s + shown_delay_s
+        shown = self._prompt_event(shown_s, "shown", prompt, user, display)
+        answers, answer = self._plan_answer(prompt, user, created_s, shown_s, expires_in_s)
+        dismissed = None
+        if not answers and dismisses:
+            dismissed = self._prompt_event(shown_s + dismiss_delay_s, "dismissed", prompt, user, display)
+        return PromptPlan(shown, dismissed, answer)
+
+    def plan_answer(self, prompt: Mapping[str, Any]) -> AnswerPlan | None:
+        """How and when the user answers a prompt (:meth:`plan_prompt`); None when they do not, or cannot."""
+        plan = self.plan_prompt(prompt)
+        return None if plan is None else plan.answer
+
+    def _prompt_event(
+        self, at_s: float, event_type: str, prompt: Mapping[str, Any], user: User, rng: random.Random
+    ) -> SimRecord:
+        event = {
+            "event_id": _uuid(rng),
+            "type": event_type,
+            "prompt_id": prompt["prompt_id"],
+            "user_id": user.user_id,
+            "goal": prompt["goal"],
+            "occurred_at": timestamp(self.config.start_epoch_s + at_s),
+            "channel": user.channel,
+        }
+        return SimRecord(at_s, "prompt_events", user.user_id.encode(), _json(event), event_type, prompt["goal"])
+
+    def _plan_answer(
+        self, prompt: Mapping[str, Any], user: User, created_s: float, shown_s: float, expires_in_s: float
+    ) -> tuple[bool, AnswerPlan | None]:
+        """(whether the user answers the prompt shown at ``shown_s``, the answer unless the broken survey lost it)."""
+        rng = random.Random(f"{self.config.seed}:answer:{prompt['prompt_id']}")
+        if rng.random() >= response_share(self.config.answer_share, prompt["outcome"]):
+            return False, None
+        delay_s = min(rng.lognormvariate(math.log(self.config.answer_delay_seconds), 1.0), 0.8 * expires_in_s)
+        due_s = shown_s + delay_s
         if self.config.scenario is Scenario.survey_broken and due_s >= self._minute_s:
-            return None
+            return True, None
         scale = prompt["scale"]
         weights = self.score_probabilities(prompt["goal"], prompt["outcome"], created_s, scale)
         score = rng.choices(list(weights), weights=list(weights.values()))[0]
@@ -447,4 +476,4 @@ class TrafficModel:
         if comment is not None:
             answer["comment"] = comment
         record = SimRecord(due_s, "answers", user.user_id.encode(), _json(answer), "answer", prompt["goal"])
-        return AnswerPlan(due_s, score, comment, record)
+        return True, AnswerPlan(due_s, score, comment, record)

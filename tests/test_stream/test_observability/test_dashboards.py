@@ -202,6 +202,57 @@ def test_the_non_response_panel_plots_the_blended_corrected_and_silent_bounds_on
     assert all('goal="download-invoice", window="7d"' in query for query in queries)  # the split window
 
 
+def test_the_funnel_row_plots_sent_shown_dismissed_answered_and_their_ratios_on_the_selected_window(built):
+    board = built["ces-goal.json"]
+    rows = [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
+    assert rows.index("Prompt funnel ($window)") == rows.index("CES and drop-off ($window)") + 1
+    panels = {panel["title"]: panel for panel in all_panels(board["panels"])}
+    counts, ratios = panels["Prompt funnel"], panels["Shown, dismissed and answered ratios"]
+    assert (counts["type"], counts["fieldConfig"]["defaults"]["unit"]) == ("bargauge", "short")
+    assert (ratios["type"], ratios["fieldConfig"]["defaults"]["unit"]) == ("timeseries", "percentunit")
+    queries = panel_queries(board, VARIABLES)
+
+    def plotted(title: str) -> list[str]:
+        return [name for panel, query in queries if panel == title for name in sorted(metric_names(query))]
+
+    assert plotted("Prompt funnel") == [
+        "ces_goal_prompts",
+        "ces_goal_prompts_shown",
+        "ces_goal_prompts_dismissed",
+        "ces_goal_answers",
+    ]
+    assert [target["legendFormat"] for target in counts["targets"]] == ["sent", "shown", "dismissed", "answered"]
+    assert plotted("Shown, dismissed and answered ratios") == [
+        "ces_goal_shown_ratio",
+        "ces_goal_dismissal_ratio",
+        "ces_goal_response_ratio_shown",
+    ]
+    funnel = [query for panel, query in queries if panel in (counts["title"], ratios["title"])]
+    assert len(funnel) == 7 and all('goal="download-invoice", window="1h"' in query for query in funnel)
+    for panel in (counts, ratios):  # one sentence each
+        assert panel["description"].endswith(".") and panel["description"].count(". ") == 0
+
+
+def test_panels_of_the_prompts_sent_do_not_call_them_shown(built):
+    sent = {"ces_goal_prompts", "ces_goal_response_ratio", rules.PROMPTS_RATE}
+    shown = {"ces_goal_prompts_shown", "ces_goal_shown_ratio", "ces_goal_response_ratio_shown"}
+    checked: dict[str, list[str]] = {}  # a title can stand on two panels (a stat and a time series)
+    for name, board in built.items():
+        for panel in all_panels(board["panels"]):
+            alone = {"templating": board["templating"], "panels": [{**panel, "panels": []}]}
+            names = {metric for _, query in panel_queries(alone, VARIABLES) for metric in metric_names(query)}
+            if names & sent and not names & shown:
+                checked.setdefault(f"{name}: {panel['title']}", []).append(panel["description"])
+    assert len(checked["ces-goal.json: Response ratio"]) == 2
+    assert [where for where, texts in checked.items() if any("prompts shown" in t.lower() for t in texts)] == []
+    for where in (
+        "ces-goal.json: Response ratio",
+        "ces-goal.json: Answers and prompts",
+        "ces-overview.json: Prompts per hour",
+    ):
+        assert all("prompts sent" in text for text in checked[where]), where
+
+
 def test_every_query_uses_only_known_metrics_and_recording_rules(built):
     unknown = {}
     for name, board in built.items():

@@ -160,6 +160,35 @@ def test_an_alert_window_that_is_not_a_window_is_refused(field):
         AlertPlan(Settings(**{field: value}))
 
 
+SURVEY_ALERTS = ("CesAnswersStopped", "CesPromptsNotShown", "CesPromptsStopped")
+
+
+def test_the_survey_alerts_take_their_lookback_and_for_from_the_settings(default_settings):
+    """A PromQL range, not a worker window: 1m is not one of CES_WINDOWS and is taken as it is."""
+    settings = Settings(alert_survey_window="1m", alert_survey_for="10s")
+    rules = {
+        rule["alert"]: rule
+        for group in rule_file(settings, load_registry(DEPLOY / "goals.yaml"))["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") in SURVEY_ALERTS
+    }
+    assert sorted(rules) == sorted(SURVEY_ALERTS)
+    for rule in rules.values():
+        assert rule["for"] == "10s"
+        ranges = re.findall(r"\[(\w+)\]", rule["expr"])
+        assert ranges and set(ranges) == {"1m"}, rule["expr"]
+        assert "in the last 1m," in rule["annotations"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("field", "variable"),
+    [("alert_survey_window", "CES_ALERT_SURVEY_WINDOW"), ("alert_survey_for", "CES_ALERT_SURVEY_FOR")],
+)
+def test_a_survey_alert_duration_that_is_not_a_duration_is_refused(field, variable):
+    with pytest.raises(SettingsError, match=f"{variable}: invalid duration"):
+        AlertPlan(Settings(**{field: "1 hour"}))
+
+
 def test_every_path_docker_compose_mounts_exists():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     mounts = [

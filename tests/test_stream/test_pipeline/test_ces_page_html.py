@@ -2,7 +2,7 @@
 
 The page is checked for external URLs as text, and rendered in headless Chromium against a
 stub of the worker's API: one goal with figures, one without answers, and one that another
-worker serves (missing from this worker's ``/api/goals``).
+worker serves (missing from this worker's ``/api/goals``). Its table must fit a 1280 px window.
 """
 
 from __future__ import annotations
@@ -53,10 +53,30 @@ SPLIT_7D = {
     # and (212 + 740) / 1000.
     "non_response": non_response(0.76, 0.6851, 0.8349, silent=(0.212, 0.952)),
 }
+# The funnel of an app that reports prompt events: 400 sent, 320 shown, 96 of them dismissed, 100 answered.
+FUNNEL_7D = {
+    "prompts": 400,
+    "shown": 320,
+    "dismissed": 96,
+    "response_ratio": 0.25,
+    "shown_ratio": 0.8,
+    "dismissal_ratio": 0.3,
+    "response_ratio_shown": 0.3125,
+}
+# An app that sends no prompt events: nothing shown, no ratio over shown.
+FUNNEL_24H = {
+    "prompts": 200,
+    "shown": 0,
+    "dismissed": 0,
+    "response_ratio": 0.25,
+    "shown_ratio": None,
+    "dismissal_ratio": None,
+    "response_ratio_shown": None,
+}
 # /api/goals of a worker that owns two of the three goals; windows listed out of order on purpose.
 API_GOALS = {
     "download-invoice": {
-        "7d": window(100, 0.6, 0.4714, 0.7161, **SPLIT_7D),
+        "7d": window(100, 0.6, 0.4714, 0.7161, **SPLIT_7D, **FUNNEL_7D),
         "10m": window(0, None),
         "1h": window(
             20,
@@ -68,7 +88,7 @@ API_GOALS = {
             duration_p50_seconds=252.0,
             effort_divergence="slower but not rated harder",
         ),
-        "24h": window(50, 0.64, 0.46, 0.79),
+        "24h": window(50, 0.64, 0.46, 0.79, **FUNNEL_24H),
     },
     "view-policy": {
         **{name: dict(EMPTY) for name in ("10m", "1h", "24h")},
@@ -123,6 +143,18 @@ def test_the_page_explains_the_corrected_ces_and_writes_its_figures_as_text():
     assert page.count("innerHTML") == 1  # only the sparkline, built from numbers and escaped labels
 
 
+def test_the_page_explains_which_prompts_the_response_ratio_is_over():
+    page = ces_page_html()
+    footer = " ".join(re.search(r"<footer.*?</footer>", page, re.DOTALL).group(0).split())
+    assert (
+        "<b>Answers</b> also shows the prompts sent → shown → answered (dismissed) and the response ratio: answers "
+        "over the prompts shown where the app reports which prompts it showed, else over the prompts sent "
+        "(sent → answered)." in footer
+    )
+    answers = re.search(r"function answersCell\(.*?\n}\n", page, re.DOTALL).group(0)
+    assert "response_ratio_shown" in answers and "innerHTML" not in answers
+
+
 def test_registry_json_lists_every_goal_with_name_target_and_scale(tmp_path):
     path = write_registry(
         tmp_path / "goals.yaml",
@@ -147,12 +179,13 @@ def test_registry_json_lists_every_goal_with_name_target_and_scale(tmp_path):
 
 @pytest.fixture
 def stub_worker():
-    """Factory: a stub of the worker's web server (the real page, fixed API answers); returns the page's URL."""
+    """Factory: a stub of the worker's web server (the real page unless told, fixed API answers); returns the
+    page's URL."""
     servers: list[ThreadingHTTPServer] = []
 
-    def serve(goals: dict, ready: bool = True) -> str:
+    def serve(goals: dict, ready: bool = True, page: str | None = None) -> str:
         answers = {
-            "/": ("text/html", ces_page_html()),
+            "/": ("text/html", page or ces_page_html()),
             "/api/registry": ("application/json", json.dumps(REGISTRY)),
             "/api/goals": ("application/json", json.dumps(goals)),
             "/health": ("application/json", json.dumps({"ready": ready, "assigned_partitions": []})),
@@ -201,6 +234,10 @@ def test_the_page_renders_served_empty_and_elsewhere_goals(stub_worker, tmp_path
     assert invoice["effort_divergence"] == "slower but not rated harder"
     assert "Time to complete (1h)" in dom
     assert rows["view-policy"]["duration_median"] == "–"  # no timed completions
+    # The funnel of the 7d window: its app reports prompts shown, so the response ratio is over those.
+    assert invoice["funnel"] == "400 → 320 → 100 (96 dismissed)"
+    assert invoice["response_ratio"] == "31 % of shown"  # 100 / 320, not 100 / 400
+    assert "funnel" not in rows["view-policy"] and "response_ratio" not in rows["view-policy"]  # nothing prompted
     # Corrected for non-response, of the 7d window: the worked example, with its interval and the bounds.
     assert (invoice["ces_corrected"], invoice["corrected_interval"]) == ("76 %", "69–83 %")
     assert invoice["silent_bounds"] == "bounds 21–95 %"
@@ -239,5 +276,36 @@ def test_without_1h_and_7d_the_page_uses_the_shortest_and_longest_window(stub_wo
     invoice = dict(fields_by_goal(dom))["download-invoice"]
     assert (invoice["ces_short"], invoice["ces_long"], invoice["answers"]) == ("–", "64 %", "50")
     assert invoice["ces_corrected"] == "–" and "silent_bounds" not in invoice  # 24h carries no non_response here
+    # An app that reports no prompts shown: sent → answered, the response ratio over the prompts sent as before.
+    assert (invoice["funnel"], invoice["response_ratio"]) == ("200 → 50", "25 % of sent")
     assert "CES 10m" in dom and "CES 24h" in dom
     assert "the worker is starting or rebalancing" in dom
+
+
+# Run after the page rendered: the table's width, where a 1280 px window leaves 1232 px (the body's margins are 24 px).
+MEASURE_TABLE = """<style>body { width: 1232px; }</style><script>
+function measureTable() {
+  if (!document.querySelector("#goals tbody tr")) { setTimeout(measureTable, 100); return; }
+  document.body.dataset.tableWidth = String(document.getElementById("goals").offsetWidth);
+}
+setTimeout(measureTable, 100);
+</script></body>"""
+
+
+@pytest.mark.external("chromium")
+def test_the_table_fits_a_1280_px_window_with_every_figure_at_its_widest(stub_worker, tmp_path):
+    widest = {
+        **API_GOALS["download-invoice"]["7d"],
+        "answers": 352_000,
+        "prompts": 1_234_567,
+        "shown": 1_172_839,
+        "dismissed": 469_135,
+        "response_ratio_shown": 0.3001,
+    }
+    goals = {**API_GOALS, "download-invoice": {**API_GOALS["download-invoice"], "7d": widest}}
+    page = ces_page_html().replace("</body>", MEASURE_TABLE)
+    dom = dump_dom(stub_worker(goals, page=page), tmp_path)
+    width = re.search(r'data-table-width="(\d+)"', dom)
+    assert width, "the page did not render its table"
+    assert int(width.group(1)) <= 1232
+    assert dict(fields_by_goal(dom))["download-invoice"]["funnel"] == "1234567 → 1172839 → 352000 (469135 dismissed)"

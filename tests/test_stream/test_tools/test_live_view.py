@@ -1,5 +1,5 @@
-"""The live view of `make run` renders known figures: CES with its interval, corrected CES, target, answers, trend,
-alerts."""
+"""The live view of `make run` renders known figures: CES with its interval, corrected CES, target, answers, the
+share of prompts shown, trend, alerts."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def rendered(tmp_path, snapshot: Snapshot) -> str:
             ],
         )
     )
-    console = Console(record=True, width=200, color_system=None)
+    console = Console(record=True, width=220, color_system=None)  # every cell on one line
     console.print(screen(registry, snapshot, "10m", "24h", "ces-stream live"))
     return console.export_text()
 
@@ -87,6 +87,17 @@ def test_the_corrected_ces_of_the_long_window_or_thin(tmp_path):
     assert column(text, "CES 24h")["Download invoice"] == "82% [47–72]"  # the blended CES beside it
     without_split = rendered(tmp_path, Snapshot({"download-invoice": {"10m": WORKED, "24h": WORKED}}, None))
     assert column(without_split, "Corr. 24h") == {"Download invoice": "–", "view-policy": "–"}
+
+
+def test_the_share_of_prompts_shown_or_a_dash_for_an_app_that_reports_none(tmp_path):
+    reports = {**WORKED, "prompts": 400, "shown": 300, "shown_ratio": 0.75, "response_ratio_shown": 1 / 3}
+    silent = {**WORKED, "prompts": 400, "shown": 0, "shown_ratio": None}
+    text = rendered(
+        tmp_path,
+        Snapshot({"download-invoice": {"10m": reports, "24h": reports}, "view-policy": {"10m": silent}}, None),
+    )
+    assert column(text, "Shown") == {"Download invoice": "75%", "view-policy": "–"}
+    assert column(text, "Response")["Download invoice"] == "25%"  # still answers / prompts sent
 
 
 def test_without_prometheus_the_view_says_alerts_are_off(tmp_path):

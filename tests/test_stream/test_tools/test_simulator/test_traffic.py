@@ -20,6 +20,7 @@ from schemas import DeadLetterReason, GoalEvent, SurveyAnswer, SurveyPrompt
 from stream.ces.intake.validation import Limits, Rejection, validate_answer, validate_goal_event
 from stream.ces.registry.loader import load_registry
 from stream.tools.simulator.comments import COMMENT_SHARE, COMMENTS, STEPS, language_of
+from stream.tools.simulator.scores import comment_sentiment, response_share
 from stream.tools.simulator.traffic import (
     CHANNEL_MIX,
     INCIDENT_SLOWDOWN,
@@ -28,8 +29,6 @@ from stream.tools.simulator.traffic import (
     Scenario,
     SimulationConfig,
     TrafficModel,
-    comment_sentiment,
-    response_share,
     timestamp,
 )
 from tests.paths import PROJECT_ROOT
@@ -158,13 +157,18 @@ def test_rate_channel_and_locale_mix(steady):
 
 
 def test_response_rate_matches_the_answer_share(steady):
-    """answer_share at completion; users who left answer a third as often (EXIT_RESPONSE)."""
+    """answer_share of the prompts shown at completion; users who left answer a third as often (EXIT_RESPONSE);
+    only shown prompts are answered, so over the prompts sent it is shown_share times that."""
     assert len(steady["prompts"]) > 40_000
-    prompts = Counter(p["outcome"] for p in steady["prompts"])
+    model = steady["model"]
+    shown = Counter(p["outcome"] for p in steady["prompts"] if model.plan_prompt(p).shown is not None)
+    sent = Counter(p["outcome"] for p in steady["prompts"])
     answered = Counter(p["outcome"] for p, _ in steady["answers"])
-    share = steady["model"].config.answer_share
+    share = model.config.answer_share
     for outcome in ("completed", "abandoned"):
-        assert abs(answered[outcome] / prompts[outcome] - response_share(share, outcome)) < TOLERANCE, outcome
+        assert abs(answered[outcome] / shown[outcome] - response_share(share, outcome)) < TOLERANCE, outcome
+        over_sent = model.config.shown_share * response_share(share, outcome)
+        assert abs(answered[outcome] / sent[outcome] - over_sent) < TOLERANCE, outcome
 
 
 def test_score_distributions_match_the_model(steady):
