@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
@@ -466,26 +466,6 @@ class Settings(BaseSettings):
                 value = ""
             out[ENV_PREFIX + name.upper()] = value
         return out
-
-
-def settings_table_markdown() -> str:
-    """The settings table of docs/configuration.md: one row per :class:`Settings` field (env var, default, description)."""
-
-    def show(value: Any) -> str:
-        if value is None:
-            return "(unset)"
-        if isinstance(value, SecretStr):
-            return "(development key)"
-        return f"`{','.join(value) if isinstance(value, tuple) else value}`"
-
-    rows = ["| Variable | Default | Description |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        # Literal[...] or Literal[...] | None: list the allowed values.
-        types = (field.annotation, *get_args(field.annotation))
-        literals = [value for t in types if get_origin(t) is Literal for value in get_args(t)]
-        choices = f" One of {', '.join(f'`{a}`' for a in literals)}." if literals else ""
-        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {show(field.default)} | {field.description}{choices} |")
-    return "\n".join(rows) + "\n"
 
 
 def load_settings(**overrides: Any) -> Settings:

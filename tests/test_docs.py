@@ -2,7 +2,7 @@
 
 The reference pages under ``docs/`` are checked against the code: the settings table in
 ``docs/configuration.md`` is generated from ``Settings`` (regenerate it with
-``python -c "from stream.settings import settings_table_markdown as t; print(t(), end='')"``);
+``python -c "from stream.tools.settings_table import settings_table_markdown as t; print(t(), end='')"``);
 every metric must be in ``docs/metrics.md``; every dead-letter reason and every JSON example
 in ``docs/contracts.md`` must match the code. Every relative link in ``README.md`` and
 ``docs/`` points to a file (and heading) inside the repository, every ``stream/...`` path
@@ -23,7 +23,8 @@ import pytest
 import schemas
 from schemas import DeadLetterReason
 from stream.observability.window_exposition import split_metric_names
-from stream.settings import Settings, settings_table_markdown
+from stream.settings import Settings
+from stream.tools.settings_table import settings_table_markdown
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOCS = PROJECT_ROOT / "docs"
@@ -46,7 +47,7 @@ CONTRACTS = page("contracts.md")
 def test_settings_table_is_the_generated_one() -> None:
     table = settings_table_markdown()
     assert table in CONFIGURATION, (
-        "docs/configuration.md settings table is stale: paste the output of stream.settings.settings_table_markdown()"
+        "docs/configuration.md settings table is stale: paste the output of stream.tools.settings_table.settings_table_markdown()"
     )
 
 

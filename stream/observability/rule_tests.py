@@ -11,68 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from stream.ces.goals import parse_duration
 from stream.ces.registry import GoalRegistry
 from stream.observability import rules as r
+from stream.observability.rule_test_cases import (
+    INSTANCE,
+    AlertCases,
+    boundary,
+    expected_alert,
+    input_series,
+    minutes,
+    pct,
+    wilson_upper,
+)
 from stream.settings import Settings
 
-INSTANCE = {"job": r.JOB, "instance": "worker-0:6066"}
 
-
-def _series(name: str, values: str, **labels: str) -> dict[str, str]:
-    text = ",".join(f'{key}="{value}"' for key, value in {**labels, **INSTANCE}.items())
-    return {"series": f"{name}{{{text}}}", "values": values}
-
-
-def _minutes(duration: str) -> int:
-    return parse_duration(duration) // 60
-
-
-def _boundary(alert: str, for_: str, expected: list[dict[str, Any]], *, start_min: int = 0) -> list[dict[str, Any]]:
-    """Silent one evaluation before ``for`` has passed since ``start_min``, firing right at it."""
-    fire_at = start_min + _minutes(for_)
-    return [
-        {"eval_time": f"{fire_at - 1}m", "alertname": alert, "exp_alerts": []},
-        {"eval_time": f"{fire_at}m", "alertname": alert, "exp_alerts": expected},
-    ]
-
-
-def _expected(rule: dict[str, Any], labels: dict[str, str], description: str) -> dict[str, Any]:
-    annotations = dict(rule["annotations"])
-    annotations["description"] = description
-    return {"exp_labels": {**rule["labels"], **labels}, "exp_annotations": annotations}
-
-
-def _wilson_upper(p: float, n: int, z: float) -> float:
-    """The upper Wilson bound as the recording rule computes it."""
-    z2 = z * z
-    return min(1.0, ((p + z2 / (2 * n)) + z * (p * (1 - p) / n + z2 / (4 * n * n)) ** 0.5) / (1 + z2 / n))
-
-
-def _pct(value: float) -> str:
-    """Prometheus' humanizePercentage: %.4g of the percentage."""
-    return f"{value * 100:.4g}%"
-
-
-class _Tests:
+class _Tests(AlertCases):
     """Builds the test cases against one generated rule file."""
-
-    def __init__(self, settings: Settings, registry: GoalRegistry) -> None:
-        self.plan = r.AlertPlan(settings)
-        self.rules = {
-            (rule["alert"], rule["labels"]["severity"]): rule
-            for group in r.rule_file(settings, registry)["groups"]
-            for rule in group["rules"]
-            if "alert" in rule
-        }
-        with_target = [g for g in registry.goals if g.target_ces_ratio is not None]
-        self.goal = (with_target or list(registry.goals))[0]
-        others = [g for g in registry.goals if g.slug != self.goal.slug]
-        self.quiet = others[0] if others else None
-        self.registry = registry
-
-    def rule(self, alert: str, severity: str) -> dict[str, Any]:
-        return self.rules[(alert, severity)]
 
     def below_target(self, severity: str, window: str) -> dict[str, Any]:
         goal, target = self.goal.slug, self.goal.target_ces_ratio or 0.8
@@ -81,32 +36,32 @@ class _Tests:
         # The recording rule bounds the ratio at CES_ALERT_TARGET_CONFIDENCE, with z as it writes it.
         z = float(f"{self.plan.z_target:.6f}")
         ratio = round(target - 0.3, 2)
-        upper = _wilson_upper(ratio, answers, z)
+        upper = wilson_upper(ratio, answers, z)
         assert upper < target, "the test's ratio must be far enough below the target"
         series = [
-            _series("ces_goal_ces_ratio", f"{ratio}x30", goal=goal, window=window),
-            _series("ces_goal_answers", f"{answers}x30", goal=goal, window=window),
-            _series("ces_goal_target_ces_ratio", f"{target}x30", goal=goal),
+            input_series("ces_goal_ces_ratio", f"{ratio}x30", goal=goal, window=window),
+            input_series("ces_goal_answers", f"{answers}x30", goal=goal, window=window),
+            input_series("ces_goal_target_ces_ratio", f"{target}x30", goal=goal),
         ]
         if self.quiet is not None:  # far below target, but on one answer too few: never fires
             q = self.quiet.slug
             series += [
-                _series("ces_goal_ces_ratio", "0.1x30", goal=q, window=window),
-                _series("ces_goal_answers", f"{self.quiet.alerting.min_answers - 1}x30", goal=q, window=window),
-                _series("ces_goal_target_ces_ratio", "0.8x30", goal=q),
+                input_series("ces_goal_ces_ratio", "0.1x30", goal=q, window=window),
+                input_series("ces_goal_answers", f"{self.quiet.alerting.min_answers - 1}x30", goal=q, window=window),
+                input_series("ces_goal_target_ces_ratio", "0.8x30", goal=q),
             ]
         description = (
-            f"Goal {goal}: over the last {window} the CES ratio is at most {_pct(upper)} (upper bound "
-            f"of its Wilson interval), below the target {_pct(target)}, on {answers} answers."
+            f"Goal {goal}: over the last {window} the CES ratio is at most {pct(upper)} (upper bound "
+            f"of its Wilson interval), below the target {pct(target)}, on {answers} answers."
         )
         if severity == "warning":
             description = description.replace("(upper bound of its Wilson interval)", "(upper Wilson bound)")
-        expected = [_expected(rule, {"goal": goal, "window": window}, description)]
+        expected = [expected_alert(rule, {"goal": goal, "window": window}, description)]
         return {
             "name": f"CesBelowTarget {severity}: {window} window, and a quiet goal stays silent",
             "interval": "1m",
             "input_series": series,
-            "alert_rule_test": _boundary("CesBelowTarget", rule["for"], expected),
+            "alert_rule_test": boundary("CesBelowTarget", rule["for"], expected),
         }
 
     def dropped(self) -> dict[str, Any]:
@@ -118,32 +73,34 @@ class _Tests:
         drop = round(tolerance + 0.05, 4)
         gap = r.BASELINE_GAP_UPPER
         series = [
-            _series(gap, f"{-drop}x30", goal=goal, window=window),
-            _series("ces_goal_answers", f"{answers}x30", goal=goal, window=window),
-            _series("ces_goal_answers", "5000x30", goal=goal, window=base),
+            input_series(gap, f"{-drop}x30", goal=goal, window=window),
+            input_series("ces_goal_answers", f"{answers}x30", goal=goal, window=window),
+            input_series("ces_goal_answers", "5000x30", goal=goal, window=base),
         ]
         if self.plan.drop[-1] != window:  # exactly at the tolerance: not beyond it, silent
             series += [
-                _series(gap, f"{-tolerance}x30", goal=goal, window=self.plan.drop[-1]),
-                _series("ces_goal_answers", f"{answers}x30", goal=goal, window=self.plan.drop[-1]),
+                input_series(gap, f"{-tolerance}x30", goal=goal, window=self.plan.drop[-1]),
+                input_series("ces_goal_answers", f"{answers}x30", goal=goal, window=self.plan.drop[-1]),
             ]
         if self.quiet is not None:  # far below its baseline, but on one answer too few: silent
             q, few = self.quiet.slug, self.quiet.alerting.min_answers - 1
             series += [
-                _series(gap, "-0.5x30", goal=q, window=window),
-                _series("ces_goal_answers", f"{few}x30", goal=q, window=window),
-                _series("ces_goal_answers", "5000x30", goal=q, window=base),
+                input_series(gap, "-0.5x30", goal=q, window=window),
+                input_series("ces_goal_answers", f"{few}x30", goal=q, window=window),
+                input_series("ces_goal_answers", "5000x30", goal=q, window=base),
             ]
         description = (
-            f"Goal {goal}: the CES ratio of the last {window} is at least {_pct(drop)} (percentage points, the "
+            f"Goal {goal}: the CES ratio of the last {window} is at least {pct(drop)} (percentage points, the "
             f"bound of its interval) below that of the rest of its {base} baseline, on {answers} answers."
         )
         return {
             "name": "CesDroppedBelowBaseline: beyond the tolerance fires, at it or on too few answers not",
             "interval": "1m",
             "input_series": series,
-            "alert_rule_test": _boundary(
-                "CesDroppedBelowBaseline", rule["for"], [_expected(rule, {"goal": goal, "window": window}, description)]
+            "alert_rule_test": boundary(
+                "CesDroppedBelowBaseline",
+                rule["for"],
+                [expected_alert(rule, {"goal": goal, "window": window}, description)],
             ),
         }
 
@@ -155,9 +112,9 @@ class _Tests:
         goal = self.goal.slug
         rule = self.rule("CesBelowTargetSequential", "critical")
         value = threshold + 0.5
-        series = [_series(r.CUSUM, f"{value}x30", goal=goal, window=window)]
+        series = [input_series(r.CUSUM, f"{value}x30", goal=goal, window=window)]
         if self.quiet is not None:
-            series.append(_series(r.CUSUM, f"{threshold}x30", goal=self.quiet.slug, window=window))
+            series.append(input_series(r.CUSUM, f"{threshold}x30", goal=self.quiet.slug, window=window))
         description = (
             f"Goal {goal}: the CUSUM of its answers over the last {window} is {value:.1f}, above {threshold:g}: "
             "since some moment in that window its answers are far likelier from a CES well below the target "
@@ -167,10 +124,10 @@ class _Tests:
             "name": "CesBelowTargetSequential: above the threshold fires, at it not",
             "interval": "1m",
             "input_series": series,
-            "alert_rule_test": _boundary(
+            "alert_rule_test": boundary(
                 "CesBelowTargetSequential",
                 rule["for"],
-                [_expected(rule, {"goal": goal, "window": window}, description)],
+                [expected_alert(rule, {"goal": goal, "window": window}, description)],
             ),
         }
 
@@ -180,17 +137,17 @@ class _Tests:
         goal, window = self.goal.slug, self.plan.split[-1]
         rule = self.rule("CesEffortAtExits", "warning")
         upper = -round(self.goal.alerting.exit_gap_tolerance + 0.1, 2)
-        series = [_series("ces_goal_exit_ces_gap_upper", f"{upper}x90", goal=goal, window=window)]
+        series = [input_series("ces_goal_exit_ces_gap_upper", f"{upper}x90", goal=goal, window=window)]
         description = (
             f"Goal {goal}: over the last {window} CES at exits is below CES at completion by more than "
-            f"the goal's tolerance: the gap is at most {_pct(upper)} (upper bound of its interval)."
+            f"the goal's tolerance: the gap is at most {pct(upper)} (upper bound of its interval)."
         )
         return {
             "name": "CesEffortAtExits",
             "interval": "1m",
             "input_series": series,
-            "alert_rule_test": _boundary(
-                "CesEffortAtExits", rule["for"], [_expected(rule, {"goal": goal, "window": window}, description)]
+            "alert_rule_test": boundary(
+                "CesEffortAtExits", rule["for"], [expected_alert(rule, {"goal": goal, "window": window}, description)]
             ),
         }
 
@@ -200,27 +157,27 @@ class _Tests:
         prompts_rule = self.rule("CesPromptsStopped", "critical")
         # 100 prompts a minute and a usual response ratio of 0.3; answers stand still.
         answers_stopped = [
-            _series("ces_survey_answers_total", "500x40", goal=goal, sentiment="positive"),
-            _series("ces_survey_prompts_total", "0+100x40", goal=goal, outcome="completed"),
-            _series("ces_goal_response_ratio", "0.3x40", goal=goal, window=base),
+            input_series("ces_survey_answers_total", "500x40", goal=goal, sentiment="positive"),
+            input_series("ces_survey_prompts_total", "0+100x40", goal=goal, outcome="completed"),
+            input_series("ces_goal_response_ratio", "0.3x40", goal=goal, window=base),
         ]
         # 100 completions a minute and a usual prompt share of 0.25; prompts stand still.
         prompts_stopped = [
-            _series("ces_survey_prompts_total", "500x40", goal=goal, outcome="completed"),
-            _series("ces_goal_events_total", "0+100x40", goal=goal, type="completed"),
-            _series("ces_goal_prompts", "250x40", goal=goal, window=base),
-            _series("ces_goal_outcomes", "1000x40", goal=goal, window=base, outcome="completed"),
+            input_series("ces_survey_prompts_total", "500x40", goal=goal, outcome="completed"),
+            input_series("ces_goal_events_total", "0+100x40", goal=goal, type="completed"),
+            input_series("ces_goal_prompts", "250x40", goal=goal, window=base),
+            input_series("ces_goal_outcomes", "1000x40", goal=goal, window=base, outcome="completed"),
         ]
         # At the evaluation that fires, increase(...[lookback]) holds every minute since the start.
-        fire_answers = (1 + _minutes(answers_rule["for"])) * 100
-        fire_prompts = (1 + _minutes(prompts_rule["for"])) * 100
+        fire_answers = (1 + minutes(answers_rule["for"])) * 100
+        fire_prompts = (1 + minutes(prompts_rule["for"])) * 100
         lookback = self.plan.survey_window
         return [
             {
                 "name": "CesAnswersStopped: an app without prompt events",
                 "interval": "1m",
                 "input_series": answers_stopped,
-                "alert_rule_test": _boundary(
+                "alert_rule_test": boundary(
                     "CesAnswersStopped",
                     answers_rule["for"],
                     [self._answers_stopped(goal, fire_answers * 0.3)],
@@ -231,11 +188,11 @@ class _Tests:
                 "name": "CesPromptsStopped",
                 "interval": "1m",
                 "input_series": prompts_stopped,
-                "alert_rule_test": _boundary(
+                "alert_rule_test": boundary(
                     "CesPromptsStopped",
                     prompts_rule["for"],
                     [
-                        _expected(
+                        expected_alert(
                             prompts_rule,
                             {"goal": goal},
                             f"Goal {goal}: no prompt in the last {lookback}, while its goal events and its usual prompt "
@@ -251,7 +208,7 @@ class _Tests:
         ]
 
     def _answers_stopped(self, goal: str, due: float) -> dict[str, Any]:
-        return _expected(
+        return expected_alert(
             self.rule("CesAnswersStopped", "critical"),
             {"goal": goal},
             f"Goal {goal}: no answer in the last {self.plan.survey_window}, while its prompts and its usual response "
@@ -262,15 +219,15 @@ class _Tests:
         """100 prompts a minute, a usual response ratio of 0.3 and, where the app reports them, prompt events."""
         base = self.plan.baseline
         series = [
-            _series("ces_survey_prompts_total", "0+100x40", goal=goal, outcome="completed"),
-            _series("ces_survey_answers_total", answers, goal=goal, sentiment="positive"),
-            _series("ces_goal_response_ratio", "0.3x40", goal=goal, window=base),
+            input_series("ces_survey_prompts_total", "0+100x40", goal=goal, outcome="completed"),
+            input_series("ces_survey_answers_total", answers, goal=goal, sentiment="positive"),
+            input_series("ces_goal_response_ratio", "0.3x40", goal=goal, window=base),
             # Pre-initialised at 0 for every goal and type, reported or not.
-            _series("ces_survey_prompt_events_total", shown, goal=goal, type="shown"),
-            _series("ces_survey_prompt_events_total", "0x40", goal=goal, type="dismissed"),
+            input_series("ces_survey_prompt_events_total", shown, goal=goal, type="shown"),
+            input_series("ces_survey_prompt_events_total", "0x40", goal=goal, type="dismissed"),
         ]
         if shown_ratio is not None:  # the worker exports no shown ratio for a window without a prompt shown
-            series.append(_series("ces_goal_shown_ratio", f"{shown_ratio}x40", goal=goal, window=base))
+            series.append(input_series("ces_goal_shown_ratio", f"{shown_ratio}x40", goal=goal, window=base))
         return series
 
     def prompts_not_shown(self) -> dict[str, Any]:
@@ -280,7 +237,7 @@ class _Tests:
         at its usual shown ratio, one short of 10, is not "not shown" (and its stopped answers page)."""
         goal, base = self.goal.slug, self.plan.baseline
         rule = self.rule("CesPromptsNotShown", "critical")
-        fire_at = 1 + _minutes(rule["for"])
+        fire_at = 1 + minutes(rule["for"])
         series = self._funnel(goal, shown="400x40", answers="500x40", shown_ratio=0.8)
         answers_stopped = []
         others = [g.slug for g in self.registry.goals if g.slug != goal]
@@ -293,11 +250,11 @@ class _Tests:
             # 20 prompts in the first minute, then none; its app reports 45 % of them shown: 9 shown due throughout,
             # too few to tell; at a response ratio of 0.6 12 answers are due: CesAnswersStopped speaks.
             series += [
-                _series("ces_survey_prompts_total", "0 20x39", goal=few_due, outcome="completed"),
-                _series("ces_survey_answers_total", "7x40", goal=few_due, sentiment="positive"),
-                _series("ces_goal_response_ratio", "0.6x40", goal=few_due, window=base),
-                _series("ces_survey_prompt_events_total", "3x40", goal=few_due, type="shown"),
-                _series("ces_goal_shown_ratio", "0.45x40", goal=few_due, window=base),
+                input_series("ces_survey_prompts_total", "0 20x39", goal=few_due, outcome="completed"),
+                input_series("ces_survey_answers_total", "7x40", goal=few_due, sentiment="positive"),
+                input_series("ces_goal_response_ratio", "0.6x40", goal=few_due, window=base),
+                input_series("ces_survey_prompt_events_total", "3x40", goal=few_due, type="shown"),
+                input_series("ces_goal_shown_ratio", "0.45x40", goal=few_due, window=base),
             ]
             answers_stopped.append(self._answers_stopped(few_due, 12))
         description = (
@@ -310,8 +267,8 @@ class _Tests:
             "interval": "1m",
             "input_series": series,
             "alert_rule_test": [
-                *_boundary(
-                    "CesPromptsNotShown", rule["for"], [_expected(rule, {"goal": goal}, description)], start_min=1
+                *boundary(
+                    "CesPromptsNotShown", rule["for"], [expected_alert(rule, {"goal": goal}, description)], start_min=1
                 ),
                 {"eval_time": f"{fire_at}m", "alertname": "CesAnswersStopped", "exp_alerts": answers_stopped},
             ],
@@ -321,13 +278,13 @@ class _Tests:
         """Prompts still shown but answers stopped: CesAnswersStopped fires, CesPromptsNotShown does not."""
         goal = self.goal.slug
         rule = self.rule("CesAnswersStopped", "critical")
-        fire_at = 1 + _minutes(rule["for"])
+        fire_at = 1 + minutes(rule["for"])
         return {
             "name": "CesAnswersStopped: prompts still shown, answers stopped; CesPromptsNotShown silent",
             "interval": "1m",
             "input_series": self._funnel(goal, shown="0+80x40", answers="500x40", shown_ratio=0.8),
             "alert_rule_test": [
-                *_boundary(
+                *boundary(
                     "CesAnswersStopped", rule["for"], [self._answers_stopped(goal, fire_at * 100 * 0.3)], start_min=1
                 ),
                 {"eval_time": f"{fire_at}m", "alertname": "CesPromptsNotShown", "exp_alerts": []},
@@ -343,10 +300,10 @@ class _Tests:
         day, week = 24 * 60, 7 * 24 * 60
         busy = week + 60  # minutes of events before the silence: a week back from when it fires is busy too
         after = f"{per_minute * busy}x{day // 8}"
-        series = [_series("ces_goal_events_total", f"0+{per_minute}x{busy} {after}", goal=goal, type="completed")]
+        series = [input_series("ces_goal_events_total", f"0+{per_minute}x{busy} {after}", goal=goal, type="completed")]
         if self.quiet is not None:
             values = f"0x{busy - 2 * day} 0+{per_minute}x{2 * day} {per_minute * 2 * day}x{day // 8}"
-            series.append(_series("ces_goal_events_total", values, goal=self.quiet.slug, type="completed"))
+            series.append(input_series("ces_goal_events_total", values, goal=self.quiet.slug, type="completed"))
         description = (
             f"Goal {goal}: no goal event in the last hour, after {per_minute * 60} in the same hour yesterday "
             "(and a busy one a week ago): the app may have stopped emitting them."
@@ -355,8 +312,11 @@ class _Tests:
             "name": "CesGoalEventsStopped",
             "interval": "1m",
             "input_series": series,
-            "alert_rule_test": _boundary(
-                "CesGoalEventsStopped", rule["for"], [_expected(rule, {"goal": goal}, description)], start_min=busy + 60
+            "alert_rule_test": boundary(
+                "CesGoalEventsStopped",
+                rule["for"],
+                [expected_alert(rule, {"goal": goal}, description)],
+                start_min=busy + 60,
             ),
         }
 
@@ -369,73 +329,51 @@ class _Tests:
         few = self.goal.alerting.min_answers
         gap = r.COMPLETION_GAP_UPPER
         series = [
-            _series(gap, f"{-drop}x30", goal=goal, window=window),
-            _series("ces_goal_outcomes", f"{few // 2}x30", goal=goal, window=window, outcome="completed"),
-            _series("ces_goal_outcomes", f"{few - few // 2}x30", goal=goal, window=window, outcome="abandoned"),
+            input_series(gap, f"{-drop}x30", goal=goal, window=window),
+            input_series("ces_goal_outcomes", f"{few // 2}x30", goal=goal, window=window, outcome="completed"),
+            input_series("ces_goal_outcomes", f"{few - few // 2}x30", goal=goal, window=window, outcome="abandoned"),
         ]
         if self.plan.drop[-1] != window:  # exactly at the tolerance: silent
             other = self.plan.drop[-1]
             series += [
-                _series(gap, f"{-tolerance}x30", goal=goal, window=other),
-                _series("ces_goal_outcomes", "500x30", goal=goal, window=other, outcome="completed"),
+                input_series(gap, f"{-tolerance}x30", goal=goal, window=other),
+                input_series("ces_goal_outcomes", "500x30", goal=goal, window=other, outcome="completed"),
             ]
         if self.quiet is not None:  # far below its baseline, but on one outcome too few: silent
             q = self.quiet.slug
             series += [
-                _series(gap, "-0.5x30", goal=q, window=window),
-                _series("ces_goal_outcomes", f"{self.quiet.alerting.min_answers - 1}x30", goal=q, window=window),
+                input_series(gap, "-0.5x30", goal=q, window=window),
+                input_series("ces_goal_outcomes", f"{self.quiet.alerting.min_answers - 1}x30", goal=q, window=window),
             ]
         description = (
-            f"Goal {goal}: over the last {window} the completion ratio is at least {_pct(drop)} (percentage points, "
+            f"Goal {goal}: over the last {window} the completion ratio is at least {pct(drop)} (percentage points, "
             f"the bound of its interval) below that of the rest of its {base} baseline."
         )
         return {
             "name": "CesDropOffRising: beyond the tolerance fires, at it or on too few outcomes not",
             "interval": "1m",
             "input_series": series,
-            "alert_rule_test": _boundary(
-                "CesDropOffRising", rule["for"], [_expected(rule, {"goal": goal, "window": window}, description)]
-            ),
-        }
-
-    def _case(
-        self,
-        alert: str,
-        severity: str,
-        series: list[dict[str, str]],
-        labels: dict[str, str],
-        description: str,
-        *,
-        start_min: int = 0,
-        name: str | None = None,
-    ) -> dict[str, Any]:
-        """One alert's boundary test: ``series`` make it true from ``start_min``; it fires with ``labels``."""
-        rule = self.rule(alert, severity)
-        return {
-            "name": name or alert,
-            "interval": "1m",
-            "input_series": series,
-            "alert_rule_test": _boundary(
-                alert, rule["for"], [_expected(rule, labels, description)], start_min=start_min
+            "alert_rule_test": boundary(
+                "CesDropOffRising", rule["for"], [expected_alert(rule, {"goal": goal, "window": window}, description)]
             ),
         }
 
     # -- the pipeline's alerts: one test each ------------------------------------------------
     def worker_down(self) -> dict[str, Any]:
-        return self._case(
+        return self.case(
             "CesWorkerDown",
             "critical",
-            [_series("up", "0x10")],
+            [input_series("up", "0x10")],
             INSTANCE,
             f"{INSTANCE['instance']} has been down for 2 minutes: its partitions move to the "
             "other workers, or nothing is processed if it was the only one.",
         )
 
     def worker_not_ready(self) -> dict[str, Any]:
-        return self._case(
+        return self.case(
             "CesWorkerNotReady",
             "critical",
-            [_series("ces_worker_ready", "1 1 0x10")],
+            [input_series("ces_worker_ready", "1 1 0x10")],
             INSTANCE,
             f"{INSTANCE['instance']} has not been ready for 5 minutes: the broker does not "
             "answer it, a partition it owns is stalled, or it is still rebalancing; its /health says which.",
@@ -444,10 +382,10 @@ class _Tests:
 
     def goal_not_exported(self) -> dict[str, Any]:
         lost, *exported = (g.slug for g in self.registry.goals)
-        return self._case(
+        return self.case(
             "CesGoalNotExported",
             "critical",
-            [_series("ces_goal_answers", "0x10", goal=g, window=self.plan.shortest) for g in exported],
+            [input_series("ces_goal_answers", "0x10", goal=g, window=self.plan.shortest) for g in exported],
             {"goal": lost},
             f"Goal {lost} is in the goal registry but no worker exports its figures: "
             "a partition of the goal stage is not owned, or the workers run with another registry.",
@@ -457,25 +395,25 @@ class _Tests:
     def consumer_lag_growing(self) -> dict[str, Any]:
         start = self.plan.settings.alert_lag_messages + 1000
         rule = self.rule("CesConsumerLagGrowing", "warning")
-        return self._case(
+        return self.case(
             "CesConsumerLagGrowing",
             "warning",
-            [_series("ces_consumer_lag_messages", f"{start}+100x30", topic="ces.goal-events")],
+            [input_series("ces_consumer_lag_messages", f"{start}+100x30", topic="ces.goal-events")],
             {"topic": "ces.goal-events"},
-            f"Topic ces.goal-events: {start + 100 * (1 + _minutes(rule['for'])):.0f} records not "
+            f"Topic ces.goal-events: {start + 100 * (1 + minutes(rule['for'])):.0f} records not "
             "yet processed and still growing: the workers do not keep up.",
             start_min=1,
         )
 
     def dead_letter_share_high(self) -> dict[str, Any]:
         goal = self.registry.goals[0].slug
-        return self._case(
+        return self.case(
             "CesDeadLetterShareHigh",
             "warning",
             [
-                _series("ces_events_invalid_total", "0+50x30", topic="ces.goal-events", reason="not_json"),
-                _series("ces_goal_events_total", "0+50x30", goal=goal, type="completed"),
-                _series("ces_survey_answers_total", "0x30", goal=goal, sentiment="positive"),
+                input_series("ces_events_invalid_total", "0+50x30", topic="ces.goal-events", reason="not_json"),
+                input_series("ces_goal_events_total", "0+50x30", goal=goal, type="completed"),
+                input_series("ces_survey_answers_total", "0x30", goal=goal, sentiment="positive"),
             ],
             {},
             "50% of the input records of the last 5 minutes were dead-lettered; see "
@@ -486,10 +424,10 @@ class _Tests:
     def decision_latency_high(self) -> dict[str, Any]:
         # p99 in the (2.5, 5] bucket: 2.5 + 2.5 * (99 - 10) / 90 seconds.
         buckets = [("1", "0+10x30"), ("2.5", "0+10x30"), *((le, "0+100x30") for le in ("5", "10", "30", "+Inf"))]
-        return self._case(
+        return self.case(
             "CesDecisionLatencyHigh",
             "warning",
-            [_series("ces_prompt_decision_latency_seconds_bucket", values, le=le) for le, values in buckets],
+            [input_series("ces_prompt_decision_latency_seconds_bucket", values, le=le) for le, values in buckets],
             {},
             f"The 99th percentile of prompt decision latency is {2.5 + 2.5 * 89 / 90:.4g}s.",
             start_min=1,

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from schemas import PromptEvent
 from stream.ces.registry.loader import load_registry
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
@@ -49,8 +50,8 @@ TARGET = 0.7
 
 
 class Traffic(threading.Thread):
-    """Goal attempts for both goals every second (a start, then a completion or, a quarter, an abandonment),
-    and an answer to every prompt.
+    """Goal attempts for both goals every second (a start, then a completion or, a quarter, an abandonment);
+    the app reports every prompt shown, and the user answers it or, one in ten, dismisses it.
 
     ``share[goal]`` is the positive share of the answers, in a fixed pattern (no randomness).
     """
@@ -83,7 +84,11 @@ class Traffic(threading.Thread):
                             topic=self.settings.topic_goal_events,
                         )
                 records = self.prompts.poll()
-                for prompt in records[seen:]:
+                for k, prompt in enumerate(records[seen:], start=seen):
+                    self.report(prompt, "shown")
+                    if k % 10 == 9:
+                        self.report(prompt, "dismissed")
+                        continue
                     goal = prompt["goal"]
                     n = self.answered[goal] = self.answered[goal] + 1
                     score = 5 if n % 20 < self.share[goal] * 20 else 1
@@ -92,6 +97,21 @@ class Traffic(threading.Thread):
                 self.producer.flush()
         except BaseException as exc:  # surfaced by the test
             self.error = exc
+
+    def report(self, prompt: dict, kind: str) -> None:
+        """What the app reports of a prompt (its funnel panels need data)."""
+        event = PromptEvent(
+            event_id=uuid.uuid4(),
+            type=kind,
+            prompt_id=prompt["prompt_id"],
+            user_id=prompt["user_id"],
+            goal=prompt["goal"],
+            occurred_at=datetime.now(UTC),
+            channel="web",
+        )
+        self.producer.send(
+            self.settings.topic_prompt_events, key=event.user_id.encode(), value=event.model_dump_json().encode()
+        )
 
 
 @pytest.fixture
