@@ -16,10 +16,11 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from schemas import GoalEvent, SurveyAnswer
+from schemas import GoalEvent, PromptEvent, SurveyAnswer
 
 DEFAULT_GOAL_EVENTS_TOPIC = "ces.goal-events"
 DEFAULT_ANSWERS_TOPIC = "ces.survey-answers"
+DEFAULT_PROMPT_EVENTS_TOPIC = "ces.prompt-events"
 
 
 def make_producer(bootstrap: str | list[str], **options: Any) -> KafkaProducer:
@@ -43,3 +44,8 @@ def emit_goal_event(producer: KafkaProducer, event: GoalEvent, topic: str = DEFA
 def emit_answer(producer: KafkaProducer, answer: SurveyAnswer, topic: str = DEFAULT_ANSWERS_TOPIC) -> Any:
     """Send one survey answer; returns kafka-python's send future."""
     return _send(producer, topic, answer.user_id, answer.model_dump_json().encode())
+
+
+def emit_prompt_event(producer: KafkaProducer, event: PromptEvent, topic: str = DEFAULT_PROMPT_EVENTS_TOPIC) -> Any:
+    """Send one prompt event (a prompt shown or dismissed); returns kafka-python's send future."""
+    return _send(producer, topic, event.user_id, event.model_dump_json().encode())

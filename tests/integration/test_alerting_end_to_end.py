@@ -19,7 +19,7 @@ import pytest
 
 from schemas import PromptEvent
 from stream.ces.registry.loader import load_registry
-from stream.infra.producer import emit_answer, emit_goal_event, make_producer
+from stream.infra.producer import emit_answer, emit_goal_event, emit_prompt_event, make_producer
 from stream.infra.topics import create_topics
 from stream.observability.alertmanager import alertmanager_yaml
 from stream.observability.dashboards import dashboards, panel_queries
@@ -109,9 +109,7 @@ class Traffic(threading.Thread):
             occurred_at=datetime.now(UTC),
             channel="web",
         )
-        self.producer.send(
-            self.settings.topic_prompt_events, key=event.user_id.encode(), value=event.model_dump_json().encode()
-        )
+        emit_prompt_event(self.producer, event, topic=self.settings.topic_prompt_events)
 
 
 @pytest.fixture

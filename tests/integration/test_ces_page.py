@@ -19,7 +19,7 @@ import pytest
 
 from schemas import PromptEvent
 from stream.ces.goals.effort import duration_key, duration_quantile
-from stream.infra.producer import emit_answer, emit_goal_event, make_producer
+from stream.infra.producer import emit_answer, emit_goal_event, emit_prompt_event, make_producer
 from stream.infra.topics import create_topics
 from tests.browser import chromium_or_skip, dump_dom, fields_by_goal, screenshot
 from tests.harness import (
@@ -58,7 +58,7 @@ def send_prompt_event(producer, settings, prompt: dict, kind: str) -> None:
         occurred_at=datetime.now(UTC),
         channel="web",
     )
-    producer.send(settings.topic_prompt_events, key=prompt["user_id"].encode(), value=event.model_dump_json().encode())
+    emit_prompt_event(producer, event, topic=settings.topic_prompt_events)
 
 
 def drive_worked_example(kafka_bootstrap: str, settings) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas import PromptEvent
-from stream.infra.producer import emit_answer, emit_goal_event, make_producer
+from stream.infra.producer import emit_answer, emit_goal_event, emit_prompt_event, make_producer
 from stream.infra.topics import create_topics
 from tests.harness import (
     TopicReader,
@@ -78,9 +78,7 @@ def test_a_constructed_funnel_is_exact_and_apps_without_prompt_events_see_no_cha
         now = datetime.now(UTC)
 
         def send_event(event: PromptEvent) -> None:
-            producer.send(
-                settings.topic_prompt_events, key=event.user_id.encode(), value=event.model_dump_json().encode()
-            )
+            emit_prompt_event(producer, event, topic=settings.topic_prompt_events)
 
         funnel = by_goal[FUNNEL]
         first_shown_id = uuid.uuid4()
