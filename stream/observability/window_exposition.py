@@ -51,8 +51,13 @@ WINDOW_GAUGES = (
     ("ces_goal_most_negative_ratio", "Share of answers on the most negative scale point.", "most_negative_ratio"),
     ("ces_goal_prompts", "Survey prompts sent in the sliding window.", "prompts"),
     ("ces_goal_response_ratio", "Answers / prompts in the sliding window.", "response_ratio"),
-    ("ces_goal_prompts_shown", "Prompts the apps reported shown (prompt events) in the sliding window.", "shown"),
-    ("ces_goal_prompts_dismissed", "Prompts the apps reported dismissed in the sliding window.", "dismissed"),
+    # No sample without any prompt event in the window: apps that send none get no new series.
+    (
+        "ces_goal_prompts_shown",
+        "Prompts the apps reported shown (prompt events) in the sliding window.",
+        "reported_shown",
+    ),
+    ("ces_goal_prompts_dismissed", "Prompts the apps reported dismissed in the sliding window.", "reported_dismissed"),
     ("ces_goal_shown_ratio", "Prompts shown / prompts sent in the sliding window.", "shown_ratio"),
     ("ces_goal_dismissal_ratio", "Prompts dismissed / prompts shown in the sliding window.", "dismissal_ratio"),
     ("ces_goal_response_ratio_shown", "Answers / prompts shown in the sliding window.", "response_ratio_shown"),

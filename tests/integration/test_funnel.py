@@ -129,8 +129,8 @@ def test_a_constructed_funnel_is_exact_and_apps_without_prompt_events_see_no_cha
         assert gauge("ces_goal_ces_ratio_if_silent_dissatisfied") == POSITIVE / SHOWN
         assert gauge("ces_goal_ces_ratio_if_silent_satisfied") == (POSITIVE + SHOWN - ANSWERED) / SHOWN
 
-        # No prompt events: counts at 0, no ratio over shown, the response ratio over sent.
-        assert (gauge("ces_goal_prompts_shown", SILENT), gauge("ces_goal_prompts_dismissed", SILENT)) == (0, 0)
+        # No prompt events: no funnel series, the response ratio over sent as ever.
+        assert (gauge("ces_goal_prompts_shown", SILENT), gauge("ces_goal_prompts_dismissed", SILENT)) == (None, None)
         assert gauge("ces_goal_shown_ratio", SILENT) is None and gauge("ces_goal_response_ratio_shown", SILENT) is None
         assert gauge("ces_goal_response_ratio", SILENT) == 10 / 20
         assert gauge("ces_goal_ces_ratio_if_silent_dissatisfied", SILENT) == 10 / 20

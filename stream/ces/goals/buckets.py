@@ -33,16 +33,19 @@ from stream.ces.goals.segments import (
     OUTCOMES,
     STRATA,
     AnswerCounts,
+    add_cells,
     add_counts,
     channel_name,
     copy_segments,
     count_of,
     merge_segments,
+    nonzero_cells,
     outcome_name,
     segments_equal,
     segments_from_json,
     segments_to_json,
     stratum_name,
+    subtract_cells,
     subtract_counts,
     subtract_segments,
 )
@@ -91,9 +94,10 @@ class BucketCounts(AnswerCounts):
     completions per duration bucket (:func:`~stream.ces.goals.effort.duration_key`) and
     ``retried`` those of them started more than once; ``by_band`` splits the answers to
     prompts after a timed completion by its duration band (a segment like the others).
-    ``stratum_outcomes`` counts the outcomes per stratum (outcome x channel, ``completed/web``)
-    and ``by_stratum`` the answers per stratum: the attempts and the answers the CES corrected for
-    non-response weighs (:mod:`stream.ces.goals.nonresponse`); both are left out with the segments.
+    ``strata`` holds per stratum (outcome x channel, ``completed/web``) ``[outcomes, answers,
+    positive answers]``: the attempts and the answers the CES corrected for non-response weighs
+    (:mod:`stream.ces.goals.nonresponse`); three integers, not a segment of their own, since every
+    answer and outcome lands there. Left out with the segments.
     Zero entries may be absent from the dicts; equality ignores them.
     """
 
@@ -104,8 +108,7 @@ class BucketCounts(AnswerCounts):
     durations: dict[int, int] = field(default_factory=dict)
     retried: int = 0
     by_band: dict[str, AnswerCounts] = field(default_factory=dict)
-    stratum_outcomes: dict[str, int] = field(default_factory=dict)
-    by_stratum: dict[str, AnswerCounts] = field(default_factory=dict)
+    strata: dict[str, list[int]] = field(default_factory=dict)
     shown: int = 0
     dismissed: int = 0
 
@@ -120,15 +123,18 @@ class BucketCounts(AnswerCounts):
         :raises ValueError: for an unknown sentiment, outcome or channel.
         """
         sentiment = self.add(score, sentiment)
-        for segments, name in (
-            (self.by_outcome, outcome_name(outcome)),
-            (self.by_channel, channel_name(channel)),
-            (self.by_stratum, stratum_name(outcome, channel)),
-        ):
+        for segments, name in ((self.by_outcome, outcome_name(outcome)), (self.by_channel, channel_name(channel))):
             counts = segments.get(name)
             if counts is None:
                 counts = segments[name] = AnswerCounts()
             counts.add(score, sentiment)
+        stratum = stratum_name(outcome, channel)
+        cell = self.strata.get(stratum)
+        if cell is None:
+            cell = self.strata[stratum] = [0, 0, 0]
+        cell[1] += 1
+        if sentiment is Sentiment.positive:
+            cell[2] += 1
         if band:
             counts = self.by_band.get(band)
             if counts is None:
@@ -163,7 +169,10 @@ class BucketCounts(AnswerCounts):
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
         if channel:
             stratum = stratum_name(name, channel)
-            self.stratum_outcomes[stratum] = self.stratum_outcomes.get(stratum, 0) + 1
+            cell = self.strata.get(stratum)
+            if cell is None:
+                cell = self.strata[stratum] = [0, 0, 0]
+            cell[0] += 1
 
     def add_effort(self, duration_s: float, retried: bool) -> None:
         """Count one timed completion: its duration from the first start, and whether it was retried."""
@@ -190,10 +199,8 @@ class BucketCounts(AnswerCounts):
             merge_segments(self.by_channel, other.by_channel)
         if segments and other.by_band:
             merge_segments(self.by_band, other.by_band)
-        if segments and other.stratum_outcomes:
-            add_counts(self.stratum_outcomes, other.stratum_outcomes)
-        if segments and other.by_stratum:
-            merge_segments(self.by_stratum, other.by_stratum)
+        if segments and other.strata:
+            add_cells(self.strata, other.strata)
 
     def subtract(self, other: AnswerCounts) -> None:
         """Take ``other`` out of this one, in place (the inverse of :meth:`merge`).
@@ -216,10 +223,8 @@ class BucketCounts(AnswerCounts):
             subtract_segments(self.by_channel, other.by_channel)
         if other.by_band:
             subtract_segments(self.by_band, other.by_band)
-        if other.stratum_outcomes:
-            subtract_counts(self.stratum_outcomes, other.stratum_outcomes)
-        if other.by_stratum:
-            subtract_segments(self.by_stratum, other.by_stratum)
+        if other.strata:
+            subtract_cells(self.strata, other.strata)
 
     def is_empty(self) -> bool:
         """True when nothing at all was counted."""
@@ -248,8 +253,7 @@ class BucketCounts(AnswerCounts):
             dict(self.durations),
             self.retried,
             copy_segments(self.by_band) if segments and self.by_band else {},
-            dict(self.stratum_outcomes) if segments and self.stratum_outcomes else {},
-            copy_segments(self.by_stratum) if segments and self.by_stratum else {},
+            {name: list(cell) for name, cell in self.strata.items()} if segments and self.strata else {},
             self.shown,
             self.dismissed,
         )
@@ -266,8 +270,7 @@ class BucketCounts(AnswerCounts):
             and _nonzero(self.durations) == _nonzero(other.durations)
             and self.retried == other.retried
             and segments_equal(self.by_band, other.by_band)
-            and _nonzero(self.stratum_outcomes) == _nonzero(other.stratum_outcomes)
-            and segments_equal(self.by_stratum, other.by_stratum)
+            and nonzero_cells(self.strata) == nonzero_cells(other.strata)
             and self.shown == other.shown
             and self.dismissed == other.dismissed
         )
@@ -283,10 +286,10 @@ class BucketCounts(AnswerCounts):
         by outcome (same keys as o) / by channel (w = web, i = ios, a = android, o = other),
         each ``{"s": ..., "p": ..., "u": ..., "n": ...}``; d = timed completions per duration
         key (key as string), r = retried, bb = answers by duration band (the band's name as
-        key); so / bs = outcomes / answers per stratum, keyed by the outcome's and the channel's
-        keys together (``cw`` = completed on web); sh / di = prompts shown / dismissed.
+        key); st = ``[outcomes, answers, positive answers]`` per stratum, keyed by the outcome's and
+        the channel's keys together (``cw`` = completed on web); sh / di = prompts shown / dismissed.
         ``score_sum`` is not stored: it follows from ``s``. Records written before the segments,
-        measured effort, strata or prompt events existed have no bo/bc, d/r/bb, so/bs or sh/di.
+        measured effort, strata or prompt events existed have no bo/bc, d/r/bb, st or sh/di.
         """
         obj = AnswerCounts.to_json_obj(self)
         if self.prompts:
@@ -306,14 +309,10 @@ class BucketCounts(AnswerCounts):
             obj["r"] = self.retried
         if self.by_band:
             obj["bb"] = segments_to_json(self.by_band)
-        if self.stratum_outcomes:
-            stratum_outcomes = {
-                _JSON_STRATUM_KEYS[name]: count for name, count in self.stratum_outcomes.items() if count
-            }
-            if stratum_outcomes:
-                obj["so"] = stratum_outcomes
-        if self.by_stratum:
-            obj["bs"] = segments_to_json(self.by_stratum, _JSON_STRATUM_KEYS)
+        if self.strata:
+            strata = {_JSON_STRATUM_KEYS[name]: cell for name, cell in self.strata.items() if any(cell)}
+            if strata:
+                obj["st"] = strata
         if self.shown:
             obj["sh"] = self.shown
         if self.dismissed:
@@ -329,7 +328,7 @@ class BucketCounts(AnswerCounts):
         """
         if not isinstance(obj, Mapping):
             raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
-        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "so", "bs", "sh", "di"}
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "st", "sh", "di"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
         answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
@@ -338,12 +337,6 @@ class BucketCounts(AnswerCounts):
             if key not in _OUTCOMES_BY_JSON_KEY:
                 raise ValueError(f"bucket counts: unknown outcome key {key!r}")
             outcomes[_OUTCOMES_BY_JSON_KEY[key]] = count_of(key, value)
-        stratum_outcomes: dict[str, int] = {}
-        for key, value in _mapping(obj, "so").items():
-            if key not in _STRATA_BY_JSON_KEY:
-                raise ValueError(f"bucket counts: unknown stratum key {key!r}")
-            if value:
-                stratum_outcomes[_STRATA_BY_JSON_KEY[key]] = count_of(key, value)
         durations, retried = _effort_from_json(obj) if "d" in obj or "r" in obj else ({}, 0)
         return cls(
             scores=answers.scores,
@@ -358,8 +351,7 @@ class BucketCounts(AnswerCounts):
             durations={key: count for key, count in durations.items() if count},
             retried=retried,
             by_band=segments_from_json(obj["bb"], _BAND_NAME, "answers by duration band") if "bb" in obj else {},
-            stratum_outcomes=stratum_outcomes,
-            by_stratum=segments_from_json(obj["bs"], _STRATA_BY_JSON_KEY, "answers by stratum") if "bs" in obj else {},
+            strata=_strata_from_json(obj) if "st" in obj else {},
             shown=count_of("sh", obj.get("sh", 0)),
             dismissed=count_of("di", obj.get("di", 0)),
         )
@@ -378,6 +370,23 @@ def _effort_from_json(obj: Mapping[str, Any]) -> tuple[dict[int, int], int]:
     if retried > sum(durations.values()):
         raise ValueError(f"bucket counts: {retried} retried of {sum(durations.values())} timed completions")
     return durations, retried
+
+
+def _strata_from_json(obj: Mapping[str, Any]) -> dict[str, list[int]]:
+    """The ``st`` part of a bucket counts record: ``[outcomes, answers, positive]`` per stratum."""
+    strata: dict[str, list[int]] = {}
+    for key, value in _mapping(obj, "st").items():
+        name = _STRATA_BY_JSON_KEY.get(key)
+        if name is None:
+            raise ValueError(f"bucket counts: unknown stratum key {key!r}")
+        if not isinstance(value, list) or len(value) != 3:
+            raise ValueError(f"bucket counts: stratum {key!r} must be [outcomes, answers, positive], not {value!r}")
+        cell = [count_of(key, count) for count in value]
+        if cell[2] > cell[1]:
+            raise ValueError(f"bucket counts: stratum {key!r} has {cell[2]} positive of {cell[1]} answers")
+        if any(cell):
+            strata[name] = cell
+    return strata
 
 
 def _nonzero(counts: dict[Any, int]) -> dict[Any, int]:

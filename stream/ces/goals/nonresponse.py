@@ -27,7 +27,7 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, OUTCOMES, STRATA, AnswerCounts
+from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, OUTCOMES, STRATA
 
 __all__ = ["Cell", "NonResponse", "Stratum", "corrected_ces", "silent_bounds", "stratum_cells"]
 
@@ -102,15 +102,9 @@ def silent_bounds(positive: int, answers: int, prompts: int) -> tuple[float, flo
     return positive / asked, (positive + asked - answers) / asked
 
 
-def stratum_cells(stratum_outcomes: Mapping[str, int], by_stratum: Mapping[str, AnswerCounts]) -> dict[str, Cell]:
-    """The cells of a window's counts: its outcomes and its answers per stratum, side by side."""
-    cells: dict[str, Cell] = {}
-    for name in STRATA.values():
-        attempts = stratum_outcomes.get(name, 0)
-        counts = by_stratum.get(name)
-        if attempts or counts is not None:
-            cells[name] = (attempts, counts.answers, counts.positive) if counts is not None else (attempts, 0, 0)
-    return cells
+def stratum_cells(strata: Mapping[str, list[int]]) -> dict[str, Cell]:
+    """The cells of a window's counts (``BucketCounts.strata``), in stratum order."""
+    return {name: (cell[0], cell[1], cell[2]) for name in STRATA.values() if (cell := strata.get(name)) is not None}
 
 
 def corrected_ces(

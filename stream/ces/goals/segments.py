@@ -274,3 +274,34 @@ def sum_segments(segments: Mapping[str, AnswerCounts], names: tuple[str, ...]) -
         if counts is not None:
             total.merge(counts)
     return total
+
+
+# The strata (outcome x channel) are cells of three counts, [outcomes, answers, positive answers].
+
+
+def add_cells(into: dict[str, list[int]], other: Mapping[str, list[int]]) -> None:
+    """Add ``other``'s ``[outcomes, answers, positive]`` cells into ``into``, stratum by stratum."""
+    for name, cell in other.items():
+        held = into.get(name)
+        if held is None:
+            into[name] = list(cell)
+        else:
+            held[0] += cell[0]
+            held[1] += cell[1]
+            held[2] += cell[2]
+
+
+def subtract_cells(into: dict[str, list[int]], other: Mapping[str, list[int]]) -> None:
+    """The inverse of :func:`add_cells`; ``other`` must have been added before. Cells that reach zero go."""
+    for name, cell in other.items():
+        held = into[name]  # merged before: the caller's rule
+        held[0] -= cell[0]
+        held[1] -= cell[1]
+        held[2] -= cell[2]
+        if not any(held):
+            del into[name]
+
+
+def nonzero_cells(strata: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The cells with a count (equality ignores empty ones)."""
+    return {name: cell for name, cell in strata.items() if any(cell)}

@@ -269,6 +269,16 @@ class WindowFigures(AnswerFigures):
     response_ratio_shown: float | None = None
     """``answers / shown``: the response ratio over the prompts users saw."""
 
+    @property
+    def reported_shown(self) -> int | None:
+        """``shown``, or ``None`` when the window holds no prompt event at all (an app that sends none)."""
+        return self.shown if self.shown or self.dismissed else None
+
+    @property
+    def reported_dismissed(self) -> int | None:
+        """``dismissed``, or ``None`` like :attr:`reported_shown`."""
+        return self.dismissed if self.shown or self.dismissed else None
+
 
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
@@ -338,7 +348,7 @@ def segment_figures(
             name: answer_figures(counts.by_band.get(name, _NO_ANSWERS), scale_points, confidence) for name in bands
         },
         non_response=corrected_ces(
-            stratum_cells(counts.stratum_outcomes, counts.by_stratum),
+            stratum_cells(counts.strata),
             outcomes=counts.outcomes,
             answers=counts.answers,
             positive=counts.positive,

@@ -132,7 +132,7 @@ def test_json_round_trip_is_compact_and_exact():
         "o": {"c": 1, "i": 2},
         "bo": {"c": segment},
         "bc": {"w": segment},
-        "bs": {"cw": segment},
+        "st": {"cw": [0, 3, 2]},
     }
     restored = BucketCounts.from_json_obj(json.loads(json.dumps(obj)))
     assert restored == counts

@@ -183,7 +183,7 @@ def test_the_correction_of_summed_windows_is_that_of_the_sum() -> None:
             cell = direct.setdefault(f"{fact.outcome}/{fact.channel}", [0, 0, 0])
             cell[1] += 1
             cell[2] += fact.sentiment is Sentiment.positive
-    cells = stratum_cells(whole.stratum_outcomes, whole.by_stratum)
+    cells = stratum_cells(whole.strata)
     assert cells == {name: tuple(cell) for name, cell in direct.items()}
     correction = corrected_ces(
         cells,
@@ -204,19 +204,20 @@ def test_the_strata_survive_the_json_round_trip() -> None:
     counts = worked_example()
     again = BucketCounts.from_json_obj(counts.to_json_obj())
     assert again == counts
-    assert again.stratum_outcomes == {"completed/web": 800, "abandoned/web": 200}
-    assert stratum_cells(again.stratum_outcomes, again.by_stratum) == {
+    assert again.strata == {"completed/web": [800, 240, 204], "abandoned/web": [200, 20, 8]}
+    assert stratum_cells(again.strata) == {
         "completed/web": (800, 240, 204),
         "abandoned/web": (200, 20, 8),
     }
 
 
-def test_an_unknown_stratum_key_is_refused() -> None:
-    with pytest.raises(ValueError, match="stratum"):
-        BucketCounts.from_json_obj({"so": {"zz": 3}})
+def test_a_malformed_stratum_is_refused() -> None:
+    for bad in ({"zz": [1, 0, 0]}, {"cw": [1, 2]}, {"cw": [1, 2, 3]}, {"cw": [1, -1, 0]}):
+        with pytest.raises(ValueError, match=r"stratum|non-negative"):
+            BucketCounts.from_json_obj({"st": bad})
 
 
 def test_an_outcome_without_a_channel_counts_outside_the_strata() -> None:
     counts = BucketCounts()
     counts.add_outcome("completed")
-    assert counts.outcomes == {"completed": 1} and counts.stratum_outcomes == {}
+    assert counts.outcomes == {"completed": 1} and counts.strata == {}

@@ -416,7 +416,7 @@ def test_partial_bytes_round_trip(partial):
 def test_partial_bytes_are_compact_json():
     assert Partial(4, counts(answers=(5,))).to_bytes() == (
         b'{"h":4,"c":{"s":{"5":1},"p":1,"bo":{"c":{"s":{"5":1},"p":1}},"bc":{"w":{"s":{"5":1},"p":1}},'
-        b'"bs":{"cw":{"s":{"5":1},"p":1}}}}'
+        b'"st":{"cw":[0,1,1]}}}'
     )
 
 

@@ -39,7 +39,7 @@ def answers_of(score: int, times: int) -> BucketCounts:
         score_sum=score * times,
         by_outcome={"completed": segment.copy()},
         by_channel={"web": segment.copy()},
-        by_stratum={"completed/web": segment.copy()},
+        strata={"completed/web": [0, times, times]},
     )
 
 
