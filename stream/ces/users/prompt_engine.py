@@ -100,7 +100,7 @@ def decide_goal_event(
         )
     seen = state.seen_events.get(event_id)
     if seen is not None:
-        return replay_goal_event(state, seen, event_id, event.user_id, offset, now_s, goal_cfg)
+        return replay_goal_event(state, seen, event_id, event.user_id, offset, now_s, goal_cfg, event.channel.value)
 
     state.note_offset(offset)
     at_s = event.occurred_at.timestamp()
@@ -292,7 +292,8 @@ def _decide_outcome(
         recorded_at_s=now_s,
         duration_s=None if effort is None else effort[0],
         retried=effort is not None and effort[1],
-        channel=channel,
+        # A goal event delivered again brings its channel; an expiry record does not.
+        channel=channel if expired else "",
     )
     return PromptDecision(
         event_id=event_id,

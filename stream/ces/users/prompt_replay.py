@@ -14,11 +14,14 @@ from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, 
 from stream.ces.users.state import SeenEvent, UserState
 
 
-def _recorded_facts(seen: SeenEvent, offset: int) -> list[tuple[int, Fact]]:
-    """The facts a recorded decision emitted, with the offset they were first emitted with."""
+def _recorded_facts(seen: SeenEvent, offset: int, channel: str = "") -> list[tuple[int, Fact]]:
+    """The facts a recorded decision emitted, with the offset they were first emitted with.
+
+    :param channel: the channel of the goal event delivered again (an expiry's is recorded in ``seen``).
+    """
     if seen.outcome is None:
         return []
-    facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(seen.goal, seen.at_s, seen.outcome, seen.channel))]
+    facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(seen.goal, seen.at_s, seen.outcome, seen.channel or channel))]
     if seen.prompt_id is not None:
         facts.append((offset, PromptFact(seen.goal, seen.at_s, seen.outcome)))
     if seen.duration_s is not None:
@@ -46,8 +49,12 @@ def replay_goal_event(
     offset: int,
     now_s: float,
     goal_cfg: GoalConfig,
+    channel: str,
 ) -> PromptDecision:
-    """Re-emit the recorded decision for an event seen before; report it if it is a duplicate."""
+    """Re-emit the recorded decision for an event seen before; report it if it is a duplicate.
+
+    :param channel: the event's channel (its outcome counts in that stratum again).
+    """
     goal_cfg_for_seen = goal_cfg if goal_cfg.slug == seen.goal else None
     # A started event's own decision has no outcome; its later expiry is replayed by its own offset.
     outcome = seen.outcome if seen.expired_offset is None else None
@@ -59,7 +66,7 @@ def replay_goal_event(
         prompt=_resend(state, recorded, goal_cfg_for_seen, user_id, now_s),
         prompt_id=recorded.prompt_id,
         suppressed=None if recorded.suppressed is None else SuppressionReason(recorded.suppressed),
-        facts=_recorded_facts(recorded, seen.offset),
+        facts=_recorded_facts(recorded, seen.offset, channel),
         replayed=True,
     )
     if offset == seen.offset:

@@ -123,8 +123,8 @@ class SeenEvent:
     :param recorded_at_s: ``now_s`` when the decision was taken (for pruning).
     :param duration_s: for a timed completion, seconds from the attempt's first start.
     :param retried: for a timed completion, whether the attempt had more than one start.
-    :param channel: the channel of the attempt (its outcome's stratum); ``""`` in decisions
-        recorded before strata were counted.
+    :param channel: the channel of an inferred abandonment's attempt (its outcome's stratum, when its
+        expiry is replayed); ``""`` otherwise: a goal event delivered again brings its own.
     """
 
     offset: int
