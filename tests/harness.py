@@ -302,6 +302,25 @@ def make_answer(prompt: dict[str, Any], score: int, **fields: Any) -> Any:
     return SurveyAnswer(**{**values, **fields})
 
 
+def make_prompt_event(prompt: dict[str, Any], kind: str, **fields: Any) -> Any:
+    """A valid PromptEvent (``kind`` shown or dismissed) for a prompt read from the prompts topic, happening now."""
+    import uuid
+    from datetime import datetime
+
+    from schemas import PromptEvent
+
+    values: dict[str, Any] = {
+        "event_id": uuid.uuid4(),
+        "type": kind,
+        "prompt_id": prompt["prompt_id"],
+        "user_id": prompt["user_id"],
+        "goal": prompt["goal"],
+        "occurred_at": datetime.now(UTC),
+        "channel": "web",
+    }
+    return PromptEvent(**{**values, **fields})
+
+
 class GoalTraffic:
     """One test's goal registry, topics, worker env and producer: the base of the traffic a test sends.
 

@@ -7,10 +7,12 @@ on a free port with its own data folder (``stream.infra.local_services``), and s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -85,3 +87,45 @@ class WebhookReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextlib.contextmanager
+def alerting_stack(
+    directory: Path, settings: Any, registry: Any, worker_port: int, receiver: WebhookReceiver
+) -> Iterator[tuple[dict[str, Any], Prometheus]]:
+    """The generated rules for ``settings`` and ``registry`` in a real Prometheus that scrapes the worker every
+    second and evaluates every second, and a real Alertmanager that sends to ``receiver``.
+
+    :returns: the rule document and the Prometheus; both processes stop on exit.
+    """
+    import yaml
+
+    from stream.observability.alertmanager import alertmanager_yaml
+    from stream.observability.rules import rule_file
+
+    rules = directory / "ces-stream.rules.yml"
+    rule_document = rule_file(settings, registry)
+    rules.write_text(yaml.safe_dump(rule_document, sort_keys=False))
+    started: list[LocalService] = []
+    try:
+        alertmanager = Alertmanager(
+            directory / "alertmanager",
+            alertmanager_yaml(f"{receiver.url}/ces-stream", group_wait="1s", group_interval="2s"),
+        )
+        started.append(alertmanager)
+        prometheus = Prometheus(
+            directory / "prometheus",
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules)],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager.port}"]}]}]},
+                "scrape_configs": [
+                    {"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}]}
+                ],
+            },
+        )
+        started.append(prometheus)
+        yield rule_document, prometheus
+    finally:
+        for process in reversed(started):
+            process.stop()

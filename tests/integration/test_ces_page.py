@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas import PromptEvent
 from stream.ces.goals.effort import duration_key, duration_quantile
 from stream.infra.producer import emit_answer, emit_goal_event, emit_prompt_event, make_producer
 from stream.infra.topics import create_topics
@@ -26,6 +25,7 @@ from tests.harness import (
     TopicReader,
     make_answer,
     make_goal_event,
+    make_prompt_event,
     settings_from_env,
     wait_until,
     worker_env,
@@ -49,16 +49,7 @@ def funnel_in(worker, goal: str = ANSWERED, window: str = "7d") -> tuple | None:
 
 def send_prompt_event(producer, settings, prompt: dict, kind: str) -> None:
     """The app reports a prompt ``kind`` (shown or dismissed) now."""
-    event = PromptEvent(
-        event_id=uuid.uuid4(),
-        type=kind,
-        prompt_id=prompt["prompt_id"],
-        user_id=prompt["user_id"],
-        goal=prompt["goal"],
-        occurred_at=datetime.now(UTC),
-        channel="web",
-    )
-    emit_prompt_event(producer, event, topic=settings.topic_prompt_events)
+    emit_prompt_event(producer, make_prompt_event(prompt, kind), topic=settings.topic_prompt_events)
 
 
 def drive_worked_example(kafka_bootstrap: str, settings) -> None:

@@ -22,6 +22,7 @@ from tests.harness import (
     TopicReader,
     make_answer,
     make_goal_event,
+    make_prompt_event,
     settings_from_env,
     wait_until,
     worker_env,
@@ -32,18 +33,6 @@ pytestmark = pytest.mark.integration
 
 FUNNEL, SILENT, BRIEF = "funnel", "no-prompt-events", "brief"
 USERS, SHOWN, DISMISSED, ANSWERED, POSITIVE = 200, 150, 60, 50, 40
-
-
-def prompt_event(prompt: dict, kind: str, at: datetime, event_id: uuid.UUID | None = None) -> PromptEvent:
-    return PromptEvent(
-        event_id=event_id or uuid.uuid4(),
-        type=kind,
-        prompt_id=prompt["prompt_id"],
-        user_id=prompt["user_id"],
-        goal=prompt["goal"],
-        occurred_at=at,
-        channel="web",
-    )
 
 
 def test_a_constructed_funnel_is_exact_and_apps_without_prompt_events_see_no_change(
@@ -83,18 +72,20 @@ def test_a_constructed_funnel_is_exact_and_apps_without_prompt_events_see_no_cha
         funnel = by_goal[FUNNEL]
         first_shown_id = uuid.uuid4()
         for i, prompt in enumerate(funnel[:SHOWN]):
-            send_event(prompt_event(prompt, "shown", now, first_shown_id if i == 0 else None))
+            send_event(
+                make_prompt_event(prompt, "shown", occurred_at=now, event_id=first_shown_id if i == 0 else uuid.uuid4())
+            )
             if i < DISMISSED:
-                send_event(prompt_event(prompt, "dismissed", now + timedelta(seconds=5)))
+                send_event(make_prompt_event(prompt, "dismissed", occurred_at=now + timedelta(seconds=5)))
             elif i < DISMISSED + ANSWERED:
                 score = 5 if i < DISMISSED + POSITIVE else 2
                 emit_answer(producer, make_answer(prompt, score), topic=settings.topic_survey_answers)
         for prompt in by_goal[SILENT][:10]:
             emit_answer(producer, make_answer(prompt, 4), topic=settings.topic_survey_answers)
         # The rules of answers: the same event again, a prompt never sent, a prompt long expired.
-        send_event(prompt_event(funnel[0], "shown", now, first_shown_id))
-        send_event(prompt_event({**funnel[1], "prompt_id": str(uuid.uuid4())}, "shown", now))
-        send_event(prompt_event(by_goal[BRIEF][0], "shown", now + timedelta(seconds=120)))
+        send_event(make_prompt_event(funnel[0], "shown", occurred_at=now, event_id=first_shown_id))
+        send_event(make_prompt_event({**funnel[1], "prompt_id": str(uuid.uuid4())}, "shown", occurred_at=now))
+        send_event(make_prompt_event(by_goal[BRIEF][0], "shown", occurred_at=now + timedelta(seconds=120)))
         producer.flush()
 
         def gauge(name: str, goal: str = FUNNEL) -> float | None:

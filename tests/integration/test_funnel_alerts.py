@@ -14,27 +14,24 @@ from __future__ import annotations
 import shutil
 import threading
 import uuid
-from datetime import UTC, datetime
 
 import pytest
-import yaml
 
-from schemas import PromptEvent
 from stream.ces.registry.loader import load_registry
-from stream.infra.producer import emit_answer, emit_goal_event, make_producer
+from stream.infra.producer import emit_answer, emit_goal_event, emit_prompt_event, make_producer
 from stream.infra.topics import create_topics
-from stream.observability.alertmanager import alertmanager_yaml
-from stream.observability.rules import RUNBOOK, rule_file
+from stream.observability.rules import RUNBOOK
 from tests.harness import (
     TopicReader,
     make_answer,
     make_goal_event,
+    make_prompt_event,
     settings_from_env,
     wait_until,
     worker_env,
     write_registry,
 )
-from tests.monitoring_harness import Alertmanager, Prometheus, WebhookReceiver
+from tests.monitoring_harness import WebhookReceiver, alerting_stack
 
 pytestmark = [
     pytest.mark.integration,
@@ -89,17 +86,7 @@ class AppTraffic(threading.Thread):
             self.error = exc
 
     def report_shown(self, prompt: dict) -> None:
-        event = PromptEvent(
-            event_id=uuid.uuid4(),
-            type="shown",
-            prompt_id=prompt["prompt_id"],
-            user_id=prompt["user_id"],
-            goal=prompt["goal"],
-            occurred_at=datetime.now(UTC),
-            channel="web",
-        )
-        key = prompt["user_id"].encode()
-        self.producer.send(self.settings.topic_prompt_events, key=key, value=event.model_dump_json().encode())
+        emit_prompt_event(self.producer, make_prompt_event(prompt, "shown"), topic=self.settings.topic_prompt_events)
         self.shown[prompt["goal"]] += 1
 
 
@@ -125,40 +112,19 @@ def stack(kafka_bootstrap, tmp_path, start_worker):
     create_topics(settings)
     worker = start_worker(env)
     receiver = WebhookReceiver()
-    started: list = []
     try:
-        rules = tmp_path / "ces-stream.rules.yml"
-        rule_document = rule_file(settings, load_registry(registry_path))
-        rules.write_text(yaml.safe_dump(rule_document, sort_keys=False))
-        alertmanager = Alertmanager(
-            tmp_path / "alertmanager",
-            alertmanager_yaml(f"{receiver.url}/ces-stream", group_wait="1s", group_interval="2s"),
-        )
-        started.append(alertmanager)
-        prometheus = Prometheus(
-            tmp_path / "prometheus",
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(rules)],
-                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{alertmanager.port}"]}]}]},
-                "scrape_configs": [
-                    {"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}]}
-                ],
-            },
-        )
-        started.append(prometheus)
-        producer = make_producer(kafka_bootstrap, linger_ms=5)
-        prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
-        traffic = AppTraffic(settings, producer, prompts)
-        traffic.start()
-        yield rule_document, prometheus, receiver, traffic
-        traffic.stopped.set()
-        traffic.join(10)
-        prompts.close()
-        producer.close()
+        registry = load_registry(registry_path)
+        with alerting_stack(tmp_path, settings, registry, worker.port, receiver) as (rule_document, prometheus):
+            producer = make_producer(kafka_bootstrap, linger_ms=5)
+            prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
+            traffic = AppTraffic(settings, producer, prompts)
+            traffic.start()
+            yield rule_document, prometheus, receiver, traffic
+            traffic.stopped.set()
+            traffic.join(10)
+            prompts.close()
+            producer.close()
     finally:
-        for process in reversed(started):
-            process.stop()
         receiver.stop()
 
 
