@@ -128,10 +128,7 @@ class BucketCounts(AnswerCounts):
             if counts is None:
                 counts = segments[name] = AnswerCounts()
             counts.add(score, sentiment)
-        stratum = stratum_name(outcome, channel)
-        cell = self.strata.get(stratum)
-        if cell is None:
-            cell = self.strata[stratum] = [0, 0, 0]
+        cell = self._stratum_cell(outcome, channel)
         cell[1] += 1
         if sentiment is Sentiment.positive:
             cell[2] += 1
@@ -168,11 +165,15 @@ class BucketCounts(AnswerCounts):
         name = outcome_name(outcome)
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
         if channel:
-            stratum = stratum_name(name, channel)
-            cell = self.strata.get(stratum)
-            if cell is None:
-                cell = self.strata[stratum] = [0, 0, 0]
-            cell[0] += 1
+            self._stratum_cell(name, channel)[0] += 1
+
+    def _stratum_cell(self, outcome: str, channel: str) -> list[int]:
+        """The ``[outcomes, answers, positive]`` cell of a stratum, made on first use."""
+        stratum = stratum_name(outcome, channel)
+        cell = self.strata.get(stratum)
+        if cell is None:
+            cell = self.strata[stratum] = [0, 0, 0]
+        return cell
 
     def add_effort(self, duration_s: float, retried: bool) -> None:
         """Count one timed completion: its duration from the first start, and whether it was retried."""
