@@ -87,7 +87,11 @@ def labels(**kv):
 
 @pytest.mark.parametrize("goal", GOALS)
 def test_per_goal_series_exist_at_zero(metrics, goal):
-    get = metrics.registry.get_sample_value
+    rendered = samples(metrics)
+
+    def get(name, labels):
+        return rendered.get((name, frozenset(labels.items())))
+
     for event_type in GoalEventType:
         assert get("ces_goal_events_total", {"goal": goal, "type": event_type.value}) == 0.0
     for outcome in PromptOutcome:
@@ -102,26 +106,23 @@ def test_per_goal_series_exist_at_zero(metrics, goal):
 @pytest.mark.parametrize("topic", INPUTS)
 def test_every_dead_letter_reason_exists_at_zero_per_input_topic(metrics, topic):
     for reason in DeadLetterReason:
-        assert (
-            metrics.registry.get_sample_value("ces_events_invalid_total", {"topic": topic, "reason": reason.value})
-            == 0.0
-        )
+        assert metrics.sample_value("ces_events_invalid_total", {"topic": topic, "reason": reason.value}) == 0.0
 
 
 @pytest.mark.parametrize("topic", CONSUMED)
 def test_consumer_lag_exists_at_zero_per_consumed_topic(metrics, topic):
-    assert metrics.registry.get_sample_value("ces_consumer_lag_messages", {"topic": topic}) == 0.0
+    assert metrics.sample_value("ces_consumer_lag_messages", {"topic": topic}) == 0.0
 
 
 def test_no_series_for_labels_that_were_not_configured(metrics):
-    get = metrics.registry.get_sample_value
+    get = metrics.sample_value
     assert get("ces_goal_events_total", {"goal": "unknown-goal", "type": "started"}) is None
     assert get("ces_events_invalid_total", {"topic": "ces.survey-prompts", "reason": "not_json"}) is None
     assert get("ces_consumer_lag_messages", {"topic": "ces.dead-letter"}) is None
 
 
 def test_decision_latency_histogram_starts_empty(metrics):
-    get = metrics.registry.get_sample_value
+    get = metrics.sample_value
     assert get("ces_prompt_decision_latency_seconds_count") == 0.0
     assert get("ces_prompt_decision_latency_seconds_sum") == 0.0
     assert get("ces_prompt_decision_latency_seconds_bucket", {"le": "+Inf"}) == 0.0
@@ -344,23 +345,31 @@ def test_erasure_requests_are_counted_per_outcome_from_zero():
         assert f'ces_erasure_requests_total{{outcome="{outcome}"}} 0.0' in text
 
 
-async def test_the_web_server_renders_the_registry_part_on_a_thread(metrics, monkeypatch):
-    """The same bytes as render(), and the slow part of them made beside the event loop, not on it."""
-    import threading
+def test_a_per_goal_counter_renders_again_only_after_it_moved(metrics):
+    """Its line is kept between scrapes and made again after an increment, with the new value."""
+    series = metrics.prompts.labels("download-invoice", "completed")
+    series.inc(3)
+    first = metrics.render()
+    assert (
+        samples(metrics)[
+            ("ces_survey_prompts_total", frozenset({"goal": "download-invoice", "outcome": "completed"}.items()))
+        ]
+        == 3
+    )
+    kept = series.line()
+    assert metrics.render() == first and series.line() is kept
+    series.inc()
+    assert series.line() is not kept
+    assert (
+        samples(metrics)[
+            ("ces_survey_prompts_total", frozenset({"goal": "download-invoice", "outcome": "completed"}.items()))
+        ]
+        == 4
+    )
 
-    from stream.observability import metrics as module
 
-    rows = [("download-invoice", TEN_MIN, five_point_figures(answers=(5, 1)))]
-    metrics.windows.source = FakeSource(rows, owned=["download-invoice"])
-    metrics.prompts.labels("download-invoice", "completed").inc(3)
-    threads = []
-    real = module.generate_latest
-
-    def recording(registry):
-        threads.append(threading.get_ident())
-        return real(registry)
-
-    monkeypatch.setattr(module, "generate_latest", recording)
-    body = await metrics.render_beside_the_loop()
-    assert body == metrics.render()
-    assert threads[0] != threading.get_ident()  # the loop's thread is this one
+def test_a_per_goal_counter_refuses_a_decrement_and_a_wrong_label_count(metrics):
+    with pytest.raises(ValueError):
+        metrics.answers.labels("download-invoice", "positive").inc(-1)
+    with pytest.raises(ValueError):
+        metrics.answers.labels("download-invoice")

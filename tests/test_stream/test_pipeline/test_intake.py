@@ -77,7 +77,7 @@ def stage() -> IntakeStage:
 
 
 def sample(metrics: CesMetrics, name: str, **labels: str) -> float:
-    return metrics.registry.get_sample_value(name, labels) or 0.0
+    return metrics.sample_value(name, labels) or 0.0
 
 
 def test_the_stage_registers_its_agent(stage: IntakeStage) -> None:

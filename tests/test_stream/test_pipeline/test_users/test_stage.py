@@ -159,7 +159,7 @@ class Stage:
         return self.stage.load_state(user.ref)
 
     def sample(self, name: str, **labels: str) -> float:
-        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+        return self.metrics.sample_value(name, labels) or 0.0
 
 
 def prompts_in(out: RecordingSender) -> list[SurveyPrompt]:
