@@ -207,7 +207,7 @@ class Pipeline:
         @app.page("/metrics")
         async def metrics(web: View, request: Request) -> Response:
             # aiohttp takes the charset separately from the content type.
-            body = self.metrics.render()
+            body = await self.metrics.render_between_stages()
             return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";", 1)[0])
 
         @app.page("/api/goals")

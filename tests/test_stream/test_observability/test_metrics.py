@@ -373,3 +373,32 @@ def test_a_per_goal_counter_refuses_a_decrement_and_a_wrong_label_count(metrics)
         metrics.answers.labels("download-invoice", "positive").inc(-1)
     with pytest.raises(ValueError):
         metrics.answers.labels("download-invoice")
+
+
+async def test_the_web_server_render_hands_the_loop_back_between_goals(metrics, monkeypatch):
+    """The same bytes as render(), with other tasks running between the goals it computes anew."""
+    import asyncio
+
+    from stream.observability import window_exposition
+
+    monkeypatch.setattr(window_exposition, "YIELD_EVERY_S", 0.0)  # hand back after every goal
+    fig = five_point_figures(answers=(5, 1))
+    metrics.windows.source = FakeSource([(goal, TEN_MIN, fig) for goal in GOALS], owned=GOALS)
+    metrics.prompts.labels("download-invoice", "completed").inc(3)
+    ticks = 0
+    rendering = True
+
+    async def other_stage():
+        nonlocal ticks
+        while rendering:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.ensure_future(other_stage())
+    await asyncio.sleep(0)
+    before = ticks
+    body = await metrics.render_between_stages()
+    rendering = False
+    await ticker
+    assert ticks - before >= len(GOALS)
+    assert body == metrics.render()
