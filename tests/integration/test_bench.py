@@ -63,6 +63,8 @@ def test_every_phase_reports_sane_figures(report: dict[str, Any]) -> None:
     assert answer["answers_counted"] + answer["answers_dead_lettered"] == answer["answers_sent"]
     assert answer["events"] + answer["taken_before_ready"] == answer["answers_sent"]
     assert answer["cpu_seconds"] > 0
+    assert answer["scrapes_meanwhile"] >= 1
+    assert 0 < answer["scrape_meanwhile_p50_ms"] <= answer["scrape_meanwhile_max_ms"]
 
     assert phases["scrape"]["events"] == 2 and phases["scrape"]["bytes"] > 0
     start = phases["start"]

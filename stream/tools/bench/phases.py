@@ -187,6 +187,7 @@ def answer_path(settings: Settings, worker: BenchWorker, answers: list[tuple[byt
     restart_s = ready_at - worker.launched_at
     cpu0 = worker.cpu()
     counted, dead, _ = answers_taken(settings, worker.scrape(*ANSWER_SERIES))
+    polls_from = len(worker.scrape_seconds)
     before = counted + dead
     deadline = time.monotonic() + WAIT_S
     taken_at = None
@@ -203,6 +204,8 @@ def answer_path(settings: Settings, worker: BenchWorker, answers: list[tuple[byt
             )
         time.sleep(1.0)  # a scrape costs the worker tens of ms: poll gently
     done_at = time.monotonic()
+    # The polls above are /metrics scrapes while the goal windows change: most goals computed anew each time.
+    polls = worker.scrape_seconds[polls_from:]
     return Figure(
         "answer",
         "answer backlog: intake, re-key, join with the prompt, dedupe, goal windows",
@@ -216,6 +219,9 @@ def answer_path(settings: Settings, worker: BenchWorker, answers: list[tuple[byt
             "taken_before_ready": int(before),
             "taken_s": round(taken_at - ready_at, 2),
             "restart_to_ready_s": round(restart_s, 2),
+            "scrapes_meanwhile": len(polls),
+            "scrape_meanwhile_p50_ms": round(statistics.median(polls) * 1000, 1),
+            "scrape_meanwhile_max_ms": round(max(polls) * 1000, 1),
         },
     )
 

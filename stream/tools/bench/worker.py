@@ -64,6 +64,8 @@ class BenchWorker:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.launched_at = 0.0
+        # Wall seconds of every /metrics request of :meth:`scrape` (the polls during a phase: scrapes under traffic).
+        self.scrape_seconds: list[float] = []
 
     @property
     def pid(self) -> int:
@@ -120,7 +122,10 @@ class BenchWorker:
         self._check_alive()
         wanted = tuple(f"{name}{{" for name in names) + tuple(f"{name} " for name in names)
         out = []
-        for line in self.get("/metrics").decode().splitlines():
+        started = time.perf_counter()
+        body = self.get("/metrics")
+        self.scrape_seconds.append(time.perf_counter() - started)
+        for line in body.decode().splitlines():
             if line.startswith(wanted):
                 out.append(parse_sample(line))
         return out
