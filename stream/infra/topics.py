@@ -16,6 +16,8 @@ from stream.infra.preflight import check_kafka_access
 from stream.settings import Settings
 
 HOUR_MS = 3_600_000
+# How long topic creation waits for the new topics to have a leader on every partition.
+TOPICS_READY_TIMEOUT_MS = 60_000
 log = logging.getLogger(__name__)
 
 
@@ -164,7 +166,10 @@ def create_topics(settings: Settings) -> dict[str, str]:
         if wanted:
             # another process may create them between list and create
             with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics(wanted, timeout_ms=30_000, wait_for_metadata=True)
+                admin.create_topics(wanted, timeout_ms=30_000)
+            # Not create_topics(wait_for_metadata=True): kafka-python 3.0 then waits its own 10 s, whatever
+            # timeout it was given, and a broker that has just started can take longer to elect the leaders.
+            admin.wait_for_topics(list(wanted), timeout_ms=TOPICS_READY_TIMEOUT_MS)
             result.update(dict.fromkeys(wanted, "created"))
         differing = config_differences(admin, [spec for spec in specs if spec.name in existing])
         for name, what in differing.items():
