@@ -6,9 +6,8 @@ the exported figures and for the summaries of periods the clock has closed.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -214,8 +213,6 @@ class GoalWindows:
             for goal in registry.goals
         }
         self.asked = {goal.slug: asked_outcomes(goal) for goal in registry.goals}
-        # Every bucket boundary of every window is a multiple of this (see rows_key).
-        self.slot_s = math.gcd(*(spec.resolution_s for spec in self.window_specs)) if self.window_specs else 1
 
     def owned_goals(self) -> list[str]:
         return [slug for slug in self.registry.slugs if goal_partition(slug, self.partitions) in self.owned]
@@ -262,15 +259,17 @@ class GoalWindows:
             self._add_cusum(goal, buckets, rows, now_s)
         return rows
 
-    def rows_key(self, goal: str, now_s: float) -> tuple[object, int, int]:
+    def rows_key(self, goal: str, now_s: float) -> Hashable:
         """What :meth:`goal_rows` depends on: equal keys, equal rows (for the same goal).
 
-        The goal's buckets (the object and its version) and the time slot: every window ends
-        with the bucket that holds ``now_s``, so its figures move only at bucket boundaries,
-        which are multiples of the slot.
+        The goal's buckets (the object and its version) and which of them each window holds
+        (:meth:`~stream.ces.goals.windows.GoalBuckets.window_key`): the rows depend on the time
+        only through that, so a quiet goal's rows are kept as the windows move on.
         """
         buckets = self.merged.goals.get(goal)
-        return (buckets, buckets.version if buckets is not None else 0, int(now_s // self.slot_s))
+        if buckets is None:
+            return None
+        return (buckets, buckets.version, buckets.window_key(self.window_specs, now_s))
 
     def _add_cusum(
         self, goal: str, buckets: GoalBuckets, rows: list[tuple[str, WindowSpec, WindowFigures]], now_s: float

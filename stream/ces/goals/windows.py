@@ -23,6 +23,7 @@ rebuilt, which is correct but slower.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -155,7 +156,7 @@ class GoalBuckets:
     :meth:`apply` with deltas makes the aggregate the exact sum of the partials.
     """
 
-    __slots__ = ("_buckets", "_sums", "version")
+    __slots__ = ("_buckets", "_starts", "_sums", "version")
 
     def __init__(self) -> None:
         # resolution_s -> bucket_start_s -> counts
@@ -164,6 +165,8 @@ class GoalBuckets:
         self.version = 0
         # resolution_s -> duration_s -> running sum of the closed part of that window
         self._sums: dict[int, dict[int, _RunningSum]] = {}
+        # (version, resolution_s -> the stored bucket starts, sorted), made by window_key when needed
+        self._starts: tuple[int, dict[int, list[int]]] = (-1, {})
 
     def apply(self, resolution_s: int, bucket_start_s: int, counts: BucketCounts, replace: bool = False) -> None:
         """Add a delta to one bucket, or with ``replace`` set the bucket to ``counts``.
@@ -231,6 +234,27 @@ class GoalBuckets:
         if open_bucket is not None:
             result.merge(open_bucket, segments=segments)
         return result
+
+    def window_key(self, specs: Sequence[WindowSpec], now_s: float) -> tuple[int, ...]:
+        """Which stored buckets the windows hold at ``now_s``: while it and :attr:`version` stay, so do their sums.
+
+        Per window, how many stored buckets start before the window and before its end: time
+        moves a window's sum only when a stored bucket leaves it (or a future one comes in), so a
+        quiet goal's windows keep their figures as the clock moves on.
+        """
+        version, starts = self._starts
+        if version != self.version:
+            starts = {resolution_s: sorted(by_start) for resolution_s, by_start in self._buckets.items()}
+            self._starts = (self.version, starts)
+        key: list[int] = []
+        for spec in specs:
+            sorted_starts = starts.get(spec.resolution_s)
+            if not sorted_starts:
+                key += (0, 0)
+                continue
+            end_s = int(now_s // spec.resolution_s) * spec.resolution_s + spec.resolution_s
+            key += (bisect_left(sorted_starts, end_s - spec.duration_s), bisect_left(sorted_starts, end_s))
+        return tuple(key)
 
     def window_buckets(self, spec: WindowSpec, now_s: float) -> list[BucketCounts | None]:
         """The buckets of the window ending with the bucket that holds ``now_s``, oldest first (``None``: empty).

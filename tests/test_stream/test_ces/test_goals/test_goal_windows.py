@@ -396,7 +396,7 @@ def test_equal_rows_keys_mean_equal_rows(pipeline, seed):
             now += rng.choice([0.5, 7, 29, 61, 299, 1800])
         elif step < 0.8:
             goal = rng.choice(["download-invoice", "pay-bill"])
-            at_s = now - rng.choice([0, 30, 200, 3000])
+            at_s = now - rng.choice([0, 30, 200, 3000, -90])  # -90: a clock ahead, a bucket still to come
             resolution = rng.choice([60, 300, 3600])
             counts = answers(*rng.choices([1, 2, 3, 4, 5], k=rng.randint(1, 4)))
             key = PartialKey(rng.randrange(PARTITIONS), goal, resolution, bucket_start(at_s, resolution))
@@ -417,10 +417,19 @@ def test_equal_rows_keys_mean_equal_rows(pipeline, seed):
     assert repeats > 100 and changes > 100  # both paths ran
 
 
-def test_the_rows_key_moves_with_new_counts_and_with_the_bucket_of_now(pipeline):
-    w = windows_owning(pipeline, "download-invoice")
-    first = w.rows_key("download-invoice", T0 + 1)
-    assert w.rows_key("download-invoice", T0 + 59) == first  # the same 1-minute bucket
-    assert w.rows_key("download-invoice", T0 + 60) != first
+def test_the_rows_key_stays_while_the_windows_hold_the_same_buckets(pipeline):
+    """A quiet goal keeps its rows as the clock moves; new counts, or a bucket leaving or entering a window, move it."""
+    w = windows_owning(pipeline, "download-invoice")  # 10m and 1h of 1-minute buckets
     feed(w, "download-invoice", 0, T0 + 30, answers(5))
-    assert w.rows_key("download-invoice", T0 + 1) != first
+    first = w.rows_key("download-invoice", T0 + 31)
+    assert w.rows_key("download-invoice", T0 + 59) == first
+    assert w.rows_key("download-invoice", T0 + 60 + 8 * 60) == first  # nine minutes on: still in both windows
+    assert w.rows_key("download-invoice", T0 + 600) != first  # the bucket left the 10m window
+    feed(w, "download-invoice", 0, T0 + 30, answers(4), hwm=2)
+    assert w.rows_key("download-invoice", T0 + 31) != first  # new counts
+    ahead = w.rows_key("download-invoice", T0 + 31)
+    feed(w, "download-invoice", 1, T0 + 150, answers(1))  # a bucket two minutes ahead of the clock
+    before_it = w.rows_key("download-invoice", T0 + 31)
+    assert before_it != ahead  # new counts
+    assert w.rows_key("download-invoice", T0 + 119) == before_it
+    assert w.rows_key("download-invoice", T0 + 120) != before_it  # it came into the windows
