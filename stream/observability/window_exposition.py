@@ -212,8 +212,12 @@ class WindowExposition:
         A scrape after traffic computes every goal whose counts moved (about 0.5 ms a goal
         with the default windows, so 100 ms when 200 goals did); in one go that would hold
         every stage, and the prompts they decide, for that long. Each goal's rows are
-        computed without a break, so a goal's figures are always of one moment.
+        computed without a break, so a goal's figures are always of one moment. A rebalance
+        in a break (the goals owned changed) starts the scrape again, then in one go: a goal
+        that moved away must not show its new owner's view here, nor an empty one.
         """
+        source = self.source
+        owned = source.owned_goals() if source is not None else []
         steps = self._render_steps(now_s)
         started = time.perf_counter()
         while True:
@@ -224,6 +228,8 @@ class WindowExposition:
                 return text
             if time.perf_counter() - started >= YIELD_EVERY_S:
                 await asyncio.sleep(0)
+                if source is not None and source.owned_goals() != owned:
+                    return self.render(now_s)
                 started = time.perf_counter()
 
     def _render_steps(self, now_s: float | None) -> Generator[None, None, str]:

@@ -8,6 +8,7 @@ figures themselves come from :class:`~stream.ces.goals.goal_windows.GoalWindows`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -32,6 +33,9 @@ from stream.pipeline.stage_types import Output, StageEvent, required
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Closing many windows at once hands the event loop back at least this often.
+HAND_BACK_EVERY_S = 0.005
 
 
 class GoalStage:
@@ -110,10 +114,19 @@ class GoalStage:
         windows.owned = owned_partitions(self.app, self.topic_name)
         now_s = time.time()
         out = BatchSender(self.app)
+        merged = windows.merged
+        slice_started = time.perf_counter()
         for summary in windows.due_summaries(now_s, self.close_delay_s):
             out.add(
                 self.settings.topic_goal_summaries, summary.kafka_key().encode(), summary.model_dump_json().encode()
             )
+            # At a boundary of the long windows every goal closes several (about 0.5 ms each): hand the
+            # loop back to the other stages now and then, and stop if a rebalance rebuilt the windows meanwhile.
+            if time.perf_counter() - slice_started >= HAND_BACK_EVERY_S:
+                await asyncio.sleep(0)
+                if self.app.rebalancing or windows.merged is not merged:
+                    break
+                slice_started = time.perf_counter()
         for resolution_s, keep in self.keep_s.items():
             for key in windows.merged.forget_before(resolution_s, int(now_s) - keep):
                 out.put(

@@ -7,7 +7,7 @@ the exported figures and for the summaries of periods the clock has closed.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -358,14 +358,17 @@ class GoalWindows:
             ),
         )
 
-    def due_summaries(self, now_s: float, close_delay_s: float) -> list[GoalSummary]:
-        """Summaries of every window period the clock has closed since the last call (quiet goals too)."""
-        out = []
+    def due_summaries(self, now_s: float, close_delay_s: float) -> Iterator[GoalSummary]:
+        """Summaries of every window period the clock has closed since the last call (quiet goals too).
+
+        A goal's window counts as closed up to its last period once all of its periods were taken:
+        a caller that stops early gets the rest (and may get again the ones of the window it
+        stopped in) at the next call.
+        """
         for goal in self.owned_goals():
             for spec in self.window_specs:
                 periods = closed_periods(spec, self.last_closed_end.get((goal, spec.name)), now_s, close_delay_s)
                 for start_s, end_s in periods[-MAX_CATCH_UP_PERIODS:]:
-                    out.append(self.summary(goal, spec, start_s, end_s, now_s))
+                    yield self.summary(goal, spec, start_s, end_s, now_s)
                 if periods:
                     self.last_closed_end[(goal, spec.name)] = periods[-1][1]
-        return out

@@ -402,3 +402,24 @@ async def test_the_web_server_render_hands_the_loop_back_between_goals(metrics, 
     await ticker
     assert ticks - before >= len(GOALS)
     assert body == metrics.render()
+
+
+async def test_a_rebalance_during_a_break_starts_the_scrape_again_with_the_goals_owned_now(metrics, monkeypatch):
+    import asyncio
+
+    from stream.observability import window_exposition
+
+    monkeypatch.setattr(window_exposition, "YIELD_EVERY_S", 0.0)
+    fig = five_point_figures(answers=(5, 1))
+    source = FakeSource([(goal, TEN_MIN, fig) for goal in GOALS], owned=GOALS)
+    metrics.windows.source = source
+    real_sleep = asyncio.sleep
+
+    async def rebalance_in_the_first_break(delay):
+        source.owned = ["pay-bill"]  # download-invoice and view-policy moved to another worker
+        await real_sleep(delay)
+
+    monkeypatch.setattr(window_exposition.asyncio, "sleep", rebalance_in_the_first_break)
+    text = await metrics.windows.render_between_stages()
+    assert 'goal="pay-bill"' in text
+    assert 'goal="download-invoice"' not in text and 'goal="view-policy"' not in text

@@ -160,3 +160,102 @@ def test_counts_are_decoded_once_per_key_kept(stage: GoalStage, monkeypatch: pyt
     decoded.clear()
     stage.merge(RecordingSender(), 0, [record(copies[1], 3)])  # older than what is merged
     assert decoded == []
+
+
+# -- closing windows by the clock -----------------------------------------------------------------
+
+
+class SummarySender(RecordingSender):
+    """Stands in for BatchSender: records the summaries close_windows would send."""
+
+    def __init__(self, app: object) -> None:
+        super().__init__()
+
+    async def send(self) -> None:
+        return None
+
+
+@pytest.fixture
+def closing_stage(monkeypatch: pytest.MonkeyPatch) -> tuple[GoalStage, list[SummarySender]]:
+    """A goal stage owning every partition of the partials topic, every goal's windows closed once."""
+    from faust.types import TP
+
+    from stream.pipeline import goals as module
+
+    senders: list[SummarySender] = []
+
+    def sender(app: object) -> SummarySender:
+        senders.append(SummarySender(app))
+        return senders[-1]
+
+    monkeypatch.setattr(module, "BatchSender", sender)
+    monkeypatch.setattr(module.time, "time", lambda: NOW_S)
+    registry = load_registry(EXAMPLE_REGISTRY)
+    windows = GoalWindows(registry, SETTINGS.window_specs(), SETTINGS.topic_partitions, SETTINGS.wilson_confidence)
+    app = FakeApp(assigned={TP(TOPIC, p) for p in range(SETTINGS.topic_partitions)})
+    metrics = CesMetrics(goals=registry.slugs, input_topics=[], consumed_topics=[], targets={})
+    stage = GoalStage(
+        stand_in(app), SETTINGS, metrics, windows, stand_in(FakeTopic(TOPIC)), stand_in(None), frozenset(registry.slugs)
+    )
+    return stage, senders
+
+
+def summary_keys(sender: SummarySender) -> list[bytes]:
+    return [sent.key for sent in sender.sent[SETTINGS.topic_goal_summaries] if sent.key is not None]
+
+
+async def test_closing_windows_hands_the_loop_back_between_summaries(closing_stage, monkeypatch) -> None:
+    import asyncio
+
+    from stream.pipeline import goals as module
+
+    stage, senders = closing_stage
+    monkeypatch.setattr(module, "HAND_BACK_EVERY_S", 0.0)  # hand back after every summary
+    ticks = 0
+    closing = True
+
+    async def other_stage() -> None:
+        nonlocal ticks
+        while closing:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.ensure_future(other_stage())
+    await asyncio.sleep(0)
+    before = ticks
+    await stage.close_windows()
+    closing = False
+    await ticker
+    closed = summary_keys(senders[0])
+    assert len(closed) == len(stage.windows.registry.slugs) * len(SETTINGS.window_specs())  # one per goal and window
+    assert ticks - before >= len(closed) - 1
+
+
+async def test_closing_stops_when_a_rebalance_rebuilt_the_windows_and_the_rest_closes_next_time(
+    closing_stage, monkeypatch
+) -> None:
+    """Summaries of windows this worker may no longer own are not made from a rebuilt (emptier) view."""
+    from stream.ces.goals import MergedGoals
+    from stream.pipeline import goals as module
+
+    stage, senders = closing_stage
+    monkeypatch.setattr(module, "HAND_BACK_EVERY_S", 0.0)
+    real_sleep = module.asyncio.sleep
+    sleeps = 0
+
+    async def rebuild_during_the_third_hand_back(delay: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps == 3:
+            stage.windows.merged = MergedGoals()  # what GoalStage.rebuild does after an assignment
+        await real_sleep(delay)
+
+    monkeypatch.setattr(module.asyncio, "sleep", rebuild_during_the_third_hand_back)
+    await stage.close_windows()
+    first = summary_keys(senders[0])
+    assert len(first) == 3
+    monkeypatch.setattr(module, "HAND_BACK_EVERY_S", 1e9)
+    await stage.close_windows()
+    rest = summary_keys(senders[1])
+    expected = len(stage.windows.registry.slugs) * len(SETTINGS.window_specs())
+    assert len(set(first) | set(rest)) == expected  # the window it stopped in is closed again: a revision

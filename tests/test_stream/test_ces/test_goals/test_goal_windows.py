@@ -141,7 +141,7 @@ def test_first_call_closes_the_most_recent_period_for_a_quiet_goal_too(pipeline)
     w = windows_owning(pipeline, "download-invoice", "view-policy")
     now = T0 + 600 + CLOSE_DELAY_S  # the 10m period [T0, T0+600) just closed; 1h [T0-3600, T0)
     feed(w, "download-invoice", 0, T0 + 10, answers(5, 4, 1))
-    summaries = w.due_summaries(now, CLOSE_DELAY_S)
+    summaries = list(w.due_summaries(now, CLOSE_DELAY_S))
     by_key = {(s.goal, s.window): s for s in summaries}
     assert set(by_key) == {(g, s) for g in ("download-invoice", "view-policy") for s in ("10m", "1h")}
     ten = by_key[("download-invoice", "10m")]
@@ -164,21 +164,21 @@ def test_first_call_closes_the_most_recent_period_for_a_quiet_goal_too(pipeline)
 
 def test_a_period_is_not_closed_before_the_close_delay(pipeline):
     w = windows_owning(pipeline, "download-invoice")
-    w.due_summaries(T0 + 600 + CLOSE_DELAY_S, CLOSE_DELAY_S)
-    assert w.due_summaries(T0 + 1200 + CLOSE_DELAY_S - 0.001, CLOSE_DELAY_S) == []
-    [ten] = w.due_summaries(T0 + 1200 + CLOSE_DELAY_S, CLOSE_DELAY_S)
+    list(w.due_summaries(T0 + 600 + CLOSE_DELAY_S, CLOSE_DELAY_S))
+    assert list(w.due_summaries(T0 + 1200 + CLOSE_DELAY_S - 0.001, CLOSE_DELAY_S)) == []
+    [ten] = list(w.due_summaries(T0 + 1200 + CLOSE_DELAY_S, CLOSE_DELAY_S))
     assert (ten.window, ten.window_start.timestamp(), ten.window_end.timestamp()) == ("10m", T0 + 600, T0 + 1200)
 
 
 def test_each_period_is_summarised_once_then_the_next(pipeline):
     w = windows_owning(pipeline, "download-invoice")
     now = T0 + 600 + CLOSE_DELAY_S
-    assert len(w.due_summaries(now, CLOSE_DELAY_S)) == 2
-    assert w.due_summaries(now, CLOSE_DELAY_S) == []
-    assert w.due_summaries(now + 5, CLOSE_DELAY_S) == []
+    assert len(list(w.due_summaries(now, CLOSE_DELAY_S))) == 2
+    assert list(w.due_summaries(now, CLOSE_DELAY_S)) == []
+    assert list(w.due_summaries(now + 5, CLOSE_DELAY_S)) == []
     ends = []
     for step in range(1, 7):  # one hour of ticks, ten minutes apart
-        for s in w.due_summaries(now + 600 * step, CLOSE_DELAY_S):
+        for s in list(w.due_summaries(now + 600 * step, CLOSE_DELAY_S)):
             ends.append((s.window, int(s.window_end.timestamp())))
     assert ends == [
         ("10m", T0 + 1200),
@@ -193,10 +193,10 @@ def test_each_period_is_summarised_once_then_the_next(pipeline):
 
 def test_catch_up_after_an_outage_is_capped(pipeline):
     w = windows_owning(pipeline, "download-invoice")
-    w.due_summaries(T0 + 600 + CLOSE_DELAY_S, CLOSE_DELAY_S)  # last closed: 10m at T0+600, 1h at T0
+    list(w.due_summaries(T0 + 600 + CLOSE_DELAY_S, CLOSE_DELAY_S))  # last closed: 10m at T0+600, 1h at T0
     feed(w, "download-invoice", 0, T0 + 5 * 3600 + 10, answers(5))  # lands in the last missed 10m period
     later = T0 + 5 * 3600 + 600 + CLOSE_DELAY_S  # 30 missed 10m periods, 5 missed 1h periods
-    summaries = w.due_summaries(later, CLOSE_DELAY_S)
+    summaries = list(w.due_summaries(later, CLOSE_DELAY_S))
     ten = [s for s in summaries if s.window == "10m"]
     hour = [s for s in summaries if s.window == "1h"]
     assert len(ten) == MAX_CATCH_UP_PERIODS == 12
@@ -205,17 +205,17 @@ def test_catch_up_after_an_outage_is_capped(pipeline):
     assert ten[-1].answers == 1 and all(s.answers == 0 for s in ten[:-1])
     assert [int(s.window_end.timestamp()) for s in hour] == [T0 + 3600 * k for k in range(1, 6)]
     # The skipped periods are not emitted later either.
-    assert w.due_summaries(later, CLOSE_DELAY_S) == []
-    [next_ten] = w.due_summaries(later + 600, CLOSE_DELAY_S)
+    assert list(w.due_summaries(later, CLOSE_DELAY_S)) == []
+    [next_ten] = list(w.due_summaries(later + 600, CLOSE_DELAY_S))
     assert int(next_ten.window_start.timestamp()) == T0 + 5 * 3600 + 600
 
 
 def test_only_owned_goals_are_summarised(pipeline):
     w = windows_owning(pipeline, "pay-bill")
-    summaries = w.due_summaries(T0 + 600 + CLOSE_DELAY_S, CLOSE_DELAY_S)
+    summaries = list(w.due_summaries(T0 + 600 + CLOSE_DELAY_S, CLOSE_DELAY_S))
     assert {s.goal for s in summaries} == {"pay-bill"}
     w.owned = set()
-    assert w.due_summaries(T0 + 7200 + CLOSE_DELAY_S, CLOSE_DELAY_S) == []
+    assert list(w.due_summaries(T0 + 7200 + CLOSE_DELAY_S, CLOSE_DELAY_S)) == []
 
 
 def test_summary_counts_only_its_period_and_sums_source_partitions(pipeline):
@@ -243,7 +243,7 @@ def test_summaries_validate_as_the_contract(pipeline):
     w = windows_owning(pipeline, "download-invoice", "view-policy", "pay-bill")
     feed(w, "download-invoice", 0, T0 + 10, answers(5, 4, 3, 2, 1))
     feed(w, "pay-bill", 1, T0 + 10, answers(7, 6, 5, 4, 1))
-    summaries = w.due_summaries(T0 + 600 + CLOSE_DELAY_S, CLOSE_DELAY_S)
+    summaries = list(w.due_summaries(T0 + 600 + CLOSE_DELAY_S, CLOSE_DELAY_S))
     assert len(summaries) == 6
     for s in summaries:
         again = GoalSummary.model_validate_json(s.model_dump_json())
