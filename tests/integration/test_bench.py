@@ -70,6 +70,8 @@ def test_every_phase_reports_sane_figures(report: dict[str, Any]) -> None:
     start = phases["start"]
     assert start["ready_s"] > 0 and start["first_event_s"] > 0
     assert start["users_in_state"] >= report["population"]["distinct_users"]
+    assert start["user_states_in_changelog"] >= report["population"]["distinct_users"]
+    assert 50 < start["changelog_bytes_per_user"] < 2000
     assert "ces-stream bench --phases" in report["command"]
 
 

@@ -253,13 +253,46 @@ def _probe_event(user: str) -> bytes:
     return encode_event(PlannedEvent(user, LATENCY_GOAL, "completed", "web"), datetime.now(UTC))
 
 
+def changelog_state(settings: Settings, table: str) -> tuple[int, int]:
+    """(keys, bytes) of a table's changelog once compacted: the newest record of each key, its key and value bytes.
+
+    Read from the topic, not the broker's files: those also hold the older versions until
+    compaction runs, and their size depends on when it last did.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    topic = f"{settings.app_id}-{table}-changelog"
+    consumer = KafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        newest: dict[bytes, int] = {}
+        deadline = time.monotonic() + WAIT_S
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise BenchError(f"could not read {topic} to its end within {WAIT_S} s")
+            for records in consumer.poll(timeout_ms=1000, max_records=50_000).values():
+                for record in records:
+                    if record.value is None:  # a deletion
+                        newest.pop(record.key, None)
+                    else:
+                        newest[record.key] = len(record.key or b"") + len(record.value)
+        return len(newest), sum(newest.values())
+    finally:
+        consumer.close()
+
+
 def start(settings: Settings, worker: BenchWorker, users_in_state: int) -> Figure:
     """kill -9 the worker, start it again at once (same static member id); a new event waits for it.
 
     Times, from the kill: /health ready, and the new event's prompt decision by the new process.
+    Also the size of the user states in their changelog, from before the kill.
     """
     user = f"start-probe-{uuid.uuid4().hex[:12]}"
     worker.wait_idle()  # every user's state written (and committed) before the crash
+    states, state_bytes = changelog_state(settings, "users")
     worker.kill()
     killed_at = time.monotonic()
     produce(settings, settings.topic_goal_events, [(user.encode(), _probe_event(user))])
@@ -285,6 +318,8 @@ def start(settings: Settings, worker: BenchWorker, users_in_state: int) -> Figur
             "users_in_state": users_in_state,
             "ready_s": round(ready_at - killed_at, 2),
             "first_event_s": round(first_at - killed_at, 2),
+            "user_states_in_changelog": states,
+            "changelog_bytes_per_user": round(state_bytes / states) if states else 0,
         },
         a_rate=False,
     )
