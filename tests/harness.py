@@ -10,6 +10,7 @@ for readiness or for a metric to reach a value instead of sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -365,3 +366,32 @@ def closing_all(make: Callable[..., Closable]) -> Iterator[Callable[..., Closabl
     finally:
         for item in made:
             item.close()
+
+
+class OtherStage:
+    """Another task on the event loop, counting the turns it gets while the code under test runs.
+
+    ``async with OtherStage() as other: ...``; afterwards ``other.turns`` says how often the
+    code under test handed the loop back (0: it held the loop for its whole length).
+    """
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self._running = True
+        self._task: asyncio.Future[None] | None = None
+
+    async def _run(self) -> None:
+        while self._running:
+            self.turns += 1
+            await asyncio.sleep(0)
+
+    async def __aenter__(self) -> OtherStage:
+        self._task = asyncio.ensure_future(self._run())
+        await asyncio.sleep(0)  # its first turn, before the code under test
+        self.turns = 0
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._running = False
+        if self._task is not None:
+            await self._task

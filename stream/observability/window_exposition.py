@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Generator, Hashable
+from collections.abc import Hashable, Iterator
 from typing import Protocol
 
 from stream.ces.goals import CHANNELS, OUTCOMES, WindowFigures, WindowSpec
@@ -198,13 +198,10 @@ class WindowExposition:
 
     def render(self, now_s: float | None = None) -> str:
         """The window gauges' exposition text, made in one go."""
-        steps = self._render_steps(now_s)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                text: str = done.value
+        for text in self._render_steps(now_s):
+            if text is not None:
                 return text
+        raise AssertionError("_render_steps ends with the text")
 
     async def render_between_stages(self, now_s: float | None = None) -> str:
         """:meth:`render` for the worker's web server: it hands the loop back every few ms.
@@ -218,25 +215,23 @@ class WindowExposition:
         """
         source = self.source
         owned = source.owned_goals() if source is not None else []
-        steps = self._render_steps(now_s)
         started = time.perf_counter()
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                text: str = done.value
+        for text in self._render_steps(now_s):
+            if text is not None:
                 return text
             if time.perf_counter() - started >= YIELD_EVERY_S:
                 await asyncio.sleep(0)
                 if source is not None and source.owned_goals() != owned:
                     return self.render(now_s)
                 started = time.perf_counter()
+        raise AssertionError("_render_steps ends with the text")
 
-    def _render_steps(self, now_s: float | None) -> Generator[None, None, str]:
-        """The text, returned; yields after each goal computed anew (a point to hand the loop back)."""
+    def _render_steps(self, now_s: float | None) -> Iterator[str | None]:
+        """``None`` after each goal computed anew (a point to hand the loop back), then the text."""
         source = self.source
         if source is None:
-            return ""
+            yield ""
+            return
         now_s = time.time() if now_s is None else now_s
         chunks: dict[str, list[str]] = {name: [] for name in _FAMILY_DOCS}
         rendered: dict[str, tuple[Hashable, dict[str, str]]] = {}
@@ -246,7 +241,7 @@ class WindowExposition:
             kept = self._rendered.get(goal)
             if kept is None or kept[0] != key:
                 kept = (key, self._goal_text(source.goal_rows(goal, now_s)))
-                yield
+                yield None
             rendered[goal] = kept
             for name, text in kept[1].items():
                 chunks[name].append(text)
@@ -260,7 +255,7 @@ class WindowExposition:
         for name, doc in _FAMILY_DOCS.items():
             out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge")
             out.extend(chunks[name])
-        return "\n".join(out) + "\n"
+        yield "\n".join(out) + "\n"
 
     def _goal_text(self, rows: list[tuple[str, WindowSpec, WindowFigures]]) -> dict[str, str]:
         """One goal's sample lines, per family (families without a sample left out)."""

@@ -14,6 +14,7 @@ from stream.ces.goals.windows import WindowSpec
 from stream.ces.registry.scales import Sentiment
 from stream.observability.metrics import SENTIMENTS, SUPPRESSION_REASONS, CesMetrics
 from stream.observability.window_exposition import WINDOW_GAUGES
+from tests.harness import OtherStage
 
 GOALS = ["download-invoice", "view-policy", "pay-bill"]
 INPUTS = ["ces.goal-events", "ces.survey-answers"]
@@ -377,30 +378,15 @@ def test_a_per_goal_counter_refuses_a_decrement_and_a_wrong_label_count(metrics)
 
 async def test_the_web_server_render_hands_the_loop_back_between_goals(metrics, monkeypatch):
     """The same bytes as render(), with other tasks running between the goals it computes anew."""
-    import asyncio
-
     from stream.observability import window_exposition
 
     monkeypatch.setattr(window_exposition, "YIELD_EVERY_S", 0.0)  # hand back after every goal
     fig = five_point_figures(answers=(5, 1))
     metrics.windows.source = FakeSource([(goal, TEN_MIN, fig) for goal in GOALS], owned=GOALS)
     metrics.prompts.labels("download-invoice", "completed").inc(3)
-    ticks = 0
-    rendering = True
-
-    async def other_stage():
-        nonlocal ticks
-        while rendering:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    ticker = asyncio.ensure_future(other_stage())
-    await asyncio.sleep(0)
-    before = ticks
-    body = await metrics.render_between_stages()
-    rendering = False
-    await ticker
-    assert ticks - before >= len(GOALS)
+    async with OtherStage() as other:
+        body = await metrics.render_between_stages()
+    assert other.turns >= len(GOALS)
     assert body == metrics.render()
 
 

@@ -11,6 +11,7 @@ from stream.infra.topics import goal_partials_topic
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.goals import GoalStage
 from stream.settings import Settings
+from tests.harness import OtherStage
 from tests.paths import EXAMPLE_REGISTRY
 from tests.test_stream.test_pipeline.stage_fakes import FakeApp, FakeEvent, FakeTopic, RecordingSender, event, stand_in
 
@@ -205,30 +206,15 @@ def summary_keys(sender: SummarySender) -> list[bytes]:
 
 
 async def test_closing_windows_hands_the_loop_back_between_summaries(closing_stage, monkeypatch) -> None:
-    import asyncio
-
     from stream.pipeline import goals as module
 
     stage, senders = closing_stage
     monkeypatch.setattr(module, "HAND_BACK_EVERY_S", 0.0)  # hand back after every summary
-    ticks = 0
-    closing = True
-
-    async def other_stage() -> None:
-        nonlocal ticks
-        while closing:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    ticker = asyncio.ensure_future(other_stage())
-    await asyncio.sleep(0)
-    before = ticks
-    await stage.close_windows()
-    closing = False
-    await ticker
+    async with OtherStage() as other:
+        await stage.close_windows()
     closed = summary_keys(senders[0])
     assert len(closed) == len(stage.windows.registry.slugs) * len(SETTINGS.window_specs())  # one per goal and window
-    assert ticks - before >= len(closed) - 1
+    assert other.turns >= len(closed) - 1
 
 
 async def test_closing_stops_when_a_rebalance_rebuilt_the_windows_and_the_rest_closes_next_time(
