@@ -75,6 +75,17 @@ def test_every_phase_reports_sane_figures(report: dict[str, Any]) -> None:
     assert "ces-stream bench --phases" in report["command"]
 
 
+def test_the_run_leaves_no_topic_behind(report: dict[str, Any], kafka_bootstrap: str) -> None:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        left = [name for name in admin.list_topics() if report["run_tag"] in name]
+    finally:
+        admin.close()
+    assert left == []
+
+
 @pytest.mark.skipif(PEER is None, reason="no interpreter with Quix Streams (make bench-peer-env)")
 def test_the_quix_peer_counts_every_answer(report: dict[str, Any]) -> None:
     peer, answer = report["phases"]["peer"], report["phases"]["answer"]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stream.infra.kafka_config import client_options
 from stream.infra.local_kafka import local_broker_for
 from stream.infra.local_services import free_port
 from stream.infra.topics import create_topics
@@ -53,6 +54,7 @@ class BenchOptions:
     seed: int = 19
     extra_env: dict[str, str] = field(default_factory=dict)
     work_dir: Path | None = None  # the worker's log, data and the peer's state; default a new temporary folder
+    keep_topics: bool = False  # False: the run's topics are deleted at its end
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scrapes", type=int, default=20, help="/metrics scrapes to time")
     parser.add_argument("--seed", type=int, default=19, help="seed of the population")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument(
+        "--keep-topics", action="store_true", help="keep the run's topics on the broker (default: deleted at the end)"
+    )
 
 
 def options_from(args: argparse.Namespace) -> BenchOptions:
@@ -102,6 +107,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         scrapes=args.scrapes,
         peer_python=args.peer_python,
         seed=args.seed,
+        keep_topics=args.keep_topics,
     )
 
 
@@ -194,6 +200,8 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             _run_worker_phases(run_settings, options, worker, population.distinct_users, env, work, python, record)
     finally:
         worker.stop()
+        if not options.keep_topics:
+            _delete_run_topics(run_settings, tag)
     shown = [f for f in figures if f.phase in chosen or f.phase == "ceiling"]
     report = {
         "command": options_line(options),
@@ -201,11 +209,33 @@ def run_bench(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         "population": population.__dict__,
         "phases": {f.phase: f.as_json() for f in shown},
         "work_dir": str(work),
+        "run_tag": tag,  # in the name of every topic the run made
         **flat_figures(shown),
     }
     _say("")
     _say(table(shown))
     return report
+
+
+def _delete_run_topics(settings: Settings, tag: str) -> None:
+    """Delete every topic whose name holds the run's tag (its inputs, internal topics, changelogs, the peer's).
+
+    Every run makes fresh topics; kept, they pile up on the broker (a development broker had
+    20 000 partitions after a few days of runs and took minutes to start). Never raises: the
+    figures are worth more than the clean-up.
+    """
+    from kafka import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(client_id=f"{tag}-clean-up", **client_options(settings))
+        try:
+            names = [name for name in admin.list_topics() if tag in name]
+            if names:
+                admin.delete_topics(names, timeout_ms=60_000)
+        finally:
+            admin.close()
+    except Exception as exc:  # reported, not raised
+        _say(f"could not delete the run's topics ({tag}*): {exc}")
 
 
 def _run_worker_phases(
