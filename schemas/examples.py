@@ -85,7 +85,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "attributes": {"invoice_kind": "monthly"},
     },
     SurveyPrompt: {
-        "schema_version": 1,
+        "schema_version": 2,
         "prompt_id": "6a1e2b3c-4d5e-5f60-8172-839405a6b7c8",
         "user_id": "customer-4711",
         "goal": "download-invoice",
@@ -103,9 +103,14 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "created_at": "2025-01-31T09:30:13Z",
         "expires_at": "2025-01-31T10:00:13Z",
         "event_id": "0f6c2d5e-4a8b-4c1d-9e2f-3a4b5c6d7e8f",
+        "survey": "ces",
+        "follow_ups": [
+            {"band": "negative", "scores": [1, 2], "question": "Wat maakte het moeilijk?"},
+            {"band": "neutral", "scores": [3], "question": "Wat kunnen we doen om dit gemakkelijker te maken?"},
+        ],
     },
     SurveyAnswer: {
-        "schema_version": 1,
+        "schema_version": 2,
         "answer_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
         "prompt_id": "6a1e2b3c-4d5e-5f60-8172-839405a6b7c8",
         "user_id": "customer-4711",
@@ -114,6 +119,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "comment": "Ik moest de factuur in drie menu's zoeken.",
         "answered_at": "2025-01-31T09:31:02+01:00",
         "channel": "web",
+        "survey": "ces",
     },
     PromptEvent: {
         "schema_version": 1,
@@ -126,7 +132,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "channel": "web",
     },
     FeedbackComment: {
-        "schema_version": 1,
+        "schema_version": 2,
         "answer_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
         "prompt_id": "6a1e2b3c-4d5e-5f60-8172-839405a6b7c8",
         "goal": "download-invoice",
@@ -137,6 +143,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "answered_at": "2025-01-31T08:31:02Z",
         "channel": "web",
         "locale": "nl-NL",
+        "survey": "ces",
     },
     GoalSummary: {
         # The worked example of docs/domain.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.

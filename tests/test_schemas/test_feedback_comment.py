@@ -59,3 +59,14 @@ def test_json_schema_rejects_the_same(path, value, in_json_schema, payload, sche
 
 def test_kafka_key_is_the_goal(payload) -> None:
     assert FeedbackComment.model_validate(payload(FeedbackComment)).kafka_key() == "download-invoice"
+
+
+def test_a_version_1_comment_still_loads_as_a_ces_comment(payload) -> None:
+    comment = FeedbackComment.model_validate_json(
+        json.dumps(payload(FeedbackComment, {"schema_version": 1}, drop=["survey"]))
+    )
+    assert comment.schema_version == 1 and comment.survey == "ces"
+    with pytest.raises(ValidationError, match="from schema_version 2 on"):
+        FeedbackComment.model_validate_json(
+            json.dumps(payload(FeedbackComment, {"schema_version": 1, "survey": "nps"}))
+        )

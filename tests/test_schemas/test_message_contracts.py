@@ -30,7 +30,7 @@ ALL = INPUTS + OUTPUTS
 
 REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
     GoalEvent: {"event_id", "type", "goal", "user_id", "occurred_at", "channel", "locale"},
-    SurveyAnswer: {"answer_id", "prompt_id", "user_id", "goal", "score", "answered_at", "channel"},
+    SurveyAnswer: {"answer_id", "prompt_id", "user_id", "goal", "answered_at", "channel"},
     ErasureRequest: {"request_id", "user_id", "requested_at"},
     PromptEvent: {"event_id", "type", "prompt_id", "user_id", "goal", "occurred_at", "channel"},
     SurveyPrompt: {
@@ -101,13 +101,24 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
 
 
 def version_of(model) -> int:
-    """The contract version a model writes: SCHEMA_VERSION, or its own once it moved on (GoalSummary: 4)."""
+    """The contract version a message has without one: what an output writes (SCHEMA_VERSION, or its own
+    once it moved on: GoalSummary 4, SurveyPrompt 2), and 1 for an input (absent means 1)."""
     return model.model_fields["schema_version"].default
 
 
+def newest_version_of(model) -> int:
+    """The newest contract version a model reads (SurveyAnswer reads 1 and 2, writes none)."""
+    (bound,) = [m.le for m in model.model_fields["schema_version"].metadata if getattr(m, "le", None) is not None]
+    return bound
+
+
 def oldest_version_of(model) -> int:
-    """The oldest contract version a model reads (GoalSummary reads 2, 3 and 4)."""
-    return OLDEST_GOAL_SUMMARY_SCHEMA_VERSION if model is GoalSummary else version_of(model)
+    """The oldest contract version a model reads (GoalSummary reads 2, 3 and 4; the others from 1)."""
+    return OLDEST_GOAL_SUMMARY_SCHEMA_VERSION if model is GoalSummary else 1
+
+
+CURRENT_VERSIONS = {GoalSummary: 4, SurveyPrompt: 2, FeedbackComment: 2}
+"""The contracts that moved past SCHEMA_VERSION, at the version they write."""
 
 
 DATETIME_FIELDS: dict[type[BaseModel], list[str]] = {
@@ -144,7 +155,7 @@ def test_every_message_model_is_covered() -> None:
 @pytest.mark.parametrize("model", ALL, ids=_ids)
 def test_example_validates_from_json_bytes(model, payload) -> None:
     message = model.model_validate_json(json.dumps(payload(model)).encode("utf-8"))
-    assert message.schema_version == version_of(model)
+    assert message.schema_version == newest_version_of(model)
 
 
 @pytest.mark.parametrize("model", ALL, ids=_ids)
@@ -227,7 +238,7 @@ def test_python_callers_may_pass_datetime_objects_or_rfc3339_text(payload) -> No
 def test_schema_version_defaults_to_the_current_one(model, payload) -> None:
     message = model.model_validate_json(json.dumps(payload(model, drop=["schema_version"])))
     assert message.schema_version == version_of(model)
-    assert version_of(model) == (4 if model is GoalSummary else SCHEMA_VERSION)
+    assert version_of(model) == CURRENT_VERSIONS.get(model, SCHEMA_VERSION)
     assert SCHEMA_VERSION == 1
 
 
@@ -244,7 +255,7 @@ def test_schema_version_defaults_to_the_current_one(model, payload) -> None:
 )
 def test_unsupported_schema_version_is_rejected(model, version, payload) -> None:
     if version in ("newer", "older"):
-        version = version_of(model) + 1 if version == "newer" else oldest_version_of(model) - 1
+        version = newest_version_of(model) + 1 if version == "newer" else oldest_version_of(model) - 1
         if version < 1:
             pytest.skip("version 1 has no older major")
     with pytest.raises(ValidationError) as info:

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import PromptOutcome, ScaleKind, ScaleLabel, ScaleSpec, SurveyPrompt
+from schemas.survey_prompt import AnswerBand, SurveyKind
 
 # (dotted path, bad value, the JSON Schema rejects it too)
 VIOLATIONS = [
@@ -27,6 +28,9 @@ VIOLATIONS = [
     pytest.param("created_at", "2025-01-31T09:30:13", False, id="created_at-naive"),
     pytest.param("expires_at", "2025-01-31T10:00:13", False, id="expires_at-naive"),
     pytest.param("event_id", "e-1", True, id="event_id-text"),
+    pytest.param("survey", "ces2", True, id="survey-unknown"),
+    pytest.param("follow_ups.0.band", "bad", True, id="follow-up-band-unknown"),
+    pytest.param("follow_ups.0.question", "", True, id="follow-up-question-empty"),
 ]
 
 # Rules across fields: pydantic only (JSON Schema cannot express them).
@@ -38,6 +42,10 @@ RULE_VIOLATIONS = [
     pytest.param({"scale.labels.1.value": 6}, r"label values \[6\] outside 1..5", id="label-above-range"),
     pytest.param({"scale.labels.0.value": 0}, r"label values \[0\] outside 1..5", id="label-below-range"),
     pytest.param({"scale.labels.1.value": 1}, "repeat a point", id="label-repeated"),
+    pytest.param({"follow_ups.0.scores": [1, 3]}, "not distinct points", id="follow-up-bands-overlap"),
+    pytest.param({"follow_ups.0.scores": [0, 1]}, "not distinct points", id="follow-up-score-outside"),
+    pytest.param({"follow_ups.0.scores": []}, "not distinct points", id="follow-up-no-scores"),
+    pytest.param({"schema_version": 1}, "from schema_version 2 on", id="v1-with-follow-ups"),
 ]
 
 
@@ -55,7 +63,28 @@ def test_example_reads_as_expected(payload) -> None:
 
 def test_enum_values() -> None:
     assert [o.value for o in PromptOutcome] == ["completed", "abandoned", "abandoned_inferred"]
-    assert [k.value for k in ScaleKind] == ["five_point", "seven_point", "five_point_inverted", "ten_point", "emoticon"]
+    assert [k.value for k in ScaleKind] == [
+        "five_point",
+        "seven_point",
+        "five_point_inverted",
+        "ten_point",
+        "emoticon",
+        "zero_to_ten",
+        "yes_no",
+    ]
+    assert [k.value for k in SurveyKind] == ["ces", "csat", "nps"]
+    assert [b.value for b in AnswerBand] == ["negative", "neutral", "positive"]
+
+
+def test_a_version_1_prompt_still_loads_as_a_ces_prompt(payload) -> None:
+    prompt = SurveyPrompt.model_validate_json(
+        json.dumps(payload(SurveyPrompt, {"schema_version": 1}, drop=["survey", "follow_ups"]))
+    )
+    assert prompt.schema_version == 1 and prompt.survey is SurveyKind.ces and prompt.follow_ups == []
+    with pytest.raises(ValidationError, match="from schema_version 2 on"):
+        SurveyPrompt.model_validate_json(
+            json.dumps(payload(SurveyPrompt, {"schema_version": 1, "survey": "nps"}, drop=["follow_ups"]))
+        )
 
 
 @pytest.mark.parametrize(("path", "value", "in_json_schema"), VIOLATIONS)

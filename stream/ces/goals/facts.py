@@ -11,15 +11,35 @@ from dataclasses import dataclass
 
 from stream.ces.registry import Sentiment
 
-__all__ = ["AnswerFact", "EffortFact", "Fact", "OutcomeFact", "PromptEventFact", "PromptFact"]
+__all__ = [
+    "HIGH_EFFORT",
+    "NPS",
+    "REST",
+    "AnswerFact",
+    "EffortFact",
+    "Fact",
+    "OutcomeFact",
+    "PromptEventFact",
+    "PromptFact",
+]
+
+
+#: The ``survey`` of a fact about the NPS question asked at a goal's moment; its answers and prompts
+#: are counted apart from the goal's own question (CES or CSAT: any other value).
+NPS = "nps"
+
+#: The NPS answer's group in the split by recent effort: after a high-effort CES answer, or the rest.
+HIGH_EFFORT, REST = "high_effort", "rest"
 
 
 @dataclass(frozen=True, slots=True)
 class AnswerFact:
-    """An accepted answer: ``score`` on the goal's scale, classified as ``sentiment``.
+    """An accepted answer: ``score`` on the prompt's scale, classified as ``sentiment``.
 
     ``outcome`` triggered the prompt; ``channel`` is where the goal was attempted; ``band`` is
-    the duration band of a timed completion (``""``: not timed).
+    the duration band of a timed completion (``""``: not timed). ``survey`` is the question
+    answered (``ces``, ``csat``, or :data:`NPS`); ``effort_group`` of an NPS answer is
+    :data:`HIGH_EFFORT` or :data:`REST` (``""`` for the others).
     """
 
     goal: str
@@ -29,15 +49,18 @@ class AnswerFact:
     outcome: str
     channel: str
     band: str = ""
+    survey: str = "ces"
+    effort_group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class PromptFact:
-    """A prompt sent after ``outcome`` (counted for the response ratio)."""
+    """A prompt sent after ``outcome`` (counted for the response ratio), asking ``survey``."""
 
     goal: str
     at_s: float
     outcome: str
+    survey: str = "ces"
 
 
 @dataclass(frozen=True, slots=True)

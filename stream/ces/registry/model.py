@@ -29,8 +29,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas.common import GoalSlug, Locale
-from schemas.survey_prompt import ScaleKind, ScaleSpec
-from stream.ces.registry.scales import Scale, default_scale
+from schemas.survey_prompt import AnswerBand, FollowUp, ScaleKind, ScaleSpec, SurveyKind
+from stream.ces.registry.scales import FIXED_POSITIVE_KINDS, Scale, default_scale
 
 REQUIRED_LOCALES = ("nl", "en")
 """Every localized text (display name, question, follow-up question, labels) needs these."""
@@ -88,7 +88,35 @@ _DEFAULT_LABELS: dict[str, dict[str, dict[int, str]]] = {
         "en": {1: "Unhappy", 2: "Neutral", 3: "Happy"},
         "nl": {1: "Ongelukkig", 2: "Neutraal", 3: "Vrolijk"},
     },
+    "zero_to_ten": {
+        "en": {0: "Not at all likely", 10: "Extremely likely"},
+        "nl": {0: "Zeer onwaarschijnlijk", 10: "Zeer waarschijnlijk"},
+    },
+    "yes_no": {"en": {0: "No", 1: "Yes"}, "nl": {0: "Nee", 1: "Ja"}},
 }
+
+# CSAT asks about satisfaction, not ease: its own built-in labels where the wording differs.
+_CSAT_LABELS: dict[str, dict[str, dict[int, str]]] = {
+    "five_point": {
+        "en": {1: "Very dissatisfied", 2: "Dissatisfied", 3: "Neutral", 4: "Satisfied", 5: "Very satisfied"},
+        "nl": {1: "Zeer ontevreden", 2: "Ontevreden", 3: "Neutraal", 4: "Tevreden", 5: "Zeer tevreden"},
+    },
+    "seven_point": {
+        "en": {1: "Very dissatisfied", 4: "Neutral", 7: "Very satisfied"},
+        "nl": {1: "Zeer ontevreden", 4: "Neutraal", 7: "Zeer tevreden"},
+    },
+    "ten_point": {
+        "en": {1: "Very dissatisfied", 10: "Very satisfied"},
+        "nl": {1: "Zeer ontevreden", 10: "Zeer tevreden"},
+    },
+}
+
+
+def default_labels(survey: SurveyKind, kind: ScaleKind) -> dict[str, dict[int, str]]:
+    """The built-in labels of a scale kind, in the wording of the survey (satisfaction for CSAT)."""
+    if survey is SurveyKind.csat and kind.value in _CSAT_LABELS:
+        return _CSAT_LABELS[kind.value]
+    return _DEFAULT_LABELS[kind.value]
 
 
 def _problem(field: str, message: str) -> PydanticCustomError:
@@ -142,6 +170,8 @@ class ScaleConfig(_RegistryModel):
     @model_validator(mode="after")
     def _check_points(self) -> ScaleConfig:
         scale = default_scale(self.kind)
+        if self.positive is not None and self.kind in FIXED_POSITIVE_KINDS:
+            raise _problem("positive", f"the {self.kind} scale's positive points are fixed (promoters 9 and 10)")
         if self.positive is not None:
             self._check_positive(scale, frozenset(self.positive))
         if self.labels is not None:
@@ -274,6 +304,41 @@ class MeasuredEffort(_RegistryModel):
         return bounds
 
 
+class FollowUpByBand(_RegistryModel):
+    """The follow-up question per band of the score: a text, ``null`` for no question after that band,
+    or left out for the goal's ``follow_up_question``."""
+
+    negative: _LocalizedText | None = None
+    neutral: _LocalizedText | None = None
+    positive: _LocalizedText | None = None
+
+    _needs_nl_and_en = field_validator("negative", "neutral", "positive")(_require_locales)
+
+
+def _follow_ups(
+    by_band: FollowUpByBand | None, general: Mapping[str, str], scale: Scale, locale: str, fallback: str
+) -> list[FollowUp]:
+    """The prompt's follow-up questions per band; empty when the goal asks one question after any score."""
+    if by_band is None:
+        return []
+    follow_ups = []
+    for sentiment, points in scale.bands().items():
+        band = AnswerBand(sentiment.value)
+        if not points or (band.value in by_band.model_fields_set and getattr(by_band, band.value) is None):
+            continue  # an empty band, or no question after it
+        texts = getattr(by_band, band.value) or general
+        follow_ups.append(FollowUp(band=band, scores=list(points), question=_pick(texts, locale, fallback)))
+    return follow_ups
+
+
+class Budget(_RegistryModel):
+    """At most ``max_prompts`` prompts per user in ``period_seconds``, across every goal and survey kind
+    (on top of the cooldowns). A goal's own budget applies to the prompts asked at its moments."""
+
+    max_prompts: Annotated[int, Field(ge=1, le=64)]
+    period_seconds: _PositiveSeconds = 30 * 86400.0
+
+
 class GoalConfig(_RegistryModel):
     """One goal: its texts per locale, scale, target, triggers, sampling and timings."""
 
@@ -294,6 +359,15 @@ class GoalConfig(_RegistryModel):
     max_event_age_seconds: _PositiveSeconds = 300.0
     """Goal events older than this (relative to processing time) are too old to ask about."""
     locale_fallback: Locale = "en"
+    survey: Literal["ces", "csat"] = "ces"
+    """The goal's own question: CES (how easy) or CSAT (how satisfied); NPS is asked at its moments
+    (``nps_moment``), not instead of a kind."""
+    follow_up_by_band: FollowUpByBand | None = None
+    """Follow-up questions per band of the score; None: ``follow_up_question`` after any score."""
+    budget: Budget | None = None
+    """The user's survey budget at this goal's moments; None: only the cooldowns limit."""
+    nps_moment: bool = False
+    """A completion of this goal is a good moment to ask the registry's NPS question (never an exit)."""
 
     _scale: Scale = PrivateAttr()
     # Prompts reuse one ScaleSpec per locale (building it is a third of a prompt's cost).
@@ -313,6 +387,11 @@ class GoalConfig(_RegistryModel):
 
     def model_post_init(self, context: Any, /) -> None:
         self._scale = _scale_of(self.scale)
+
+    @property
+    def survey_kind(self) -> SurveyKind:
+        """The goal's own question as a :class:`SurveyKind` (ces or csat)."""
+        return SurveyKind(self.survey)
 
     def start_kept_seconds(self) -> float | None:
         """How long a ``started`` event of this goal is remembered; None when starts are not tracked.
@@ -346,6 +425,10 @@ class GoalConfig(_RegistryModel):
         """Return the follow-up (open) question in a locale, with the fallback of :meth:`question_for`."""
         return _pick(self.follow_up_question, locale, self.locale_fallback)
 
+    def follow_ups_for(self, locale: str) -> list[FollowUp]:
+        """Return the follow-up questions per band in a locale; empty without ``follow_up_by_band``."""
+        return _follow_ups(self.follow_up_by_band, self.follow_up_question, self._scale, locale, self.locale_fallback)
+
     def scale_spec_for(self, locale: str) -> ScaleSpec:
         """Describe the goal's scale for a prompt in a locale.
 
@@ -355,7 +438,11 @@ class GoalConfig(_RegistryModel):
         """
         spec = self._scale_specs.get(locale)
         if spec is None:
-            labels = self.scale.labels if self.scale.labels is not None else _DEFAULT_LABELS[self.scale.kind]
+            labels = (
+                self.scale.labels
+                if self.scale.labels is not None
+                else default_labels(self.survey_kind, self.scale.kind)
+            )
             if len(self._scale_specs) >= 256:  # locales come from events: keep the cache bounded
                 self._scale_specs.clear()
             spec = self._scale_specs[locale] = self._scale.to_spec(_pick(labels, locale, self.locale_fallback))
@@ -379,8 +466,80 @@ class Defaults(_RegistryModel):
     alerting: Alerting | None = None
     measured_effort: MeasuredEffort | None = None
     enabled: bool | None = None
+    survey: Literal["ces", "csat"] | None = None
+    follow_up_by_band: FollowUpByBand | None = None
+    budget: Budget | None = None
 
     _needs_nl_and_en = field_validator("follow_up_question")(_require_locales)
+
+
+class HighEffortSplit(_RegistryModel):
+    """NPS of users with a recent high-effort CES answer against the rest."""
+
+    window_seconds: _PositiveSeconds = 30 * 86400.0
+    """A negative (high-effort) CES answer this long before an NPS answer puts it in the high-effort group."""
+    min_answers: Annotated[int, Field(ge=1)] = 30
+    """NPS answers each group needs before the split is shown."""
+
+
+class NpsConfig(_RegistryModel):
+    """The Net Promoter Score question: relational, asked per user at most once per ``period_seconds``,
+    after a completion of a goal marked ``nps_moment``, never right after an exit."""
+
+    enabled: bool = True
+    question: _LocalizedText
+    follow_up_question: _LocalizedText
+    follow_up_by_band: FollowUpByBand | None = None
+    """Per band (detractors: negative, passives: neutral, promoters: positive); as for a goal."""
+    labels: dict[Locale, dict[int, _LabelText]] | None = None
+    """Labels of the 0..10 points per locale; None: the built-in ones (0 and 10)."""
+    period_seconds: _PositiveSeconds = 90 * 86400.0
+    sampling: Sampling = Sampling(rate=1.0)
+    """Which users are asked when NPS is due (a fixed rate; sticky per user)."""
+    prompt_expiry_seconds: _PositiveSeconds = 1800.0
+    priority: Literal["nps", "goal"] = "nps"
+    """When NPS is due at a moment the goal would ask its own question too: which one is asked."""
+    high_effort: HighEffortSplit = HighEffortSplit()
+    locale_fallback: Locale = "en"
+
+    _scale: Scale = PrivateAttr(default_factory=lambda: default_scale(ScaleKind.zero_to_ten))
+    _scale_specs: dict[str, ScaleSpec] = PrivateAttr(default_factory=dict)
+
+    _needs_nl_and_en = field_validator("question", "follow_up_question")(_require_locales)
+
+    @model_validator(mode="after")
+    def _check(self) -> NpsConfig:
+        if self.sampling.rate is None:
+            raise _problem("sampling", "NPS samples users at a fixed rate, not to a daily target")
+        if self.labels is not None:
+            _require_labels(self.labels)
+            for locale, labels in self.labels.items():
+                outside = sorted(value for value in labels if not self._scale.contains(value))
+                if outside:
+                    raise _problem(f"labels.{locale}", _not_points(outside, self._scale))
+        return self
+
+    def scale_obj(self) -> Scale:
+        """The NPS scale: 0..10, promoters 9-10, detractors 0-6."""
+        return self._scale
+
+    def question_for(self, locale: str) -> str:
+        return _pick(self.question, locale, self.locale_fallback)
+
+    def follow_up_for(self, locale: str) -> str:
+        return _pick(self.follow_up_question, locale, self.locale_fallback)
+
+    def follow_ups_for(self, locale: str) -> list[FollowUp]:
+        return _follow_ups(self.follow_up_by_band, self.follow_up_question, self._scale, locale, self.locale_fallback)
+
+    def scale_spec_for(self, locale: str) -> ScaleSpec:
+        spec = self._scale_specs.get(locale)
+        if spec is None:
+            labels = self.labels if self.labels is not None else _DEFAULT_LABELS["zero_to_ten"]
+            if len(self._scale_specs) >= 256:  # locales come from events: keep the cache bounded
+                self._scale_specs.clear()
+            spec = self._scale_specs[locale] = self._scale.to_spec(_pick(labels, locale, self.locale_fallback))
+        return spec
 
 
 class GoalRegistry(_RegistryModel):
@@ -389,6 +548,8 @@ class GoalRegistry(_RegistryModel):
     version: Literal[1]
     defaults: Defaults = Defaults()
     goals: Annotated[tuple[GoalConfig, ...], Field(strict=False)]
+    nps: NpsConfig | None = None
+    """The NPS question, asked at the completions of goals marked ``nps_moment``; None: no NPS."""
 
     _by_slug: dict[str, GoalConfig] = PrivateAttr()
 
@@ -422,6 +583,11 @@ class GoalRegistry(_RegistryModel):
                     f"goals.{index}.slug", f"duplicate slug, already used by goals[{first_index[goal.slug]}]"
                 )
             first_index[goal.slug] = index
+        moments = [goal.slug for goal in self.goals if goal.nps_moment]
+        if self.nps is not None and self.nps.enabled and not moments:
+            raise _problem("nps", "no goal is marked nps_moment: NPS would never be asked")
+        if self.nps is None and moments:
+            raise _problem(f"goals.{self.slugs.index(moments[0])}.nps_moment", "the registry has no nps question")
         return self
 
     def model_post_init(self, context: Any, /) -> None:
@@ -440,3 +606,8 @@ class GoalRegistry(_RegistryModel):
     def user_cooldown_seconds(self) -> float:
         """After any prompt, the user is not asked about any goal for this long."""
         return self.defaults.user_cooldown_seconds
+
+    @property
+    def nps_enabled(self) -> NpsConfig | None:
+        """The NPS question when it is asked (configured and enabled), else None."""
+        return self.nps if self.nps is not None and self.nps.enabled else None

@@ -34,6 +34,9 @@ class Scale:
     max_score: int
     inverted: bool
     positive: frozenset[int]
+    negative: frozenset[int] | None = None
+    """The negative points when the kind fixes them (NPS: the detractors, 0..6); None: the points on the
+    difficult side of the neutral point."""
 
     def __post_init__(self) -> None:
         if self.min_score >= self.max_score:
@@ -80,8 +83,19 @@ class Scale:
             raise ValueError(f"{score!r} is not a point of the {self.kind} scale ({self.min_score}..{self.max_score})")
         if score in self.positive:
             return Sentiment.positive
+        if self.negative is not None:
+            return Sentiment.negative if score in self.negative else Sentiment.neutral
         difficult = score > self.neutral_point if self.inverted else score < self.neutral_point
         return Sentiment.negative if difficult else Sentiment.neutral
+
+    def bands(self) -> dict[Sentiment, tuple[int, ...]]:
+        """The points of each band (negative, neutral, positive), lowest first; a band may be empty."""
+        bands: dict[Sentiment, list[int]] = {
+            sentiment: [] for sentiment in (Sentiment.negative, Sentiment.neutral, Sentiment.positive)
+        }
+        for point in self.points:
+            bands[self.classify(point)].append(point)
+        return {sentiment: tuple(points) for sentiment, points in bands.items()}
 
     def to_spec(self, labels: Mapping[int, str]) -> ScaleSpec:
         """Describe the scale for a survey prompt.
@@ -111,10 +125,28 @@ _DEFAULT_SCALE_TABLE: dict[str, tuple[int, int, bool, frozenset[int]]] = {
     "five_point_inverted": (1, 5, True, frozenset({1, 2})),
     "ten_point": (1, 10, False, frozenset({8, 9, 10})),
     "emoticon": (1, 3, False, frozenset({3})),
+    # NPS: promoters 9-10, passives 7-8, detractors 0-6 (below the midpoint would make 5 and 6 passives).
+    "zero_to_ten": (0, 10, False, frozenset({9, 10})),
+    "yes_no": (0, 1, False, frozenset({1})),
 }
+_FIXED_NEGATIVE: dict[str, frozenset[int]] = {"zero_to_ten": frozenset(range(7))}
+"""Kinds whose negative points are fixed, not the difficult side of the midpoint."""
+FIXED_POSITIVE_KINDS = frozenset({ScaleKind.zero_to_ten})
+"""Kinds whose positive points are part of their definition (NPS promoters), not configurable."""
+
 _DEFAULT_SCALES: dict[ScaleKind, Scale] = {
-    ScaleKind(kind): Scale(ScaleKind(kind), *row) for kind, row in _DEFAULT_SCALE_TABLE.items()
+    ScaleKind(kind): Scale(ScaleKind(kind), *row, negative=_FIXED_NEGATIVE.get(kind))
+    for kind, row in _DEFAULT_SCALE_TABLE.items()
 }
+
+
+def scale_of(kind: str, min_score: int, max_score: int, inverted: bool, positive: frozenset[int]) -> Scale:
+    """Rebuild a scale from its stored parts (a pending prompt keeps them), with the kind's fixed
+    negative points if it has them.
+
+    :raises ValueError: for an unknown kind or points outside the range.
+    """
+    return Scale(ScaleKind(kind), min_score, max_score, inverted, positive, _FIXED_NEGATIVE.get(str(kind)))
 
 
 def default_scale(kind: ScaleKind) -> Scale:

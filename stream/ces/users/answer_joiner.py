@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from schemas.dead_letter import DeadLetterReason
 from schemas.feedback_comment import FeedbackComment
 from schemas.survey_answer import SurveyAnswer
-from schemas.survey_prompt import PromptOutcome, ScaleKind
+from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals import AnswerFact
 from stream.ces.registry import Scale, Sentiment
+from stream.ces.registry.scales import scale_of
 from stream.ces.users.prompt_records import AnsweredPrompt, PendingPrompt
 from stream.ces.users.state import ANSWER_GRACE_S, UserState
 
@@ -171,7 +172,7 @@ def _scale_of(pending: PendingPrompt) -> Scale:
 @functools.lru_cache(maxsize=256)
 def _scale(kind: str, min_score: int, max_score: int, inverted: bool, positive: tuple[int, ...]) -> Scale:
     # A handful of distinct scales, one per answer: build (and check) each once.
-    return Scale(ScaleKind(kind), min_score, max_score, inverted, frozenset(positive))
+    return scale_of(kind, min_score, max_score, inverted, frozenset(positive))
 
 
 def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:

@@ -15,9 +15,26 @@ from typing import Any
 UNKNOWN_CHANNEL = ""
 
 
+#: The survey of records written before survey kinds existed: they were all CES.
+OLD_SURVEY = "ces"
+
+
 def channel_in(rest: list[Any]) -> str:
     """The channel at the head of a record's trailing elements, :data:`UNKNOWN_CHANNEL` without one."""
     return str(rest[0]) if rest else UNKNOWN_CHANNEL
+
+
+def trailing(values: list[Any], defaults: list[Any]) -> list[Any]:
+    """A record's optional trailing elements, without the defaults at the end (most records have none)."""
+    end = len(values)
+    while end and values[end - 1] == defaults[end - 1]:
+        end -= 1
+    return values[:end]
+
+
+def trailing_at(rest: list[Any], index: int, default: Any) -> Any:
+    """The trailing element at ``index``, or ``default`` when the record is shorter (older or trimmed)."""
+    return rest[index] if len(rest) > index else default
 
 
 @dataclass(slots=True)
@@ -42,6 +59,7 @@ class PendingPrompt:
         in records written before channels were kept.
     :param effort_band: the duration band of a timed completion (its answer counts there too);
         ``""`` when the attempt was not timed.
+    :param survey: the question asked (``SurveyKind`` value): the goal's own, or ``nps`` at its moment.
     """
 
     goal: str
@@ -57,6 +75,7 @@ class PendingPrompt:
     event_id: str
     channel: str = UNKNOWN_CHANNEL
     effort_band: str = ""
+    survey: str = OLD_SURVEY
 
     def to_json_obj(self) -> list[Any]:
         obj = [
@@ -73,9 +92,8 @@ class PendingPrompt:
             self.event_id,
             self.channel,
         ]
-        if self.effort_band:  # timed completions only
-            obj.append(self.effort_band)
-        return obj
+        # Optional parts (timed completions, other surveys than CES) only where they are set.
+        return obj + trailing([self.effort_band, self.survey], ["", OLD_SURVEY])
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> PendingPrompt:
@@ -93,7 +111,8 @@ class PendingPrompt:
             str(locale),
             str(event_id),
             channel_in(rest),
-            str(rest[1]) if len(rest) > 1 else "",
+            str(trailing_at(rest, 1, "")),
+            str(trailing_at(rest, 2, OLD_SURVEY)),
         )
 
 
@@ -113,6 +132,10 @@ class AnsweredPrompt:
     :param channel: channel the answer was counted under (:data:`UNKNOWN_CHANNEL` in records
         written before channels were kept).
     :param effort_band: the duration band the answer was counted under (``""``: not timed).
+    :param survey: the question answered (``SurveyKind`` value).
+    :param effort_group: an NPS answer's group in the split by recent effort (``""`` for others).
+    :param comment_id: the comment-only record joined to this answer (sent after the score), ``""``: none.
+    :param comment_offset: its source offset (the comment is re-sent when that record is replayed).
     """
 
     answer_id: str
@@ -126,6 +149,10 @@ class AnsweredPrompt:
     recorded_at_s: float
     channel: str = UNKNOWN_CHANNEL
     effort_band: str = ""
+    survey: str = OLD_SURVEY
+    effort_group: str = ""
+    comment_id: str = ""
+    comment_offset: int = -1
 
     def to_json_obj(self) -> list[Any]:
         obj = [
@@ -140,9 +167,8 @@ class AnsweredPrompt:
             self.recorded_at_s,
             self.channel,
         ]
-        if self.effort_band:  # timed completions only
-            obj.append(self.effort_band)
-        return obj
+        parts = [self.effort_band, self.survey, self.effort_group, self.comment_id, self.comment_offset]
+        return obj + trailing(parts, ["", OLD_SURVEY, "", "", -1])
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> AnsweredPrompt:
@@ -158,7 +184,11 @@ class AnsweredPrompt:
             str(locale),
             float(recorded),
             channel_in(rest),
-            str(rest[1]) if len(rest) > 1 else "",
+            str(trailing_at(rest, 1, "")),
+            str(trailing_at(rest, 2, OLD_SURVEY)),
+            str(trailing_at(rest, 3, "")),
+            str(trailing_at(rest, 4, "")),
+            int(trailing_at(rest, 5, -1)),
         )
 
 
@@ -189,6 +219,7 @@ class PromptDisplay:
     :param recorded_at_s: ``now_s`` of the last event recorded (for pruning).
     :param shown: the ``shown`` event counted, if any.
     :param dismissed: the ``dismissed`` event counted, if any.
+    :param survey: the prompt's question (``SurveyKind`` value).
     """
 
     goal: str
@@ -196,23 +227,26 @@ class PromptDisplay:
     recorded_at_s: float
     shown: RecordedPromptEvent | None = None
     dismissed: RecordedPromptEvent | None = None
+    survey: str = OLD_SURVEY
 
     def to_json_obj(self) -> list[Any]:
-        return [
+        obj = [
             self.goal,
             self.expires_at_s,
             self.recorded_at_s,
             None if self.shown is None else self.shown.to_json_obj(),
             None if self.dismissed is None else self.dismissed.to_json_obj(),
         ]
+        return obj + trailing([self.survey], [OLD_SURVEY])
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> PromptDisplay:
-        goal, expires_at_s, recorded_at_s, shown, dismissed = obj
+        goal, expires_at_s, recorded_at_s, shown, dismissed, *rest = obj
         return cls(
             str(goal),
             float(expires_at_s),
             float(recorded_at_s),
             None if shown is None else RecordedPromptEvent.from_json_obj(shown),
             None if dismissed is None else RecordedPromptEvent.from_json_obj(dismissed),
+            str(trailing_at(rest, 0, OLD_SURVEY)),
         )

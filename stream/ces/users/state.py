@@ -20,11 +20,14 @@ from typing import Any
 import orjson
 
 from stream.ces.users.prompt_records import (
+    OLD_SURVEY,
     UNKNOWN_CHANNEL,
     AnsweredPrompt,
     PendingPrompt,
     PromptDisplay,
     channel_in,
+    trailing,
+    trailing_at,
 )
 
 #: Seconds after a prompt's expiry within which an answer still counts (clock skew, slow networks).
@@ -43,6 +46,7 @@ MAX_PENDING = 32
 MAX_OPEN_GOALS = 64
 MAX_GOAL_STAMPS = 256
 MAX_DISPLAYS = 256
+MAX_BUDGET_STAMPS = 64  # the largest budget a goal may set
 
 _FORMAT_VERSION = 1
 
@@ -125,6 +129,7 @@ class SeenEvent:
     :param retried: for a timed completion, whether the attempt had more than one start.
     :param channel: the channel of an inferred abandonment's attempt (its outcome's stratum, when its
         expiry is replayed); ``""`` otherwise: a goal event delivered again brings its own.
+    :param survey: the question of the prompt made (``SurveyKind`` value).
     """
 
     offset: int
@@ -138,6 +143,7 @@ class SeenEvent:
     duration_s: float | None = None
     retried: bool = False
     channel: str = ""
+    survey: str = OLD_SURVEY
 
     def to_json_obj(self) -> list[Any]:
         obj = [
@@ -150,11 +156,10 @@ class SeenEvent:
             self.expired_offset,
             self.recorded_at_s,
         ]
-        if self.channel:  # outcomes only: a started event records none
-            obj += [self.duration_s, int(self.retried), self.channel]
-        elif self.duration_s is not None:
-            obj += [self.duration_s, int(self.retried)]
-        return obj
+        # Timed completions, expiries (their channel) and other surveys than CES only.
+        return obj + trailing(
+            [self.duration_s, int(self.retried), self.channel, self.survey], [None, 0, "", OLD_SURVEY]
+        )
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> SeenEvent:
@@ -169,8 +174,9 @@ class SeenEvent:
             None if expired_offset is None else int(expired_offset),
             float(recorded),
             None if not rest or rest[0] is None else float(rest[0]),
-            bool(rest[1]) if len(rest) > 1 else False,
-            str(rest[2]) if len(rest) > 2 else "",
+            bool(trailing_at(rest, 1, False)),
+            str(trailing_at(rest, 2, "")),
+            str(trailing_at(rest, 3, OLD_SURVEY)),
         )
 
 
@@ -188,6 +194,10 @@ class UserState:
     :param displays: prompts the app reported shown or dismissed, by prompt id.
     :param dismissed_by_goal: event time of the dismissal of the user's latest prompt per goal
         (the cooldown after a dismissal); dropped when the goal prompts again.
+    :param prompt_stamps: event times of the user's prompts of every kind, oldest first (the survey budget).
+    :param last_nps_at_s: event time of the user's last NPS prompt (NPS is asked once per period).
+    :param high_effort_at_s: answer time of the user's latest negative (high-effort) CES answer, for the
+        split of NPS by recent effort.
     """
 
     last_prompt_at_s: float | None = None
@@ -199,6 +209,9 @@ class UserState:
     last_offset: int = -1
     displays: dict[str, PromptDisplay] = field(default_factory=dict)
     dismissed_by_goal: dict[str, float] = field(default_factory=dict)
+    prompt_stamps: list[float] = field(default_factory=list)
+    last_nps_at_s: float | None = None
+    high_effort_at_s: float | None = None
 
     def note_offset(self, offset: int) -> None:
         """Remember ``offset`` as processed (keeps the highest)."""
@@ -216,7 +229,23 @@ class UserState:
             and not self.seen_events
             and not self.displays
             and not self.dismissed_by_goal
+            and not self.prompt_stamps
+            and self.last_nps_at_s is None
+            and self.high_effort_at_s is None
         )
+
+    def prompts_since(self, since_s: float) -> int:
+        """How many of the user's prompts (any goal, any kind) were at or after ``since_s``."""
+        return sum(1 for at_s in self.prompt_stamps if at_s >= since_s)
+
+    def stamp_prompt(self, at_s: float) -> None:
+        """Remember a prompt at event time ``at_s`` for the survey budget (kept in time order)."""
+        stamps = self.prompt_stamps
+        stamps.append(at_s)
+        if len(stamps) > 1 and stamps[-2] > at_s:
+            stamps.sort()
+        if len(stamps) > MAX_BUDGET_STAMPS:
+            del stamps[: len(stamps) - MAX_BUDGET_STAMPS]
 
     def prune(
         self,
@@ -226,6 +255,9 @@ class UserState:
         answer_grace_s: float = ANSWER_GRACE_S,
         answered_keep_s: float = ANSWERED_KEEP_S,
         seen_keep_s: float = SEEN_EVENTS_KEEP_S,
+        budget_keep_s: float = 0.0,
+        nps_keep_s: float = 0.0,
+        high_effort_keep_s: float = 0.0,
     ) -> None:
         """Drop what no decision can need any more, then cap every collection.
 
@@ -236,6 +268,9 @@ class UserState:
         :param answered_keep_s: how long answered prompt ids are kept.
         :param seen_keep_s: how long decided goal-event ids are kept (and the longest an
             open goal may stay past its deadline without being expired).
+        :param budget_keep_s: the longest survey budget period (prompt stamps older than it count nowhere).
+        :param nps_keep_s: the NPS period (an older NPS prompt no longer holds NPS back).
+        :param high_effort_keep_s: how long a high-effort CES answer puts NPS answers in its group.
         """
         if self.last_prompt_at_s is not None and self.last_prompt_at_s < now_s - cooldown_keep_s:
             self.last_prompt_at_s = None
@@ -270,6 +305,12 @@ class UserState:
                 key=lambda d: d.recorded_at_s,
                 limit=MAX_DISPLAYS,
             )
+        if self.prompt_stamps and self.prompt_stamps[0] < now_s - budget_keep_s:
+            self.prompt_stamps = [at_s for at_s in self.prompt_stamps if at_s >= now_s - budget_keep_s]
+        if self.last_nps_at_s is not None and self.last_nps_at_s < now_s - nps_keep_s:
+            self.last_nps_at_s = None
+        if self.high_effort_at_s is not None and self.high_effort_at_s < now_s - high_effort_keep_s:
+            self.high_effort_at_s = None
         if self.dismissed_by_goal:
             self.dismissed_by_goal = _newest(
                 {goal: at_s for goal, at_s in self.dismissed_by_goal.items() if at_s >= now_s - cooldown_keep_s},
@@ -282,7 +323,8 @@ class UserState:
 
         Keys: ``v`` format version, ``lp`` last prompt, ``lg`` last prompt per goal,
         ``og`` open goals (``oe``: those kept for measured effort only), ``pp`` pending prompts, ``an`` answered,
-        ``se`` seen events, ``lo`` last offset, ``pd`` prompts shown or dismissed, ``dg`` dismissals per goal.
+        ``se`` seen events, ``lo`` last offset, ``pd`` prompts shown or dismissed, ``dg`` dismissals per goal,
+        ``ps`` prompt stamps (the survey budget), ``ln`` last NPS prompt, ``he`` latest high-effort CES answer.
         Entries are positional lists (see each class's ``to_json_obj``).
         """
         obj: dict[str, Any] = {"v": _FORMAT_VERSION}
@@ -311,6 +353,12 @@ class UserState:
             obj["pd"] = {pid: d.to_json_obj() for pid, d in self.displays.items()}
         if self.dismissed_by_goal:
             obj["dg"] = dict(self.dismissed_by_goal)
+        if self.prompt_stamps:
+            obj["ps"] = list(self.prompt_stamps)
+        if self.last_nps_at_s is not None:
+            obj["ln"] = self.last_nps_at_s
+        if self.high_effort_at_s is not None:
+            obj["he"] = self.high_effort_at_s
         return obj
 
     def to_bytes(self) -> bytes:
@@ -350,6 +398,9 @@ class UserState:
                 last_offset=int(obj.get("lo", -1)),
                 displays={str(p): PromptDisplay.from_json_obj(v) for p, v in obj.get("pd", {}).items()},
                 dismissed_by_goal={str(g): float(t) for g, t in obj.get("dg", {}).items()},
+                prompt_stamps=[float(t) for t in obj.get("ps", ())],
+                last_nps_at_s=None if obj.get("ln") is None else float(obj["ln"]),
+                high_effort_at_s=None if obj.get("he") is None else float(obj["he"]),
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed user state: {exc}") from exc

@@ -17,14 +17,18 @@ DEFAULT_CLASSES = {
     "seven_point": [NEG, NEG, NEG, NEU, POS, POS, POS],
     "ten_point": [NEG, NEG, NEG, NEG, NEG, NEU, NEU, POS, POS, POS],
     "emoticon": [NEG, NEU, POS],
+    # NPS: detractors 0-6, passives 7-8, promoters 9-10 (fixed, not the midpoint rule).
+    "zero_to_ten": [NEG] * 7 + [NEU, NEU, POS, POS],
+    "yes_no": [NEG, POS],
 }
+LOWEST = {"zero_to_ten": 0, "yes_no": 0}
 
 
 def _table(classes_by_kind: dict[str, list[Sentiment]]) -> list[tuple[str, int, Sentiment]]:
     return [
         (kind, score, expected)
         for kind, classes in classes_by_kind.items()
-        for score, expected in enumerate(classes, start=1)
+        for score, expected in enumerate(classes, start=LOWEST.get(kind, 1))
     ]
 
 
@@ -35,6 +39,21 @@ def test_default_scale_classifies_every_point(kind: str, score: int, expected: S
 
 def test_table_covers_every_scale_kind() -> None:
     assert set(DEFAULT_CLASSES) == {kind.value for kind in ScaleKind}
+
+
+@pytest.mark.parametrize("kind", list(DEFAULT_CLASSES))
+def test_bands_hold_every_point_once_by_its_class(kind: str) -> None:
+    scale = default_scale(ScaleKind(kind))
+    bands = scale.bands()
+    assert sorted(p for points in bands.values() for p in points) == list(scale.points)
+    assert all(scale.classify(p) is band for band, points in bands.items() for p in points)
+
+
+def test_a_stored_nps_scale_keeps_its_fixed_detractors() -> None:
+    from stream.ces.registry.scales import scale_of
+
+    stored = scale_of("zero_to_ten", 0, 10, False, frozenset({9, 10}))
+    assert [stored.classify(p) for p in stored.points] == DEFAULT_CLASSES["zero_to_ten"]
 
 
 @pytest.mark.parametrize(
