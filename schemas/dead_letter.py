@@ -57,6 +57,8 @@ class DeadLetterReason(StrEnum):
     """The record is larger than ces-stream accepts."""
     expired_prompt = "expired_prompt"
     """The answer or prompt event came after the prompt expired."""
+    no_score = "no_score"
+    """A comment-only answer record (schema_version 2) for a prompt that has no score yet: send the score first."""
     processing_error = "processing_error"
     """ces-stream failed on this record (a bug): it is kept here instead of stopping the worker."""
 

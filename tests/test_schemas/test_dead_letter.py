@@ -59,7 +59,7 @@ def _dead_letter(key: bytes | None, value: bytes, detail: str = "x") -> DeadLett
 def test_reasons() -> None:
     assert [r.value for r in DeadLetterReason] == [
         "not_json", "schema_violation", "unknown_goal", "score_out_of_range", "unknown_prompt", "duplicate",
-        "future_timestamp", "too_late", "oversize", "expired_prompt", "processing_error",
+        "future_timestamp", "too_late", "oversize", "expired_prompt", "no_score", "processing_error",
     ]  # fmt: skip
 
 

@@ -15,182 +15,69 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
-    StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from schemas.common import GoalSlug, Locale
 from schemas.survey_prompt import AnswerBand, FollowUp, ScaleKind, ScaleSpec, SurveyKind
+from stream.ces.registry.base import (
+    DEFAULT_LABELS,
+    LabelText,
+    LocalizedText,
+    PositiveSeconds,
+    Ratio,
+    RegistryModel,
+    Seconds,
+    default_labels,
+    not_points,
+    pick,
+    problem,
+    require_labels,
+    require_locales,
+    span,
+)
 from stream.ces.registry.scales import FIXED_POSITIVE_KINDS, Scale, default_scale
 
-REQUIRED_LOCALES = ("nl", "en")
-"""Every localized text (display name, question, follow-up question, labels) needs these."""
 
-_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-_LabelText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-_LocalizedText = dict[Locale, _Text]
-_Ratio = Annotated[float, Field(ge=0, le=1)]
-_PositiveSeconds = Annotated[float, Field(gt=0)]
-_Seconds = Annotated[float, Field(ge=0)]
-
-# Used when a goal's scale gives no labels: kind -> language -> point -> label.
-# Wording follows the seeds ("Zeer moeilijk (1) .. Zeer gemakkelijk (5)", "1 = zeer weinig, 5 = zeer veel").
-_DEFAULT_LABELS: dict[str, dict[str, dict[int, str]]] = {
-    "five_point": {
-        "en": {1: "Very difficult", 2: "Somewhat difficult", 3: "Neutral", 4: "Somewhat easy", 5: "Very easy"},
-        "nl": {
-            1: "Zeer moeilijk",
-            2: "Enigszins moeilijk",
-            3: "Neutraal",
-            4: "Enigszins gemakkelijk",
-            5: "Zeer gemakkelijk",
-        },
-    },
-    "seven_point": {
-        "en": {
-            1: "Very difficult",
-            2: "Difficult",
-            3: "Somewhat difficult",
-            4: "Neutral",
-            5: "Somewhat easy",
-            6: "Easy",
-            7: "Very easy",
-        },
-        "nl": {
-            1: "Zeer moeilijk",
-            2: "Moeilijk",
-            3: "Enigszins moeilijk",
-            4: "Neutraal",
-            5: "Enigszins gemakkelijk",
-            6: "Gemakkelijk",
-            7: "Zeer gemakkelijk",
-        },
-    },
-    "five_point_inverted": {
-        "en": {1: "Very little effort", 2: "Little effort", 3: "Some effort", 4: "Much effort", 5: "Very much effort"},
-        "nl": {1: "Zeer weinig moeite", 2: "Weinig moeite", 3: "Enige moeite", 4: "Veel moeite", 5: "Zeer veel moeite"},
-    },
-    # Numeric scales label only their ends.
-    "ten_point": {
-        "en": {1: "Very difficult", 10: "Very easy"},
-        "nl": {1: "Zeer moeilijk", 10: "Zeer gemakkelijk"},
-    },
-    "emoticon": {
-        "en": {1: "Unhappy", 2: "Neutral", 3: "Happy"},
-        "nl": {1: "Ongelukkig", 2: "Neutraal", 3: "Vrolijk"},
-    },
-    "zero_to_ten": {
-        "en": {0: "Not at all likely", 10: "Extremely likely"},
-        "nl": {0: "Zeer onwaarschijnlijk", 10: "Zeer waarschijnlijk"},
-    },
-    "yes_no": {"en": {0: "No", 1: "Yes"}, "nl": {0: "Nee", 1: "Ja"}},
-}
-
-# CSAT asks about satisfaction, not ease: its own built-in labels where the wording differs.
-_CSAT_LABELS: dict[str, dict[str, dict[int, str]]] = {
-    "five_point": {
-        "en": {1: "Very dissatisfied", 2: "Dissatisfied", 3: "Neutral", 4: "Satisfied", 5: "Very satisfied"},
-        "nl": {1: "Zeer ontevreden", 2: "Ontevreden", 3: "Neutraal", 4: "Tevreden", 5: "Zeer tevreden"},
-    },
-    "seven_point": {
-        "en": {1: "Very dissatisfied", 4: "Neutral", 7: "Very satisfied"},
-        "nl": {1: "Zeer ontevreden", 4: "Neutraal", 7: "Zeer tevreden"},
-    },
-    "ten_point": {
-        "en": {1: "Very dissatisfied", 10: "Very satisfied"},
-        "nl": {1: "Zeer ontevreden", 10: "Zeer tevreden"},
-    },
-}
-
-
-def default_labels(survey: SurveyKind, kind: ScaleKind) -> dict[str, dict[int, str]]:
-    """The built-in labels of a scale kind, in the wording of the survey (satisfaction for CSAT)."""
-    if survey is SurveyKind.csat and kind.value in _CSAT_LABELS:
-        return _CSAT_LABELS[kind.value]
-    return _DEFAULT_LABELS[kind.value]
-
-
-def _problem(field: str, message: str) -> PydanticCustomError:
-    """An error for a field below the validator's own location (``field`` is a dotted path, may be "")."""
-    return PydanticCustomError("registry", "{detail}", {"field": field, "detail": message})
-
-
-def _require_locales(texts: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    if texts is not None:
-        missing = [locale for locale in REQUIRED_LOCALES if locale not in texts]
-        if missing:
-            raise _problem("", f"missing the {' and '.join(missing)} text (nl and en are required)")
-    return texts
-
-
-_T = TypeVar("_T")
-
-
-def _pick(texts: Mapping[str, _T], locale: str, fallback: str) -> _T:
-    """Exact locale, then its language ("nl" of "nl-NL"), then the fallback, then en (always present)."""
-    for candidate in (locale, locale.split("-", 1)[0], fallback, "en"):
-        if candidate in texts:
-            return texts[candidate]
-    raise KeyError(f"no text for locale {locale!r}")
-
-
-class _RegistryModel(BaseModel):
-    # Strict: the file is YAML with native types, so "0.25" for a rate is a mistake, not a number.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-def _span(scale: Scale) -> str:
-    return f"the {scale.kind} scale ({scale.min_score}..{scale.max_score})"
-
-
-def _not_points(values: list[int], scale: Scale) -> str:
-    listed = ", ".join(str(value) for value in values)
-    verb = "is not a point" if len(values) == 1 else "are not points"
-    return f"{listed} {verb} of {_span(scale)}"
-
-
-class ScaleConfig(_RegistryModel):
+class ScaleConfig(RegistryModel):
     """A goal's scale: its kind, which points count as positive, and optional labels per locale."""
 
     kind: Annotated[ScaleKind, Field(strict=False)]
     positive: list[int] | None = None
     """Positive (low-effort) points; None means the kind's default (docs/domain.md)."""
-    labels: dict[Locale, dict[int, _LabelText]] | None = None
+    labels: dict[Locale, dict[int, LabelText]] | None = None
     """Label per point per locale; None means the built-in labels of the kind."""
 
     @model_validator(mode="after")
     def _check_points(self) -> ScaleConfig:
         scale = default_scale(self.kind)
         if self.positive is not None and self.kind in FIXED_POSITIVE_KINDS:
-            raise _problem("positive", f"the {self.kind} scale's positive points are fixed (promoters 9 and 10)")
+            raise problem("positive", f"the {self.kind} scale's positive points are fixed (promoters 9 and 10)")
         if self.positive is not None:
             self._check_positive(scale, frozenset(self.positive))
         if self.labels is not None:
-            _require_labels(self.labels)
+            require_labels(self.labels)
             for locale, labels in self.labels.items():
                 outside = sorted(value for value in labels if not scale.contains(value))
                 if outside:
-                    raise _problem(f"labels.{locale}", _not_points(outside, scale))
+                    raise problem(f"labels.{locale}", not_points(outside, scale))
         return self
 
     @staticmethod
     def _check_positive(scale: Scale, positive: frozenset[int]) -> None:
         outside = sorted(point for point in positive if not scale.contains(point))
         if outside:
-            raise _problem("positive", _not_points(outside, scale))
+            raise problem("positive", not_points(outside, scale))
         if not positive:
-            raise _problem("positive", "name at least one positive point")
+            raise problem("positive", "name at least one positive point")
         if positive == frozenset(scale.points):
-            raise _problem("positive", f"every point of {_span(scale)} is positive; nothing could be negative")
+            raise problem("positive", f"every point of {span(scale)} is positive; nothing could be negative")
         # A positive point on the difficult side usually means the wrong kind (inverted or not).
         if scale.inverted:
             wrong = sorted(point for point in positive if point > scale.neutral_point)
@@ -198,10 +85,10 @@ class ScaleConfig(_RegistryModel):
             wrong = sorted(point for point in positive if point < scale.neutral_point)
         if wrong:
             side = "above" if scale.inverted else "below"
-            raise _problem(
+            raise problem(
                 "positive",
                 f"{', '.join(map(str, wrong))} {'lies' if len(wrong) == 1 else 'lie'} {side} the neutral point "
-                f"{scale.neutral_point:g} of {_span(scale)}, on the difficult side (wrong scale kind?)",
+                f"{scale.neutral_point:g} of {span(scale)}, on the difficult side (wrong scale kind?)",
             )
 
 
@@ -213,20 +100,14 @@ def _scale_of(config: ScaleConfig) -> Scale:
     return replace(scale, positive=frozenset(config.positive))
 
 
-def _require_labels(labels: Mapping[str, Any]) -> None:
-    missing = [locale for locale in REQUIRED_LOCALES if locale not in labels]
-    if missing:
-        raise _problem("labels", f"missing the {' and '.join(missing)} labels (nl and en are required)")
-
-
-class InferredAbandonment(_RegistryModel):
+class InferredAbandonment(RegistryModel):
     """Treat a started goal without completion or abandonment after a timeout as abandoned."""
 
     enabled: bool = False
-    timeout_seconds: _PositiveSeconds = 900.0
+    timeout_seconds: PositiveSeconds = 900.0
 
 
-class Triggers(_RegistryModel):
+class Triggers(RegistryModel):
     """Which goal outcomes may prompt the user."""
 
     completed: bool = True
@@ -234,38 +115,38 @@ class Triggers(_RegistryModel):
     inferred_abandonment: InferredAbandonment = InferredAbandonment()
 
 
-class Sampling(_RegistryModel):
+class Sampling(RegistryModel):
     """Who gets asked: a fixed sticky rate, or a rate adapted to reach a daily answer target."""
 
-    rate: _Ratio | None = None
+    rate: Ratio | None = None
     target_answers_per_day: Annotated[int, Field(gt=0)] | None = None
-    min_rate: _Ratio = 0.01
+    min_rate: Ratio = 0.01
     max_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
 
     @model_validator(mode="after")
     def _one_mode(self) -> Sampling:
         if (self.rate is None) == (self.target_answers_per_day is None):
-            raise _problem("", "give exactly one of rate or target_answers_per_day")
+            raise problem("", "give exactly one of rate or target_answers_per_day")
         if self.rate is not None:
             bounds = sorted(self.model_fields_set & {"min_rate", "max_rate"})
             if bounds:
-                raise _problem(bounds[0], "applies only with target_answers_per_day, not with a fixed rate")
+                raise problem(bounds[0], "applies only with target_answers_per_day, not with a fixed rate")
         if self.min_rate > self.max_rate:
-            raise _problem("min_rate", f"{self.min_rate:g} is above max_rate {self.max_rate:g}")
+            raise problem("min_rate", f"{self.min_rate:g} is above max_rate {self.max_rate:g}")
         return self
 
 
-class Cooldowns(_RegistryModel):
+class Cooldowns(RegistryModel):
     """How long one user is not asked about the same goal again."""
 
-    user_goal_seconds: _Seconds = 604800.0
+    user_goal_seconds: Seconds = 604800.0
     #: After the user dismissed the goal's prompt (a ``dismissed`` prompt event), ask them about the
     #: goal again this long after the dismissal, instead of ``user_goal_seconds`` after the prompt
     #: (shorter or longer). Unset: a dismissed prompt is like any other.
-    after_dismissal_seconds: _Seconds | None = None
+    after_dismissal_seconds: Seconds | None = None
 
 
-class Alerting(_RegistryModel):
+class Alerting(RegistryModel):
     """How the generated alert rules judge this goal (``ces-stream monitoring``)."""
 
     min_answers: Annotated[int, Field(ge=1)] = 40
@@ -277,7 +158,7 @@ class Alerting(_RegistryModel):
     """Goal events per hour (over the last day) from which silence means the app stopped sending."""
 
 
-class MeasuredEffort(_RegistryModel):
+class MeasuredEffort(RegistryModel):
     """Measured effort beside reported effort: how long a goal takes from its first start to completion.
 
     A ``started`` event is remembered per user and goal for ``max_duration_seconds`` (with
@@ -287,7 +168,7 @@ class MeasuredEffort(_RegistryModel):
     """
 
     enabled: bool = True
-    max_duration_seconds: _PositiveSeconds = 3600.0
+    max_duration_seconds: PositiveSeconds = 3600.0
     duration_bands_seconds: Annotated[tuple[Annotated[int, Field(gt=0, strict=True)], ...], Field(strict=False)] = (
         30,
         120,
@@ -304,15 +185,15 @@ class MeasuredEffort(_RegistryModel):
         return bounds
 
 
-class FollowUpByBand(_RegistryModel):
+class FollowUpByBand(RegistryModel):
     """The follow-up question per band of the score: a text, ``null`` for no question after that band,
     or left out for the goal's ``follow_up_question``."""
 
-    negative: _LocalizedText | None = None
-    neutral: _LocalizedText | None = None
-    positive: _LocalizedText | None = None
+    negative: LocalizedText | None = None
+    neutral: LocalizedText | None = None
+    positive: LocalizedText | None = None
 
-    _needs_nl_and_en = field_validator("negative", "neutral", "positive")(_require_locales)
+    _needs_nl_and_en = field_validator("negative", "neutral", "positive")(require_locales)
 
 
 def _follow_ups(
@@ -327,36 +208,36 @@ def _follow_ups(
         if not points or (band.value in by_band.model_fields_set and getattr(by_band, band.value) is None):
             continue  # an empty band, or no question after it
         texts = getattr(by_band, band.value) or general
-        follow_ups.append(FollowUp(band=band, scores=list(points), question=_pick(texts, locale, fallback)))
+        follow_ups.append(FollowUp(band=band, scores=list(points), question=pick(texts, locale, fallback)))
     return follow_ups
 
 
-class Budget(_RegistryModel):
+class Budget(RegistryModel):
     """At most ``max_prompts`` prompts per user in ``period_seconds``, across every goal and survey kind
     (on top of the cooldowns). A goal's own budget applies to the prompts asked at its moments."""
 
     max_prompts: Annotated[int, Field(ge=1, le=64)]
-    period_seconds: _PositiveSeconds = 30 * 86400.0
+    period_seconds: PositiveSeconds = 30 * 86400.0
 
 
-class GoalConfig(_RegistryModel):
+class GoalConfig(RegistryModel):
     """One goal: its texts per locale, scale, target, triggers, sampling and timings."""
 
     slug: GoalSlug
-    display_name: _LocalizedText
-    question: _LocalizedText
-    follow_up_question: _LocalizedText
+    display_name: LocalizedText
+    question: LocalizedText
+    follow_up_question: LocalizedText
     scale: ScaleConfig
     sampling: Sampling
-    target_ces_ratio: _Ratio | None = None
+    target_ces_ratio: Ratio | None = None
     """The organisation's own CES target for this goal (docs/domain.md: no industry benchmark); None if unset."""
     triggers: Triggers = Triggers()
     cooldowns: Cooldowns = Cooldowns()
     alerting: Alerting = Alerting()
     measured_effort: MeasuredEffort = MeasuredEffort()
     enabled: bool = True
-    prompt_expiry_seconds: _PositiveSeconds = 1800.0
-    max_event_age_seconds: _PositiveSeconds = 300.0
+    prompt_expiry_seconds: PositiveSeconds = 1800.0
+    max_event_age_seconds: PositiveSeconds = 300.0
     """Goal events older than this (relative to processing time) are too old to ask about."""
     locale_fallback: Locale = "en"
     survey: Literal["ces", "csat"] = "ces"
@@ -373,16 +254,16 @@ class GoalConfig(_RegistryModel):
     # Prompts reuse one ScaleSpec per locale (building it is a third of a prompt's cost).
     _scale_specs: dict[str, ScaleSpec] = PrivateAttr(default_factory=dict)
 
-    _needs_nl_and_en = field_validator("display_name", "question", "follow_up_question")(_require_locales)
+    _needs_nl_and_en = field_validator("display_name", "question", "follow_up_question")(require_locales)
 
     @model_validator(mode="after")
     def _fallback_has_texts(self) -> GoalConfig:
         fallback = self.locale_fallback
         for field, texts in (("question", self.question), ("follow_up_question", self.follow_up_question)):
             if fallback not in texts:
-                raise _problem(field, f"no text for locale_fallback {fallback!r}")
+                raise problem(field, f"no text for locale_fallback {fallback!r}")
         if self.scale.labels is not None and fallback not in self.scale.labels:
-            raise _problem("scale.labels", f"no labels for locale_fallback {fallback!r}")
+            raise problem("scale.labels", f"no labels for locale_fallback {fallback!r}")
         return self
 
     def model_post_init(self, context: Any, /) -> None:
@@ -419,11 +300,11 @@ class GoalConfig(_RegistryModel):
         :param locale: the user's locale, e.g. ``nl-NL``.
         :returns: the text for the exact locale, else its language, else ``locale_fallback``.
         """
-        return _pick(self.question, locale, self.locale_fallback)
+        return pick(self.question, locale, self.locale_fallback)
 
     def follow_up_for(self, locale: str) -> str:
         """Return the follow-up (open) question in a locale, with the fallback of :meth:`question_for`."""
-        return _pick(self.follow_up_question, locale, self.locale_fallback)
+        return pick(self.follow_up_question, locale, self.locale_fallback)
 
     def follow_ups_for(self, locale: str) -> list[FollowUp]:
         """Return the follow-up questions per band in a locale; empty without ``follow_up_by_band``."""
@@ -445,21 +326,21 @@ class GoalConfig(_RegistryModel):
             )
             if len(self._scale_specs) >= 256:  # locales come from events: keep the cache bounded
                 self._scale_specs.clear()
-            spec = self._scale_specs[locale] = self._scale.to_spec(_pick(labels, locale, self.locale_fallback))
+            spec = self._scale_specs[locale] = self._scale.to_spec(pick(labels, locale, self.locale_fallback))
         return spec
 
 
-class Defaults(_RegistryModel):
+class Defaults(RegistryModel):
     """Values merged under every goal (a goal's own field wins), plus the registry-wide user cooldown."""
 
-    user_cooldown_seconds: _Seconds = 86400.0
+    user_cooldown_seconds: Seconds = 86400.0
     """After any prompt, the user is not asked about any goal for this long."""
     locale_fallback: Locale | None = None
-    prompt_expiry_seconds: _PositiveSeconds | None = None
-    max_event_age_seconds: _PositiveSeconds | None = None
-    follow_up_question: _LocalizedText | None = None
+    prompt_expiry_seconds: PositiveSeconds | None = None
+    max_event_age_seconds: PositiveSeconds | None = None
+    follow_up_question: LocalizedText | None = None
     scale: ScaleConfig | None = None
-    target_ces_ratio: _Ratio | None = None
+    target_ces_ratio: Ratio | None = None
     triggers: Triggers | None = None
     sampling: Sampling | None = None
     cooldowns: Cooldowns | None = None
@@ -470,33 +351,33 @@ class Defaults(_RegistryModel):
     follow_up_by_band: FollowUpByBand | None = None
     budget: Budget | None = None
 
-    _needs_nl_and_en = field_validator("follow_up_question")(_require_locales)
+    _needs_nl_and_en = field_validator("follow_up_question")(require_locales)
 
 
-class HighEffortSplit(_RegistryModel):
+class HighEffortSplit(RegistryModel):
     """NPS of users with a recent high-effort CES answer against the rest."""
 
-    window_seconds: _PositiveSeconds = 30 * 86400.0
+    window_seconds: PositiveSeconds = 30 * 86400.0
     """A negative (high-effort) CES answer this long before an NPS answer puts it in the high-effort group."""
     min_answers: Annotated[int, Field(ge=1)] = 30
     """NPS answers each group needs before the split is shown."""
 
 
-class NpsConfig(_RegistryModel):
+class NpsConfig(RegistryModel):
     """The Net Promoter Score question: relational, asked per user at most once per ``period_seconds``,
     after a completion of a goal marked ``nps_moment``, never right after an exit."""
 
     enabled: bool = True
-    question: _LocalizedText
-    follow_up_question: _LocalizedText
+    question: LocalizedText
+    follow_up_question: LocalizedText
     follow_up_by_band: FollowUpByBand | None = None
     """Per band (detractors: negative, passives: neutral, promoters: positive); as for a goal."""
-    labels: dict[Locale, dict[int, _LabelText]] | None = None
+    labels: dict[Locale, dict[int, LabelText]] | None = None
     """Labels of the 0..10 points per locale; None: the built-in ones (0 and 10)."""
-    period_seconds: _PositiveSeconds = 90 * 86400.0
+    period_seconds: PositiveSeconds = 90 * 86400.0
     sampling: Sampling = Sampling(rate=1.0)
     """Which users are asked when NPS is due (a fixed rate; sticky per user)."""
-    prompt_expiry_seconds: _PositiveSeconds = 1800.0
+    prompt_expiry_seconds: PositiveSeconds = 1800.0
     priority: Literal["nps", "goal"] = "nps"
     """When NPS is due at a moment the goal would ask its own question too: which one is asked."""
     high_effort: HighEffortSplit = HighEffortSplit()
@@ -505,18 +386,18 @@ class NpsConfig(_RegistryModel):
     _scale: Scale = PrivateAttr(default_factory=lambda: default_scale(ScaleKind.zero_to_ten))
     _scale_specs: dict[str, ScaleSpec] = PrivateAttr(default_factory=dict)
 
-    _needs_nl_and_en = field_validator("question", "follow_up_question")(_require_locales)
+    _needs_nl_and_en = field_validator("question", "follow_up_question")(require_locales)
 
     @model_validator(mode="after")
     def _check(self) -> NpsConfig:
         if self.sampling.rate is None:
-            raise _problem("sampling", "NPS samples users at a fixed rate, not to a daily target")
+            raise problem("sampling", "NPS samples users at a fixed rate, not to a daily target")
         if self.labels is not None:
-            _require_labels(self.labels)
+            require_labels(self.labels)
             for locale, labels in self.labels.items():
                 outside = sorted(value for value in labels if not self._scale.contains(value))
                 if outside:
-                    raise _problem(f"labels.{locale}", _not_points(outside, self._scale))
+                    raise problem(f"labels.{locale}", not_points(outside, self._scale))
         return self
 
     def scale_obj(self) -> Scale:
@@ -524,10 +405,10 @@ class NpsConfig(_RegistryModel):
         return self._scale
 
     def question_for(self, locale: str) -> str:
-        return _pick(self.question, locale, self.locale_fallback)
+        return pick(self.question, locale, self.locale_fallback)
 
     def follow_up_for(self, locale: str) -> str:
-        return _pick(self.follow_up_question, locale, self.locale_fallback)
+        return pick(self.follow_up_question, locale, self.locale_fallback)
 
     def follow_ups_for(self, locale: str) -> list[FollowUp]:
         return _follow_ups(self.follow_up_by_band, self.follow_up_question, self._scale, locale, self.locale_fallback)
@@ -535,14 +416,14 @@ class NpsConfig(_RegistryModel):
     def scale_spec_for(self, locale: str) -> ScaleSpec:
         spec = self._scale_specs.get(locale)
         if spec is None:
-            labels = self.labels if self.labels is not None else _DEFAULT_LABELS["zero_to_ten"]
+            labels = self.labels if self.labels is not None else DEFAULT_LABELS["zero_to_ten"]
             if len(self._scale_specs) >= 256:  # locales come from events: keep the cache bounded
                 self._scale_specs.clear()
-            spec = self._scale_specs[locale] = self._scale.to_spec(_pick(labels, locale, self.locale_fallback))
+            spec = self._scale_specs[locale] = self._scale.to_spec(pick(labels, locale, self.locale_fallback))
         return spec
 
 
-class GoalRegistry(_RegistryModel):
+class GoalRegistry(RegistryModel):
     """Every goal, in file order, with the registry-wide defaults."""
 
     version: Literal[1]
@@ -575,19 +456,17 @@ class GoalRegistry(_RegistryModel):
     @model_validator(mode="after")
     def _unique_slugs(self) -> GoalRegistry:
         if not self.goals:
-            raise _problem("goals", "list at least one goal")
+            raise problem("goals", "list at least one goal")
         first_index: dict[str, int] = {}
         for index, goal in enumerate(self.goals):
             if goal.slug in first_index:
-                raise _problem(
-                    f"goals.{index}.slug", f"duplicate slug, already used by goals[{first_index[goal.slug]}]"
-                )
+                raise problem(f"goals.{index}.slug", f"duplicate slug, already used by goals[{first_index[goal.slug]}]")
             first_index[goal.slug] = index
         moments = [goal.slug for goal in self.goals if goal.nps_moment]
         if self.nps is not None and self.nps.enabled and not moments:
-            raise _problem("nps", "no goal is marked nps_moment: NPS would never be asked")
+            raise problem("nps", "no goal is marked nps_moment: NPS would never be asked")
         if self.nps is None and moments:
-            raise _problem(f"goals.{self.slugs.index(moments[0])}.nps_moment", "the registry has no nps question")
+            raise problem(f"goals.{self.slugs.index(moments[0])}.nps_moment", "the registry has no nps question")
         return self
 
     def model_post_init(self, context: Any, /) -> None:

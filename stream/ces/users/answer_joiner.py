@@ -4,7 +4,9 @@ Pure and deterministic, like :mod:`stream.ces.users.prompt_engine`: the decision
 answer, its source ``offset``, ``now_s`` and the user's state, which it updates.
 
 Rules, in order: the prompt id is not known for this user (never issued, or forgotten)
--> ``unknown_prompt``; the answer names another goal than the prompt -> ``schema_violation``;
+-> ``unknown_prompt``; the answer names another goal, or another survey kind, than the prompt
+-> ``schema_violation``; a record without a score (its comment, sent after the score) joins the
+answered prompt once (:func:`_join_comment`), and is ``no_score`` while the prompt has none;
 the prompt was answered before -> the same answer again re-emits its recorded fact with
 the ORIGINAL offset (a replay at the same offset, which also re-sends its comment; a reported
 ``duplicate`` at another, which does not),
@@ -13,6 +15,7 @@ another answer is a ``duplicate`` without a fact; answered after ``expires_at`` 
 counted); the score is not a point of the prompt's scale -> ``score_out_of_range``; else
 an :class:`AnswerFact` at ``answered_at``, classified on the scale the prompt was asked
 on, and a :class:`FeedbackComment` (pseudonymous ``user_ref``) when the comment is not blank.
+A negative CES answer is remembered as the user's latest high-effort answer (the NPS split).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from schemas.dead_letter import DeadLetterReason
 from schemas.feedback_comment import FeedbackComment
 from schemas.survey_answer import SurveyAnswer
-from schemas.survey_prompt import PromptOutcome
+from schemas.survey_prompt import PromptOutcome, SurveyKind
 from stream.ces.goals import AnswerFact
 from stream.ces.registry import Scale, Sentiment
 from stream.ces.registry.scales import scale_of
@@ -90,6 +93,15 @@ def decide_answer(
             DeadLetterReason.schema_violation,
             f"goal: the answer names {answer.goal!r} but prompt {prompt_id} asked about {prompt_goal!r}",
         )
+    if answer.survey is not None and answer.survey.value != known.survey:
+        return reject(
+            DeadLetterReason.schema_violation,
+            f"survey: the answer names {answer.survey.value!r} but prompt {prompt_id} asked {known.survey!r}",
+        )
+    if answer.score is None:
+        if answered is None:
+            return reject(DeadLetterReason.no_score, f"a comment for prompt {prompt_id}, which has no score yet")
+        return _join_comment(state, answered, answer, user_ref=user_ref, offset=offset)
     if answered is not None:
         return _answered_again(answered, answer, user_ref=user_ref, offset=offset)
     assert pending is not None
@@ -110,6 +122,9 @@ def decide_answer(
         )
 
     sentiment = scale.classify(answer.score)
+    if sentiment is Sentiment.negative and pending.survey == SurveyKind.ces.value:
+        last = state.high_effort_at_s
+        state.high_effort_at_s = answered_at_s if last is None else max(last, answered_at_s)
     record = AnsweredPrompt(
         answer_id=answer_id,
         offset=offset,
@@ -122,6 +137,10 @@ def decide_answer(
         recorded_at_s=now_s,
         channel=pending.channel or answer.channel.value,  # prompts from before channels were kept
         effort_band=pending.effort_band,
+        survey=pending.survey,
+        # An answer that brings its comment has it: a later comment-only record is a duplicate.
+        comment_id=answer_id if (answer.comment or "").strip() else "",
+        comment_offset=offset if (answer.comment or "").strip() else -1,
     )
     del state.pending[prompt_id]
     state.answered[prompt_id] = record
@@ -131,6 +150,34 @@ def decide_answer(
         answer_id,
         facts=[(offset, _fact_of(record, answer))],
         feedback=_feedback(record, answer, prompt_id, user_ref),
+    )
+
+
+def _join_comment(
+    state: UserState, answered: AnsweredPrompt, answer: SurveyAnswer, *, user_ref: str, offset: int
+) -> AnswerDecision:
+    """A comment sent after its score: published once with the recorded score, counted nowhere else.
+
+    The first such record of an answered prompt is recorded (id and offset); delivered again at
+    that offset it is re-sent (a replay), at another it is a ``duplicate``, as is any other
+    comment record, or one for an answer that brought its comment along.
+    """
+    prompt_id = str(answer.prompt_id)
+    answer_id = str(answer.answer_id)
+    if not answered.comment_id:
+        answered.comment_id = answer_id
+        answered.comment_offset = offset
+        state.note_offset(offset)
+        return AnswerDecision(prompt_id, answer_id, feedback=_feedback(answered, answer, prompt_id, user_ref))
+    if answer_id == answered.comment_id and offset == answered.comment_offset:
+        feedback = _feedback(answered, answer, prompt_id, user_ref)
+        return AnswerDecision(prompt_id, answer_id, feedback=feedback, replayed=True)
+    joined = answered.comment_id or answered.answer_id
+    return AnswerDecision(
+        prompt_id,
+        answer_id,
+        dead_letter_reason=DeadLetterReason.duplicate,
+        detail=f"prompt {prompt_id} already has its comment (record {joined})",
     )
 
 
@@ -186,6 +233,8 @@ def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:
         answered.outcome,
         channel,
         answered.effort_band,
+        answered.survey,
+        answered.effort_group,
     )
 
 
@@ -205,4 +254,5 @@ def _feedback(answered: AnsweredPrompt, answer: SurveyAnswer, prompt_id: str, us
         answered_at=answer.answered_at,
         channel=answer.channel,
         locale=answered.locale,
+        survey=SurveyKind(answered.survey),
     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from schemas.dead_letter import DeadLetterReason
-from schemas.survey_prompt import PromptOutcome, SurveyPrompt
+from schemas.survey_prompt import PromptOutcome, SurveyKind, SurveyPrompt
 from stream.ces.goals import Fact
 from stream.ces.registry import GoalConfig
 from stream.ces.users.prompt_records import PendingPrompt
@@ -45,6 +45,8 @@ class SuppressionReason(StrEnum):
     """An inferred abandonment would prompt, but the caller does not know the raw user id to address it."""
     dismissal_cooldown = "dismissal_cooldown"
     """The user dismissed this goal's last prompt less than ``cooldowns.after_dismissal_seconds`` ago."""
+    survey_budget = "survey_budget"
+    """The user had the goal's ``budget.max_prompts`` prompts (any goal, any kind) in its budget period."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +89,22 @@ def prompt_id_for(trigger_event_id: str | uuid.UUID, outcome: str) -> uuid.UUID:
 
 
 def build_prompt(goal_cfg: GoalConfig, prompt_id: str, pending: PendingPrompt, user_id: str) -> SurveyPrompt:
+    """The prompt of a pending record: the goal's own question (its kind), texts in the record's locale."""
+    locale = pending.locale
     return SurveyPrompt(
         prompt_id=uuid.UUID(prompt_id),
         user_id=user_id,
         goal=goal_cfg.slug,
         outcome=PromptOutcome(pending.outcome),
-        locale=pending.locale,
-        question=goal_cfg.question_for(pending.locale),
-        follow_up_question=goal_cfg.follow_up_for(pending.locale),
-        scale=goal_cfg.scale_spec_for(pending.locale),
+        locale=locale,
+        question=goal_cfg.question_for(locale),
+        follow_up_question=goal_cfg.follow_up_for(locale),
+        scale=goal_cfg.scale_spec_for(locale),
         created_at=utc(pending.created_at_s),
         expires_at=utc(pending.expires_at_s),
         event_id=uuid.UUID(pending.event_id),
+        survey=SurveyKind(pending.survey),
+        follow_ups=goal_cfg.follow_ups_for(locale),
     )
 
 

@@ -36,10 +36,15 @@ from stream.ces.goals import EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.goals.effort import duration_band
 from stream.ces.registry import GoalConfig, GoalRegistry
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt, prompt_id_for
-from stream.ces.users.prompt_records import PendingPrompt
+from stream.ces.users.prompt_records import OLD_SURVEY, PendingPrompt
 from stream.ces.users.prompt_replay import replay_expiry, replay_goal_event
 from stream.ces.users.state import OpenGoal, SeenEvent, UserState
 from stream.ces.users.suppression import suppression_for
+
+
+def longest_budget_s(registry: GoalRegistry) -> float:
+    """Return the longest survey budget period: how long prompt stamps must be kept (0 without budgets)."""
+    return max((g.budget.period_seconds for g in registry.goals if g.budget is not None), default=0.0)
 
 
 def longest_cooldown_s(registry: GoalRegistry) -> float:
@@ -276,7 +281,7 @@ def _decide_outcome(
         prompt = _open_prompt(
             state, goal_cfg, prompt_id, event_id, outcome, at_s, now_s, locale, channel, user_id, band
         )
-        facts.append((offset, PromptFact(goal, at_s, outcome.value)))
+        facts.append((offset, PromptFact(goal, at_s, outcome.value, goal_cfg.survey)))
     if effort is not None:  # after the prompt, as a replay re-emits them
         facts.append((offset, EffortFact(goal, at_s, effort[0], effort[1])))
     # The identity of an expiry is the started event: record it there, with the expiry's offset.
@@ -294,6 +299,7 @@ def _decide_outcome(
         retried=effort is not None and effort[1],
         # A goal event delivered again brings its channel; an expiry record does not.
         channel=channel if expired else "",
+        survey=goal_cfg.survey if prompt_id is not None else OLD_SURVEY,
     )
     return PromptDecision(
         event_id=event_id,
@@ -338,8 +344,10 @@ def _open_prompt(
         event_id=event_id,
         channel=channel,
         effort_band=effort_band,
+        survey=goal_cfg.survey,
     )
     state.pending[prompt_id] = pending
+    state.stamp_prompt(at_s)
     # Keep the latest stamp: an out-of-order older event must not shorten a running cooldown.
     last = state.last_prompt_at_s
     state.last_prompt_at_s = at_s if last is None else max(at_s, last)

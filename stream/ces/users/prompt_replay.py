@@ -23,7 +23,7 @@ def _recorded_facts(seen: SeenEvent, offset: int, channel: str = "") -> list[tup
         return []
     facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(seen.goal, seen.at_s, seen.outcome, seen.channel or channel))]
     if seen.prompt_id is not None:
-        facts.append((offset, PromptFact(seen.goal, seen.at_s, seen.outcome)))
+        facts.append((offset, PromptFact(seen.goal, seen.at_s, seen.outcome, seen.survey)))
     if seen.duration_s is not None:
         facts.append((offset, EffortFact(seen.goal, seen.at_s, seen.duration_s, seen.retried)))
     return facts

@@ -235,8 +235,9 @@ class UserState:
         )
 
     def prompts_since(self, since_s: float) -> int:
-        """How many of the user's prompts (any goal, any kind) were at or after ``since_s``."""
-        return sum(1 for at_s in self.prompt_stamps if at_s >= since_s)
+        """How many of the user's prompts (any goal, any kind) were after ``since_s`` (like a cooldown, a
+        prompt exactly a period ago no longer counts)."""
+        return sum(1 for at_s in self.prompt_stamps if at_s > since_s)
 
     def stamp_prompt(self, at_s: float) -> None:
         """Remember a prompt at event time ``at_s`` for the survey budget (kept in time order)."""

@@ -1,7 +1,8 @@
 """The rules that stop a prompt, in the order docs/architecture.md lists them.
 
 Goal disabled; trigger disabled; too old; an open prompt on any goal (one the user dismissed
-is not open); user cooldown; after a dismissal of the goal's last prompt, the goal's cooldown
+is not open); user cooldown; the survey budget (the goal's ``budget``: at most ``max_prompts``
+prompts of any goal and kind in its period); after a dismissal of the goal's last prompt, the goal's cooldown
 after a dismissal (when set, instead of the user+goal cooldown); user+goal cooldown; not
 sampled. The first rule that holds names the
 :class:`~stream.ces.users.prompt_decision.SuppressionReason`.
@@ -63,6 +64,9 @@ def suppression_for(
     # Cooldowns compare event times; an event older than the last prompt is inside the cooldown too.
     if state.last_prompt_at_s is not None and at_s - state.last_prompt_at_s < registry.user_cooldown_seconds:
         return SuppressionReason.user_cooldown
+    budget = goal_cfg.budget
+    if budget is not None and state.prompts_since(at_s - budget.period_seconds) >= budget.max_prompts:
+        return SuppressionReason.survey_budget
     after_dismissal = goal_cfg.cooldowns.after_dismissal_seconds
     dismissed_at = state.dismissed_by_goal.get(goal_cfg.slug) if state.dismissed_by_goal else None
     if after_dismissal is not None and dismissed_at is not None:

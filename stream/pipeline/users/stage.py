@@ -46,6 +46,7 @@ from stream.ces.users import (
     decide_answer,
     decide_goal_event,
     decide_prompt_event,
+    longest_budget_s,
     longest_cooldown_s,
 )
 from stream.infra.record_reader import RecordReader
@@ -108,6 +109,7 @@ class UserStage:
         self.reader = reader
         self.partitions = s.topic_partitions
         self.cooldown_keep_s = longest_cooldown_s(registry)
+        self.budget_keep_s = longest_budget_s(registry)
         # An erased user's older records leave the changelog within the compaction lag (docs/personal-data.md).
         compaction_lag_ms = str(int(s.erasure_compaction_lag_hours * 3_600_000))
         self.users = raw_table(app, "users", s.topic_partitions, {"max.compaction.lag.ms": compaction_lag_ms})
@@ -353,7 +355,7 @@ class UserStage:
         """Write one partition's share of a batch: each touched user state once."""
         now_s = effects.now_s
         for user_ref, state in effects.states.items():
-            state.prune(now_s, cooldown_keep_s=self.cooldown_keep_s)
+            state.prune(now_s, cooldown_keep_s=self.cooldown_keep_s, budget_keep_s=self.budget_keep_s)
             value = None if state.is_empty() else state.to_bytes()
             out.put(self.users, partition, user_ref.encode(), value)
 
