@@ -46,7 +46,9 @@ class CesMetrics:
         input_topics: Iterable[str],
         consumed_topics: Iterable[str],
         targets: dict[str, float | None] | None = None,
+        nps_goals: Iterable[str] = (),
     ) -> None:
+        """:param nps_goals: the goals whose moments may ask NPS (their NPS counters start at 0)."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.goal_events = LabelledCounter(
@@ -89,6 +91,19 @@ class CesMetrics:
         self.feedback_comments = LabelledCounter(
             "ces_feedback_comments_total", "Free-text follow-up answers forwarded, per goal.", ["goal"]
         )
+        # The NPS question asked at a goal's moments, apart from the goal's own question above.
+        self.nps_prompts = LabelledCounter(
+            "ces_nps_prompts_total", "NPS prompts produced at a goal's moments, per goal.", ["goal"]
+        )
+        self.nps_answers = LabelledCounter(
+            "ces_nps_answers_total",
+            "Valid NPS answers counted, per goal and band (positive: promoters, neutral: passives, "
+            "negative: detractors).",
+            ["goal", "sentiment"],
+        )
+        self.nps_prompt_events = LabelledCounter(
+            "ces_nps_prompt_events_total", "Valid prompt events of NPS prompts, per goal and type.", ["goal", "type"]
+        )
         self.erasure_requests = Counter(
             "ces_erasure_requests_total",
             "Erasure requests taken, per outcome: erased (the user's per-user state was deleted) or unknown_user "
@@ -109,11 +124,20 @@ class CesMetrics:
             self.answers,
             self.prompt_events,
             self.feedback_comments,
+            self.nps_prompts,
+            self.nps_answers,
+            self.nps_prompt_events,
         )
         self._add_pipeline_metrics(r)
         self.consumed_topics = tuple(consumed_topics)
         self.windows = WindowExposition(targets or {})
         self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
+        for goal in nps_goals:
+            self.nps_prompts.labels(goal)
+            for sentiment in SENTIMENTS:
+                self.nps_answers.labels(goal, sentiment)
+            for prompt_event_type in PromptEventType:
+                self.nps_prompt_events.labels(goal, prompt_event_type.value)
 
     def _add_pipeline_metrics(self, r: CollectorRegistry) -> None:
         """Lag, stalls, broker, readiness and offset holes: how the pipeline itself is doing."""

@@ -140,6 +140,7 @@ class Pipeline:
                 self.goal_partials_topic.get_topic_name(),
             ],
             targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
+            nps_goals=[goal.slug for goal in registry.goals if goal.nps_moment and registry.nps_enabled],
         )
         self.health = Health(self.app, s, self.metrics, set(self.metrics.consumed_topics))
         # Both see there: without them a rebalance or a backlog can skip records for good.

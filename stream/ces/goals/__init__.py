@@ -8,10 +8,11 @@ from stream.ces.goals.buckets import (
     OutcomeFact,
     PromptEventFact,
     PromptFact,
-    fold_facts,
 )
 from stream.ces.goals.durations import format_duration, parse_duration
 from stream.ces.goals.effort import DURATION_QUANTILES, DURATION_RELATIVE_ACCURACY, EffortFigures, effort_figures
+from stream.ces.goals.facts import HIGH_EFFORT, NPS, REST
+from stream.ces.goals.fold import fold_facts
 from stream.ces.goals.goal_windows import GoalWindows, figures_json
 from stream.ces.goals.partials import (
     MergedGoals,
@@ -34,7 +35,10 @@ __all__ = [
     "DURATION_QUANTILES",
     "DURATION_RELATIVE_ACCURACY",
     "EXIT_OUTCOMES",
+    "HIGH_EFFORT",
+    "NPS",
     "OUTCOMES",
+    "REST",
     "AnswerFact",
     "BucketCounts",
     "EffortFact",

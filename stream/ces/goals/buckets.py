@@ -3,9 +3,9 @@
 A *fact* is one thing that happened to a goal at an event time: an answer, a prompt
 sent, a prompt the app reported shown or dismissed, an outcome (completed / abandoned /
 abandoned_inferred), or the measured effort of a timed completion (:mod:`stream.ces.goals.effort`). The hot path folds
-a whole batch of facts at once (:func:`fold_facts`) into one :class:`BucketCounts`
-delta per touched ``(goal, resolution_s, bucket_start_s)``, so the tables downstream
-see one write per bucket per batch instead of one per event.
+a whole batch of facts at once (:func:`stream.ces.goals.fold.fold_facts`) into one :class:`BucketCounts`
+delta per touched bucket. The NPS question asked at a goal's moments is counted apart
+(:mod:`stream.ces.goals.nps_counts`).
 
 Everything here is plain integers: counts are additive, so deltas merge exactly in
 any order and a sum of partial buckets (one per source partition) equals the bucket.
@@ -15,13 +15,12 @@ Answers are also counted per outcome and per channel (:mod:`stream.ces.goals.seg
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from stream.ces.goals.effort import duration_key
 from stream.ces.goals.facts import (
-    FACT_TYPES,
     AnswerFact,
     EffortFact,
     Fact,
@@ -29,6 +28,7 @@ from stream.ces.goals.facts import (
     PromptEventFact,
     PromptFact,
 )
+from stream.ces.goals.nps_counts import NpsCounts
 from stream.ces.goals.segments import (
     OUTCOMES,
     STRATA,
@@ -60,9 +60,6 @@ __all__ = [
     "OutcomeFact",
     "PromptEventFact",
     "PromptFact",
-    "bucket_start",
-    "count_fact",
-    "fold_facts",
 ]
 
 # Short JSON keys: a BucketCounts is stored per bucket in a Kafka changelog.
@@ -98,6 +95,8 @@ class BucketCounts(AnswerCounts):
     positive answers]``: the attempts and the answers the CES corrected for non-response weighs
     (:mod:`stream.ces.goals.nonresponse`); three integers, not a segment of their own, since every
     answer and outcome lands there. Left out with the segments.
+    ``nps`` counts the NPS question asked at the goal's moments, apart from everything above
+    (which is the goal's own question, CES or CSAT); None while there is none.
     Zero entries may be absent from the dicts; equality ignores them.
     """
 
@@ -111,6 +110,13 @@ class BucketCounts(AnswerCounts):
     strata: dict[str, list[int]] = field(default_factory=dict)
     shown: int = 0
     dismissed: int = 0
+    nps: NpsCounts | None = None
+
+    def nps_part(self) -> NpsCounts:
+        """The NPS counts, made on first use."""
+        if self.nps is None:
+            self.nps = NpsCounts()
+        return self.nps
 
     def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str, band: str = "") -> None:
         """Count one answer, blended and in its outcome, channel and duration band segments.
@@ -202,6 +208,8 @@ class BucketCounts(AnswerCounts):
             merge_segments(self.by_band, other.by_band)
         if segments and other.strata:
             add_cells(self.strata, other.strata)
+        if other.nps is not None:
+            self.nps_part().merge(other.nps, segments=segments)
 
     def subtract(self, other: AnswerCounts) -> None:
         """Take ``other`` out of this one, in place (the inverse of :meth:`merge`).
@@ -226,6 +234,8 @@ class BucketCounts(AnswerCounts):
             subtract_segments(self.by_band, other.by_band)
         if other.strata:
             subtract_cells(self.strata, other.strata)
+        if other.nps is not None:
+            self.nps_part().subtract(other.nps)
 
     def is_empty(self) -> bool:
         """True when nothing at all was counted."""
@@ -237,6 +247,7 @@ class BucketCounts(AnswerCounts):
             or any(self.outcomes.values())
             or any(self.scores.values())
             or any(self.durations.values())
+            or (self.nps is not None and not self.nps.is_empty())
         )
 
     def copy(self, *, segments: bool = True) -> BucketCounts:
@@ -257,6 +268,7 @@ class BucketCounts(AnswerCounts):
             {name: list(cell) for name, cell in self.strata.items()} if segments and self.strata else {},
             self.shown,
             self.dismissed,
+            None if self.nps is None else self.nps.copy(segments=segments),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -274,6 +286,7 @@ class BucketCounts(AnswerCounts):
             and nonzero_cells(self.strata) == nonzero_cells(other.strata)
             and self.shown == other.shown
             and self.dismissed == other.dismissed
+            and (self.nps or _NO_NPS) == (other.nps or _NO_NPS)
         )
 
     __hash__ = None  # mutable
@@ -288,7 +301,8 @@ class BucketCounts(AnswerCounts):
         each ``{"s": ..., "p": ..., "u": ..., "n": ...}``; d = timed completions per duration
         key (key as string), r = retried, bb = answers by duration band (the band's name as
         key); st = ``[outcomes, answers, positive answers]`` per stratum, keyed by the outcome's and
-        the channel's keys together (``cw`` = completed on web); sh / di = prompts shown / dismissed.
+        the channel's keys together (``cw`` = completed on web); sh / di = prompts shown / dismissed;
+        np = the NPS counts (:meth:`NpsCounts.to_json_obj`).
         ``score_sum`` is not stored: it follows from ``s``. Records written before the segments,
         measured effort, strata or prompt events existed have no bo/bc, d/r/bb, st or sh/di.
         """
@@ -318,6 +332,10 @@ class BucketCounts(AnswerCounts):
             obj["sh"] = self.shown
         if self.dismissed:
             obj["di"] = self.dismissed
+        if self.nps is not None:
+            nps = self.nps.to_json_obj()
+            if nps:
+                obj["np"] = nps
         return obj
 
     @classmethod
@@ -329,7 +347,7 @@ class BucketCounts(AnswerCounts):
         """
         if not isinstance(obj, Mapping):
             raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
-        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "st", "sh", "di"}
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "st", "sh", "di", "np"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
         answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
@@ -355,6 +373,7 @@ class BucketCounts(AnswerCounts):
             strata=_strata_from_json(obj) if "st" in obj else {},
             shown=count_of("sh", obj.get("sh", 0)),
             dismissed=count_of("di", obj.get("di", 0)),
+            nps=NpsCounts.from_json_obj(obj["np"]) if "np" in obj else None,
         )
 
 
@@ -390,6 +409,9 @@ def _strata_from_json(obj: Mapping[str, Any]) -> dict[str, list[int]]:
     return strata
 
 
+_NO_NPS = NpsCounts()
+
+
 def _nonzero(counts: dict[Any, int]) -> dict[Any, int]:
     return {key: count for key, count in counts.items() if count}
 
@@ -399,84 +421,3 @@ def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError(f"bucket counts: {key!r} must be an object")
     return value
-
-
-BucketKey = tuple[str, int, int]
-"""``(goal, resolution_s, bucket_start_s)``."""
-
-
-def bucket_start(at_s: float, resolution_s: int) -> int:
-    """The start of the bucket that holds ``at_s``: floor to a multiple of ``resolution_s``.
-
-    A time exactly on a boundary starts a new bucket: buckets are ``[start, start + res)``.
-    """
-    return int(at_s // resolution_s) * resolution_s
-
-
-def fold_facts(facts: Iterable[Fact], resolutions_s: Sequence[int]) -> dict[BucketKey, BucketCounts]:
-    """Fold one batch of facts into one delta per touched bucket.
-
-    Every fact lands in exactly one bucket per resolution. The facts are folded once
-    into the finest resolution; coarser resolutions that are multiples of it are rolled
-    up from those deltas (a batch usually spans few fine buckets), the others are folded
-    from the facts directly.
-
-    :param facts: the batch, in any order.
-    :param resolutions_s: bucket widths in seconds, each > 0 (duplicates are ignored).
-    :returns: ``{(goal, resolution_s, bucket_start_s): delta}``; empty for no facts.
-    :raises ValueError: for a resolution <= 0 or an unknown outcome.
-    :raises TypeError: for something that is not a fact.
-    """
-    resolutions = sorted(set(resolutions_s))
-    if not resolutions:
-        return {}
-    if resolutions[0] <= 0 or any(type(res) is not int for res in resolutions):
-        raise ValueError(f"resolutions must be positive integers of seconds, got {tuple(resolutions_s)}")
-    finest = resolutions[0]
-    facts = facts if isinstance(facts, (list, tuple)) else list(facts)
-    deltas = _fold_one_resolution(facts, finest)
-    rolled_up: dict[BucketKey, BucketCounts] = {}
-    for resolution in resolutions[1:]:
-        if resolution % finest:
-            deltas.update(_fold_one_resolution(facts, resolution))
-            continue
-        for (goal, delta_resolution, start), delta in list(deltas.items()):
-            if delta_resolution != finest:
-                continue
-            key = (goal, resolution, start - start % resolution)
-            total = rolled_up.get(key)
-            if total is None:
-                rolled_up[key] = delta.copy()
-            else:
-                total.merge(delta)
-    deltas.update(rolled_up)
-    return deltas
-
-
-def _fold_one_resolution(facts: Sequence[Fact], resolution_s: int) -> dict[BucketKey, BucketCounts]:
-    deltas: dict[BucketKey, BucketCounts] = {}
-    for fact in facts:
-        if type(fact) not in FACT_TYPES:  # exact types: the isinstance checks below see no subclasses
-            raise TypeError(f"not a fact: {fact!r}")
-        key = (fact.goal, resolution_s, int(fact.at_s // resolution_s) * resolution_s)
-        counts = deltas.get(key)
-        if counts is None:
-            counts = deltas[key] = BucketCounts()
-        count_fact(counts, fact)
-    return deltas
-
-
-def count_fact(counts: BucketCounts, fact: Fact) -> None:
-    """Count one fact into ``counts``."""
-    if isinstance(fact, AnswerFact):
-        counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel, fact.band)
-    elif isinstance(fact, PromptFact):
-        counts.prompts += 1
-    elif isinstance(fact, OutcomeFact):
-        counts.add_outcome(fact.outcome, fact.channel)
-    elif isinstance(fact, EffortFact):
-        counts.add_effort(fact.duration_s, fact.retried)
-    elif isinstance(fact, PromptEventFact):
-        counts.add_prompt_event(fact.kind)
-    else:  # pragma: no cover - the Fact union is closed
-        raise TypeError(f"not a fact: {fact!r}")

@@ -87,11 +87,13 @@ class EffortFact:
 
 @dataclass(frozen=True, slots=True)
 class PromptEventFact:
-    """A prompt the app reported ``shown`` or ``dismissed`` (``kind``), at the event's time."""
+    """A prompt the app reported ``shown`` or ``dismissed`` (``kind``), at the event's time; the
+    prompt asked ``survey``."""
 
     goal: str
     at_s: float
     kind: str
+    survey: str = "ces"
 
 
 Fact = AnswerFact | PromptFact | OutcomeFact | EffortFact | PromptEventFact

@@ -25,7 +25,8 @@ from typing import Any
 
 import orjson
 
-from stream.ces.goals.buckets import BucketCounts, Fact, bucket_start, count_fact
+from stream.ces.goals.buckets import BucketCounts, Fact
+from stream.ces.goals.fold import bucket_start, count_fact
 from stream.ces.goals.windows import GoalBuckets
 
 

@@ -27,8 +27,9 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from stream.ces.goals.buckets import BucketCounts, bucket_start
+from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.durations import format_duration
+from stream.ces.goals.fold import bucket_start
 
 DEFAULT_RESOLUTIONS_S = (60, 300, 3600)
 DEFAULT_MAX_BUCKETS = 1000

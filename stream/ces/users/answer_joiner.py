@@ -27,7 +27,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.feedback_comment import FeedbackComment
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import PromptOutcome, SurveyKind
-from stream.ces.goals import AnswerFact
+from stream.ces.goals import HIGH_EFFORT, NPS, REST, AnswerFact
 from stream.ces.registry import Scale, Sentiment
 from stream.ces.registry.scales import scale_of
 from stream.ces.users.prompt_records import AnsweredPrompt, PendingPrompt
@@ -66,6 +66,7 @@ def decide_answer(
     user_ref: str,
     offset: int,
     now_s: float,
+    high_effort_window_s: float = 0.0,
 ) -> AnswerDecision:
     """Judge one answer against the user's prompts, and record an accepted one in ``state``.
 
@@ -74,6 +75,8 @@ def decide_answer(
     :param user_ref: the user's pseudonymous reference (goes into the feedback comment).
     :param offset: source offset of the answer on the internal per-user topic.
     :param now_s: Kafka timestamp of that record, epoch seconds (only used to date the record).
+    :param high_effort_window_s: an NPS answer counts in the high-effort group when the user's latest
+        negative CES answer was at most this long before it (``nps.high_effort.window_seconds``).
     :returns: the decision.
     """
     prompt_id = str(answer.prompt_id)
@@ -122,7 +125,11 @@ def decide_answer(
         )
 
     sentiment = scale.classify(answer.score)
-    if sentiment is Sentiment.negative and pending.survey == SurveyKind.ces.value:
+    effort_group = ""
+    if pending.survey == NPS:
+        since_s = None if state.high_effort_at_s is None else answered_at_s - state.high_effort_at_s
+        effort_group = HIGH_EFFORT if since_s is not None and 0 <= since_s <= high_effort_window_s else REST
+    elif sentiment is Sentiment.negative and pending.survey == SurveyKind.ces.value:
         last = state.high_effort_at_s
         state.high_effort_at_s = answered_at_s if last is None else max(last, answered_at_s)
     record = AnsweredPrompt(
@@ -138,6 +145,7 @@ def decide_answer(
         channel=pending.channel or answer.channel.value,  # prompts from before channels were kept
         effort_band=pending.effort_band,
         survey=pending.survey,
+        effort_group=effort_group,
         # An answer that brings its comment has it: a later comment-only record is a duplicate.
         comment_id=answer_id if (answer.comment or "").strip() else "",
         comment_offset=offset if (answer.comment or "").strip() else -1,

@@ -16,6 +16,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.survey_prompt import PromptOutcome, SurveyKind, SurveyPrompt
 from stream.ces.goals import Fact
 from stream.ces.registry import GoalConfig
+from stream.ces.registry.model import NpsConfig
 from stream.ces.users.prompt_records import PendingPrompt
 
 #: Namespace of prompt ids: ``uuid5(PROMPT_NAMESPACE, f"{trigger_event_id}:{outcome}")``. Never change it.
@@ -47,6 +48,8 @@ class SuppressionReason(StrEnum):
     """The user dismissed this goal's last prompt less than ``cooldowns.after_dismissal_seconds`` ago."""
     survey_budget = "survey_budget"
     """The user had the goal's ``budget.max_prompts`` prompts (any goal, any kind) in its budget period."""
+    nps_asked = "nps_asked"
+    """The registry's NPS question was due at this moment and asked instead (``nps.priority: nps``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,23 +91,31 @@ def prompt_id_for(trigger_event_id: str | uuid.UUID, outcome: str) -> uuid.UUID:
     return uuid.uuid5(PROMPT_NAMESPACE, f"{trigger_event_id}:{outcome}")
 
 
-def build_prompt(goal_cfg: GoalConfig, prompt_id: str, pending: PendingPrompt, user_id: str) -> SurveyPrompt:
-    """The prompt of a pending record: the goal's own question (its kind), texts in the record's locale."""
+def build_prompt(
+    goal_cfg: GoalConfig, prompt_id: str, pending: PendingPrompt, user_id: str, nps: NpsConfig | None = None
+) -> SurveyPrompt | None:
+    """The prompt of a pending record in the record's locale: the goal's own question (its kind), or
+    the NPS question at the goal's moment; None for an NPS prompt when the registry has no NPS any more."""
     locale = pending.locale
+    texts: GoalConfig | NpsConfig = goal_cfg
+    if pending.survey == SurveyKind.nps.value:
+        if nps is None:
+            return None
+        texts = nps
     return SurveyPrompt(
         prompt_id=uuid.UUID(prompt_id),
         user_id=user_id,
         goal=goal_cfg.slug,
         outcome=PromptOutcome(pending.outcome),
         locale=locale,
-        question=goal_cfg.question_for(locale),
-        follow_up_question=goal_cfg.follow_up_for(locale),
-        scale=goal_cfg.scale_spec_for(locale),
+        question=texts.question_for(locale),
+        follow_up_question=texts.follow_up_for(locale),
+        scale=texts.scale_spec_for(locale),
         created_at=utc(pending.created_at_s),
         expires_at=utc(pending.expires_at_s),
         event_id=uuid.UUID(pending.event_id),
         survey=SurveyKind(pending.survey),
-        follow_ups=goal_cfg.follow_ups_for(locale),
+        follow_ups=texts.follow_ups_for(locale),
     )
 
 

@@ -32,14 +32,15 @@ from collections.abc import Mapping
 from schemas.dead_letter import DeadLetterReason
 from schemas.goal_event import GoalEvent, GoalEventType
 from schemas.survey_prompt import PromptOutcome, SurveyPrompt
-from stream.ces.goals import EffortFact, Fact, OutcomeFact, PromptFact
+from stream.ces.goals import NPS, EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.goals.effort import duration_band
 from stream.ces.registry import GoalConfig, GoalRegistry
+from stream.ces.registry.model import NpsConfig
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt, prompt_id_for
 from stream.ces.users.prompt_records import OLD_SURVEY, PendingPrompt
 from stream.ces.users.prompt_replay import replay_expiry, replay_goal_event
 from stream.ces.users.state import OpenGoal, SeenEvent, UserState
-from stream.ces.users.suppression import suppression_for
+from stream.ces.users.suppression import nps_due, suppression_for
 
 
 def longest_budget_s(registry: GoalRegistry) -> float:
@@ -105,7 +106,9 @@ def decide_goal_event(
         )
     seen = state.seen_events.get(event_id)
     if seen is not None:
-        return replay_goal_event(state, seen, event_id, event.user_id, offset, now_s, goal_cfg, event.channel.value)
+        return replay_goal_event(
+            state, seen, event_id, event.user_id, offset, now_s, goal_cfg, event.channel.value, registry.nps_enabled
+        )
 
     state.note_offset(offset)
     at_s = event.occurred_at.timestamp()
@@ -271,17 +274,40 @@ def _decide_outcome(
     )
     if reason is None and user_id is None:
         reason = SuppressionReason.no_recipient
+    # The NPS question, when due at this moment, goes first by its priority or when the goal's own
+    # question is held back anyway; it is asked instead of that question, never beside it.
+    nps = registry.nps_enabled
+    ask_nps = (
+        nps is not None
+        and user_id is not None
+        and (nps.priority == "nps" or reason is not None)
+        and nps_due(
+            state,
+            nps,
+            goal_cfg,
+            registry,
+            outcome=outcome,
+            at_s=at_s,
+            user_ref=user_ref,
+            now_s=now_s,
+            too_old=too_old,
+        )
+    )
+    if ask_nps and reason is None:
+        reason = SuppressionReason.nps_asked
+    survey = NPS if ask_nps else goal_cfg.survey
     facts: list[tuple[int, Fact]] = [(offset, OutcomeFact(goal, at_s, outcome.value, channel))]
     prompt: SurveyPrompt | None = None
     prompt_id: str | None = None
-    if reason is None:
+    if reason is None or ask_nps:
         assert user_id is not None  # for the type checker: no_recipient was handled above
         prompt_id = str(prompt_id_for(event_id, outcome.value))
         band = "" if effort is None else duration_band(goal_cfg.measured_effort.duration_bands_seconds, effort[0])
-        prompt = _open_prompt(
-            state, goal_cfg, prompt_id, event_id, outcome, at_s, now_s, locale, channel, user_id, band
+        pending = _record_prompt(
+            state, goal_cfg, prompt_id, event_id, outcome, at_s, now_s, locale, channel, band, nps if ask_nps else None
         )
-        facts.append((offset, PromptFact(goal, at_s, outcome.value, goal_cfg.survey)))
+        prompt = build_prompt(goal_cfg, prompt_id, pending, user_id, nps)
+        facts.append((offset, PromptFact(goal, at_s, outcome.value, survey)))
     if effort is not None:  # after the prompt, as a replay re-emits them
         facts.append((offset, EffortFact(goal, at_s, effort[0], effort[1])))
     # The identity of an expiry is the started event: record it there, with the expiry's offset.
@@ -299,7 +325,7 @@ def _decide_outcome(
         retried=effort is not None and effort[1],
         # A goal event delivered again brings its channel; an expiry record does not.
         channel=channel if expired else "",
-        survey=goal_cfg.survey if prompt_id is not None else OLD_SURVEY,
+        survey=survey if prompt_id is not None else OLD_SURVEY,
     )
     return PromptDecision(
         event_id=event_id,
@@ -312,7 +338,7 @@ def _decide_outcome(
     )
 
 
-def _open_prompt(
+def _record_prompt(
     state: UserState,
     goal_cfg: GoalConfig,
     prompt_id: str,
@@ -322,19 +348,22 @@ def _open_prompt(
     now_s: float,
     locale: str,
     channel: str,
-    user_id: str,
     effort_band: str,
-) -> SurveyPrompt:
-    """Record a new pending prompt and the cooldown stamps, and build the prompt to send.
+    nps: NpsConfig | None,
+) -> PendingPrompt:
+    """Record a new pending prompt and the cooldown and budget stamps; return the record.
 
     :param effort_band: the duration band of a timed completion (its answer counts there too), else ``""``.
+    :param nps: the NPS question when it is the one asked (at the goal's moment), else None for the
+        goal's own question.
     """
-    scale = goal_cfg.scale_obj()
+    scale = goal_cfg.scale_obj() if nps is None else nps.scale_obj()
+    expiry_s = goal_cfg.prompt_expiry_seconds if nps is None else nps.prompt_expiry_seconds
     pending = PendingPrompt(
         goal=goal_cfg.slug,
         outcome=outcome.value,
         created_at_s=now_s,
-        expires_at_s=now_s + goal_cfg.prompt_expiry_seconds,
+        expires_at_s=now_s + expiry_s,
         scale_kind=scale.kind.value,
         positive=tuple(sorted(scale.positive)),
         min_score=scale.min_score,
@@ -343,14 +372,17 @@ def _open_prompt(
         locale=locale,
         event_id=event_id,
         channel=channel,
-        effort_band=effort_band,
-        survey=goal_cfg.survey,
+        effort_band=effort_band if nps is None else "",
+        survey=goal_cfg.survey if nps is None else NPS,
     )
     state.pending[prompt_id] = pending
     state.stamp_prompt(at_s)
     # Keep the latest stamp: an out-of-order older event must not shorten a running cooldown.
     last = state.last_prompt_at_s
     state.last_prompt_at_s = at_s if last is None else max(at_s, last)
+    if nps is not None:
+        state.last_nps_at_s = at_s if state.last_nps_at_s is None else max(at_s, state.last_nps_at_s)
+        return pending  # the goal's own cooldowns are about its own question
     state.last_prompt_by_goal[goal_cfg.slug] = max(at_s, state.last_prompt_by_goal.get(goal_cfg.slug, at_s))
     state.dismissed_by_goal.pop(goal_cfg.slug, None)  # a new prompt: the dismissed one no longer counts
-    return build_prompt(goal_cfg, prompt_id, pending, user_id)
+    return pending

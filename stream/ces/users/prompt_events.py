@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from schemas.dead_letter import DeadLetterReason
 from schemas.prompt_event import PromptEvent, PromptEventType
-from stream.ces.goals import PromptEventFact
+from stream.ces.goals import NPS, PromptEventFact
 from stream.ces.users.prompt_records import PromptDisplay, RecordedPromptEvent
 from stream.ces.users.state import ANSWER_GRACE_S, UserState
 
@@ -77,7 +77,7 @@ def decide_prompt_event(state: UserState, event: PromptEvent, *, offset: int, no
         )
     recorded = None if display is None else (display.shown if kind == "shown" else display.dismissed)
     if recorded is not None:
-        return _counted_before(recorded, prompt_id, event_id, kind, known.goal, offset)
+        return _counted_before(recorded, prompt_id, event_id, kind, known.goal, offset, known.survey)
     at_s = event.occurred_at.timestamp()
     expires_at_s = pending.expires_at_s if pending is not None else display.expires_at_s if display else None
     # An answered prompt was live when it was answered: what the app reports of it counts.
@@ -89,22 +89,24 @@ def decide_prompt_event(state: UserState, event: PromptEvent, *, offset: int, no
     if display is None:
         # A prompt answered before its first event has no expiry any more: it ends with the answer.
         display = state.displays[prompt_id] = PromptDisplay(
-            known.goal, expires_at_s if expires_at_s is not None else at_s, now_s
+            known.goal, expires_at_s if expires_at_s is not None else at_s, now_s, survey=known.survey
         )
     recorded = RecordedPromptEvent(event_id, offset, at_s)
     if event.type is PromptEventType.shown:
         display.shown = recorded
     else:
         display.dismissed = recorded
-        if pending is not None and _latest_on_its_goal(state, prompt_id):
+        # Dismissing the NPS question says nothing about the goal's own question.
+        if pending is not None and known.survey != NPS and _latest_on_its_goal(state, prompt_id):
             state.dismissed_by_goal[known.goal] = at_s
     display.recorded_at_s = now_s
     state.note_offset(offset)
-    return PromptEventDecision(prompt_id, event_id, facts=[(offset, PromptEventFact(known.goal, at_s, kind))])
+    fact = PromptEventFact(known.goal, at_s, kind, known.survey)
+    return PromptEventDecision(prompt_id, event_id, facts=[(offset, fact)])
 
 
 def _counted_before(
-    recorded: RecordedPromptEvent, prompt_id: str, event_id: str, kind: str, goal: str, offset: int
+    recorded: RecordedPromptEvent, prompt_id: str, event_id: str, kind: str, goal: str, offset: int, survey: str
 ) -> PromptEventDecision:
     if event_id != recorded.event_id:
         return PromptEventDecision(
@@ -113,7 +115,7 @@ def _counted_before(
             dead_letter_reason=DeadLetterReason.duplicate,
             detail=f"prompt {prompt_id} was already reported {kind} by event {recorded.event_id}",
         )
-    facts = [(recorded.offset, PromptEventFact(goal, recorded.at_s, kind))]
+    facts = [(recorded.offset, PromptEventFact(goal, recorded.at_s, kind, survey))]
     if offset == recorded.offset:
         return PromptEventDecision(prompt_id, event_id, facts=facts, replayed=True)
     return PromptEventDecision(

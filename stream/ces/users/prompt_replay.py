@@ -10,6 +10,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.survey_prompt import SurveyPrompt
 from stream.ces.goals import EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.registry import GoalConfig, GoalRegistry
+from stream.ces.registry.model import NpsConfig
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt
 from stream.ces.users.state import SeenEvent, UserState
 
@@ -30,7 +31,12 @@ def _recorded_facts(seen: SeenEvent, offset: int, channel: str = "") -> list[tup
 
 
 def _resend(
-    state: UserState, seen: SeenEvent, goal_cfg: GoalConfig | None, user_id: str | None, now_s: float
+    state: UserState,
+    seen: SeenEvent,
+    goal_cfg: GoalConfig | None,
+    user_id: str | None,
+    now_s: float,
+    nps: NpsConfig | None,
 ) -> SurveyPrompt | None:
     """The recorded prompt again, if it is still pending and unexpired and can be addressed."""
     if seen.prompt_id is None or goal_cfg is None or user_id is None:
@@ -38,7 +44,7 @@ def _resend(
     pending = state.pending.get(seen.prompt_id)
     if pending is None or pending.expires_at_s <= now_s:
         return None
-    return build_prompt(goal_cfg, seen.prompt_id, pending, user_id)
+    return build_prompt(goal_cfg, seen.prompt_id, pending, user_id, nps)
 
 
 def replay_goal_event(
@@ -50,10 +56,12 @@ def replay_goal_event(
     now_s: float,
     goal_cfg: GoalConfig,
     channel: str,
+    nps: NpsConfig | None = None,
 ) -> PromptDecision:
     """Re-emit the recorded decision for an event seen before; report it if it is a duplicate.
 
     :param channel: the event's channel (its outcome counts in that stratum again).
+    :param nps: the registry's NPS question (to re-send an NPS prompt).
     """
     goal_cfg_for_seen = goal_cfg if goal_cfg.slug == seen.goal else None
     # A started event's own decision has no outcome; its later expiry is replayed by its own offset.
@@ -63,7 +71,7 @@ def replay_goal_event(
         event_id=event_id,
         goal=seen.goal,
         outcome=outcome,
-        prompt=_resend(state, recorded, goal_cfg_for_seen, user_id, now_s),
+        prompt=_resend(state, recorded, goal_cfg_for_seen, user_id, now_s, nps),
         prompt_id=recorded.prompt_id,
         suppressed=None if recorded.suppressed is None else SuppressionReason(recorded.suppressed),
         facts=_recorded_facts(recorded, seen.offset, channel),
@@ -88,7 +96,7 @@ def replay_expiry(
         event_id=event_id,
         goal=seen.goal,
         outcome=seen.outcome,
-        prompt=_resend(state, seen, registry.get(seen.goal), user_id, now_s),
+        prompt=_resend(state, seen, registry.get(seen.goal), user_id, now_s, registry.nps_enabled),
         prompt_id=seen.prompt_id,
         suppressed=None if seen.suppressed is None else SuppressionReason(seen.suppressed),
         facts=_recorded_facts(seen, seen.expired_offset),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.registry import GoalConfig, GoalRegistry
+from stream.ces.registry.model import NpsConfig
 from stream.ces.users.prompt_decision import SuppressionReason
 from stream.ces.users.sampling import sticky_sample
 from stream.ces.users.state import UserState
@@ -40,6 +41,46 @@ def _dismissed(state: UserState, prompt_id: str) -> bool:
     return display is not None and display.dismissed is not None
 
 
+#: The sample key of the NPS question (never a goal slug: those have no "~").
+NPS_SAMPLE_KEY = "~nps"
+
+
+def _open_prompt(state: UserState, now_s: float) -> bool:
+    return any(p.expires_at_s > now_s and not _dismissed(state, pid) for pid, p in state.pending.items())
+
+
+def _over_budget(state: UserState, goal_cfg: GoalConfig, at_s: float) -> bool:
+    budget = goal_cfg.budget
+    return budget is not None and state.prompts_since(at_s - budget.period_seconds) >= budget.max_prompts
+
+
+def nps_due(
+    state: UserState,
+    nps: NpsConfig,
+    goal_cfg: GoalConfig,
+    registry: GoalRegistry,
+    *,
+    outcome: PromptOutcome,
+    at_s: float,
+    user_ref: str,
+    now_s: float,
+    too_old: bool,
+) -> bool:
+    """Whether this moment may ask the NPS question: a completion (never an exit) of an enabled goal
+    marked ``nps_moment``, in time, no prompt open, past the user cooldown, within the goal's budget,
+    no NPS prompt in the NPS period, and the user in the NPS sample."""
+    if not (goal_cfg.nps_moment and goal_cfg.enabled and outcome is PromptOutcome.completed) or too_old:
+        return False
+    if _open_prompt(state, now_s) or _over_budget(state, goal_cfg, at_s):
+        return False
+    if state.last_prompt_at_s is not None and at_s - state.last_prompt_at_s < registry.user_cooldown_seconds:
+        return False
+    if state.last_nps_at_s is not None and at_s - state.last_nps_at_s < nps.period_seconds:
+        return False
+    rate = nps.sampling.rate
+    return rate is not None and sticky_sample(user_ref, NPS_SAMPLE_KEY, rate)
+
+
 def suppression_for(
     state: UserState,
     goal_cfg: GoalConfig,
@@ -59,13 +100,12 @@ def suppression_for(
         return SuppressionReason.trigger_disabled
     if too_old:
         return SuppressionReason.too_old
-    if any(p.expires_at_s > now_s and not _dismissed(state, pid) for pid, p in state.pending.items()):
+    if _open_prompt(state, now_s):
         return SuppressionReason.open_prompt
     # Cooldowns compare event times; an event older than the last prompt is inside the cooldown too.
     if state.last_prompt_at_s is not None and at_s - state.last_prompt_at_s < registry.user_cooldown_seconds:
         return SuppressionReason.user_cooldown
-    budget = goal_cfg.budget
-    if budget is not None and state.prompts_since(at_s - budget.period_seconds) >= budget.max_prompts:
+    if _over_budget(state, goal_cfg, at_s):
         return SuppressionReason.survey_budget
     after_dismissal = goal_cfg.cooldowns.after_dismissal_seconds
     dismissed_at = state.dismissed_by_goal.get(goal_cfg.slug) if state.dismissed_by_goal else None

@@ -23,7 +23,9 @@ from typing import Any
 from faust.types import AppT, StreamT, TopicT
 
 from schemas import DeadLetterReason, GoalEvent, PromptEvent, SurveyAnswer
+from schemas.survey_prompt import SurveyKind
 from stream.ces.goals import (
+    NPS,
     Fact,
     Partial,
     PartialExpiry,
@@ -110,6 +112,9 @@ class UserStage:
         self.partitions = s.topic_partitions
         self.cooldown_keep_s = longest_cooldown_s(registry)
         self.budget_keep_s = longest_budget_s(registry)
+        nps = registry.nps_enabled
+        self.nps_keep_s = 0.0 if nps is None else nps.period_seconds
+        self.high_effort_keep_s = 0.0 if nps is None else nps.high_effort.window_seconds
         # An erased user's older records leave the changelog within the compaction lag (docs/personal-data.md).
         compaction_lag_ms = str(int(s.erasure_compaction_lag_hours * 3_600_000))
         self.users = raw_table(app, "users", s.topic_partitions, {"max.compaction.lag.ms": compaction_lag_ms})
@@ -255,7 +260,14 @@ class UserStage:
             user_id: str | None = event.user_id
         elif env.kind is EnvelopeKind.answer:
             answer = SurveyAnswer.model_validate_json(env.payload)
-            decision_a = decide_answer(state, answer, user_ref=user_ref, offset=offset, now_s=now_s)
+            decision_a = decide_answer(
+                state,
+                answer,
+                user_ref=user_ref,
+                offset=offset,
+                now_s=now_s,
+                high_effort_window_s=self.high_effort_keep_s,
+            )
             facts.extend(decision_a.facts)
             self.on_answer_decision(out, decision_a, env, answer.goal, counts)
             return
@@ -317,8 +329,11 @@ class UserStage:
             prompt = decision.prompt
             out.add(self.settings.topic_survey_prompts, prompt.user_id.encode(), prompt.model_dump_json().encode())
             if not decision.replayed:
-                metrics.prompts.labels(decision.goal, prompt.outcome.value).inc()
-                counts[decision.goal].prompts_sent += 1
+                if prompt.survey is SurveyKind.nps:
+                    metrics.nps_prompts.labels(decision.goal).inc()
+                else:
+                    metrics.prompts.labels(decision.goal, prompt.outcome.value).inc()
+                    counts[decision.goal].prompts_sent += 1  # the goal's adaptive sampling
                 if occurred_at_s is not None:
                     metrics.decision_latency.observe(max(0.0, time.time() - occurred_at_s))
         if decision.suppressed is not None and (not decision.replayed or decision.dead_letter_reason is not None):
@@ -329,7 +344,8 @@ class UserStage:
             self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
         if not decision.replayed:
             for _, fact in decision.facts:
-                self.metrics.prompt_events.labels(fact.goal, fact.kind).inc()
+                counter = self.metrics.nps_prompt_events if fact.survey == NPS else self.metrics.prompt_events
+                counter.labels(fact.goal, fact.kind).inc()
 
     def on_answer_decision(
         self, out: Output, decision: AnswerDecision, env: Envelope, goal: str, counts: dict[str, GoalCounts]
@@ -342,6 +358,9 @@ class UserStage:
                 self.metrics.feedback_comments.labels(goal).inc()
         if not decision.replayed:
             for _, fact in decision.facts:
+                if fact.survey == NPS:
+                    self.metrics.nps_answers.labels(fact.goal, fact.sentiment.value).inc()
+                    continue
                 self.metrics.answers.labels(fact.goal, fact.sentiment.value).inc()
                 counts[goal].answers_joined += 1
 
@@ -355,7 +374,13 @@ class UserStage:
         """Write one partition's share of a batch: each touched user state once."""
         now_s = effects.now_s
         for user_ref, state in effects.states.items():
-            state.prune(now_s, cooldown_keep_s=self.cooldown_keep_s, budget_keep_s=self.budget_keep_s)
+            state.prune(
+                now_s,
+                cooldown_keep_s=self.cooldown_keep_s,
+                budget_keep_s=self.budget_keep_s,
+                nps_keep_s=self.nps_keep_s,
+                high_effort_keep_s=self.high_effort_keep_s,
+            )
             value = None if state.is_empty() else state.to_bytes()
             out.put(self.users, partition, user_ref.encode(), value)
 

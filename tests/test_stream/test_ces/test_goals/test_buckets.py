@@ -13,9 +13,8 @@ from stream.ces.goals.buckets import (
     BucketCounts,
     OutcomeFact,
     PromptFact,
-    bucket_start,
-    fold_facts,
 )
+from stream.ces.goals.fold import bucket_start, fold_facts
 from stream.ces.registry.scales import Sentiment
 
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from stream.ces.goals.buckets import BucketCounts, EffortFact, OutcomeFact, fold_facts
+from stream.ces.goals.buckets import BucketCounts, EffortFact, OutcomeFact
 from stream.ces.goals.effort import (
     DURATION_QUANTILES,
     DURATION_RELATIVE_ACCURACY,
@@ -20,6 +20,7 @@ from stream.ces.goals.effort import (
     effort_figures,
     slower_counts,
 )
+from stream.ces.goals.fold import fold_facts
 from stream.ces.registry.scales import Sentiment
 
 

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from schemas import GoalSummary
-from stream.ces.goals.buckets import BucketCounts, bucket_start
+from stream.ces.goals.buckets import BucketCounts
+from stream.ces.goals.fold import bucket_start
 from stream.ces.goals.goal_windows import MAX_CATCH_UP_PERIODS, GoalWindows
 from stream.ces.goals.partials import Partial, PartialKey, goal_partition
 from stream.ces.goals.windows import plan_windows

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from stream.ces.goals import OUTCOMES
-from stream.ces.goals.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact
+from stream.ces.goals.fold import fold_facts
 from stream.ces.goals.nonresponse import corrected_ces, silent_bounds, stratum_cells
 from stream.ces.goals.stats import figures, z_score
 from stream.ces.registry import Sentiment

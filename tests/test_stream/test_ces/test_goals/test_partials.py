@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from stream.ces.goals.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact, bucket_start, fold_facts
+from stream.ces.goals.buckets import AnswerFact, BucketCounts, Fact, OutcomeFact, PromptFact
+from stream.ces.goals.fold import bucket_start, fold_facts
 from stream.ces.goals.partials import (
     MergedGoals,
     Partial,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stream.ces.goals.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact
+from stream.ces.goals.fold import fold_facts
 from stream.ces.goals.stats import figures, wilson_interval, z_score
 from stream.ces.goals.windows import GoalBuckets, WindowSpec
 from stream.ces.registry.scales import Sentiment

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from stream.ces.goals.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact, fold_facts
+from stream.ces.goals.buckets import AnswerFact, BucketCounts, OutcomeFact, PromptFact
 from stream.ces.goals.durations import format_duration, parse_duration
+from stream.ces.goals.fold import fold_facts
 from stream.ces.goals.segments import CHANNELS, OUTCOMES, AnswerCounts
 from stream.ces.goals.stats import figures
 from stream.ces.goals.windows import (

@@ -56,11 +56,11 @@ REGISTRY = GoalRegistry.model_validate(
 )
 
 
-def _event(goal: str, n: int, at_s: float) -> GoalEvent:
+def _event(goal: str, n: int, at_s: float, event_type: str = "completed") -> GoalEvent:
     return GoalEvent.model_validate(
         {
             "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"survey-event-{n}")),
-            "type": "completed",
+            "type": event_type,
             "goal": goal,
             "user_id": USER_ID,
             "occurred_at": datetime.fromtimestamp(at_s, tz=UTC),
@@ -245,3 +245,116 @@ def test_a_negative_ces_answer_is_remembered_as_the_latest_high_effort(goal: str
     assert stored.high_effort_at_s == state.high_effort_at_s
     stored.prune(T0 + 10 * 86400, cooldown_keep_s=0, high_effort_keep_s=86400)
     assert stored.high_effort_at_s is None
+
+
+# --- NPS at a goal's moments -------------------------------------------------------------------------------
+
+NPS_BLOCK: dict[str, Any] = {
+    "question": {"en": "How likely are you to recommend us?", "nl": "Hoe waarschijnlijk beveelt u ons aan?"},
+    "follow_up_question": {"en": "Why that score?", "nl": "Waarom dat cijfer?"},
+    "follow_up_by_band": {"negative": {"en": "What should we improve?", "nl": "Wat moet beter?"}, "positive": None},
+    "period_seconds": 90 * 86400,
+    "high_effort": {"window_seconds": 7 * 86400, "min_answers": 5},
+}
+
+
+def _nps_registry(priority: str = "nps", **moment: Any) -> GoalRegistry:
+    return GoalRegistry.model_validate(
+        {
+            "version": 1,
+            "defaults": {"user_cooldown_seconds": 0},
+            "nps": {**NPS_BLOCK, "priority": priority},
+            "goals": [
+                _goal("moment", nps_moment=True, **moment),
+                _goal("plain"),
+            ],
+        }
+    )
+
+
+def _decide(state: UserState, registry: GoalRegistry, goal: str, n: int, at_s: float, event_type: str = "completed"):
+    event = _event(goal, n, at_s, event_type)
+    return decide_goal_event(state, event, user_ref=USER_REF, offset=n, now_s=at_s + 1, registry=registry)
+
+
+def test_nps_is_asked_at_a_completion_of_a_moment_goal_once_per_period() -> None:
+    registry = _nps_registry()
+    state = UserState()
+    first = _decide(state, registry, "moment", 1, T0)
+    assert first.prompt is not None and first.prompt.survey is SurveyKind.nps
+    assert (first.prompt.scale.min_score, first.prompt.scale.max_score) == (0, 10)
+    assert first.prompt.question == "How likely are you to recommend us?"
+    assert [(f.band, f.scores) for f in first.prompt.follow_ups] == [
+        (AnswerBand.negative, [0, 1, 2, 3, 4, 5, 6]),
+        (AnswerBand.neutral, [7, 8]),
+    ]
+    # The goal's own question gave way, and is counted so.
+    assert first.suppressed is SuppressionReason.nps_asked
+    assert [f.survey for _, f in first.facts if isinstance(f, PromptFact)] == ["nps"]
+    state.pending.clear()
+    # Within the period the goal's own question is asked again at its moments, NPS is not.
+    second = _decide(state, registry, "moment", 2, T0 + 30 * 86400)
+    assert second.prompt is not None and second.prompt.survey is SurveyKind.ces and second.suppressed is None
+    state.pending.clear()
+    # The period holds across the stored form (a restart reads the changelog).
+    stored = UserState.from_bytes(state.to_bytes())
+    assert stored.last_nps_at_s == T0
+    third = _decide(stored, registry, "moment", 3, T0 + 91 * 86400)
+    assert third.prompt is not None and third.prompt.survey is SurveyKind.nps
+
+
+def test_nps_is_never_asked_after_an_exit_nor_at_another_goal() -> None:
+    registry = _nps_registry()
+    for n, (goal, event_type) in enumerate((("moment", "abandoned"), ("plain", "completed")), start=1):
+        decision = _decide(UserState(), registry, goal, n, T0, event_type)
+        assert decision.prompt is not None and decision.prompt.survey is SurveyKind.ces
+
+
+def test_with_the_goal_first_nps_waits_for_a_moment_the_goal_does_not_ask() -> None:
+    registry = _nps_registry(priority="goal", sampling={"rate": 0.0})
+    decision = _decide(UserState(), registry, "moment", 1, T0)
+    # The user is not in the goal's sample: the moment is free for NPS.
+    assert decision.prompt is not None and decision.prompt.survey is SurveyKind.nps
+    assert decision.suppressed is SuppressionReason.not_sampled
+    asked = _decide(UserState(), _nps_registry(priority="goal"), "moment", 1, T0)
+    assert asked.prompt is not None and asked.prompt.survey is SurveyKind.ces
+
+
+def test_nps_answers_are_grouped_by_a_recent_high_effort_ces_answer() -> None:
+    registry = _nps_registry()
+    state = UserState()
+    # A CES prompt at the plain goal, answered 1 (high effort) ...
+    ces = _decide(state, registry, "plain", 1, T0)
+    assert ces.prompt_id is not None
+    decide_answer(state, _answer(ces.prompt_id, 1, score=1, goal="plain"), user_ref=USER_REF, offset=2, now_s=T0 + 61)
+    assert state.high_effort_at_s == T0 + 60
+    # ... then NPS at the moment goal, answered 9 a few minutes later: in the high-effort group.
+    nps = _decide(state, registry, "moment", 3, T0 + 300)
+    assert nps.prompt is not None and nps.prompt.survey is SurveyKind.nps and nps.prompt_id is not None
+    answer = _answer(nps.prompt_id, 4, score=9, goal="moment").model_copy(
+        update={"answered_at": datetime.fromtimestamp(T0 + 400, tz=UTC)}
+    )
+    decision = decide_answer(state, answer, user_ref=USER_REF, offset=4, now_s=T0 + 401, high_effort_window_s=7 * 86400)
+    (fact,) = [f for _, f in decision.facts]
+    assert (fact.survey, fact.effort_group, fact.sentiment.value) == ("nps", "high_effort", "positive")
+    # The same with the high-effort answer outside the window: the rest.
+    state.high_effort_at_s = T0 + 400 - 8 * 86400
+    other = decide_answer(state, answer, user_ref=USER_REF, offset=4, now_s=T0 + 402, high_effort_window_s=7 * 86400)
+    assert [f.effort_group for _, f in other.facts] == ["high_effort"]  # a replay re-emits the recorded group
+
+
+@pytest.mark.parametrize(
+    ("score", "band"),
+    [(0, "negative"), (6, "negative"), (7, "neutral"), (8, "neutral"), (9, "positive"), (10, "positive")],
+)
+def test_an_nps_answer_is_banded_promoter_passive_or_detractor(score: int, band: str) -> None:
+    registry = _nps_registry()
+    state = UserState()
+    decision = _decide(state, registry, "moment", 1, T0)
+    assert decision.prompt_id is not None
+    answered = decide_answer(
+        state, _answer(decision.prompt_id, 1, score=score, goal="moment"), user_ref=USER_REF, offset=2, now_s=T0 + 61
+    )
+    (fact,) = [f for _, f in answered.facts]
+    assert fact.sentiment.value == band and fact.effort_group == "rest"
+    assert state.high_effort_at_s is None  # a detractor is not a high-effort CES answer
