@@ -27,6 +27,7 @@ from schemas.goal_summary import (
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, band_names
+from stream.ces.goals.nps import NpsWindowFigures, nps_window_figures
 from stream.ces.goals.partials import MergedGoals, goal_partition
 from stream.ces.goals.segments import OUTCOMES, STRATUM_PARTS
 from stream.ces.goals.stats import (
@@ -141,10 +142,28 @@ def split_parts(segments: Segments) -> SplitParts:
     }
 
 
+def nps_json(nps: NpsWindowFigures) -> dict[str, Any]:
+    """The NPS figures of a window as /api/goals shows them (NPS as a fraction of -1..1)."""
+    gap = nps.high_effort_gap
+    return {
+        **asdict(nps.figures),
+        "distribution": {str(point): count for point, count in nps.distribution.items()},
+        "prompts": nps.prompts,
+        "response_ratio": nps.response_ratio,
+        "shown": nps.shown,
+        "dismissed": nps.dismissed,
+        "by_channel": {name: asdict(part) for name, part in nps.by_channel.items()},
+        "high_effort": None if nps.high_effort is None else asdict(nps.high_effort),
+        "rest": None if nps.rest is None else asdict(nps.rest),
+        "high_effort_gap": None if gap is None else {"difference": gap[0], "lower": gap[1], "upper": gap[2]},
+    }
+
+
 def figures_json(fig: WindowFigures) -> dict[str, Any]:
     """One window's figures as /api/goals shows them: the blended figures, then the split (if computed)."""
-    out = {name: value for name, value in asdict(fig).items() if name != "segments"}
+    out = {name: value for name, value in asdict(fig).items() if name not in ("segments", "nps")}
     out["distribution"] = {str(point): count for point, count in fig.distribution.items()}
+    out["nps"] = None if fig.nps is None else nps_json(fig.nps)
     if fig.segments is not None:
         parts = split_parts(fig.segments)
         out["by_outcome"] = {key.value: segment.model_dump(mode="json") for key, segment in parts["by_outcome"].items()}
@@ -213,13 +232,15 @@ class GoalWindows:
             for goal in registry.goals
         }
         self.asked = {goal.slug: asked_outcomes(goal) for goal in registry.goals}
+        nps = registry.nps
+        self.nps_min_answers = 30 if nps is None else nps.high_effort.min_answers
 
     def owned_goals(self) -> list[str]:
         return [slug for slug in self.registry.slugs if goal_partition(slug, self.partitions) in self.owned]
 
     def figures_of(self, goal: str, counts: BucketCounts, *, split: bool = True) -> WindowFigures:
         scale = self.scales[goal]
-        return figures(
+        fig = figures(
             counts,
             scale.points,
             scale.most_negative,
@@ -229,6 +250,9 @@ class GoalWindows:
             asked=self.asked[goal],
             stratum_min_answers=self.stratum_min_answers,
         )
+        if counts.nps is not None and not counts.nps.is_empty():
+            fig.nps = nps_window_figures(counts.nps, self.confidence, self.nps_min_answers)
+        return fig
 
     def snapshot(
         self, now_s: float | None = None, *, split_everywhere: bool = False

@@ -42,11 +42,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from stream.ces.goals.facts import HIGH_EFFORT, REST
+from stream.ces.goals.nps_counts import NpsCounts
+from stream.ces.goals.segments import AnswerCounts
 from stream.ces.goals.stats import z_score
 
-__all__ = ["NpsCounts", "NpsFigures", "nps_difference", "nps_figures", "nps_interval"]
+__all__ = [
+    "BandTally",
+    "NpsFigures",
+    "NpsWindowFigures",
+    "nps_difference",
+    "nps_figures",
+    "nps_interval",
+    "nps_window_figures",
+]
 
-NpsCounts = tuple[int, int, int]
+BandTally = tuple[int, int, int]
 """``(promoters, passives, detractors)`` of one group of answers."""
 
 # Rocks (2016): pseudo-answers added to each category before the Wald interval; 3 in all.
@@ -141,7 +152,7 @@ def nps_figures(promoters: int, passives: int, detractors: int, confidence: floa
 
 
 def nps_difference(
-    a: NpsCounts, b: NpsCounts, confidence: float, min_answers: int
+    a: BandTally, b: BandTally, confidence: float, min_answers: int
 ) -> tuple[float, float, float] | None:
     """The NPS of group ``a`` minus that of group ``b``, two independent groups, with its interval.
 
@@ -172,3 +183,62 @@ def nps_difference(
     half_width = z * math.sqrt(variance_a + variance_b)
     difference = (a[0] - a[2]) / n_a - (b[0] - b[2]) / n_b
     return difference, max(-2.0, nps_a - nps_b - half_width), min(2.0, nps_a - nps_b + half_width)
+
+
+@dataclass(slots=True)
+class NpsWindowFigures:
+    """What a window says about the NPS question asked at one goal's moments.
+
+    ``figures`` of every answer; ``distribution`` per point 0..10; the prompts sent, shown and
+    dismissed and the response ratio (answers / prompts, may exceed 1 near the window start);
+    ``by_channel`` per channel of the goal attempt (channels with answers); ``high_effort`` and
+    ``rest``: the users who had a high-effort CES answer shortly before, and the others, with
+    ``high_effort_gap`` = their NPS difference ``(difference, lower, upper)``, ``None`` until
+    each group has ``min_answers`` answers (then the two groups' figures are ``None`` too).
+    """
+
+    figures: NpsFigures
+    distribution: dict[int, int]
+    prompts: int
+    response_ratio: float | None
+    shown: int
+    dismissed: int
+    by_channel: dict[str, NpsFigures]
+    high_effort: NpsFigures | None
+    rest: NpsFigures | None
+    high_effort_gap: tuple[float, float, float] | None
+
+
+def _of(counts: AnswerCounts, confidence: float) -> NpsFigures:
+    return nps_figures(counts.positive, counts.neutral, counts.negative, confidence)
+
+
+def nps_window_figures(counts: NpsCounts, confidence: float, min_answers: int) -> NpsWindowFigures:
+    """The NPS figures of a window from its summed NPS counts (``BucketCounts.nps``).
+
+    :param min_answers: answers each effort group needs before the split is shown
+        (``nps.high_effort.min_answers``).
+    """
+    high = counts.by_effort.get(HIGH_EFFORT, _NONE)
+    rest = counts.by_effort.get(REST, _NONE)
+    gap = nps_difference(
+        (high.positive, high.neutral, high.negative),
+        (rest.positive, rest.neutral, rest.negative),
+        confidence,
+        min_answers,
+    )
+    return NpsWindowFigures(
+        figures=_of(counts, confidence),
+        distribution={point: counts.scores.get(point, 0) for point in range(11)},
+        prompts=counts.prompts,
+        response_ratio=counts.answers / counts.prompts if counts.prompts else None,
+        shown=counts.shown,
+        dismissed=counts.dismissed,
+        by_channel={name: _of(part, confidence) for name, part in sorted(counts.by_channel.items()) if part.answers},
+        high_effort=None if gap is None else _of(high, confidence),
+        rest=None if gap is None else _of(rest, confidence),
+        high_effort_gap=gap,
+    )
+
+
+_NONE = AnswerCounts()

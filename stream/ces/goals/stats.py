@@ -13,11 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 from stream.ces.goals.buckets import OUTCOMES, BucketCounts
 from stream.ces.goals.effort import effort_divergence, effort_figures, slower_counts
 from stream.ces.goals.nonresponse import NonResponse, corrected_ces, stratum_cells
 from stream.ces.goals.segments import CHANNELS, EXIT_OUTCOMES, AnswerCounts, sum_segments
+
+if TYPE_CHECKING:  # nps imports this module (z_score)
+    from stream.ces.goals.nps import NpsWindowFigures
 
 
 @lru_cache(maxsize=16)
@@ -268,6 +272,8 @@ class WindowFigures(AnswerFigures):
     """``dismissed / shown``."""
     response_ratio_shown: float | None = None
     """``answers / shown``: the response ratio over the prompts users saw."""
+    nps: NpsWindowFigures | None = None
+    """The NPS question asked at the goal's moments, apart from the figures above; None without any."""
 
     @property
     def reported_shown(self) -> int | None:

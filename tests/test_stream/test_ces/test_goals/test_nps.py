@@ -7,11 +7,11 @@ import random
 
 import pytest
 
-from stream.ces.goals.nps import NpsCounts, nps_difference, nps_figures, nps_interval
+from stream.ces.goals.nps import BandTally, nps_difference, nps_figures, nps_interval
 from stream.ces.goals.stats import z_score
 
 
-def sample(rng: random.Random, n: int, promoter_share: float, detractor_share: float) -> NpsCounts:
+def sample(rng: random.Random, n: int, promoter_share: float, detractor_share: float) -> BandTally:
     """``(promoters, passives, detractors)`` of ``n`` answers drawn from one trinomial distribution."""
     promoters = detractors = 0
     for _ in range(n):
@@ -86,7 +86,7 @@ def test_all_detractors_mirror_all_promoters(n: int) -> None:
 
 
 @pytest.mark.parametrize("counts", [(50, 30, 20), (3, 0, 7), (0, 10, 0), (12, 1, 12)])
-def test_swapping_promoters_and_detractors_mirrors_the_interval(counts: NpsCounts) -> None:
+def test_swapping_promoters_and_detractors_mirrors_the_interval(counts: BandTally) -> None:
     promoters, passives, detractors = counts
     lower, upper = nps_interval(promoters, passives, detractors, 0.95)
     mirrored_lower, mirrored_upper = nps_interval(detractors, passives, promoters, 0.95)
