@@ -70,6 +70,67 @@ _NO_ANSWERS: dict[str, Any] = {
     "wilson_upper": None,
 }
 
+NPS_EXAMPLE: dict[str, Any] = {
+    # The NPS worked example (issue 21): 100 answers, 50 promoters, 30 passives, 20 detractors: NPS 0.3.
+    "answers": 100,
+    "promoters": 50,
+    "passives": 30,
+    "detractors": 20,
+    "promoter_share": 0.5,
+    "passive_share": 0.3,
+    "detractor_share": 0.2,
+    "nps": 0.3,
+    "nps_lower": 0.0931,
+    "nps_upper": 0.4894,
+    "distribution": {"0": 2, "1": 1, "2": 1, "3": 2, "4": 3, "5": 5, "6": 6, "7": 12, "8": 18, "9": 22, "10": 28},
+    "prompts": 250,
+    "response_ratio": 0.4,
+    "shown": 200,
+    "dismissed": 60,
+    "by_channel": {
+        "web": {
+            "answers": 70,
+            "promoters": 38,
+            "passives": 20,
+            "detractors": 12,
+            "nps": 0.3714,
+            "nps_lower": 0.1268,
+            "nps_upper": 0.5855,
+        },
+        "ios": {
+            "answers": 30,
+            "promoters": 12,
+            "passives": 10,
+            "detractors": 8,
+            "nps": 0.1333,
+            "nps_lower": -0.2366,
+            "nps_upper": 0.479,
+        },
+    },
+    # 30 of the users had a high-effort CES answer shortly before: they recommend markedly less.
+    "high_effort": {
+        "answers": 30,
+        "promoters": 9,
+        "passives": 6,
+        "detractors": 15,
+        "nps": -0.2,
+        "nps_lower": -0.5675,
+        "nps_upper": 0.2038,
+    },
+    "rest": {
+        "answers": 70,
+        "promoters": 41,
+        "passives": 24,
+        "detractors": 5,
+        "nps": 0.5143,
+        "nps_lower": 0.3007,
+        "nps_upper": 0.6856,
+    },
+    "high_effort_gap": {"difference": -0.7143, "lower": -1.106, "upper": -0.244},
+}
+"""The ``nps`` part of a GoalSummary of a goal that is an NPS moment (the example summary's goal is none):
+the figures at the example's confidence (0.99), rounded."""
+
 _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     GoalEvent: {
         "schema_version": 1,
@@ -147,7 +208,7 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     },
     GoalSummary: {
         # The worked example of docs/domain.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.
-        "schema_version": 4,
+        "schema_version": 5,
         "goal": "download-invoice",
         "window": "1h",
         "window_seconds": 3600,
@@ -370,6 +431,9 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
             "if_silent_dissatisfied": 0.1875,
             "if_silent_satisfied": 0.875,
         },
+        # A CES goal (its own question), not a moment for the NPS question: no NPS figures.
+        "survey": "ces",
+        "nps": None,
     },
     DeadLetter: {
         "schema_version": 1,

@@ -8,12 +8,13 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, NonNegativeInt, PositiveInt, Strict, StringConstraints, model_validator
 
 from schemas.common import Channel, GoalSlug, OutputModel, OutputPart, Timestamp
+from schemas.nps_summary import NpsSummary
 from schemas.survey_prompt import PromptOutcome
 
-GOAL_SUMMARY_SCHEMA_VERSION = 4
+GOAL_SUMMARY_SCHEMA_VERSION = 5
 """Version 2 added the split by outcome and channel (``by_outcome`` ... ``completion_vs_all``);
-version 3 added ``measured_effort``; version 4 ``non_response`` and ``funnel``. Version 2 and 3 records still load
-(without what came after them)."""
+version 3 added ``measured_effort``; version 4 ``non_response`` and ``funnel``; version 5 ``survey`` and
+``nps``. Version 2 to 4 records still load (without what came after them)."""
 
 OLDEST_GOAL_SUMMARY_SCHEMA_VERSION = 2
 """The oldest version a reader of this model accepts."""
@@ -261,6 +262,9 @@ def _check_answer_counts(
 class GoalSummary(OutputModel):
     """CES figures of one goal over one window, computed on event time.
 
+    For a goal whose own question is CSAT (``survey: "csat"``) the same figures are of its CSAT
+    answers: ``ces_ratio`` is then the CSAT share (satisfied answers / answers).
+
     Topic ``ces.goal-summaries``, produced by ces-stream when a window closes (also when the goal
     went quiet), keyed by ``goal|window|window_start``. Figures whose denominator is 0 are null.
     The answers are also split by the outcome that triggered the prompt and by the goal's channel.
@@ -269,8 +273,8 @@ class GoalSummary(OutputModel):
     schema_version: Annotated[
         int, Strict(), Field(ge=OLDEST_GOAL_SUMMARY_SCHEMA_VERSION, le=GOAL_SUMMARY_SCHEMA_VERSION)
     ] = GOAL_SUMMARY_SCHEMA_VERSION
-    """Contract major version of this message: 4 since the non-response correction (3: measured effort,
-    2: the split by outcome and channel)."""
+    """Contract major version of this message: 5 since CSAT and NPS (4: the non-response correction,
+    3: measured effort, 2: the split by outcome and channel)."""
 
     goal: GoalSlug
     """The goal."""
@@ -340,6 +344,12 @@ class GoalSummary(OutputModel):
     funnel: Funnel | None = None
     """The prompts from sent through shown and dismissed to answered (version 4; null only in version
     2 and 3 records)."""
+    survey: Literal["ces", "csat"] = "ces"
+    """The goal's own question, which every figure above is of: "ces" (how easy) or "csat" (how
+    satisfied; ``ces_ratio`` is then the CSAT share). Version 5; "ces" in older records."""
+    nps: NpsSummary | None = None
+    """The NPS question asked at the goal's moments, apart from the goal's own question; null when the
+    window holds no NPS answer, prompt or prompt event (version 5; null in older records)."""
 
     @model_validator(mode="after")
     def _check_counts(self) -> Self:
@@ -351,6 +361,8 @@ class GoalSummary(OutputModel):
             raise ValueError("non_response is written from schema_version 4 on, and only there")
         if (self.funnel is None) != (self.schema_version < 4):
             raise ValueError("funnel is written from schema_version 4 on, and only there")
+        if self.schema_version < 5 and (self.survey != "ces" or self.nps is not None):
+            raise ValueError("survey other than ces and nps are written from schema_version 5 on")
         _check_answer_counts(self.positive, self.neutral, self.negative, self.answers, self.distribution)
         return self
 

@@ -195,10 +195,13 @@ class WorkerProcess:
             self.proc.wait()
 
 
-def write_registry(path: Path, goals: list[dict[str, Any]], **defaults: Any) -> Path:
+def write_registry(
+    path: Path, goals: list[dict[str, Any]], *, nps: dict[str, Any] | None = None, **defaults: Any
+) -> Path:
     """Write a goal registry YAML for one test; each goal needs only a slug and a scale kind.
 
-    Missing texts are filled in (nl and en); ``defaults`` go under ``defaults:``.
+    Missing texts are filled in (nl and en); ``defaults`` go under ``defaults:``; ``nps`` is the
+    registry's NPS block (its texts filled in too).
     Example: ``write_registry(tmp_path / "goals.yaml", [{"slug": "g", "scale": {"kind": "five_point"},
     "sampling": {"rate": 1.0}}], user_cooldown_seconds=0)``.
     """
@@ -217,7 +220,13 @@ def write_registry(path: Path, goals: list[dict[str, Any]], **defaults: Any) -> 
             **goal,
         }
         full_goals.append(full)
-    document = {"version": 1, "defaults": {"user_cooldown_seconds": 0, **defaults}, "goals": full_goals}
+    document: dict[str, Any] = {"version": 1, "defaults": {"user_cooldown_seconds": 0, **defaults}, "goals": full_goals}
+    if nps is not None:
+        document["nps"] = {
+            "question": {"en": "How likely are you to recommend us?", "nl": "Hoe waarschijnlijk beveelt u ons aan?"},
+            "follow_up_question": {"en": "Why that score?", "nl": "Waarom dat cijfer?"},
+            **nps,
+        }
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 

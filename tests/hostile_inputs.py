@@ -39,7 +39,7 @@ USERS_PER_EXAMPLE = 5
 GOAL_EVENT_FIELDS = ("event_id", "type", "goal", "user_id", "occurred_at", "channel", "locale")
 GOAL_EVENT_OPTIONAL = ("schema_version", "session_id", "app_version", "attributes")
 ANSWER_FIELDS = ("answer_id", "prompt_id", "user_id", "goal", "score", "answered_at", "channel")
-ANSWER_OPTIONAL = ("schema_version", "comment")
+ANSWER_OPTIONAL = ("schema_version", "comment", "survey")
 TIME_FIELD = {"goal": "occurred_at", "answer": "answered_at"}
 # The JSON type each field must have; a value of any other type breaks the contract for sure.
 JSON_TYPE = {
@@ -58,6 +58,7 @@ JSON_TYPE = {
     "prompt_id": str,
     "score": int,
     "answered_at": str,
+    "survey": str,
     "comment": str,
 }
 
@@ -301,7 +302,11 @@ def answer_doc() -> st.SearchStrategy[dict[str, Any]]:
             "answered_at": near_now,
             "channel": st.sampled_from(["web", "ios", "android", "other"]),
         },
-        optional={"schema_version": st.just(1), "comment": _text(60)},
+        optional={
+            "schema_version": st.just(1),
+            "comment": _text(60),
+            "survey": st.sampled_from(["ces", "csat", "nps"]),
+        },
     )
 
 
@@ -373,8 +378,8 @@ def mutation(draw: st.DrawFn, doc: dict[str, Any], topic: str) -> tuple[dict[str
     if kind == "unknown_goal":
         doc["goal"] = draw(unknown_goals)
         return doc, "unknown_goal", "dead", "unknown_goal"
-    if kind == "newer_version":
-        doc["schema_version"] = draw(st.integers(2, 10**12))
+    if kind == "newer_version":  # answers read version 2 too (a comment sent after its score)
+        doc["schema_version"] = draw(st.integers(3 if topic == "answer" else 2, 10**12))
         return doc, "newer_version", "dead", "schema_violation"
     # strip_to_partial: a JSON object with only some of the fields (a required one always missing)
     missing = draw(st.sampled_from(required))
@@ -530,6 +535,10 @@ ANSWER_ACTIONS = (
     "twice_new_id",
     "wrong_user",
     "mutated",
+    "wrong_survey",
+    "comment_after",
+    "comment_first",
+    "comment_twice",
 )
 ANSWERED_PROMPTS = 5
 """Prompts answered per example (more are left unanswered)."""
@@ -638,6 +647,23 @@ def answers_for(prompt: dict[str, Any], plan: AnswerPlan) -> list[Spec]:
     if action == "twice_new_id":
         second = doc | {"answer_id": plan.second_answer_id}
         return [one(doc, "valid", "counted"), one(second, "second_answer", "duplicate")]
+    if action == "wrong_survey":  # the prompts here ask CES: an answer naming NPS is a mix-up
+        return [one(doc | {"survey": "nps"}, "wrong_survey", "schema_violation")]
+    if action in ("comment_after", "comment_first", "comment_twice"):
+        # Version 2: the comment as a record of its own, after the score (joined once), before it
+        # (no score yet), or sent twice (the second a duplicate).
+        scored = {k: v for k, v in doc.items() if k != "comment"}
+        comment = {k: v for k, v in scored.items() if k != "score"} | {
+            "schema_version": 2,
+            "answer_id": plan.second_answer_id,
+            "comment": "Te veel stappen!",
+        }
+        if action == "comment_first":
+            return [one(comment, "comment_first", "no_score"), one(scored, "valid", "counted")]
+        records = [one(scored, "valid", "counted"), one(comment, "comment_after", "counted")]
+        if action == "comment_twice":
+            records.append(one(comment, "comment_again", "duplicate"))
+        return records
     if action == "wrong_user":  # another user's id: that user has no such prompt
         return [one(doc | {"user_id": FromPrompt("user_id", "-other")}, "wrong_user", "unknown_prompt")]
     mutated, label, verdict, reason = plan.mutated

@@ -64,11 +64,12 @@ def make_summary(
     attempts: dict[tuple[str, str], int] | None = None,
     asked: Collection[str] = OUTCOMES,
     min_answers_per_stratum: int = 10,
-    schema_version: int = 4,
+    schema_version: int = 5,
     shown: int = 0,
     dismissed: int = 0,
 ) -> GoalSummary:
-    """A valid summary of one closed window (version 4 unless told); every answer counts on channel web.
+    """A valid summary of one closed window (version 5 unless told, a CES goal without NPS); every answer
+    counts on channel web.
 
     ``durations`` (seconds -> timed completions) and ``retried`` fill its measured effort; none is timed
     without. ``by_band`` gives the answers per duration band as ``{band: {score: answers}}``.

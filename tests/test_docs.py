@@ -22,7 +22,9 @@ import pytest
 
 import schemas
 from schemas import DeadLetterReason
-from stream.observability.window_exposition import split_metric_names
+from schemas.examples import NPS_EXAMPLE
+from schemas.nps_summary import NpsSummary
+from stream.observability.window_exposition import split_metric_names, window_metric_names
 from stream.settings import Settings
 from stream.tools.settings_table import settings_table_markdown
 
@@ -63,7 +65,9 @@ def test_every_metric_is_in_the_metric_catalogue() -> None:
     )
     # A metric name is the first argument of its constructor or WINDOW_GAUGES tuple, e.g.
     # Counter("ces_goal_events_total", ...) or ("ces_goal_answers", help, attribute).
-    names = sorted(set(re.findall(r'\(\s*"(ces_[a-z0-9_]+)"', source)) | set(split_metric_names()))
+    names = sorted(
+        set(re.findall(r'\(\s*"(ces_[a-z0-9_]+)"', source)) | set(split_metric_names()) | set(window_metric_names())
+    )
     assert len(names) >= 20  # the grep itself still finds the metric definitions
     missing = [name for name in names if f"`{name}`" not in METRICS]
     assert not missing, f"metrics missing from the docs/metrics.md catalogue: {missing}"
@@ -92,6 +96,13 @@ def test_every_json_example_is_a_valid_message() -> None:
         model = getattr(schemas, name)
         message = model.model_validate_json(text)
         assert json.loads(message.model_dump_json()) == json.loads(text), name
+
+
+def test_the_nps_example_of_the_goal_summary_is_a_valid_nps_part() -> None:
+    found = re.search(r"A goal that is an NPS moment carries `nps`(?:(?!```).)*```json\n(.*?)\n```", CONTRACTS, re.S)
+    assert found, "docs/contracts.md shows the nps part of a GoalSummary"
+    nps = NpsSummary.model_validate_json(found.group(1))
+    assert json.loads(nps.model_dump_json()) == json.loads(found.group(1)) == NPS_EXAMPLE
 
 
 # --- links and paths ---

@@ -47,8 +47,10 @@ class CesMetrics:
         consumed_topics: Iterable[str],
         targets: dict[str, float | None] | None = None,
         nps_goals: Iterable[str] = (),
+        surveys: dict[str, str] | None = None,
     ) -> None:
-        """:param nps_goals: the goals whose moments may ask NPS (their NPS counters start at 0)."""
+        """:param nps_goals: the goals whose moments may ask NPS (their NPS counters start at 0).
+        :param surveys: each goal's own question, "ces" or "csat" (``ces_goal_survey_info``)."""
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.goal_events = LabelledCounter(
@@ -130,7 +132,7 @@ class CesMetrics:
         )
         self._add_pipeline_metrics(r)
         self.consumed_topics = tuple(consumed_topics)
-        self.windows = WindowExposition(targets or {})
+        self.windows = WindowExposition(targets or {}, surveys)
         self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
         for goal in nps_goals:
             self.nps_prompts.labels(goal)

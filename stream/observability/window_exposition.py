@@ -15,16 +15,19 @@ from collections.abc import Hashable, Iterator
 from typing import Protocol
 
 from stream.ces.goals import CHANNELS, OUTCOMES, WindowFigures, WindowSpec
+from stream.observability.nps_exposition import NPS_FAMILY_DOCS, NpsRowPrefixes
 
 __all__ = [
     "DURATION_GAUGE",
     "EXIT_GAP_GAUGES",
     "NON_RESPONSE_GAUGES",
     "SPLIT_GAUGES",
+    "SURVEY_INFO_GAUGE",
     "WINDOW_GAUGES",
     "WindowExposition",
     "WindowSnapshotSource",
     "split_metric_names",
+    "window_metric_names",
 ]
 
 
@@ -167,8 +170,16 @@ NON_RESPONSE_GAUGES = (
 )
 
 
+# 1 per owned goal, with the goal's own question as a label: tells CSAT goals from CES goals.
+SURVEY_INFO_GAUGE = "ces_goal_survey_info"
+
 # A scrape computing many goals anew hands the event loop back at least this often.
 YIELD_EVERY_S = 0.005
+
+
+def window_metric_names() -> list[str]:
+    """Every family the window exposition writes (blended, split, NPS, target, survey info), in its order."""
+    return list(_FAMILY_DOCS)
 
 
 def split_metric_names() -> list[str]:
@@ -187,9 +198,12 @@ class WindowExposition:
     formats only the goals that changed since the one before: quiet goals cost nothing.
     """
 
-    def __init__(self, targets: dict[str, float | None]) -> None:
+    def __init__(self, targets: dict[str, float | None], surveys: dict[str, str] | None = None) -> None:
+        """:param targets: each goal's CES target (None: no target). :param surveys: each goal's own
+        question, "ces" or "csat" (from the registry; a goal left out has no survey info gauge)."""
         self.source: WindowSnapshotSource | None = None
         self.targets = targets
+        self.surveys = surveys or {}
         # Sample-line prefixes per (goal, window): their label values come from configuration,
         # so the set is bounded, and formatting them once saves most of a scrape's string work.
         self._prefixes: dict[tuple[str, str], _RowPrefixes] = {}
@@ -251,6 +265,11 @@ class WindowExposition:
             for goal in owned
             if (value := self.targets.get(goal)) is not None
         ]
+        chunks[SURVEY_INFO_GAUGE] = [
+            f'{SURVEY_INFO_GAUGE}{{goal="{goal}",survey="{survey}"}} 1.0'
+            for goal in owned
+            if (survey := self.surveys.get(goal)) is not None
+        ]
         out: list[str] = []
         for name, doc in _FAMILY_DOCS.items():
             out.append(f"# HELP {name} {doc}\n# TYPE {name} gauge")
@@ -302,6 +321,10 @@ class WindowExposition:
                         value = getattr(correction, attr)
                         if value is not None:
                             lines[name].append(prefix + repr(float(value)))
+            if fig.nps is not None:  # only windows that hold NPS: other goals get no NPS series
+                if row.nps is None:
+                    row.nps = NpsRowPrefixes(row.labels)
+                row.nps.add_lines(lines, fig.nps, split=segments is not None)
         return {name: "\n".join(family) for name, family in lines.items() if family}
 
 
@@ -313,6 +336,8 @@ _FAMILY_DOCS: dict[str, str] = {
     DURATION_GAUGE: "Seconds from a goal's first start to its completion, quantiles of the timed completions "
     "in the sliding window (each within 2 %).",
     "ces_goal_target_ces_ratio": "Configured CES target of the goal.",
+    SURVEY_INFO_GAUGE: 'The goal\'s own question (survey="ces" or "csat"), always 1; for a CSAT goal the '
+    "ces_goal_ces_ratio families are its CSAT share.",
     **{
         f"{base}_{attr}": f"{doc}, {what} (CES_SPLIT_WINDOWS only)."
         for base, doc, _ in SPLIT_GAUGES
@@ -320,13 +345,14 @@ _FAMILY_DOCS: dict[str, str] = {
     },
     **{name: doc for name, doc, _ in EXIT_GAP_GAUGES},
     **{name: doc for name, doc, _ in NON_RESPONSE_GAUGES},
+    **NPS_FAMILY_DOCS,
 }
 
 
 class _RowPrefixes:
     """The sample-line prefixes (name and labels) of one goal and window, made once."""
 
-    __slots__ = ("durations", "gap", "gauges", "labels", "non_response", "outcomes", "scores", "split")
+    __slots__ = ("durations", "gap", "gauges", "labels", "non_response", "nps", "outcomes", "scores", "split")
 
     def __init__(self, goal: str, window: str) -> None:
         labels = self.labels = f'goal="{goal}",window="{window}"'
@@ -347,6 +373,7 @@ class _RowPrefixes:
                 self.split.append((attr, segment, (entries[0][0], entries[0][2]), entries))
         self.gap = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in EXIT_GAP_GAUGES]
         self.non_response = [(name, attr, f"{name}{{{labels}}} ") for name, _, attr in NON_RESPONSE_GAUGES]
+        self.nps: NpsRowPrefixes | None = None  # made at the row's first NPS figures
 
     def score_prefix(self, score: int) -> str:
         prefix = self.scores.get(score)

@@ -14,7 +14,7 @@ import faust
 from faust.sensors.monitor import Monitor
 from faust.web import Request, Response, View
 
-from stream.ces.goals import GoalWindows, figures_json, format_duration, parse_duration
+from stream.ces.goals import GoalWindows, format_duration, parse_duration
 from stream.ces.intake import Limits
 from stream.ces.registry import GoalRegistry
 from stream.infra.kafka_config import ssl_context
@@ -140,6 +140,7 @@ class Pipeline:
                 self.goal_partials_topic.get_topic_name(),
             ],
             targets={goal.slug: goal.target_ces_ratio for goal in registry.goals},
+            surveys={goal.slug: goal.survey for goal in registry.goals},
             nps_goals=[goal.slug for goal in registry.goals if goal.nps_moment and registry.nps_enabled],
         )
         self.health = Health(self.app, s, self.metrics, set(self.metrics.consumed_topics))
@@ -214,10 +215,7 @@ class Pipeline:
         @app.page("/api/goals")
         async def goal_figures(web: View, request: Request) -> Response:
             """The exported figures as JSON: {goal: {window: figures}} for the goals this worker owns, split everywhere."""
-            out: dict[str, dict[str, Any]] = {}
-            for goal, spec, fig in self.goal_windows.snapshot(split_everywhere=True):
-                out.setdefault(goal, {})[spec.name] = figures_json(fig)
-            return web.json(out)
+            return web.json(self.goal_windows.api_json())
 
         @app.page("/health")
         async def health(web: View, request: Request) -> Response:

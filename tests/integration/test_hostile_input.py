@@ -32,7 +32,8 @@ beginning, must show:
   order the user stage sees them in: a record without key goes to any partition);
 * the worker's counters agree: ``ces_events_invalid_total{topic,reason}`` equals the dead letters per
   source topic and reason, ``ces_goal_events_total{goal,type}`` the forwarded goal events,
-  ``ces_survey_answers_total`` the forwarded answers without a user-stage dead letter,
+  ``ces_survey_answers_total`` the forwarded answers with a score and without a user-stage dead
+  letter (a comment sent after its score joins it and is no answer of its own),
   ``ces_survey_prompts_total`` plus ``ces_survey_prompts_suppressed_total`` the forwarded completed
   and abandoned events plus the duplicate started ones, and the prompt and comment counters the
   records on the prompts and comments topics (and the comments those counted answers carry).
@@ -413,9 +414,9 @@ class Ledger:
                 goal_events[(event.goal, event.type.value)] += len(envelopes)
                 if event.type.value != "started" or user[position]:
                     outcome_decisions += 1
-            elif not user[position]:  # an answer the joiner took
-                answers += 1
+            elif not user[position]:  # an answer the joiner took, or a comment it joined to its score
                 answer = self.model(position, SurveyAnswer, envelopes[0].payload)
+                answers += answer.score is not None
                 comments += bool((answer.comment or "").strip())
         expected = {
             "ces_events_invalid_total by topic and reason": (

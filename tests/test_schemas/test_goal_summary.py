@@ -1,14 +1,16 @@
-"""GoalSummary: ranges of every figure, count consistency, nulls for empty windows, the Kafka key."""
+"""GoalSummary: ranges of every figure, count consistency, nulls for empty windows, the Kafka key, the NPS part."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
 import pytest
 from pydantic import ValidationError
 
-from schemas import GoalSummary, PromptOutcome
+from schemas import Channel, GoalSummary, PromptOutcome
+from schemas.examples import NPS_EXAMPLE
 
 # (dotted path, bad value, the JSON Schema rejects it too); each keeps the counts consistent.
 VIOLATIONS = [
@@ -132,3 +134,113 @@ def test_non_finite_figures_are_rejected(value, payload) -> None:
 def test_kafka_key_names_goal_window_and_utc_start(window_start, key, payload) -> None:
     data = payload(GoalSummary, {"window_start": window_start, "window_end": "2025-01-31T09:00:00Z"})
     assert GoalSummary.model_validate_json(json.dumps(data)).kafka_key() == key
+
+
+# -- version 5: the goal's own question and the NPS asked at its moments ----------------------------
+
+
+def with_nps(payload, changes=None):
+    """The example summary of a goal that is an NPS moment (the NPS worked example), with ``changes``
+    at dotted paths under ``nps``."""
+    data = payload(GoalSummary, {"nps": copy.deepcopy(NPS_EXAMPLE)})
+    for path, value in (changes or {}).items():
+        *parents, last = path.split(".")
+        target = data["nps"]
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    return data
+
+
+def test_a_summary_with_the_nps_worked_example_validates_and_round_trips(payload) -> None:
+    summary = GoalSummary.model_validate_json(json.dumps(with_nps(payload)))
+    assert summary.schema_version == 5 and summary.survey == "ces"
+    nps = summary.nps
+    assert nps is not None and (nps.promoters, nps.passives, nps.detractors, nps.nps) == (50, 30, 20, 0.3)
+    assert nps.by_channel[Channel.web].answers == 70 and nps.high_effort_gap.upper < 0
+    assert json.loads(summary.model_dump_json())["nps"] == NPS_EXAMPLE
+
+
+def test_a_csat_goals_summary_says_so(payload) -> None:
+    summary = GoalSummary.model_validate_json(json.dumps(payload(GoalSummary, {"survey": "csat"})))
+    assert summary.survey == "csat" and summary.ces_ratio == 0.6  # the CSAT share of its own question
+
+
+def test_nps_without_answers_has_null_figures_and_the_effort_split_null(payload) -> None:
+    prompted_only = {
+        **dict.fromkeys(("answers", "promoters", "passives", "detractors", "shown", "dismissed"), 0),
+        **dict.fromkeys(("promoter_share", "passive_share", "detractor_share", "nps", "nps_lower", "nps_upper")),
+        "distribution": {str(point): 0 for point in range(11)},
+        "prompts": 3,
+        "response_ratio": 0.0,
+        "by_channel": {},
+        "high_effort": None,
+        "rest": None,
+        "high_effort_gap": None,
+    }
+    summary = GoalSummary.model_validate_json(json.dumps(payload(GoalSummary, {"nps": prompted_only})))
+    assert summary.nps is not None and summary.nps.nps is None and summary.nps.prompts == 3
+
+
+NPS_VIOLATIONS = [
+    pytest.param({"nps": 1.5}, id="nps-above-1"),
+    pytest.param({"nps_lower": -1.01}, id="nps_lower-below-minus-1"),
+    pytest.param({"promoter_share": 1.2}, id="share-above-1"),
+    pytest.param({"distribution.11": 0}, id="distribution-point-11"),
+    pytest.param({"prompts": -1}, id="prompts-negative"),
+    pytest.param({"by_channel.fax": NPS_EXAMPLE["by_channel"]["ios"]}, id="by_channel-unknown-channel"),
+    pytest.param({"high_effort_gap.difference": -2.5}, id="gap-below-minus-2"),
+    pytest.param({"rest.extra": 1}, id="group-extra-field"),
+]
+
+
+@pytest.mark.parametrize("changes", NPS_VIOLATIONS)
+def test_nps_out_of_range_is_rejected_by_the_model_and_the_json_schema(changes, payload, schema_validator) -> None:
+    data = with_nps(payload, changes)
+    with pytest.raises(ValidationError) as info:
+        GoalSummary.model_validate_json(json.dumps(data))
+    assert {e["loc"][0] for e in info.value.errors()} == {"nps"}
+    assert not schema_validator(GoalSummary).is_valid(data)
+
+
+NPS_RULE_VIOLATIONS = [
+    pytest.param({"promoters": 51}, r"promoters \+ passives \+ detractors = 101, answers = 100", id="bands-over"),
+    pytest.param(
+        {"distribution.9": 21, "distribution.8": 19},
+        r"distribution gives promoters, passives, detractors = \[49, 31, 20\]",
+        id="distribution-bands",
+    ),
+    pytest.param({"distribution.0": 3, "distribution.1": 0}, None, id="distribution-same-bands-passes"),
+    pytest.param(
+        {"by_channel.ios.detractors": 9}, r"promoters \+ passives \+ detractors = 31, answers = 30", id="channel-bands"
+    ),
+    pytest.param({"nps": None}, "nps must be null without answers, and only then", id="nps-null-with-answers"),
+    pytest.param({"rest.nps_lower": 0.7}, r"nps_lower 0.7 is above nps_upper 0.6856", id="group-interval-reversed"),
+    pytest.param({"high_effort_gap": None}, "null together", id="effort-split-without-gap"),
+    pytest.param(
+        {"by_channel.web.answers": 71, "by_channel.web.promoters": 39},
+        "by_channel must not exceed answers",
+        id="channels-over",
+    ),
+    pytest.param(
+        {"rest.answers": 71, "rest.passives": 25}, "high_effort and rest must not exceed answers", id="groups-over"
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), NPS_RULE_VIOLATIONS)
+def test_nps_counts_that_do_not_add_up_are_refused(changes, message, payload) -> None:
+    data = with_nps(payload, changes)
+    if message is None:  # a change that keeps every count consistent
+        assert GoalSummary.model_validate_json(json.dumps(data)).nps is not None
+        return
+    with pytest.raises(ValidationError, match=message):
+        GoalSummary.model_validate_json(json.dumps(data))
+
+
+def test_every_nps_point_must_be_in_the_distribution(payload) -> None:
+    data = with_nps(payload)
+    del data["nps"]["distribution"]["10"]
+    data["nps"]["distribution"]["9"] += 28
+    with pytest.raises(ValidationError, match=r"every point 0\.\.10"):
+        GoalSummary.model_validate_json(json.dumps(data))

@@ -21,6 +21,7 @@ from schemas import (
     SurveyAnswer,
     SurveyPrompt,
 )
+from schemas.examples import NPS_EXAMPLE
 from schemas.generate import MESSAGE_MODELS
 from schemas.goal_summary import OLDEST_GOAL_SUMMARY_SCHEMA_VERSION
 
@@ -102,7 +103,7 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
 
 def version_of(model) -> int:
     """The contract version a message has without one: what an output writes (SCHEMA_VERSION, or its own
-    once it moved on: GoalSummary 4, SurveyPrompt 2), and 1 for an input (absent means 1)."""
+    once it moved on: GoalSummary 5, SurveyPrompt 2), and 1 for an input (absent means 1)."""
     return model.model_fields["schema_version"].default
 
 
@@ -113,11 +114,11 @@ def newest_version_of(model) -> int:
 
 
 def oldest_version_of(model) -> int:
-    """The oldest contract version a model reads (GoalSummary reads 2, 3 and 4; the others from 1)."""
+    """The oldest contract version a model reads (GoalSummary reads 2 to 5; the others from 1)."""
     return OLDEST_GOAL_SUMMARY_SCHEMA_VERSION if model is GoalSummary else 1
 
 
-CURRENT_VERSIONS = {GoalSummary: 4, SurveyPrompt: 2, FeedbackComment: 2}
+CURRENT_VERSIONS = {GoalSummary: 5, SurveyPrompt: 2, FeedbackComment: 2}
 """The contracts that moved past SCHEMA_VERSION, at the version they write."""
 
 
@@ -289,6 +290,20 @@ def test_a_version_3_goal_summary_still_loads_without_the_non_response_correctio
         ):
             with pytest.raises(ValidationError, match=part):
                 GoalSummary.model_validate_json(json.dumps(wrong))
+
+
+def test_a_version_4_goal_summary_still_loads_without_survey_and_nps(payload) -> None:
+    version_4 = payload(GoalSummary, {"schema_version": 4}, drop=["survey", "nps"])
+    summary = GoalSummary.model_validate_json(json.dumps(version_4))
+    assert summary.schema_version == 4 and summary.survey == "ces" and summary.nps is None
+    assert summary.non_response is not None and summary.funnel is not None
+    # Only version 5 on may name another question than CES or carry NPS figures.
+    for wrong in (
+        payload(GoalSummary, {"schema_version": 4, "survey": "csat"}),
+        payload(GoalSummary, {"schema_version": 4, "nps": NPS_EXAMPLE}),
+    ):
+        with pytest.raises(ValidationError, match="from schema_version 5 on"):
+            GoalSummary.model_validate_json(json.dumps(wrong))
 
 
 def test_input_schema_version_as_string_is_rejected(payload) -> None:

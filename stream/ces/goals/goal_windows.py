@@ -24,10 +24,11 @@ from schemas.goal_summary import (
     SegmentFigures,
     StratumCounts,
 )
+from schemas.nps_summary import NpsGap, NpsGroup, NpsSummary
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, band_names
-from stream.ces.goals.nps import NpsWindowFigures, nps_window_figures
+from stream.ces.goals.nps import NpsFigures, NpsWindowFigures, nps_window_figures
 from stream.ces.goals.partials import MergedGoals, goal_partition
 from stream.ces.goals.segments import OUTCOMES, STRATUM_PARTS
 from stream.ces.goals.stats import (
@@ -159,6 +160,44 @@ def nps_json(nps: NpsWindowFigures) -> dict[str, Any]:
     }
 
 
+def _nps_group(fig: NpsFigures) -> NpsGroup:
+    return NpsGroup(
+        answers=fig.answers,
+        promoters=fig.promoters,
+        passives=fig.passives,
+        detractors=fig.detractors,
+        nps=fig.nps,
+        nps_lower=fig.lower,
+        nps_upper=fig.upper,
+    )
+
+
+def nps_summary(nps: NpsWindowFigures) -> NpsSummary:
+    """The NPS figures of a window as the contract's part (``GoalSummary.nps``)."""
+    fig, gap = nps.figures, nps.high_effort_gap
+    return NpsSummary(
+        answers=fig.answers,
+        promoters=fig.promoters,
+        passives=fig.passives,
+        detractors=fig.detractors,
+        promoter_share=fig.promoter_share,
+        passive_share=fig.passive_share,
+        detractor_share=fig.detractor_share,
+        nps=fig.nps,
+        nps_lower=fig.lower,
+        nps_upper=fig.upper,
+        distribution={str(point): count for point, count in nps.distribution.items()},
+        prompts=nps.prompts,
+        response_ratio=nps.response_ratio,
+        shown=nps.shown,
+        dismissed=nps.dismissed,
+        by_channel={Channel(name): _nps_group(part) for name, part in nps.by_channel.items()},
+        high_effort=None if nps.high_effort is None else _nps_group(nps.high_effort),
+        rest=None if nps.rest is None else _nps_group(nps.rest),
+        high_effort_gap=None if gap is None else NpsGap(difference=gap[0], lower=gap[1], upper=gap[2]),
+    )
+
+
 def figures_json(fig: WindowFigures) -> dict[str, Any]:
     """One window's figures as /api/goals shows them: the blended figures, then the split (if computed)."""
     out = {name: value for name, value in asdict(fig).items() if name not in ("segments", "nps")}
@@ -232,6 +271,7 @@ class GoalWindows:
             for goal in registry.goals
         }
         self.asked = {goal.slug: asked_outcomes(goal) for goal in registry.goals}
+        self.surveys = {goal.slug: goal.survey for goal in registry.goals}
         nps = registry.nps
         self.nps_min_answers = 30 if nps is None else nps.high_effort.min_answers
 
@@ -264,6 +304,14 @@ class GoalWindows:
         """
         now_s = time.time() if now_s is None else now_s
         return [row for goal in self.owned_goals() for row in self.goal_rows(goal, now_s, split_everywhere)]
+
+    def api_json(self, now_s: float | None = None) -> dict[str, dict[str, Any]]:
+        """What /api/goals shows: ``{goal: {window: figures}}`` of the goals this worker owns, split
+        everywhere; each window's figures say which question the goal asks itself (``survey``: ces or csat)."""
+        out: dict[str, dict[str, Any]] = {}
+        for goal, spec, fig in self.snapshot(now_s, split_everywhere=True):
+            out.setdefault(goal, {})[spec.name] = {"survey": self.surveys[goal], **figures_json(fig)}
+        return out
 
     def goal_rows(
         self, goal: str, now_s: float, split_everywhere: bool = False
@@ -380,6 +428,8 @@ class GoalWindows:
                 dismissal_ratio=f.dismissal_ratio,
                 response_ratio_shown=f.response_ratio_shown,
             ),
+            survey=config.survey if config else "ces",
+            nps=None if f.nps is None else nps_summary(f.nps),
         )
 
     def due_summaries(self, now_s: float, close_delay_s: float) -> Iterator[GoalSummary]:
