@@ -26,6 +26,7 @@ EXAMPLE_SLUGS = (
     "finish-onboarding",
     "use-new-feature",
     "resolve-support-problem",
+    "chat-with-support",
 )
 
 
@@ -72,7 +73,7 @@ def example() -> GoalRegistry:
     return load_registry(EXAMPLE)
 
 
-def test_example_has_all_nine_goals_in_file_order(example: GoalRegistry) -> None:
+def test_example_has_all_ten_goals_in_file_order(example: GoalRegistry) -> None:
     assert example.slugs == EXAMPLE_SLUGS
     assert all(example.get(slug).slug == slug for slug in EXAMPLE_SLUGS)
 
