@@ -18,6 +18,7 @@ from stream.ces.goals.nps import NpsFigures, NpsWindowFigures
 
 __all__ = [
     "NPS_BAND_GAUGE",
+    "NPS_BASELINE_GAP_GAUGES",
     "NPS_FAMILY_DOCS",
     "NPS_GAP_GAUGES",
     "NPS_GAUGES",
@@ -76,6 +77,19 @@ NPS_GAP_GAUGES = (
     ("ces_goal_nps_high_effort_gap_upper", "Upper bound of the interval of the high-effort NPS gap.", 2),
 )
 
+# (metric name, help, index in NpsWindowFigures.baseline_gap), on the gap windows (the alert windows of an hour or
+# more) once both the window and the rest of CES_ALERT_BASELINE_WINDOW hold the goal's alerting.min_answers.
+NPS_BASELINE_GAP_GAUGES = (
+    (
+        "ces_goal_nps_baseline_gap",
+        "NPS of the window minus that of the rest of the baseline window (CES_ALERT_BASELINE_WINDOW without this "
+        "window), -2..2; gap windows only, once both sides hold the goal's alerting.min_answers NPS answers.",
+        0,
+    ),
+    ("ces_goal_nps_baseline_gap_lower", "Lower bound of the interval of the NPS baseline gap (adjusted Wald).", 1),
+    ("ces_goal_nps_baseline_gap_upper", "Upper bound of the interval of the NPS baseline gap (adjusted Wald).", 2),
+)
+
 
 def nps_split_metric_names() -> list[str]:
     """Every per-channel and per-effort-group NPS gauge name, e.g. ``ces_goal_nps_by_channel``."""
@@ -92,6 +106,7 @@ NPS_FAMILY_DOCS: dict[str, str] = {
         for _, attr, what in NPS_SPLITS
     },
     **{name: doc for name, doc, _ in NPS_GAP_GAUGES},
+    **{name: doc for name, doc, _ in NPS_BASELINE_GAP_GAUGES},
 }
 
 _Entries = list[tuple[str, str, str]]  # (family, attribute of NpsFigures, line prefix)
@@ -104,7 +119,7 @@ class NpsRowPrefixes:
     effort groups): a channel outside the set gets no line.
     """
 
-    __slots__ = ("bands", "channels", "gap", "gauges", "groups")
+    __slots__ = ("bands", "baseline_gap", "channels", "gap", "gauges", "groups")
 
     def __init__(self, labels: str) -> None:
         self.gauges: list[tuple[str, Callable[[NpsWindowFigures], Any], str]] = [
@@ -114,6 +129,7 @@ class NpsRowPrefixes:
         self.channels = {name: self._entries(labels, "channel", "by_channel", name) for name in CHANNELS}
         self.groups = {name: self._entries(labels, "group", "by_effort", name) for name in (HIGH_EFFORT, REST)}
         self.gap = [(name, index, f"{name}{{{labels}}} ") for name, _, index in NPS_GAP_GAUGES]
+        self.baseline_gap = [(name, index, f"{name}{{{labels}}} ") for name, _, index in NPS_BASELINE_GAP_GAUGES]
 
     @staticmethod
     def _entries(labels: str, label: str, attr: str, segment: str) -> _Entries:
@@ -131,6 +147,9 @@ class NpsRowPrefixes:
         band_lines = lines[NPS_BAND_GAUGE]
         for attr, prefix in self.bands:
             band_lines.append(prefix + repr(float(getattr(nps.figures, attr))))
+        if nps.baseline_gap is not None:  # a gap window with enough answers on both sides
+            for name, index, prefix in self.baseline_gap:
+                lines[name].append(prefix + repr(float(nps.baseline_gap[index])))
         if not split:
             return
         for channel, figures in nps.by_channel.items():

@@ -16,6 +16,7 @@ does not exist.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from stream.ces.goals import EXIT_OUTCOMES, format_duration, parse_duration, z_score
@@ -50,6 +51,8 @@ LAG = "topic:ces_consumer_lag_messages:sum"
 BASELINE_GAP_UPPER = "ces_goal_ces_ratio_baseline_gap_upper"
 COMPLETION_GAP_UPPER = "ces_goal_completion_ratio_baseline_gap_upper"
 CUSUM = "ces_goal_ces_cusum"
+NPS_GAP_UPPER = "ces_goal_nps_baseline_gap_upper"
+SURVEY_INFO = "ces_goal_survey_info"  # {goal, survey="ces"|"csat"} 1, from the worker that owns the goal
 SEQUENTIAL_FOR = "1m"
 
 
@@ -87,6 +90,9 @@ class AlertPlan:
         # Drop against the baseline: the fast windows of an hour or more (shorter ones hold too few answers).
         self.drop = list(settings.baseline_gap_window_names())
         self.baseline_tolerance = settings.alert_baseline_drop_tolerance
+        # The NPS spans -1..1, twice a share's range, and its sampling error is about twice a share's: the same
+        # setting on the NPS scale (docs/alert-statistics.md, "The NPS baseline test").
+        self.nps_tolerance = 2 * settings.alert_baseline_drop_tolerance
         self.sequential = settings.sequential_window_name()
         self.sequential_threshold = settings.alert_sequential_threshold
         self.shortest = names[0]
@@ -188,26 +194,56 @@ def recording_rules(plan: AlertPlan) -> dict[str, Any]:
     return {"name": "ces-stream-recording", "rules": rules}
 
 
+@dataclass(frozen=True, slots=True)
+class SurveyKind:
+    """The goal's own question as its alerts name it: CES alerts for CES goals, CSAT alerts for CSAT goals.
+
+    The figures are the same (the top-box share of the goal's own question, ``ces_goal_ces_ratio`` and
+    friends); ``join`` keeps each goal to the alerts of its question, from the worker's ``ces_goal_survey_info``:
+    a goal without it (an older worker) counts as CES.
+    """
+
+    prefix: str  # of the alert names
+    name: str  # in the texts
+    figure: str  # in the descriptions
+    join: str  # appended to each expression
+
+
+CES = SurveyKind("Ces", "CES", "CES ratio", f'\nunless on (goal) {SURVEY_INFO}{{survey="csat"}}')
+CSAT = SurveyKind("Csat", "CSAT", "CSAT share", f'\nand on (goal) {SURVEY_INFO}{{survey="csat"}}')
+
+
 def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
-    """The alerts on what users feel: CES, effort at exits, the survey itself, drop-off."""
-    # Alert templates may query Prometheus: the answer count and the target of the alert's goal.
-    answers = (
-        "{{ with printf \"max(ces_goal_answers{goal='%s',window='%s'})\" $labels.goal $labels.window | query }}"
+    """The alerts on what users feel: CES (or CSAT), effort at exits, NPS, the survey itself, drop-off."""
+    rules = _share_alerts(plan, CES) + _share_alerts(plan, CSAT) + [_nps_dropped(plan)]
+    return {"name": "ces-stream-goals", "rules": rules + _survey_alerts(plan)}
+
+
+def _answers_template(family: str) -> str:
+    """Alert template text: the count of ``family`` of the alert's goal and window (templates may query)."""
+    return (
+        f"{{{{ with printf \"max({family}{{goal='%s',window='%s'}})\" $labels.goal $labels.window | query }}}}"
         "{{ . | first | value }}{{ end }}"
     )
+
+
+def _share_alerts(plan: AlertPlan, kind: SurveyKind) -> list[dict[str, Any]]:
+    """The alerts on the top-box share of the goal's own question (below target, its CUSUM, below its
+    baseline, lower at exits), named and joined for ``kind``: the same statistics for CES and CSAT goals."""
+    answers = _answers_template("ces_goal_answers")
     target = (
         '{{ with printf "' + TARGET + "{goal='%s'}\" $labels.goal | query }}"
         "{{ . | first | value | humanizePercentage }}{{ end }}"
     )
-    base = plan.baseline
+    base, name, figure, join = plan.baseline, kind.name, kind.figure, kind.join
     rules = [
         _alert(
-            "CesBelowTarget",
-            f'{BELOW_TARGET}{{window=~"{_re(plan.fast)}"}}',
+            f"{kind.prefix}BelowTarget",
+            f'{BELOW_TARGET}{{window=~"{_re(plan.fast)}"}}{join}',
             plan.for_,
             "critical",
-            "CES of a goal is significantly below its target.",
-            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the CES ratio is at most "
+            f"{name} of a goal is significantly below its target.",
+            f"Goal {{{{ $labels.goal }}}}: over the last {{{{ $labels.window }}}} the {figure} is at most "
             "{{ $value | humanizePercentage }} (upper bound of its Wilson interval), below the target "
             + target
             + ", on "
@@ -215,67 +251,91 @@ def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
             + " answers.",
         ),
         _alert(
-            "CesBelowTarget",
-            f'{BELOW_TARGET}{{window="{plan.slow}"}}',
+            f"{kind.prefix}BelowTarget",
+            f'{BELOW_TARGET}{{window="{plan.slow}"}}{join}',
             plan.for_,
             "warning",
-            "CES of a goal has been significantly below its target for a day.",
-            "Goal {{ $labels.goal }}: over the last {{ $labels.window }} the CES ratio is at most "
+            f"{name} of a goal has been significantly below its target for a day.",
+            f"Goal {{{{ $labels.goal }}}}: over the last {{{{ $labels.window }}}} the {figure} is at most "
             "{{ $value | humanizePercentage }} (upper Wilson bound), below the target "
             + target
             + ", on "
             + answers
             + " answers.",
         ),
-        *_sequential_alert(plan),
+        *_sequential_alert(plan, kind),
         _alert(
-            "CesDroppedBelowBaseline",
+            f"{kind.prefix}DroppedBelowBaseline",
             (
                 f'-max by (goal, window) ({BASELINE_GAP_UPPER}{{window=~"{_re(plan.drop)}"}})'
                 f" > {plan.baseline_tolerance:g}\n"
                 f"and on (goal, window) max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}\n"
                 f'and on (goal) max by (goal) (ces_goal_answers{{window="{base}"}}) >= on (goal) group_left () {MIN_ANSWERS}'
+                f"{join}"
             ),
             plan.for_,
             "warning",
-            "CES of a goal dropped significantly below its own baseline.",
-            "Goal {{ $labels.goal }}: the CES ratio of the last {{ $labels.window }} is at least "
+            f"{name} of a goal dropped significantly below its own baseline.",
+            f"Goal {{{{ $labels.goal }}}}: the {figure} of the last {{{{ $labels.window }}}} is at least "
             "{{ $value | humanizePercentage }} (percentage points, the bound of its interval) below that of the "
             "rest of its " + base + " baseline, on " + answers + " answers.",
         ),
     ]
     if plan.split:
         gap_window = plan.split[-1]  # the longest split window: exits are a minority of answers
+        harder = "find it much harder" if kind is CES else "are much less satisfied"
         rules.append(
             _alert(
-                "CesEffortAtExits",
+                "CesEffortAtExits" if kind is CES else "CsatLowerAtExits",
                 f'max by (goal, window) (ces_goal_exit_ces_gap_upper{{window="{gap_window}"}})\n'
-                f"< on (goal) group_left () (-{EXIT_GAP_TOLERANCE})",
+                f"< on (goal) group_left () (-{EXIT_GAP_TOLERANCE}){join}",
                 "1h",
                 "warning",
-                "Users who leave a goal find it much harder than those who complete it.",
-                "Goal {{ $labels.goal }}: over the last {{ $labels.window }} CES at exits is below CES at completion by "
-                "more than the goal's tolerance: the gap is at most {{ $value | humanizePercentage }} (upper bound of "
-                "its interval).",
+                f"Users who leave a goal {harder} than those who complete it.",
+                f"Goal {{{{ $labels.goal }}}}: over the last {{{{ $labels.window }}}} {name} at exits is below {name} at "
+                "completion by more than the goal's tolerance: the gap is at most {{ $value | humanizePercentage }} "
+                "(upper bound of its interval).",
             )
         )
-    return {"name": "ces-stream-goals", "rules": rules + _survey_alerts(plan)}
+    return rules
 
 
-def _sequential_alert(plan: AlertPlan) -> list[dict[str, Any]]:
+def _nps_dropped(plan: AlertPlan) -> dict[str, Any]:
+    """The NPS of a gap window below that of the rest of the baseline by more than its tolerance, beyond doubt."""
+    base = plan.baseline
+    return _alert(
+        "NpsDroppedBelowBaseline",
+        (
+            f'-max by (goal, window) ({NPS_GAP_UPPER}{{window=~"{_re(plan.drop)}"}}) > {plan.nps_tolerance:g}\n'
+            f"and on (goal, window) max by (goal, window) (ces_goal_nps_answers) >= on (goal) group_left () {MIN_ANSWERS}\n"
+            f'and on (goal) max by (goal) (ces_goal_nps_answers{{window="{base}"}}) >= on (goal) group_left () {MIN_ANSWERS}'
+        ),
+        plan.for_,
+        "warning",
+        "The NPS asked at a goal's moments dropped significantly below its own baseline.",
+        "Goal {{ $labels.goal }}: the NPS of the last {{ $labels.window }} is at least "
+        '{{ $value | printf "%.2f" }} (NPS from -1 to 1, the bound of its interval) below that of the rest of its '
+        + base
+        + " baseline, on "
+        + _answers_template("ces_goal_nps_answers")
+        + " NPS answers.",
+    )
+
+
+def _sequential_alert(plan: AlertPlan, kind: SurveyKind = CES) -> list[dict[str, Any]]:
     """The CUSUM of a drop below target (the worker's ``ces_goal_ces_cusum``) above its threshold."""
     if plan.sequential is None:
         return []
     return [
         _alert(
-            "CesBelowTargetSequential",
-            f'max by (goal, window) ({CUSUM}{{window="{plan.sequential}"}}) > {plan.sequential_threshold:g}',
+            f"{kind.prefix}BelowTargetSequential",
+            f'max by (goal, window) ({CUSUM}{{window="{plan.sequential}"}}) > {plan.sequential_threshold:g}{kind.join}',
             SEQUENTIAL_FOR,
             "critical",
-            "The answers of a goal point strongly to a CES below its target.",
+            "The answers of a goal point strongly to a " + kind.name + " below its target.",
             "Goal {{ $labels.goal }}: the CUSUM of its answers over the last {{ $labels.window }} is "
             '{{ $value | printf "%.1f" }}, above ' + f"{plan.sequential_threshold:g}" + ": since some moment "
-            "in that window its answers are far likelier from a CES well below the target than at it.",
+            "in that window its answers are far likelier from a " + kind.name + " well below the target than at it.",
         )
     ]
 

@@ -35,8 +35,15 @@ def ces_page_html() -> str:
 
 
 def registry_json(registry: GoalRegistry) -> dict[str, Any]:
-    """Every goal of the registry, in file order, with what the page shows of it."""
+    """Every goal of the registry, in file order, with what the page shows of it.
+
+    ``survey`` is the goal's own question (``ces`` or ``csat``), ``nps_moment`` whether the NPS question
+    is asked at its completions; ``nps_high_effort_min_answers`` the answers each effort group needs
+    before the NPS split is shown (``None`` without an NPS question).
+    """
+    nps = registry.nps_enabled
     return {
+        "nps_high_effort_min_answers": None if nps is None else nps.high_effort.min_answers,
         "goals": [
             {
                 "slug": goal.slug,
@@ -44,6 +51,8 @@ def registry_json(registry: GoalRegistry) -> dict[str, Any]:
                 "target_ces_ratio": goal.target_ces_ratio,
                 "scale_kind": str(goal.scale.kind),
                 "enabled": goal.enabled,
+                "survey": goal.survey,
+                "nps_moment": goal.nps_moment and nps is not None,
             }
             for goal in registry.goals
         ]

@@ -117,7 +117,7 @@ def test_a_comment_after_its_score_is_published_once_with_the_score(surveys) -> 
         ("neutral", [3], "Why?"),
     ]
     send(make_answer(prompt, 2), settings.topic_survey_answers)
-    comment = make_answer(prompt, 2, schema_version=2, score=None, comment="The button was hidden.")
+    comment = make_answer(prompt, None, schema_version=2, comment="The button was hidden.")
     send(comment, settings.topic_survey_answers)
     send(comment, settings.topic_survey_answers)  # the app retried: a duplicate
     readers["comments"].wait_for(

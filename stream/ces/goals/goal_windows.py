@@ -28,7 +28,7 @@ from schemas.nps_summary import NpsGap, NpsGroup, NpsSummary
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, band_names
-from stream.ces.goals.nps import NpsFigures, NpsWindowFigures, nps_window_figures
+from stream.ces.goals.nps import NpsFigures, NpsWindowFigures, nps_baseline_gap, nps_window_figures
 from stream.ces.goals.partials import MergedGoals, goal_partition
 from stream.ces.goals.segments import OUTCOMES, STRATUM_PARTS
 from stream.ces.goals.stats import (
@@ -145,7 +145,7 @@ def split_parts(segments: Segments) -> SplitParts:
 
 def nps_json(nps: NpsWindowFigures) -> dict[str, Any]:
     """The NPS figures of a window as /api/goals shows them (NPS as a fraction of -1..1)."""
-    gap = nps.high_effort_gap
+    gap, base = nps.high_effort_gap, nps.baseline_gap
     return {
         **asdict(nps.figures),
         "distribution": {str(point): count for point, count in nps.distribution.items()},
@@ -157,6 +157,7 @@ def nps_json(nps: NpsWindowFigures) -> dict[str, Any]:
         "high_effort": None if nps.high_effort is None else asdict(nps.high_effort),
         "rest": None if nps.rest is None else asdict(nps.rest),
         "high_effort_gap": None if gap is None else {"difference": gap[0], "lower": gap[1], "upper": gap[2]},
+        "baseline_gap": None if base is None else {"difference": base[0], "lower": base[1], "upper": base[2]},
     }
 
 
@@ -274,6 +275,8 @@ class GoalWindows:
         self.surveys = {goal.slug: goal.survey for goal in registry.goals}
         nps = registry.nps
         self.nps_min_answers = 30 if nps is None else nps.high_effort.min_answers
+        # Answers each side of the NPS baseline gap needs: the goal's alert minimum, as for the CES.
+        self.alert_min_answers = {goal.slug: goal.alerting.min_answers for goal in registry.goals}
 
     def owned_goals(self) -> list[str]:
         return [slug for slug in self.registry.slugs if goal_partition(slug, self.partitions) in self.owned]
@@ -327,6 +330,7 @@ class GoalWindows:
             rows.append((goal, spec, self.figures_of(goal, counts, split=split)))
         if self.gap_windows:
             self._add_baseline_gaps(rows, counts_of)
+            self._add_nps_baseline_gaps(goal, rows, counts_of)
         if self.sequential is not None and buckets is not None:
             self._add_cusum(goal, buckets, rows, now_s)
         return rows
@@ -354,6 +358,18 @@ class GoalWindows:
         for _, spec, fig in rows:
             if spec.name == window:
                 fig.ces_cusum = cusum(buckets.window_buckets(spec, now_s), target, target - drop)
+
+    def _add_nps_baseline_gaps(
+        self, goal: str, rows: list[tuple[str, WindowSpec, WindowFigures]], counts_of: dict[str, BucketCounts]
+    ) -> None:
+        """Set the NPS baseline gap of the gap windows' NPS figures (one goal's rows; goals with NPS answers)."""
+        base = counts_of[self.baseline_window].nps  # type: ignore[index]  # set whenever gap_windows is
+        if base is None or base.is_empty():
+            return
+        for _, spec, fig in rows:
+            recent = counts_of[spec.name].nps
+            if spec.name in self.gap_windows and fig.nps is not None and recent is not None:
+                fig.nps.baseline_gap = nps_baseline_gap(recent, base, self.confidence, self.alert_min_answers[goal])
 
     def _add_baseline_gaps(
         self, rows: list[tuple[str, WindowSpec, WindowFigures]], counts_of: dict[str, BucketCounts]

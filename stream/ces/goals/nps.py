@@ -51,6 +51,7 @@ __all__ = [
     "BandTally",
     "NpsFigures",
     "NpsWindowFigures",
+    "nps_baseline_gap",
     "nps_difference",
     "nps_figures",
     "nps_interval",
@@ -207,6 +208,33 @@ class NpsWindowFigures:
     high_effort: NpsFigures | None
     rest: NpsFigures | None
     high_effort_gap: tuple[float, float, float] | None
+    baseline_gap: tuple[float, float, float] | None = None
+    """On a gap window (``CES_ALERT_BASELINE_WINDOW``'s short windows): its NPS minus that of the rest of the
+    baseline window, ``(difference, lower, upper)`` (:func:`nps_baseline_gap`); ``None`` elsewhere, or
+    until both sides hold the goal's ``alerting.min_answers``."""
+
+
+def nps_baseline_gap(
+    recent: AnswerCounts, window: AnswerCounts, confidence: float, min_answers: int
+) -> tuple[float, float, float] | None:
+    """The NPS of a recent window minus that of the rest of a longer window that holds it, with its interval.
+
+    Like the CES baseline gap (:func:`~stream.ces.goals.stats.baseline_gap`), the baseline is the
+    longer window *without* the recent one (its counts minus the recent ones), so a drop is not
+    diluted into its own baseline and the two groups are independent samples: the interval is
+    :func:`nps_difference`'s (adjusted Wald, the variances added). Counts are promoters (positive),
+    passives (neutral) and detractors (negative), as in :class:`~stream.ces.goals.nps_counts.NpsCounts`.
+
+    :param min_answers: answers each side needs for a figure (at least 1).
+    :returns: ``(difference, lower, upper)`` as fractions of -2..2, or ``None`` when either side has fewer
+        than ``min_answers`` answers, or the recent counts are not part of the window's.
+    :raises ValueError: for a confidence outside (0, 1) or ``min_answers < 1``.
+    """
+    now = (recent.positive, recent.neutral, recent.negative)
+    rest = (window.positive - now[0], window.neutral - now[1], window.negative - now[2])
+    if min(now) < 0 or min(rest) < 0:
+        return None
+    return nps_difference(now, rest, confidence, min_answers)
 
 
 def _of(counts: AnswerCounts, confidence: float) -> NpsFigures:

@@ -163,18 +163,23 @@ def test_registry_json_lists_every_goal_with_name_target_and_scale(tmp_path):
             {"slug": "b", "scale": {"kind": "emoticon"}, "target_ces_ratio": None},
         ],
     )
+    common = {"enabled": True, "survey": "ces", "nps_moment": False}
     assert registry_json(load_registry(path)) == {
+        "nps_high_effort_min_answers": None,
         "goals": [
-            {
-                "slug": "a",
-                "display_name": "Goal A",
-                "target_ces_ratio": 0.8,
-                "scale_kind": "five_point",
-                "enabled": True,
-            },
-            {"slug": "b", "display_name": "b", "target_ces_ratio": None, "scale_kind": "emoticon", "enabled": True},
-        ]
+            {"slug": "a", "display_name": "Goal A", "target_ces_ratio": 0.8, "scale_kind": "five_point", **common},
+            {"slug": "b", "display_name": "b", "target_ces_ratio": None, "scale_kind": "emoticon", **common},
+        ],
     }
+
+
+def test_registry_json_says_which_goals_ask_csat_and_nps():
+    page_registry = registry_json(load_registry("deploy/goals.yaml"))
+    goals = {goal["slug"]: goal for goal in page_registry["goals"]}
+    assert goals["chat-with-support"]["survey"] == "csat"
+    assert goals["complete-purchase"]["nps_moment"] and goals["finish-onboarding"]["nps_moment"]
+    assert not goals["chat-with-support"]["nps_moment"]
+    assert page_registry["nps_high_effort_min_answers"] == 30
 
 
 @pytest.fixture
@@ -183,10 +188,10 @@ def stub_worker():
     page's URL."""
     servers: list[ThreadingHTTPServer] = []
 
-    def serve(goals: dict, ready: bool = True, page: str | None = None) -> str:
+    def serve(goals: dict, ready: bool = True, page: str | None = None, registry: dict | None = None) -> str:
         answers = {
             "/": ("text/html", page or ces_page_html()),
-            "/api/registry": ("application/json", json.dumps(REGISTRY)),
+            "/api/registry": ("application/json", json.dumps(registry or REGISTRY)),
             "/api/goals": ("application/json", json.dumps(goals)),
             "/health": ("application/json", json.dumps({"ready": ready, "assigned_partitions": []})),
         }
@@ -309,3 +314,116 @@ def test_the_table_fits_a_1280_px_window_with_every_figure_at_its_widest(stub_wo
     assert width, "the page did not render its table"
     assert int(width.group(1)) <= 1232
     assert dict(fields_by_goal(dom))["download-invoice"]["funnel"] == "1234567 → 1172839 → 352000 (469135 dismissed)"
+
+
+def nps_part(promoters: int, passives: int, detractors: int, lower: float, upper: float, **more) -> dict:
+    """The ``nps`` of a window in /api/goals (distribution and channels left out: the page does not read them)."""
+    answers = promoters + passives + detractors
+    return {
+        "answers": answers,
+        "promoters": promoters,
+        "passives": passives,
+        "detractors": detractors,
+        "promoter_share": promoters / answers,
+        "passive_share": passives / answers,
+        "detractor_share": detractors / answers,
+        "nps": (promoters - detractors) / answers,
+        "lower": lower,
+        "upper": upper,
+        "prompts": 125,
+        "response_ratio": answers / 125,
+        "shown": 0,
+        "dismissed": 0,
+        "by_channel": {},
+        "high_effort": None,
+        "rest": None,
+        "high_effort_gap": None,
+        **more,
+    }
+
+
+def group(promoters: int, passives: int, detractors: int) -> dict:
+    answers = promoters + passives + detractors
+    return {"answers": answers, "promoters": promoters, "nps": (promoters - detractors) / answers}
+
+
+# The worked example of issue 21 (50 promoters, 30 passives, 20 detractors: NPS +30) on the 7d window, split by
+# recent effort: 40 high-effort users at -10 against 100 others at +30; the difference -40 excludes 0.
+NPS_7D = nps_part(
+    50,
+    30,
+    20,
+    0.1722,
+    0.4172,
+    high_effort=group(14, 8, 18),
+    rest=group(50, 30, 20),
+    high_effort_gap={"difference": -0.4, "lower": -0.6353, "upper": -0.1341},
+)
+CSAT_AND_NPS_REGISTRY = {
+    "nps_high_effort_min_answers": 30,
+    "goals": [
+        {**REGISTRY["goals"][0], "survey": "ces", "nps_moment": True},
+        {**REGISTRY["goals"][1], "survey": "csat", "nps_moment": False},
+        {**REGISTRY["goals"][2], "survey": "ces", "nps_moment": True},
+    ],
+}
+
+
+def split_rows(dom: str) -> tuple[dict, dict]:
+    """(the CES table's rows, the NPS section's rows), each goal -> fields."""
+    ces_part, _, nps_part_html = dom.partition('id="nps-section"')
+    return dict(fields_by_goal(ces_part)), dict(fields_by_goal(nps_part_html))
+
+
+@pytest.mark.external("chromium")
+def test_a_csat_goal_is_labelled_csat_and_an_nps_goal_shows_its_nps_and_the_effort_split(stub_worker, tmp_path):
+    goals = {
+        "download-invoice": {
+            **API_GOALS["download-invoice"],
+            "7d": {**API_GOALS["download-invoice"]["7d"], "survey": "ces", "nps": NPS_7D},
+            # 1h: a split window whose groups are still under the minimum.
+            "1h": {**API_GOALS["download-invoice"]["1h"], **SPLIT_7D, "nps": nps_part(3, 1, 1, -0.2, 0.9)},
+        },
+        "view-policy": {
+            name: {**window(40, 0.7, 0.55, 0.82), "survey": "csat", "nps": None} for name in ("1h", "24h", "7d")
+        },
+    }
+    url = stub_worker(goals, registry=CSAT_AND_NPS_REGISTRY)
+    dom = dump_dom(url, tmp_path)
+    ces_rows, nps_rows = split_rows(dom)
+
+    policy = ces_rows["view-policy"]
+    assert policy["survey"] == "CSAT"
+    assert (policy["ces_long"], policy["ces_long_kind"]) == ("70 %", "CSAT · satisfied")
+    assert "survey" not in ces_rows["download-invoice"] and "ces_long_kind" not in ces_rows["download-invoice"]
+    assert "CES / CSAT 1h" in dom and "CES / CSAT 7d" in dom
+    assert "CSAT per window, short to long" in dom
+
+    # NPS: only the served goals where it is asked (file-claim is served elsewhere, view-policy asks none).
+    assert list(nps_rows) == ["download-invoice"]
+    invoice = nps_rows["download-invoice"]
+    assert (invoice["nps"], invoice["nps_interval"], invoice["nps_answers"]) == ("+30", "+17 to +42", "100")
+    assert (invoice["nps_bands"], invoice["nps_band_counts"]) == ("50 % · 30 % · 20 %", "50 · 30 · 20")
+    assert invoice["nps_response_ratio"] == "80 % of 125"
+    assert invoice["nps_split"] == "\u221240 pts (\u221264 to \u221213)"
+    assert invoice["nps_split_groups"] == "high effort \u221210 of 40 · rest +30 of 100"
+    assert invoice["nps_split_meaning"] == (
+        "Users who recently found a goal hard recommend us less than the rest, beyond sampling noise."
+    )
+    assert "Net Promoter Score (7d)" in dom and "High effort vs rest (7d)" in dom
+    shot = screenshot(url, tmp_path / "ces-page-csat-nps.png", tmp_path)
+    print(f"screenshot: {shot}")
+
+    # Without the 7d window the long window is 24h (no split): the split comes from 1h, still under the minimum.
+    short = {goal: {n: f for n, f in windows.items() if n in ("1h", "24h")} for goal, windows in goals.items()}
+    short["download-invoice"]["24h"] = {**short["download-invoice"]["24h"], "nps": nps_part(8, 1, 1, 0.2, 0.95)}
+    _, nps_rows = split_rows(dump_dom(stub_worker(short, registry=CSAT_AND_NPS_REGISTRY), tmp_path))
+    assert nps_rows["download-invoice"]["nps"] == "+70"
+    assert nps_rows["download-invoice"]["nps_split"] == "not enough answers yet (each group needs 30 answers)"
+
+
+@pytest.mark.external("chromium")
+def test_without_nps_goals_the_nps_section_stays_hidden(stub_worker, tmp_path):
+    dom = dump_dom(stub_worker(API_GOALS), tmp_path)
+    assert re.search(r'<section id="nps-section" hidden="?', dom)
+    assert "CES 1h" in dom and "CSAT" not in dom.partition("<footer")[0]
