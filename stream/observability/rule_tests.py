@@ -15,7 +15,6 @@ from stream.ces.registry import GoalRegistry
 from stream.observability import rules as r
 from stream.observability.rule_test_cases import (
     INSTANCE,
-    AlertCases,
     boundary,
     expected_alert,
     input_series,
@@ -23,10 +22,11 @@ from stream.observability.rule_test_cases import (
     pct,
     wilson_upper,
 )
+from stream.observability.survey_rule_tests import SurveyAlertTests
 from stream.settings import Settings
 
 
-class _Tests(AlertCases):
+class _Tests(SurveyAlertTests):
     """Builds the test cases against one generated rule file."""
 
     def below_target(self, severity: str, window: str) -> dict[str, Any]:
@@ -452,6 +452,7 @@ class _Tests(AlertCases):
             self.effort_at_exits(),
             *self.survey_broken(),
             self.drop_off(),
+            *self.surveys(),
             *self.pipeline(),
         ]
         return [test for test in tests if test is not None]

@@ -65,11 +65,23 @@ def _corrected(figures: dict[str, Any]) -> Text:
     return Text("thin", style="dim") if correction.get("thin_strata") else Text("–")
 
 
+def nps_text(figures: dict[str, Any]) -> str:
+    """The window's NPS from -100 to +100 with its interval, compact ("+30 [17–42]"); "–" without NPS answers."""
+    nps = figures.get("nps") or {}
+    if nps.get("nps") is None:
+        return "–"
+    text = f"{nps['nps'] * 100:+.0f}"
+    if nps.get("lower") is not None and nps.get("upper") is not None:
+        text += f" [{nps['lower'] * 100:.0f}–{nps['upper'] * 100:.0f}]"
+    return text
+
+
 def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str) -> Table:
     """The table: a row per registry goal, CES of the short and the long window with their Wilson interval.
 
     Beside them the long window's CES corrected for non-response (/api/goals splits every window), and the
     share of the prompts sent that the app reported shown ("–" for an app that sends no prompt events).
+    A CSAT goal's name says so: its figures are the CSAT share. NPS: of the long window, where the goal asks it.
     """
     table = Table(expand=True, header_style="bold")
     columns: tuple[tuple[str, JustifyMethod], ...] = (
@@ -77,6 +89,7 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
         (f"CES {short}", "right"),
         (f"CES {long}", "right"),
         (f"Corr. {long}", "right"),
+        (f"NPS {long}", "right"),
         ("Target", "right"),
         (f"Answers {short}", "right"),
         ("Response", "right"),
@@ -96,10 +109,11 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
         alerts = "alerts off" if snapshot.alerts is None else ", ".join(snapshot.alerts.get(goal.slug, [])) or "–"
         ces_now = Text(_pct(now.get("ces_ratio")) + _interval(now), style="bold red" if below else "")
         table.add_row(
-            goal.display_name.get("en", goal.slug),
+            goal.display_name.get("en", goal.slug) + (" (CSAT)" if goal.survey == "csat" else ""),
             ces_now,
             _pct(day.get("ces_ratio")) + _interval(day),
             _corrected(day),
+            nps_text(day),
             _pct(target),
             str(now.get("answers", "–")),
             _pct(now.get("response_ratio")),

@@ -19,8 +19,9 @@ beginning, must show:
   dead letters; a forwarded envelope carries the produced key and value unchanged;
 * which stage wrote a dead letter follows from its reason (``stream/ces/intake/validation.py``,
   ``answering.py``, ``prompt_replay.py``): the user stage writes ``unknown_prompt``, ``duplicate``,
-  ``expired_prompt``, ``score_out_of_range``, and ``schema_violation`` only as "the answer names
-  another goal than its prompt" (detail ``goal: the answer names ...``); every other dead letter is
+  ``expired_prompt``, ``score_out_of_range``, ``no_score``, and ``schema_violation`` only as "the answer
+  names another goal or survey than its prompt" (detail ``goal: the answer names ...`` or ``survey:
+  ...``); every other dead letter is
   the intake's. A user-stage dead letter must concern a forwarded position, at most one per position.
   ``processing_error`` (ces-stream failed on a record) must not occur at all;
 * every dead letter holds the produced value (its first ``MAX_ORIGINAL_BYTES`` when ``truncated``),
@@ -95,15 +96,16 @@ from tests.hostile_inputs import (
 pytestmark = pytest.mark.integration
 
 EXAMPLES = 45
-USER_STAGE_REASONS = {"unknown_prompt", "duplicate", "expired_prompt", "score_out_of_range"}
-GOAL_MISMATCH = "goal: the answer names "  # stream.ces.users.answer_joiner: the user stage's schema_violation
+USER_STAGE_REASONS = {"unknown_prompt", "duplicate", "expired_prompt", "score_out_of_range", "no_score"}
+# stream.ces.users.answer_joiner: the user stage's schema_violations (a goal or survey mix-up)
+PROMPT_MISMATCHES = ("goal: the answer names ", "survey: the answer names ")
 Position = tuple[str, int, int]
 
 
 def stage_of(letter: DeadLetter) -> str:
     """Which stage wrote a dead letter (the rule in the module docstring)."""
     reason = letter.reason.value
-    if reason in USER_STAGE_REASONS or (reason == "schema_violation" and letter.detail.startswith(GOAL_MISMATCH)):
+    if reason in USER_STAGE_REASONS or (reason == "schema_violation" and letter.detail.startswith(PROMPT_MISMATCHES)):
         return "user"
     return "intake"
 

@@ -22,6 +22,13 @@ from stream.observability.dashboards.builders import (
     table_panel,
     window_variable,
 )
+from stream.observability.dashboards.nps_panels import (
+    asks_csat,
+    asks_nps,
+    nps_panels,
+    nps_split_panels,
+    survey_variable,
+)
 from stream.observability.rules import COMPLETION_LOWER, COMPLETION_UPPER, EXIT_RATIO, TARGET
 from stream.settings import Settings
 
@@ -44,9 +51,13 @@ def goal(settings: Settings, registry: GoalRegistry) -> dict:
         .current(models.VariableOption(selected=True, text=first, value=first))
     )
     variables = [goal_variable, window_variable(settings)]
+    kind = "CES"
+    if asks_csat(registry):  # the titles name the selected goal's own figure: CES or CSAT
+        variables.append(survey_variable())
+        kind = "$survey"
     sections: list[Section] = [
-        (None, False, _goal_stats()),
-        ("CES and drop-off ($window)", False, _goal_ces()),
+        (None, False, _goal_stats(kind)),
+        (f"{kind} and drop-off ($window)", False, _goal_ces(kind)),
         ("Prompt funnel ($window)", False, _goal_funnel()),
         ("Measured effort ($window)", False, _goal_effort()),
     ]
@@ -63,6 +74,10 @@ def goal(settings: Settings, registry: GoalRegistry) -> dict:
         )
         sections.append(("Completion vs exits, channels ($split_window)", False, _goal_split()))
         sections.append(("Non-response ($split_window)", False, _goal_non_response()))
+    if asks_nps(registry):
+        sections.append(("NPS ($window): goals marked nps_moment", False, nps_panels()))
+        if split:
+            sections.append(("NPS by recent effort ($split_window)", False, nps_split_panels()))
     alerts = table_panel(
         "Firing alerts",
         "Alerts firing now for this goal, per alert, severity and window.",
@@ -75,11 +90,11 @@ def goal(settings: Settings, registry: GoalRegistry) -> dict:
     return dashboard("ces-goal", "CES goal", "Customer Effort Score of one goal.", variables, sections)
 
 
-def _goal_stats() -> list[Any]:
+def _goal_stats(kind: str) -> list[Any]:
     return [
         stat_panel(
-            "CES",
-            "Share of positive (low-effort) answers in the selected window.",
+            kind,
+            "Share of positive answers in the selected window: low-effort (CES), or satisfied (CSAT).",
             units.PercentUnit,
             f"max(ces_goal_ces_ratio{{{GOAL}}})",
         ),
@@ -114,10 +129,10 @@ def _goal_stats() -> list[Any]:
     ]
 
 
-def _goal_ces() -> list[Any]:
+def _goal_ces(kind: str) -> list[Any]:
     band = series_panel(
-        "CES over time",
-        "CES in the selected window with its 99 % Wilson interval (shaded) and the goal's "
+        f"{kind} over time",
+        "CES (or a CSAT goal's CSAT share) in the selected window with its 99 % Wilson interval (shaded) and the goal's "
         "target: it is significantly below target only when the whole band is.",
         units.PercentUnit,
         [

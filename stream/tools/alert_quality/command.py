@@ -33,6 +33,7 @@ from stream.tools.alert_quality.expansion import expand_recorded, recording_rule
 from stream.tools.alert_quality.gauges import (
     COMPLETION_GAP_FAMILIES,
     GAP_FAMILIES,
+    NPS_GAP_FAMILIES,
     families_of,
     kind_of,
     windows_of,
@@ -50,6 +51,7 @@ from stream.tools.alert_quality.simulated_goals import (
     DAY_MINUTES,
     DETECTION_HORIZON_MINUTES,
     DROP_SPAN_MINUTES,
+    NPS_PASSIVE_SHARE,
     GoalRun,
     RateQuality,
     any_of,
@@ -85,7 +87,15 @@ ALERTS = {
     "events-stopped": MeasuredAlert((("CesGoalEventsStopped", "warning"),), drop_span_minutes=DAY_MINUTES),
     # What pages: either critical CES alert (a goal's page is one episode while any of them fires).
     "page": MeasuredAlert((("CesBelowTarget", "critical"), ("CesBelowTargetSequential", "critical"))),
+    # The CSAT alerts: the CES ones' statistics on a goal whose ces_goal_survey_info says csat.
+    "csat-target": MeasuredAlert((("CsatBelowTarget", "critical"),)),
+    "csat-baseline": MeasuredAlert((("CsatDroppedBelowBaseline", "warning"),)),
+    # The NPS of the goal's moments against the rest of its baseline: promoters 0.50 -> 0.35, passives 0.30.
+    "nps-baseline": MeasuredAlert((("NpsDroppedBelowBaseline", "warning"),)),
 }
+NPS_PROMOTERS = (0.50, 0.35)
+"""Promoter shares of a simulated NPS goal, healthy and dropped (passives 0.30 throughout): an NPS of 0.30 that
+drops to 0.0 (``simulated_goals.NPS_PASSIVE_SHARE``)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -190,6 +200,7 @@ def measure(settings: Settings, args: argparse.Namespace, rates: list[float], ke
             "target": args.target,
             "dropped_ces": args.dropped_ces,
             **({"exit_share": args.exit_share} if sim.kind == "exits" else {}),
+            **({"nps_promoters": NPS_PROMOTERS, "nps_passives": NPS_PASSIVE_SHARE} if sim.kind == "nps" else {}),
             "daily_swing": args.daily_swing,
             "drop_span_minutes": sim.drop_span_minutes,
             "healthy_goal_weeks_per_rate": args.weeks,
@@ -228,7 +239,7 @@ def simulation(settings: Settings, args: argparse.Namespace, rates: list[float],
     for rule in generated:
         names |= windows_of(rule["expr"])
         families |= families_of(expand_recorded(rule["expr"], recording_rules(probe)))
-    if families & {*GAP_FAMILIES, *COMPLETION_GAP_FAMILIES}:
+    if families & {*GAP_FAMILIES, *COMPLETION_GAP_FAMILIES, *NPS_GAP_FAMILIES}:
         names.add(plan.baseline)  # the gaps are computed against it, named in the rule or not
     specs = [spec for spec in settings.window_specs() if spec.name in names]
     longest_minutes = max([spec.duration_s for spec in specs] or [0]) // 60
@@ -236,6 +247,7 @@ def simulation(settings: Settings, args: argparse.Namespace, rates: list[float],
     warmup = -(-lookback // 60) * 60
     fine = -(-max([s.duration_s for s in specs if s.resolution_s < 3600] or [0]) // 3600) * 60
     kind = kind_of(families)
+    healthy, dropped = NPS_PROMOTERS if kind == "nps" else (args.healthy_ces, args.dropped_ces)
     horizon = DETECTION_HORIZON_MINUTES + (longest_minutes if alert.horizon_after_window else 0)
     # On a day that swings, a drop in the first hours would always fall in the night.
     drop_span = DAY_MINUTES if args.daily_swing else alert.drop_span_minutes
@@ -244,8 +256,8 @@ def simulation(settings: Settings, args: argparse.Namespace, rates: list[float],
         args.weeks,
         args.drops,
         warmup,
-        args.healthy_ces,
-        args.dropped_ces,
+        healthy,
+        dropped,
         args.seed,
         kind,
         fine,
@@ -256,8 +268,17 @@ def simulation(settings: Settings, args: argparse.Namespace, rates: list[float],
     )
     baseline = next((s for s in specs if s.name == plan.baseline), None)
     sequential = (plan.sequential or "", args.target, args.target - settings.alert_sequential_drop)
+    survey = "csat" if any(name.startswith("Csat") for name, _ in alert.rules) else "ces"
     gauges = GaugeOptions(
-        specs, settings.wilson_confidence, args.target, families, baseline, sequential, settings.split_min_answers
+        specs,
+        settings.wilson_confidence,
+        args.target,
+        families,
+        baseline,
+        sequential,
+        settings.split_min_answers,
+        args.min_answers,
+        survey,
     )
     return Simulation(alert, generated, kind, warmup, horizon, drop_span, runs, gauges)
 

@@ -14,6 +14,8 @@ from collections.abc import Collection, Iterator, Sequence
 
 from stream.ces.goals import AnswerFact, GoalBuckets, OutcomeFact, WindowSpec, fold_facts, retention_s_by_resolution
 from stream.ces.goals.buckets import BucketCounts
+from stream.ces.goals.facts import NPS, REST
+from stream.ces.goals.nps import nps_baseline_gap
 from stream.ces.goals.segments import OUTCOMES
 from stream.ces.goals.stats import baseline_gap, completion_gap, cusum, exit_gap, wilson_interval
 from stream.ces.registry import Sentiment
@@ -23,6 +25,7 @@ from stream.tools.alert_quality.simulated_goals import (
     minute_answers,
     minute_events,
     minute_exit_answers,
+    minute_nps_answers,
 )
 
 # The per-window families the simulation can compute, by the attribute of the worker's WindowFigures.
@@ -49,6 +52,14 @@ EXIT_GAP_FAMILIES = {
     "ces_goal_exit_ces_gap_lower": "lower",
     "ces_goal_exit_ces_gap_upper": "upper",
 }
+NPS_ANSWERS_FAMILY = "ces_goal_nps_answers"
+NPS_GAP_FAMILIES = {
+    "ces_goal_nps_baseline_gap": 0,
+    "ces_goal_nps_baseline_gap_lower": 1,
+    "ces_goal_nps_baseline_gap_upper": 2,
+}
+SURVEY_INFO_FAMILY = "ces_goal_survey_info"
+"""``{survey=...} 1`` of every goal: the question the simulated goal asks (CES, or CSAT for the CSAT alerts)."""
 EVENTS_FAMILY = "ces_goal_events_total"
 """The goal events counter: the one counter the simulation writes, with its history (``offset`` reads it)."""
 CUSUM_FAMILY = "ces_goal_ces_cusum"
@@ -63,6 +74,9 @@ SIMULATED = {
     OUTCOME_FAMILY,
     TARGET_FAMILY,
     EVENTS_FAMILY,
+    NPS_ANSWERS_FAMILY,
+    *NPS_GAP_FAMILIES,
+    SURVEY_INFO_FAMILY,
 }
 _FAMILY = re.compile(r"\bces_goal_[a-z_]+")
 _WINDOWS = re.compile(r'window\s*=~?\s*"([^"]*)"')
@@ -79,10 +93,12 @@ def windows_of(expr: str) -> set[str]:
 
 
 def kind_of(families: set[str]) -> str:
-    """``events`` when the alert reads the goal events counter; ``exits`` when it reads the exit CES gap;
-    ``outcomes`` when it reads the completion ratio or the outcome counts; else ``answers``."""
+    """``events`` when the alert reads the goal events counter; ``nps`` when it reads the NPS; ``exits`` when it
+    reads the exit CES gap; ``outcomes`` when it reads the completion ratio or the outcome counts; else ``answers``."""
     if EVENTS_FAMILY in families:
         return "events"
+    if families & {NPS_ANSWERS_FAMILY, *NPS_GAP_FAMILIES}:
+        return "nps"
     if families & set(EXIT_GAP_FAMILIES):
         return "exits"
     if families & {"ces_goal_completion_ratio", OUTCOME_FAMILY, *COMPLETION_GAP_FAMILIES}:
@@ -98,6 +114,18 @@ def minute_facts(run: GoalRun, start_s: int) -> Iterator[tuple[int, Sequence[Ans
             facts = _answers(run.goal, at_s, "completed", completed, completed_positive)
             yield minute, facts + _answers(run.goal, at_s, "abandoned", exits, exits_positive)
         return
+    if run.kind == "nps":  # promoters, passives and detractors of the NPS question, counted apart
+        for minute, bands in minute_nps_answers(run):
+            at_s = start_s + 60 * minute
+            yield (
+                minute,
+                [
+                    AnswerFact(run.goal, at_s, score, sentiment, "completed", "web", survey=NPS, effort_group=REST)
+                    for score, sentiment, n in zip((10, 7, 3), _NPS_SENTIMENTS, bands, strict=True)
+                    for _ in range(n)
+                ],
+            )
+        return
     for minute, answers, positive in minute_answers(run):
         at_s = start_s + 60 * minute
         if run.kind == "outcomes":
@@ -105,6 +133,9 @@ def minute_facts(run: GoalRun, start_s: int) -> Iterator[tuple[int, Sequence[Ans
             yield minute, [done] * positive + [left] * (answers - positive)
         else:
             yield minute, _answers(run.goal, at_s, "completed", answers, positive)
+
+
+_NPS_SENTIMENTS = (Sentiment.positive, Sentiment.neutral, Sentiment.negative)
 
 
 def _answers(goal: str, at_s: int, outcome: str, answers: int, positive: int) -> list[AnswerFact]:
@@ -123,6 +154,7 @@ def run_gauges(
     baseline: WindowSpec | None = None,
     sequential: tuple[str, float, float] | None = None,
     split_min_answers: int = 30,
+    min_answers: int = 40,
 ) -> Iterator[tuple[int, list[tuple[str, str, float]]]]:
     """``(sample time, [(family, labels other than goal, value)])`` for samples 1..minutes of the run.
 
@@ -130,7 +162,7 @@ def run_gauges(
     baseline-gap families compare the others with; ``sequential`` is ``(window, acceptable,
     rejectable)`` of the CUSUM family (:func:`cusum` over that window's buckets, as the worker's
     ``GoalWindows`` computes it); ``split_min_answers`` is ``CES_SPLIT_MIN_ANSWERS`` of the exit
-    gap families (:func:`exit_gap`). A ratio without a denominator has no sample. An ``events``
+    gap families (:func:`exit_gap`), ``min_answers`` the goal's ``alerting.min_answers`` of the NPS baseline gap. A ratio without a denominator has no sample. An ``events``
     run is the goal events counter instead, warm-up minutes included (:func:`event_counter`).
     """
     if run.kind == "events":
@@ -155,6 +187,8 @@ def run_gauges(
             continue
         counts = {spec.name: buckets.window_counts(spec, sample_s - 1, segments=bool(exit_gaps)) for spec in specs}
         gauges = _gauges(counts, wanted, (gaps, completion_gaps), families, confidence, baseline)
+        if run.kind == "nps":
+            gauges.extend(_nps_gauges(counts, families, confidence, baseline, min_answers))
         for window, window_counts in counts.items() if exit_gaps else ():
             gap = exit_gap(window_counts, confidence, split_min_answers)
             if gap is not None:
@@ -208,6 +242,32 @@ def _gauges(
             gap = completion_gap(window_counts.outcomes, counts[baseline.name].outcomes, confidence)
             if gap is not None:
                 out.extend((family, labels, gap[at]) for family, at in gaps[1])
+    return out
+
+
+def _nps_gauges(
+    counts: dict[str, BucketCounts],
+    families: Collection[str],
+    confidence: float,
+    baseline: WindowSpec | None,
+    min_answers: int,
+) -> list[tuple[str, str, float]]:
+    """The NPS answers of every window with any, and the NPS baseline gap as ``GoalWindows`` sets it."""
+    out: list[tuple[str, str, float]] = []
+    base = None if baseline is None else counts[baseline.name].nps
+    for window, window_counts in counts.items():
+        nps = window_counts.nps
+        if nps is None or nps.is_empty():
+            continue
+        if NPS_ANSWERS_FAMILY in families:
+            out.append((NPS_ANSWERS_FAMILY, f'window="{window}"', float(nps.answers)))
+        if base is None or baseline is None or window == baseline.name:
+            continue
+        gap = nps_baseline_gap(nps, base, confidence, min_answers)
+        if gap is not None:
+            out.extend(
+                (family, f'window="{window}"', gap[at]) for family, at in NPS_GAP_FAMILIES.items() if family in families
+            )
     return out
 
 

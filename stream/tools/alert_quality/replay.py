@@ -21,7 +21,7 @@ from typing import Any, Self
 from stream.ces.goals import WindowSpec
 from stream.errors import CesError
 from stream.infra.local_services import LocalService, free_port, prometheus_argv
-from stream.tools.alert_quality.gauges import SIMULATED, TARGET_FAMILY, run_gauges
+from stream.tools.alert_quality.gauges import SIMULATED, SURVEY_INFO_FAMILY, TARGET_FAMILY, run_gauges
 from stream.tools.alert_quality.simulated_goals import GoalRun
 
 START_S = 1_704_067_200  # 2024-01-01T00:00:00Z: a fixed start, so a seed always writes the same samples
@@ -40,6 +40,10 @@ class GaugeOptions:
     baseline: WindowSpec | None
     sequential: tuple[str, float, float] | None
     split_min_answers: int
+    min_answers: int = 40
+    """The goals' ``alerting.min_answers``: the NPS baseline gap needs that many on both sides."""
+    survey: str = "ces"
+    """The goals' own question, as ``ces_goal_survey_info`` says it: ``csat`` for the CSAT alerts."""
 
 
 def simulated_chunks(
@@ -89,8 +93,11 @@ def write_openmetrics(path: Path, runs: list[GoalRun], gauges: GaugeOptions) -> 
             out.write(f"# TYPE {counter} counter\n" if counter != family else f"# TYPE {family} gauge\n")
         for goal_run in runs:
             goal = f'goal="{goal_run.goal}"'
-            target_line = f"{TARGET_FAMILY}{{{goal}}} {gauges.target!r} " if TARGET_FAMILY in gauges.families else ""
-            lines = []
+            # The gauges that stay the same all run: the target, and the goal's own question.
+            statics = [f"{TARGET_FAMILY}{{{goal}}} {gauges.target!r} "] if TARGET_FAMILY in gauges.families else []
+            if SURVEY_INFO_FAMILY in gauges.families:
+                statics.append(f'{SURVEY_INFO_FAMILY}{{{goal},survey="{gauges.survey}"}} 1.0 ')
+            lines: list[str] = []
             gauges_of = run_gauges(
                 goal_run,
                 gauges.specs,
@@ -100,10 +107,10 @@ def write_openmetrics(path: Path, runs: list[GoalRun], gauges: GaugeOptions) -> 
                 baseline=gauges.baseline,
                 sequential=gauges.sequential,
                 split_min_answers=gauges.split_min_answers,
+                min_answers=gauges.min_answers,
             )
             for at_s, values in gauges_of:
-                if target_line:
-                    lines.append(f"{target_line}{at_s}\n")
+                lines.extend(f"{static}{at_s}\n" for static in statics)
                 lines.extend(f"{family}{{{goal},{labels}}} {value!r} {at_s}\n" for family, labels, value in values)
             out.writelines(lines)
             samples += len(lines)

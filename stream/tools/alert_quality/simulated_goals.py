@@ -186,6 +186,26 @@ def _draw_means(run: GoalRun) -> Iterator[tuple[int, float]]:
         yield minute, run.per_hour_at(minute) / 60.0
 
 
+NPS_PASSIVE_SHARE = 0.3
+"""The share of passives (7-8) of a simulated NPS goal, healthy or dropped: its promoter share is the run's CES
+(:meth:`GoalRun.ces_at`), the rest are detractors."""
+
+
+def minute_nps_answers(run: GoalRun) -> Iterator[tuple[int, tuple[int, int, int]]]:
+    """``(minute, (promoters, passives, detractors))`` for every minute of an ``nps`` run, warm-up first.
+
+    Each answer is a promoter with the probability :meth:`GoalRun.ces_at`, a passive with
+    :data:`NPS_PASSIVE_SHARE`, else a detractor. Warm-up minutes are drawn as in :func:`minute_answers`.
+    """
+    rng = random.Random(run.seed)
+    for minute, mean in _draw_means(run):
+        promoter, bands = run.ces_at(minute), [0, 0, 0]
+        for _ in range(poisson(rng, mean)):
+            draw = rng.random()
+            bands[0 if draw < promoter else 1 if draw < promoter + NPS_PASSIVE_SHARE else 2] += 1
+        yield minute, (bands[0], bands[1], bands[2])
+
+
 def minute_exit_answers(run: GoalRun) -> Iterator[tuple[int, int, int, int, int]]:
     """``(minute, completions, positive, exits, positive)`` for every minute of an ``exits`` run, warm-up first.
 

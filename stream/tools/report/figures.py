@@ -15,15 +15,17 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from schemas import FeedbackComment, GoalSummary
 from schemas.goal_summary import SegmentFigures
-from schemas.survey_prompt import PromptOutcome
+from schemas.survey_prompt import PromptOutcome, SurveyKind
 from stream.ces.goals import difference_interval, parse_duration, wilson_interval
 from stream.ces.goals.effort import band_names, duration_quantile, effort_divergence, slower_counts
 from stream.ces.goals.nonresponse import Cell, NonResponse, corrected_ces, silent_bounds
 from stream.ces.goals.segments import stratum_name
 from stream.ces.goals.stats import proportion_gap, z_score
 from stream.ces.registry import GoalConfig, GoalRegistry, Scale, Sentiment
+from stream.tools.report.nps import PeriodNps, period_nps
 
 PERIOD_KINDS = ("month", "quarter", "custom")
+NPS_DETRACTOR_MAX = 6  # NPS answers 0-6 are detractors
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,14 @@ class GoalReport:
     funnel: PeriodFunnel
     low_comments: list[FeedbackComment]  # most recent first, at most the limit
     low_comment_count: int  # in the period, before the limit
+    survey: str = "ces"  # the goal's own question: "ces" or "csat" (the registry's, for summaries of every version)
+    nps: PeriodNps | None = None  # the NPS asked at the goal's moments; None: no summary of the period counts any
+    nps_comments: list[FeedbackComment] = field(default_factory=list)  # detractors' (0-6), most recent first
+
+    @property
+    def kind(self) -> str:
+        """What the goal's own figure is called: "CSAT" for a satisfaction goal, else "CES"."""
+        return "CSAT" if self.survey == "csat" else "CES"
 
     @property
     def response_ratio(self) -> float | None:
@@ -374,6 +384,7 @@ def goal_report(
     expected: int,
     confidence: float,
     comment_limit: int,
+    nps_min_answers: int = 30,
 ) -> GoalReport:
     """One goal's figures from its summaries (one window, in the period) and its comments (in the period)."""
     total, completed, exits = Counts(), Counts(), Counts()
@@ -391,7 +402,11 @@ def goal_report(
     scale = goal.scale_obj()
     ces_direction = direction(summaries, confidence)
     funnel = period_funnel(summaries, total, prompts)
-    low = sorted((c for c in comments if _is_low(scale, c.score)), key=lambda c: c.answered_at, reverse=True)
+    # A comment is read on the scale of the question it answered: the goal's own, or the NPS (detractors 0-6).
+    own = (c for c in comments if c.survey is not SurveyKind.nps and _is_low(scale, c.score))
+    low = sorted(own, key=lambda c: c.answered_at, reverse=True)
+    detractors = (c for c in comments if c.survey is SurveyKind.nps and c.score <= NPS_DETRACTOR_MAX)
+    nps_low = sorted(detractors, key=lambda c: c.answered_at, reverse=True)
     return GoalReport(
         slug=goal.slug,
         display_name=goal.display_name["en"],
@@ -413,6 +428,9 @@ def goal_report(
         funnel=funnel,
         low_comments=low[:comment_limit],
         low_comment_count=len(low),
+        survey=goal.survey,
+        nps=period_nps(summaries, confidence, nps_min_answers),
+        nps_comments=nps_low[:comment_limit],
     )
 
 
@@ -449,6 +467,7 @@ def build_report(
         skipped["summaries of goals not in the registry"] = unknown
     in_period_comments = {c.answer_id: c for c in comments if period.start <= c.answered_at < period.end}.values()
     expected = expected_summaries(period, parse_duration(window), now)
+    nps = registry.nps_enabled
     reports = [
         goal_report(
             goal,
@@ -457,6 +476,7 @@ def build_report(
             expected,
             confidence,
             comment_limit,
+            nps_min_answers=30 if nps is None else nps.high_effort.min_answers,
         )
         for goal in chosen
     ]

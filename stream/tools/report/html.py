@@ -14,6 +14,7 @@ from html import escape
 
 from stream.ces.goals.effort import duration_text
 from stream.tools.report.figures import Counts, GoalReport, Period, Report
+from stream.tools.report.nps_html import nps_section
 
 CSS = """
 body { font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2430; margin: 32px auto;
@@ -38,6 +39,8 @@ svg .positive { fill: #3f9b6e; } svg .neutral { fill: #98a2b3; } svg .negative {
 table.facts { width: auto; } table.facts th { text-transform: none; font-size: 13px; letter-spacing: 0; }
 ol.comments { padding-left: 20px; } ol.comments li { margin-bottom: 10px; }
 blockquote { margin: 2px 0 0; padding-left: 10px; border-left: 3px solid #d05a4e; white-space: pre-wrap; }
+.kind { font-size: 11px; font-weight: 600; padding: 0 6px; border-radius: 8px; background: #eef4ff; color: #2e5aac; }
+div.nps { margin-top: 12px; }
 footer { margin-top: 40px; font-size: 12px; color: #667085; }
 """
 
@@ -74,6 +77,11 @@ def _last_day(period: Period) -> str:
     return (period.end - timedelta(days=1)).date().isoformat()
 
 
+def _kind_badge(goal: GoalReport) -> str:
+    """A CSAT goal's badge: its share is the share of satisfied answers."""
+    return f" {_field('survey', 'CSAT', css='kind')}" if goal.kind == "CSAT" else ""
+
+
 def summary_table(report: Report) -> str:
     """The table at the top: one row per goal."""
     rows = []
@@ -83,7 +91,7 @@ def summary_table(report: Report) -> str:
         trend_title = f"first half {pct(d.first)}, second half {pct(d.second)}"
         rows.append(
             f'<tr data-goal="{escape(goal.slug)}"><td><a href="#goal-{escape(goal.slug)}">'
-            f"{_field('name', goal.display_name)}</a></td>"
+            f"{_field('name', goal.display_name)}</a>{_kind_badge(goal)}</td>"
             f'<td class="number">{_field("ces", pct(goal.total.ces_ratio))}</td>'
             f'<td class="number">{_field("target", pct(goal.target))}</td>'
             f'<td class="number">{_field("answers", str(goal.total.answers))}</td>'
@@ -91,7 +99,7 @@ def summary_table(report: Report) -> str:
             f"<td>{_field('status', status, css='status ' + css)}</td></tr>"
         )
     return (
-        '<table class="summary"><thead><tr><th>Goal</th><th>CES</th><th>Target</th><th>Answers</th>'
+        '<table class="summary"><thead><tr><th>Goal</th><th>CES / CSAT</th><th>Target</th><th>Answers</th>'
         "<th>Trend</th><th>Status</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
         '<p class="muted">Trend: CES in the second half of the period against the first half; ↑ or ↓ only when '
         "the change is larger than chance explains, → otherwise, – without answers in both halves.</p>"
@@ -327,14 +335,18 @@ def comments_list(goal: GoalReport) -> str:
     return f'<p class="muted">{shown}</p><ol class="comments">' + "".join(items) + "</ol>"
 
 
+def _legend(goal: GoalReport) -> str:
+    return "green: satisfied, red: dissatisfied" if goal.kind == "CSAT" else "green: low effort, red: high effort"
+
+
 def goal_section(goal: GoalReport, report: Report) -> str:
     css, status = status_of(goal.total, goal.target, report.confidence)
     total = goal.total
     coverage = f"{len(goal.summaries)} of {goal.expected_summaries}"
     return (
         f'<section class="goal" id="goal-{escape(goal.slug)}" data-goal="{escape(goal.slug)}">'
-        f'<h2>{escape(goal.display_name)}<span class="slug">{escape(goal.slug)}</span></h2>'
-        f'<p class="headline">CES <b>{_field("ces", pct(total.ces_ratio))}</b> '
+        f'<h2>{escape(goal.display_name)}{_kind_badge(goal)}<span class="slug">{escape(goal.slug)}</span></h2>'
+        f'<p class="headline">{_field("kind", goal.kind)} <b>{_field("ces", pct(total.ces_ratio))}</b> '
         f"(interval {_field('interval', interval_text(total.interval(report.confidence)))}, "
         f"{_field('answers', str(total.answers))} answers) · target {_field('target', pct(goal.target))} · "
         f"{_field('status', status, css='status ' + css)}</p>"
@@ -342,11 +354,11 @@ def goal_section(goal: GoalReport, report: Report) -> str:
         f'<p class="muted">From {_field("coverage", coverage)} {escape(report.window)} summaries '
         "(windows without a summary were not recorded: the worker was down, or the topic no longer holds them).</p>"
         '<div class="charts">'
-        f"<figure>{trend_svg(goal, report.period)}<figcaption>CES per {escape(report.window)} window "
+        f"<figure>{trend_svg(goal, report.period)}<figcaption>{goal.kind} per {escape(report.window)} window "
         "(dashed: target)</figcaption></figure>"
         f"<figure>{distribution_svg(goal)}<figcaption>Answers per score over the period "
-        "(green: low effort, red: high effort)</figcaption></figure></div>"
-        f"{facts_table(goal, report.confidence)}"
+        f"({_legend(goal)})</figcaption></figure></div>"
+        f"{facts_table(goal, report.confidence)}{nps_section(goal)}"
         f"<h3>Recent low-score comments</h3>{comments_list(goal)}</section>"
     )
 
@@ -369,7 +381,11 @@ def render_report(report: Report) -> str:
         "summed (ratios are never averaged). The interval is the Wilson interval at "
         f"{round(report.confidence * 100)} %: the range the true CES lies in given this many answers; "
         "below target means even its upper bound is under the target. Low-score comments are those with a score "
-        "on the negative side of the goal's scale.</p>"
+        "on the negative side of the goal's scale. A goal marked CSAT asks satisfaction instead of effort: its "
+        "figures are the CSAT share (satisfied answers / answers), read the same way. NPS (% promoters 9–10 minus "
+        "% detractors 0–6, from −100 to +100) is recomputed from the summed promoters, passives and detractors, "
+        "with its adjusted-Wald interval; high effort vs rest compares users with a high-effort CES answer shortly "
+        "before their NPS answer with the others, once each group has enough answers.</p>"
         + (f'<p data-field="skipped">Left out: {skipped}.</p>' if skipped else "")
         + "</footer></body></html>\n"
     )

@@ -15,6 +15,10 @@ from typing import Any
 # (ease, frustration) per prompt outcome. Ease 0..1 is where the scores bunch up (1 = very easy);
 # frustration is the extra share on the "very difficult" point. Exits are much harder.
 EASE = {"completed": (0.92, 0.04), "abandoned": (0.35, 0.22), "abandoned_inferred": (0.42, 0.16)}
+# The same for a CSAT goal: (satisfaction, frustration). Satisfaction with a support chat is a little more
+# forgiving than effort (a friendly agent makes up for a wait: most answers 4 or 5, ~80 % satisfied before
+# a goal's target lifts it), but a user who left unhelped is about as unhappy as one who gave up on a goal.
+SATISFACTION = {"completed": (0.85, 0.05), "abandoned": (0.30, 0.25), "abandoned_inferred": (0.38, 0.18)}
 EASE_WIDTH = 0.25
 INCIDENT_EASE_DROP, INCIDENT_FRUSTRATION = 0.30, 0.15
 HEALTHY_MARGIN = 0.06  # a goal with a target runs this far above it until an incident hits it
@@ -48,9 +52,17 @@ def response_share(answer_share: float, outcome: str) -> float:
     return answer_share if outcome == "completed" else answer_share * EXIT_RESPONSE
 
 
-def healthy_delight(goal: Any, difficulty: float, shares: Mapping[str, float], inferred: bool) -> float:
+def moods_for(survey: str) -> Mapping[str, tuple[float, float]]:
+    """Where answers bunch up per outcome: ease for CES, satisfaction for CSAT (on the same 0..1 footing)."""
+    return SATISFACTION if survey == "csat" else EASE
+
+
+def healthy_delight(
+    goal: Any, difficulty: float, shares: Mapping[str, float], inferred: bool, moods: Mapping[str, Any] = EASE
+) -> float:
     """The share of completions' answers on the easiest point that puts the goal's expected CES over all
-    outcomes ``HEALTHY_MARGIN`` above its target; exits stay as hard as they are. At most 0.95."""
+    outcomes ``HEALTHY_MARGIN`` above its target; exits stay as hard as they are. At most 0.95. ``moods``: where
+    the answers bunch up per outcome (:func:`moods_for` the goal's survey kind)."""
     if goal.target_ces_ratio is None:
         return 0.0
     scale_obj = goal.scale_obj()
@@ -64,7 +76,7 @@ def healthy_delight(goal: Any, difficulty: float, shares: Mapping[str, float], i
     plain = {
         outcome: sum(
             weight
-            for point, weight in score_weights(scale, EASE[outcome][0] - difficulty, EASE[outcome][1]).items()
+            for point, weight in score_weights(scale, moods[outcome][0] - difficulty, moods[outcome][1]).items()
             if point in scale_obj.positive
         )
         for outcome in answered

@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from stream.ces.registry import GoalRegistry
+from stream.tools.simulator.bad_input import BAD_KINDS, bad_value
 from stream.tools.simulator.comments import COMMENT_SHARE, language_of, render_comment
 from stream.tools.simulator.scores import (
     EASE,
@@ -69,17 +70,6 @@ INCIDENT_SLOWDOWN = 2.5  # an incident makes the incident goal's attempts take t
 SHOWN_DELAY_SECONDS = 1.0  # median time from the prompt being sent to the app showing it
 DISMISS_DELAY_SECONDS = 8.0  # median time from a prompt shown to the user closing it unanswered
 PROMPT_EVENT_TYPES = ("shown", "dismissed")
-
-BAD_KINDS = {
-    "not_json": 0.25,
-    "schema_violation": 0.25,
-    "unknown_goal": 0.25,
-    "future_timestamp": 0.10,
-    "unknown_prompt": 0.10,
-    "oversize": 0.05,
-}
-UNKNOWN_GOALS = ("legacy-checkout", "beta-wizard", "download-invoice-v2")
-
 
 @dataclass(frozen=True)
 class SimulationConfig:
@@ -119,64 +109,6 @@ class GoalProfile:
     outcome_shares: Mapping[str, float]  # completed, abandoned, silent
     max_attempt_s: float  # ends come before the worker's inferred-abandonment timeout
     delight: float = 0.0  # share of completions' answers on the easiest point: CES just above the target
-
-
-@dataclass(frozen=True)
-class SimRecord:
-    """One record to produce: ``topic`` is ``goal_events``, ``answers`` or ``prompt_events``; ``kind`` a type
-    (of goal event or prompt event), ``answer`` or a bad kind."""
-
-    at_s: float
-    topic: str
-    key: bytes
-    value: bytes
-    kind: str
-    goal: str | None = None
-
-
-@dataclass(frozen=True)
-class AnswerPlan:
-    """How (and when) one user answers one prompt."""
-
-    due_s: float
-    score: int
-    comment: str | None
-    record: SimRecord
-
-
-@dataclass(frozen=True)
-class PromptPlan:
-    """What the app and its user do with one prompt: the app shows it (``shown``) or never renders it (all
-    ``None``); then the user answers it, closes it (``dismissed``), or leaves it be."""
-
-    shown: SimRecord | None
-    dismissed: SimRecord | None
-    answer: AnswerPlan | None
-
-    def records(self) -> list[SimRecord]:
-        """Its records to send, in the order they fall due."""
-        found = [self.shown, self.dismissed, self.answer.record if self.answer is not None else None]
-        return sorted((record for record in found if record is not None), key=lambda record: record.at_s)
-
-
-NOT_RENDERED = PromptPlan(None, None, None)
-
-
-def timestamp(epoch_s: float) -> str:
-    """RFC 3339 in UTC with milliseconds, as the apps write it."""
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _epoch(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-def _json(value: Mapping[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def build_population(config: SimulationConfig) -> list[User]:
@@ -330,36 +262,8 @@ class TrafficModel:
         kind = rng.choices(list(BAD_KINDS), weights=list(BAD_KINDS.values()))[0]
         user = self.users[rng.randrange(len(self.users))]
         event = self._event_dict(at_s, rng.choice(GOAL_EVENT_TYPES), self.profiles[0].slug, user, rng)
-        topic, value = "goal_events", None
-        if kind == "not_json":
-            value = rng.choice((b'{"type": "completed", "goal": ', b"\x00\xff\xfebinary", b"<event>done</event>"))
-        elif kind == "schema_violation":
-            broken = rng.choice(("channel", "occurred_at", "user_id", "type"))
-            wrong = {"channel": "smart-tv", "type": "finished", "occurred_at": int(self.config.start_epoch_s + at_s)}
-            if broken == "user_id":
-                del event["user_id"]
-            else:
-                event[broken] = wrong[broken]
-        elif kind == "unknown_goal":
-            event["goal"] = rng.choice(
-                [slug for slug in UNKNOWN_GOALS if slug not in self._by_slug] or ["no-such-goal"]
-            )
-        elif kind == "future_timestamp":
-            event["occurred_at"] = timestamp(self.config.start_epoch_s + at_s + 86_400)
-        elif kind == "oversize":
-            event["debug_dump"] = "x" * 70_000
-        else:  # an answer to a prompt nobody sent
-            topic = "answers"
-            event = {
-                "answer_id": _uuid(rng),
-                "prompt_id": _uuid(rng),
-                "user_id": user.user_id,
-                "goal": self.profiles[0].slug,
-                "score": 3,
-                "answered_at": event["occurred_at"],
-                "channel": user.channel,
-            }
-        return SimRecord(at_s, topic, user.user_id.encode(), value if value is not None else _json(event), kind)
+        topic, value = bad_value(rng, kind, event, self.config.start_epoch_s + at_s, self._by_slug, timestamp)
+        return SimRecord(at_s, topic, user.user_id.encode(), value if isinstance(value, bytes) else _json(value), kind)
 
     # -- prompts: shown, dismissed, answered -------------------------------------------------
 

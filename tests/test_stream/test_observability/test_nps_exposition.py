@@ -181,3 +181,17 @@ def test_the_survey_info_names_each_owned_goals_own_question():
     assert info == {"g": "csat", "h": "ces"}
     # Without the registry's kinds (tests, tools) no survey info at all.
     assert not [key for key in rendered(rows) if key[0] == SURVEY_INFO_GAUGE]
+
+
+def test_the_nps_baseline_gap_is_written_where_the_window_has_it():
+    """On a gap window (any, split or not) once GoalWindows set it; nowhere else."""
+    fig = window(counts_with_nps(([10] * 25 + [7] * 30 + [3] * 45, "web", REST)), split=False)
+    assert fig.nps is not None
+    fig.nps.baseline_gap = nps_difference((25, 30, 45), (1000, 600, 400), CONFIDENCE, 40)
+    other = window(counts_with_nps(([10] * 25, "web", REST)), split=False)
+    samples = rendered([("g", HOUR, fig), ("h", HOUR, other)])
+    expected = fig.nps.baseline_gap
+    assert samples[("ces_goal_nps_baseline_gap", on())] == expected[0]
+    assert samples[("ces_goal_nps_baseline_gap_lower", on())] == expected[1]
+    assert samples[("ces_goal_nps_baseline_gap_upper", on())] == expected[2]
+    assert not [key for key in samples if key[0].startswith("ces_goal_nps_baseline_gap") and key[1] == on(goal="h")]

@@ -107,3 +107,22 @@ def test_without_prometheus_the_view_says_alerts_are_off(tmp_path):
 
 def test_sparkline_scales_zero_to_one_and_leaves_gaps():
     assert sparkline([0.0, 0.5, 1.0, None]) == "▁▅█ "
+
+
+def test_a_csat_goal_says_csat_and_the_nps_of_the_long_window_shows_compactly(tmp_path):
+    registry = load_registry(
+        write_registry(
+            tmp_path / "goals.yaml",
+            [
+                {"slug": "buy", "scale": {"kind": "five_point"}, "nps_moment": True},
+                {"slug": "chat", "scale": {"kind": "five_point"}, "survey": "csat"},
+            ],
+            nps={"question": {"en": "Recommend?", "nl": "Aanbevelen?"}, "follow_up_question": {"en": "Why?", "nl": "Waarom?"}},
+        )
+    )
+    nps = {"nps": 0.3, "lower": 0.1722, "upper": 0.4172, "answers": 100}
+    snapshot = Snapshot({"buy": {"10m": WORKED, "24h": {**WORKED, "nps": nps}}, "chat": {"24h": WORKED}}, None)
+    console = Console(record=True, width=240, color_system=None)
+    console.print(screen(registry, snapshot, "10m", "24h", "ces-stream live"))
+    cells = column(console.export_text(), "NPS 24h")
+    assert cells == {"buy": "+30 [17–42]", "chat (CSAT)": "–"}
