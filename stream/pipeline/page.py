@@ -55,5 +55,5 @@ def registry_json(registry: GoalRegistry) -> dict[str, Any]:
                 "nps_moment": goal.nps_moment and nps is not None,
             }
             for goal in registry.goals
-        ]
+        ],
     }

@@ -36,7 +36,9 @@ def bad_value(
 ) -> tuple[str, dict[str, Any] | bytes]:
     """(topic, value) of one bad record of ``kind``, made from the valid goal ``event`` (changed in place)."""
     if kind == "not_json":
-        return "goal_events", rng.choice((b'{"type": "completed", "goal": ', b"\x00\xff\xfebinary", b"<event>done</event>"))
+        return "goal_events", rng.choice(
+            (b'{"type": "completed", "goal": ', b"\x00\xff\xfebinary", b"<event>done</event>")
+        )
     if kind == "schema_violation":
         broken = rng.choice(("channel", "occurred_at", "user_id", "type"))
         wrong = {"channel": "smart-tv", "type": "finished", "occurred_at": int(at_epoch_s)}

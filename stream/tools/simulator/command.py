@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steady; incident (the incident goal gets harder from the incident minute); "
         "survey-broken (answers stop then); bad-input (malformed records and unknown goals "
         "mixed in from then); spike (traffic x4 for 2 minutes from then); not-rendered (the "
-        "incident goal's prompts are no longer shown, nor answered, from then)",
+        "incident goal's prompts are no longer shown, nor answered, from then); nps-after-incident (the incident, "
+        "and users who went through it go on to an NPS moment and score lower there)",
     )
     parser.add_argument("--rate", type=_positive, default=20.0, help="goal events per second (default 20)")
     parser.add_argument("--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)")
@@ -116,18 +117,24 @@ class Tally:
     goal_events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (goal, type)
     prompt_events: Counter[tuple[str, str]] = field(default_factory=Counter)  # (goal, shown or dismissed)
     answers: int = 0
-    comments: int = 0
+    answers_by_survey: Counter[str] = field(default_factory=Counter)  # ces, csat, nps
+    comments: int = 0  # inline or sent after the score
     bad_records: Counter[str] = field(default_factory=Counter)
     prompts: Counter[str] = field(default_factory=Counter)  # by outcome
+    prompts_by_survey: Counter[str] = field(default_factory=Counter)
     prompts_not_shown: int = 0  # prompts the simulated apps never rendered
     prompts_for_other_users: int = 0
     answers_pending: int = 0
     prompt_events_pending: int = 0
+    comments_pending: int = 0
 
     def count_sent(self, record: SimRecord, plan: AnswerPlan | None = None) -> None:
         if plan is not None:
             self.answers += 1
-            self.comments += plan.comment is not None
+            self.answers_by_survey[plan.survey] += 1
+            self.comments += plan.comment is not None and plan.comment_record is None
+        elif record.kind == "comment":
+            self.comments += 1
         elif record.topic == "prompt_events":
             self.prompt_events[(record.goal or "", record.kind)] += 1
         elif record.kind in GOAL_EVENT_TYPES:
@@ -150,6 +157,7 @@ class Tally:
                 "prompt_events": prompt_events,
                 "prompt_events_by_goal": prompt_events_by_goal,
                 "answers": self.answers,
+                "answers_by_survey": dict(sorted(self.answers_by_survey.items())),
                 "comments": self.comments,
                 "bad_records": dict(sorted(self.bad_records.items())),
                 "bad_records_total": sum(self.bad_records.values()),
@@ -157,11 +165,13 @@ class Tally:
             "received": {
                 "prompts": dict(sorted(self.prompts.items())),
                 "prompts_total": sum(self.prompts.values()),
+                "prompts_by_survey": dict(sorted(self.prompts_by_survey.items())),
                 "prompts_not_shown": self.prompts_not_shown,
                 "prompts_for_other_users": self.prompts_for_other_users,
             },
             "answers_pending_at_stop": self.answers_pending,
             "prompt_events_pending_at_stop": self.prompt_events_pending,
+            "comments_pending_at_stop": self.comments_pending,
         }
 
 
@@ -190,12 +200,13 @@ def summary_text(summary: dict[str, Any]) -> str:
             f"(seed {summary['seed']}, {summary['rate']:g} goal events/s)",
             f"sent      {sent['goal_events_total']} goal events ({listed(sent['goal_events'])})",
             f"          {sum(sent['prompt_events'].values())} prompt events ({listed(sent['prompt_events'])})",
-            f"          {sent['answers']} answers ({sent['comments']} with a comment)",
+            f"          {sent['answers']} answers ({listed(sent.get('answers_by_survey', {}))}; "
+            f"{sent['comments']} comments)",
             f"          {sent['bad_records_total']} bad records ({listed(sent['bad_records'])})",
             f"received  {received['prompts_total']} prompts ({listed(received['prompts'])}); "
             f"{received['prompts_not_shown']} never shown; {received['prompts_for_other_users']} for other users ignored",
-            f"pending   {summary['answers_pending_at_stop']} answers and {summary['prompt_events_pending_at_stop']} "
-            "prompt events were not yet due at the stop",
+            f"pending   {summary['answers_pending_at_stop']} answers, {summary.get('comments_pending_at_stop', 0)} "
+            f"comments and {summary['prompt_events_pending_at_stop']} prompt events were not yet due at the stop",
         ]
     )
 
@@ -352,6 +363,7 @@ class _Run:
             self.tally.prompts_for_other_users += 1
             return
         self.tally.prompts[prompt["outcome"]] += 1
+        self.tally.prompts_by_survey[str(prompt.get("survey", "ces"))] += 1
         plan = self.model.plan_prompt(prompt)
         if plan is None:
             return
@@ -387,8 +399,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         producer.flush()
         producer.close()
         consumer.close()
-    current.tally.answers_pending = sum(1 for *_, answer in current.due if answer is not None)
-    current.tally.prompt_events_pending = len(current.due) - current.tally.answers_pending
+    pending = Counter(record.topic if record.topic == "prompt_events" else record.kind for *_, record, _ in current.due)
+    current.tally.answers_pending = pending["answer"]
+    current.tally.prompt_events_pending = pending["prompt_events"]
+    current.tally.comments_pending = pending["comment"]
     summary = current.tally.summary(model.config, seconds)
     print(summary_text(summary))
     _write_json(summary, args.summary_json)

@@ -86,7 +86,10 @@ COMMENTS: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
                 "De medewerker begreep mijn vraag niet.",
                 "Drie keer doorverbonden en mijn probleem is nog steeds niet opgelost.",
             ),
-            "neutral": ("Vriendelijk, maar ik moest alles twee keer uitleggen.", "Uiteindelijk geholpen, maar het duurde even."),
+            "neutral": (
+                "Vriendelijk, maar ik moest alles twee keer uitleggen.",
+                "Uiteindelijk geholpen, maar het duurde even.",
+            ),
             "positive": ("Snel en vriendelijk geholpen, dank je!", "In één keer opgelost."),
         },
     },

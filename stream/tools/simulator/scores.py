@@ -69,7 +69,7 @@ def healthy_delight(
     scale = {"min_score": scale_obj.min_score, "max_score": scale_obj.max_score, "inverted": scale_obj.inverted}
     answered = {
         "completed": shares["completed"],
-        "abandoned": shares["abandoned"] * EXIT_RESPONSE,
+        "abandoned": shares["abandoned"] * EXIT_RESPONSE if goal.triggers.abandoned else 0.0,
         "abandoned_inferred": shares["silent"] * EXIT_RESPONSE if inferred else 0.0,
     }
     total = sum(answered.values())

@@ -16,35 +16,49 @@ The apps report what became of each prompt (``PromptEvent``): most are shown a s
 after the worker sent them, the rest are never rendered; a user answers only a prompt that was
 shown, and closes a share of the shown prompts they will not answer (``dismissed``). Whether and
 when a prompt is shown, dismissed and answered is decided per prompt from ``seed`` and
-``prompt_id`` alone, so it does not depend on the order in which prompts come back from the worker.
+``prompt_id`` alone, so it does not depend on the order in which prompts come back from the worker;
+only an NPS score also depends on the user's CES answers planned before it (loyalty follows recent effort,
+:mod:`stream.tools.simulator.loyalty`), which the worker sends earlier on the user's partition anyway.
+Each prompt is answered by its kind: CES on the goal's scale, CSAT by satisfaction, NPS on 0..10.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import math
 import random
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from stream.ces.registry import GoalRegistry
+from stream.ces.registry.scales import Scale, Sentiment
 from stream.tools.simulator.bad_input import BAD_KINDS, bad_value
-from stream.tools.simulator.comments import COMMENT_SHARE, language_of, render_comment
+from stream.tools.simulator.comments import COMMENT_SHARE, follow_up_band, language_of, render_comment
+from stream.tools.simulator.loyalty import DEFAULT_WINDOW_S, EffortMemory, draw_nps
+from stream.tools.simulator.records import (
+    NOT_RENDERED,
+    AnswerPlan,
+    PromptPlan,
+    SimRecord,
+    answer_plan,
+    epoch,
+    new_uuid,
+    timestamp,
+    to_json,
+)
 from stream.tools.simulator.scores import (
-    EASE,
     INCIDENT_EASE_DROP,
     INCIDENT_FRUSTRATION,
-    comment_sentiment,
     healthy_delight,
+    moods_for,
     response_share,
     score_weights,
 )
+
+__all__ = ["NOT_RENDERED", "AnswerPlan", "PromptPlan", "SimRecord", "timestamp"]
 
 
 class Scenario(StrEnum):
@@ -56,6 +70,8 @@ class Scenario(StrEnum):
     bad_input = "bad-input"  # from minute M, malformed records and unknown goals mixed into the inputs
     spike = "spike"  # from minute M, traffic multiplies by spike_factor for spike_minutes
     not_rendered = "not-rendered"  # from minute M the incident goal's prompts are no longer shown (nor answered)
+    # The incident from minute M, and users who went through it go on to an NPS moment, where they score lower.
+    nps_after_incident = "nps-after-incident"
 
 
 GOAL_EVENT_TYPES = ("started", "completed", "abandoned")
@@ -70,6 +86,13 @@ INCIDENT_SLOWDOWN = 2.5  # an incident makes the incident goal's attempts take t
 SHOWN_DELAY_SECONDS = 1.0  # median time from the prompt being sent to the app showing it
 DISMISS_DELAY_SECONDS = 8.0  # median time from a prompt shown to the user closing it unanswered
 PROMPT_EVENT_TYPES = ("shown", "dismissed")
+# nps-after-incident: this share of the users who go through the incident goes on to complete an NPS moment's
+# goal (a purchase after the failing step, say) about JOURNEY_DELAY_SECONDS after the attempt, so that the
+# incident reaches the NPS moments within minutes, as it would over days in production.
+JOURNEY_SHARE = 0.5
+JOURNEY_DELAY_SECONDS = 120.0
+INCIDENT_SCENARIOS = frozenset({"incident", "nps-after-incident"})
+
 
 @dataclass(frozen=True)
 class SimulationConfig:
@@ -109,6 +132,8 @@ class GoalProfile:
     outcome_shares: Mapping[str, float]  # completed, abandoned, silent
     max_attempt_s: float  # ends come before the worker's inferred-abandonment timeout
     delight: float = 0.0  # share of completions' answers on the easiest point: CES just above the target
+    survey: str = "ces"  # the goal's own question: ces or csat
+    nps_moment: bool = False  # its completions may ask NPS
 
 
 def build_population(config: SimulationConfig) -> list[User]:
@@ -136,8 +161,9 @@ def build_profiles(registry: GoalRegistry, config: SimulationConfig) -> list[Goa
         inferred = goal.triggers.inferred_abandonment
         if inferred.enabled:
             cap = min(cap, 0.8 * inferred.timeout_seconds)
-        delight = healthy_delight(goal, difficulty, shares, inferred.enabled)
-        profiles.append(GoalProfile(goal.slug, raw[goal.slug] / total, difficulty, shares, cap, delight))
+        delight = healthy_delight(goal, difficulty, shares, inferred.enabled, moods_for(goal.survey))
+        weight = raw[goal.slug] / total
+        profiles.append(GoalProfile(goal.slug, weight, difficulty, shares, cap, delight, goal.survey, goal.nps_moment))
     return sorted(profiles, key=lambda profile: -profile.weight)
 
 
@@ -156,7 +182,7 @@ class TrafficModel:
         if not self.profiles:
             raise ValueError("the registry has no enabled goal")
         self._by_slug = {profile.slug: profile for profile in self.profiles}
-        self.incident_goal = config.incident_goal or self.profiles[0].slug
+        self.incident_goal = config.incident_goal or self._default_incident_goal()
         if self.incident_goal not in self._by_slug:
             raise ValueError(f"incident goal {self.incident_goal!r} is not an enabled goal of the registry")
         self.users = build_population(config)
@@ -170,6 +196,12 @@ class TrafficModel:
         self._minute_s = 60.0 * config.incident_minute
         self._spike_end_s = self._minute_s + 60.0 * config.spike_minutes
         self._score_cache: dict[tuple[Any, ...], dict[int, float]] = {}
+        self._scales: dict[str, Scale] = {goal.slug: goal.scale_obj() for goal in registry.goals}
+        nps = registry.nps
+        self.memory = EffortMemory(nps.high_effort.window_seconds if nps is not None else DEFAULT_WINDOW_S)
+        self._moments = [profile for profile in self.profiles if profile.nps_moment]
+        self._journeys = random.Random(f"{config.seed}:journeys")
+        self._incident_negative: float | None = None
         self._traffic = random.Random(f"{config.seed}:traffic")
         self._bad = random.Random(f"{config.seed}:bad")
         self._pending: list[tuple[float, int, SimRecord]] = []
@@ -177,6 +209,14 @@ class TrafficModel:
         # Attempts already under way at the start: their ends flow from the first second, so the rate holds.
         self._next_attempt_s = self._arrival(-self.max_attempt_s, self._attempt_rate, self._traffic)
         self._next_bad_s = self._arrival(0.0, self._bad_rate, self._bad)
+
+    def _default_incident_goal(self) -> str:
+        """The busiest goal; for nps-after-incident the busiest CES goal that is no NPS moment (if any)."""
+        if self.config.scenario is Scenario.nps_after_incident:
+            for profile in self.profiles:
+                if profile.survey == "ces" and not profile.nps_moment:
+                    return profile.slug
+        return self.profiles[0].slug
 
     # -- the goal-event stream -------------------------------------------------------------
 
@@ -225,14 +265,30 @@ class TrafficModel:
         outcome = rng.choices(OUTCOMES, weights=[profile.outcome_shares[o] for o in OUTCOMES])[0]
         session = f"s-{rng.getrandbits(48):012x}"
         took_s = rng.lognormvariate(math.log(self.config.attempt_seconds), 0.9)
-        if self.incident_active(profile.slug, at_s):
+        incident = self.incident_active(profile.slug, at_s)
+        if incident:
             took_s *= INCIDENT_SLOWDOWN
+            self.memory.note_incident(user.user_id, at_s)
         took_s = min(took_s, profile.max_attempt_s)
+        if incident and self.config.scenario is Scenario.nps_after_incident:
+            self._journey(at_s + took_s, user)
         if outcome != "silent" and at_s + took_s >= 0:
             self._push(self._goal_event(at_s + took_s, outcome, profile.slug, user, session, rng))
         if outcome == "completed" and rng.random() < RETRY_SHARE and at_s + took_s / 2 >= 0:
             self._push(self._goal_event(at_s + took_s / 2, "started", profile.slug, user, session, rng))
         return self._goal_event(at_s, "started", profile.slug, user, session, rng) if at_s >= 0 else None
+
+    def _journey(self, after_s: float, user: User) -> None:
+        """nps-after-incident: the user goes on to complete an NPS moment's goal (at ``JOURNEY_SHARE``)."""
+        rng = self._journeys  # its own draws: the rest of the traffic is the incident scenario's
+        if not self._moments or rng.random() >= JOURNEY_SHARE:
+            return
+        moment = rng.choices(self._moments, weights=[profile.weight for profile in self._moments])[0]
+        start_s = after_s + rng.lognormvariate(math.log(JOURNEY_DELAY_SECONDS), 0.5)
+        took_s = min(rng.lognormvariate(math.log(self.config.attempt_seconds), 0.9), moment.max_attempt_s)
+        session = f"s-{rng.getrandbits(48):012x}"
+        self._push(self._goal_event(start_s, "started", moment.slug, user, session, rng))
+        self._push(self._goal_event(start_s + took_s, "completed", moment.slug, user, session, rng))
 
     def _push(self, record: SimRecord) -> None:
         heapq.heappush(self._pending, (record.at_s, self._seq, record))
@@ -240,7 +296,7 @@ class TrafficModel:
 
     def _event_dict(self, at_s: float, event_type: str, goal: str, user: User, rng: random.Random) -> dict[str, Any]:
         return {
-            "event_id": _uuid(rng),
+            "event_id": new_uuid(rng),
             "type": event_type,
             "goal": goal,
             "user_id": user.user_id,
@@ -254,7 +310,7 @@ class TrafficModel:
         self, at_s: float, event_type: str, goal: str, user: User, session: str, rng: random.Random
     ) -> SimRecord:
         value = {**self._event_dict(at_s, event_type, goal, user, rng), "session_id": session}
-        return SimRecord(at_s, "goal_events", user.user_id.encode(), _json(value), event_type, goal)
+        return SimRecord(at_s, "goal_events", user.user_id.encode(), to_json(value), event_type, goal)
 
     def _bad_record(self, at_s: float) -> SimRecord:
         """One record the worker must dead-letter: broken bytes, a broken contract, an unknown goal ..."""
@@ -263,7 +319,9 @@ class TrafficModel:
         user = self.users[rng.randrange(len(self.users))]
         event = self._event_dict(at_s, rng.choice(GOAL_EVENT_TYPES), self.profiles[0].slug, user, rng)
         topic, value = bad_value(rng, kind, event, self.config.start_epoch_s + at_s, self._by_slug, timestamp)
-        return SimRecord(at_s, topic, user.user_id.encode(), value if isinstance(value, bytes) else _json(value), kind)
+        return SimRecord(
+            at_s, topic, user.user_id.encode(), value if isinstance(value, bytes) else to_json(value), kind
+        )
 
     # -- prompts: shown, dismissed, answered -------------------------------------------------
 
@@ -273,14 +331,18 @@ class TrafficModel:
 
     def incident_active(self, goal: str, at_s: float) -> bool:
         """Whether the incident scenario makes this goal harder at this moment."""
-        return self.config.scenario is Scenario.incident and goal == self.incident_goal and at_s >= self._minute_s
+        scenario = self.config.scenario.value
+        return scenario in INCIDENT_SCENARIOS and goal == self.incident_goal and at_s >= self._minute_s
 
-    def score_probabilities(self, goal: str, outcome: str, at_s: float, scale: Mapping[str, Any]) -> dict[int, float]:
-        """The modelled probability of each point of ``scale`` for one prompt (outcome as in the prompt)."""
+    def score_probabilities(
+        self, goal: str, outcome: str, at_s: float, scale: Mapping[str, Any], survey: str = "ces"
+    ) -> dict[int, float]:
+        """The modelled probability of each point of ``scale`` for one CES or CSAT prompt (outcome as in the
+        prompt): ease or satisfaction bunch up the same way (:func:`~stream.tools.simulator.scores.moods_for`)."""
         incident = self.incident_active(goal, at_s)
-        key = (goal, outcome, incident, scale["min_score"], scale["max_score"], scale["inverted"])
+        key = (goal, outcome, incident, scale["min_score"], scale["max_score"], scale["inverted"], survey)
         if key not in self._score_cache:
-            ease, frustration = EASE[outcome]
+            ease, frustration = moods_for(survey)[outcome]
             profile = self._by_slug[goal]
             ease -= profile.difficulty
             delight = 0.0 if incident or outcome != "completed" else profile.delight
@@ -293,6 +355,17 @@ class TrafficModel:
                 for point, weight in weights.items()
             }
         return self._score_cache[key]
+
+    def incident_negative_share(self) -> float:
+        """The share of negative (high-effort) answers at the incident goal's completions during the incident."""
+        if self._incident_negative is None:
+            goal, scale = self.incident_goal, self._scales[self.incident_goal]
+            spec = {"min_score": scale.min_score, "max_score": scale.max_score, "inverted": scale.inverted}
+            survey = self._by_slug[goal].survey
+            weights = self.score_probabilities(goal, "completed", max(self._minute_s, 0.0), spec, survey)
+            negative = (w for point, w in weights.items() if scale.classify(point) is Sentiment.negative)
+            self._incident_negative = sum(negative)
+        return self._incident_negative
 
     def not_rendering(self, goal: str, at_s: float) -> bool:
         """Whether the not-rendered scenario keeps this goal's prompts off the screen at this moment."""
@@ -314,8 +387,8 @@ class TrafficModel:
         if user is None or prompt["goal"] not in self._by_slug:
             return None
         display = random.Random(f"{self.config.seed}:display:{prompt['prompt_id']}")
-        created_epoch_s = _epoch(prompt["created_at"])
-        expires_in_s = _epoch(prompt["expires_at"]) - created_epoch_s
+        created_epoch_s = epoch(prompt["created_at"])
+        expires_in_s = epoch(prompt["expires_at"]) - created_epoch_s
         created_s = created_epoch_s - self.config.start_epoch_s
         if display.random() >= self.shown_share(prompt["goal"], created_s):
             return NOT_RENDERED
@@ -340,7 +413,7 @@ class TrafficModel:
         self, at_s: float, event_type: str, prompt: Mapping[str, Any], user: User, rng: random.Random
     ) -> SimRecord:
         event = {
-            "event_id": _uuid(rng),
+            "event_id": new_uuid(rng),
             "type": event_type,
             "prompt_id": prompt["prompt_id"],
             "user_id": user.user_id,
@@ -348,7 +421,7 @@ class TrafficModel:
             "occurred_at": timestamp(self.config.start_epoch_s + at_s),
             "channel": user.channel,
         }
-        return SimRecord(at_s, "prompt_events", user.user_id.encode(), _json(event), event_type, prompt["goal"])
+        return SimRecord(at_s, "prompt_events", user.user_id.encode(), to_json(event), event_type, prompt["goal"])
 
     def _plan_answer(
         self, prompt: Mapping[str, Any], user: User, created_s: float, shown_s: float, expires_in_s: float
@@ -361,23 +434,24 @@ class TrafficModel:
         due_s = shown_s + delay_s
         if self.config.scenario is Scenario.survey_broken and due_s >= self._minute_s:
             return True, None
-        scale = prompt["scale"]
-        weights = self.score_probabilities(prompt["goal"], prompt["outcome"], created_s, scale)
-        score = rng.choices(list(weights), weights=list(weights.values()))[0]
-        sentiment = comment_sentiment(score, scale)
+        score = self._draw_score(rng, prompt, created_s, due_s)
+        band = follow_up_band(score, prompt)
         comment = None
-        if rng.random() < COMMENT_SHARE[sentiment]:
-            comment = render_comment(rng, language_of(prompt["locale"]), sentiment)
-        answer = {
-            "answer_id": _uuid(rng),
-            "prompt_id": prompt["prompt_id"],
-            "user_id": user.user_id,
-            "goal": prompt["goal"],
-            "score": score,
-            "answered_at": timestamp(self.config.start_epoch_s + due_s),
-            "channel": user.channel,
-        }
-        if comment is not None:
-            answer["comment"] = comment
-        record = SimRecord(due_s, "answers", user.user_id.encode(), _json(answer), "answer", prompt["goal"])
-        return True, AnswerPlan(due_s, score, comment, record)
+        if band is not None and rng.random() < COMMENT_SHARE[band]:
+            comment = render_comment(rng, language_of(prompt["locale"]), band, str(prompt.get("survey", "ces")))
+        latest_s = created_s + 0.95 * expires_in_s
+        return True, answer_plan(rng, prompt, user.channel, due_s, score, comment, self.config.start_epoch_s, latest_s)
+
+    def _draw_score(self, rng: random.Random, prompt: Mapping[str, Any], created_s: float, due_s: float) -> int:
+        """The user's score: NPS by the user's recent effort, CES and CSAT by the goal (a CES answer is
+        remembered as the user's effort)."""
+        survey, user_id = str(prompt.get("survey", "ces")), prompt["user_id"]
+        if survey == "nps":
+            return draw_nps(rng, self.memory.group(user_id, due_s), self.incident_negative_share())
+        weights = self.score_probabilities(prompt["goal"], prompt["outcome"], created_s, prompt["scale"], survey)
+        score = rng.choices(list(weights), weights=list(weights.values()))[0]
+        if survey == "ces":
+            scale = self._scales[prompt["goal"]]
+            negative = scale.contains(score) and scale.classify(score) is Sentiment.negative
+            self.memory.note_answer(user_id, due_s, negative)
+        return score

@@ -18,6 +18,7 @@ import yaml
 from stream.ces.registry.loader import load_registry
 from stream.observability import rules
 from stream.observability.dashboards import dashboards, panel_queries, provisioning
+from stream.observability.nps_exposition import NPS_FAMILY_DOCS
 from stream.observability.window_exposition import (
     DURATION_GAUGE,
     EXIT_GAP_GAUGES,
@@ -37,6 +38,7 @@ KNOWN_NAMES = {
     *(name for name, _, _ in EXIT_GAP_GAUGES),
     *(name for name, _, _ in NON_RESPONSE_GAUGES),
     "ces_goal_answers_by_score",
+    *NPS_FAMILY_DOCS,
     "ces_goal_outcomes",
     DURATION_GAUGE,
     "ces_goal_target_ces_ratio",
@@ -156,7 +158,7 @@ def test_ratios_are_percentunit_counts_short_rates_per_second(built):
         }
 
     goal, pipeline = units("ces-goal.json"), units("ces-pipeline.json")
-    assert goal["CES over time"] == goal["Completion and drop-off"] == goal["CES per channel"] == "percentunit"
+    assert goal["$survey over time"] == goal["Completion and drop-off"] == goal["CES per channel"] == "percentunit"
     assert goal["CES corrected for non-response"] == "percentunit"
     assert goal["Answers"] == goal["Score distribution"] == pipeline["Consumer lag"] == "short"
     assert pipeline["Throughput"] == pipeline["Dead letters"] == "ops"
@@ -205,7 +207,7 @@ def test_the_non_response_panel_plots_the_blended_corrected_and_silent_bounds_on
 def test_the_funnel_row_plots_sent_shown_dismissed_answered_and_their_ratios_on_the_selected_window(built):
     board = built["ces-goal.json"]
     rows = [panel["title"] for panel in board["panels"] if panel["type"] == "row"]
-    assert rows.index("Prompt funnel ($window)") == rows.index("CES and drop-off ($window)") + 1
+    assert rows.index("Prompt funnel ($window)") == rows.index("$survey and drop-off ($window)") + 1
     panels = {panel["title"]: panel for panel in all_panels(board["panels"])}
     counts, ratios = panels["Prompt funnel"], panels["Shown, dismissed and answered ratios"]
     assert (counts["type"], counts["fieldConfig"]["defaults"]["unit"]) == ("bargauge", "short")

@@ -117,7 +117,10 @@ def test_a_csat_goal_says_csat_and_the_nps_of_the_long_window_shows_compactly(tm
                 {"slug": "buy", "scale": {"kind": "five_point"}, "nps_moment": True},
                 {"slug": "chat", "scale": {"kind": "five_point"}, "survey": "csat"},
             ],
-            nps={"question": {"en": "Recommend?", "nl": "Aanbevelen?"}, "follow_up_question": {"en": "Why?", "nl": "Waarom?"}},
+            nps={
+                "question": {"en": "Recommend?", "nl": "Aanbevelen?"},
+                "follow_up_question": {"en": "Why?", "nl": "Waarom?"},
+            },
         )
     )
     nps = {"nps": 0.3, "lower": 0.1722, "upper": 0.4172, "answers": 100}

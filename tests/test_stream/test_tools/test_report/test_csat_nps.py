@@ -54,7 +54,7 @@ def nps_part(bands: tuple[int, int, int], high=None, rest=None, prompts: int = 0
     distribution = dict.fromkeys(map(str, range(11)), 0) | {"10": bands[0], "8": bands[1], "3": bands[2]}
     gap = None if high is None else nps_difference(high, rest, CONFIDENCE, 1)
     return {
-        **{k: v for k, v in group(*bands).items()},
+        **group(*bands),
         "promoter_share": fig.promoter_share,
         "passive_share": fig.passive_share,
         "detractor_share": fig.detractor_share,

@@ -109,7 +109,10 @@ def test_shown_a_second_or_so_after_the_prompt_then_dismissed_or_answered_before
         created_s = datetime.fromisoformat(prompt["created_at"]).timestamp() - start
         expires_s = datetime.fromisoformat(prompt["expires_at"]).timestamp() - start
         delays.append(plan.shown.at_s - created_s)
-        later = [record for record in (plan.dismissed, plan.answer and plan.answer.record) if record]
+        answer = plan.answer
+        later = [
+            record for record in (plan.dismissed, answer and answer.record, answer and answer.comment_record) if record
+        ]
         assert all(plan.shown.at_s < record.at_s < expires_s for record in later)
         assert plan.records() == sorted([plan.shown, *later], key=lambda record: record.at_s)
     delays.sort()
