@@ -135,3 +135,83 @@ def test_a_comment_after_its_score_is_published_once_with_the_score(surveys) -> 
     assert [d["reason"] for d in readers["dead"].poll() if d["source_topic"] == settings.topic_survey_answers] == [
         "duplicate"
     ]
+
+
+def _answer_now(send, settings, prompt: dict, score: int) -> None:
+    send(make_answer(prompt, score), settings.topic_survey_answers)
+
+
+def test_the_high_effort_split_is_exact_and_the_nps_period_holds_across_a_restart(
+    kafka_bootstrap, tmp_path, start_worker
+) -> None:
+    goals = write_registry(
+        tmp_path / "nps-goals.yaml",
+        [
+            {"slug": "bad-flow", "scale": {"kind": "five_point"}},
+            {"slug": "buy", "scale": {"kind": "five_point"}, "nps_moment": True},
+        ],
+        nps={"period_seconds": 7776000, "sampling": {"rate": 1.0}, "high_effort": {"min_answers": 3}},
+    )
+    env = {**worker_env(kafka_bootstrap, f"t{uuid.uuid4().hex[:10]}"), "CES_GOALS_FILE": str(goals)}
+    settings = settings_from_env(env)
+    create_topics(settings)
+    worker = start_worker(env, name="first")
+    producer = make_producer(kafka_bootstrap)
+    prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
+
+    def send(record, topic):
+        (emit_goal_event if topic == settings.topic_goal_events else emit_answer)(producer, record, topic=topic)
+        producer.flush()
+
+    def prompt_of(user: str, goal: str, n: int = 1) -> dict:
+        prompts.wait_for(
+            lambda ps: len([p for p in ps if (p["user_id"], p["goal"]) == (user, goal)]) >= n,
+            what=f"{user}'s prompt at {goal}",
+        )
+        return [p for p in prompts.poll() if (p["user_id"], p["goal"]) == (user, goal)][n - 1]
+
+    try:
+        # Three users find bad-flow hard (1 on five points), then answer NPS at buy: 0, 6, 9.
+        for user in ("h1", "h2", "h3"):
+            send(make_goal_event("bad-flow", "completed", user), settings.topic_goal_events)
+            _answer_now(send, settings, prompt_of(user, "bad-flow"), 1)
+        wait_until(
+            lambda: worker.metric("ces_survey_answers_total", goal="bad-flow", sentiment="negative") == 3.0,
+            what="three high-effort answers",
+        )
+        # Three others only answer NPS: 10, 9, 7.
+        for user, score in (("h1", 0), ("h2", 6), ("h3", 9), ("r1", 10), ("r2", 9), ("r3", 7)):
+            send(make_goal_event("buy", "completed", user), settings.topic_goal_events)
+            nps = prompt_of(user, "buy")
+            assert nps["survey"] == "nps" and nps["scale"]["kind"] == "zero_to_ten"
+            _answer_now(send, settings, nps, score)
+
+        def by_effort(name: str, group: str) -> float | None:
+            return worker.metric(name, goal="buy", window="1h", group=group)
+
+        wait_until(
+            lambda: (
+                by_effort("ces_goal_nps_answers_by_effort", "high_effort") == 3
+                and by_effort("ces_goal_nps_answers_by_effort", "rest") == 3
+            ),
+            what="both effort groups with three NPS answers",
+        )
+        assert by_effort("ces_goal_nps_by_effort", "high_effort") == (1 - 2) / 3
+        assert by_effort("ces_goal_nps_by_effort", "rest") == (2 - 0) / 3
+        gap = worker.metric("ces_goal_nps_high_effort_gap", goal="buy", window="1h")
+        assert gap == (1 - 2) / 3 - (2 - 0) / 3
+        assert worker.metric("ces_goal_nps", goal="buy", window="1h") == (3 - 2) / 6
+        # Below the minimum (the 5m... no: a window without three per group) there is no split: the
+        # 1h window of bad-flow has no NPS at all.
+        assert worker.metric("ces_goal_nps_high_effort_gap", goal="bad-flow", window="1h") is None
+
+        # A crash and a restart: the NPS period holds, buy asks its own question now.
+        worker.kill()
+        restarted = start_worker(env, name="restarted")
+        send(make_goal_event("buy", "completed", "r1"), settings.topic_goal_events)
+        again = prompt_of("r1", "buy", 2)
+        assert again["survey"] == "ces"
+        assert restarted.metric("ces_survey_prompts_suppressed_total", goal="buy", reason="nps_asked") in (None, 0.0)
+    finally:
+        prompts.close()
+        producer.close()

@@ -21,12 +21,15 @@ def format_table(report: dict[str, Any]) -> str:
     """One alert's figures with their 95 % intervals, headed by the rule parameters and the simulation."""
     rule, sim = report["rule"], report["simulation"]
     horizon = sim["detection_horizon_minutes"]
+    what = f"healthy {sim['healthy_ces']:g}, target {sim['target']:g}, dropped {sim['dropped_ces']:g}"
+    if "nps_promoters" in sim:  # NPS answers: promoters healthy -> dropped, passives fixed
+        healthy, dropped = sim["nps_promoters"]
+        what = f"NPS promoters {healthy:g} -> {dropped:g}, passives {sim['nps_passives']:g}"
     lines = [
         f"{rule['alert']} ({rule['severity']}) as generated, evaluated every {STEP_MINUTES}m by {rule['evaluated_by']}",
         f"rule: windows {','.join(rule['windows'])}, for {rule['for']}, min answers {rule['min_answers']}, "
         f"confidence {rule['confidence']:g}, CesBelowTarget's bound {rule.get('target_confidence', rule['confidence']):g}",
-        f"simulation ({sim.get('events', 'answers')}): healthy {sim['healthy_ces']:g}, target {sim['target']:g}, "
-        f"dropped {sim['dropped_ces']:g}; "
+        f"simulation ({sim.get('events', 'answers')}): {what}; "
         f"per rate {sim['healthy_goal_weeks_per_rate']} healthy goal-weeks and {sim['drops_per_rate']} drops "
         f"(missed = not detected within {horizon} min); seed {sim['seed']}; [95 % intervals]",
         "",

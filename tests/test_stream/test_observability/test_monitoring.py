@@ -127,11 +127,11 @@ def test_critical_inhibits_warning_of_the_same_goal_and_alerts_group_by_goal():
 
 def test_every_alert_has_its_runbook_section_and_mixin_annotations():
     runbook = (DEPLOY / "runbook.md").read_text()
-    sections = set(re.findall(r"^## (Ces\w+)$", runbook, flags=re.M))
+    sections = set(re.findall(r"^## ((?:Ces|Csat|Nps)\w+)$", runbook, flags=re.M))
     alerts = committed_alerts()
     assert {rule["alert"] for rule in alerts} == sections
     for rule in alerts:
-        assert re.fullmatch(r"Ces[A-Z][A-Za-z]+", rule["alert"])
+        assert re.fullmatch(r"(Ces|Csat|Nps)[A-Z][A-Za-z]+", rule["alert"])
         assert rule["labels"]["severity"] in ("warning", "critical") and rule["for"]
         annotations = rule["annotations"]
         assert "{{" not in annotations["summary"], "the summary is a static sentence"
@@ -211,3 +211,20 @@ def test_docker_compose_file_is_valid():
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_csat_goal_gets_the_csat_alerts_and_never_the_ces_ones_on_its_own_figures(default_settings):
+    """Every alert on the top-box share of the goal's own question has a CES and a CSAT name, told apart by the
+    worker's ces_goal_survey_info; the other alerts (the survey, drop-off, the pipeline) are the same for both."""
+    alerts = {rule["alert"]: rule["expr"] for rule in committed_alerts()}
+    csat = 'ces_goal_survey_info{survey="csat"}'
+    for ces_name, csat_name in [
+        ("CesBelowTarget", "CsatBelowTarget"),
+        ("CesBelowTargetSequential", "CsatBelowTargetSequential"),
+        ("CesDroppedBelowBaseline", "CsatDroppedBelowBaseline"),
+        ("CesEffortAtExits", "CsatLowerAtExits"),
+    ]:
+        assert alerts[ces_name].endswith(f"unless on (goal) {csat}")
+        assert alerts[csat_name].endswith(f"and on (goal) {csat}")
+    assert "ces_goal_nps_baseline_gap_upper" in alerts["NpsDroppedBelowBaseline"]
+    assert "> 0.12" in alerts["NpsDroppedBelowBaseline"]  # twice CES_ALERT_BASELINE_DROP_TOLERANCE: the NPS scale

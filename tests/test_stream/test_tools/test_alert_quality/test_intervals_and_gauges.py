@@ -22,7 +22,15 @@ from stream.tools.alert_quality.command import (
     recording_rules,
     simulated_registry,
 )
-from stream.tools.alert_quality.gauges import _figures, event_counter, families_of, kind_of, run_gauges, windows_of
+from stream.tools.alert_quality.gauges import (
+    SIMULATED,
+    _figures,
+    event_counter,
+    families_of,
+    kind_of,
+    run_gauges,
+    windows_of,
+)
 from stream.tools.alert_quality.intervals import (
     bootstrap_mean_interval,
     clopper_pearson,
@@ -89,11 +97,14 @@ def test_every_measured_alert_reads_only_gauges_the_simulation_computes(key):
         "ces_goal_outcomes",
         "ces_goal_exit_ces_gap_upper",
         "ces_goal_events_total",
+        "ces_goal_survey_info",  # the CES alerts leave the CSAT goals out, the CSAT alerts keep only them
+        "ces_goal_nps_answers",
+        "ces_goal_nps_baseline_gap_upper",
     }
+    assert families <= SIMULATED
     assert windows_of(alert["expr"]) <= {spec.name for spec in settings.window_specs()}
-    assert kind_of(families) == {"drop-off": "outcomes", "exits": "exits", "events-stopped": "events"}.get(
-        key, "answers"
-    )
+    kinds = {"drop-off": "outcomes", "exits": "exits", "events-stopped": "events", "nps-baseline": "nps"}
+    assert kind_of(families) == kinds.get(key, "answers")
 
 
 def test_alert_keys():
@@ -165,3 +176,23 @@ def test_the_events_counter_counts_every_minute_before_its_sample_warm_up_includ
 def test_the_lookback_of_an_expression_is_its_longest_range_and_offset():
     assert _lookback_minutes("increase(x[1h] offset 7d) and increase(x[1d] offset 1h)") == 7 * 1440 + 60
     assert _lookback_minutes("max by (goal) (ces_goal_answers)") == 0
+
+
+def test_an_nps_run_exports_the_nps_answers_and_the_baseline_gap_as_goal_windows_computes_it():
+    """The NPS simulation: promoters 0.5, passives 0.3, the rest detractors; the gap once both sides hold 40."""
+    from stream.ces.goals import WindowSpec
+    from stream.tools.alert_quality.simulated_goals import minute_nps_answers
+
+    runs = plan_runs([1000], 1, 0, 180, 0.5, 0.35, 1, "nps")
+    bands = [sum(b[i] for _, b in minute_nps_answers(runs[0])) for i in range(3)]
+    total = sum(bands)
+    assert abs(bands[0] / total - 0.5) < 0.01 and abs(bands[1] / total - 0.3) < 0.01
+    hour, three = WindowSpec("1h", 3600, 60), WindowSpec("3h", 10800, 60)
+    families = {"ces_goal_nps_answers", "ces_goal_nps_baseline_gap_upper"}
+    first = next(iter(run_gauges(runs[0], [hour, three], families, 0.99, 0, baseline=three)))[1]
+    names = {(family, labels) for family, labels, _ in first}
+    assert names == {
+        ("ces_goal_nps_answers", 'window="1h"'),
+        ("ces_goal_nps_answers", 'window="3h"'),
+        ("ces_goal_nps_baseline_gap_upper", 'window="1h"'),
+    }
