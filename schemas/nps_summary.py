@@ -140,11 +140,12 @@ class NpsSummary(OutputPart):
     """The answers per channel of the goal attempt; channels without NPS answers are left out."""
     high_effort: NpsGroup | None
     """The users with a high-effort CES answer shortly before (the registry's ``nps.high_effort``);
-    null until both groups hold ``nps.high_effort.min_answers`` answers."""
+    null without any such answer. Summed over summaries, the groups give a period's split."""
     rest: NpsGroup | None
-    """The other users; null like ``high_effort``."""
+    """The other users; null without any such answer."""
     high_effort_gap: NpsGap | None
-    """high_effort.nps - rest.nps with its interval; null like ``high_effort``."""
+    """high_effort.nps - rest.nps with its interval; null until both groups hold
+    ``nps.high_effort.min_answers`` answers."""
 
     @model_validator(mode="after")
     def _check_counts(self) -> Self:
@@ -171,10 +172,9 @@ class NpsSummary(OutputPart):
         _check_interval(self.nps_lower, self.nps_upper)
         if sum(group.answers for group in self.by_channel.values()) > self.answers:
             raise ValueError("the answers by_channel must not exceed answers")
-        groups = (self.high_effort, self.rest, self.high_effort_gap)
-        if any(part is None for part in groups) != all(part is None for part in groups):
-            raise ValueError("high_effort, rest and high_effort_gap are null together, or none of them")
         high, rest = self.high_effort, self.rest
+        if self.high_effort_gap is not None and (high is None or rest is None):
+            raise ValueError("high_effort_gap needs both groups, high_effort and rest")
         if high is not None and rest is not None and high.answers + rest.answers > self.answers:
             raise ValueError("the answers of high_effort and rest must not exceed answers")
         return self

@@ -216,7 +216,7 @@ NPS_RULE_VIOLATIONS = [
     ),
     pytest.param({"nps": None}, "nps must be null without answers, and only then", id="nps-null-with-answers"),
     pytest.param({"rest.nps_lower": 0.7}, r"nps_lower 0.7 is above nps_upper 0.6856", id="group-interval-reversed"),
-    pytest.param({"high_effort_gap": None}, "null together", id="effort-split-without-gap"),
+    pytest.param({"rest": None}, "needs both groups", id="effort-gap-without-a-group"),
     pytest.param(
         {"by_channel.web.answers": 71, "by_channel.web.promoters": 39},
         "by_channel must not exceed answers",

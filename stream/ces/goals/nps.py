@@ -195,7 +195,7 @@ class NpsWindowFigures:
     ``by_channel`` per channel of the goal attempt (channels with answers); ``high_effort`` and
     ``rest``: the users who had a high-effort CES answer shortly before, and the others, with
     ``high_effort_gap`` = their NPS difference ``(difference, lower, upper)``, ``None`` until
-    each group has ``min_answers`` answers (then the two groups' figures are ``None`` too).
+    each group has ``min_answers`` answers (a group without answers is ``None``).
     """
 
     figures: NpsFigures
@@ -263,8 +263,9 @@ def nps_window_figures(counts: NpsCounts, confidence: float, min_answers: int) -
         shown=counts.shown,
         dismissed=counts.dismissed,
         by_channel={name: _of(part, confidence) for name, part in sorted(counts.by_channel.items()) if part.answers},
-        high_effort=None if gap is None else _of(high, confidence),
-        rest=None if gap is None else _of(rest, confidence),
+        # The groups always, so that summaries add up over a period; their gap only above the minimum.
+        high_effort=_of(high, confidence) if high.answers else None,
+        rest=_of(rest, confidence) if rest.answers else None,
         high_effort_gap=gap,
     )
 

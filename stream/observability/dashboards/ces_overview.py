@@ -63,9 +63,9 @@ def overview(settings: Settings, registry: GoalRegistry) -> dict:
         ),
         stat_panel(
             "Firing alerts",
-            "ces-stream alerts firing now, goal and pipeline alerts together.",
+            "ces-stream alerts firing now (CES, CSAT and NPS), goal and pipeline alerts together.",
             units.Short,
-            'count(ALERTS{alertstate="firing", alertname=~"Ces.*"}) or vector(0)',
+            'count(ALERTS{alertstate="firing", alertname=~"(Ces|Csat|Nps).*"}) or vector(0)',
             alert_at=1,
         ),
     ]

@@ -3,9 +3,9 @@
 Pure (no Kafka): from the ``nps`` part of the period's GoalSummary records (version 5; older
 versions carry none). Like every figure of the report it is computed once from counts summed over
 the summaries, never by averaging their NPS: promoters, passives and detractors summed, then
-:func:`~stream.ces.goals.nps.nps_figures`. The high-effort split sums the two effort groups of the
-summaries that carry them (a summary leaves them out while either group of its window is under the
-minimum) and shows a difference only once both sums reach ``nps.high_effort.min_answers``.
+:func:`~stream.ces.goals.nps.nps_figures`. The high-effort split sums the two effort groups over the
+summaries (a group without answers in a window is left out of its summary) and shows a difference
+only once both sums reach ``nps.high_effort.min_answers``.
 """
 
 from __future__ import annotations
@@ -51,8 +51,12 @@ def period_nps(summaries: Sequence[GoalSummary], confidence: float, min_answers:
     split = 0
     for part in parts:
         total = (total[0] + part.promoters, total[1] + part.passives, total[2] + part.detractors)
-        if part.high_effort is not None and part.rest is not None:
-            high, rest, split = _add(high, part.high_effort), _add(rest, part.rest), split + 1
+        if part.high_effort is not None or part.rest is not None:
+            split += 1
+        if part.high_effort is not None:
+            high = _add(high, part.high_effort)
+        if part.rest is not None:
+            rest = _add(rest, part.rest)
     return PeriodNps(
         figures=nps_figures(*total, confidence),
         prompts=sum(part.prompts for part in parts),

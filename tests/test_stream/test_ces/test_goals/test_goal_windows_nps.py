@@ -92,7 +92,9 @@ def test_the_summary_of_the_nps_worked_example_has_an_nps_of_0_3_exactly(windows
     }
     assert (nps.prompts, nps.response_ratio) == (125, 0.8)
     assert list(nps.by_channel) == ["web"] and nps.by_channel["web"].nps == 0.3
-    assert nps.high_effort is None and nps.rest is None and nps.high_effort_gap is None  # nobody found it hard
+    # Nobody found it hard: every answer is in the rest, and no split is shown below the minimum.
+    assert nps.high_effort is None and nps.high_effort_gap is None
+    assert nps.rest is not None and (nps.rest.answers, nps.rest.nps) == (100, 0.3)
     # The goal's own question keeps its figures.
     assert (summary.answers, summary.positive, summary.ces_ratio) == (3, 2, pytest.approx(2 / 3))
     assert GoalSummary.model_validate_json(summary.model_dump_json()) == summary

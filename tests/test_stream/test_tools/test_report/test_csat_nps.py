@@ -48,11 +48,12 @@ def group(promoters: int, passives: int, detractors: int) -> dict:
     }
 
 
-def nps_part(bands: tuple[int, int, int], high=None, rest=None, prompts: int = 0) -> dict:
-    """A valid ``nps`` part of a summary: answers on 10, 8 and 3; the effort groups when both are given."""
+def nps_part(bands: tuple[int, int, int], high=None, rest=None, prompts: int = 0, min_answers: int = 1) -> dict:
+    """A valid ``nps`` part of a summary: answers on 10, 8 and 3; the effort groups when given, their gap
+    when both hold ``min_answers``."""
     fig = nps_figures(*bands, CONFIDENCE)
     distribution = dict.fromkeys(map(str, range(11)), 0) | {"10": bands[0], "8": bands[1], "3": bands[2]}
-    gap = None if high is None else nps_difference(high, rest, CONFIDENCE, 1)
+    gap = None if high is None or rest is None else nps_difference(high, rest, CONFIDENCE, min_answers)
     return {
         **group(*bands),
         "promoter_share": fig.promoter_share,
@@ -163,3 +164,18 @@ def test_chromium_shows_the_csat_label_and_the_nps_section(registry, tmp_path):
     )
     assert shown["chat"]["kind"] == "CSAT"
     assert "Net Promoter Score (asked after a completion" in dom
+
+
+def test_small_days_add_up_to_a_period_split_once_both_sums_reach_the_minimum(registry):
+    from stream.tools.report.nps import period_nps
+
+    # Ten days, each with 3 high-effort and 5 other NPS answers: no day reaches the minimum of 30 per
+    # group (no gap in any summary), the period's sums (30 and 50) do.
+    days = [
+        summary("buy", d, nps_part((4, 2, 2), high=(0, 1, 2), rest=(4, 1, 0), min_answers=30)) for d in range(1, 11)
+    ]
+    assert all(day.nps is not None and day.nps.high_effort_gap is None for day in days)
+    period = period_nps(days, 0.95, 30)
+    assert period is not None and (period.high_effort.answers, period.rest.answers) == (30, 50)
+    assert period.gap is not None and period.gap[0] == (0 - 20) / 30 - (40 - 0) / 50
+    assert period_nps(days[:9], 0.95, 30).gap is None  # 27 high-effort answers: not yet
