@@ -162,6 +162,9 @@ def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
         "exits",
         "events-stopped",
         "page",
+        "csat-target",
+        "csat-baseline",
+        "nps-baseline",
     }
     for (key, rate), row in rows.items():
         assert row["false_alerts"] <= 1, (key, rate, row)
@@ -173,6 +176,13 @@ def test_regression_guard_every_goal_alert_keeps_its_quality(capsys):
     assert rows[("baseline", 1000.0)]["detection_median_minutes"] <= 35
     assert rows[("baseline", 100.0)]["detection_median_minutes"] <= 70
     assert rows[("target-sequential", 1000.0)]["detection_median_minutes"] <= 10
+    # CSAT's alerts are CES's statistics on a CSAT goal; NPS spans -1..1 with about twice a share's noise.
+    for key in ("target", "baseline"):
+        for rate in (100.0, 1000.0):
+            csat = rows[(f"csat-{key}", rate)]["detection_median_minutes"]
+            assert csat <= {"target": {1000.0: 12, 100.0: 45}, "baseline": {1000.0: 35, 100.0: 70}}[key][rate]
+    assert rows[("nps-baseline", 1000.0)]["detection_median_minutes"] <= 60
+    assert rows[("nps-baseline", 100.0)]["detection_median_minutes"] <= 90
     page, target, sequential = (rows[(key, 100.0)] for key in ("page", "target", "target-sequential"))
     assert page["detection_median_minutes"] <= min(
         target["detection_median_minutes"], sequential["detection_median_minutes"]
