@@ -101,33 +101,43 @@ def _goals_table(registry: GoalRegistry) -> Any:
             "",
         ),
     ]
+    if registry.nps_enabled is not None:  # NPS in points (-100..+100), for the goals that ask it
+        queries.append((f"max by (goal) (ces_goal_nps{{{WINDOW}}}) * 100", ""))
     columns = {
         "goal": "Goal",
-        "Value #A": "CES",
+        "Value #A": "CES / CSAT" if any(goal.survey == "csat" for goal in registry.goals) else "CES",
         "Value #E": "Target",
         "Value #B": "Answers",
         "Value #C": "Wilson lower",
         "Value #D": "Wilson upper",
         "Value #F": "Firing alerts",
+        "Value #G": "NPS",
     }
-    names = {goal.slug: models.ValueMappingResult(text=goal.display_name["en"]) for goal in registry.goals}
+    # A CSAT goal's share is its CSAT: the name says so.
+    names = {
+        goal.slug: models.ValueMappingResult(
+            text=goal.display_name["en"] + (" (CSAT)" if goal.survey == "csat" else "")
+        )
+        for goal in registry.goals
+    }
     link = grafana.DashboardLink("Open the goal dashboard").url(
         "/d/ces-goal/ces-goal?var-goal=${__value.raw}&${window:queryparam}&${datasource:queryparam}&${__url_time_range}"
     )
     panel = table_panel(
         "Goals",
-        "Per goal: CES and its 99 % Wilson interval in the selected window, target, firing "
-        "alerts; click a goal for its dashboard.",
+        "Per goal: CES (CSAT for the goals marked so) and its 99 % Wilson interval in the selected window, "
+        "target, firing alerts, and the NPS (points) of the goals that ask it; click a goal for its dashboard.",
         units.PercentUnit,
         queries,
         columns,
         (16, 14),
     )
-    panel.sort_by([common.TableSortByFieldState().display_name("CES").desc(False)])
+    panel.sort_by([common.TableSortByFieldState().display_name(columns["Value #A"]).desc(False)])
     panel.override_by_name(
         "Goal", [field("mappings", [models.ValueMap(options=names)]), field("links", [link.build()])]
     )
     panel.override_by_name("Answers", [field("unit", units.Short)])
+    panel.override_by_name("NPS", [field("unit", units.Short), field("decimals", 0)])
     return panel.override_by_name(
         "Firing alerts",
         [

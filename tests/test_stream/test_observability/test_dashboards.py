@@ -184,7 +184,17 @@ def test_the_overview_names_goals_as_the_registry_does(built):
     table = next(panel for panel in built["ces-overview.json"]["panels"] if panel["type"] == "table")
     goal_column = next(o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "Goal")
     mapping = next(p["value"][0]["options"] for p in goal_column["properties"] if p["id"] == "mappings")
-    assert mapping == {goal.slug: {"text": goal.display_name["en"]} for goal in registry.goals}
+    csat = " (CSAT)"
+    assert mapping == {
+        goal.slug: {"text": goal.display_name["en"] + (csat if goal.survey == "csat" else "")}
+        for goal in registry.goals
+    }
+    assert mapping["chat-with-support"]["text"].endswith(csat)
+    # The share column says both kinds, and the goals that ask NPS have it in points.
+    organize = next(t["options"] for t in table["transformations"] if t["id"] == "organize")
+    assert (organize["renameByName"]["Value #A"], organize["renameByName"]["Value #G"]) == ("CES / CSAT", "NPS")
+    nps_query = table["targets"][6]["expr"]  # the G query
+    assert "ces_goal_nps{" in nps_query and nps_query.endswith("* 100"), nps_query
 
 
 def test_without_split_windows_the_goal_dashboard_has_no_split_panels():
