@@ -26,9 +26,11 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     from stream.pipeline.app import Pipeline
     from stream.pipeline.faust_internals import (
         bound_signal_stops,
+        install_batched_changelog_reading,
         install_eager_dispatch,
         install_fetch_limits,
         install_reconnect_backoff,
+        install_table_manager_start_without_wait,
         unverified_versions,
     )
     from stream.pipeline.stop_deadline import StopDeadline
@@ -47,6 +49,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     install_fetch_limits(settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms)
     # A fetched record reaches its stream without four asyncio tasks when it need not wait.
     install_eager_dispatch()
+    # A start replays the tables' changelogs in runs of records, without Faust's per-record bookkeeping.
+    install_batched_changelog_reading()
+    # Every table is declared before the app starts: no second of waiting for late ones.
+    install_table_manager_start_without_wait()
     # Internal topics must exist before Faust subscribes, or a first start never gets their partitions.
     create_topics(settings)
     pipeline = Pipeline(settings, registry)

@@ -18,7 +18,7 @@ from stream.ces.registry.model import Defaults, GoalRegistry
 from stream.errors import RegistryError
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(yaml.CSafeLoader):
     """SafeLoader that rejects a key given twice in one mapping (PyYAML silently keeps the last)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

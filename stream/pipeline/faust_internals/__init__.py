@@ -40,6 +40,11 @@ rebalance races), ``continuity_guard`` and ``offsets`` (lag and progress per par
 
 - ``install_eager_dispatch`` hands each fetched record to the conductor without the four
   asyncio tasks per record of Faust's fetch loop when the hand-off need not wait (``dispatch``).
+
+- ``install_batched_changelog_reading`` replays the tables' changelogs at a start or rebalance
+  over runs of queued records, without Faust's per-record task, debug formatting and
+  end-of-recovery sums; ``install_table_manager_start_without_wait`` drops the table manager's
+  fixed second of waiting before recovery (``start``).
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ from stream.pipeline.faust_internals.reconnect import install_reconnect_backoff
 from stream.pipeline.faust_internals.recovery import hold_stream_until_seeked, seek_uncommitted_to_beginning
 from stream.pipeline.faust_internals.sending import BatchSender, track_topic
 from stream.pipeline.faust_internals.signals import bound_signal_stops
+from stream.pipeline.faust_internals.start import (
+    install_batched_changelog_reading,
+    install_table_manager_start_without_wait,
+)
 from stream.pipeline.faust_internals.streams import ack, batches, writing_to_partition
 
 __all__ = [
@@ -67,9 +76,11 @@ __all__ = [
     "bound_signal_stops",
     "consumer_lag",
     "hold_stream_until_seeked",
+    "install_batched_changelog_reading",
     "install_eager_dispatch",
     "install_fetch_limits",
     "install_reconnect_backoff",
+    "install_table_manager_start_without_wait",
     "partition_offsets",
     "seek_uncommitted_to_beginning",
     "track_topic",
