@@ -40,7 +40,8 @@ def seek_uncommitted_to_beginning(app: AppT) -> None:
     partition never committed stays where the fetcher got to: after a backlog's first
     fetch was dropped, reading went on at offset 5 000 and the group committed past
     0-4 999 (issue 9). Such partitions go back to their beginning instead (our
-    ``auto_offset_reset`` is earliest, so that is where their reading started).
+    ``auto_offset_reset`` is earliest, so that is where their reading started): to offset 0,
+    which a log that was truncated since resets to its earliest offset at the first fetch.
     Checked against faust-streaming 0.15.3 (``Consumer.perform_seek``,
     ``AIOKafkaConsumerThread.seek_to_committed``) and aiokafka 0.14.0.
     """
@@ -58,8 +59,12 @@ def seek_uncommitted_to_beginning(app: AppT) -> None:
             # positions belong to Faust's recovery.
             changelogs = app.tables.changelog_topics
             uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
-            if uncommitted:
-                await consumer.seek_to_beginning(*uncommitted)
+            # Offset 0, set at once: a log that no longer starts there is reset to its earliest
+            # offset by the first fetch (auto_offset_reset). aiokafka's seek_to_beginning
+            # instead waits for its fetcher to ask the broker, behind the fetch in flight
+            # (a long poll of up to 1.5 s at every start and rebalance).
+            for tp in uncommitted:
+                consumer.seek(tp, 0)
             return committed
 
         async def seek_to_committed() -> Mapping[TP, int]:
