@@ -46,85 +46,6 @@ RUN = 1000
 async def _read_changelogs(self: Recovery) -> None:
     """Faust 0.15.3's ``Recovery._slurp_changelogs``, over runs of queued records (checked: the whole body)."""
     changelog_queue = self.tables.changelog_queue
-    tp_to_table = self.tp_to_table
-
-    active_tps = self.active_tps
-    standby_tps = self.standby_tps
-    active_offsets = self.active_offsets
-    standby_offsets = self.standby_offsets
-    active_events_received_at = self._active_events_received_at
-    standby_events_received_at = self._standby_events_received_at
-
-    buffers = self.buffers
-    buffer_sizes = self.buffer_sizes
-    processing_times = self._processing_times
-
-    async def maybe_signal_recovery_end(timed_out: bool = False, timeout_count: int = 0) -> None:
-        # Faust waits two empty cycles before looking for aborted transactions (the
-        # consumer's position and the queue's draining may race).
-        if timed_out and self.app.in_transaction and timeout_count > 1:
-            await detect_aborted_tx()
-        if self.in_recovery and not self.need_recovery():
-            self.flush_buffers()  # apply anything still in the buffers
-            self._set_recovery_ended()
-            if self._actives_span is not None:
-                self._actives_span.set_tag("Actives-Ready", True)
-            self.signal_recovery_end.set()
-
-    async def detect_aborted_tx() -> None:
-        offsets = self.active_offsets
-        for tp, highwater in self.active_highwaters.items():
-            if highwater is not None and offsets[tp] is not None and offsets[tp] < highwater:
-                position = await self.app.consumer.position(tp)
-                if position is not None and position >= highwater:
-                    log.info("Aborted tx until highwater for %s", tp)
-                    offsets[tp] = highwater
-
-    async def take(event: Any) -> None:
-        """One changelog record: Faust's per-record body, without the debug messages."""
-        message = event.message
-        tp = message.tp
-        offset = message.offset
-        now = monotonic()
-        is_active = False
-        if tp in active_tps:
-            is_active = True
-            table = tp_to_table[tp]
-            offsets = active_offsets
-            bufsize = buffer_sizes.get(tp)
-            if bufsize is None:
-                bufsize = buffer_sizes[tp] = table.recovery_buffer_size
-            active_events_received_at[tp] = now
-        elif tp in standby_tps:
-            table = tp_to_table[tp]
-            offsets = standby_offsets
-            bufsize = buffer_sizes.get(tp)
-            if bufsize is None:
-                bufsize = buffer_sizes[tp] = table.standby_buffer_size
-                standby_events_received_at[tp] = now
-        else:
-            log.warning("recovery unknown topic %s offset %s", tp, offset)
-            return
-        seen_offset = offsets.get(tp, None)
-        if seen_offset is not None and offset <= seen_offset:
-            return
-        offsets[tp] = offset
-        buf = buffers[table]
-        buf.append(event)
-        await table.on_changelog_event(event)
-        if len(buf) >= bufsize:
-            table.apply_changelog_batch(buf)
-            buf.clear()
-            self._last_flush_at = now
-        if is_active:
-            now_after = monotonic()
-            last_processed_at = self._last_active_event_processed_at
-            if last_processed_at is not None:
-                processing_times.append(now_after - last_processed_at)
-                if len(processing_times) > self.num_samples_required_for_estimate:
-                    processing_times.popleft()
-            self._last_active_event_processed_at = now_after
-
     timeout_count = 0
     while not self.should_stop:
         try:
@@ -135,17 +56,17 @@ async def _read_changelogs(self: Recovery) -> None:
                 timeout_count += 1
                 if self.should_stop:
                     return
-                await maybe_signal_recovery_end(timed_out=True, timeout_count=timeout_count)
+                await _end_if_recovered(self, timed_out=True, timeout_count=timeout_count)
                 continue
             timeout_count = 0
             taken = 0
             while True:
-                await take(event)
+                await _take(self, event)
                 taken += 1
                 if taken >= RUN or changelog_queue.empty():
                     break
                 event = changelog_queue.get_nowait()
-            await maybe_signal_recovery_end()
+            await _end_if_recovered(self)
             standby_ready = self._standbys_span is None and self.tables.standbys_ready
             if not standby_ready and not self.standby_remaining_total():
                 if self._standbys_span:
@@ -154,6 +75,79 @@ async def _read_changelogs(self: Recovery) -> None:
                 self.tables.on_standbys_ready()
         except Exception as ex:
             log.warning("Error in recovery %s", ex)
+
+
+async def _take(self: Recovery, event: Any) -> None:
+    """One changelog record: Faust's per-record body, without the debug messages."""
+    message = event.message
+    tp = message.tp
+    offset = message.offset
+    now = monotonic()
+    is_active = False
+    if tp in self.active_tps:
+        is_active = True
+        table = self.tp_to_table[tp]
+        offsets = self.active_offsets
+        bufsize = self.buffer_sizes.get(tp)
+        if bufsize is None:
+            bufsize = self.buffer_sizes[tp] = table.recovery_buffer_size
+        self._active_events_received_at[tp] = now
+    elif tp in self.standby_tps:
+        table = self.tp_to_table[tp]
+        offsets = self.standby_offsets
+        bufsize = self.buffer_sizes.get(tp)
+        if bufsize is None:
+            bufsize = self.buffer_sizes[tp] = table.standby_buffer_size
+            self._standby_events_received_at[tp] = now
+    else:
+        log.warning("recovery unknown topic %s offset %s", tp, offset)
+        return
+    seen_offset = offsets.get(tp, None)
+    if seen_offset is not None and offset <= seen_offset:
+        return
+    offsets[tp] = offset
+    buf = self.buffers[table]
+    buf.append(event)
+    await table.on_changelog_event(event)
+    if len(buf) >= bufsize:
+        table.apply_changelog_batch(buf)
+        buf.clear()
+        self._last_flush_at = now
+    if is_active:
+        now_after = monotonic()
+        last_processed_at = self._last_active_event_processed_at
+        if last_processed_at is not None:
+            processing_times = self._processing_times
+            processing_times.append(now_after - last_processed_at)
+            if len(processing_times) > self.num_samples_required_for_estimate:
+                processing_times.popleft()
+        self._last_active_event_processed_at = now_after
+
+
+async def _end_if_recovered(self: Recovery, timed_out: bool = False, timeout_count: int = 0) -> None:
+    """Faust's ``_maybe_signal_recovery_end``: once every active partition is read to its highwater,
+    apply what the buffers hold and say that recovery ended."""
+    # Faust waits two empty cycles before looking for aborted transactions (the consumer's
+    # position and the queue's draining may race).
+    if timed_out and self.app.in_transaction and timeout_count > 1:
+        await _detect_aborted_tx(self)
+    if self.in_recovery and not self.need_recovery():
+        self.flush_buffers()
+        self._set_recovery_ended()
+        if self._actives_span is not None:
+            self._actives_span.set_tag("Actives-Ready", True)
+        self.signal_recovery_end.set()
+
+
+async def _detect_aborted_tx(self: Recovery) -> None:
+    """Faust's ``detect_aborted_tx`` (with a position of ``None`` taken as not there yet)."""
+    offsets = self.active_offsets
+    for tp, highwater in self.active_highwaters.items():
+        if highwater is not None and offsets[tp] is not None and offsets[tp] < highwater:
+            position = await self.app.consumer.position(tp)
+            if position is not None and position >= highwater:
+                log.info("Aborted tx until highwater for %s", tp)
+                offsets[tp] = highwater
 
 
 def install_batched_changelog_reading() -> None:
