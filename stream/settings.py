@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         description="Table store: memory:// (development) or rocksdb:// (production, survives restarts without a full changelog replay).",
     )
     data_dir: Path = Field(Path("ces-data"), description="Where rocksdb:// keeps its files.")
+    user_state_format: Literal["compact", "json"] = Field(
+        "compact",
+        description=(
+            "How user states are written: compact (binary, about 180 bytes a user) or json (about 440 bytes). "
+            "Both are always read. Versions before compact states read only json: set json while such "
+            "workers still run (a rolling upgrade), then compact."
+        ),
+    )
     group_instance_id: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9._-]+$",

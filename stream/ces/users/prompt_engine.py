@@ -36,10 +36,11 @@ from stream.ces.goals import NPS, EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.goals.effort import duration_band
 from stream.ces.registry import GoalConfig, GoalRegistry
 from stream.ces.registry.model import NpsConfig
+from stream.ces.users.goal_records import OpenGoal, SeenEvent
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt, prompt_id_for
 from stream.ces.users.prompt_records import OLD_SURVEY, PendingPrompt
 from stream.ces.users.prompt_replay import replay_expiry, replay_goal_event
-from stream.ces.users.state import OpenGoal, SeenEvent, UserState
+from stream.ces.users.state import UserState
 from stream.ces.users.suppression import nps_due, suppression_for
 
 

@@ -1,14 +1,17 @@
 """What the user state keeps of each prompt: sent and pending, answered, shown or dismissed.
 
-Records of :class:`~stream.ces.users.state.UserState`, stored as positional JSON lists
-(see each ``to_json_obj``); fields added later are trailing and optional, so older records
-still load.
+Records of :class:`~stream.ces.users.state.UserState`, stored as positional lists: JSON
+lists in format 1 (``to_json_obj``), the same lists with texts and times made compact in
+format 2 (``to_packed``, see :mod:`~stream.ces.users.state_codec`); fields added later are
+trailing and optional, so older records still load.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from stream.ces.users.state_codec import Decoder, Encoder, record
 
 #: Channel of open goals, prompts and answers recorded before channels were kept (read as a
 #: trailing list element, so older records still load); the answer's own channel stands in.
@@ -115,6 +118,48 @@ class PendingPrompt:
             str(trailing_at(rest, 2, OLD_SURVEY)),
         )
 
+    def to_packed(self, enc: Encoder) -> list[Any]:
+        text, time = enc.text, enc.time
+        obj = [
+            text(self.goal),
+            text(self.outcome),
+            time(self.created_at_s),
+            time(self.expires_at_s),
+            text(self.scale_kind),
+            self.positive,  # a tuple packs as an array
+            self.min_score,
+            self.max_score,
+            self.inverted,
+            text(self.locale),
+            text(self.event_id),
+            text(self.channel),
+        ]
+        obj += map(text, trailing([self.effort_band, self.survey], ["", OLD_SURVEY]))
+        return obj
+
+    @classmethod
+    def from_packed(cls, obj: Any, dec: Decoder) -> PendingPrompt:
+        goal, outcome, created, expires, kind, positive, low, high, inverted, locale, event_id, channel, *rest = record(
+            obj, 12, 2
+        )
+        text, time = dec.text, dec.time
+        return cls(
+            text(goal),
+            text(outcome),
+            time(created),
+            time(expires),
+            text(kind),
+            tuple(map(int, positive)),
+            int(low),
+            int(high),
+            bool(inverted),
+            text(locale),
+            text(event_id),
+            text(channel),
+            text(rest[0]) if rest else "",
+            text(rest[1]) if len(rest) > 1 else OLD_SURVEY,
+        )
+
 
 @dataclass(slots=True)
 class AnsweredPrompt:
@@ -191,6 +236,53 @@ class AnsweredPrompt:
             int(trailing_at(rest, 5, -1)),
         )
 
+    def to_packed(self, enc: Encoder) -> list[Any]:
+        text, time = enc.text, enc.time
+        obj = [
+            text(self.answer_id),
+            self.offset,
+            self.score,
+            text(self.sentiment),
+            time(self.answered_at_s),
+            text(self.goal),
+            text(self.outcome),
+            text(self.locale),
+            time(self.recorded_at_s),
+            text(self.channel),
+        ]
+        parts = [self.effort_band, self.survey, self.effort_group, self.comment_id, self.comment_offset]
+        rest = trailing(parts, ["", OLD_SURVEY, "", "", -1])
+        # The trailing texts, then the comment's offset (an int) when it is kept.
+        obj += map(text, rest[:4])
+        obj += rest[4:]
+        return obj
+
+    @classmethod
+    def from_packed(cls, obj: Any, dec: Decoder) -> AnsweredPrompt:
+        answer_id, offset, score, sentiment, answered_at_s, goal, outcome, locale, recorded, channel, *rest = record(
+            obj, 10, 5
+        )
+        text, time = dec.text, dec.time
+        answered = cls(
+            text(answer_id),
+            int(offset),
+            int(score),
+            text(sentiment),
+            time(answered_at_s),
+            text(goal),
+            text(outcome),
+            text(locale),
+            time(recorded),
+            text(channel),
+        )
+        if rest:  # in the order written: each text may refer to the ones before it
+            answered.effort_band = text(rest[0])
+            answered.survey = text(rest[1]) if len(rest) > 1 else OLD_SURVEY
+            answered.effort_group = text(rest[2]) if len(rest) > 2 else ""
+            answered.comment_id = text(rest[3]) if len(rest) > 3 else ""
+            answered.comment_offset = int(rest[4]) if len(rest) > 4 else -1
+        return answered
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedPromptEvent:
@@ -208,6 +300,14 @@ class RecordedPromptEvent:
     def from_json_obj(cls, obj: list[Any]) -> RecordedPromptEvent:
         event_id, offset, at_s = obj
         return cls(str(event_id), int(offset), float(at_s))
+
+    def to_packed(self, enc: Encoder) -> list[Any]:
+        return [enc.text(self.event_id), self.offset, enc.time(self.at_s)]
+
+    @classmethod
+    def from_packed(cls, obj: Any, dec: Decoder) -> RecordedPromptEvent:
+        event_id, offset, at_s = record(obj, 3)
+        return cls(dec.text(event_id), int(offset), dec.time(at_s))
 
 
 @dataclass(slots=True)
@@ -249,4 +349,27 @@ class PromptDisplay:
             None if shown is None else RecordedPromptEvent.from_json_obj(shown),
             None if dismissed is None else RecordedPromptEvent.from_json_obj(dismissed),
             str(trailing_at(rest, 0, OLD_SURVEY)),
+        )
+
+    def to_packed(self, enc: Encoder) -> list[Any]:
+        obj = [
+            enc.text(self.goal),
+            enc.time(self.expires_at_s),
+            enc.time(self.recorded_at_s),
+            None if self.shown is None else self.shown.to_packed(enc),
+            None if self.dismissed is None else self.dismissed.to_packed(enc),
+        ]
+        obj += map(enc.text, trailing([self.survey], [OLD_SURVEY]))
+        return obj
+
+    @classmethod
+    def from_packed(cls, obj: Any, dec: Decoder) -> PromptDisplay:
+        goal, expires_at_s, recorded_at_s, shown, dismissed, *rest = record(obj, 5, 1)
+        return cls(
+            dec.text(goal),
+            dec.time(expires_at_s),
+            dec.time(recorded_at_s),
+            None if shown is None else RecordedPromptEvent.from_packed(shown, dec),
+            None if dismissed is None else RecordedPromptEvent.from_packed(dismissed, dec),
+            dec.text(rest[0]) if rest else OLD_SURVEY,
         )

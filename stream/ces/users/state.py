@@ -2,8 +2,10 @@
 
 One :class:`UserState` per pseudonymous user lives in a Faust table keyed by
 ``user_ref`` and is written to its changelog once per batch per touched user, so it is
-kept small: a compact JSON object with short keys, empty parts left out, and
-:meth:`UserState.prune` bounding every collection. It never holds a raw user id.
+kept small: msgpack with parts by position, UUIDs as 16 bytes, repeated strings and times as
+small ints, empty parts left out (format 2, :mod:`~stream.ces.users.state_codec`), and
+:meth:`UserState.prune` bounding every collection. States stored as JSON (format 1, short
+keys) still load. It never holds a raw user id.
 
 Besides cooldown stamps, open goals and pending prompts it remembers every decision it
 made, with the source offset of the input that caused it (``seen_events``, ``answered``). That
@@ -14,21 +16,16 @@ being taken twice (see ``prompting`` and ``answering``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from stream.ces.users.prompt_records import (
-    OLD_SURVEY,
-    UNKNOWN_CHANNEL,
-    AnsweredPrompt,
-    PendingPrompt,
-    PromptDisplay,
-    channel_in,
-    trailing,
-    trailing_at,
-)
+from stream.ces.users import state_codec
+from stream.ces.users.goal_records import OpenGoal, SeenEvent
+from stream.ces.users.prompt_records import AnsweredPrompt, PendingPrompt, PromptDisplay
+from stream.ces.users.state_codec import Decoder, Encoder, pairs, record
 
 #: Seconds after a prompt's expiry within which an answer still counts (clock skew, slow networks).
 ANSWER_GRACE_S = 60.0
@@ -48,136 +45,10 @@ MAX_GOAL_STAMPS = 256
 MAX_DISPLAYS = 256
 MAX_BUDGET_STAMPS = 64  # the largest budget a goal may set
 
+# The version of the JSON form (format 1, its ``v``): still read, no longer written (see to_bytes).
 _FORMAT_VERSION = 1
 
-
-@dataclass(slots=True)
-class OpenGoal:
-    """A started goal that has not completed or been abandoned yet.
-
-    :param event_id: id of the ``started`` event (the identity of its inferred abandonment).
-    :param started_at_s: ``occurred_at`` of the started event.
-    :param deadline_s: when it counts as abandoned (started + inferred-abandonment timeout).
-    :param locale: the started event's locale, for the prompt asked at the deadline.
-    :param offset: source offset of the started event (an expiry at an earlier offset cannot close it).
-    :param channel: the started event's channel (the answer to an inferred abandonment counts there).
-    :param first_started_at_s: ``occurred_at`` of the attempt's first start (measured effort runs
-        from it); ``None`` when this start was the first.
-    :param starts: how many ``started`` events this attempt had (more than one: a retry).
-    :param infers: whether its deadline is an inferred abandonment (else it is kept for measured
-        effort only, and forgotten at the deadline). Not in the list: such goals are stored under
-        another key of the state (``oe``, see :func:`may_have_deadlines`).
-    """
-
-    event_id: str
-    started_at_s: float
-    deadline_s: float
-    locale: str
-    offset: int
-    channel: str = UNKNOWN_CHANNEL
-    first_started_at_s: float | None = None
-    starts: int = 1
-    infers: bool = True
-
-    @property
-    def attempt_started_at_s(self) -> float:
-        """When the attempt began: its first start."""
-        return self.started_at_s if self.first_started_at_s is None else self.first_started_at_s
-
-    def to_json_obj(self) -> list[Any]:
-        obj = [self.event_id, self.started_at_s, self.deadline_s, self.locale, self.offset, self.channel]
-        if self.starts > 1:  # a retried attempt only: most open goals were started once
-            obj += [self.first_started_at_s, self.starts]
-        return obj
-
-    @classmethod
-    def from_json_obj(cls, obj: list[Any], infers: bool = True) -> OpenGoal:
-        event_id, started_at_s, deadline_s, locale, offset, *rest = obj
-        first = None if len(rest) < 2 or rest[1] is None else float(rest[1])
-        starts = int(rest[2]) if len(rest) > 2 else 1
-        return cls(
-            str(event_id),
-            float(started_at_s),
-            float(deadline_s),
-            str(locale),
-            int(offset),
-            channel_in(rest),
-            first,
-            starts,
-            infers,
-        )
-
-
-@dataclass(slots=True)
-class SeenEvent:
-    """The decision taken for one goal event, recorded under its ``event_id``.
-
-    For a completed/abandoned event: its outcome fact and, if one was made, the prompt.
-    For a started event: nothing until its inferred abandonment fires; then ``outcome``
-    becomes ``abandoned_inferred``, ``at_s`` the deadline and ``expired_offset`` the
-    offset of the input that triggered the expiry.
-
-    :param offset: source offset of the event.
-    :param goal: goal slug.
-    :param at_s: bucket time of the facts (``occurred_at``, or the deadline when expired).
-    :param outcome: the outcome counted, ``None`` for a started event still open (or closed).
-    :param prompt_id: the prompt made, if any.
-    :param suppressed: the ``SuppressionReason`` value when no prompt was made for an outcome.
-    :param expired_offset: offset of the input that expired a started event.
-    :param recorded_at_s: ``now_s`` when the decision was taken (for pruning).
-    :param duration_s: for a timed completion, seconds from the attempt's first start.
-    :param retried: for a timed completion, whether the attempt had more than one start.
-    :param channel: the channel of an inferred abandonment's attempt (its outcome's stratum, when its
-        expiry is replayed); ``""`` otherwise: a goal event delivered again brings its own.
-    :param survey: the question of the prompt made (``SurveyKind`` value).
-    """
-
-    offset: int
-    goal: str
-    at_s: float
-    outcome: str | None = None
-    prompt_id: str | None = None
-    suppressed: str | None = None
-    expired_offset: int | None = None
-    recorded_at_s: float = 0.0
-    duration_s: float | None = None
-    retried: bool = False
-    channel: str = ""
-    survey: str = OLD_SURVEY
-
-    def to_json_obj(self) -> list[Any]:
-        obj = [
-            self.offset,
-            self.goal,
-            self.at_s,
-            self.outcome,
-            self.prompt_id,
-            self.suppressed,
-            self.expired_offset,
-            self.recorded_at_s,
-        ]
-        # Timed completions, expiries (their channel) and other surveys than CES only.
-        return obj + trailing(
-            [self.duration_s, int(self.retried), self.channel, self.survey], [None, 0, "", OLD_SURVEY]
-        )
-
-    @classmethod
-    def from_json_obj(cls, obj: list[Any]) -> SeenEvent:
-        offset, goal, at_s, outcome, prompt_id, suppressed, expired_offset, recorded, *rest = obj
-        return cls(
-            int(offset),
-            str(goal),
-            float(at_s),
-            None if outcome is None else str(outcome),
-            None if prompt_id is None else str(prompt_id),
-            None if suppressed is None else str(suppressed),
-            None if expired_offset is None else int(expired_offset),
-            float(recorded),
-            None if not rest or rest[0] is None else float(rest[0]),
-            bool(trailing_at(rest, 1, False)),
-            str(trailing_at(rest, 2, "")),
-            str(trailing_at(rest, 3, OLD_SURVEY)),
-        )
+_Record = TypeVar("_Record")
 
 
 @dataclass(slots=True)
@@ -362,17 +233,86 @@ class UserState:
             obj["he"] = self.high_effort_at_s
         return obj
 
-    def to_bytes(self) -> bytes:
-        """The stored form: :meth:`to_json_obj` as compact JSON."""
-        return orjson.dumps(self.to_json_obj())
+    def to_bytes(self, *, json: bool = False) -> bytes:
+        """The stored form, format 2 (:mod:`~stream.ces.users.state_codec`); with ``json``, format 1
+        (:meth:`to_json_obj` as JSON: what versions before format 2 read, ``CES_USER_STATE_FORMAT``).
+
+        The parts of :meth:`to_json_obj` by position, ``None`` where empty: 0 the base time,
+        1 ``lp``, 2 ``lg``, 3 ``og``, 4 ``oe``, 5 ``pp``, 6 ``an``, 7 ``se``, 8 ``lo``, 9 ``pd``,
+        10 ``dg``, 11 ``ps``, 12 ``ln``, 13 ``he``. A dict is one flat list of keys and values,
+        a record its ``to_packed`` list.
+        """
+        if json:
+            return orjson.dumps(self.to_json_obj())
+        enc = Encoder()
+        opt_time = enc.opt_time
+        # In slot order, as they are read: each text may refer to the ones before it. Empty parts are
+        # tested here rather than in the helpers: most users have most parts empty.
+        open_goals, infers = self.open_goals, False
+        if open_goals:
+            infers = any(og.infers for og in open_goals.values())
+        slots = [
+            None,  # the base time, known once every time is written
+            opt_time(self.last_prompt_at_s),
+            _packed_times(enc, self.last_prompt_by_goal) if self.last_prompt_by_goal else None,
+            _packed(enc, {goal: og for goal, og in open_goals.items() if og.infers}) if infers else None,
+            _packed(enc, {goal: og for goal, og in open_goals.items() if not og.infers}) if open_goals else None,
+            _packed(enc, self.pending) if self.pending else None,
+            _packed(enc, self.answered) if self.answered else None,
+            _packed(enc, self.seen_events) if self.seen_events else None,
+            None if self.last_offset == -1 else self.last_offset,
+            _packed(enc, self.displays) if self.displays else None,
+            _packed_times(enc, self.dismissed_by_goal) if self.dismissed_by_goal else None,
+            list(map(enc.time, self.prompt_stamps)) if self.prompt_stamps else None,
+            opt_time(self.last_nps_at_s),
+            opt_time(self.high_effort_at_s),
+        ]
+        return enc.pack(state_codec.HAS_DEADLINES if infers else 0, slots)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> UserState:
-        """Read what :meth:`to_bytes` wrote.
+        """Read what :meth:`to_bytes` wrote, or a state stored as JSON (format 1, :meth:`to_json_obj`).
 
-        :raises ValueError: on bytes that are not JSON, or a state :meth:`from_json_obj` refuses.
+        :raises ValueError: on bytes that are neither, an unknown format, or a malformed state.
         """
+        if state_codec.is_format_2(data):
+            return cls._from_packed(data)
+        if data[:1] and data[:1] < b" " and data[:1] not in b"\t\n\r":
+            # A control character starts no JSON: a format this version does not know.
+            raise ValueError(f"user state format {data[0]:#04x} is not supported")
         return cls.from_json_obj(orjson.loads(data))
+
+    @classmethod
+    def _from_packed(cls, data: bytes) -> UserState:
+        _flags, slots = state_codec.unpack(data)
+        try:
+            base_ms, lp, lg, og, oe, pp, an, se, lo, pd, dg, ps, ln, he = record(slots, 0, 14) + [None] * (
+                14 - len(slots)
+            )
+            dec = Decoder(base_ms)
+            time, opt_time = dec.time, dec.opt_time
+            # Read in the order written: each text may refer to the ones before it.
+            last_prompt_at_s = opt_time(lp)
+            last_prompt_by_goal = _unpacked_times(dec, lg)
+            open_goals = _unpacked(dec, og, OpenGoal.from_packed)
+            if oe is not None:
+                open_goals.update(_unpacked(dec, oe, OpenGoal.measured_only_from_packed))
+            return cls(
+                last_prompt_at_s=last_prompt_at_s,
+                last_prompt_by_goal=last_prompt_by_goal,
+                open_goals=open_goals,
+                pending=_unpacked(dec, pp, PendingPrompt.from_packed),
+                answered=_unpacked(dec, an, AnsweredPrompt.from_packed),
+                seen_events=_unpacked(dec, se, SeenEvent.from_packed),
+                last_offset=-1 if lo is None else int(lo),
+                displays=_unpacked(dec, pd, PromptDisplay.from_packed),
+                dismissed_by_goal=_unpacked_times(dec, dg),
+                prompt_stamps=list(map(time, ps)) if ps else [],
+                last_nps_at_s=opt_time(ln),
+                high_effort_at_s=opt_time(he),
+            )
+        except (TypeError, ValueError, IndexError, OverflowError) as exc:
+            raise ValueError(f"malformed user state: {exc}") from exc
 
     @classmethod
     def from_json_obj(cls, obj: dict[str, Any]) -> UserState:
@@ -408,16 +348,60 @@ class UserState:
 
 
 def may_have_deadlines(data: bytes) -> bool:
-    """Whether a stored state (``to_json_obj`` as JSON) can hold an inferred-abandonment deadline,
+    """Whether a stored state (:meth:`UserState.to_bytes`) can hold an inferred-abandonment deadline,
     without decoding it.
 
-    A state without an open goal that infers abandonment has no ``"og"`` key (goals kept for
-    measured effort only are under ``"oe"``: they need no timer). Rebuilding the deadline
-    index after a rebalance reads every stored user, and most users have no such goal open:
-    they are skipped at the cost of a byte search. A false positive (the text elsewhere) only
-    costs a decode.
+    Rebuilding the deadline index after a rebalance reads every stored user, and most users
+    have no such goal open: they are skipped at the cost of a byte test. In format 2 the flags
+    byte says it (:data:`~stream.ces.users.state_codec.HAS_DEADLINES`, exact). A state stored
+    as JSON (format 1) without such a goal has no ``"og"`` key (goals kept for measured effort
+    only are under ``"oe"``: they need no timer); a false positive there (the text elsewhere)
+    only costs a decode.
     """
+    if state_codec.is_format_2(data):
+        return len(data) > 1 and bool(data[1] & state_codec.HAS_DEADLINES)
     return b'"og":' in data
+
+
+def _packed(enc: Encoder, records: dict[str, Any]) -> list[Any] | None:
+    """A dict of records as one flat list, each key before its record (``None`` when empty)."""
+    text = enc.text
+    flat: list[Any] = []
+    for key, value in records.items():
+        flat.append(text(key))
+        flat.append(value.to_packed(enc))
+    return flat or None
+
+
+def _packed_times(enc: Encoder, times: dict[str, float]) -> list[Any]:
+    """A dict of times by goal as one flat list."""
+    text, time = enc.text, enc.time
+    flat: list[Any] = []
+    for goal, at_s in times.items():
+        flat.append(text(goal))
+        flat.append(time(at_s))
+    return flat
+
+
+def _unpacked(dec: Decoder, flat: Any, read: Callable[[Any, Decoder], _Record]) -> dict[str, _Record]:
+    """What :func:`_packed` wrote, each record read by ``read``."""
+    records: dict[str, _Record] = {}
+    if flat is not None:
+        text = dec.text
+        for key, value in pairs(flat):
+            name = text(key)  # before its record, as written (an assignment reads its right side first)
+            records[name] = read(value, dec)
+    return records
+
+
+def _unpacked_times(dec: Decoder, flat: Any) -> dict[str, float]:
+    """What :func:`_packed_times` wrote."""
+    times: dict[str, float] = {}
+    if flat is not None:
+        text, time = dec.text, dec.time
+        for goal, at_s in pairs(flat):
+            times[text(goal)] = time(at_s)
+    return times
 
 
 def _newest(items: dict[str, Any], *, key: Any, limit: int) -> dict[str, Any]:

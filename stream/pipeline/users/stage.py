@@ -110,6 +110,7 @@ class UserStage:
         self.guard = guard
         self.reader = reader
         self.partitions = s.topic_partitions
+        self.json_states = s.user_state_format == "json"
         self.cooldown_keep_s = longest_cooldown_s(registry)
         self.budget_keep_s = longest_budget_s(registry)
         nps = registry.nps_enabled
@@ -381,7 +382,7 @@ class UserStage:
                 nps_keep_s=self.nps_keep_s,
                 high_effort_keep_s=self.high_effort_keep_s,
             )
-            value = None if state.is_empty() else state.to_bytes()
+            value = None if state.is_empty() else state.to_bytes(json=self.json_states)
             out.put(self.users, partition, user_ref.encode(), value)
 
     def write_partials(self, out: Output, partition: int, facts: list[tuple[int, Fact]]) -> None:

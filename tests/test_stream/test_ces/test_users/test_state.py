@@ -1,12 +1,16 @@
-"""Tests for stream.ces.users.state: compact JSON round trip, pruning and caps."""
+"""Tests for stream.ces.users.state: the JSON form, the stored form, pruning and caps (the stored form's
+codec in detail: test_state_codec.py)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 
+from stream.ces.users.goal_records import OpenGoal, SeenEvent
 from stream.ces.users.prompt_records import AnsweredPrompt, PendingPrompt
 from stream.ces.users.state import (
     ANSWER_GRACE_S,
@@ -16,8 +20,6 @@ from stream.ces.users.state import (
     MAX_PENDING,
     MAX_SEEN_EVENTS,
     SEEN_EVENTS_KEEP_S,
-    OpenGoal,
-    SeenEvent,
     UserState,
     may_have_deadlines,
 )
@@ -121,6 +123,7 @@ def test_json_uses_short_keys_and_leaves_out_empty_parts() -> None:
 def test_typical_state_is_small() -> None:
     size = len(json.dumps(_full_state().to_json_obj(), separators=(",", ":")))
     assert size < 1200
+    assert len(_full_state().to_bytes()) < 250  # the stored form: three open records, three decisions
 
 
 @pytest.mark.parametrize(
@@ -215,6 +218,11 @@ def test_note_offset_keeps_the_highest() -> None:
     assert state.last_offset == 9
 
 
+def _as_json(state: UserState) -> bytes:
+    """The stored form before format 2: :meth:`UserState.to_json_obj` as compact JSON."""
+    return orjson.dumps(state.to_json_obj())
+
+
 @pytest.mark.parametrize(
     ("state", "has_deadline"),
     [
@@ -237,22 +245,30 @@ def test_note_offset_keeps_the_highest() -> None:
     ],
     ids=["empty", "full", "goal-named-og", "measured-effort-only", "other-key-named-og", "everything-but-open-goals"],
 )
-def test_may_have_deadlines_never_misses_a_deadline(state: UserState, has_deadline: bool | None):
-    """The byte search may say yes wrongly (a goal named "og"), never no wrongly."""
-    data = state.to_bytes()
+@pytest.mark.parametrize("write", [UserState.to_bytes, _as_json], ids=["format-2", "json"])
+def test_may_have_deadlines_never_misses_a_deadline(
+    state: UserState, has_deadline: bool | None, write: Callable[[UserState], bytes]
+):
+    """The test may say yes wrongly (in JSON, a goal named "og"), never no wrongly."""
+    data = write(state)
     deadlines = [og for og in state.open_goals.values() if og.infers]
     if has_deadline is None:  # a false positive: allowed, it only costs a decode
         assert not deadlines
     else:
         assert may_have_deadlines(data) is has_deadline
     assert may_have_deadlines(data) or not deadlines
+    assert may_have_deadlines(state.to_bytes()) is bool(deadlines)  # the flags byte is exact
     assert UserState.from_bytes(data) == state  # "og" and "oe" read back into one dict, each goal's kind kept
 
 
 def test_the_stored_bytes_read_back_as_the_same_state():
     state = _full_state()
     state.open_goals["claim"].locale = "fr-CA-é"  # non-ASCII is kept as UTF-8
-    assert UserState.from_bytes(state.to_bytes()) == state
-    assert json.loads(state.to_bytes()) == state.to_json_obj()  # plain JSON, readable by any tool
+    data = state.to_bytes()
+    assert data[:1] == b"\x02" and UserState.from_bytes(data) == state  # format 2
+    assert len(data) * 2 < len(_as_json(state))
+    assert UserState.from_bytes(_as_json(state)) == state  # states stored as JSON before format 2 still load
     with pytest.raises(ValueError):
         UserState.from_bytes(b"{not json")
+    with pytest.raises(ValueError):
+        UserState.from_bytes(b"\x03" + data[1:])  # a newer format

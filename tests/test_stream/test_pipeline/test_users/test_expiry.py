@@ -9,7 +9,7 @@ import pytest
 from stream.ces.intake import partition_for, pseudonymise
 from stream.ces.registry import load_registry
 from stream.ces.users import UserState
-from stream.ces.users.state import OpenGoal
+from stream.ces.users.goal_records import OpenGoal
 from stream.pipeline.users.expiry import ExpiryTimers, UserExpiry
 from stream.settings import Settings
 from tests.paths import EXAMPLE_REGISTRY

@@ -131,12 +131,12 @@ class User:
 class Stage:
     """A user stage on fakes, and one batch at a time through it."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings = SETTINGS) -> None:
         self.app = FakeApp(assigned={TP(USER_EVENTS, p) for p in range(SETTINGS.topic_partitions)})
         self.metrics = CesMetrics(goals=REGISTRY.slugs, input_topics=[], consumed_topics=[], targets={})
         self.stage = UserStage(
             stand_in(self.app),
-            SETTINGS,
+            settings,
             self.metrics,
             REGISTRY,
             stand_in(FakeTopic(USER_EVENTS)),
@@ -201,6 +201,23 @@ def test_a_completed_goal_prompts_an_eligible_user(stage: Stage) -> None:
     assert counts == {"claim": GoalCounts(goal_events=1, prompts_sent=1, answers_joined=0)}
     assert stage.sample("ces_survey_prompts_total", goal="claim", outcome="completed") == 1
     assert str(prompt.prompt_id) in stage.stored_state(user).pending  # the state went to the users table
+
+
+def test_user_states_are_written_compact_or_as_json_and_either_is_read() -> None:
+    """CES_USER_STATE_FORMAT=json writes what versions before compact states read (a rolling upgrade)."""
+    user = User("customer-1")
+    json_stage = Stage(SETTINGS.model_copy(update={"user_state_format": "json"}))
+    json_stage.batch(user.goal_event("completed"))
+    [stored] = json_stage.app.tables["users"].values()
+    assert stored.startswith(b'{"v":1,')
+    compact_stage = Stage()
+    compact_stage.app.tables["users"].update(json_stage.app.tables["users"])  # the json state, read
+    compact_stage.batch(user.goal_event("completed", n=1))
+    [rewritten] = compact_stage.app.tables["users"].values()
+    assert rewritten[:1] == b"\x02"  # compact, format 2
+    assert len(rewritten) < len(stored)
+    state = compact_stage.stored_state(user)
+    assert len(state.seen_events) == 2  # the json state's decision kept, the new one added
 
 
 def test_a_user_outside_the_sample_gets_no_prompt(stage: Stage) -> None:
