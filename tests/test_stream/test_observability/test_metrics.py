@@ -15,6 +15,7 @@ from stream.ces.registry.scales import Sentiment
 from stream.observability.metrics import SENTIMENTS, SUPPRESSION_REASONS, CesMetrics
 from stream.observability.window_exposition import WINDOW_GAUGES
 from tests.harness import OtherStage
+from tests.window_rows import RowsSource
 
 GOALS = ["download-invoice", "view-policy", "pay-bill"]
 INPUTS = ["ces.goal-events", "ces.survey-answers"]
@@ -42,26 +43,6 @@ def five_point_figures(answers=(), prompts=0, outcomes=(), efforts=(), shown=0, 
     for name in outcomes:
         counts.add_outcome(name)
     return figures(counts, FIVE_POINT, 1, 0.99)
-
-
-class FakeSource:
-    """Stands in for GoalWindows: rows of (goal, spec, figures) and the goals this worker owns."""
-
-    def __init__(self, rows, owned):
-        self.rows = rows
-        self.owned = owned
-        self.calls = 0
-        self.keys = {}
-
-    def goal_rows(self, goal, now_s):
-        self.calls += 1
-        return [row for row in self.rows if row[0] == goal]
-
-    def rows_key(self, goal, now_s):
-        return self.keys.get(goal, object())  # a fresh object is never equal: the rows are read again
-
-    def owned_goals(self):
-        return list(self.owned)
 
 
 @pytest.fixture
@@ -159,7 +140,7 @@ def test_window_gauges_render_the_snapshot(metrics):
     fig.baseline_gap, fig.baseline_gap_lower, fig.baseline_gap_upper = -0.2, -0.5, 0.1  # set on the gap windows
     fig.completion_baseline_gap, fig.completion_baseline_gap_lower, fig.completion_baseline_gap_upper = 0, -0.1, 0.1
     fig.ces_cusum = 2.5
-    metrics.windows.source = FakeSource([("download-invoice", TEN_MIN, fig)], owned=["download-invoice"])
+    metrics.windows.source = RowsSource([("download-invoice", TEN_MIN, fig)], owned=["download-invoice"])
     s = samples(metrics)
     on = labels(goal="download-invoice", window="10m")
     for name, _, attr in WINDOW_GAUGES:
@@ -201,7 +182,7 @@ def test_window_gauges_render_the_snapshot(metrics):
 def test_ratios_without_a_denominator_have_no_sample(metrics):
     quiet = five_point_figures()
     prompted_only = five_point_figures(prompts=3)
-    metrics.windows.source = FakeSource(
+    metrics.windows.source = RowsSource(
         [("view-policy", TEN_MIN, quiet), ("view-policy", ONE_HOUR, prompted_only)], owned=["view-policy"]
     )
     s = samples(metrics)
@@ -251,7 +232,7 @@ def test_ratios_without_a_denominator_have_no_sample(metrics):
 
 def test_target_only_for_owned_goals_with_a_target(metrics):
     rows = [(goal, TEN_MIN, five_point_figures()) for goal in ("download-invoice", "pay-bill")]
-    metrics.windows.source = FakeSource(rows, owned=["download-invoice", "pay-bill"])
+    metrics.windows.source = RowsSource(rows, owned=["download-invoice", "pay-bill"])
     s = samples(metrics)
     targets = {dict(lbl)["goal"]: v for (name, lbl), v in s.items() if name == "ces_goal_target_ces_ratio"}
     # view-policy has a target but another worker owns it; pay-bill is owned but has none.
@@ -259,7 +240,7 @@ def test_target_only_for_owned_goals_with_a_target(metrics):
 
 
 def test_target_follows_ownership_even_for_a_goal_without_rows(metrics):
-    metrics.windows.source = FakeSource([], owned=["view-policy"])
+    metrics.windows.source = RowsSource([], owned=["view-policy"])
     window_series = {
         k: v for k, v in samples(metrics).items() if k[0].startswith("ces_goal_") and k[0] != "ces_goal_events_total"
     }
@@ -278,7 +259,7 @@ def test_no_window_series_before_the_goal_stage_is_wired(metrics):
 
 
 def test_the_snapshot_is_read_at_every_scrape(metrics):
-    source = FakeSource([("download-invoice", TEN_MIN, five_point_figures(answers=(5,)))], owned=["download-invoice"])
+    source = RowsSource([("download-invoice", TEN_MIN, five_point_figures(answers=(5,)))], owned=["download-invoice"])
     metrics.windows.source = source
     on = labels(goal="download-invoice", window="10m")
     assert samples(metrics)[("ces_goal_answers", on)] == 1
@@ -289,7 +270,7 @@ def test_the_snapshot_is_read_at_every_scrape(metrics):
 
 def test_a_goal_whose_rows_key_stayed_is_not_read_again_and_renders_the_same(metrics):
     rows = [(goal, TEN_MIN, five_point_figures(answers=(5,))) for goal in ("download-invoice", "pay-bill")]
-    source = FakeSource(rows, owned=["download-invoice", "pay-bill"])
+    source = RowsSource(rows, owned=["download-invoice", "pay-bill"])
     source.keys = {"download-invoice": ("v", 1), "pay-bill": ("v", 1)}
     metrics.windows.source = source
     first = metrics.windows.render(now_s=1.0)
@@ -308,7 +289,7 @@ def test_a_goal_whose_rows_key_stayed_is_not_read_again_and_renders_the_same(met
 
 def test_render_is_parseable_and_has_no_created_series(metrics):
     fig = five_point_figures(answers=(5, 2), prompts=2, outcomes=("completed",))
-    metrics.windows.source = FakeSource(
+    metrics.windows.source = RowsSource(
         [(goal, spec, fig) for goal in GOALS for spec in (TEN_MIN, ONE_HOUR)], owned=GOALS
     )
     metrics.decision_latency.observe(0.2)
@@ -330,7 +311,7 @@ def test_render_is_parseable_and_has_no_created_series(metrics):
 
 def test_render_with_no_goals_still_parses():
     m = CesMetrics(goals=[], input_topics=[], consumed_topics=[])
-    m.windows.source = FakeSource([], owned=[])
+    m.windows.source = RowsSource([], owned=[])
     text = m.render().decode()
     list(text_string_to_metric_families(text))
     assert "_created" not in text
@@ -382,7 +363,7 @@ async def test_the_web_server_render_hands_the_loop_back_between_goals(metrics, 
 
     monkeypatch.setattr(window_exposition, "YIELD_EVERY_S", 0.0)  # hand back after every goal
     fig = five_point_figures(answers=(5, 1))
-    metrics.windows.source = FakeSource([(goal, TEN_MIN, fig) for goal in GOALS], owned=GOALS)
+    metrics.windows.source = RowsSource([(goal, TEN_MIN, fig) for goal in GOALS], owned=GOALS)
     metrics.prompts.labels("download-invoice", "completed").inc(3)
     async with OtherStage() as other:
         body = await metrics.render_between_stages()
@@ -397,7 +378,7 @@ async def test_a_rebalance_during_a_break_starts_the_scrape_again_with_the_goals
 
     monkeypatch.setattr(window_exposition, "YIELD_EVERY_S", 0.0)
     fig = five_point_figures(answers=(5, 1))
-    source = FakeSource([(goal, TEN_MIN, fig) for goal in GOALS], owned=GOALS)
+    source = RowsSource([(goal, TEN_MIN, fig) for goal in GOALS], owned=GOALS)
     metrics.windows.source = source
     real_sleep = asyncio.sleep
 

@@ -18,6 +18,7 @@ from stream.ces.registry.scales import Sentiment, scale_of
 from stream.observability.metrics import CesMetrics
 from stream.observability.nps_exposition import NPS_FAMILY_DOCS
 from stream.observability.window_exposition import SURVEY_INFO_GAUGE
+from tests.window_rows import RowsSource
 
 CONFIDENCE = 0.99
 MIN_ANSWERS = 30
@@ -50,23 +51,9 @@ def window(counts: BucketCounts, *, split: bool):
     return fig
 
 
-class Source:
-    def __init__(self, rows):
-        self.rows = rows
-
-    def goal_rows(self, goal, now_s):
-        return [row for row in self.rows if row[0] == goal]
-
-    def rows_key(self, goal, now_s):
-        return object()  # never equal: read every time
-
-    def owned_goals(self):
-        return sorted({goal for goal, _, _ in self.rows})
-
-
 def rendered(rows, surveys=None) -> dict[tuple[str, frozenset], float]:
     metrics = CesMetrics(goals=["g", "h"], input_topics=[], consumed_topics=[], surveys=surveys)
-    metrics.windows.source = Source(rows)
+    metrics.windows.source = RowsSource(rows)
     out = {}
     for family in text_string_to_metric_families(metrics.render().decode()):
         for sample in family.samples:

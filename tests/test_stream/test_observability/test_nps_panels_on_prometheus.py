@@ -27,6 +27,7 @@ from stream.observability.dashboards.nps_panels import SURVEY_KIND_QUERY
 from stream.observability.metrics import CesMetrics
 from stream.settings import Settings
 from tests.monitoring_harness import Prometheus
+from tests.window_rows import RowsSource
 
 pytestmark = pytest.mark.external("prometheus")
 NPS_SCALE = scale_of("zero_to_ten", 0, 10, False, frozenset({9, 10}))
@@ -44,20 +45,6 @@ NEW_TITLES = {
 }
 
 
-class Source:
-    def __init__(self, rows):
-        self.rows = rows
-
-    def goal_rows(self, goal, now_s):
-        return [row for row in self.rows if row[0] == goal]
-
-    def rows_key(self, goal, now_s):
-        return object()
-
-    def owned_goals(self):
-        return sorted({row[0] for row in self.rows})
-
-
 def exposition() -> bytes:
     counts = BucketCounts()
     for score in (5, 4, 1):
@@ -71,7 +58,7 @@ def exposition() -> bytes:
     fig = figures(counts, (1, 2, 3, 4, 5), 1, 0.99, segment_min_answers=30)
     fig.nps = nps_window_figures(counts.nps, 0.99, 30)
     metrics = CesMetrics(goals=["g"], input_topics=[], consumed_topics=[], surveys={"g": "csat"})
-    metrics.windows.source = Source([("g", HOUR, fig)])
+    metrics.windows.source = RowsSource([("g", HOUR, fig)])
     return metrics.render()
 
 

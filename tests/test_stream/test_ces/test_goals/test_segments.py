@@ -23,6 +23,7 @@ from stream.ces.goals.stats import difference_interval, figures, wilson_interval
 from stream.ces.goals.windows import WindowSpec
 from stream.ces.registry.scales import Sentiment
 from stream.observability.metrics import CesMetrics
+from tests.window_rows import RowsSource
 
 FIVE_POINT = (1, 2, 3, 4, 5)
 SPLIT = WORKED_EXAMPLE_SPLIT
@@ -203,23 +204,9 @@ def test_api_json_carries_the_split():
 # -- export --------------------------------------------------------------------------------------
 
 
-class Source:
-    def __init__(self, rows):
-        self.rows = rows
-
-    def goal_rows(self, goal, now_s):
-        return [row for row in self.rows if row[0] == goal]
-
-    def rows_key(self, goal, now_s):
-        return object()  # never equal: read every time
-
-    def owned_goals(self):
-        return sorted({goal for goal, _, _ in self.rows})
-
-
 def rendered(rows) -> dict[tuple[str, frozenset], float]:
     metrics = CesMetrics(goals=["g"], input_topics=[], consumed_topics=[])
-    metrics.windows.source = Source(rows)
+    metrics.windows.source = RowsSource(rows)
     out = {}
     for family in text_string_to_metric_families(metrics.render().decode()):
         for sample in family.samples:
