@@ -41,7 +41,7 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	touch $@
 
 test: install
-	$(BIN)/pytest -q -ra --durations=30
+	$(BIN)/pytest -q -ra --durations=30 -n 2 --dist loadfile
 
 ## The fast inner loop: no broker, no external tool, no slow statistical check (under a minute).
 test-unit: install

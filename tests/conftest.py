@@ -8,6 +8,7 @@ never touch it: only tests that ask for ``kafka_bootstrap`` start it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from filelock import FileLock
 
+from stream.infra.local_kafka import LocalKafka
 from stream.infra.local_services import free_port
 from stream.pipeline import stop_deadline
 from tests.browser import CHROMIUM_NAMES
@@ -49,16 +52,58 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    from stream.infra.local_kafka import LocalKafka
-
-    # Jars are cached across sessions; broker data is per session.
-    cache = Path(os.environ.get("CES_LOCAL_KAFKA_DIR", "~/.cache/ces-stream/kafka")).expanduser()
-    broker = LocalKafka(cache, port=free_port(pair=True))
-    shutil.rmtree(broker.broker_dir, ignore_errors=True)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        yield shared_local_broker(tmp_path_factory.getbasetemp().parent)
+        return
+    broker = fresh_local_broker(free_port(pair=True))
     broker.start()
     try:
         yield broker.bootstrap
     finally:
+        broker.stop()
+        shutil.rmtree(broker.broker_dir, ignore_errors=True)
+
+
+def local_broker(port: int) -> LocalKafka:
+    # Jars are cached across sessions; broker data is per session.
+    return LocalKafka(Path(os.environ.get("CES_LOCAL_KAFKA_DIR", "~/.cache/ces-stream/kafka")), port=port)
+
+
+def fresh_local_broker(port: int) -> LocalKafka:
+    """The local broker on ``port``, with the data an earlier run may have left removed."""
+    broker = local_broker(port)
+    shutil.rmtree(broker.broker_dir, ignore_errors=True)
+    return broker
+
+
+SHARED_BROKER_RECORD = "shared-broker.json"
+
+
+def shared_local_broker(run_dir: Path) -> str:
+    """One broker for all pytest-xdist processes of a run: the first that needs it starts it.
+
+    ``run_dir`` is the run's temporary directory, shared by its processes; the controller
+    stops the broker when the run ends (``pytest_sessionfinish``), as the process that
+    started it may finish first while the other still uses it.
+    """
+    record = run_dir / SHARED_BROKER_RECORD
+    with FileLock(run_dir / "shared-broker.lock"):
+        if not record.exists():
+            broker = fresh_local_broker(free_port(pair=True))
+            broker.start()
+            record.write_text(json.dumps({"port": broker.port}))
+        port = int(json.loads(record.read_text())["port"])
+    return f"127.0.0.1:{port}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller of a pytest-xdist run stops the broker its processes shared."""
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    record = config._tmp_path_factory.getbasetemp() / SHARED_BROKER_RECORD
+    if record.exists():
+        broker = local_broker(int(json.loads(record.read_text())["port"]))
         broker.stop()
         shutil.rmtree(broker.broker_dir, ignore_errors=True)
 
