@@ -20,6 +20,7 @@ from schemas.erasure_request import ErasureRequest
 from schemas.feedback_comment import FeedbackComment, UserRef
 from schemas.goal_event import GoalEvent, GoalEventType
 from schemas.goal_summary import GoalSummary
+from schemas.high_effort_answer import HighEffortAnswer
 from schemas.prompt_event import PromptEvent, PromptEventType
 from schemas.survey_answer import MAX_COMMENT_CHARS, SurveyAnswer
 from schemas.survey_prompt import PromptOutcome, ScaleKind, ScaleLabel, ScaleSpec, SurveyPrompt
@@ -39,6 +40,7 @@ __all__ = [
     "GoalEventType",
     "GoalSlug",
     "GoalSummary",
+    "HighEffortAnswer",
     "InputModel",
     "Locale",
     "OutputModel",

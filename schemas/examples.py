@@ -17,6 +17,7 @@ from schemas.erasure_request import ErasureRequest
 from schemas.feedback_comment import FeedbackComment
 from schemas.goal_event import GoalEvent
 from schemas.goal_summary import GoalSummary
+from schemas.high_effort_answer import HighEffortAnswer
 from schemas.prompt_event import PromptEvent
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import SurveyPrompt
@@ -205,6 +206,22 @@ _EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "channel": "web",
         "locale": "nl-NL",
         "survey": "ces",
+    },
+    HighEffortAnswer: {
+        "schema_version": 1,
+        "answer_id": "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        "prompt_id": "6a1e2b3c-4d5e-5f60-8172-839405a6b7c8",
+        "goal": "download-invoice",
+        "survey": "ces",
+        "outcome": "completed",
+        "score": 2,
+        "user_ref": "3f2a9c41d07b6e58a1c4f09e2b7d3a61",
+        "comment": "Ik moest de factuur in drie menu's zoeken. Bel me op [phone].",
+        "answered_at": "2025-01-31T08:31:02Z",
+        "channel": "web",
+        "locale": "nl-NL",
+        "app_version": None,
+        "may_contact": True,
     },
     GoalSummary: {
         # The worked example of docs/domain.md: 40 x 5, 20 x 4, 5 x 3, 15 x 2, 20 x 1.

@@ -25,6 +25,7 @@ from schemas.examples import example_payload
 from schemas.feedback_comment import FeedbackComment
 from schemas.goal_event import GoalEvent
 from schemas.goal_summary import GoalSummary
+from schemas.high_effort_answer import HighEffortAnswer
 from schemas.prompt_event import PromptEvent
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import SurveyPrompt
@@ -40,6 +41,7 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "prompt_event": PromptEvent,
     "goal_summary": GoalSummary,
     "feedback_comment": FeedbackComment,
+    "high_effort_answer": HighEffortAnswer,
     "dead_letter": DeadLetter,
     "erasure_request": ErasureRequest,
 }

@@ -60,6 +60,9 @@ class SurveyAnswer(InputModel):
     """Where the user answered."""
     survey: Annotated[SurveyKind, LAX] | None = None
     """The prompt's survey kind, repeated (optional) so a mix-up is detectable."""
+    may_contact: bool | None = None
+    """Whether the user agreed to be contacted about this answer (optional; a JSON boolean). Travels with
+    the comment of a negative-band answer to ces.high-effort-answers; ces-stream keeps it nowhere else."""
 
     @model_validator(mode="after")
     def _score_or_comment(self) -> Self:

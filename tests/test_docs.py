@@ -88,6 +88,7 @@ def test_every_json_example_is_a_valid_message() -> None:
         "SurveyAnswer",
         "PromptEvent",
         "FeedbackComment",
+        "HighEffortAnswer",
         "GoalSummary",
         "DeadLetter",
     }

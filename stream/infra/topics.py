@@ -64,6 +64,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec(settings.topic_prompt_events, personal),
         spec(settings.topic_survey_prompts, personal),
         spec(settings.topic_feedback_comments, personal),
+        spec(settings.topic_high_effort_answers, personal),
         spec(settings.topic_erasure_requests, personal),
         spec(settings.topic_dead_letter, dead_letter_retention),
         # Keyed by goal|window|start: compaction keeps the latest revision of each summary.

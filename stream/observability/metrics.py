@@ -14,12 +14,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from schemas import DeadLetterReason, GoalEventType, PromptEventType, PromptOutcome
+from stream.ces.comments import PersonalData
+from stream.ces.feed import DELIVERY_REASONS, NO_GOAL, OTHER_GOAL, READ_REASONS, WEBHOOK_REASONS
 from stream.ces.registry import Sentiment
 from stream.ces.users import SuppressionReason
 from stream.observability.labelled_counters import LabelledCounter
 from stream.observability.window_exposition import WindowExposition, WindowSnapshotSource
 
-__all__ = ["CONTENT_TYPE_LATEST", "CesMetrics", "WindowSnapshotSource"]
+__all__ = ["CONTENT_TYPE_LATEST", "CesMetrics", "FeedWebhookMetrics", "WindowSnapshotSource"]
 
 # `_created` series double the exposition and no rule or dashboard of ours reads them.
 disable_created_metrics()
@@ -31,6 +33,11 @@ GAP_VERDICTS = ("no_records", "records_read_back", "unreadable")
 ERASURE_OUTCOMES = ("erased", "unknown_user")
 # Decision latency: from the event's occurred_at to the prompt being produced.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# The worker's inputs never get the reasons only the feed webhook writes.
+INPUT_REASONS = tuple(reason for reason in DeadLetterReason if reason not in WEBHOOK_REASONS)
+# Feed webhook: from the record's Kafka time to the webhook's 2xx, retries and rate limit included (up to a day).
+FEED_LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
+FEED_WAITING_STATES = ("rate_limited", "retrying")
 
 
 class CesMetrics:
@@ -106,13 +113,6 @@ class CesMetrics:
         self.nps_prompt_events = LabelledCounter(
             "ces_nps_prompt_events_total", "Valid prompt events of NPS prompts, per goal and type.", ["goal", "type"]
         )
-        self.erasure_requests = Counter(
-            "ces_erasure_requests_total",
-            "Erasure requests taken, per outcome: erased (the user's per-user state was deleted) or unknown_user "
-            "(nothing held about the user: a no-op, also for a request sent again).",
-            ["outcome"],
-            registry=r,
-        )
         self.last_event = Gauge(
             "ces_last_event_processed_timestamp_seconds",
             "Unix time at which the last event of a topic was processed.",
@@ -131,6 +131,7 @@ class CesMetrics:
             self.nps_prompt_events,
         )
         self._add_pipeline_metrics(r)
+        self._add_personal_data_metrics(r)
         self.consumed_topics = tuple(consumed_topics)
         self.windows = WindowExposition(targets or {}, surveys)
         self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
@@ -178,6 +179,23 @@ class CesMetrics:
             registry=r,
         )
 
+    def _add_personal_data_metrics(self, r: CollectorRegistry) -> None:
+        """What the worker did with personal data: masked in comments, erased on request."""
+        self.personal_data_masked = Counter(
+            "ces_comment_personal_data_masked_total",
+            "Personal data masked in comments before they left the worker, per kind "
+            "(email, iban, phone, bsn, address).",
+            ["kind"],
+            registry=r,
+        )
+        self.erasure_requests = Counter(
+            "ces_erasure_requests_total",
+            "Erasure requests taken, per outcome: erased (the user's per-user state was deleted) or unknown_user "
+            "(nothing held about the user: a no-op, also for a request sent again).",
+            ["outcome"],
+            registry=r,
+        )
+
     def _preinitialise(self, goals: list[str], input_topics: list[str], consumed_topics: list[str]) -> None:
         for goal in goals:
             for event_type in GoalEventType:
@@ -191,10 +209,12 @@ class CesMetrics:
             for prompt_event_type in PromptEventType:
                 self.prompt_events.labels(goal, prompt_event_type.value)
             self.feedback_comments.labels(goal)
+        for kind in PersonalData:
+            self.personal_data_masked.labels(kind.value)
         for erasure_outcome in ERASURE_OUTCOMES:
             self.erasure_requests.labels(erasure_outcome)
         for topic in input_topics:
-            for reason in DeadLetterReason:
+            for reason in INPUT_REASONS:
                 self.events_invalid.labels(topic, reason.value)
         for topic in consumed_topics:
             self.consumer_lag.labels(topic)
@@ -227,3 +247,59 @@ class CesMetrics:
     def _counters_text(self) -> bytes:
         per_goal = "".join(counter.render() for counter in self.per_goal_counters)
         return generate_latest(self.registry) + per_goal.encode()
+
+
+class FeedWebhookMetrics:
+    """The metrics of ``ces-stream feed-webhook``, in a registry of their own.
+
+    :param goals: goal slugs from the registry; a record of another goal counts as ``(other)``, one
+        that could not be read as ``(none)``, so the ``goal`` label stays bounded.
+    """
+
+    def __init__(self, goals: Iterable[str]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.delivered = Counter(
+            "ces_feed_webhook_delivered_total",
+            "High-effort answers the webhook took (2xx), per goal.",
+            ["goal"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "ces_feed_webhook_retries_total",
+            "POSTs that failed in passing (no answer, timeout, 5xx, 408, 429) and are tried again, per goal.",
+            ["goal"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "ces_feed_webhook_dead_letters_total",
+            "Records of ces.high-effort-answers sent to the dead-letter topic, per goal and reason.",
+            ["goal", "reason"],
+            registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "ces_feed_webhook_delivery_latency_seconds",
+            "Time from a high-effort answer's Kafka record time to the webhook's 2xx (rate limit and retries included).",
+            buckets=FEED_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.waiting = Gauge(
+            "ces_feed_webhook_waiting_records",
+            "Records waiting now, per state: rate_limited (for their goal's next token) or retrying (for their "
+            "next attempt); each holds back the later records of its partition.",
+            ["state"],
+            registry=r,
+        )
+        for goal in (*goals, OTHER_GOAL):
+            self.delivered.labels(goal)
+            self.retries.labels(goal)
+            for reason in DELIVERY_REASONS:
+                self.dead_letters.labels(goal, reason.value)
+        for reason in READ_REASONS:
+            self.dead_letters.labels(NO_GOAL, reason.value)
+        for state in FEED_WAITING_STATES:
+            self.waiting.labels(state)
+
+    def render(self) -> bytes:
+        """The text exposition of every feed webhook metric."""
+        return generate_latest(self.registry)

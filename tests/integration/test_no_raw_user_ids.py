@@ -9,6 +9,11 @@ writes is searched byte for byte for each raw id (also base64-encoded, the dead 
 form, and the id's random part alone) and for the comments: /metrics, the HTTP API and the
 page, the worker's log, and every record (key, value, headers) of every topic of the app.
 
+The comments carry personal data (issue 23): an e-mail address, a phone number, an IBAN and a
+BSN that pass their checks, which must appear only where records are kept as they came (the
+answers topic, the re-keyed stream, the dead letters), masked everywhere else and counted once
+each; and an IBAN and a BSN that fail their checks, which reach the comments as written.
+
 Raw ids are expected, and only there, on the topics that carry records as they came or must
 address the user (docs/privacy.md), named in ``CARRIES_RAW_IDS``; the scan proves it finds
 them there, so it is not blind.
@@ -18,9 +23,11 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import urllib.parse
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -69,6 +76,16 @@ def carries_comments(settings) -> dict[str, str]:
         settings.topic_survey_answers: "input: the apps' own records",
         user_events_topic(settings): "internal: the inputs re-keyed, values unchanged",
         settings.topic_feedback_comments: "output: the comments, with the pseudonymous user_ref",
+        settings.topic_high_effort_answers: "output: the negative answers' comments, to follow up",
+        settings.topic_dead_letter: "output: rejected records kept byte for byte",
+    }
+
+
+def carries_personal_data_of_comments(settings) -> dict[str, str]:
+    """Topic -> why the personal data users write into comments is there unmasked by design."""
+    return {
+        settings.topic_survey_answers: "input: the apps' own records",
+        user_events_topic(settings): "internal: the inputs re-keyed, values unchanged",
         settings.topic_dead_letter: "output: rejected records kept byte for byte",
     }
 
@@ -153,6 +170,48 @@ class Run:
         self.users = [f"user-zq7-{uuid.uuid4()}" for _ in range(12)] + [f"zq7.tester+{uuid.uuid4().hex}@example.com"]
         self.outsider = f"user-zq7-{uuid.uuid4()}"  # sends only records that are dead-lettered
         self.comments = {user: f"zq7-comment-{uuid.uuid4().hex}" for user in self.users}
+        rng = random.Random(uuid.uuid4().int)
+        self.planted = {user: PlantedData.draw(rng) for user in self.users}
+
+    def comment_of(self, user: str) -> str:
+        """The comment the user writes: its marker, and personal data, some of it not what it seems."""
+        planted = self.planted[user]
+        return (
+            f"{self.comments[user]} mail {planted.email} of bel {planted.phone}, IBAN {planted.iban}, "
+            f"BSN {planted.bsn}; order {planted.not_an_iban} klant {planted.not_a_bsn}"
+        )
+
+
+@dataclass(frozen=True)
+class PlantedData:
+    """Personal data planted in one comment (masked), and look-alikes that fail their check (kept)."""
+
+    email: str
+    phone: str
+    iban: str
+    bsn: str
+    not_an_iban: str
+    not_a_bsn: str
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> PlantedData:
+        bban = "ABNA" + "".join(rng.choice("0123456789") for _ in range(10))
+        check = 98 - int("".join(str(int(ch, 36)) for ch in bban + "NL00")) % 97
+        iban = f"NL{check:02d}{bban}"
+        while True:
+            digits = [rng.randrange(10) for _ in range(8)]
+            last = sum(w * d for w, d in zip(range(9, 1, -1), digits, strict=True)) % 11
+            if last < 10:
+                break
+        bsn = "".join(map(str, digits)) + str(last)
+        return cls(
+            email=f"zq7.{rng.getrandbits(64):x}@example.nl",
+            phone=f"06 {rng.randrange(10**8):08d}",
+            iban=" ".join(iban[i : i + 4] for i in range(0, len(iban), 4)),
+            bsn=f"{bsn[:3]}.{bsn[3:6]}.{bsn[6:]}",
+            not_an_iban=f"NL{(check + 1) % 100:02d}{bban}",
+            not_a_bsn=f"{bsn[:3]}.{bsn[3:6]}.{bsn[6:8]}{(last + 1) % 10}",
+        )
 
 
 def drive(run: Run, settings, bootstrap: str) -> None:
@@ -183,7 +242,7 @@ def drive(run: Run, settings, bootstrap: str) -> None:
         for i, user in enumerate(run.users):
             emit_answer(
                 producer,
-                make_answer(by_user[user], 1 + i % 5, comment=run.comments[user]),
+                make_answer(by_user[user], 1 + i % 5, comment=run.comment_of(user)),
                 topic=settings.topic_survey_answers,
             )
         stray = make_answer({**by_user[run.users[0]], "prompt_id": str(uuid.uuid4()), "user_id": run.outsider}, 3)
@@ -258,9 +317,15 @@ def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, t
     )
 
     ids, comments = [*run.users, run.outsider], list(run.comments.values())
+    planted = [value for p in run.planted.values() for value in (p.email, p.phone, p.iban, p.bsn)]
     leaks: dict[str, list[str]] = {}
+    masked = {
+        kind: worker.metric("ces_comment_personal_data_masked_total", kind=kind)
+        for kind in ("email", "phone", "iban", "bsn")
+    }
+    assert masked == dict.fromkeys(masked, len(run.users)), masked  # each planted value once, no look-alike
 
-    def scan(where: str, blob: bytes, secrets: Iterable[str] = (*ids, *comments)) -> None:
+    def scan(where: str, blob: bytes, secrets: Iterable[str] = (*ids, *comments, *planted)) -> None:
         if hits := find(secrets, blob):
             leaks[where] = hits
 
@@ -292,27 +357,47 @@ def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, t
     # Every record of every topic of the app: outputs, internal streams, table changelogs.
     topics = app_topics(kafka_bootstrap, tag)
     ids_by_design, comments_by_design = carries_raw_ids(settings), carries_comments(settings)
+    planted_by_design = carries_personal_data_of_comments(settings)
     changelogs = {f"{tag}-users-changelog", f"{tag}-partials-changelog", f"{tag}-goal-partials-changelog"}
     must_hold_records = {
         settings.topic_goal_summaries,
         settings.topic_feedback_comments,
+        settings.topic_high_effort_answers,
         goal_partials_topic(settings),
         *changelogs,
         *ids_by_design,
     }
     assert must_hold_records <= topics, sorted(topics)
     found_by_design: dict[str, set[str]] = {}
+    look_alikes_kept: set[str] = set()
+    planted_on_the_inputs: set[str] = set()
     for topic in sorted(topics):
         parts = read_topic(kafka_bootstrap, topic)
         assert parts or topic not in must_hold_records, f"{topic} is empty: the scan would prove nothing"
         if topic in ids_by_design:
             found_by_design[topic] = {hit for _, blob in parts for hit in find(ids, blob)}
+        if topic == settings.topic_survey_answers:
+            planted_on_the_inputs = {hit.split(" (")[0] for _, blob in parts for hit in find(planted, blob)}
         for where, blob in parts:
             # The re-keyed stream's keys are pseudonymous all the same.
             ids_allowed = topic in ids_by_design and not (
                 topic == user_events_topic(settings) and where.endswith(" key")
             )
-            scan(where, blob, [*([] if ids_allowed else ids), *([] if topic in comments_by_design else comments)])
+            scan(
+                where,
+                blob,
+                [
+                    *([] if ids_allowed else ids),
+                    *([] if topic in comments_by_design else comments),
+                    *([] if topic in planted_by_design else planted),
+                ],
+            )
+            if topic == settings.topic_feedback_comments:
+                look_alikes_kept.update(
+                    user
+                    for user, p in run.planted.items()
+                    if p.not_an_iban.encode() in blob and p.not_a_bsn.encode() in blob
+                )
 
     # The scan sees ids where they are: every user on the inputs, the prompts and the re-keyed
     # stream, the outsider (base64) in the dead letters.
@@ -321,4 +406,8 @@ def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, t
             f"the scan missed raw ids on {topic}"
         )
     assert any(hit.startswith(f"{run.outsider} (base64") for hit in found_by_design[settings.topic_dead_letter])
+    # Masking is not blind either: the planted values are on the answers topic, and the
+    # look-alikes that fail their checks reach the comments unmasked.
+    assert set(planted) <= planted_on_the_inputs
+    assert look_alikes_kept == set(run.users)
     assert not leaks, "raw user ids or comments found:\n" + "\n".join(f"{w}: {h}" for w, h in leaks.items())

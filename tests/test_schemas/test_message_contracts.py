@@ -15,6 +15,7 @@ from schemas import (
     FeedbackComment,
     GoalEvent,
     GoalSummary,
+    HighEffortAnswer,
     InputModel,
     OutputModel,
     PromptEvent,
@@ -26,7 +27,7 @@ from schemas.generate import MESSAGE_MODELS
 from schemas.goal_summary import OLDEST_GOAL_SUMMARY_SCHEMA_VERSION
 
 INPUTS = [GoalEvent, SurveyAnswer, ErasureRequest, PromptEvent]
-OUTPUTS = [SurveyPrompt, GoalSummary, FeedbackComment, DeadLetter]
+OUTPUTS = [SurveyPrompt, GoalSummary, FeedbackComment, HighEffortAnswer, DeadLetter]
 ALL = INPUTS + OUTPUTS
 
 REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
@@ -88,6 +89,18 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
         "answered_at",
         "channel",
     },
+    HighEffortAnswer: {
+        "answer_id",
+        "prompt_id",
+        "goal",
+        "survey",
+        "outcome",
+        "score",
+        "user_ref",
+        "comment",
+        "answered_at",
+        "channel",
+    },
     DeadLetter: {
         "reason",
         "detail",
@@ -130,6 +143,7 @@ DATETIME_FIELDS: dict[type[BaseModel], list[str]] = {
     SurveyPrompt: ["created_at", "expires_at"],
     GoalSummary: ["window_start", "window_end", "emitted_at"],
     FeedbackComment: ["answered_at"],
+    HighEffortAnswer: ["answered_at"],
     DeadLetter: ["received_at"],
 }
 

@@ -21,19 +21,37 @@ A negative CES answer is remembered as the user's latest high-effort answer (the
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass, field
 
 from schemas.dead_letter import DeadLetterReason
 from schemas.feedback_comment import FeedbackComment
-from schemas.survey_answer import SurveyAnswer
+from schemas.high_effort_answer import HighEffortAnswer
+from schemas.survey_answer import MAX_COMMENT_CHARS, SurveyAnswer
 from schemas.survey_prompt import PromptOutcome, SurveyKind
+from stream.ces.comments import PersonalData, mask_personal_data
 from stream.ces.goals import HIGH_EFFORT, NPS, REST, AnswerFact
 from stream.ces.registry import Scale, Sentiment
 from stream.ces.registry.scales import scale_of
 from stream.ces.users.prompt_records import AnsweredPrompt, PendingPrompt
 from stream.ces.users.state import ANSWER_GRACE_S, UserState
 
-__all__ = ["ANSWER_GRACE_S", "AnswerDecision", "decide_answer"]
+__all__ = ["ANSWER_GRACE_S", "AnswerDecision", "PublishedComment", "decide_answer"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedComment:
+    """An answer's comment as it leaves the worker.
+
+    :param feedback: the comment, its personal data masked, for ``ces.feedback-comments``.
+    :param masked: how much personal data of each kind was masked in it.
+    :param high_effort: the same answer for ``ces.high-effort-answers``, when its score is in
+        the negative band of its scale.
+    """
+
+    feedback: FeedbackComment
+    masked: Counter[PersonalData]
+    high_effort: HighEffortAnswer | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +62,7 @@ class AnswerDecision:
     :param answer_id: the answer.
     :param facts: ``(source offset, AnswerFact)`` pairs, zero or one; the offset is the
         original one on replay and duplicate.
-    :param feedback: the comment to publish, if the answer carries one and counts.
+    :param comment: the comment to publish, if the answer carries one and counts.
     :param dead_letter_reason: why the answer goes to the dead letters, if it does.
     :param detail: explanation for the dead letter.
     :param replayed: True when the fact was re-emitted from the record, not decided now.
@@ -53,10 +71,14 @@ class AnswerDecision:
     prompt_id: str
     answer_id: str
     facts: list[tuple[int, AnswerFact]] = field(default_factory=list)
-    feedback: FeedbackComment | None = None
+    comment: PublishedComment | None = None
     dead_letter_reason: DeadLetterReason | None = None
     detail: str = ""
     replayed: bool = False
+
+    @property
+    def feedback(self) -> FeedbackComment | None:
+        return self.comment.feedback if self.comment is not None else None
 
 
 def decide_answer(
@@ -153,12 +175,8 @@ def decide_answer(
     del state.pending[prompt_id]
     state.answered[prompt_id] = record
     state.note_offset(offset)
-    return AnswerDecision(
-        prompt_id,
-        answer_id,
-        facts=[(offset, _fact_of(record, answer))],
-        feedback=_feedback(record, answer, prompt_id, user_ref),
-    )
+    comment = _published(record, answer, prompt_id, user_ref)
+    return AnswerDecision(prompt_id, answer_id, facts=[(offset, _fact_of(record, answer))], comment=comment)
 
 
 def _join_comment(
@@ -176,10 +194,10 @@ def _join_comment(
         answered.comment_id = answer_id
         answered.comment_offset = offset
         state.note_offset(offset)
-        return AnswerDecision(prompt_id, answer_id, feedback=_feedback(answered, answer, prompt_id, user_ref))
+        return AnswerDecision(prompt_id, answer_id, comment=_published(answered, answer, prompt_id, user_ref))
     if answer_id == answered.comment_id and offset == answered.comment_offset:
-        feedback = _feedback(answered, answer, prompt_id, user_ref)
-        return AnswerDecision(prompt_id, answer_id, feedback=feedback, replayed=True)
+        comment = _published(answered, answer, prompt_id, user_ref)
+        return AnswerDecision(prompt_id, answer_id, comment=comment, replayed=True)
     joined = answered.comment_id or answered.answer_id
     return AnswerDecision(
         prompt_id,
@@ -203,7 +221,7 @@ def _answered_again(answered: AnsweredPrompt, answer: SurveyAnswer, *, user_ref:
         prompt_id,
         answer_id,
         facts=[(answered.offset, _fact_of(answered, answer))],
-        feedback=_feedback(answered, answer, prompt_id, user_ref),
+        comment=_published(answered, answer, prompt_id, user_ref),
         replayed=True,
     )
     if offset == answered.offset:
@@ -246,21 +264,32 @@ def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:
     )
 
 
-def _feedback(answered: AnsweredPrompt, answer: SurveyAnswer, prompt_id: str, user_ref: str) -> FeedbackComment | None:
-    """The answer's comment (stripped) with the recorded score and prompt context; None when blank."""
-    comment = (answer.comment or "").strip()
-    if not comment:
+def _published(
+    answered: AnsweredPrompt, answer: SurveyAnswer, prompt_id: str, user_ref: str
+) -> PublishedComment | None:
+    """The answer's comment (stripped, its personal data masked) with the recorded score and prompt context.
+
+    None when blank. A negative-band answer is also a high-effort answer, with the user's
+    ``may_contact`` as the record that brings the comment says it.
+    """
+    text = (answer.comment or "").strip()
+    if not text:
         return None
-    return FeedbackComment(
+    masked = mask_personal_data(text)
+    feedback = FeedbackComment(
         answer_id=answer.answer_id,
         prompt_id=answer.prompt_id,
         goal=answered.goal,
         outcome=PromptOutcome(answered.outcome),
         score=answered.score,
         user_ref=user_ref,
-        comment=comment,
+        comment=masked.text[:MAX_COMMENT_CHARS],  # a marker may be longer than what it replaced
         answered_at=answer.answered_at,
         channel=answer.channel,
         locale=answered.locale,
         survey=SurveyKind(answered.survey),
     )
+    high_effort = None
+    if answered.sentiment == Sentiment.negative.value:
+        high_effort = HighEffortAnswer.of(feedback, may_contact=answer.may_contact)
+    return PublishedComment(feedback, masked.counts, high_effort)

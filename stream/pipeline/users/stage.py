@@ -353,10 +353,15 @@ class UserStage:
     ) -> None:
         if decision.dead_letter_reason is not None:
             self.send_dead_letter(out, env, decision.dead_letter_reason, decision.detail)
-        if decision.feedback is not None:
-            out.add(self.settings.topic_feedback_comments, goal.encode(), decision.feedback.model_dump_json().encode())
+        if (comment := decision.comment) is not None:
+            out.add(self.settings.topic_feedback_comments, goal.encode(), comment.feedback.model_dump_json().encode())
+            if comment.high_effort is not None:
+                high_effort = comment.high_effort.model_dump_json().encode()
+                out.add(self.settings.topic_high_effort_answers, goal.encode(), high_effort)
             if not decision.replayed:
                 self.metrics.feedback_comments.labels(goal).inc()
+                for kind, found in comment.masked.items():
+                    self.metrics.personal_data_masked.labels(kind.value).inc(found)
         if not decision.replayed:
             for _, fact in decision.facts:
                 if fact.survey == NPS:

@@ -25,6 +25,8 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import FeedbackComment, GoalSummary
 from schemas.goal_summary import GOAL_SUMMARY_SCHEMA_VERSION, OLDEST_GOAL_SUMMARY_SCHEMA_VERSION
+from schemas.survey_answer import MAX_COMMENT_CHARS
+from stream.ces.comments import mask_personal_data
 from stream.ces.goals import parse_duration
 from stream.ces.registry import load_registry
 from stream.errors import CesError
@@ -92,7 +94,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     report = build_report(
         registry,
         summaries,
-        comments,
+        [masked(comment) for comment in comments],
         period,
         args.window,
         confidence=settings.wilson_confidence,
@@ -114,6 +116,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         f"skipped {bad_summaries} summary and {bad_comments} comment records that do not validate"
     )
     return 0
+
+
+def masked(comment: FeedbackComment) -> FeedbackComment:
+    """The comment with its personal data masked: records written before the worker masked them."""
+    text = mask_personal_data(comment.comment).text[:MAX_COMMENT_CHARS]
+    return comment if text == comment.comment else comment.model_copy(update={"comment": text})
 
 
 def parse_records(values: Iterable[bytes | None], model: type[Model]) -> tuple[list[Model], int]:

@@ -27,6 +27,7 @@ def settings():
         topic_prompt_events="in.prompt-events",
         topic_goal_summaries="out.goal-summaries",
         topic_feedback_comments="out.feedback-comments",
+        topic_high_effort_answers="out.high-effort-answers",
         topic_dead_letter="out.dead-letter",
         topic_erasure_requests="in.erasure-requests",
         topic_partitions=6,
@@ -58,6 +59,7 @@ def test_every_topic_is_listed_once(settings):
         "out.survey-prompts",
         "out.goal-summaries",
         "out.feedback-comments",
+        "out.high-effort-answers",
         "out.dead-letter",
         "in.erasure-requests",
     }
@@ -84,6 +86,7 @@ def test_partitions_and_replication_come_from_the_settings(settings):
         ("in.prompt-events", "delete", str(24 * 3_600_000)),
         ("out.survey-prompts", "delete", str(24 * 3_600_000)),
         ("out.feedback-comments", "delete", str(24 * 3_600_000)),
+        ("out.high-effort-answers", "delete", str(24 * 3_600_000)),
         ("in.erasure-requests", "delete", str(24 * 3_600_000)),
         # Anonymous figures: CES_TOPIC_RETENTION_HOURS.
         ("ces-test-goal-partials", "delete", str(48 * 3_600_000)),
@@ -125,7 +128,7 @@ def test_specs_do_not_share_config_dicts(settings):
 def test_every_topic_with_raw_user_ids_has_the_raw_id_retention(settings):
     """docs/personal-data.md lists these; their retention is how long an erased user's records last there."""
     personal = {"ces-test-user-events", "in.goal-events", "in.survey-answers", "out.survey-prompts"}
-    personal |= {"out.feedback-comments", "in.erasure-requests", "in.prompt-events"}
+    personal |= {"out.feedback-comments", "out.high-effort-answers", "in.erasure-requests", "in.prompt-events"}
     specs = by_name(settings)
     assert {name for name, spec in specs.items() if spec.configs["retention.ms"] == str(24 * HOUR_MS)} == personal
 

@@ -13,6 +13,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.goal_event import GoalEvent
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import PromptOutcome
+from stream.ces.comments import PersonalData
 from stream.ces.goals.buckets import AnswerFact
 from stream.ces.intake.pseudonym import pseudonymise
 from stream.ces.registry.model import GoalRegistry
@@ -80,9 +81,11 @@ def _answer(
     at_s: float = NOW_S + 60,
     comment: str | None = None,
     channel: str = "web",
+    may_contact: bool | None = None,
 ) -> SurveyAnswer:
     return SurveyAnswer.model_validate(
         {
+            "may_contact": may_contact,
             "answer_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"answer-{answer_n}")),
             "prompt_id": prompt_id,
             "user_id": USER_ID,
@@ -316,6 +319,67 @@ def test_feedback_comment_only_when_not_blank(comment: str | None, expected: str
     assert feedback.outcome is PromptOutcome.completed
     assert str(feedback.prompt_id) == prompt_id
     assert feedback.answered_at.timestamp() == NOW_S + 60
+
+
+def test_a_comment_leaves_with_its_personal_data_masked_and_counted() -> None:
+    state, prompt_id = _prompted()
+    decision = _decide(state, _answer(prompt_id, 4, comment="Mail me: jan@example.nl of 06-12345678"))
+    assert decision.comment is not None
+    assert decision.comment.feedback.comment == "Mail me: [email] of [phone]"
+    assert decision.comment.masked == {PersonalData.email: 1, PersonalData.phone: 1}
+    assert "jan@example.nl" not in _snapshot(state)
+
+
+@pytest.mark.parametrize(
+    ("goal", "score", "high_effort"),
+    [
+        ("five", 1, True),
+        ("five", 2, True),
+        ("five", 3, False),
+        ("five", 5, False),
+        ("inverted", 5, True),
+        ("inverted", 1, False),
+    ],
+)
+def test_a_negative_band_answer_with_a_comment_is_a_high_effort_answer(
+    goal: str, score: int, high_effort: bool
+) -> None:
+    state, prompt_id = _prompted(goal)
+    decision = _decide(
+        state, _answer(prompt_id, score, goal=goal, comment="Te veel stappen, bel 0612345678", may_contact=True)
+    )
+    assert decision.comment is not None
+    found = decision.comment.high_effort
+    if not high_effort:
+        assert found is None
+        return
+    assert found is not None
+    assert (found.goal, found.score, found.may_contact, found.user_ref) == (goal, score, True, USER_REF)
+    assert found.comment == "Te veel stappen, bel [phone]"
+    assert found.answer_id == decision.comment.feedback.answer_id and str(found.prompt_id) == prompt_id
+    assert USER_ID not in found.model_dump_json()
+
+
+def test_a_negative_answer_without_a_comment_is_not_in_the_feed_and_its_later_comment_is() -> None:
+    state, prompt_id = _prompted()
+    scored = _decide(state, _answer(prompt_id, 1))
+    assert scored.comment is None
+    later = SurveyAnswer.model_validate(
+        {
+            "schema_version": 2,
+            "answer_id": str(uuid.uuid4()),
+            "prompt_id": prompt_id,
+            "user_id": USER_ID,
+            "goal": "five",
+            "comment": "Het formulier liep vast",
+            "answered_at": datetime.fromtimestamp(NOW_S + 90, tz=UTC),
+            "channel": "web",
+            "may_contact": False,
+        }
+    )
+    joined = _decide(state, later, offset=11)
+    assert joined.comment is not None and joined.comment.high_effort is not None
+    assert (joined.comment.high_effort.score, joined.comment.high_effort.may_contact) == (1, False)
 
 
 def test_comment_is_never_stored_in_state() -> None:

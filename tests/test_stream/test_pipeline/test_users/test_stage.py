@@ -18,6 +18,7 @@ import pytest
 from faust.types import TP
 
 from schemas import DeadLetter, DeadLetterReason, FeedbackComment, SurveyPrompt
+from schemas.high_effort_answer import HighEffortAnswer
 from stream.ces.goals import (
     AnswerFact,
     BucketCounts,
@@ -45,6 +46,7 @@ SETTINGS = Settings(topic_partitions=4)
 USER_EVENTS = user_events_topic(SETTINGS)
 GOAL_PARTIALS = goal_partials_topic(SETTINGS)
 PROMPTS, COMMENTS, DEAD = SETTINGS.topic_survey_prompts, SETTINGS.topic_feedback_comments, SETTINGS.topic_dead_letter
+HIGH_EFFORT = SETTINGS.topic_high_effort_answers
 RESOLUTIONS = tuple(sorted({spec.resolution_s for spec in SETTINGS.window_specs()}))
 KEY = SETTINGS.pseudonym_key.get_secret_value().encode()
 
@@ -244,6 +246,30 @@ def test_an_answer_is_joined_to_its_prompt_and_yields_its_fact_and_comment(stage
     assert stage.sample("ces_survey_answers_total", goal="claim", sentiment="negative") == 1
     assert stage.sample("ces_feedback_comments_total", goal="claim") == 1
     assert stage.stored_state(user).pending == {}  # answered: no longer pending
+
+
+def test_personal_data_in_a_comment_is_masked_before_the_comments_topic_and_counted_once(stage: Stage) -> None:
+    user = User("customer-3m")
+    [prompt] = prompts_in(stage.batch(user.goal_event("completed"))[0])
+    answer = user.answer(prompt, 1, "Bel 06-12345678 of mail a.b@example.nl, IBAN NL91ABNA0417164300", at_s=NOW_S + 60)
+
+    out, _, _ = stage.batch(answer)
+    again, _, _ = stage.batch(answer)  # the same record after a crash: the comment is re-sent, not recounted
+
+    for sent in out.sent[COMMENTS] + again.sent[COMMENTS]:
+        comment = FeedbackComment.model_validate_json(sent.value or b"")
+        assert comment.comment == "Bel [phone] of mail [email], IBAN [iban]"
+    assert len(again.sent[COMMENTS]) == 1
+    # A score of 1 is a hard experience: the answer is in the feed too, as masked, once per send.
+    for sent in out.sent[HIGH_EFFORT] + again.sent[HIGH_EFFORT]:
+        high_effort = HighEffortAnswer.model_validate_json(sent.value or b"")
+        assert sent.key == b"claim" and high_effort.comment == "Bel [phone] of mail [email], IBAN [iban]"
+    assert len(out.sent[HIGH_EFFORT]) == len(again.sent[HIGH_EFFORT]) == 1
+    masked = {
+        kind: stage.sample("ces_comment_personal_data_masked_total", kind=kind)
+        for kind in ("phone", "email", "iban", "bsn")
+    }
+    assert masked == {"phone": 1, "email": 1, "iban": 1, "bsn": 0}
 
 
 def test_an_answer_to_no_known_prompt_is_dead_lettered_with_its_original_bytes(stage: Stage) -> None:

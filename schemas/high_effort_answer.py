@@ -1,0 +1,88 @@
+"""The high-effort answer: a negative-band answer with its comment, for someone to follow up."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import Field, Strict, StringConstraints
+
+from schemas.common import Channel, GoalSlug, Locale, OutputModel, Timestamp
+from schemas.feedback_comment import FeedbackComment, UserRef
+from schemas.survey_answer import MAX_COMMENT_CHARS
+from schemas.survey_prompt import PromptOutcome, SurveyKind
+
+HIGH_EFFORT_ANSWER_SCHEMA_VERSION = 1
+"""The high-effort answer's contract major version."""
+
+
+class HighEffortAnswer(OutputModel):
+    """An answer in the negative band of its scale, with the comment the user wrote: one to follow up.
+
+    Topic ``ces.high-effort-answers``, produced by ces-stream, keyed by the goal: one record per
+    such answer, when its comment is known (with the score, or when a comment sent after the score
+    joins it). For CES a hard experience, for CSAT a dissatisfied user, for NPS a detractor (0-6).
+    The comment's personal data is masked, as on ``ces.feedback-comments``. ``user_ref`` is the
+    pseudonym: reaching the user takes the app's own lookup, and only when ``may_contact`` is true.
+    """
+
+    schema_version: Annotated[int, Strict(), Field(ge=1, le=HIGH_EFFORT_ANSWER_SCHEMA_VERSION)] = (
+        HIGH_EFFORT_ANSWER_SCHEMA_VERSION
+    )
+    """Contract major version of this message."""
+
+    answer_id: UUID
+    """The survey answer the comment came with: the key for de-duplication downstream."""
+    prompt_id: UUID
+    """The prompt that was answered."""
+    goal: GoalSlug
+    """The goal the answer is about."""
+    survey: SurveyKind
+    """The question answered: ``ces``, ``csat`` or ``nps``."""
+    outcome: PromptOutcome
+    """How the attempt at the goal ended."""
+    score: int
+    """The score, on the prompt's scale (in its negative band)."""
+    user_ref: UserRef
+    """Pseudonymous user reference (keyed hash), never the raw user id."""
+    comment: Annotated[str, StringConstraints(min_length=1, max_length=MAX_COMMENT_CHARS)]
+    """The comment, personal data masked."""
+    answered_at: Timestamp
+    """When the user answered."""
+    channel: Channel
+    """Where the user answered."""
+    locale: Locale | None = None
+    """Language of the prompt the user answered, if known."""
+    app_version: str | None = None
+    """The app version the goal event named, when the prompt carried it."""
+    may_contact: bool | None = None
+    """Whether the user agreed to be contacted about the answer, as the app sent it with the comment
+    (``SurveyAnswer.may_contact``); null when the app does not say."""
+
+    @classmethod
+    def of(
+        cls, comment: FeedbackComment, *, may_contact: bool | None, app_version: str | None = None
+    ) -> HighEffortAnswer:
+        """The high-effort answer of a (masked) feedback comment."""
+        return cls(
+            answer_id=comment.answer_id,
+            prompt_id=comment.prompt_id,
+            goal=comment.goal,
+            survey=comment.survey,
+            outcome=comment.outcome,
+            score=comment.score,
+            user_ref=comment.user_ref,
+            comment=comment.comment,
+            answered_at=comment.answered_at,
+            channel=comment.channel,
+            locale=comment.locale,
+            app_version=app_version,
+            may_contact=may_contact,
+        )
+
+    def kafka_key(self) -> str:
+        """Return the record key for ``ces.high-effort-answers``: the goal slug.
+
+        :returns: the key as text; encode it as UTF-8.
+        """
+        return self.goal
