@@ -32,7 +32,9 @@ from stream.ces.registry import load_registry
 from stream.errors import CesError
 from stream.infra.kafka_config import client_options
 from stream.settings import Settings
-from stream.tools.report.figures import PERIOD_KINDS, build_report, period_of
+from stream.tools.report.digest import build_digest, previous_period, team_goals, week_period
+from stream.tools.report.digest_html import render_digest
+from stream.tools.report.figures import PERIOD_KINDS, Period, Report, build_report, period_of
 from stream.tools.report.html import render_report
 
 READ_TIMEOUT_S = 120.0
@@ -48,9 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sub-command's options."""
     parser.add_argument(
         "--period",
-        choices=PERIOD_KINDS,
+        choices=(*PERIOD_KINDS, "week"),
         default="month",
-        help="month or quarter (the one holding --from, default today), or custom (--from to --to)",
+        help="month or quarter (the one holding --from, default today), custom (--from to --to), or week "
+        "(the ISO week holding --from, default the last complete week)",
     )
     parser.add_argument(
         "--from",
@@ -68,6 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="ces-report.html", help="the HTML file to write (default ces-report.html)")
     parser.add_argument("--goals", help="comma separated goal slugs (default: every goal of the registry)")
     parser.add_argument("--comments", type=int, default=10, help="low-score comments per goal, most recent first")
+    parser.add_argument(
+        "--team",
+        help="the goals this team owns (the registry's team), and its digest beside the report: "
+        "an e-mail-friendly HTML file (--digest-out)",
+    )
+    parser.add_argument(
+        "--digest-out", help="the digest file with --team (default: the --out file's name with -digest)"
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -75,7 +86,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     registry = load_registry(settings.goals_file)
     goals = [slug.strip() for slug in args.goals.split(",") if slug.strip()] if args.goals else None
     try:
-        period = period_of(args.period, args.first, args.last, datetime.now(UTC).date())
+        today = datetime.now(UTC).date()
+        period = (
+            week_period(args.first, today)
+            if args.period == "week"
+            else period_of(args.period, args.first, args.last, today)
+        )
+        if args.period == "week" and args.last is not None:
+            raise ValueError("--to is for --period custom; --period week takes the week that holds --from")
+        if args.team:
+            goals = [slug for slug in team_goals(registry, args.team) if goals is None or slug in goals]
         parse_duration(args.window)
         unknown = [slug for slug in goals or () if registry.get(slug) is None]
         if unknown:
@@ -91,24 +111,36 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
     summaries, bad_summaries = parse_records(read_values(settings, settings.topic_goal_summaries), GoalSummary)
     comments, bad_comments = parse_records(read_values(settings, settings.topic_feedback_comments), FeedbackComment)
-    report = build_report(
-        registry,
-        summaries,
-        [masked(comment) for comment in comments],
-        period,
-        args.window,
-        confidence=settings.wilson_confidence,
-        now=datetime.now(UTC),
-        goals=goals,
-        comment_limit=args.comments,
-        skipped={
-            "summary records that do not validate (GoalSummary versions "
-            f"{OLDEST_GOAL_SUMMARY_SCHEMA_VERSION} to {GOAL_SUMMARY_SCHEMA_VERSION})": bad_summaries,
-            "comment records that do not validate": bad_comments,
-        },
-    )
+    comments = [masked(comment) for comment in comments]
+    now = datetime.now(UTC)
+
+    def report_of(period: Period) -> Report:
+        return build_report(
+            registry,
+            summaries,
+            comments,
+            period,
+            args.window,
+            confidence=settings.wilson_confidence,
+            now=now,
+            goals=goals,
+            comment_limit=args.comments,
+            skipped={
+                "summary records that do not validate (GoalSummary versions "
+                f"{OLDEST_GOAL_SUMMARY_SCHEMA_VERSION} to {GOAL_SUMMARY_SCHEMA_VERSION})": bad_summaries,
+                "comment records that do not validate": bad_comments,
+            },
+        )
+
+    report = report_of(period)
     out = Path(args.out)
     out.write_text(render_report(report), encoding="utf-8")
+    if args.team:
+        before = report_of(previous_period(period))
+        digest = build_digest(args.team, report, before, comments, settings.wilson_confidence)
+        digest_out = Path(args.digest_out) if args.digest_out else out.with_name(f"{out.stem}-digest{out.suffix}")
+        digest_out.write_text(render_digest(digest, now), encoding="utf-8")
+        print(f"wrote {digest_out}: the digest of team {args.team}, {len(digest.goals)} goals")
     used = sum(len(goal.summaries) for goal in report.goals)
     print(
         f"wrote {out}: {period.label}, {len(report.goals)} goals, {used} {args.window} summaries, "
