@@ -18,17 +18,8 @@ UserRef = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 """A pseudonymous user reference: the first 32 hex chars of HMAC-SHA256(key, user id)."""
 
 
-class FeedbackComment(OutputModel):
-    """The answer to the follow-up question, with the context needed to read it.
-
-    Topic ``ces.feedback-comments``, produced by ces-stream, keyed by the goal. Carries a pseudonymous
-    ``user_ref``, never the app's user id; the comment text itself is the user's own words.
-    """
-
-    schema_version: Annotated[int, Strict(), Field(ge=1, le=FEEDBACK_COMMENT_SCHEMA_VERSION)] = (
-        FEEDBACK_COMMENT_SCHEMA_VERSION
-    )
-    """Contract major version of this message: 2 since ``survey``."""
+class CommentedAnswer(OutputModel):
+    """What every message about an answer's comment carries: the answer, the comment and their context."""
 
     answer_id: UUID
     """The survey answer the comment came with (the comment-only record, when it came after the score)."""
@@ -50,6 +41,20 @@ class FeedbackComment(OutputModel):
     """Where the user answered."""
     locale: Locale | None = None
     """Language of the prompt the user answered, if known."""
+
+
+class FeedbackComment(CommentedAnswer):
+    """The answer to the follow-up question, with the context needed to read it.
+
+    Topic ``ces.feedback-comments``, produced by ces-stream, keyed by the goal. Carries a pseudonymous
+    ``user_ref``, never the app's user id; the comment text itself is the user's own words.
+    """
+
+    schema_version: Annotated[int, Strict(), Field(ge=1, le=FEEDBACK_COMMENT_SCHEMA_VERSION)] = (
+        FEEDBACK_COMMENT_SCHEMA_VERSION
+    )
+    """Contract major version of this message: 2 since ``survey``."""
+
     survey: SurveyKind = SurveyKind.ces
     """The question the comment follows up: ``ces``, ``csat`` or ``nps``."""
 

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
-from pydantic import Field, Strict, StringConstraints
+from pydantic import Field, Strict
 
-from schemas.common import Channel, GoalSlug, Locale, OutputModel, Timestamp
-from schemas.feedback_comment import FeedbackComment, UserRef
-from schemas.survey_answer import MAX_COMMENT_CHARS
-from schemas.survey_prompt import PromptOutcome, SurveyKind
+from schemas.feedback_comment import CommentedAnswer, FeedbackComment
+from schemas.survey_prompt import SurveyKind
 
 HIGH_EFFORT_ANSWER_SCHEMA_VERSION = 1
 """The high-effort answer's contract major version."""
 
 
-class HighEffortAnswer(OutputModel):
+class HighEffortAnswer(CommentedAnswer):
     """An answer in the negative band of its scale, with the comment the user wrote: one to follow up.
 
     Topic ``ces.high-effort-answers``, produced by ces-stream, keyed by the goal: one record per
@@ -31,28 +28,8 @@ class HighEffortAnswer(OutputModel):
     )
     """Contract major version of this message."""
 
-    answer_id: UUID
-    """The survey answer the comment came with: the key for de-duplication downstream."""
-    prompt_id: UUID
-    """The prompt that was answered."""
-    goal: GoalSlug
-    """The goal the answer is about."""
     survey: SurveyKind
     """The question answered: ``ces``, ``csat`` or ``nps``."""
-    outcome: PromptOutcome
-    """How the attempt at the goal ended."""
-    score: int
-    """The score, on the prompt's scale (in its negative band)."""
-    user_ref: UserRef
-    """Pseudonymous user reference (keyed hash), never the raw user id."""
-    comment: Annotated[str, StringConstraints(min_length=1, max_length=MAX_COMMENT_CHARS)]
-    """The comment, personal data masked."""
-    answered_at: Timestamp
-    """When the user answered."""
-    channel: Channel
-    """Where the user answered."""
-    locale: Locale | None = None
-    """Language of the prompt the user answered, if known."""
     app_version: str | None = None
     """The app version the goal event named, when the prompt carried it."""
     may_contact: bool | None = None
@@ -64,21 +41,8 @@ class HighEffortAnswer(OutputModel):
         cls, comment: FeedbackComment, *, may_contact: bool | None, app_version: str | None = None
     ) -> HighEffortAnswer:
         """The high-effort answer of a (masked) feedback comment."""
-        return cls(
-            answer_id=comment.answer_id,
-            prompt_id=comment.prompt_id,
-            goal=comment.goal,
-            survey=comment.survey,
-            outcome=comment.outcome,
-            score=comment.score,
-            user_ref=comment.user_ref,
-            comment=comment.comment,
-            answered_at=comment.answered_at,
-            channel=comment.channel,
-            locale=comment.locale,
-            app_version=app_version,
-            may_contact=may_contact,
-        )
+        fields = comment.model_dump(exclude={"schema_version"})
+        return cls(**fields, app_version=app_version, may_contact=may_contact)
 
     def kafka_key(self) -> str:
         """Return the record key for ``ces.high-effort-answers``: the goal slug.
