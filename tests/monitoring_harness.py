@@ -100,6 +100,7 @@ def alerting_stack(
     """
     import yaml
 
+    from stream.ces.registry.owners import teams
     from stream.observability.alertmanager import alertmanager_yaml
     from stream.observability.rules import rule_file
 
@@ -110,7 +111,9 @@ def alerting_stack(
     try:
         alertmanager = Alertmanager(
             directory / "alertmanager",
-            alertmanager_yaml(f"{receiver.url}/ces-stream", group_wait="1s", group_interval="2s"),
+            alertmanager_yaml(
+                f"{receiver.url}/ces-stream", group_wait="1s", group_interval="2s", teams=teams(registry)
+            ),
         )
         started.append(alertmanager)
         prometheus = Prometheus(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from stream.ces.registry import GoalRegistry
+from stream.ces.registry import GoalRegistry, teams
 from stream.observability.alertmanager import DEFAULT_WEBHOOK_URL, alertmanager_yaml
 from stream.observability.dashboards import dashboards, provisioning
 from stream.observability.rule_tests import rule_tests, week_rule_tests
@@ -44,7 +44,7 @@ def monitoring_files(
         RULES: _yaml(rule_file(settings, registry), registry_name),
         RULE_TESTS: _yaml(rule_tests(settings, registry, Path(RULES).name), registry_name),
         WEEK_RULE_TESTS: _yaml(week_rule_tests(settings, registry, Path(RULES).name), registry_name),
-        ALERTMANAGER: alertmanager_yaml(webhook_url),
+        ALERTMANAGER: alertmanager_yaml(webhook_url, teams=teams(registry)),
     }
     for name, model in dashboards(settings, registry).items():
         files[f"{DASHBOARDS}/{name}"] = json.dumps(model, indent=2, sort_keys=False) + "\n"

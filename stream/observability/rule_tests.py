@@ -4,7 +4,8 @@ Each test feeds series that make one alert's condition true from the first evalu
 and checks it is silent one evaluation before its ``for`` has passed and firing, with its
 exact labels and annotations, right at it. The CES tests also hold a quiet goal (too few
 answers, CES far below target) that must not fire. The goals come from the registry: the
-first goal with a target is the one that drops, the next goal is the quiet one.
+first goal with a target is the one that drops, the next goal is the quiet one. Every goal
+alert expected carries its goal's team, where the registry gives one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from stream.ces.registry import GoalRegistry
 from stream.observability import rules as r
+from stream.observability.owner_rule_tests import OwnerAlertTests
 from stream.observability.rule_test_cases import (
     INSTANCE,
     boundary,
@@ -26,7 +28,7 @@ from stream.observability.survey_rule_tests import SurveyAlertTests
 from stream.settings import Settings
 
 
-class _Tests(SurveyAlertTests):
+class _Tests(SurveyAlertTests, OwnerAlertTests):
     """Builds the test cases against one generated rule file."""
 
     def below_target(self, severity: str, window: str) -> dict[str, Any]:
@@ -453,6 +455,7 @@ class _Tests(SurveyAlertTests):
             *self.survey_broken(),
             self.drop_off(),
             *self.surveys(),
+            self.owners(),
             *self.pipeline(),
         ]
         return [test for test in tests if test is not None]
@@ -464,12 +467,14 @@ class _Tests(SurveyAlertTests):
 
 def rule_tests(settings: Settings, registry: GoalRegistry, rule_file_name: str) -> dict[str, Any]:
     """The promtool test file for the rules written to ``rule_file_name`` (relative to the test file)."""
-    return _test_file(settings, registry, rule_file_name, "1m", _Tests(settings, registry).all())
+    tests = _Tests(settings, registry)
+    return _test_file(settings, registry, rule_file_name, "1m", tests.with_owners(tests.all()))
 
 
 def week_rule_tests(settings: Settings, registry: GoalRegistry, rule_file_name: str) -> dict[str, Any]:
     """The promtool test file of the alerts that read a week back (``CesGoalEventsStopped``), evaluated every 5m."""
-    return _test_file(settings, registry, rule_file_name, "5m", _Tests(settings, registry).week())
+    tests = _Tests(settings, registry)
+    return _test_file(settings, registry, rule_file_name, "5m", tests.with_owners(tests.week()))
 
 
 def _test_file(

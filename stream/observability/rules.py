@@ -7,11 +7,9 @@ once it holds the goal's minimum number of answers, and it is "below" a threshol
 the *upper* bound of its Wilson interval (``CES_WILSON_CONFIDENCE``, 99 %) is, so a quiet
 goal is not paged on noise; several windows at once catch a drop fast at any volume.
 
-Per-goal thresholds travel as static recording rules (``goal:ces_alert_min_answers:value``
-and friends, one sample per goal): a generic alert rule reads them, so 200 goals need no
-200 copies of each alert, and Prometheus shows which threshold applies. The list of goals
-(``goal:ces_registry_goal:info``) is what tells a goal no worker exports from one that
-does not exist.
+Per-goal thresholds and owners travel as static recording rules (``registry_rules``): a generic
+alert rule reads them, so 200 goals need no 200 copies of each alert, and Prometheus shows which
+threshold applies. Each goal alert carries its goal's ``team``; the pipeline's alerts carry none.
 """
 
 from __future__ import annotations
@@ -22,16 +20,22 @@ from typing import Any
 from stream.ces.goals import EXIT_OUTCOMES, format_duration, parse_duration, z_score
 from stream.ces.registry import GoalRegistry
 from stream.errors import SettingsError
+from stream.observability.registry_rules import (
+    BUSY_EVENTS,
+    EXIT_GAP_TOLERANCE,
+    MIN_ANSWERS,
+    NPS_TEAM,
+    REGISTRY_GOAL,
+    owned,
+    registry_rules,
+)
 from stream.settings import Settings
 
 RUNBOOK = "https://github.com/ces-stream/ces-stream/blob/main/deploy/runbook.md"
 JOB = "ces-stream"  # the scrape job of deploy/prometheus/prometheus.yml
 
-# Recording rule names (level:metric:operations), used by the alerts and the dashboards.
-REGISTRY_GOAL = "goal:ces_registry_goal:info"
-MIN_ANSWERS = "goal:ces_alert_min_answers:value"
-EXIT_GAP_TOLERANCE = "goal:ces_alert_exit_gap_tolerance:value"
-BUSY_EVENTS = "goal:ces_alert_busy_events_per_hour:value"
+# Recording rule names (level:metric:operations), used by the alerts and the dashboards; the registry's are
+# in registry_rules.
 TARGET = "goal:ces_goal_target_ces_ratio:max"
 BELOW_TARGET = "goal_window:ces_ratio_significantly_below_target:upper_bound"
 EXIT_ANSWERS = "goal_window:ces_exit_answers:sum"
@@ -120,21 +124,6 @@ def _alert(name: str, expr: str, for_: str, severity: str, summary: str, descrip
     }
 
 
-def registry_rules(registry: GoalRegistry) -> dict[str, Any]:
-    """Static per-goal values from the registry: which goals exist and their alert thresholds."""
-    rules: list[dict[str, Any]] = []
-    for goal in registry.goals:
-        labels = {"goal": goal.slug}
-        a = goal.alerting
-        rules += [
-            {"record": REGISTRY_GOAL, "expr": "vector(1)", "labels": labels},
-            {"record": MIN_ANSWERS, "expr": f"vector({a.min_answers})", "labels": labels},
-            {"record": EXIT_GAP_TOLERANCE, "expr": f"vector({a.exit_gap_tolerance:g})", "labels": labels},
-            {"record": BUSY_EVENTS, "expr": f"vector({a.busy_events_per_hour:g})", "labels": labels},
-        ]
-    return {"name": "ces-stream-registry", "rules": rules}
-
-
 def _wilson_bound(p: str, n: str, z: float, sign: int) -> str:
     """PromQL of the Wilson bound (upper for ``sign`` +1, lower for -1) of ratio ``p`` on ``n`` trials."""
     z2 = z * z
@@ -214,7 +203,8 @@ CSAT = SurveyKind("Csat", "CSAT", "CSAT share", f'\nand on (goal) {SURVEY_INFO}{
 
 
 def ces_alerts(plan: AlertPlan) -> dict[str, Any]:
-    """The alerts on what users feel: CES (or CSAT), effort at exits, NPS, the survey itself, drop-off."""
+    """The alerts on what users feel: CES (or CSAT), effort at exits, NPS, the survey itself, drop-off; each
+    with the team that owns its goal (the NPS alert: the NPS's owner)."""
     rules = _share_alerts(plan, CES) + _share_alerts(plan, CSAT) + [_nps_dropped(plan)]
     return {"name": "ces-stream-goals", "rules": rules + _survey_alerts(plan)}
 
@@ -239,7 +229,7 @@ def _share_alerts(plan: AlertPlan, kind: SurveyKind) -> list[dict[str, Any]]:
     rules = [
         _alert(
             f"{kind.prefix}BelowTarget",
-            f'{BELOW_TARGET}{{window=~"{_re(plan.fast)}"}}{join}',
+            owned(f'{BELOW_TARGET}{{window=~"{_re(plan.fast)}"}}{join}'),
             plan.for_,
             "critical",
             f"{name} of a goal is significantly below its target.",
@@ -252,7 +242,7 @@ def _share_alerts(plan: AlertPlan, kind: SurveyKind) -> list[dict[str, Any]]:
         ),
         _alert(
             f"{kind.prefix}BelowTarget",
-            f'{BELOW_TARGET}{{window="{plan.slow}"}}{join}',
+            owned(f'{BELOW_TARGET}{{window="{plan.slow}"}}{join}'),
             plan.for_,
             "warning",
             f"{name} of a goal has been significantly below its target for a day.",
@@ -266,7 +256,7 @@ def _share_alerts(plan: AlertPlan, kind: SurveyKind) -> list[dict[str, Any]]:
         *_sequential_alert(plan, kind),
         _alert(
             f"{kind.prefix}DroppedBelowBaseline",
-            (
+            owned(
                 f'-max by (goal, window) ({BASELINE_GAP_UPPER}{{window=~"{_re(plan.drop)}"}})'
                 f" > {plan.baseline_tolerance:g}\n"
                 f"and on (goal, window) max by (goal, window) (ces_goal_answers) >= on (goal) group_left () {MIN_ANSWERS}\n"
@@ -287,8 +277,10 @@ def _share_alerts(plan: AlertPlan, kind: SurveyKind) -> list[dict[str, Any]]:
         rules.append(
             _alert(
                 "CesEffortAtExits" if kind is CES else "CsatLowerAtExits",
-                f'max by (goal, window) (ces_goal_exit_ces_gap_upper{{window="{gap_window}"}})\n'
-                f"< on (goal) group_left () (-{EXIT_GAP_TOLERANCE}){join}",
+                owned(
+                    f'max by (goal, window) (ces_goal_exit_ces_gap_upper{{window="{gap_window}"}})\n'
+                    f"< on (goal) group_left () (-{EXIT_GAP_TOLERANCE}){join}"
+                ),
                 "1h",
                 "warning",
                 f"Users who leave a goal {harder} than those who complete it.",
@@ -305,10 +297,11 @@ def _nps_dropped(plan: AlertPlan) -> dict[str, Any]:
     base = plan.baseline
     return _alert(
         "NpsDroppedBelowBaseline",
-        (
+        owned(
             f'-max by (goal, window) ({NPS_GAP_UPPER}{{window=~"{_re(plan.drop)}"}}) > {plan.nps_tolerance:g}\n'
             f"and on (goal, window) max by (goal, window) (ces_goal_nps_answers) >= on (goal) group_left () {MIN_ANSWERS}\n"
-            f'and on (goal) max by (goal) (ces_goal_nps_answers{{window="{base}"}}) >= on (goal) group_left () {MIN_ANSWERS}'
+            f'and on (goal) max by (goal) (ces_goal_nps_answers{{window="{base}"}}) >= on (goal) group_left () {MIN_ANSWERS}',
+            NPS_TEAM,  # the NPS's owner, else the goal's
         ),
         plan.for_,
         "warning",
@@ -329,7 +322,9 @@ def _sequential_alert(plan: AlertPlan, kind: SurveyKind = CES) -> list[dict[str,
     return [
         _alert(
             f"{kind.prefix}BelowTargetSequential",
-            f'max by (goal, window) ({CUSUM}{{window="{plan.sequential}"}}) > {plan.sequential_threshold:g}{kind.join}',
+            owned(
+                f'max by (goal, window) ({CUSUM}{{window="{plan.sequential}"}}) > {plan.sequential_threshold:g}{kind.join}'
+            ),
             SEQUENTIAL_FOR,
             "critical",
             "The answers of a goal point strongly to a " + kind.name + " below its target.",
@@ -356,15 +351,16 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
     """The survey itself broken (answers, prompts shown or prompts stopped), goal events gone quiet, drop-off rising."""
     base, lookback, for_ = plan.baseline, plan.survey_window, plan.survey_for
     return [
-        # Users cannot answer what the app does not show: then CesPromptsNotShown names the cause, and this is silent.
+        # Users cannot answer what the app does not show: then CesPromptsNotShown names the cause, and this is silent
+        # (the exception after the owned condition: the condition stays a query of its own).
         _alert(
             "CesAnswersStopped",
-            (
+            owned(
                 f"sum by (goal) (increase(ces_survey_prompts_total[{lookback}]))\n"
                 f'* on (goal) max by (goal) (ces_goal_response_ratio{{window="{base}"}}) >= 10\n'
-                f"and on (goal) sum by (goal) (increase(ces_survey_answers_total[{lookback}])) == 0\n"
-                f"unless on (goal) (\n{_prompts_not_shown(plan)}\n)"
-            ),
+                f"and on (goal) sum by (goal) (increase(ces_survey_answers_total[{lookback}])) == 0"
+            )
+            + f"\nunless on (goal) (\n{_prompts_not_shown(plan)}\n)",
             for_,
             "critical",
             "Survey prompts go out but no answers come back.",
@@ -373,7 +369,7 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
         ),
         _alert(
             "CesPromptsNotShown",
-            _prompts_not_shown(plan),
+            owned(_prompts_not_shown(plan)),
             for_,
             "critical",
             "Survey prompts go out but the app no longer shows them.",
@@ -383,7 +379,7 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
         ),
         _alert(
             "CesPromptsStopped",
-            (
+            owned(
                 f'sum by (goal) (increase(ces_goal_events_total{{type!="started"}}[{lookback}]))\n'
                 f'* on (goal) (max by (goal) (ces_goal_prompts{{window="{base}"}})\n'
                 f'  / on (goal) (sum by (goal) (ces_goal_outcomes{{window="{base}"}}) > 0)) >= 10\n'
@@ -399,7 +395,7 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
         # weekend) would otherwise be "stopped" every night (docs/alerting.md, CesGoalEventsStopped).
         _alert(
             "CesGoalEventsStopped",
-            (
+            owned(
                 "sum by (goal) (increase(ces_goal_events_total[1h] offset 1d))\n"
                 f">= on (goal) group_left () {BUSY_EVENTS}\n"
                 "and on (goal) sum by (goal) (increase(ces_goal_events_total[1h] offset 7d))\n"
@@ -414,7 +410,7 @@ def _survey_alerts(plan: AlertPlan) -> list[dict[str, Any]]:
         ),
         _alert(
             "CesDropOffRising",
-            (
+            owned(
                 f'-max by (goal, window) ({COMPLETION_GAP_UPPER}{{window=~"{_re(plan.drop)}"}})'
                 f" > {plan.baseline_tolerance:g}\n"
                 f"and on (goal, window) {OUTCOMES_SUM} >= on (goal) group_left () {MIN_ANSWERS}"

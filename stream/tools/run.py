@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.ces.registry import GoalRegistry, load_registry
+from stream.ces.registry.owners import teams
 from stream.infra.local_kafka import local_broker_for
 from stream.infra.local_services import LocalService, alertmanager_argv, free_port, prometheus_argv
 from stream.infra.topics import create_topics
@@ -93,7 +94,9 @@ def _monitoring(children: Children, settings: Settings, registry: GoalRegistry, 
     rules = workdir / "ces-stream.rules.yml"
     rules.write_text(files[RULES])
     am_port, prom_port = free_port(), free_port()
-    (workdir / "alertmanager.yml").write_text(alertmanager_yaml("http://127.0.0.1:9/discard", group_wait="5s"))
+    (workdir / "alertmanager.yml").write_text(
+        alertmanager_yaml("http://127.0.0.1:9/discard", group_wait="5s", teams=teams(registry))
+    )
     alertmanager = children.start(
         "alertmanager", alertmanager_argv(workdir / "alertmanager.yml", workdir / "am", am_port), port=am_port
     )

@@ -1,11 +1,13 @@
 """On-call end to end: the broker, the worker, a real Prometheus with the generated rules, a real Alertmanager.
 
 Short windows (1m and 2m page, min 10 answers, `for` 10 s) so a drop is caught in about a
-minute. Goal "steady" stays at CES 0.9; goal "drops" goes from 0.9 to 0.35 and back. The
-test is Alertmanager's webhook receiver: the page for "drops" must arrive with its goal,
-severity, summary and runbook_url, nothing for "steady", and the resolved notification
-once "drops" recovers. While the page is firing, every panel query of every generated
-dashboard (variables filled in) must return data from that Prometheus.
+minute. Goal "steady" stays at CES 0.9; goals "drops" (owned by team "checkout") and
+"drops-unowned" (no team) go from 0.9 to 0.35 and back. The test is Alertmanager's webhook
+receiver: the page for "drops" must arrive at the team's page receiver (its webhook path)
+with its goal, team, severity, summary and runbook_url, the page for "drops-unowned" at the
+default page receiver without a team, nothing for "steady", and the resolved notifications
+once both recover. While the page is firing, every panel query of every generated dashboard
+(variables filled in) must return data from that Prometheus.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ pytestmark = [
     ),
 ]
 
-STEADY, DROPS = "steady", "drops"
+STEADY, DROPS, DROPS_UNOWNED = "steady", "drops", "drops-unowned"
+TEAM = "checkout"  # owns DROPS; the others have no team
 HEALTHY, DROPPED = 0.9, 0.35
 TARGET = 0.7
 
@@ -58,8 +61,8 @@ class Traffic(threading.Thread):
     def __init__(self, settings, producer, prompts: TopicReader) -> None:
         super().__init__(daemon=True)
         self.settings, self.producer, self.prompts = settings, producer, prompts
-        self.share = {STEADY: HEALTHY, DROPS: HEALTHY}
-        self.answered = {STEADY: 0, DROPS: 0}
+        self.share = {STEADY: HEALTHY, DROPS: HEALTHY, DROPS_UNOWNED: HEALTHY}
+        self.answered = dict.fromkeys(self.share, 0)
         self.stopped = threading.Event()
         self.error: BaseException | None = None
 
@@ -67,7 +70,7 @@ class Traffic(threading.Thread):
         sent, seen = 0, 0
         try:
             while not self.stopped.wait(1.0):  # one round a second: the traffic's pace, not a wait for a result
-                for goal in (STEADY, DROPS):
+                for goal in self.share:
                     for _ in range(4):
                         sent += 1
                         event_type = "abandoned" if sent % 4 == 0 else "completed"
@@ -102,13 +105,20 @@ class Traffic(threading.Thread):
         emit_prompt_event(self.producer, make_prompt_event(prompt, kind), topic=self.settings.topic_prompt_events)
 
 
+def webhook_path(team: str | None, severity: str) -> str:
+    """Where the generated Alertmanager config sends an alert of ``team`` (None: no team) and ``severity``."""
+    receiver = "page" if severity == "critical" else "ticket"
+    return f"/ces-stream/{team}/{receiver}" if team else f"/ces-stream/{receiver}"
+
+
 @pytest.fixture
 def stack(kafka_bootstrap, tmp_path, start_worker):
     registry_path = write_registry(
         tmp_path / "goals.yaml",
         [
             {"slug": slug, "scale": {"kind": "five_point"}, "target_ces_ratio": TARGET, "alerting": {"min_answers": 10}}
-            for slug in (STEADY, DROPS)
+            | ({"team": TEAM} if slug == DROPS else {})
+            for slug in (STEADY, DROPS, DROPS_UNOWNED)
         ],
     )
     env = {
@@ -144,43 +154,56 @@ def stack(kafka_bootstrap, tmp_path, start_worker):
         receiver.stop()
 
 
-def test_a_ces_drop_pages_once_for_its_goal_and_resolves_and_every_panel_has_data(stack):
+def test_a_ces_drop_pages_its_team_or_the_default_receiver_and_resolves_and_every_panel_has_data(stack):
     settings, registry, prometheus, receiver, traffic = stack
+    dropping = (DROPS, DROPS_UNOWNED)
 
     def answers_in(goal: str, window: str) -> float:
         result = prometheus.query(f'ces_goal_answers{{goal="{goal}",window="{window}"}}')
         return float(result[0]["value"][1]) if result else 0.0
 
     wait_until(
-        lambda: answers_in(DROPS, "2m") >= 40 and answers_in(STEADY, "2m") >= 40,
+        lambda: all(answers_in(goal, "2m") >= 40 for goal in traffic.share),
         timeout_s=180,
-        what="both goals answered in Prometheus",
+        what="every goal answered in Prometheus",
         describe=lambda: (traffic.error, traffic.answered),
     )
-    traffic.share[DROPS] = DROPPED
+    for goal in dropping:
+        traffic.share[goal] = DROPPED
 
-    def paged() -> list[dict]:
+    def paged() -> dict[str, dict]:
+        """The first firing page of each dropped goal, once both have one."""
         assert traffic.error is None, traffic.error
-        return [
-            a
-            for a in receiver.alerts(alertname="CesBelowTarget", goal=DROPS, severity="critical")
-            if a["status"] == "firing"
+        firing = [
+            a for a in receiver.alerts(alertname="CesBelowTarget", severity="critical") if a["status"] == "firing"
         ]
+        first = {goal: next((a for a in firing if a["labels"]["goal"] == goal), None) for goal in dropping}
+        return first if all(first.values()) else {}
 
-    (page, *_) = wait_until(
+    pages = wait_until(
         paged,
         timeout_s=240,
         interval_s=0.5,
-        what="the page for the dropped goal",
+        what="the pages for both dropped goals",
         describe=lambda: receiver.notifications[-3:],
     )
+    page = pages[DROPS]
     assert page["labels"]["window"] in ("1m", "2m")
     assert page["annotations"]["summary"] == "CES of a goal is significantly below its target."
     assert page["annotations"]["runbook_url"] == f"{RUNBOOK}#cesbelowtarget"
     assert f"Goal {DROPS}:" in page["annotations"]["description"] and "answers" in page["annotations"]["description"]
-    assert any(
-        n["path"] == "/ces-stream/page" for n in receiver.notifications if n["commonLabels"].get("goal") == DROPS
-    )
+    # The owned goal's alerts carry its team and reach only that team's receivers (critical its page), the
+    # other goal's the default ones.
+    assert page["labels"]["team"] == TEAM
+    assert "team" not in pages[DROPS_UNOWNED]["labels"]
+    for goal, team in ((DROPS, TEAM), (DROPS_UNOWNED, None)):
+        sent = {
+            (n["commonLabels"]["severity"], n["path"])
+            for n in list(receiver.notifications)
+            if n["commonLabels"].get("goal") == goal
+        }
+        assert ("critical", webhook_path(team, "critical")) in sent, sent
+        assert all(path == webhook_path(team, severity) for severity, path in sent), sent
 
     # While it fires: every panel query of every dashboard returns data.
     empty = []
@@ -190,14 +213,15 @@ def test_a_ces_drop_pages_once_for_its_goal_and_resolves_and_every_panel_has_dat
                 empty.append(f"{name} / {title}: {expr}")
     assert not empty, "panel queries without data:\n" + "\n".join(empty)
 
-    traffic.share[DROPS] = HEALTHY
+    for goal in dropping:
+        traffic.share[goal] = HEALTHY
 
     def all_resolved() -> bool:
-        """Every window that paged has a resolved notification after its last firing one."""
-        last: dict[str, str] = {}
-        for alert in receiver.alerts(alertname="CesBelowTarget", goal=DROPS):
-            last[alert["labels"]["window"]] = alert["status"]
-        return bool(last) and set(last.values()) == {"resolved"}
+        """Every window that paged, of both goals, has a resolved notification after its last firing one."""
+        last: dict[tuple[str, str], str] = {}
+        for alert in receiver.alerts(alertname="CesBelowTarget"):
+            last[alert["labels"]["goal"], alert["labels"]["window"]] = alert["status"]
+        return set(dropping) <= {goal for goal, _ in last} and set(last.values()) == {"resolved"}
 
     wait_until(
         all_resolved,

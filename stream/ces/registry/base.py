@@ -1,12 +1,14 @@
-"""Building blocks of the goal registry's models: the strict base model, field types, errors that name
-their field, localized texts with their fallback, and the built-in labels of every scale kind."""
+"""Building blocks of the goal registry's models: the strict base model, field types (the owning team
+among them), errors that name their field, localized texts with their fallback, and the built-in labels
+of every scale kind."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from schemas.common import Locale
@@ -22,6 +24,23 @@ LocalizedText = dict[Locale, Text]
 Ratio = Annotated[float, Field(ge=0, le=1)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 Seconds = Annotated[float, Field(ge=0)]
+
+# A team names Alertmanager receivers and a webhook path, and is an alert label: a slug, like a goal's.
+_TEAM_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _team_slug(team: str) -> str:
+    if not _TEAM_SLUG.fullmatch(team):
+        raise problem(
+            "",
+            f"{team[:70]!r} is not a team slug: 1 to 63 lower-case letters, digits and dashes, "
+            "a letter or digit at both ends (e.g. self-service)",
+        )
+    return team
+
+
+Team = Annotated[str, AfterValidator(_team_slug)]
+"""The team that owns a goal's alerts: their ``team`` label, which Alertmanager routes on."""
 
 # Used when a goal's scale gives no labels: kind -> language -> point -> label.
 # Wording follows the seeds ("Zeer moeilijk (1) .. Zeer gemakkelijk (5)", "1 = zeer weinig, 5 = zeer veel").

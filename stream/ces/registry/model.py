@@ -34,6 +34,7 @@ from stream.ces.registry.base import (
     Ratio,
     RegistryModel,
     Seconds,
+    Team,
     default_labels,
     not_points,
     pick,
@@ -249,6 +250,8 @@ class GoalConfig(RegistryModel):
     """The user's survey budget at this goal's moments; None: only the cooldowns limit."""
     nps_moment: bool = False
     """A completion of this goal is a good moment to ask the registry's NPS question (never an exit)."""
+    team: Team | None = None
+    """The team that owns the goal's alerts (their ``team`` label); None: the default receivers get them."""
 
     _scale: Scale = PrivateAttr()
     # Prompts reuse one ScaleSpec per locale (building it is a third of a prompt's cost).
@@ -350,6 +353,7 @@ class Defaults(RegistryModel):
     survey: Literal["ces", "csat"] | None = None
     follow_up_by_band: FollowUpByBand | None = None
     budget: Budget | None = None
+    team: Team | None = None
 
     _needs_nl_and_en = field_validator("follow_up_question")(require_locales)
 
@@ -382,6 +386,8 @@ class NpsConfig(RegistryModel):
     """When NPS is due at a moment the goal would ask its own question too: which one is asked."""
     high_effort: HighEffortSplit = HighEffortSplit()
     locale_fallback: Locale = "en"
+    team: Team | None = None
+    """The team that owns the NPS alerts of every goal; None: each goal's own team."""
 
     _scale: Scale = PrivateAttr(default_factory=lambda: default_scale(ScaleKind.zero_to_ten))
     _scale_specs: dict[str, ScaleSpec] = PrivateAttr(default_factory=dict)

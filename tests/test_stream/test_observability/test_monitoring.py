@@ -14,7 +14,7 @@ import yaml
 
 from stream.ces.registry.loader import load_registry
 from stream.errors import SettingsError
-from stream.observability.alertmanager import PAGE, TICKET
+from stream.observability.alertmanager import PAGE, TICKET, team_page, team_ticket
 from stream.observability.monitoring import (
     ALERTMANAGER,
     RULE_TESTS,
@@ -23,6 +23,7 @@ from stream.observability.monitoring import (
     differences,
     monitoring_files,
 )
+from stream.observability.registry_rules import GOAL_TEAM
 from stream.observability.rules import AlertPlan, rule_file
 from stream.settings import Settings
 from tests.paths import PROJECT_ROOT
@@ -95,12 +96,25 @@ def test_amtool_accepts_the_alertmanager_config():
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
-        (["severity=critical", "goal=download-invoice", "alertname=CesBelowTarget"], PAGE),
-        (["severity=warning", "goal=download-invoice", "alertname=CesEffortAtExits"], TICKET),
+        (["severity=critical", "goal=complete-purchase", "alertname=CesBelowTarget"], PAGE),
+        (["severity=warning", "goal=complete-purchase", "alertname=CesEffortAtExits"], TICKET),
+        (["severity=critical", "goal=download-invoice", "alertname=CesGoalNotExported"], PAGE),
+        (["severity=critical", "alertname=CesWorkerDown"], PAGE),
         (["alertname=CesSomethingNew"], TICKET),
+        # A team the registry does not name has no route: its alerts are not lost, the defaults get them.
+        (["severity=critical", "goal=x", "team=not-in-the-registry", "alertname=CesBelowTarget"], PAGE),
+        # The teams of deploy/goals.yaml: self-service and claims own goals, customer-insights the NPS alerts.
+        (["severity=critical", "goal=download-invoice", "team=self-service", "alertname=CesBelowTarget"],
+         team_page("self-service")),
+        (["severity=warning", "goal=download-invoice", "team=self-service", "alertname=CesEffortAtExits"],
+         team_ticket("self-service")),
+        (["severity=critical", "goal=file-claim", "team=claims", "alertname=CesAnswersStopped"], team_page("claims")),
+        (["goal=file-claim", "team=claims", "alertname=CesSomethingNew"], team_ticket("claims")),
+        (["severity=warning", "goal=complete-purchase", "team=customer-insights", "alertname=NpsDroppedBelowBaseline"],
+         team_ticket("customer-insights")),
     ],
-)
-def test_routes_send_critical_to_the_page_and_the_rest_to_the_ticket_receiver(labels, receiver):
+)  # fmt: skip
+def test_routes_send_critical_to_the_page_and_the_rest_to_the_ticket_receiver_of_the_team(labels, receiver):
     result = subprocess.run(
         [
             "amtool",
@@ -117,11 +131,16 @@ def test_routes_send_critical_to_the_page_and_the_rest_to_the_ticket_receiver(la
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_critical_inhibits_warning_of_the_same_goal_and_alerts_group_by_goal():
+def test_critical_inhibits_warning_of_the_same_goal_and_team_and_alerts_group_by_goal():
+    """The same team too: a goal's page does not hide the ticket the NPS team gets about that goal."""
     config = yaml.safe_load((DEPLOY / ALERTMANAGER).read_text())
-    assert config["route"]["group_by"] == ["alertname", "goal"]
+    assert config["route"]["group_by"] == ["alertname", "goal", "team"]
     assert config["inhibit_rules"] == [
-        {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'], "equal": ["goal"]}
+        {
+            "source_matchers": ['severity="critical"'],
+            "target_matchers": ['severity="warning"'],
+            "equal": ["goal", "team"],
+        }
     ]
 
 
@@ -224,7 +243,8 @@ def test_a_csat_goal_gets_the_csat_alerts_and_never_the_ces_ones_on_its_own_figu
         ("CesDroppedBelowBaseline", "CsatDroppedBelowBaseline"),
         ("CesEffortAtExits", "CsatLowerAtExits"),
     ]:
-        assert alerts[ces_name].endswith(f"unless on (goal) {csat}")
-        assert alerts[csat_name].endswith(f"and on (goal) {csat}")
+        # The condition, then its owner joined in (tests/test_stream/test_observability/test_owners.py).
+        assert alerts[ces_name].endswith(f"unless on (goal) {csat}\n)\n* on (goal) group_left (team) {GOAL_TEAM}")
+        assert alerts[csat_name].endswith(f"and on (goal) {csat}\n)\n* on (goal) group_left (team) {GOAL_TEAM}")
     assert "ces_goal_nps_baseline_gap_upper" in alerts["NpsDroppedBelowBaseline"]
     assert "> 0.12" in alerts["NpsDroppedBelowBaseline"]  # twice CES_ALERT_BASELINE_DROP_TOLERANCE: the NPS scale
