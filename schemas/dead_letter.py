@@ -61,6 +61,10 @@ class DeadLetterReason(StrEnum):
     """A comment-only answer record (schema_version 2) for a prompt that has no score yet: send the score first."""
     processing_error = "processing_error"
     """ces-stream failed on this record (a bug): it is kept here instead of stopping the worker."""
+    undeliverable = "undeliverable"
+    """The feed webhook refused the record for good (an HTTP status other than 2xx, 408, 429 and 5xx)."""
+    delivery_timed_out = "delivery_timed_out"
+    """The feed webhook kept failing (connection errors, timeouts, 5xx, 408, 429) until the give-up time."""
 
 
 class DeadLetter(OutputModel):

@@ -20,8 +20,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from stream.ces.feed.settings import FeedWebhookSettings
 from stream.errors import SettingsError
 
 ENV_PREFIX = "CES_"
@@ -43,7 +44,7 @@ def _split_csv(value: Any) -> Any:
 CsvTuple = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_csv)]
 
 
-class Settings(BaseSettings):
+class Settings(FeedWebhookSettings):
     """Every knob of ces-stream. Field ``x`` is read from ``CES_X``."""
 
     model_config = SettingsConfigDict(
@@ -120,6 +121,9 @@ class Settings(BaseSettings):
         "ces.goal-summaries", description="Output: one summary per goal and closed window."
     )
     topic_feedback_comments: str = Field("ces.feedback-comments", description="Output: free-text follow-up answers.")
+    topic_high_effort_answers: str = Field(
+        "ces.high-effort-answers", description="Output: negative-band answers with their comment, to follow up."
+    )
     topic_dead_letter: str = Field(
         "ces.dead-letter", description="Output: every rejected input, with reason and original bytes."
     )

@@ -22,9 +22,10 @@ from typing import Any
 
 MASK = "**********"
 
-# key=value, key: value, 'key': 'value' and "key": "value" for keys that name a secret.
+# key=value, key: value, 'key': 'value' and "key": "value" for keys that name a secret. A webhook URL
+# (CES_FEED_WEBHOOK_URL) is one: a Slack incoming-webhook URL lets anyone post to its channel.
 _PAIR = re.compile(
-    r"""(?P<key>['"]?[A-Za-z0-9_.-]*(?:password|passwd|secret|credential|token|pseudonym_key)['"]?\s*[:=]\s*)"""
+    r"""(?P<key>['"]?[A-Za-z0-9_.-]*(?:password|passwd|secret|credential|token|pseudonym_key|webhook_url)['"]?\s*[:=]\s*)"""
     r"""(?P<quote>['"]?)(?P<value>(?!None\b)(?!\*{10})[^'",}\s)]+)""",
     re.IGNORECASE,
 )

@@ -15,7 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from schemas import DeadLetterReason, GoalEventType, PromptEventType, PromptOutcome
 from stream.ces.comments import PersonalData
-from stream.ces.feed import DELIVERY_REASONS, NO_GOAL, OTHER_GOAL, READ_REASONS, WEBHOOK_REASONS
+from stream.ces.feed import DELIVERY_REASONS, NO_GOAL, OTHER_GOAL, READ_REASONS
 from stream.ces.registry import Sentiment
 from stream.ces.users import SuppressionReason
 from stream.observability.labelled_counters import LabelledCounter
@@ -33,8 +33,6 @@ GAP_VERDICTS = ("no_records", "records_read_back", "unreadable")
 ERASURE_OUTCOMES = ("erased", "unknown_user")
 # Decision latency: from the event's occurred_at to the prompt being produced.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-# The worker's inputs never get the reasons only the feed webhook writes.
-INPUT_REASONS = tuple(reason for reason in DeadLetterReason if reason not in WEBHOOK_REASONS)
 # Feed webhook: from the record's Kafka time to the webhook's 2xx, retries and rate limit included (up to a day).
 FEED_LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0)
 FEED_WAITING_STATES = ("rate_limited", "retrying")
@@ -214,7 +212,7 @@ class CesMetrics:
         for erasure_outcome in ERASURE_OUTCOMES:
             self.erasure_requests.labels(erasure_outcome)
         for topic in input_topics:
-            for reason in INPUT_REASONS:
+            for reason in DeadLetterReason:
                 self.events_invalid.labels(topic, reason.value)
         for topic in consumed_topics:
             self.consumer_lag.labels(topic)

@@ -23,7 +23,7 @@ from stream.observability.log_secrets import mask_secrets
 from stream.observability.monitoring import differences, monitoring_files, write
 from stream.pipeline.worker import run_worker
 from stream.settings import Settings, load_settings
-from stream.tools import alert_quality, bench, erase, report, run, simulator
+from stream.tools import alert_quality, bench, erase, feed_webhook, report, run, simulator
 
 
 class Command(NamedTuple):
@@ -97,7 +97,8 @@ def _monitoring_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--webhook-url",
         default=DEFAULT_WEBHOOK_URL,
-        help="base URL of the Alertmanager webhook receiver (/page and /ticket are appended)",
+        help="base URL of the Alertmanager webhook receivers (/page and /ticket are appended; /<team>/page and "
+        "/<team>/ticket for each team of the registry)",
     )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is missing or stale")
 
@@ -132,6 +133,13 @@ COMMANDS = (
         erase.run,
     ),
     Command("worker", "run the stream worker (/metrics, /health on CES_WEB_PORT)", _worker_arguments, _run_worker),
+    Command(
+        "feed-webhook",
+        "deliver ces.high-effort-answers to a webhook (CES_FEED_WEBHOOK_URL; Slack or JSON), each one delivered or "
+        "dead-lettered (/metrics, /health on CES_FEED_WEBHOOK_METRICS_PORT)",
+        feed_webhook.add_arguments,
+        feed_webhook.run,
+    ),
     Command(
         "bench",
         "measure what one worker does with a realistic population, phase by phase (prompt and answer paths, "

@@ -6,11 +6,19 @@ the output of ``python -c "from stream.tools.settings_table import settings_tabl
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from stream.settings import ENV_PREFIX, Settings
+
+
+def field_order(model: type[BaseModel]) -> list[str]:
+    """The fields of ``model`` itself in their order, then those it inherits (a base class holds a command's settings)."""
+    own = inspect.get_annotations(model)
+    names = list(model.model_fields)
+    return [name for name in names if name in own] + [name for name in names if name not in own]
 
 
 def settings_table_markdown() -> str:
@@ -24,7 +32,8 @@ def settings_table_markdown() -> str:
         return f"`{','.join(value) if isinstance(value, tuple) else value}`"
 
     rows = ["| Variable | Default | Description |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
+    for name in field_order(Settings):
+        field = Settings.model_fields[name]
         # Literal[...] or Literal[...] | None: list the allowed values.
         types = (field.annotation, *get_args(field.annotation))
         literals = [value for t in types if get_origin(t) is Literal for value in get_args(t)]

@@ -117,7 +117,7 @@ def env(statefulset) -> dict[str, dict[str, Any]]:
 def test_the_expected_manifests_are_there(manifests):
     kinds = sorted(doc["kind"] for docs in manifests.values() for doc in docs)
     assert kinds == sorted(
-        ["StatefulSet", "Service", "ConfigMap", "PodDisruptionBudget", "ServiceMonitor", "Kustomization"]
+        ["StatefulSet", "Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "ServiceMonitor", "Kustomization"]
     )
 
 
@@ -138,7 +138,7 @@ def test_every_built_in_manifest_is_schema_valid(manifests, version):
                 path = ".".join(str(part) for part in exc.path)
                 pytest.fail(f"{file}: {doc['kind']} is not valid Kubernetes {version}: {path}: {exc.message}")
             checked.append(doc["kind"])
-    assert sorted(checked) == ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"]
+    assert sorted(checked) == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "StatefulSet"]
 
 
 def test_the_validator_rejects_a_broken_manifest(statefulset):
@@ -237,16 +237,24 @@ def test_the_goal_registry_comes_from_the_configmap(manifests, statefulset, env,
     assert {item["path"]: item["key"] for item in source["items"]}[goals_file.name] in configmap["data"]
 
 
-def test_secrets_are_referenced_never_written(manifests, env):
+@pytest.mark.parametrize(
+    ("kind", "needed"),
+    [
+        ("StatefulSet", {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY"}),
+        ("Deployment", {"CES_KAFKA_SASL_PASSWORD", "CES_FEED_WEBHOOK_URL"}),
+    ],
+)
+def test_secrets_are_referenced_never_written(manifests, kind, needed):
     assert not [doc for docs in manifests.values() for doc in docs if doc["kind"] == "Secret"]
-    secret_names = secret_setting_names()
-    assert secret_names == {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY"}
-    for name in secret_names:
+    assert secret_setting_names() == {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY", "CES_FEED_WEBHOOK_URL"}
+    env = env_values(worker_container(one(manifests, kind)))
+    assert needed <= set(env)
+    for name in secret_setting_names() & set(env):
         assert set(env[name]) == {"name", "valueFrom"} and "secretKeyRef" in env[name]["valueFrom"], name
     suspicious = [
         name
         for name, entry in env.items()
-        if "value" in entry and any(word in name for word in ("PASSWORD", "KEY", "SECRET", "TOKEN"))
+        if "value" in entry and any(word in name for word in ("PASSWORD", "KEY", "SECRET", "TOKEN", "URL"))
     ]
     assert not suspicious
 
@@ -287,6 +295,64 @@ def test_image_is_the_one_compose_builds(statefulset):
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
     assert worker_container(statefulset)["image"] == compose["x-ces-image"]["image"]
     assert worker_container(statefulset)["args"][0] == "worker"  # the image's entrypoint is ces-stream
+
+
+FEED_LABELS = {"app.kubernetes.io/name": "ces-stream", "app.kubernetes.io/component": "feed-webhook"}
+
+
+@pytest.fixture(scope="module")
+def feed(manifests) -> dict[str, Any]:
+    return one(manifests, "Deployment")
+
+
+@pytest.fixture(scope="module")
+def feed_env(feed) -> dict[str, dict[str, Any]]:
+    return env_values(worker_container(feed))
+
+
+def test_the_feed_webhook_runs_the_same_image_and_its_command(feed, statefulset):
+    container = worker_container(feed)
+    assert container["image"] == worker_container(statefulset)["image"]
+    assert container["args"][0] == "feed-webhook"
+    assert feed["spec"]["selector"]["matchLabels"] == feed["spec"]["template"]["metadata"]["labels"] == FEED_LABELS
+
+
+def test_the_feed_webhooks_variables_make_valid_settings_like_the_workers(feed_env, env, monkeypatch):
+    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    assert not sorted(set(feed_env) - fields), "not settings of stream.settings.Settings"
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    values = {name: entry.get("value", "from-the-cluster") for name, entry in feed_env.items()}
+    values["CES_FEED_WEBHOOK_URL"] = "https://hooks.example.com/services/from-the-cluster"
+    settings = load_settings(**{name[len(ENV_PREFIX) :].lower(): value for name, value in values.items()})
+    assert settings.feed_webhook_url is not None and settings.web_host == "0.0.0.0"
+    # The same cluster, group prefix and registry as the workers.
+    for shared in ("CES_APP_ID", "CES_KAFKA_BOOTSTRAP", "CES_KAFKA_SECURITY_PROTOCOL", "CES_GOALS_FILE"):
+        assert literal(feed_env, shared) == literal(env, shared), shared
+
+
+def test_the_feed_webhooks_probe_and_scrape_use_its_metrics_port(feed, feed_env):
+    container = worker_container(feed)
+    port = int(literal(feed_env, "CES_FEED_WEBHOOK_METRICS_PORT"))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    probe = container["livenessProbe"]["httpGet"]
+    assert (probe["path"], ports[probe["port"]]) == ("/health", port)
+    annotations = feed["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port) and annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_the_feed_webhook_reads_the_registry_from_the_configmap(manifests, feed, feed_env):
+    spec = feed["spec"]["template"]["spec"]
+    goals_file = Path(literal(feed_env, "CES_GOALS_FILE"))
+    (mount,) = [m for m in worker_container(feed)["volumeMounts"] if m["mountPath"] == str(goals_file.parent)]
+    source = {volume["name"]: volume for volume in spec["volumes"]}[mount["name"]]["configMap"]
+    assert source["name"] == one(manifests, "ConfigMap")["metadata"]["name"]
+
+
+def test_the_feed_webhook_stops_inside_its_grace_period_and_never_two_run_during_a_rollout(feed):
+    assert feed["spec"]["strategy"]["type"] == "Recreate"
+    assert feed["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 10
 
 
 def test_the_configmap_file_is_the_generated_one():

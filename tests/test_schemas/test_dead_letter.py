@@ -60,6 +60,7 @@ def test_reasons() -> None:
     assert [r.value for r in DeadLetterReason] == [
         "not_json", "schema_violation", "unknown_goal", "score_out_of_range", "unknown_prompt", "duplicate",
         "future_timestamp", "too_late", "oversize", "expired_prompt", "no_score", "processing_error",
+        "undeliverable", "delivery_timed_out",
     ]  # fmt: skip
 
 

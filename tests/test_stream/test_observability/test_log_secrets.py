@@ -113,3 +113,18 @@ def test_installing_twice_keeps_one_factory():
     finally:
         unmask_secrets()
     assert logging.getLogRecordFactory() is base
+
+
+def test_a_webhook_url_is_masked_as_a_setting_and_as_a_pair(captured):
+    """CES_FEED_WEBHOOK_URL is a secret setting (its value is masked); a pair naming it is masked too."""
+    url = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
+    log = logging.getLogger("masktest")
+    mask_secrets([url])
+    log.info("posting to %s", url)
+    unmask_secrets()
+    mask_secrets([])
+    log.info("config: feed_webhook_url=%s", "https://other.example/hook/t0ken")
+    log.info("{'CES_FEED_WEBHOOK_URL': 'https://other.example/hook/t0ken'}")
+    text = captured.getvalue()
+    assert "XXXXSECRETXXXX" not in text and "t0ken" not in text
+    assert text.count(MASK) == 3
