@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -35,9 +37,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas import DeadLetter
 from schemas.high_effort_answer import HighEffortAnswer
 from stream.infra.local_services import free_port
-from stream.infra.producer import make_producer
+from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
-from tests.harness import PROJECT_ROOT, TopicReader, settings_from_env, wait_until
+from tests.harness import (
+    PROJECT_ROOT,
+    TopicReader,
+    make_answer,
+    make_goal_event,
+    settings_from_env,
+    wait_until,
+    write_registry,
+)
+from tests.planted import PlantedData
 
 pytestmark = pytest.mark.integration
 
@@ -322,6 +333,75 @@ def test_every_answer_is_delivered_once_through_an_outage_and_a_stop_leaves_the_
     finally:
         webhook.close()
         dead_letters.close()
+        producer.close()
+
+
+def test_from_the_worker_every_negative_answer_reaches_the_webhook_once_masked(
+    kafka_bootstrap: str, unique_env: dict[str, str], feed_process: dict[str, Any], start_worker, tmp_path: Path
+) -> None:
+    """Issue 23 end to end: answers through a real worker, its high-effort answers through the feed to a
+    webhook that fails and recovers. Each negative answer arrives once, no other does, and the personal
+    data planted in the comments arrives masked while the look-alikes that fail their checks arrive as written."""
+    goal = "file-claim"
+    env = {
+        **unique_env,
+        "CES_GOALS_FILE": str(
+            write_registry(tmp_path / "goals.yaml", [{"slug": goal, "scale": {"kind": "five_point"}}])
+        ),
+    }
+    settings = settings_from_env(env)
+    create_topics(settings)
+    start_worker(env)
+    rng = random.Random(uuid.uuid4().int)
+    users = {f"user-feed-{uuid.uuid4()}": PlantedData.draw(rng) for _ in range(10)}
+    producer = make_producer(kafka_bootstrap)
+    prompts = TopicReader(kafka_bootstrap, settings.topic_survey_prompts)
+    webhook = Webhook(free_port(), refused_key="none")
+    try:
+        for user in users:
+            emit_goal_event(producer, make_goal_event(goal, "completed", user), topic=settings.topic_goal_events)
+        producer.flush()
+        sent = prompts.wait_for(lambda ps: {p["user_id"] for p in ps} >= set(users), timeout_s=40, what="prompts")
+        by_user = {p["user_id"]: p for p in sent}
+        negative: dict[str, PlantedData] = {}
+        for n, (user, planted) in enumerate(users.items()):
+            score = 1 + n % 5  # 1 and 2 are the negative band of a five-point scale
+            answer = make_answer(by_user[user], score, comment=planted.comment(f"feed-{n}"), may_contact=n % 2 == 0)
+            emit_answer(producer, answer, topic=settings.topic_survey_answers)
+            if score <= 2:
+                negative[str(answer.answer_id)] = planted
+        producer.flush()
+
+        webhook.start()  # 500s, then 429s, then 2xx
+        feed_process["start"](
+            {
+                **env,
+                "CES_FEED_WEBHOOK_URL": f"http://127.0.0.1:{webhook.port}/hook",
+                "CES_FEED_WEBHOOK_FORMAT": "json",
+                "CES_FEED_WEBHOOK_METRICS_PORT": str(free_port()),
+                "CES_WEB_HOST": "127.0.0.1",
+                "CES_FEED_WEBHOOK_BACKOFF_INITIAL_SECONDS": "0.05",
+                "CES_FEED_WEBHOOK_BACKOFF_MAX_SECONDS": "0.3",
+            }
+        )
+        wait_until(
+            lambda: set(webhook.delivered) >= set(negative),
+            timeout_s=40,
+            what="every negative answer at the webhook",
+            describe=lambda: (webhook.answers, feed_process["log"].read_text(errors="replace")[-3000:]),
+        )
+        assert webhook.answers[500] == FAILING_500 and webhook.answers[429] == FAILING_429
+        assert webhook.delivered == Counter(dict.fromkeys(negative, 1))  # once each, and no other answer
+        for answer_id, planted in negative.items():
+            body = webhook.bodies[answer_id]
+            text = json.dumps(body)
+            assert not [value for value in planted.masked_values if value in text], text
+            assert planted.not_an_iban in body["comment"] and planted.not_a_bsn in body["comment"]
+            assert {"[email]", "[phone]", "[iban]", "[bsn]"} <= set(re.findall(r"\[[a-z]+\]", body["comment"]))
+            assert body["goal"] == goal and body["score"] in (1, 2) and "user_id" not in body
+    finally:
+        webhook.close()
+        prompts.close()
         producer.close()
 
 

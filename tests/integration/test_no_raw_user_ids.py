@@ -27,7 +27,6 @@ import random
 import urllib.parse
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,6 +46,7 @@ from tests.harness import (
     worker_env,
     write_registry,
 )
+from tests.planted import PlantedData
 
 pytestmark = pytest.mark.integration
 
@@ -175,43 +175,7 @@ class Run:
 
     def comment_of(self, user: str) -> str:
         """The comment the user writes: its marker, and personal data, some of it not what it seems."""
-        planted = self.planted[user]
-        return (
-            f"{self.comments[user]} mail {planted.email} of bel {planted.phone}, IBAN {planted.iban}, "
-            f"BSN {planted.bsn}; order {planted.not_an_iban} klant {planted.not_a_bsn}"
-        )
-
-
-@dataclass(frozen=True)
-class PlantedData:
-    """Personal data planted in one comment (masked), and look-alikes that fail their check (kept)."""
-
-    email: str
-    phone: str
-    iban: str
-    bsn: str
-    not_an_iban: str
-    not_a_bsn: str
-
-    @classmethod
-    def draw(cls, rng: random.Random) -> PlantedData:
-        bban = "ABNA" + "".join(rng.choice("0123456789") for _ in range(10))
-        check = 98 - int("".join(str(int(ch, 36)) for ch in bban + "NL00")) % 97
-        iban = f"NL{check:02d}{bban}"
-        while True:
-            digits = [rng.randrange(10) for _ in range(8)]
-            last = sum(w * d for w, d in zip(range(9, 1, -1), digits, strict=True)) % 11
-            if last < 10:
-                break
-        bsn = "".join(map(str, digits)) + str(last)
-        return cls(
-            email=f"zq7.{rng.getrandbits(64):x}@example.nl",
-            phone=f"06 {rng.randrange(10**8):08d}",
-            iban=" ".join(iban[i : i + 4] for i in range(0, len(iban), 4)),
-            bsn=f"{bsn[:3]}.{bsn[3:6]}.{bsn[6:]}",
-            not_an_iban=f"NL{(check + 1) % 100:02d}{bban}",
-            not_a_bsn=f"{bsn[:3]}.{bsn[3:6]}.{bsn[6:8]}{(last + 1) % 10}",
-        )
+        return self.planted[user].comment(self.comments[user])
 
 
 def drive(run: Run, settings, bootstrap: str) -> None:
@@ -317,7 +281,7 @@ def test_no_raw_user_id_outside_the_topics_that_must_carry_it(kafka_bootstrap, t
     )
 
     ids, comments = [*run.users, run.outsider], list(run.comments.values())
-    planted = [value for p in run.planted.values() for value in (p.email, p.phone, p.iban, p.bsn)]
+    planted = [value for p in run.planted.values() for value in p.masked_values]
     leaks: dict[str, list[str]] = {}
     masked = {
         kind: worker.metric("ces_comment_personal_data_masked_total", kind=kind)

@@ -201,7 +201,16 @@ class FeedLoop(ConsumerRebalanceListener):
             self.committed.pop(lane.partition, None)
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.assignment = self.assignment | set(assigned)
+        assigned = set(assigned)
+        self.assignment = self.assignment | assigned
+        # kafka-python keeps the fetch position of a partition assigned again (checked: 3.0.12), past
+        # records its revoked lane fetched and never finished: a new lane starts from the commit.
+        for tp in sorted(assigned - set(self.lanes)):
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
         log.info("feed webhook: assigned %s", ", ".join(self.assigned()) or "no partition")
 
     def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:

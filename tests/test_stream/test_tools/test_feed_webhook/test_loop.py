@@ -47,6 +47,7 @@ class FakeConsumer:
         self.poll_error: Exception | None = None
         self.commit_error: Exception | None = None
         self.on_commit: Any = None
+        self.seeks: list[tuple[TopicPartition, int]] = []  # seek_to_beginning as offset 0
         self.lock = threading.Lock()
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
@@ -81,6 +82,12 @@ class FakeConsumer:
     def committed(self, partition: TopicPartition) -> int | None:
         with self.lock:
             return next((c[partition] for c in reversed(self.commits) if partition in c), None)
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        self.seeks.extend((partition, 0) for partition in partitions)
 
 
 class Deliveries:
@@ -200,6 +207,22 @@ def test_a_revoked_partition_commits_its_progress_and_its_lane_stops():
     assert lane.stop.is_set() and P0 not in loop.lanes
     lane.join(5)
     assert deliveries.done == [(0, 0)]
+
+
+def test_a_partition_assigned_again_starts_again_from_its_commit_not_from_where_the_fetch_was():
+    # kafka-python keeps the fetch position of a partition in the old and the new assignment: the
+    # records its closed lane had fetched and not finished would never come again.
+    consumer = FakeConsumer([{P0: records(0, 0, 1, 2)}])
+    deliveries = Deliveries()
+    deliveries.hold(0, 1)
+    loop = FeedLoop(consumer, TOPIC, deliveries, threading.Event())
+    loop.on_partitions_assigned([P0, P1])
+    assert consumer.seeks == [(P0, 0), (P1, 0)]  # never committed: from the beginning
+    loop._poll_once()
+    wait_until(lambda: loop.lanes[P0].next_offset == 1, timeout_s=5, what="the first delivery")
+    loop.on_partitions_revoked([P0, P1])
+    loop.on_partitions_assigned([P0, P1])
+    assert consumer.seeks[2:] == [(P0, 1), (P1, 0)]  # from the commit of the revoked lane
 
 
 def test_a_lost_partition_commits_nothing():
