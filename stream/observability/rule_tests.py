@@ -14,6 +14,7 @@ from typing import Any
 
 from stream.ces.registry import GoalRegistry
 from stream.observability import rules as r
+from stream.observability.feed_rule_tests import FeedAlertTests
 from stream.observability.owner_rule_tests import OwnerAlertTests
 from stream.observability.rule_test_cases import (
     INSTANCE,
@@ -28,7 +29,7 @@ from stream.observability.survey_rule_tests import SurveyAlertTests
 from stream.settings import Settings
 
 
-class _Tests(SurveyAlertTests, OwnerAlertTests):
+class _Tests(SurveyAlertTests, OwnerAlertTests, FeedAlertTests):
     """Builds the test cases against one generated rule file."""
 
     def below_target(self, severity: str, window: str) -> dict[str, Any]:
@@ -457,6 +458,7 @@ class _Tests(SurveyAlertTests, OwnerAlertTests):
             *self.surveys(),
             self.owners(),
             *self.pipeline(),
+            *self.feed_webhook(),
         ]
         return [test for test in tests if test is not None]
 

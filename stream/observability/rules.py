@@ -20,6 +20,7 @@ from typing import Any
 from stream.ces.goals import EXIT_OUTCOMES, format_duration, parse_duration, z_score
 from stream.ces.registry import GoalRegistry
 from stream.errors import SettingsError
+from stream.observability.feed_rules import feed_webhook_alerts
 from stream.observability.registry_rules import (
     BUSY_EVENTS,
     EXIT_GAP_TOLERANCE,
@@ -489,6 +490,7 @@ def pipeline_alerts(plan: AlertPlan) -> dict[str, Any]:
 
 
 def rule_file(settings: Settings, registry: GoalRegistry) -> dict[str, Any]:
-    """The whole rule file: registry values, recording rules, goal alerts, pipeline alerts."""
+    """The whole rule file: registry values, recording rules, goal alerts, pipeline alerts, the feed webhook's."""
     plan = AlertPlan(settings)
-    return {"groups": [registry_rules(registry), recording_rules(plan), ces_alerts(plan), pipeline_alerts(plan)]}
+    groups = [registry_rules(registry), recording_rules(plan), ces_alerts(plan), pipeline_alerts(plan)]
+    return {"groups": [*groups, feed_webhook_alerts(_alert)]}

@@ -2,8 +2,8 @@
 
 Schema: ``kubernetes-validate`` (the Kubernetes OpenAPI schemas as JSON Schema, bundled in the
 package, no network) in strict mode, so a misspelt or misplaced field fails too. The
-ServiceMonitor is a prometheus-operator CRD the package has no schema for; it is checked
-against the Service it scrapes instead. Against the code: every ``CES_*`` variable is a
+ServiceMonitor and the feed webhook's PodMonitor are prometheus-operator CRDs the package has no
+schema for; they are checked against what they scrape instead (and their fields against the CRD's). Against the code: every ``CES_*`` variable is a
 setting and the values make valid ``Settings``; probes, port, data volume, goal registry,
 secrets, replicas and image match what the worker and the compose file use.
 
@@ -29,6 +29,7 @@ if __name__ == "__main__":  # run as a script from the repository root: regenera
 from pydantic import SecretStr
 
 from stream.ces.registry.loader import load_registry
+from stream.observability.feed_rules import FEED_JOB
 from stream.settings import ENV_PREFIX, Settings, load_settings
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
@@ -38,7 +39,13 @@ CONFIGMAP = K8S / "configmap-goals.yaml"
 # validator bundles: the manifests must be valid on both.
 K8S_VERSIONS = ("1.31", "latest")
 # Not built-in Kubernetes kinds: no bundled schema (checked by the cross-checks below).
-NOT_BUILT_IN = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("kustomize.config.k8s.io/v1beta1", "Kustomization")}
+NOT_BUILT_IN = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("kustomize.config.k8s.io/v1beta1", "Kustomization"),
+}
+# Applied apart (kubectl apply -f), only where the prometheus-operator's CRDs are installed.
+OPERATOR_FILES = {"servicemonitor.yaml", "podmonitor-feed-webhook.yaml"}
 WORKER_LABELS = {"app.kubernetes.io/name": "ces-stream", "app.kubernetes.io/component": "worker"}
 
 
@@ -117,7 +124,16 @@ def env(statefulset) -> dict[str, dict[str, Any]]:
 def test_the_expected_manifests_are_there(manifests):
     kinds = sorted(doc["kind"] for docs in manifests.values() for doc in docs)
     assert kinds == sorted(
-        ["StatefulSet", "Deployment", "Service", "ConfigMap", "PodDisruptionBudget", "ServiceMonitor", "Kustomization"]
+        [
+            "StatefulSet",
+            "Deployment",
+            "Service",
+            "ConfigMap",
+            "PodDisruptionBudget",
+            "ServiceMonitor",
+            "PodMonitor",
+            "Kustomization",
+        ]
     )
 
 
@@ -158,7 +174,7 @@ def test_the_validator_rejects_a_broken_manifest(statefulset):
 
 def test_kustomization_applies_everything_but_the_crd(manifests):
     kustomization = one(manifests, "Kustomization")
-    assert set(kustomization["resources"]) == set(manifests) - {"kustomization.yaml", "servicemonitor.yaml"}
+    assert set(kustomization["resources"]) == set(manifests) - {"kustomization.yaml", *OPERATOR_FILES}
     compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
     name, tag = compose["x-ces-image"]["image"].split(":")
     (image,) = kustomization["images"]
@@ -353,6 +369,28 @@ def test_the_feed_webhook_reads_the_registry_from_the_configmap(manifests, feed,
 def test_the_feed_webhook_stops_inside_its_grace_period_and_never_two_run_during_a_rollout(feed):
     assert feed["spec"]["strategy"]["type"] == "Recreate"
     assert feed["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 10
+
+
+# The fields of the prometheus-operator's PodMonitor (monitoring.coreos.com/v1) this file may use: a misspelt
+# one would be dropped by the operator and the feed never scraped.
+POD_MONITOR_SPEC_FIELDS = {"selector", "podMetricsEndpoints", "namespaceSelector", "jobLabel", "podTargetLabels"}
+POD_METRICS_ENDPOINT_FIELDS = {"port", "path", "interval", "scrapeTimeout", "scheme", "relabelings"}
+RELABEL_FIELDS = {"action", "sourceLabels", "separator", "regex", "targetLabel", "replacement"}
+
+
+def test_the_feed_webhooks_pod_monitor_scrapes_its_metrics_port_as_the_alerts_job(feed, feed_env, manifests):
+    monitor = one(manifests, "PodMonitor")
+    assert set(monitor["spec"]) <= POD_MONITOR_SPEC_FIELDS
+    assert monitor["spec"]["selector"]["matchLabels"] == FEED_LABELS == feed["spec"]["template"]["metadata"]["labels"]
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert set(endpoint) <= POD_METRICS_ENDPOINT_FIELDS
+    ports = {p["name"]: p["containerPort"] for p in worker_container(feed)["ports"]}
+    assert ports[endpoint["port"]] == int(literal(feed_env, "CES_FEED_WEBHOOK_METRICS_PORT"))
+    assert endpoint["path"] == "/metrics"
+    # The job CesFeedWebhookDown reads; the PodMonitor's default would be <namespace>/<name>.
+    (relabel,) = endpoint["relabelings"]
+    assert set(relabel) <= RELABEL_FIELDS
+    assert relabel == {"action": "replace", "targetLabel": "job", "replacement": FEED_JOB}
 
 
 def test_the_configmap_file_is_the_generated_one():

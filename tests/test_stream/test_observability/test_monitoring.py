@@ -15,6 +15,7 @@ import yaml
 from stream.ces.registry.loader import load_registry
 from stream.errors import SettingsError
 from stream.observability.alertmanager import PAGE, TICKET, team_page, team_ticket
+from stream.observability.feed_rules import FEED_JOB
 from stream.observability.monitoring import (
     ALERTMANAGER,
     RULE_TESTS,
@@ -24,7 +25,7 @@ from stream.observability.monitoring import (
     monitoring_files,
 )
 from stream.observability.registry_rules import GOAL_TEAM
-from stream.observability.rules import AlertPlan, rule_file
+from stream.observability.rules import JOB, AlertPlan, rule_file
 from stream.settings import Settings
 from tests.paths import PROJECT_ROOT
 
@@ -158,6 +159,29 @@ def test_every_alert_has_its_runbook_section_and_mixin_annotations():
         assert "{{" in annotations["description"]
 
 
+def test_every_alert_is_in_the_catalogue_of_docs_alerting():
+    catalogue = (ROOT / "docs" / "alerting.md").read_text()
+    missing = sorted(
+        {rule["alert"] for rule in committed_alerts()} - set(re.findall(r"^\| `(\w+)` \|", catalogue, re.M))
+    )
+    assert not missing, f"alerts missing from the table of docs/alerting.md: {missing}"
+
+
+def test_the_feed_webhooks_alerts_are_the_platforms_without_goal_or_team():
+    """Tickets for the platform: no goal, no team (routed to the default receivers), a wrong URL being every goal's."""
+    (group,) = [
+        g for g in yaml.safe_load((DEPLOY / RULES).read_text())["groups"] if g["name"] == "ces-stream-feed-webhook"
+    ]
+    assert [rule["alert"] for rule in group["rules"]] == [
+        "CesFeedWebhookDown",
+        "CesFeedWebhookRefusing",
+        "CesFeedWebhookStuck",
+    ]
+    for rule in group["rules"]:
+        assert rule["labels"] == {"severity": "warning"}
+        assert " by (" not in rule["expr"] and "team" not in rule["expr"], rule["alert"]
+
+
 def test_thresholds_come_from_the_registry_and_the_settings(default_settings, tmp_path):
     from tests.harness import write_registry
 
@@ -222,6 +246,17 @@ def test_every_path_docker_compose_mounts_exists():
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     assert prometheus["rule_files"] == ["/etc/prometheus/rules/ces-stream.rules.yml"]
     assert (DEPLOY / RULES).is_file()
+
+
+def test_prometheus_scrapes_every_job_an_alert_reads_and_the_feed_webhook_at_its_compose_service():
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in prometheus["scrape_configs"]}
+    read = {job for rule in committed_alerts() for job in re.findall(r'up\{job="([^"]+)"\}', rule["expr"])}
+    assert read == {JOB, FEED_JOB} and read <= set(targets)
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    (feed,) = [name for name, service in compose.items() if service.get("command") == ["feed-webhook"]]
+    port = compose[feed]["environment"]["CES_FEED_WEBHOOK_METRICS_PORT"]
+    assert targets[FEED_JOB] == [f"{feed}:{port}"]
 
 
 @pytest.mark.external("docker-compose")
