@@ -3,7 +3,8 @@
 The January 2025 scenario of ``tests/report_records.py`` is produced to the test's own
 summaries and comments topics, with two records that do not validate and a compaction
 tombstone; the report is read back by headless Chromium. The screenshot stays under the
-test's tmp_path (its path is printed).
+test's tmp_path (its path is printed). The same topics also carry a month of comments with planted
+themes (March 2025, ``theme_records``), whose report of that one goal shows its comment themes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from stream.tools.report.command import add_arguments, run
 from tests.browser import chromium_or_skip, dump_dom, screenshot
 from tests.harness import settings_from_env, worker_env, write_registry
 from tests.report_records import JANUARY_GOALS, assert_january_report, january_records
+from tests.test_stream.test_tools.test_report.theme_records import (
+    GOAL,
+    assert_themes_shown,
+    expected_themes,
+    march_comments,
+    theme_fields,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +47,7 @@ def produce(kafka_bootstrap: str, settings) -> None:
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-09T00:00:00Z", value=version_1)
         producer.send(settings.topic_goal_summaries, key=b"junk", value=b"not json")
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-08T00:00:00Z", value=None)
-        for comment in comments:
+        for comment in comments + march_comments():
             producer.send(
                 settings.topic_feedback_comments,
                 key=comment.kafka_key().encode(),
@@ -75,3 +83,11 @@ def test_report_of_a_month_from_the_topics(kafka_bootstrap, tmp_path, capsys):
     shot = screenshot(out.as_uri(), tmp_path / "ces-report.png", tmp_path, size="1100,2800")
     with capsys.disabled():
         print(f"\nreport: {out}\nscreenshot: {shot}")
+
+    # The same topics, March 2025, one goal: the comment themes of its planted month.
+    themes_out = tmp_path / "ces-report-themes.html"
+    args = parser.parse_args(["--period", "month", "--from", "2025-03-01", "--goals", GOAL, "--out", str(themes_out)])
+    assert run(settings, args) == 0
+    expected = expected_themes(march_comments())
+    assert_themes_shown(theme_fields(themes_out.read_text()), expected)
+    assert_themes_shown(theme_fields(dump_dom(themes_out.as_uri(), tmp_path)), expected)

@@ -114,7 +114,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     comments = [masked(comment) for comment in comments]
     now = datetime.now(UTC)
 
-    def report_of(period: Period) -> Report:
+    def report_of(period: Period, comments: list[FeedbackComment]) -> Report:
         return build_report(
             registry,
             summaries,
@@ -132,11 +132,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             },
         )
 
-    report = report_of(period)
+    report = report_of(period, comments)
     out = Path(args.out)
     out.write_text(render_report(report), encoding="utf-8")
     if args.team:
-        before = report_of(previous_period(period))
+        before = report_of(previous_period(period), [])  # its totals only: no comments, no themes to find
         digest = build_digest(args.team, report, before, comments, settings.wilson_confidence)
         digest_out = Path(args.digest_out) if args.digest_out else out.with_name(f"{out.stem}-digest{out.suffix}")
         digest_out.write_text(render_digest(digest, now), encoding="utf-8")

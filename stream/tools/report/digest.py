@@ -4,7 +4,8 @@ What a team that owns goals (the registry's ``team``) reads on Monday instead of
 answer: per goal its CES over the week and the change against the week before (an arrow only
 when Newcombe's interval of the difference excludes 0, as the report's direction), the
 answers, the response rate (answers per prompt) and the comment rate (comments per answer),
-the comment themes when the report has them, and the lowest-score comments of the week.
+the week's three largest comment themes (a rising one marked), and the lowest-score comments
+of the week.
 
 Pure: built from two :class:`~stream.tools.report.figures.Report` objects (this period and the
 one before, the same goals) and the period's comments.

@@ -18,6 +18,7 @@ from stream.tools.report.digest import Digest, DigestGoal
 FONT = "font-family:Arial,Helvetica,sans-serif;"
 MUTED = "color:#667085;"
 CELL = f"{FONT}font-size:14px;line-height:20px;color:#1d2430;padding:4px 0;"
+THEMES = 3  # the largest themes of the week in the digest; the report has them all
 ARROW_COLOURS = {"↑": "#067647", "↓": "#b42318", "→": "#667085", "–": "#667085"}
 
 
@@ -58,6 +59,25 @@ def _comment(comment: FeedbackComment) -> str:
     )
 
 
+def _themes(line: DigestGoal) -> str:
+    """The goal's comment themes of the week, largest first, a rising one marked; nothing without themes."""
+    found = line.goal.themes
+    if found is None or not found.themes:
+        return ""
+    items = []
+    for number, theme in enumerate(found.themes[:THEMES], start=1):
+        rising = ""
+        if theme.rise.rising and theme.rise.p_value is not None:
+            rising = f' <b style="color:#b54708;" data-field="theme-{number}-rising">rising</b>'
+        items.append(
+            f'<tr><td style="{CELL}padding-left:10px;"><span data-field="theme-{number}-label">'
+            f"{escape(theme.label)}</span>{rising} "
+            f'<span style="{MUTED}">· <span data-field="theme-{number}-count">{theme.count}</span> comments, '
+            f"{_percent(theme.negative_share)} of the negative ones</span></td></tr>"
+        )
+    return f'<tr><td style="{CELL}padding-top:10px;"><b>What the comments are about</b></td></tr>' + "".join(items)
+
+
 def _goal(line: DigestGoal) -> str:
     goal = line.goal
     slug = goal.slug
@@ -80,6 +100,7 @@ def _goal(line: DigestGoal) -> str:
         f"{escape(slug)}</span></td></tr>"
         f'<tr><td style="{CELL}">{facts[0]} &nbsp; {facts[1]}</td></tr>'
         f'<tr><td style="{CELL}{MUTED}">{volume}</td></tr>'
+        f"{_themes(line)}"
         f'<tr><td style="{CELL}padding-top:10px;"><b>Lowest scores</b></td></tr>{comments}</tbody>'
     )
 

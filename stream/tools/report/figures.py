@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from schemas import FeedbackComment, GoalSummary
 from schemas.goal_summary import SegmentFigures
@@ -23,6 +24,9 @@ from stream.ces.goals.segments import stratum_name
 from stream.ces.goals.stats import proportion_gap, z_score
 from stream.ces.registry import GoalConfig, GoalRegistry, Scale, Sentiment
 from stream.tools.report.nps import PeriodNps, period_nps
+
+if TYPE_CHECKING:  # imported when a report is built: numpy and scikit-learn take a second, every command loads this
+    from stream.ces.comments.themes import CommentThemes
 
 PERIOD_KINDS = ("month", "quarter", "custom")
 NPS_DETRACTOR_MAX = 6  # NPS answers 0-6 are detractors
@@ -134,6 +138,7 @@ class GoalReport:
     survey: str = "ces"  # the goal's own question: "ces" or "csat" (the registry's, for summaries of every version)
     nps: PeriodNps | None = None  # the NPS asked at the goal's moments; None: no summary of the period counts any
     nps_comments: list[FeedbackComment] = field(default_factory=list)  # detractors' (0-6), most recent first
+    themes: CommentThemes | None = None  # of the comments on the goal's own question (not the NPS's)
 
     @property
     def kind(self) -> str:
@@ -385,8 +390,12 @@ def goal_report(
     confidence: float,
     comment_limit: int,
     nps_min_answers: int = 30,
+    halves_at: datetime | None = None,
 ) -> GoalReport:
-    """One goal's figures from its summaries (one window, in the period) and its comments (in the period)."""
+    """One goal's figures from its summaries (one window, in the period) and its comments (in the period);
+    ``halves_at`` splits the period for the comment themes' rising test (default: between the comments)."""
+    from stream.ces.comments.themes import ThemeComment, find_themes
+
     total, completed, exits = Counts(), Counts(), Counts()
     outcomes: dict[str, int] = {}
     prompts = 0
@@ -403,8 +412,8 @@ def goal_report(
     ces_direction = direction(summaries, confidence)
     funnel = period_funnel(summaries, total, prompts)
     # A comment is read on the scale of the question it answered: the goal's own, or the NPS (detractors 0-6).
-    own = (c for c in comments if c.survey is not SurveyKind.nps and _is_low(scale, c.score))
-    low = sorted(own, key=lambda c: c.answered_at, reverse=True)
+    own = [c for c in comments if c.survey is not SurveyKind.nps]
+    low = sorted((c for c in own if _is_low(scale, c.score)), key=lambda c: c.answered_at, reverse=True)
     detractors = (c for c in comments if c.survey is SurveyKind.nps and c.score <= NPS_DETRACTOR_MAX)
     nps_low = sorted(detractors, key=lambda c: c.answered_at, reverse=True)
     return GoalReport(
@@ -431,6 +440,9 @@ def goal_report(
         survey=goal.survey,
         nps=period_nps(summaries, confidence, nps_min_answers),
         nps_comments=nps_low[:comment_limit],
+        themes=find_themes(
+            [ThemeComment(c.comment, c.locale, _is_low(scale, c.score), c.answered_at) for c in own], halves_at
+        ),
     )
 
 
@@ -467,6 +479,7 @@ def build_report(
         skipped["summaries of goals not in the registry"] = unknown
     in_period_comments = {c.answer_id: c for c in comments if period.start <= c.answered_at < period.end}.values()
     expected = expected_summaries(period, parse_duration(window), now)
+    halves_at = period.start + (min(period.end, now) - period.start) / 2  # the themes rise from half to half
     nps = registry.nps_enabled
     reports = [
         goal_report(
@@ -477,6 +490,7 @@ def build_report(
             confidence,
             comment_limit,
             nps_min_answers=30 if nps is None else nps.high_effort.min_answers,
+            halves_at=halves_at,
         )
         for goal in chosen
     ]

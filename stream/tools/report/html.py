@@ -15,6 +15,7 @@ from html import escape
 from stream.ces.goals.effort import duration_text
 from stream.tools.report.figures import Counts, GoalReport, Period, Report
 from stream.tools.report.nps_html import nps_section
+from stream.tools.report.themes_html import THEMES_CSS, themes_block
 
 CSS = """
 body { font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2430; margin: 32px auto;
@@ -358,7 +359,7 @@ def goal_section(goal: GoalReport, report: Report) -> str:
         "(dashed: target)</figcaption></figure>"
         f"<figure>{distribution_svg(goal)}<figcaption>Answers per score over the period "
         f"({_legend(goal)})</figcaption></figure></div>"
-        f"{facts_table(goal, report.confidence)}{nps_section(goal)}"
+        f"{facts_table(goal, report.confidence)}{nps_section(goal)}{themes_block(goal)}"
         f"<h3>Recent low-score comments</h3>{comments_list(goal)}</section>"
     )
 
@@ -370,7 +371,7 @@ def render_report(report: Report) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>CES report {escape(period.label)}</title><style>{CSS}</style></head><body>"
+        f"<title>CES report {escape(period.label)}</title><style>{CSS}{THEMES_CSS}</style></head><body>"
         f"<h1>Customer Effort Score: {escape(period.label)}</h1>"
         f'<p class="muted">{period.start.date().isoformat()} to {_last_day(period)} (UTC), from the '
         f"{escape(report.window)} window summaries · generated {report.generated_at:%Y-%m-%d %H:%M} UTC</p>"

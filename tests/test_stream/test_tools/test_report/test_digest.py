@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from stream.tools.report.figures import build_report
 from tests.browser import dump_dom, fields_by_goal
 from tests.harness import settings_from_env, write_registry
 from tests.report_records import JANUARY_GOALS, day, make_comment, make_summary
+from tests.test_stream.test_ces.test_comments.theme_month import feedback_comments, planted_month
 
 TEAMS = {"download-invoice": "billing", "view-policy": "billing", "file-claim": "claims"}
 GOALS = [{**goal, "team": TEAMS[goal["slug"]]} for goal in JANUARY_GOALS]
@@ -141,3 +143,23 @@ def test_run_refuses_an_unknown_team_and_a_week_with_an_end_before_reading_kafka
         assert run(settings, parser.parse_args([*options, "--out", str(tmp_path / "r.html")])) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.external("chromium")
+def test_the_digest_shows_the_week_s_largest_themes_and_the_rising_one_in_chromium(registry, tmp_path):
+    week = planted_month(day(13), days=7)  # three planted themes, the sms one rising in the second half
+    comments = feedback_comments(week, "file-claim")
+    summaries = daily("file-claim", day(13), {5: 10, 2: 10}, prompts=40)
+    digest = digest_of(registry, summaries, comments, team="claims")
+    found = digest.goals[0].goal.themes
+    assert found is not None and len(found.themes) >= 3
+    out = tmp_path / "digest.html"
+    out.write_text(render_digest(digest, NOW), encoding="utf-8")
+    shown = dict(fields_by_goal(dump_dom(out.as_uri(), tmp_path)))["file-claim"]
+    for number, theme in enumerate(found.themes[:3], start=1):
+        assert shown[f"theme-{number}-label"] == theme.label
+        assert shown[f"theme-{number}-count"] == str(theme.count)
+        assert (f"theme-{number}-rising" in shown) == theme.rise.rising
+    planted = {p.comment.text: p.theme for p in week}
+    rising = [Counter(planted[m.text] for m in t.members).most_common(1)[0][0] for t in found.themes if t.rise.rising]
+    assert rising == ["sms"], [theme.label for theme in found.themes]  # the planted sms theme, and only it
