@@ -87,13 +87,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     goals = [slug.strip() for slug in args.goals.split(",") if slug.strip()] if args.goals else None
     try:
         today = datetime.now(UTC).date()
-        period = (
-            week_period(args.first, today)
-            if args.period == "week"
-            else period_of(args.period, args.first, args.last, today)
-        )
         if args.period == "week" and args.last is not None:
             raise ValueError("--to is for --period custom; --period week takes the week that holds --from")
+        if args.period == "week":
+            period = week_period(args.first, today)
+        else:
+            period = period_of(args.period, args.first, args.last, today)
         if args.team:
             goals = [slug for slug in team_goals(registry, args.team) if goals is None or slug in goals]
         parse_duration(args.window)
@@ -114,11 +113,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     comments = [masked(comment) for comment in comments]
     now = datetime.now(UTC)
 
-    def report_of(period: Period, comments: list[FeedbackComment]) -> Report:
+    def report_of(period: Period, period_comments: list[FeedbackComment]) -> Report:
         return build_report(
             registry,
             summaries,
-            comments,
+            period_comments,
             period,
             args.window,
             confidence=settings.wilson_confidence,
