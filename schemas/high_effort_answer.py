@@ -31,7 +31,8 @@ class HighEffortAnswer(CommentedAnswer):
     survey: SurveyKind
     """The question answered: ``ces``, ``csat`` or ``nps``."""
     app_version: str | None = None
-    """The app version the goal event named, when the prompt carried it."""
+    """The app version the goal event named (kept with its prompt); null when it named none, and for an inferred
+    abandonment."""
     may_contact: bool | None = None
     """Whether the user agreed to be contacted about the answer, as the app sent it with the comment
     (``SurveyAnswer.may_contact``); null when the app does not say."""

@@ -168,6 +168,7 @@ def decide_answer(
         effort_band=pending.effort_band,
         survey=pending.survey,
         effort_group=effort_group,
+        app_version=pending.app_version,
         # An answer that brings its comment has it: a later comment-only record is a duplicate.
         comment_id=answer_id if (answer.comment or "").strip() else "",
         comment_offset=offset if (answer.comment or "").strip() else -1,
@@ -291,5 +292,6 @@ def _published(
     )
     high_effort = None
     if answered.sentiment == Sentiment.negative.value:
-        high_effort = HighEffortAnswer.of(feedback, may_contact=answer.may_contact)
+        app_version = answered.app_version or None
+        high_effort = HighEffortAnswer.of(feedback, may_contact=answer.may_contact, app_version=app_version)
     return PublishedComment(feedback, masked.counts, high_effort)

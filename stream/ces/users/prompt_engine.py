@@ -142,6 +142,7 @@ def decide_goal_event(
         rates=rates,
         too_old=too_old,
         effort=effort,
+        app_version=event.app_version or "",
     )
 
 
@@ -256,10 +257,12 @@ def _decide_outcome(
     too_old: bool,
     started_offset: int | None = None,
     effort: tuple[float, bool] | None = None,
+    app_version: str = "",
 ) -> PromptDecision:
     """Take and record a new decision for one outcome (goal event or inferred abandonment).
 
     :param effort: for a timed completion, ``(seconds from the attempt's first start, retried)``.
+    :param app_version: the goal event's, kept with its prompt (``""``: none, and at inferred abandonment).
     """
     goal = goal_cfg.slug
     reason = suppression_for(
@@ -275,25 +278,19 @@ def _decide_outcome(
     )
     if reason is None and user_id is None:
         reason = SuppressionReason.no_recipient
-    # The NPS question, when due at this moment, goes first by its priority or when the goal's own
-    # question is held back anyway; it is asked instead of that question, never beside it.
-    nps = registry.nps_enabled
-    ask_nps = (
-        nps is not None
-        and user_id is not None
-        and (nps.priority == "nps" or reason is not None)
-        and nps_due(
-            state,
-            nps,
-            goal_cfg,
-            registry,
-            outcome=outcome,
-            at_s=at_s,
-            user_ref=user_ref,
-            now_s=now_s,
-            too_old=too_old,
-        )
+    asked = _nps_asked(
+        state,
+        goal_cfg,
+        registry,
+        reason,
+        user_id,
+        outcome=outcome,
+        at_s=at_s,
+        user_ref=user_ref,
+        now_s=now_s,
+        too_old=too_old,
     )
+    ask_nps = asked is not None
     if ask_nps and reason is None:
         reason = SuppressionReason.nps_asked
     survey = NPS if ask_nps else goal_cfg.survey
@@ -305,9 +302,10 @@ def _decide_outcome(
         prompt_id = str(prompt_id_for(event_id, outcome.value))
         band = "" if effort is None else duration_band(goal_cfg.measured_effort.duration_bands_seconds, effort[0])
         pending = _record_prompt(
-            state, goal_cfg, prompt_id, event_id, outcome, at_s, now_s, locale, channel, band, nps if ask_nps else None
+            state, goal_cfg, prompt_id, event_id, outcome, at_s, now_s, locale, channel, band, asked
         )
-        prompt = build_prompt(goal_cfg, prompt_id, pending, user_id, nps)
+        pending.app_version = app_version  # its answer is read per release
+        prompt = build_prompt(goal_cfg, prompt_id, pending, user_id, registry.nps_enabled)
         facts.append((offset, PromptFact(goal, at_s, outcome.value, survey)))
     if effort is not None:  # after the prompt, as a replay re-emits them
         facts.append((offset, EffortFact(goal, at_s, effort[0], effort[1])))
@@ -337,6 +335,31 @@ def _decide_outcome(
         suppressed=reason,
         facts=facts,
     )
+
+
+def _nps_asked(
+    state: UserState,
+    goal_cfg: GoalConfig,
+    registry: GoalRegistry,
+    reason: SuppressionReason | None,
+    user_id: str | None,
+    *,
+    outcome: PromptOutcome,
+    at_s: float,
+    user_ref: str,
+    now_s: float,
+    too_old: bool,
+) -> NpsConfig | None:
+    """The NPS question when this moment asks it, else None: when due, it goes first by its priority or
+    when the goal's own question is held back anyway (``reason``); it is asked instead of that question,
+    never beside it, and only to a user the prompt can reach."""
+    nps = registry.nps_enabled
+    if nps is None or user_id is None or (nps.priority != "nps" and reason is None):
+        return None
+    due = nps_due(
+        state, nps, goal_cfg, registry, outcome=outcome, at_s=at_s, user_ref=user_ref, now_s=now_s, too_old=too_old
+    )
+    return nps if due else None
 
 
 def _record_prompt(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stream.ces.users.state_codec import Decoder, Encoder, record
+from stream.ces.users.state_codec import FORMAT_3, Decoder, Encoder, record
 
 #: Channel of open goals, prompts and answers recorded before channels were kept (read as a
 #: trailing list element, so older records still load); the answer's own channel stands in.
@@ -63,6 +63,7 @@ class PendingPrompt:
     :param effort_band: the duration band of a timed completion (its answer counts there too);
         ``""`` when the attempt was not timed.
     :param survey: the question asked (``SurveyKind`` value): the goal's own, or ``nps`` at its moment.
+    :param app_version: the goal event's ``app_version`` (``""``: none), so the answer can be read per release.
     """
 
     goal: str
@@ -79,6 +80,7 @@ class PendingPrompt:
     channel: str = UNKNOWN_CHANNEL
     effort_band: str = ""
     survey: str = OLD_SURVEY
+    app_version: str = ""
 
     def to_json_obj(self) -> list[Any]:
         obj = [
@@ -95,8 +97,8 @@ class PendingPrompt:
             self.event_id,
             self.channel,
         ]
-        # Optional parts (timed completions, other surveys than CES) only where they are set.
-        return obj + trailing([self.effort_band, self.survey], ["", OLD_SURVEY])
+        # Optional parts (timed completions, other surveys than CES, the app version) only where they are set.
+        return obj + trailing([self.effort_band, self.survey, self.app_version], ["", OLD_SURVEY, ""])
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> PendingPrompt:
@@ -116,6 +118,7 @@ class PendingPrompt:
             channel_in(rest),
             str(trailing_at(rest, 1, "")),
             str(trailing_at(rest, 2, OLD_SURVEY)),
+            str(trailing_at(rest, 3, "")),
         )
 
     def to_packed(self, enc: Encoder) -> list[Any]:
@@ -134,13 +137,16 @@ class PendingPrompt:
             text(self.event_id),
             text(self.channel),
         ]
-        obj += map(text, trailing([self.effort_band, self.survey], ["", OLD_SURVEY]))
+        rest = trailing([self.effort_band, self.survey, self.app_version], ["", OLD_SURVEY, ""])
+        if len(rest) > 2:
+            enc.require(FORMAT_3)  # a reader of format 2 would refuse the longer record
+        obj += map(text, rest)
         return obj
 
     @classmethod
     def from_packed(cls, obj: Any, dec: Decoder) -> PendingPrompt:
         goal, outcome, created, expires, kind, positive, low, high, inverted, locale, event_id, channel, *rest = record(
-            obj, 12, 2
+            obj, 12, 3
         )
         text, time = dec.text, dec.time
         return cls(
@@ -158,6 +164,7 @@ class PendingPrompt:
             text(channel),
             text(rest[0]) if rest else "",
             text(rest[1]) if len(rest) > 1 else OLD_SURVEY,
+            text(rest[2]) if len(rest) > 2 else "",
         )
 
 
@@ -181,6 +188,7 @@ class AnsweredPrompt:
     :param effort_group: an NPS answer's group in the split by recent effort (``""`` for others).
     :param comment_id: the comment-only record joined to this answer (sent after the score), ``""``: none.
     :param comment_offset: its source offset (the comment is re-sent when that record is replayed).
+    :param app_version: the app version of the goal event its prompt was for (``""``: none).
     """
 
     answer_id: str
@@ -198,6 +206,7 @@ class AnsweredPrompt:
     effort_group: str = ""
     comment_id: str = ""
     comment_offset: int = -1
+    app_version: str = ""
 
     def to_json_obj(self) -> list[Any]:
         obj = [
@@ -212,8 +221,15 @@ class AnsweredPrompt:
             self.recorded_at_s,
             self.channel,
         ]
-        parts = [self.effort_band, self.survey, self.effort_group, self.comment_id, self.comment_offset]
-        return obj + trailing(parts, ["", OLD_SURVEY, "", "", -1])
+        parts = [
+            self.effort_band,
+            self.survey,
+            self.effort_group,
+            self.comment_id,
+            self.comment_offset,
+            self.app_version,
+        ]
+        return obj + trailing(parts, ["", OLD_SURVEY, "", "", -1, ""])
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> AnsweredPrompt:
@@ -234,6 +250,7 @@ class AnsweredPrompt:
             str(trailing_at(rest, 3, "")),
             str(trailing_at(rest, 4, "")),
             int(trailing_at(rest, 5, -1)),
+            str(trailing_at(rest, 6, "")),
         )
 
     def to_packed(self, enc: Encoder) -> list[Any]:
@@ -250,17 +267,27 @@ class AnsweredPrompt:
             time(self.recorded_at_s),
             text(self.channel),
         ]
-        parts = [self.effort_band, self.survey, self.effort_group, self.comment_id, self.comment_offset]
-        rest = trailing(parts, ["", OLD_SURVEY, "", "", -1])
-        # The trailing texts, then the comment's offset (an int) when it is kept.
+        parts = [
+            self.effort_band,
+            self.survey,
+            self.effort_group,
+            self.comment_id,
+            self.comment_offset,
+            self.app_version,
+        ]
+        rest = trailing(parts, ["", OLD_SURVEY, "", "", -1, ""])
+        # The trailing texts, then the comment's offset (an int) when it is kept, then the app version.
         obj += map(text, rest[:4])
-        obj += rest[4:]
+        obj += rest[4:5]
+        if len(rest) > 5:
+            enc.require(FORMAT_3)  # a reader of format 2 would refuse the longer record
+            obj.append(text(rest[5]))
         return obj
 
     @classmethod
     def from_packed(cls, obj: Any, dec: Decoder) -> AnsweredPrompt:
         answer_id, offset, score, sentiment, answered_at_s, goal, outcome, locale, recorded, channel, *rest = record(
-            obj, 10, 5
+            obj, 10, 6
         )
         text, time = dec.text, dec.time
         answered = cls(
@@ -281,6 +308,7 @@ class AnsweredPrompt:
             answered.effort_group = text(rest[2]) if len(rest) > 2 else ""
             answered.comment_id = text(rest[3]) if len(rest) > 3 else ""
             answered.comment_offset = int(rest[4]) if len(rest) > 4 else -1
+            answered.app_version = text(rest[5]) if len(rest) > 5 else ""
         return answered
 
 

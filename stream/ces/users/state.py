@@ -3,7 +3,7 @@
 One :class:`UserState` per pseudonymous user lives in a Faust table keyed by
 ``user_ref`` and is written to its changelog once per batch per touched user, so it is
 kept small: msgpack with parts by position, UUIDs as 16 bytes, repeated strings and times as
-small ints, empty parts left out (format 2, :mod:`~stream.ces.users.state_codec`), and
+small ints, empty parts left out (formats 2 and 3, :mod:`~stream.ces.users.state_codec`), and
 :meth:`UserState.prune` bounding every collection. States stored as JSON (format 1, short
 keys) still load. It never holds a raw user id.
 
@@ -234,7 +234,8 @@ class UserState:
         return obj
 
     def to_bytes(self, *, json: bool = False) -> bytes:
-        """The stored form, format 2 (:mod:`~stream.ces.users.state_codec`); with ``json``, format 1
+        """The stored form, format 2, or 3 when a record carries an app version
+        (:mod:`~stream.ces.users.state_codec`); with ``json``, format 1
         (:meth:`to_json_obj` as JSON: what versions before format 2 read, ``CES_USER_STATE_FORMAT``).
 
         The parts of :meth:`to_json_obj` by position, ``None`` where empty: 0 the base time,
@@ -275,7 +276,7 @@ class UserState:
 
         :raises ValueError: on bytes that are neither, an unknown format, or a malformed state.
         """
-        if state_codec.is_format_2(data):
+        if state_codec.is_compact(data):
             return cls._from_packed(data)
         if data[:1] and data[:1] < b" " and data[:1] not in b"\t\n\r":
             # A control character starts no JSON: a format this version does not know.
@@ -352,13 +353,13 @@ def may_have_deadlines(data: bytes) -> bool:
     without decoding it.
 
     Rebuilding the deadline index after a rebalance reads every stored user, and most users
-    have no such goal open: they are skipped at the cost of a byte test. In format 2 the flags
+    have no such goal open: they are skipped at the cost of a byte test. In formats 2 and 3 the flags
     byte says it (:data:`~stream.ces.users.state_codec.HAS_DEADLINES`, exact). A state stored
     as JSON (format 1) without such a goal has no ``"og"`` key (goals kept for measured effort
     only are under ``"oe"``: they need no timer); a false positive there (the text elsewhere)
     only costs a decode.
     """
-    if state_codec.is_format_2(data):
+    if state_codec.is_compact(data):
         return len(data) > 1 and bool(data[1] & state_codec.HAS_DEADLINES)
     return b'"og":' in data
 

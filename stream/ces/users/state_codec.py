@@ -1,4 +1,4 @@
-"""The stored form of a user state, format 2: msgpack with ids, strings and times made compact.
+"""The stored form of a user state, formats 2 and 3: msgpack with ids, strings and times made compact.
 
 A stored state is read once and written once per batch per touched user, and the users'
 changelog holds one per user, so its size is what a user costs (issue 19: at most 200 bytes,
@@ -22,6 +22,12 @@ are written compactly, each only where it reads back exactly:
 Because every reference depends on the strings before it, a reader refuses a record longer
 than it knows (it could not tell how many strings the unknown part added): a new field needs
 a new format version.
+
+Format 3 (:data:`FORMAT_3`) is format 2 whose prompt records may carry one more trailing
+element, the app version of the goal event (issue 23). A state is written as format 3 only
+when one of its records does (:meth:`Encoder.require`), so a state of a user whose app sends
+no version is format 2, as before; a version that reads only format 2 refuses a format-3 state
+by its first byte (``CES_USER_STATE_FORMAT=json`` during a rolling upgrade: docs/operations.md).
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ import msgpack  # type: ignore[import-untyped]
 
 #: The first byte of format 2. Format 1 is JSON (its first byte is ``{``).
 FORMAT_2 = 2
-_FORMAT_2_BYTE = bytes((FORMAT_2,))
+#: The first byte of format 3: format 2 with the prompt records' app version.
+FORMAT_3 = 3
+_COMPACT_FORMAT_BYTES = (bytes((FORMAT_2,)), bytes((FORMAT_3,)))
 
 #: Flag: the state has an open goal that infers abandonment (a deadline to index).
 HAS_DEADLINES = 0x01
@@ -114,11 +122,16 @@ def _uuid_bytes(text: str) -> bytes | None:
 class Encoder:
     """Writes one state's texts and times compactly (one encoder per state: it holds its table)."""
 
-    __slots__ = ("base_ms", "refs")
+    __slots__ = ("base_ms", "format", "refs")
 
     def __init__(self) -> None:
         self.base_ms: int | None = None
         self.refs: dict[str, int] = _KNOWN_REFS.copy()
+        self.format = FORMAT_2
+
+    def require(self, format_version: int) -> None:
+        """A record needs a newer format than format 2 (an element older readers do not know)."""
+        self.format = max(self.format, format_version)
 
     def text(self, text: str) -> int | bytes | str:
         refs = self.refs
@@ -152,7 +165,7 @@ class Encoder:
         while slots and slots[-1] is None:  # parts left out at the end cost nothing
             slots.pop()
         packed: bytes = _packer.pack(slots)
-        return bytes((FORMAT_2, flags)) + packed
+        return bytes((self.format, flags)) + packed
 
 
 class Decoder:
@@ -217,14 +230,15 @@ def pairs(value: Any) -> Iterator[tuple[Any, Any]]:
     return zip(entries, entries, strict=True)
 
 
-def is_format_2(data: bytes) -> bool:
-    return data[:1] == _FORMAT_2_BYTE
+def is_compact(data: bytes) -> bool:
+    """Whether stored bytes are format 2 or 3 (not JSON, format 1)."""
+    return data[:1] in _COMPACT_FORMAT_BYTES
 
 
 def unpack(data: bytes) -> tuple[int, list[Any]]:
-    """The flags and the slots of format-2 bytes.
+    """The flags and the slots of format-2 or format-3 bytes.
 
-    :raises ValueError: on bytes that are not a format-2 state.
+    :raises ValueError: on bytes that are not such a state.
     """
     if len(data) < 3:
         raise ValueError(f"user state of {len(data)} bytes is truncated")

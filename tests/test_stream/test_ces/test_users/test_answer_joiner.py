@@ -53,7 +53,7 @@ REGISTRY = GoalRegistry.model_validate(
 )
 
 
-def _prompted(goal: str = "five") -> tuple[UserState, str]:
+def _prompted(goal: str = "five", app_version: str | None = None) -> tuple[UserState, str]:
     """A state with one pending prompt on ``goal`` (created at NOW_S), and its prompt id."""
     state = UserState()
     event = GoalEvent.model_validate(
@@ -65,6 +65,7 @@ def _prompted(goal: str = "five") -> tuple[UserState, str]:
             "occurred_at": datetime.fromtimestamp(NOW_S - 5, tz=UTC),
             "channel": "ios",
             "locale": "nl",
+            "app_version": app_version,
         }
     )
     decision = decide_goal_event(state, event, user_ref=USER_REF, offset=1, now_s=NOW_S, registry=REGISTRY)
@@ -358,6 +359,16 @@ def test_a_negative_band_answer_with_a_comment_is_a_high_effort_answer(
     assert found.comment == "Te veel stappen, bel [phone]"
     assert found.answer_id == decision.comment.feedback.answer_id and str(found.prompt_id) == prompt_id
     assert USER_ID not in found.model_dump_json()
+
+
+@pytest.mark.parametrize("app_version", ["ios-4.12.0", None])
+def test_a_high_effort_answer_names_the_app_version_of_its_goal_event(app_version: str | None) -> None:
+    state, prompt_id = _prompted(app_version=app_version)
+    assert state.pending[prompt_id].app_version == (app_version or "")
+    decision = _decide(state, _answer(prompt_id, 1, comment="Kon de knop niet vinden"))
+    assert decision.comment is not None and decision.comment.high_effort is not None
+    assert decision.comment.high_effort.app_version == app_version
+    assert state.answered[prompt_id].app_version == (app_version or "")  # kept for a comment sent later
 
 
 def test_a_negative_answer_without_a_comment_is_not_in_the_feed_and_its_later_comment_is() -> None:

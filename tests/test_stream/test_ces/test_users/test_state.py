@@ -271,4 +271,4 @@ def test_the_stored_bytes_read_back_as_the_same_state():
     with pytest.raises(ValueError):
         UserState.from_bytes(b"{not json")
     with pytest.raises(ValueError):
-        UserState.from_bytes(b"\x03" + data[1:])  # a newer format
+        UserState.from_bytes(b"\x04" + data[1:])  # a newer format

@@ -152,6 +152,7 @@ def _random_state(rng: random.Random) -> UserState:
             _or(rng, "", text),
             _or(rng, "", text),
             _or(rng, "ces", text),
+            _or(rng, "", text),
         )
 
     def answered() -> AnsweredPrompt:
@@ -171,6 +172,7 @@ def _random_state(rng: random.Random) -> UserState:
             _or(rng, "", text),
             _or(rng, "", text),
             _or(rng, -1, integer),
+            _or(rng, "", text),
         )
 
     def display() -> PromptDisplay:
@@ -225,6 +227,8 @@ def test_random_states_read_back_exactly() -> None:
         assert restored == state, data.hex()
         assert _exact(restored) == _exact(state), data.hex()
         assert may_have_deadlines(data) is any(og.infers for og in state.open_goals.values())
+        versions = [p.app_version for p in (*state.pending.values(), *state.answered.values())]
+        assert data[:1] == (b"\x03" if any(versions) else b"\x02")  # format 3 only where a record needs it
 
 
 # --- the cases a random state may miss --------------------------------------------------------------------
@@ -349,6 +353,21 @@ def test_every_optional_trailing_field_set_and_unset() -> None:
     restored = _round_trip(state)
     assert not restored.open_goals["timed"].infers and restored.open_goals["first-start-only"].first_started_at_s
     assert may_have_deadlines(state.to_bytes())
+
+
+def test_an_app_version_makes_the_state_format_3_and_reads_back_in_both_forms() -> None:
+    asked = PendingPrompt("claim", "completed", NOW_S, NOW_S + 60, "five_point", (4, 5), 1, 5, False, "nl", EVENT_ID)
+    answered = AnsweredPrompt("a-1", 7, 2, "negative", NOW_S, "claim", "completed", "nl", NOW_S, "web")
+    assert UserState(pending={PROMPT_ID: asked}, answered={"p-2": answered}).to_bytes()[:1] == b"\x02"
+    for state in (
+        UserState(pending={PROMPT_ID: dataclasses.replace(asked, app_version="web-2025.01.3")}),
+        UserState(answered={"p-2": dataclasses.replace(answered, app_version="4.12.0")}),
+        UserState(answered={"p-2": dataclasses.replace(answered, comment_id="c-1", app_version="4.12.0")}),
+    ):
+        data = state.to_bytes()
+        assert data[:1] == b"\x03"
+        _round_trip(state)
+        assert UserState.from_json_obj(orjson.loads(orjson.dumps(state.to_json_obj()))) == state
 
 
 def test_an_empty_state_and_a_state_with_only_an_offset() -> None:
@@ -497,7 +516,7 @@ def _packed(*slots: Any) -> bytes:
         b"",
         b"\x02",
         b"\x02\x00",
-        b"\x03\x00\x90",  # a newer format
+        b"\x04\x00\x90",  # a newer format
         b"\x01{}",
         b"\x00",
         b"\x02\x80\x90",  # an unknown flag
@@ -518,8 +537,8 @@ def _packed(*slots: Any) -> bytes:
         _packed(0, None, [True, 0]),
         _packed(0, None, None, None, None, ["p", ["claim"]]),  # a record too short
         _packed(
-            0, None, None, None, None, ["p", ["g", "o", 0, 0, "k", [], 1, 5, False, "nl", "e", "web", "", "", "x"]]
-        ),
+            0, None, None, None, None, ["p", ["g", "o", 0, 0, "k", [], 1, 5, False, "nl", "e", "web", "", "", "v", "x"]]
+        ),  # a record longer than format 3 knows
         _packed(
             0, None, None, None, None, None, None, ["e", [1, "g", 0, None, None, None, None, 0, 1]]
         ),  # int duration
