@@ -177,6 +177,10 @@ class Ledger:
         self.prompts = TopicTail(bootstrap, settings.topic_survey_prompts)
         self.comments = TopicTail(bootstrap, settings.topic_feedback_comments)
         self.prompts_answered = 0
+        # Answer plans not bound to a prompt yet: how many prompts an example's phase 1 has led to by the
+        # time it settles depends on the machine's load, so plans are bound in their drawn order across
+        # examples (the same plans reach the same number of prompts on a loaded CI machine as here).
+        self.plans: list[AnswerPlan] = []
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         self.ends = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
         self.tracked = [
@@ -226,8 +230,10 @@ class Ledger:
         try:
             self.produce(render_all(first, users), n)
             if self.settle(f"example {n}, phase 1", n):
-                prompts = zip(self.new_prompts(), plans, strict=False)
-                answers = [spec for prompt, plan in prompts for spec in answers_for(prompt, plan)]
+                self.plans += plans
+                bound = list(zip(self.new_prompts(), self.plans, strict=False))
+                del self.plans[: len(bound)]
+                answers = [spec for prompt, plan in bound for spec in answers_for(prompt, plan)]
                 self.produce(render_all(answers + more, users), n)
                 self.settle(f"example {n}, phase 2", n)
         except Exception:

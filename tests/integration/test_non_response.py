@@ -153,7 +153,7 @@ def test_the_example_is_0_815_blended_and_0_76_corrected_on_metrics_api_and_summ
         CES_SPLIT_WINDOWS="1h,24h",
     )
     worker = start_worker(e.env)
-    wait_until(lambda: time.time() % 60 < 20, timeout_s=30, what="the first 20 s of a minute")
+    wait_until(lambda: time.time() % 60 < 20, timeout_s=65, what="the first 20 s of a minute")  # up to 40 s away
     at = datetime.now(UTC)
     summaries = TopicReader(kafka_bootstrap, e.settings.topic_goal_summaries)
     try:
