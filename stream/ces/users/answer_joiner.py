@@ -176,7 +176,7 @@ def decide_answer(
     del state.pending[prompt_id]
     state.answered[prompt_id] = record
     state.note_offset(offset)
-    comment = _published(record, answer, prompt_id, user_ref)
+    comment = _published(record, answer, user_ref)
     return AnswerDecision(prompt_id, answer_id, facts=[(offset, _fact_of(record, answer))], comment=comment)
 
 
@@ -195,9 +195,9 @@ def _join_comment(
         answered.comment_id = answer_id
         answered.comment_offset = offset
         state.note_offset(offset)
-        return AnswerDecision(prompt_id, answer_id, comment=_published(answered, answer, prompt_id, user_ref))
+        return AnswerDecision(prompt_id, answer_id, comment=_published(answered, answer, user_ref))
     if answer_id == answered.comment_id and offset == answered.comment_offset:
-        comment = _published(answered, answer, prompt_id, user_ref)
+        comment = _published(answered, answer, user_ref)
         return AnswerDecision(prompt_id, answer_id, comment=comment, replayed=True)
     joined = answered.comment_id or answered.answer_id
     return AnswerDecision(
@@ -222,7 +222,7 @@ def _answered_again(answered: AnsweredPrompt, answer: SurveyAnswer, *, user_ref:
         prompt_id,
         answer_id,
         facts=[(answered.offset, _fact_of(answered, answer))],
-        comment=_published(answered, answer, prompt_id, user_ref),
+        comment=_published(answered, answer, user_ref),
         replayed=True,
     )
     if offset == answered.offset:
@@ -265,9 +265,7 @@ def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:
     )
 
 
-def _published(
-    answered: AnsweredPrompt, answer: SurveyAnswer, prompt_id: str, user_ref: str
-) -> PublishedComment | None:
+def _published(answered: AnsweredPrompt, answer: SurveyAnswer, user_ref: str) -> PublishedComment | None:
     """The answer's comment (stripped, its personal data masked) with the recorded score and prompt context.
 
     None when blank. A negative-band answer is also a high-effort answer, with the user's

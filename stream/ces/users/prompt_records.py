@@ -208,6 +208,18 @@ class AnsweredPrompt:
     comment_offset: int = -1
     app_version: str = ""
 
+    def _trailing(self) -> list[Any]:
+        """The optional parts after the channel, without the defaults at the end (one order for both forms)."""
+        parts = [
+            self.effort_band,
+            self.survey,
+            self.effort_group,
+            self.comment_id,
+            self.comment_offset,
+            self.app_version,
+        ]
+        return trailing(parts, ["", OLD_SURVEY, "", "", -1, ""])
+
     def to_json_obj(self) -> list[Any]:
         obj = [
             self.answer_id,
@@ -221,15 +233,7 @@ class AnsweredPrompt:
             self.recorded_at_s,
             self.channel,
         ]
-        parts = [
-            self.effort_band,
-            self.survey,
-            self.effort_group,
-            self.comment_id,
-            self.comment_offset,
-            self.app_version,
-        ]
-        return obj + trailing(parts, ["", OLD_SURVEY, "", "", -1, ""])
+        return obj + self._trailing()
 
     @classmethod
     def from_json_obj(cls, obj: list[Any]) -> AnsweredPrompt:
@@ -267,15 +271,7 @@ class AnsweredPrompt:
             time(self.recorded_at_s),
             text(self.channel),
         ]
-        parts = [
-            self.effort_band,
-            self.survey,
-            self.effort_group,
-            self.comment_id,
-            self.comment_offset,
-            self.app_version,
-        ]
-        rest = trailing(parts, ["", OLD_SURVEY, "", "", -1, ""])
+        rest = self._trailing()
         # The trailing texts, then the comment's offset (an int) when it is kept, then the app version.
         obj += map(text, rest[:4])
         obj += rest[4:5]
