@@ -22,6 +22,7 @@ from schemas.goal_event import GoalEvent, GoalEventType
 from schemas.goal_summary import GoalSummary
 from schemas.high_effort_answer import HighEffortAnswer
 from schemas.prompt_event import PromptEvent, PromptEventType
+from schemas.release_verdict import ReleaseVerdict
 from schemas.survey_answer import MAX_COMMENT_CHARS, SurveyAnswer
 from schemas.survey_prompt import PromptOutcome, ScaleKind, ScaleLabel, ScaleSpec, SurveyPrompt
 
@@ -48,6 +49,7 @@ __all__ = [
     "PromptEvent",
     "PromptEventType",
     "PromptOutcome",
+    "ReleaseVerdict",
     "ScaleKind",
     "ScaleLabel",
     "ScaleSpec",

@@ -27,6 +27,7 @@ from schemas.goal_event import GoalEvent
 from schemas.goal_summary import GoalSummary
 from schemas.high_effort_answer import HighEffortAnswer
 from schemas.prompt_event import PromptEvent
+from schemas.release_verdict import ReleaseVerdict
 from schemas.survey_answer import SurveyAnswer
 from schemas.survey_prompt import SurveyPrompt
 
@@ -42,6 +43,7 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     "goal_summary": GoalSummary,
     "feedback_comment": FeedbackComment,
     "high_effort_answer": HighEffortAnswer,
+    "release_verdict": ReleaseVerdict,
     "dead_letter": DeadLetter,
     "erasure_request": ErasureRequest,
 }

@@ -10,6 +10,9 @@ from pydantic import Field, StringConstraints
 
 from schemas.common import LAX, Channel, GoalSlug, InputModel, Locale, Timestamp, UserId
 
+#: The longest ``app_version`` accepted (a release name: ``web-2025.01.3``).
+MAX_APP_VERSION_CHARS = 64
+
 
 class GoalEventType(StrEnum):
     """What happened to the goal."""
@@ -41,7 +44,7 @@ class GoalEvent(InputModel):
     """Where the interaction happened."""
     locale: Locale
     """The user's language, used to pick the survey wording."""
-    app_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    app_version: Annotated[str, StringConstraints(max_length=MAX_APP_VERSION_CHARS)] | None = None
     """Version of the app that sent the event."""
     attributes: Annotated[
         dict[Annotated[str, StringConstraints(max_length=64)], Annotated[str, StringConstraints(max_length=256)]],

@@ -8,13 +8,14 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, NonNegativeInt, PositiveInt, Strict, StringConstraints, model_validator
 
 from schemas.common import Channel, GoalSlug, OutputModel, OutputPart, Timestamp
+from schemas.goal_event import MAX_APP_VERSION_CHARS
 from schemas.nps_summary import NpsSummary
 from schemas.survey_prompt import PromptOutcome
 
-GOAL_SUMMARY_SCHEMA_VERSION = 5
+GOAL_SUMMARY_SCHEMA_VERSION = 6
 """Version 2 added the split by outcome and channel (``by_outcome`` ... ``completion_vs_all``);
 version 3 added ``measured_effort``; version 4 ``non_response`` and ``funnel``; version 5 ``survey`` and
-``nps``. Version 2 to 4 records still load (without what came after them)."""
+``nps``; version 6 ``releases``. Version 2 to 5 records still load (without what came after them)."""
 
 OLDEST_GOAL_SUMMARY_SCHEMA_VERSION = 2
 """The oldest version a reader of this model accepts."""
@@ -259,6 +260,25 @@ def _check_answer_counts(
         raise ValueError(f"distribution sums to {sum(distribution.values())}, answers = {answers}")
 
 
+class ReleaseFigures(OutputPart):
+    """The answers of one release (an ``app_version`` on a channel) in the window."""
+
+    channel: Channel
+    """The channel the release is of (each channel ships its own versions)."""
+    version: Annotated[str, StringConstraints(min_length=1, max_length=MAX_APP_VERSION_CHARS)]
+    """The goal events' ``app_version``."""
+    first_seen: Timestamp
+    """The start of the first bucket of the window that holds an answer of this release."""
+    answers: NonNegativeInt
+    """Answers to prompts after goal events of this release."""
+    positive: NonNegativeInt
+    """Of them, in the positive band."""
+    ces_ratio: Ratio | None
+    """positive / answers."""
+    mean_score: float | None
+    """The mean score of those answers."""
+
+
 class GoalSummary(OutputModel):
     """CES figures of one goal over one window, computed on event time.
 
@@ -350,6 +370,10 @@ class GoalSummary(OutputModel):
     nps: NpsSummary | None = None
     """The NPS question asked at the goal's moments, apart from the goal's own question; null when the
     window holds no NPS answer, prompt or prompt event (version 5; null in older records)."""
+    releases: list[ReleaseFigures] = Field(default_factory=list)
+    """The goal's own question's answers per release: per channel the most recent releases of the
+    window (first seen last first; ``CES_RELEASE_VERSIONS`` of them), channels in name order. Only
+    answers whose goal event named an ``app_version`` (version 6; empty in older records)."""
 
     @model_validator(mode="after")
     def _check_counts(self) -> Self:
@@ -363,6 +387,11 @@ class GoalSummary(OutputModel):
             raise ValueError("funnel is written from schema_version 4 on, and only there")
         if self.schema_version < 5 and (self.survey != "ces" or self.nps is not None):
             raise ValueError("survey other than ces and nps are written from schema_version 5 on")
+        if self.schema_version < 6 and self.releases:
+            raise ValueError("releases are written from schema_version 6 on")
+        for release in self.releases:
+            if release.positive > release.answers:
+                raise ValueError(f"release {release.version}: {release.positive} positive of {release.answers} answers")
         _check_answer_counts(self.positive, self.neutral, self.negative, self.answers, self.distribution)
         return self
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from stream.alert_settings import AlertSettings, CsvTuple, split_csv
 from stream.ces.feed.settings import FeedWebhookSettings
+from stream.ces.releases.settings import ReleaseSettings
 from stream.errors import SettingsError
 
 ENV_PREFIX = "CES_"
@@ -34,17 +35,7 @@ DEFAULT_WINDOWS = ("5m", "10m", "30m", "1h", "3h", "24h", "7d", "28d")
 DEFAULT_SPLIT_WINDOWS = ("1h", "7d")
 
 
-def _split_csv(value: Any) -> Any:
-    """Accept ``"10m,1h"`` from the environment as well as a list."""
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
-
-
-CsvTuple = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_csv)]
-
-
-class Settings(FeedWebhookSettings):
+class Settings(FeedWebhookSettings, AlertSettings, ReleaseSettings):
     """Every knob of ces-stream. Field ``x`` is read from ``CES_X``."""
 
     model_config = SettingsConfigDict(
@@ -197,59 +188,6 @@ class Settings(FeedWebhookSettings):
     wilson_confidence: float = Field(
         0.99, gt=0.5, lt=1, description="Confidence of the exported Wilson interval of the CES ratio."
     )
-    # Alerting (the rules `ces-stream monitoring` writes; thresholds per goal are in the goal registry)
-    alert_windows: CsvTuple = Field(
-        ("5m", "10m", "30m", "1h", "3h"),
-        description="Windows whose CES pages (critical) when it is significantly below the goal's target (each one of CES_WINDOWS).",
-    )
-    alert_slow_window: str = Field(
-        "24h", description="Window whose CES below target raises a warning: quiet goals too."
-    )
-    alert_baseline_window: str = Field(
-        "7d", description="A goal's own baseline: the short windows' CES is compared with it."
-    )
-    alert_baseline_drop_tolerance: float = Field(
-        0.06,
-        ge=0,
-        lt=1,
-        description="How far below its own baseline a goal's CES (CesDroppedBelowBaseline) or completion ratio (CesDropOffRising) must be, beyond doubt, before the alert fires.",
-    )
-    alert_target_confidence: float = Field(
-        0.995,
-        gt=0.5,
-        lt=1,
-        description="Confidence of the Wilson bound CesBelowTarget compares with the target, computed by the recording "
-        "rule from ces_goal_ces_ratio and ces_goal_answers (the exported bounds keep CES_WILSON_CONFIDENCE). "
-        "99.5 % keeps the page under 0.1 false alerts per goal-week at 100 answers/h (docs/alerting.md).",
-    )
-    alert_sequential_drop: float = Field(
-        0.2,
-        gt=0,
-        lt=1,
-        description="CesBelowTargetSequential: the drop below the goal's target its CUSUM is tuned to (a CES of target minus this against one of target).",
-    )
-    alert_sequential_threshold: float = Field(
-        8.0, gt=0, description="CesBelowTargetSequential fires when the CUSUM (ces_goal_ces_cusum) is above this."
-    )
-    alert_for: str = Field("5m", description="How long a CES condition must hold before its alert fires.")
-    alert_survey_window: str = Field(
-        "1h",
-        description="Lookback of CesAnswersStopped, CesPromptsNotShown and CesPromptsStopped: none came in this long "
-        "while at least 10 were due (a PromQL range, not one of CES_WINDOWS).",
-    )
-    alert_survey_for: str = Field(
-        "15m",
-        description="How long the condition of CesAnswersStopped, CesPromptsNotShown or CesPromptsStopped must hold before it fires.",
-    )
-    alert_lag_messages: int = Field(
-        10_000, ge=1, description="Consumer lag per topic above which, while still growing, an alert fires."
-    )
-    alert_dead_letter_ratio: float = Field(
-        0.05, gt=0, le=1, description="Share of input records dead-lettered above which an alert fires."
-    )
-    alert_decision_latency_seconds: float = Field(
-        2.0, gt=0, description="Prompt decision latency p99 above which an alert fires."
-    )
     max_event_bytes: int = Field(
         65536,
         ge=256,
@@ -346,7 +284,7 @@ class Settings(FeedWebhookSettings):
         from stream.ces.goals import parse_duration
 
         try:
-            durations = {parse_duration(w) for w in _split_csv(data.get("windows", DEFAULT_WINDOWS))}
+            durations = {parse_duration(w) for w in split_csv(data.get("windows", DEFAULT_WINDOWS))}
         except (TypeError, ValueError):
             return data  # the windows check names the problem
         kept = tuple(w for w in DEFAULT_SPLIT_WINDOWS if parse_duration(w) in durations)
@@ -411,20 +349,6 @@ class Settings(FeedWebhookSettings):
         return plan_windows(
             [parse_duration(w) for w in self.windows], tuple(parse_duration(r) for r in self.bucket_resolutions)
         )
-
-    def baseline_gap_window_names(self) -> tuple[str, ...]:
-        """The windows compared with the baseline window: the alert windows of an hour or more.
-
-        Shorter ones hold too few answers; with none that long, the longest alert window. Names as
-        the window specs spell them; empty when a window is unknown (the rules' plan names the problem).
-        """
-        from stream.ces.goals import format_duration, parse_duration
-
-        try:
-            fast = [format_duration(parse_duration(w)) for w in self.alert_windows]
-        except ValueError:
-            return ()
-        return tuple(w for w in fast if parse_duration(w) >= 3600) or tuple(fast[-1:])
 
     def sequential_window_name(self) -> str | None:
         """The window the CUSUM of CesBelowTargetSequential runs over: the longest alert window of minute buckets."""

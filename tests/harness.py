@@ -68,6 +68,7 @@ def worker_env(bootstrap: str, tag: str, partitions: int = 4) -> dict[str, str]:
         "CES_TOPIC_GOAL_SUMMARIES": f"{tag}.goal-summaries",
         "CES_TOPIC_FEEDBACK_COMMENTS": f"{tag}.feedback-comments",
         "CES_TOPIC_HIGH_EFFORT_ANSWERS": f"{tag}.high-effort-answers",
+        "CES_TOPIC_RELEASE_VERDICTS": f"{tag}.release-verdicts",
         "CES_TOPIC_DEAD_LETTER": f"{tag}.dead-letter",
         "CES_TOPIC_ERASURE_REQUESTS": f"{tag}.erasure-requests",
         "CES_TOPIC_PARTITIONS": str(partitions),

@@ -2,7 +2,8 @@
 
 ``make_summary`` takes the answers per outcome as ``{score: answers}`` and fills in every
 count the contract checks (sentiments by the goal's scale, the exits, the channel split),
-so a test states only the numbers it reasons about.
+so a test states only the numbers it reasons about. ``make_release`` gives one release's
+figures (a version on a channel) from its answers per score, for ``make_summary(releases=...)``.
 """
 
 from __future__ import annotations
@@ -64,12 +65,13 @@ def make_summary(
     attempts: dict[tuple[str, str], int] | None = None,
     asked: Collection[str] = OUTCOMES,
     min_answers_per_stratum: int = 10,
-    schema_version: int = 5,
+    schema_version: int | None = None,
     shown: int = 0,
     dismissed: int = 0,
+    releases: list[dict] | None = None,
 ) -> GoalSummary:
-    """A valid summary of one closed window (version 5 unless told, a CES goal without NPS); every answer
-    counts on channel web.
+    """A valid summary of one closed window (version 5 unless told, or 6 with ``releases``; a CES goal
+    without NPS); every answer counts on channel web.
 
     ``durations`` (seconds -> timed completions) and ``retried`` fill its measured effort; none is timed
     without. ``by_band`` gives the answers per duration band as ``{band: {score: answers}}``.
@@ -77,7 +79,10 @@ def make_summary(
     ``outcomes`` they are its sums); its CES corrected for non-response is ``corrected_ces`` over them and
     the answers, asking at ``asked``. ``shown`` and ``dismissed`` fill the funnel (the prompts the app
     reported). ``schema_version`` 3 leaves the correction and the funnel out, 2 measured effort too.
+    ``releases`` are its figures per release (:func:`make_release`), as they are, checked only by the contract.
     """
+    if schema_version is None:
+        schema_version = 6 if releases else 5
     if attempts is not None and outcomes is None:
         outcomes = {outcome: sum(n for (o, _), n in attempts.items() if o == outcome) for outcome in OUTCOMES}
     scores = {outcome: by_outcome.get(outcome, {}) for outcome in OUTCOMES}
@@ -141,7 +146,24 @@ def make_summary(
         }
         if schema_version >= 4
         else None,
+        releases=releases or [],
     )
+
+
+def make_release(
+    channel: str, version: str, first_seen: datetime, scores: dict[int, int], kind: str = "five_point"
+) -> dict:
+    """One release's figures in a summary (``GoalSummary.releases``), from its answers as ``{score: answers}``."""
+    segment = _segment(scores, kind)
+    return {
+        "channel": channel,
+        "version": version,
+        "first_seen": first_seen,
+        "answers": segment["answers"],
+        "positive": segment["positive"],
+        "ces_ratio": segment["ces_ratio"],
+        "mean_score": segment["mean_score"],
+    }
 
 
 def _non_response(
@@ -265,7 +287,9 @@ def day(d: int, month: int = 1, year: int = 2025) -> datetime:
 
 # The January 2025 scenario, three goals (the registry's order):
 # download-invoice (five_point, target 0.9): two daily summaries, a stale earlier revision of the
-#   second, and summaries the report must leave out (another window, outside the month);
+#   second, and summaries the report must leave out (another window, outside the month); its answers
+#   per release: web-2025.01.3 on both days, the new WEB_RELEASE (markup in its name) from the 11th,
+#   much harder, and ios-5.2.0 alone on its channel;
 # view-policy (five_point_inverted, target 0.75): one daily summary; 5 is its negative end;
 # file-claim (five_point): nothing at all.
 JANUARY_GOALS = [
@@ -289,6 +313,7 @@ JANUARY_GOALS = [
     },
 ]
 SCRIPT_COMMENT = "<script>alert(1)</script> The PDF button is hidden & tiny"
+WEB_RELEASE = "web-2025.01.4 <beta> & more"
 
 
 def january_records() -> tuple[list[GoalSummary], list[FeedbackComment]]:
@@ -300,6 +325,10 @@ def january_records() -> tuple[list[GoalSummary], list[FeedbackComment]]:
         {"completed": {5: 20, 4: 10, 3: 2, 2: 2, 1: 1}, "abandoned": {5: 1, 4: 1, 2: 3, 1: 5}},
         prompts=200,
         outcomes={"completed": 300, "abandoned": 100, "abandoned_inferred": 0},
+        releases=[
+            make_release("ios", "ios-5.2.0", day(10) + timedelta(hours=6), {5: 5, 1: 2}),
+            make_release("web", "web-2025.01.3", day(10), {5: 20, 4: 8, 2: 2}),
+        ],
     )
     jan_11 = make_summary(
         invoice,
@@ -308,6 +337,11 @@ def january_records() -> tuple[list[GoalSummary], list[FeedbackComment]]:
         prompts=120,
         outcomes={"completed": 300, "abandoned": 50, "abandoned_inferred": 50},
         emitted_at=day(12) + timedelta(minutes=5),
+        releases=[
+            make_release("ios", "ios-5.2.0", day(11), {4: 3}),
+            make_release("web", WEB_RELEASE, day(11) + timedelta(hours=8), {5: 3, 2: 12, 1: 15}),
+            make_release("web", "web-2025.01.3", day(11), {5: 4, 4: 2}),
+        ],
     )
     stale_jan_11 = make_summary(invoice, day(11), {"completed": {1: 7}}, prompts=7, emitted_at=day(12))
     summaries = [
@@ -338,6 +372,13 @@ def january_records() -> tuple[list[GoalSummary], list[FeedbackComment]]:
         make_comment(policy, 1, "Very little effort", day(20) + timedelta(hours=8)),  # positive on this scale
     ]
     return summaries, comments
+
+
+def release_row(channel: str, n: int, *cells: str) -> dict[str, str]:
+    """The fields of a goal's ``n``-th most recent release on ``channel`` in the report: version, first seen,
+    answers, share and mean score."""
+    names = ("version", "first_seen", "answers", "ces", "mean")
+    return {f"release-{channel}-{n}-{name}": cell for name, cell in zip(names, cells, strict=True)}
 
 
 def assert_january_report(html: str) -> None:
@@ -379,6 +420,17 @@ def assert_january_report(html: str) -> None:
     assert invoice["comment-1"] == "I had to log in twice"  # most recent first, once
     assert invoice["comment-2"] == SCRIPT_COMMENT
     assert "comment-3" not in invoice  # neutral, positive and February comments are not low in January
+    # Its releases, summed over the two days: per channel newest first, the new web release far harder.
+    releases = {name: text for name, text in invoice.items() if name.startswith("release")}
+    assert releases == {
+        "releases_coverage": "2 of 2",
+        **release_row("ios", 1, "ios-5.2.0", "2025-01-10 06:00", "10", "80 %", "3.90"),
+        **release_row("web", 1, WEB_RELEASE, "2025-01-11 08:00", "30", "10 %", "1.80"),
+        **release_row("web", 2, "web-2025.01.3", "2025-01-10 00:00", "36", "94 %", "4.56"),
+        "release-web-direction": "worse",
+        "release-web-verdict": f"{WEB_RELEASE} · web: −0.84 [−0.99, −0.35] after 30 answers (worse than web-2025.01.3)",
+    }  # 3/30 against 34/36, both at the 30 answers a verdict needs; ios has one release, so no verdict
+    assert "web-2025.01.4 &lt;beta&gt; &amp; more" in html and "<beta>" not in html
 
     # view-policy: inverted scale, 1 and 2 are positive, 5 is the negative end.
     assert rows["view-policy"] == {
@@ -393,6 +445,8 @@ def assert_january_report(html: str) -> None:
     assert (policy["completion_ces"], policy["exits_ces"], policy["exits_answers"]) == ("67 %", "–", "0")
     assert policy["comment-1"] == "Far too many steps"
     assert "comment-2" not in policy
+    assert not [name for name in policy if name.startswith("release")]  # a version 5 summary: no releases
+    assert 'id="releases-view-policy"' not in html and 'id="releases-download-invoice"' in html
 
     assert rows["file-claim"] == {
         "name": "File claim",

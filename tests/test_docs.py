@@ -22,8 +22,8 @@ import pytest
 
 import schemas
 from schemas import DeadLetterReason
-from schemas.examples import NPS_EXAMPLE
 from schemas.nps_summary import NpsSummary
+from schemas.summary_example import NPS_EXAMPLE
 from stream.observability.window_exposition import split_metric_names, window_metric_names
 from stream.settings import Settings
 from stream.tools.settings_table import settings_table_markdown
@@ -90,6 +90,7 @@ def test_every_json_example_is_a_valid_message() -> None:
         "FeedbackComment",
         "HighEffortAnswer",
         "GoalSummary",
+        "ReleaseVerdict",
         "DeadLetter",
     }
     assert found == {*expected, "ErasureRequest"}

@@ -17,16 +17,18 @@ STREAM = Path(__file__).resolve().parent.parent / "stream"
 LAYERS = {
     "stream.errors": 0,
     "stream.ces": 1,
-    "stream.settings": 2,
-    "stream.infra": 3,
-    "stream.observability": 3,
-    "stream.pipeline": 4,
-    "stream.tools": 5,
+    "stream.alert_settings": 2,  # a base class of Settings, just below it
+    "stream.settings": 3,
+    "stream.infra": 4,
+    "stream.observability": 4,
+    "stream.pipeline": 5,
+    "stream.tools": 6,
 }
 # Inside the pure layer, the stages' packages are layers too: the registry is what everything
 # reads; intake and goals stand side by side; the user stage decides with both below it.
 CES_LAYERS = {
     "stream.ces.registry": 0,
+    "stream.ces.releases": 0,  # per-release counts and verdicts: the goal buckets hold them
     "stream.ces.intake": 1,
     "stream.ces.goals": 1,
     "stream.ces.users": 2,

@@ -69,6 +69,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec(settings.topic_dead_letter, dead_letter_retention),
         # Keyed by goal|window|start: compaction keeps the latest revision of each summary.
         spec(settings.topic_goal_summaries, anonymous, cleanup="compact,delete"),
+        # Keyed by goal|channel|version: a verdict written again after a crash replaces the first.
+        spec(settings.topic_release_verdicts, anonymous, cleanup="compact,delete"),
     ]
 
 
@@ -83,6 +85,7 @@ def self_partitioned_topics(settings: Settings) -> list[str]:
         f"{app}-erasures-changelog",
         f"{app}-partials-changelog",
         f"{app}-goal-partials-changelog",
+        f"{app}-release-verdicts-changelog",
     ]
 
 

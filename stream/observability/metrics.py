@@ -130,6 +130,7 @@ class CesMetrics:
         )
         self._add_pipeline_metrics(r)
         self._add_personal_data_metrics(r)
+        self._add_release_metrics(r)
         self.consumed_topics = tuple(consumed_topics)
         self.windows = WindowExposition(targets or {}, surveys)
         self._preinitialise(list(goals), list(input_topics), list(self.consumed_topics))
@@ -174,6 +175,16 @@ class CesMetrics:
             "ces_offset_gap_records_total",
             "Records the consumer skipped and a stage read back and processed, per consumed topic.",
             ["topic"],
+            registry=r,
+        )
+
+    def _add_release_metrics(self, r: CollectorRegistry) -> None:
+        """When a goal's new release was last found worse or better (the dashboards' annotations)."""
+        self.release_verdict_time = Gauge(
+            "ces_release_verdict_timestamp_seconds",
+            "Unix time of the last release verdict per goal and channel, labelled with its direction (worse or "
+            "better); a series appears with the goal's first verdict on that channel.",
+            ["goal", "channel", "direction"],
             registry=r,
         )
 

@@ -26,6 +26,7 @@ from stream.pipeline.goals import GoalStage
 from stream.pipeline.health import Health
 from stream.pipeline.intake import IntakeStage
 from stream.pipeline.stage_helpers import on_signal
+from stream.pipeline.themes_api import ThemesApi
 from stream.pipeline.users import UserStage
 from stream.settings import Settings
 
@@ -150,6 +151,9 @@ class Pipeline:
         # Reads records back by offset: holes a stage finds, started events for the expiry timer.
         self.record_reader = RecordReader(s)
         on_signal(self.app.on_before_shutdown, self._stop_reader)
+        # /api/themes: computed in a process of its own, started at the first request.
+        self.themes = ThemesApi(s, registry)
+        on_signal(self.app.on_before_shutdown, self.themes.stop)
         self.goal_windows = GoalWindows(
             registry,
             self.window_specs,
@@ -161,6 +165,9 @@ class Pipeline:
             gap_windows=s.baseline_gap_window_names(),
             sequential=(window, s.alert_sequential_drop) if (window := s.sequential_window_name()) else None,
             stratum_min_answers=s.stratum_min_answers,
+            release_versions=s.release_versions,
+            release_error_rate=s.release_error_rate,
+            release_min_answers=s.release_min_answers,
         )
         self.metrics.windows.source = self.goal_windows  # gauges read the owned goals' windows at scrape time
         user_events = self.user_events_topic.get_topic_name()
@@ -216,6 +223,12 @@ class Pipeline:
         async def goal_figures(web: View, request: Request) -> Response:
             """The exported figures as JSON: {goal: {window: figures}} for the goals this worker owns, split everywhere."""
             return web.json(self.goal_windows.api_json())
+
+        @app.page("/api/themes")
+        async def comment_themes(web: View, request: Request) -> Response:
+            """The themes of one goal's comments over the last 7 or 28 days (?goal=<slug>&days=7|28)."""
+            status, body = await self.themes.answer(request.query.get("goal"), request.query.get("days"))
+            return web.json(body, status=status)
 
         @app.page("/health")
         async def health(web: View, request: Request) -> Response:

@@ -28,14 +28,19 @@ from stream.ces.goals import (
 )
 from stream.observability.metrics import CesMetrics
 from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
-from stream.pipeline.stage_helpers import by_partition, on_signal, owned_partitions, raw_table, stage_agent
+from stream.pipeline.releases import ReleaseVerdicts, verdicts_table
+from stream.pipeline.stage_helpers import (
+    HAND_BACK_EVERY_S,
+    by_partition,
+    on_signal,
+    owned_partitions,
+    raw_table,
+    stage_agent,
+)
 from stream.pipeline.stage_types import Output, StageEvent, required
 from stream.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Closing many windows at once hands the event loop back at least this often.
-HAND_BACK_EVERY_S = 0.005
 
 
 class GoalStage:
@@ -65,6 +70,7 @@ class GoalStage:
         self.table = raw_table(app, "goal-partials", settings.topic_partitions)
         self.close_delay_s = settings.window_close_delay_seconds
         self.keep_s = retention_s_by_resolution(windows.window_specs, self.close_delay_s + settings.late_grace_seconds)
+        self.verdicts = ReleaseVerdicts(settings, metrics, windows, verdicts_table(app, settings))
         stage_agent(app, topic, f"{settings.app_id}.goals", self.run)
         app.timer(settings.tick_interval_seconds, name=f"{settings.app_id}.window-closer")(self.close_windows)
         on_signal(app.on_rebalance_complete, self.rebuild)
@@ -107,7 +113,7 @@ class GoalStage:
                 out.put(self.table, partition, key.encode().encode(), partial.to_bytes())
 
     async def close_windows(self) -> None:
-        """Windows close by the clock, so a quiet goal still gets its summaries."""
+        """Windows close by the clock, so a quiet goal still gets its summaries; release verdicts are read then too."""
         if self.app.rebalancing:
             return
         windows = self.windows
@@ -134,6 +140,8 @@ class GoalStage:
                 )
         for buckets in windows.merged.goals.values():
             buckets.prune(now_s, self.keep_s)
+        if not self.app.rebalancing and windows.merged is merged:
+            await self.verdicts.add_due(out, now_s)
         await out.send()
 
     async def rebuild(self, sender: object = None, **kwargs: Any) -> None:
@@ -150,3 +158,4 @@ class GoalStage:
                 and goal_partition(key.goal, self.settings.topic_partitions) in windows.owned
             ):
                 windows.merged.update(key, Partial.from_bytes(data))
+        self.verdicts.rebuild()

@@ -17,6 +17,10 @@ from stream.pipeline.stop_deadline import StopDeadline
 
 log = logging.getLogger(__name__)
 
+#: A stage doing much work at once on a timer (closing windows, reading release verdicts) hands the
+#: event loop back to the other stages at least this often.
+HAND_BACK_EVERY_S = 0.005
+
 STOP_GRACE_S = 20.0
 EX_SOFTWARE = 70  # sysexits.h: an internal software error
 

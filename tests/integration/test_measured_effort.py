@@ -166,7 +166,7 @@ def test_time_to_complete_and_retries_on_metrics_api_and_summary(attempts, start
         )
         (summary,) = [x for x in records if x["goal"] == GOAL and x["window"] == "1m" and x["outcomes"]["completed"]]
         effort = summary["measured_effort"]
-        assert summary["schema_version"] == 5
+        assert summary["schema_version"] == 6
         assert (effort["timed_completions"], effort["retried"], effort["retry_ratio"]) == (400, 80, 0.2)
         assert effort["relative_accuracy"] == DURATION_RELATIVE_ACCURACY
         assert_within_stated_error(effort["duration_p50_seconds"], a.exact_quantile(0.5), "summary p50")

@@ -175,7 +175,7 @@ def test_the_example_is_0_815_blended_and_0_76_corrected_on_metrics_api_and_summ
             what="the closed 1m summary holding the 260 answers",
         )
         (summary,) = [x for x in records if x["goal"] == GOAL and x["window"] == "1m" and x["answers"] == 260]
-        assert summary["schema_version"] == 5
+        assert summary["schema_version"] == 6
         assert_json(summary)
     finally:
         summaries.close()

@@ -2,8 +2,8 @@
 
 The January 2025 scenario of ``tests/report_records.py`` is produced to the test's own
 summaries and comments topics, with two records that do not validate and a compaction
-tombstone; the report is read back by headless Chromium. The screenshot stays under the
-test's tmp_path (its path is printed). The same topics also carry a month of comments with planted
+tombstone; the report, its releases block included, is read back by headless Chromium. The
+screenshot stays under the test's tmp_path (its path is printed). The same topics also carry a month of comments with planted
 themes (March 2025, ``theme_records``), whose report of that one goal shows its comment themes.
 """
 
@@ -14,7 +14,6 @@ import uuid
 
 import pytest
 
-from schemas.goal_summary import GOAL_SUMMARY_SCHEMA_VERSION
 from stream.infra.producer import make_producer
 from stream.infra.topics import create_topics
 from stream.tools.report.command import add_arguments, run
@@ -42,8 +41,9 @@ def produce(kafka_bootstrap: str, settings) -> None:
                 key=summary.kafka_key().encode(),
                 value=summary.model_dump_json().encode(),
             )
-        current = f'"schema_version":{GOAL_SUMMARY_SCHEMA_VERSION}'
+        current = f'"schema_version":{summaries[0].schema_version}'
         version_1 = summaries[0].model_dump_json().replace(current, '"schema_version":1').encode()
+        assert b'"schema_version":1,' in version_1  # a version no reader takes
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-09T00:00:00Z", value=version_1)
         producer.send(settings.topic_goal_summaries, key=b"junk", value=b"not json")
         producer.send(settings.topic_goal_summaries, key=b"download-invoice|24h|2025-01-08T00:00:00Z", value=None)

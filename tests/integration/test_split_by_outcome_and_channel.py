@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from schemas.examples import WORKED_EXAMPLE_SPLIT
+from schemas.summary_example import WORKED_EXAMPLE_SPLIT
 from stream.ces.goals.stats import difference_interval, wilson_interval
 from stream.infra.producer import emit_answer, emit_goal_event
 from tests.harness import (
@@ -209,7 +209,7 @@ def test_ces_at_completion_vs_at_exits_and_per_channel_on_metrics_api_and_summar
             what="the closed 1m summary holding the 100 answers",
         )
         (summary,) = [x for x in records if x["goal"] == GOAL and x["window"] == "1m" and x["answers"] == 100]
-        assert summary["schema_version"] == 5
+        assert summary["schema_version"] == 6
         assert_split_json(summary)
     finally:
         summaries.close()

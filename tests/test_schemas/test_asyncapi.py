@@ -29,6 +29,7 @@ EXPECTED_OPERATIONS = {
     ("ces-stream", "send", "ces.goal-summaries"),
     ("ces-stream", "send", "ces.feedback-comments"),
     ("ces-stream", "send", "ces.high-effort-answers"),
+    ("ces-stream", "send", "ces.release-verdicts"),
     ("ces-stream", "send", "ces.dead-letter"),
     ("operators", "send", "ces.erasure-requests"),
     ("ces-stream", "receive", "ces.erasure-requests"),
@@ -42,6 +43,7 @@ EXPECTED_MESSAGES = {
     "ces.goal-summaries": ("goal_summary", "goalWindowKey"),
     "ces.feedback-comments": ("feedback_comment", "goalSlugKey"),
     "ces.high-effort-answers": ("high_effort_answer", "goalSlugKey"),
+    "ces.release-verdicts": ("release_verdict", "releaseKey"),
     "ces.dead-letter": ("dead_letter", "sourceTopicKey"),
     "ces.erasure-requests": ("erasure_request", "userIdKey"),
     "ces.prompt-events": ("prompt_event", "userIdKey"),
@@ -104,7 +106,7 @@ def test_every_ref_resolves(doc) -> None:
         assert _resolve(doc, ref) is not None, ref
 
 
-def test_channels_are_the_nine_topics(doc) -> None:
+def test_channels_are_the_ten_topics(doc) -> None:
     addresses = {channel["address"] for channel in doc["channels"].values()}
     assert addresses == set(EXPECTED_MESSAGES)
     for channel in doc["channels"].values():

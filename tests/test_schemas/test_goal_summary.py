@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import Channel, GoalSummary, PromptOutcome
-from schemas.examples import NPS_EXAMPLE
+from schemas.summary_example import NPS_EXAMPLE
 
 # (dotted path, bad value, the JSON Schema rejects it too); each keeps the counts consistent.
 VIOLATIONS = [
@@ -154,7 +154,7 @@ def with_nps(payload, changes=None):
 
 def test_a_summary_with_the_nps_worked_example_validates_and_round_trips(payload) -> None:
     summary = GoalSummary.model_validate_json(json.dumps(with_nps(payload)))
-    assert summary.schema_version == 5 and summary.survey == "ces"
+    assert summary.schema_version == 6 and summary.survey == "ces"
     nps = summary.nps
     assert nps is not None and (nps.promoters, nps.passives, nps.detractors, nps.nps) == (50, 30, 20, 0.3)
     assert nps.by_channel[Channel.web].answers == 70 and nps.high_effort_gap.upper < 0

@@ -19,15 +19,16 @@ from schemas import (
     InputModel,
     OutputModel,
     PromptEvent,
+    ReleaseVerdict,
     SurveyAnswer,
     SurveyPrompt,
 )
-from schemas.examples import NPS_EXAMPLE
 from schemas.generate import MESSAGE_MODELS
 from schemas.goal_summary import OLDEST_GOAL_SUMMARY_SCHEMA_VERSION
+from schemas.summary_example import NPS_EXAMPLE
 
 INPUTS = [GoalEvent, SurveyAnswer, ErasureRequest, PromptEvent]
-OUTPUTS = [SurveyPrompt, GoalSummary, FeedbackComment, HighEffortAnswer, DeadLetter]
+OUTPUTS = [SurveyPrompt, GoalSummary, FeedbackComment, HighEffortAnswer, ReleaseVerdict, DeadLetter]
 ALL = INPUTS + OUTPUTS
 
 REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
@@ -101,6 +102,24 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
         "answered_at",
         "channel",
     },
+    ReleaseVerdict: {
+        "goal",
+        "survey",
+        "channel",
+        "version",
+        "previous_version",
+        "direction",
+        "difference",
+        "lower",
+        "upper",
+        "answers",
+        "previous_answers",
+        "error_rate",
+        "window",
+        "first_seen",
+        "decided_at",
+        "text",
+    },
     DeadLetter: {
         "reason",
         "detail",
@@ -116,7 +135,7 @@ REQUIRED_FIELDS: dict[type[BaseModel], set[str]] = {
 
 def version_of(model) -> int:
     """The contract version a message has without one: what an output writes (SCHEMA_VERSION, or its own
-    once it moved on: GoalSummary 5, SurveyPrompt 2), and 1 for an input (absent means 1)."""
+    once it moved on: GoalSummary 6, SurveyPrompt 2), and 1 for an input (absent means 1)."""
     return model.model_fields["schema_version"].default
 
 
@@ -127,11 +146,11 @@ def newest_version_of(model) -> int:
 
 
 def oldest_version_of(model) -> int:
-    """The oldest contract version a model reads (GoalSummary reads 2 to 5; the others from 1)."""
+    """The oldest contract version a model reads (GoalSummary reads 2 to 6; the others from 1)."""
     return OLDEST_GOAL_SUMMARY_SCHEMA_VERSION if model is GoalSummary else 1
 
 
-CURRENT_VERSIONS = {GoalSummary: 5, SurveyPrompt: 2, FeedbackComment: 2}
+CURRENT_VERSIONS = {GoalSummary: 6, SurveyPrompt: 2, FeedbackComment: 2}
 """The contracts that moved past SCHEMA_VERSION, at the version they write."""
 
 
@@ -144,6 +163,7 @@ DATETIME_FIELDS: dict[type[BaseModel], list[str]] = {
     GoalSummary: ["window_start", "window_end", "emitted_at"],
     FeedbackComment: ["answered_at"],
     HighEffortAnswer: ["answered_at"],
+    ReleaseVerdict: ["first_seen", "decided_at"],
     DeadLetter: ["received_at"],
 }
 
@@ -279,7 +299,9 @@ def test_unsupported_schema_version_is_rejected(model, version, payload) -> None
 
 
 def test_a_version_2_goal_summary_still_loads_without_measured_effort(payload) -> None:
-    version_2 = payload(GoalSummary, {"schema_version": 2}, drop=["measured_effort", "non_response", "funnel"])
+    version_2 = payload(
+        GoalSummary, {"schema_version": 2}, drop=["measured_effort", "non_response", "funnel", "releases"]
+    )
     summary = GoalSummary.model_validate_json(json.dumps(version_2))
     assert summary.schema_version == 2 and summary.measured_effort is None and summary.non_response is None
     # Version 3 on always carries measured effort, version 2 never does.
@@ -292,7 +314,7 @@ def test_a_version_2_goal_summary_still_loads_without_measured_effort(payload) -
 
 
 def test_a_version_3_goal_summary_still_loads_without_the_non_response_correction_and_funnel(payload) -> None:
-    version_3 = payload(GoalSummary, {"schema_version": 3}, drop=["non_response", "funnel"])
+    version_3 = payload(GoalSummary, {"schema_version": 3}, drop=["non_response", "funnel", "releases"])
     summary = GoalSummary.model_validate_json(json.dumps(version_3))
     assert summary.schema_version == 3 and summary.non_response is None and summary.funnel is None
     assert summary.measured_effort is not None
@@ -307,17 +329,38 @@ def test_a_version_3_goal_summary_still_loads_without_the_non_response_correctio
 
 
 def test_a_version_4_goal_summary_still_loads_without_survey_and_nps(payload) -> None:
-    version_4 = payload(GoalSummary, {"schema_version": 4}, drop=["survey", "nps"])
+    version_4 = payload(GoalSummary, {"schema_version": 4}, drop=["survey", "nps", "releases"])
     summary = GoalSummary.model_validate_json(json.dumps(version_4))
     assert summary.schema_version == 4 and summary.survey == "ces" and summary.nps is None
     assert summary.non_response is not None and summary.funnel is not None
     # Only version 5 on may name another question than CES or carry NPS figures.
     for wrong in (
         payload(GoalSummary, {"schema_version": 4, "survey": "csat"}),
-        payload(GoalSummary, {"schema_version": 4, "nps": NPS_EXAMPLE}),
+        payload(GoalSummary, {"schema_version": 4, "nps": NPS_EXAMPLE}, drop=["releases"]),
     ):
         with pytest.raises(ValidationError, match="from schema_version 5 on"):
             GoalSummary.model_validate_json(json.dumps(wrong))
+
+
+def test_a_version_5_goal_summary_still_loads_without_releases(payload) -> None:
+    summary = GoalSummary.model_validate_json(
+        json.dumps(payload(GoalSummary, {"schema_version": 5}, drop=["releases"]))
+    )
+    assert summary.schema_version == 5 and summary.releases == []
+    with pytest.raises(ValidationError, match="from schema_version 6 on"):
+        GoalSummary.model_validate_json(json.dumps(payload(GoalSummary, {"schema_version": 5})))
+
+
+def test_a_release_verdict_says_worse_only_below_zero_and_better_only_above(payload) -> None:
+    for wrong in (
+        {"direction": "better"},  # the example's interval is below zero
+        {"lower": -0.08},  # the difference outside its bounds
+        {"upper": 0.01},  # a worse verdict whose interval holds zero
+    ):
+        with pytest.raises(ValidationError):
+            ReleaseVerdict.model_validate_json(json.dumps(payload(ReleaseVerdict, wrong)))
+    verdict = ReleaseVerdict.model_validate_json(json.dumps(payload(ReleaseVerdict)))
+    assert verdict.kafka_key() == "download-invoice|web|web-2025.01.4"
 
 
 def test_input_schema_version_as_string_is_rejected(payload) -> None:

@@ -11,9 +11,10 @@ from stream.ces.goals.buckets import (
 )
 from stream.ces.goals.durations import format_duration, parse_duration
 from stream.ces.goals.effort import DURATION_QUANTILES, DURATION_RELATIVE_ACCURACY, EffortFigures, effort_figures
-from stream.ces.goals.facts import HIGH_EFFORT, NPS, REST
+from stream.ces.goals.facts import HIGH_EFFORT, NPS, REST, without_releases
+from stream.ces.goals.figure_parts import figures_json
 from stream.ces.goals.fold import fold_facts
-from stream.ces.goals.goal_windows import GoalWindows, figures_json
+from stream.ces.goals.goal_windows import GoalWindows
 from stream.ces.goals.partials import (
     MergedGoals,
     Partial,
@@ -69,6 +70,7 @@ __all__ = [
     "read_batch",
     "retention_s_by_resolution",
     "wilson_interval",
+    "without_releases",
     "write_batch",
     "z_score",
 ]

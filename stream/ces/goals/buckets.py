@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.goal_event import MAX_APP_VERSION_CHARS
 from stream.ces.goals.effort import duration_key
 from stream.ces.goals.facts import (
     AnswerFact,
@@ -50,6 +51,7 @@ from stream.ces.goals.segments import (
     subtract_segments,
 )
 from stream.ces.registry import Sentiment
+from stream.ces.releases.figures import release_key, split_release_key
 
 __all__ = [
     "OUTCOMES",
@@ -97,6 +99,9 @@ class BucketCounts(AnswerCounts):
     answer and outcome lands there. Left out with the segments.
     ``nps`` counts the NPS question asked at the goal's moments, apart from everything above
     (which is the goal's own question, CES or CSAT); None while there is none.
+    ``by_release`` holds per release (``channel|version``: :func:`~stream.ces.releases.release_key`)
+    ``[answers, positive answers, score sum]`` of the answers whose goal event named an app version
+    (:mod:`stream.ces.releases`); cells like the strata, left out with the segments.
     Zero entries may be absent from the dicts; equality ignores them.
     """
 
@@ -111,6 +116,7 @@ class BucketCounts(AnswerCounts):
     shown: int = 0
     dismissed: int = 0
     nps: NpsCounts | None = None
+    by_release: dict[str, list[int]] = field(default_factory=dict)
 
     def nps_part(self) -> NpsCounts:
         """The NPS counts, made on first use."""
@@ -118,14 +124,17 @@ class BucketCounts(AnswerCounts):
             self.nps = NpsCounts()
         return self.nps
 
-    def add_answer(self, score: int, sentiment: Sentiment, outcome: str, channel: str, band: str = "") -> None:
-        """Count one answer, blended and in its outcome, channel and duration band segments.
+    def add_answer(
+        self, score: int, sentiment: Sentiment, outcome: str, channel: str, band: str = "", app_version: str = ""
+    ) -> None:
+        """Count one answer, blended and in its outcome, channel, duration band and release segments.
 
         :param score: the score on the goal's scale.
         :param sentiment: its classification by the goal's scale.
         :param outcome: the outcome that triggered the prompt (one of :data:`OUTCOMES`).
         :param channel: the channel of the goal attempt (a ``Channel`` value).
         :param band: the duration band of a timed completion; ``""`` when not timed.
+        :param app_version: the goal event's app version; ``""`` when it named none.
         :raises ValueError: for an unknown sentiment, outcome or channel.
         """
         sentiment = self.add(score, sentiment)
@@ -143,6 +152,14 @@ class BucketCounts(AnswerCounts):
             if counts is None:
                 counts = self.by_band[band] = AnswerCounts()
             counts.add(score, sentiment)
+        if app_version:
+            key = release_key(channel_name(channel), app_version)
+            release = self.by_release.get(key)
+            if release is None:
+                release = self.by_release[key] = [0, 0, 0]
+            release[0] += 1
+            release[1] += sentiment is Sentiment.positive
+            release[2] += score
 
     def add_prompt(self) -> None:
         """Count one prompt sent."""
@@ -210,6 +227,8 @@ class BucketCounts(AnswerCounts):
             add_cells(self.strata, other.strata)
         if other.nps is not None:
             self.nps_part().merge(other.nps, segments=segments)
+        if segments and other.by_release:
+            add_cells(self.by_release, other.by_release)
 
     def subtract(self, other: AnswerCounts) -> None:
         """Take ``other`` out of this one, in place (the inverse of :meth:`merge`).
@@ -236,6 +255,8 @@ class BucketCounts(AnswerCounts):
             subtract_cells(self.strata, other.strata)
         if other.nps is not None:
             self.nps_part().subtract(other.nps)
+        if other.by_release:
+            subtract_cells(self.by_release, other.by_release)
 
     def is_empty(self) -> bool:
         """True when nothing at all was counted."""
@@ -269,6 +290,7 @@ class BucketCounts(AnswerCounts):
             self.shown,
             self.dismissed,
             None if self.nps is None else self.nps.copy(segments=segments),
+            {key: list(cell) for key, cell in self.by_release.items()} if segments and self.by_release else {},
         )
 
     def __eq__(self, other: object) -> bool:
@@ -287,6 +309,7 @@ class BucketCounts(AnswerCounts):
             and self.shown == other.shown
             and self.dismissed == other.dismissed
             and (self.nps or _NO_NPS) == (other.nps or _NO_NPS)
+            and nonzero_cells(self.by_release) == nonzero_cells(other.by_release)
         )
 
     __hash__ = None  # mutable
@@ -302,7 +325,8 @@ class BucketCounts(AnswerCounts):
         key (key as string), r = retried, bb = answers by duration band (the band's name as
         key); st = ``[outcomes, answers, positive answers]`` per stratum, keyed by the outcome's and
         the channel's keys together (``cw`` = completed on web); sh / di = prompts shown / dismissed;
-        np = the NPS counts (:meth:`NpsCounts.to_json_obj`).
+        np = the NPS counts (:meth:`NpsCounts.to_json_obj`); rv = ``[answers, positive, score sum]`` per
+        release, keyed by the channel's key and the version (``w|2.3.0``).
         ``score_sum`` is not stored: it follows from ``s``. Records written before the segments,
         measured effort, strata or prompt events existed have no bo/bc, d/r/bb, st or sh/di.
         """
@@ -336,6 +360,10 @@ class BucketCounts(AnswerCounts):
             nps = self.nps.to_json_obj()
             if nps:
                 obj["np"] = nps
+        if self.by_release:
+            releases = {_release_json_key(key): cell for key, cell in self.by_release.items() if cell[0]}
+            if releases:
+                obj["rv"] = releases
         return obj
 
     @classmethod
@@ -347,7 +375,7 @@ class BucketCounts(AnswerCounts):
         """
         if not isinstance(obj, Mapping):
             raise ValueError(f"bucket counts must be a JSON object, not {type(obj).__name__}")
-        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "st", "sh", "di", "np"}
+        unknown = set(obj) - {"s", "p", "u", "n", "q", "o", "bo", "bc", "d", "r", "bb", "st", "sh", "di", "np", "rv"}
         if unknown:
             raise ValueError(f"bucket counts: unknown keys {sorted(unknown)}")
         answers = AnswerCounts.from_json_obj({key: value for key, value in obj.items() if key in ("s", "p", "u", "n")})
@@ -374,6 +402,7 @@ class BucketCounts(AnswerCounts):
             shown=count_of("sh", obj.get("sh", 0)),
             dismissed=count_of("di", obj.get("di", 0)),
             nps=NpsCounts.from_json_obj(obj["np"]) if "np" in obj else None,
+            by_release=_releases_from_json(obj) if "rv" in obj else {},
         )
 
 
@@ -407,6 +436,31 @@ def _strata_from_json(obj: Mapping[str, Any]) -> dict[str, list[int]]:
         if any(cell):
             strata[name] = cell
     return strata
+
+
+def _release_json_key(key: str) -> str:
+    channel, version = split_release_key(key)
+    return release_key(_JSON_CHANNEL_KEYS[channel], version)
+
+
+def _releases_from_json(obj: Mapping[str, Any]) -> dict[str, list[int]]:
+    """The ``rv`` part of a bucket counts record: ``[answers, positive, score sum]`` per release."""
+    releases: dict[str, list[int]] = {}
+    for key, value in _mapping(obj, "rv").items():
+        short, version = split_release_key(key)
+        channel = _CHANNELS_BY_JSON_KEY.get(short)
+        if channel is None or not version or len(version) > MAX_APP_VERSION_CHARS:
+            raise ValueError(f"bucket counts: release key {key!r} is not <channel>|<version>")
+        if not isinstance(value, list) or len(value) != 3:
+            raise ValueError(f"bucket counts: release {key!r} must be [answers, positive, score sum], not {value!r}")
+        if type(value[2]) is not int:  # a score sum may be negative (scales may start below zero)
+            raise ValueError(f"bucket counts: release {key!r} has a score sum that is not an integer")
+        cell = [count_of(key, value[0]), count_of(key, value[1]), value[2]]
+        if cell[1] > cell[0]:
+            raise ValueError(f"bucket counts: release {key!r} has {cell[1]} positive of {cell[0]} answers")
+        if cell[0]:
+            releases[release_key(channel, version)] = cell
+    return releases
 
 
 _NO_NPS = NpsCounts()

@@ -7,7 +7,7 @@ goal's bucket counts (:mod:`stream.ces.goals.buckets`) are made of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stream.ces.registry import Sentiment
 
@@ -21,6 +21,7 @@ __all__ = [
     "OutcomeFact",
     "PromptEventFact",
     "PromptFact",
+    "without_releases",
 ]
 
 
@@ -39,7 +40,8 @@ class AnswerFact:
     ``outcome`` triggered the prompt; ``channel`` is where the goal was attempted; ``band`` is
     the duration band of a timed completion (``""``: not timed). ``survey`` is the question
     answered (``ces``, ``csat``, or :data:`NPS`); ``effort_group`` of an NPS answer is
-    :data:`HIGH_EFFORT` or :data:`REST` (``""`` for the others).
+    :data:`HIGH_EFFORT` or :data:`REST` (``""`` for the others). ``app_version`` is the goal event's
+    (``""``: it named none); the goal's own question's answers are also counted per release.
     """
 
     goal: str
@@ -51,6 +53,7 @@ class AnswerFact:
     band: str = ""
     survey: str = "ces"
     effort_group: str = ""
+    app_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,15 @@ class PromptEventFact:
 
 
 Fact = AnswerFact | PromptFact | OutcomeFact | EffortFact | PromptEventFact
+
+
+def without_releases(facts: list[tuple[int, Fact]]) -> list[tuple[int, Fact]]:
+    """The facts with no answer counted per release (``CES_RELEASE_COUNTS=false``)."""
+    return [
+        (offset, replace(fact, app_version="") if type(fact) is AnswerFact and fact.app_version else fact)
+        for offset, fact in facts
+    ]
+
 
 # Exact types: the fold checks ``type(fact) in FACT_TYPES`` and sees no subclasses.
 FACT_TYPES = frozenset({AnswerFact, PromptFact, OutcomeFact, EffortFact, PromptEventFact})

@@ -89,7 +89,7 @@ def count_fact(counts: BucketCounts, fact: Fact) -> None:
         if fact.survey == NPS:
             counts.nps_part().add_answer(fact.score, fact.sentiment, fact.channel, fact.effort_group)
         else:
-            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel, fact.band)
+            counts.add_answer(fact.score, fact.sentiment, fact.outcome, fact.channel, fact.band, fact.app_version)
     elif isinstance(fact, PromptFact):
         if fact.survey == NPS:
             counts.nps_part().prompts += 1

@@ -8,32 +8,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Hashable, Iterator, Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any
 
 from schemas import GoalSummary
-from schemas.common import Channel
 from schemas.goal_summary import (
-    CompletionVsAll,
-    ExitGap,
     Funnel,
     MeasuredEffort,
-    NonResponse,
-    NonResponseStratum,
-    SegmentFigures,
-    StratumCounts,
 )
-from schemas.nps_summary import NpsGap, NpsGroup, NpsSummary
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.goals.buckets import BucketCounts
 from stream.ces.goals.effort import DURATION_RELATIVE_ACCURACY, band_names
-from stream.ces.goals.nps import NpsFigures, NpsWindowFigures, nps_baseline_gap, nps_window_figures
+from stream.ces.goals.figure_parts import figures_json, nps_summary, split_parts
+from stream.ces.goals.nps import nps_baseline_gap, nps_window_figures
 from stream.ces.goals.partials import MergedGoals, goal_partition
-from stream.ces.goals.segments import OUTCOMES, STRATUM_PARTS
+from stream.ces.goals.segments import OUTCOMES
 from stream.ces.goals.stats import (
-    AnswerFigures,
-    Segments,
     WindowFigures,
     baseline_gap,
     completion_gap,
@@ -44,6 +34,8 @@ from stream.ces.goals.stats import (
 )
 from stream.ces.goals.windows import GoalBuckets, WindowSpec, closed_periods
 from stream.ces.registry import GoalConfig, GoalRegistry
+from stream.ces.releases import ReleaseComparison, ReleaseCounts, channel_comparisons, recent_releases, releases_in
+from stream.ces.releases.parts import release_figures, releases_json
 
 # After a long outage, summarise at most this many missed periods per goal and window.
 MAX_CATCH_UP_PERIODS = 12
@@ -64,162 +56,6 @@ def _utc(at_s: float) -> datetime:
     return datetime.fromtimestamp(at_s, tz=UTC)
 
 
-def _segment(fig: AnswerFigures) -> SegmentFigures:
-    return SegmentFigures(**{**asdict(fig), "distribution": {str(p): n for p, n in fig.distribution.items()}})
-
-
-class SplitParts(TypedDict):
-    """The split by outcome and channel: the ``GoalSummary`` fields of the same names."""
-
-    by_outcome: dict[PromptOutcome, SegmentFigures]
-    by_channel: dict[Channel, SegmentFigures]
-    at_exits: SegmentFigures
-    exit_gap: ExitGap | None
-    completion_vs_all: CompletionVsAll
-    by_duration_band: dict[str, SegmentFigures]
-    non_response: NonResponse | None
-
-
-def split_parts(segments: Segments) -> SplitParts:
-    """The split by outcome and channel as the contract's parts (``GoalSummary`` fields, /api/goals)."""
-    gap = segments.exit_gap
-    correction = segments.non_response
-    return {
-        "by_outcome": {PromptOutcome(name): _segment(fig) for name, fig in segments.by_outcome.items()},
-        "by_channel": {Channel(name): _segment(fig) for name, fig in segments.by_channel.items()},
-        "at_exits": _segment(segments.at_exits),
-        "exit_gap": None
-        if gap is None
-        else ExitGap(
-            ces_ratio_gap=gap.ces_ratio_gap,
-            lower=gap.lower,
-            upper=gap.upper,
-            significant=gap.significant,
-            exit_answers=gap.exit_answers,
-            completion_answers=gap.completion_answers,
-        ),
-        "completion_vs_all": CompletionVsAll(
-            completion_only_ces_ratio=segments.completion_only_ces_ratio,
-            all_outcomes_ces_ratio=segments.all_outcomes_ces_ratio,
-            overstatement=segments.overstatement,
-        ),
-        "by_duration_band": {name: _segment(fig) for name, fig in segments.by_duration_band.items()},
-        "non_response": None
-        if correction is None
-        else NonResponse(
-            ces_ratio=correction.ces_ratio,
-            lower=correction.lower,
-            upper=correction.upper,
-            min_answers_per_stratum=correction.min_answers,
-            asked_outcomes=[PromptOutcome(outcome) for outcome in correction.asked],
-            strata=[
-                NonResponseStratum(
-                    outcome=stratum.outcome,  # type: ignore[arg-type]  # an outcome or "exits" by construction
-                    channel=stratum.channel,  # type: ignore[arg-type]  # a channel or "all"
-                    attempts=stratum.attempts,
-                    answers=stratum.answers,
-                    positive=stratum.positive,
-                    weight=stratum.weight,
-                    ces_ratio=stratum.ces_ratio,
-                )
-                for stratum in correction.strata
-            ],
-            cells=[
-                StratumCounts(
-                    outcome=PromptOutcome(STRATUM_PARTS[name][0]),
-                    channel=Channel(STRATUM_PARTS[name][1]),
-                    attempts=cell[0],
-                    answers=cell[1],
-                    positive=cell[2],
-                )
-                for name, cell in correction.cells.items()
-            ],
-            thin_strata=list(correction.thin),
-            unasked_attempts=correction.unasked_attempts,
-            complete=correction.complete,
-            if_silent_dissatisfied=correction.if_silent_dissatisfied,
-            if_silent_satisfied=correction.if_silent_satisfied,
-        ),
-    }
-
-
-def nps_json(nps: NpsWindowFigures) -> dict[str, Any]:
-    """The NPS figures of a window as /api/goals shows them (NPS as a fraction of -1..1)."""
-    gap, base = nps.high_effort_gap, nps.baseline_gap
-    return {
-        **asdict(nps.figures),
-        "distribution": {str(point): count for point, count in nps.distribution.items()},
-        "prompts": nps.prompts,
-        "response_ratio": nps.response_ratio,
-        "shown": nps.shown,
-        "dismissed": nps.dismissed,
-        "by_channel": {name: asdict(part) for name, part in nps.by_channel.items()},
-        "high_effort": None if nps.high_effort is None else asdict(nps.high_effort),
-        "rest": None if nps.rest is None else asdict(nps.rest),
-        "high_effort_gap": None if gap is None else {"difference": gap[0], "lower": gap[1], "upper": gap[2]},
-        "baseline_gap": None if base is None else {"difference": base[0], "lower": base[1], "upper": base[2]},
-    }
-
-
-def _nps_group(fig: NpsFigures) -> NpsGroup:
-    return NpsGroup(
-        answers=fig.answers,
-        promoters=fig.promoters,
-        passives=fig.passives,
-        detractors=fig.detractors,
-        nps=fig.nps,
-        nps_lower=fig.lower,
-        nps_upper=fig.upper,
-    )
-
-
-def nps_summary(nps: NpsWindowFigures) -> NpsSummary:
-    """The NPS figures of a window as the contract's part (``GoalSummary.nps``)."""
-    fig, gap = nps.figures, nps.high_effort_gap
-    return NpsSummary(
-        answers=fig.answers,
-        promoters=fig.promoters,
-        passives=fig.passives,
-        detractors=fig.detractors,
-        promoter_share=fig.promoter_share,
-        passive_share=fig.passive_share,
-        detractor_share=fig.detractor_share,
-        nps=fig.nps,
-        nps_lower=fig.lower,
-        nps_upper=fig.upper,
-        distribution={str(point): count for point, count in nps.distribution.items()},
-        prompts=nps.prompts,
-        response_ratio=nps.response_ratio,
-        shown=nps.shown,
-        dismissed=nps.dismissed,
-        by_channel={Channel(name): _nps_group(part) for name, part in nps.by_channel.items()},
-        high_effort=None if nps.high_effort is None else _nps_group(nps.high_effort),
-        rest=None if nps.rest is None else _nps_group(nps.rest),
-        high_effort_gap=None if gap is None else NpsGap(difference=gap[0], lower=gap[1], upper=gap[2]),
-    )
-
-
-def figures_json(fig: WindowFigures) -> dict[str, Any]:
-    """One window's figures as /api/goals shows them: the blended figures, then the split (if computed)."""
-    out = {name: value for name, value in asdict(fig).items() if name not in ("segments", "nps")}
-    out["distribution"] = {str(point): count for point, count in fig.distribution.items()}
-    out["nps"] = None if fig.nps is None else nps_json(fig.nps)
-    if fig.segments is not None:
-        parts = split_parts(fig.segments)
-        out["by_outcome"] = {key.value: segment.model_dump(mode="json") for key, segment in parts["by_outcome"].items()}
-        out["by_channel"] = {key.value: segment.model_dump(mode="json") for key, segment in parts["by_channel"].items()}
-        out["at_exits"] = parts["at_exits"].model_dump(mode="json")
-        gap = parts["exit_gap"]
-        out["exit_gap"] = None if gap is None else gap.model_dump(mode="json")
-        out["completion_vs_all"] = parts["completion_vs_all"].model_dump(mode="json")
-        out["by_duration_band"] = {
-            name: segment.model_dump(mode="json") for name, segment in parts["by_duration_band"].items()
-        }
-        correction = parts["non_response"]
-        out["non_response"] = None if correction is None else correction.model_dump(mode="json")
-    return out
-
-
 class GoalWindows:
     """The goal stage's in-memory state and the figures read from it.
 
@@ -235,6 +71,9 @@ class GoalWindows:
     :param sequential: ``(window, drop)``: the figures of that window carry the CUSUM of a CES of
         the goal's target minus ``drop`` against one of its target (goals with a target only),
         computed from the window's buckets at read time (:func:`~stream.ces.goals.stats.cusum`).
+    :param release_versions: releases per channel in the summaries and /api/goals (the most recent).
+    :param release_error_rate: the chance of a wrong release verdict per release.
+    :param release_min_answers: answers each release needs before a verdict.
     """
 
     def __init__(
@@ -249,6 +88,9 @@ class GoalWindows:
         gap_windows: Collection[str] = (),
         sequential: tuple[str, float] | None = None,
         stratum_min_answers: int = 10,
+        release_versions: int = 5,
+        release_error_rate: float = 0.05,
+        release_min_answers: int = 30,
     ) -> None:
         self.registry = registry
         self.window_specs = tuple(window_specs)
@@ -262,6 +104,11 @@ class GoalWindows:
         self.gap_windows = frozenset(gap_windows) & names - {baseline_window} if self.baseline_window else frozenset()
         self.sequential = sequential if sequential is not None and sequential[0] in names else None
         self.targets = {goal.slug: goal.target_ces_ratio for goal in registry.goals}
+        self.release_versions = release_versions
+        self.release_error_rate = release_error_rate
+        self.release_min_answers = release_min_answers
+        #: Releases and their verdicts are read from the longest window.
+        self.release_window = max(self.window_specs, key=lambda spec: spec.duration_s, default=None)
         self.merged = MergedGoals()
         self.last_closed_end: dict[tuple[str, str], int] = {}
         self.owned: set[int] = set()
@@ -311,10 +158,42 @@ class GoalWindows:
     def api_json(self, now_s: float | None = None) -> dict[str, dict[str, Any]]:
         """What /api/goals shows: ``{goal: {window: figures}}`` of the goals this worker owns, split
         everywhere; each window's figures say which question the goal asks itself (``survey``: ces or csat)."""
+        now_s = time.time() if now_s is None else now_s
         out: dict[str, dict[str, Any]] = {}
         for goal, spec, fig in self.snapshot(now_s, split_everywhere=True):
-            out.setdefault(goal, {})[spec.name] = {"survey": self.surveys[goal], **figures_json(fig)}
+            figures = out.setdefault(goal, {})[spec.name] = {"survey": self.surveys[goal], **figures_json(fig)}
+            if spec is self.release_window:
+                releases = self.live_releases(goal, now_s)
+                figures["releases"] = releases_json(
+                    spec.name,
+                    recent_releases(releases, self.release_versions),
+                    channel_comparisons(releases, self.release_error_rate, self.release_min_answers),
+                )
         return out
+
+    def releases(self, goal: str, spec: WindowSpec, start_s: int, end_s: int) -> list[ReleaseCounts]:
+        """The releases of the goal's buckets of ``spec`` with start in ``[start_s, end_s)``."""
+        buckets = self.merged.goals.get(goal)
+        if buckets is None:
+            return []
+        resolution_s = spec.resolution_s
+        return releases_in(
+            (start_s, counts.by_release if counts is not None else None)
+            for start_s in range(start_s, end_s, resolution_s)
+            if (counts := buckets.bucket(resolution_s, start_s)) is not None
+        )
+
+    def live_releases(self, goal: str, now_s: float) -> list[ReleaseCounts]:
+        """The releases of the release window (the longest) ending with the bucket that holds ``now_s``."""
+        spec = self.release_window
+        if spec is None:
+            return []
+        end_s = int(now_s // spec.resolution_s) * spec.resolution_s + spec.resolution_s
+        return self.releases(goal, spec, end_s - spec.duration_s, end_s)
+
+    def live_verdicts(self, goal: str, now_s: float) -> list[ReleaseComparison]:
+        """Per channel, the newest release of the release window against the one before it."""
+        return channel_comparisons(self.live_releases(goal, now_s), self.release_error_rate, self.release_min_answers)
 
     def goal_rows(
         self, goal: str, now_s: float, split_everywhere: bool = False
@@ -446,6 +325,7 @@ class GoalWindows:
             ),
             survey=config.survey if config else "ces",
             nps=None if f.nps is None else nps_summary(f.nps),
+            releases=release_figures(recent_releases(self.releases(goal, spec, start_s, end_s), self.release_versions)),
         )
 
     def due_summaries(self, now_s: float, close_delay_s: float) -> Iterator[GoalSummary]:

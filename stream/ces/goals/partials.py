@@ -142,6 +142,8 @@ class MergedGoals:
     def __init__(self) -> None:
         self.partials: dict[PartialKey, Partial] = {}
         self.goals: dict[str, GoalBuckets] = {}
+        #: Per goal, how often its answers per release changed: what the release verdicts are read from.
+        self.release_changes: dict[str, int] = {}
 
     def update(self, key: PartialKey, partial: Partial) -> bool:
         """Take ``partial`` unless a copy with the same or a higher hwm is already held.
@@ -159,6 +161,8 @@ class MergedGoals:
         if buckets is None:
             buckets = self.goals[key.goal] = GoalBuckets()
         buckets.apply(key.resolution_s, key.bucket_start_s, delta)
+        if delta.by_release:
+            self.release_changes[key.goal] = self.release_changes.get(key.goal, 0) + 1
         return True
 
     def forget_before(self, resolution_s: int, before_s: int) -> list[PartialKey]:

@@ -6,8 +6,9 @@ validation: shallow, field by field, and a goal's own field wins (a goal's ``sam
 replaces the default ``sampling`` as a whole, so ``rate`` and ``target_answers_per_day``
 never mix). ``defaults.user_cooldown_seconds`` is registry-wide and not merged.
 
-The models and their validators; :mod:`stream.ces.registry.loader` loads the file and
-turns a validation error into one line per problem.
+The models and their validators (the NPS block in :mod:`stream.ces.registry.nps_model`, what goals
+and the NPS share in :mod:`stream.ces.registry.shared_model`); :mod:`stream.ces.registry.loader`
+loads the file and turns a validation error into one line per problem.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from pydantic import (
 )
 
 from schemas.common import GoalSlug, Locale
-from schemas.survey_prompt import AnswerBand, FollowUp, ScaleKind, ScaleSpec, SurveyKind
+from schemas.survey_prompt import FollowUp, ScaleKind, ScaleSpec, SurveyKind
 from stream.ces.registry.base import (
-    DEFAULT_LABELS,
     LabelText,
     LocalizedText,
     PositiveSeconds,
@@ -43,7 +43,9 @@ from stream.ces.registry.base import (
     require_locales,
     span,
 )
+from stream.ces.registry.nps_model import NpsConfig
 from stream.ces.registry.scales import FIXED_POSITIVE_KINDS, Scale, default_scale
+from stream.ces.registry.shared_model import FollowUpByBand, Sampling, band_follow_ups
 
 
 class ScaleConfig(RegistryModel):
@@ -116,27 +118,6 @@ class Triggers(RegistryModel):
     inferred_abandonment: InferredAbandonment = InferredAbandonment()
 
 
-class Sampling(RegistryModel):
-    """Who gets asked: a fixed sticky rate, or a rate adapted to reach a daily answer target."""
-
-    rate: Ratio | None = None
-    target_answers_per_day: Annotated[int, Field(gt=0)] | None = None
-    min_rate: Ratio = 0.01
-    max_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
-
-    @model_validator(mode="after")
-    def _one_mode(self) -> Sampling:
-        if (self.rate is None) == (self.target_answers_per_day is None):
-            raise problem("", "give exactly one of rate or target_answers_per_day")
-        if self.rate is not None:
-            bounds = sorted(self.model_fields_set & {"min_rate", "max_rate"})
-            if bounds:
-                raise problem(bounds[0], "applies only with target_answers_per_day, not with a fixed rate")
-        if self.min_rate > self.max_rate:
-            raise problem("min_rate", f"{self.min_rate:g} is above max_rate {self.max_rate:g}")
-        return self
-
-
 class Cooldowns(RegistryModel):
     """How long one user is not asked about the same goal again."""
 
@@ -184,33 +165,6 @@ class MeasuredEffort(RegistryModel):
         if not 1 <= len(bounds) <= 7 or any(high <= low for low, high in itertools.pairwise(bounds)):
             raise ValueError("list 1 to 7 increasing whole seconds, e.g. [30, 120, 600]")
         return bounds
-
-
-class FollowUpByBand(RegistryModel):
-    """The follow-up question per band of the score: a text, ``null`` for no question after that band,
-    or left out for the goal's ``follow_up_question``."""
-
-    negative: LocalizedText | None = None
-    neutral: LocalizedText | None = None
-    positive: LocalizedText | None = None
-
-    _needs_nl_and_en = field_validator("negative", "neutral", "positive")(require_locales)
-
-
-def _follow_ups(
-    by_band: FollowUpByBand | None, general: Mapping[str, str], scale: Scale, locale: str, fallback: str
-) -> list[FollowUp]:
-    """The prompt's follow-up questions per band; empty when the goal asks one question after any score."""
-    if by_band is None:
-        return []
-    follow_ups = []
-    for sentiment, points in scale.bands().items():
-        band = AnswerBand(sentiment.value)
-        if not points or (band.value in by_band.model_fields_set and getattr(by_band, band.value) is None):
-            continue  # an empty band, or no question after it
-        texts = getattr(by_band, band.value) or general
-        follow_ups.append(FollowUp(band=band, scores=list(points), question=pick(texts, locale, fallback)))
-    return follow_ups
 
 
 class Budget(RegistryModel):
@@ -311,7 +265,9 @@ class GoalConfig(RegistryModel):
 
     def follow_ups_for(self, locale: str) -> list[FollowUp]:
         """Return the follow-up questions per band in a locale; empty without ``follow_up_by_band``."""
-        return _follow_ups(self.follow_up_by_band, self.follow_up_question, self._scale, locale, self.locale_fallback)
+        return band_follow_ups(
+            self.follow_up_by_band, self.follow_up_question, self._scale, locale, self.locale_fallback
+        )
 
     def scale_spec_for(self, locale: str) -> ScaleSpec:
         """Describe the goal's scale for a prompt in a locale.
@@ -356,77 +312,6 @@ class Defaults(RegistryModel):
     team: Team | None = None
 
     _needs_nl_and_en = field_validator("follow_up_question")(require_locales)
-
-
-class HighEffortSplit(RegistryModel):
-    """NPS of users with a recent high-effort CES answer against the rest."""
-
-    window_seconds: PositiveSeconds = 30 * 86400.0
-    """A negative (high-effort) CES answer this long before an NPS answer puts it in the high-effort group."""
-    min_answers: Annotated[int, Field(ge=1)] = 30
-    """NPS answers each group needs before the split is shown."""
-
-
-class NpsConfig(RegistryModel):
-    """The Net Promoter Score question: relational, asked per user at most once per ``period_seconds``,
-    after a completion of a goal marked ``nps_moment``, never right after an exit."""
-
-    enabled: bool = True
-    question: LocalizedText
-    follow_up_question: LocalizedText
-    follow_up_by_band: FollowUpByBand | None = None
-    """Per band (detractors: negative, passives: neutral, promoters: positive); as for a goal."""
-    labels: dict[Locale, dict[int, LabelText]] | None = None
-    """Labels of the 0..10 points per locale; None: the built-in ones (0 and 10)."""
-    period_seconds: PositiveSeconds = 90 * 86400.0
-    sampling: Sampling = Sampling(rate=1.0)
-    """Which users are asked when NPS is due (a fixed rate; sticky per user)."""
-    prompt_expiry_seconds: PositiveSeconds = 1800.0
-    priority: Literal["nps", "goal"] = "nps"
-    """When NPS is due at a moment the goal would ask its own question too: which one is asked."""
-    high_effort: HighEffortSplit = HighEffortSplit()
-    locale_fallback: Locale = "en"
-    team: Team | None = None
-    """The team that owns the NPS alerts of every goal; None: each goal's own team."""
-
-    _scale: Scale = PrivateAttr(default_factory=lambda: default_scale(ScaleKind.zero_to_ten))
-    _scale_specs: dict[str, ScaleSpec] = PrivateAttr(default_factory=dict)
-
-    _needs_nl_and_en = field_validator("question", "follow_up_question")(require_locales)
-
-    @model_validator(mode="after")
-    def _check(self) -> NpsConfig:
-        if self.sampling.rate is None:
-            raise problem("sampling", "NPS samples users at a fixed rate, not to a daily target")
-        if self.labels is not None:
-            require_labels(self.labels)
-            for locale, labels in self.labels.items():
-                outside = sorted(value for value in labels if not self._scale.contains(value))
-                if outside:
-                    raise problem(f"labels.{locale}", not_points(outside, self._scale))
-        return self
-
-    def scale_obj(self) -> Scale:
-        """The NPS scale: 0..10, promoters 9-10, detractors 0-6."""
-        return self._scale
-
-    def question_for(self, locale: str) -> str:
-        return pick(self.question, locale, self.locale_fallback)
-
-    def follow_up_for(self, locale: str) -> str:
-        return pick(self.follow_up_question, locale, self.locale_fallback)
-
-    def follow_ups_for(self, locale: str) -> list[FollowUp]:
-        return _follow_ups(self.follow_up_by_band, self.follow_up_question, self._scale, locale, self.locale_fallback)
-
-    def scale_spec_for(self, locale: str) -> ScaleSpec:
-        spec = self._scale_specs.get(locale)
-        if spec is None:
-            labels = self.labels if self.labels is not None else DEFAULT_LABELS["zero_to_ten"]
-            if len(self._scale_specs) >= 256:  # locales come from events: keep the cache bounded
-                self._scale_specs.clear()
-            spec = self._scale_specs[locale] = self._scale.to_spec(pick(labels, locale, self.locale_fallback))
-        return spec
 
 
 class GoalRegistry(RegistryModel):

@@ -262,6 +262,7 @@ def _fact_of(answered: AnsweredPrompt, answer: SurveyAnswer) -> AnswerFact:
         answered.effort_band,
         answered.survey,
         answered.effort_group,
+        answered.app_version,
     )
 
 

@@ -16,7 +16,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.survey_prompt import PromptOutcome, SurveyKind, SurveyPrompt
 from stream.ces.goals import Fact
 from stream.ces.registry import GoalConfig
-from stream.ces.registry.model import NpsConfig
+from stream.ces.registry.nps_model import NpsConfig
 from stream.ces.users.prompt_records import PendingPrompt
 
 #: Namespace of prompt ids: ``uuid5(PROMPT_NAMESPACE, f"{trigger_event_id}:{outcome}")``. Never change it.

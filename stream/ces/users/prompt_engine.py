@@ -35,7 +35,7 @@ from schemas.survey_prompt import PromptOutcome, SurveyPrompt
 from stream.ces.goals import NPS, EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.goals.effort import duration_band
 from stream.ces.registry import GoalConfig, GoalRegistry
-from stream.ces.registry.model import NpsConfig
+from stream.ces.registry.nps_model import NpsConfig
 from stream.ces.users.goal_records import OpenGoal, SeenEvent
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt, prompt_id_for
 from stream.ces.users.prompt_records import OLD_SURVEY, PendingPrompt

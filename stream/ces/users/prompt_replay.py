@@ -10,7 +10,7 @@ from schemas.dead_letter import DeadLetterReason
 from schemas.survey_prompt import SurveyPrompt
 from stream.ces.goals import EffortFact, Fact, OutcomeFact, PromptFact
 from stream.ces.registry import GoalConfig, GoalRegistry
-from stream.ces.registry.model import NpsConfig
+from stream.ces.registry.nps_model import NpsConfig
 from stream.ces.users.goal_records import SeenEvent
 from stream.ces.users.prompt_decision import PromptDecision, SuppressionReason, build_prompt
 from stream.ces.users.state import UserState

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from schemas.survey_prompt import PromptOutcome
 from stream.ces.registry import GoalConfig, GoalRegistry
-from stream.ces.registry.model import NpsConfig
+from stream.ces.registry.nps_model import NpsConfig
 from stream.ces.users.prompt_decision import SuppressionReason
 from stream.ces.users.sampling import sticky_sample
 from stream.ces.users.state import UserState

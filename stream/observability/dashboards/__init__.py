@@ -6,7 +6,7 @@ are read as ``max by (goal, ...)``: in a rebalance two workers may briefly expor
 
 One module per dashboard (``ces_overview``, ``ces_goal``, ``ces_pipeline``, named after their files),
 ``builders`` (the panels, variables and layout they share), ``provisioning`` (the files Grafana is
-provisioned with) and ``queries`` (a dashboard's queries as Prometheus gets them).
+provisioned with) and ``queries`` (a dashboard's panel and annotation queries as Prometheus gets them).
 """
 
 from stream.observability.dashboards.builders import DATASOURCE_UID, TAG
@@ -20,7 +20,7 @@ from stream.observability.dashboards.provisioning import (
     dashboards,
     provisioning,
 )
-from stream.observability.dashboards.queries import MACRO_VALUES, panel_queries
+from stream.observability.dashboards.queries import MACRO_VALUES, annotation_queries, panel_queries
 
 __all__ = [
     "DASHBOARDS_PATH",
@@ -29,6 +29,7 @@ __all__ = [
     "PROMETHEUS_URL",
     "SCRAPE_INTERVAL",
     "TAG",
+    "annotation_queries",
     "dashboards",
     "goal",
     "overview",

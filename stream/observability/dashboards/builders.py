@@ -96,13 +96,25 @@ def field(name: str, value: object) -> models.DynamicConfigValue:
     return models.DynamicConfigValue(id_val=name, value=value)
 
 
-def dashboard(uid: str, title: str, description: str, variables: list[Any], sections: list[Section]) -> dict:
-    """Lays the sections out top to bottom, numbers the panels and returns the JSON model."""
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    variables: list[Any],
+    sections: list[Section],
+    annotations: list[Any] | None = None,
+) -> dict:
+    """Lays the sections out top to bottom, numbers the panels and returns the JSON model.
+
+    :param annotations: annotation queries beside Grafana's built-in one (which Grafana adds itself).
+    """
     board = grafana.Dashboard(title).uid(uid).description(description).tags([TAG]).refresh("30s")
     board.time("now-24h", "now").tooltip(models.DashboardCursorSync.CROSSHAIR)
     current = models.VariableOption(selected=True, text="Prometheus", value=DATASOURCE_UID)
     datasource = grafana.DatasourceVariable("datasource").label("Data source").type("prometheus").current(current)
     board.variables([datasource, *variables])
+    if annotations:
+        board.annotations(annotations)
     ids = itertools.count(1)  # unique panel ids: Grafana keys links and the panel editor on them
     for row_title, collapsed, panels in sections:
         panels = [panel.id(next(ids)) for panel in panels]
@@ -137,3 +149,95 @@ def window_variable(settings: Settings) -> Any:
     names = [spec.name for spec in settings.window_specs()]
     default = DEFAULT_WINDOW if DEFAULT_WINDOW in names else names[0]
     return choice_variable("window", "Window", names, default, "Sliding window the CES figures are computed over.")
+
+
+class _PrometheusAnnotationQuery(models.AnnotationQuery):
+    """An annotation query of the Prometheus datasource. The SDK's model has ``expr`` but not the fields
+    Grafana's Prometheus annotations read beside it, so they are added to its JSON here: ``step`` (Grafana
+    11.6 moves ``expr`` and ``step`` into ``target`` when it loads the dashboard), ``titleFormat``,
+    ``textFormat``, ``tagKeys`` and ``useValueForTime``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name, datasource=DATASOURCE, enable=True, hide=False)
+        self.step = ""
+        self.title_format = ""
+        self.text_format = ""
+        self.tag_keys: list[str] = []
+        self.use_value_for_time = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **super().to_json(),
+            "step": self.step,
+            "titleFormat": self.title_format,
+            "textFormat": self.text_format,
+            "tagKeys": ",".join(self.tag_keys),  # Grafana splits the label names at commas
+            "useValueForTime": self.use_value_for_time,
+        }
+
+
+class _PrometheusAnnotation(grafana.AnnotationQuery):
+    """The SDK's annotation builder, building the extended model."""
+
+    def __init__(self, model: _PrometheusAnnotationQuery) -> None:
+        self._internal = model
+
+
+def prometheus_annotation(
+    name: str,
+    expr: str,
+    colour: str,
+    *,
+    title: str,
+    text: str,
+    tag_keys: list[str],
+    value_is_time: bool = False,
+    step: str = "1m",
+) -> Any:
+    """An annotation from a PromQL query on the datasource variable, in ``colour``, toggled by ``name``.
+
+    Grafana runs ``expr`` as a range query at ``step`` (at least) and makes one event of each series'
+    stretch of values above 0 (points at most a step apart), with ``title`` and ``text`` (``{{label}}``
+    templates of the series' labels) and the values of the ``tag_keys`` labels as tags. With
+    ``value_is_time`` a series' value is its event's time in milliseconds instead (so a gauge holding a
+    Unix time in seconds is queried ``* 1000``): every point of a series holding one time makes one event.
+    """
+    model = _PrometheusAnnotationQuery(name)
+    model.icon_color = colour
+    model.expr = expr
+    model.step = step
+    model.title_format, model.text_format = title, text
+    model.tag_keys = tag_keys
+    model.use_value_for_time = value_is_time
+    return _PrometheusAnnotation(model)
+
+
+RELEASE_VERDICT_TIME = "ces_release_verdict_timestamp_seconds"
+#: Grafana gives every event of an annotation query its colour: one query per direction.
+RELEASE_VERDICT_COLOURS = {"worse": "red", "better": "green"}
+
+
+def release_verdict_annotations(settings: Settings, goals: str) -> list[Any]:
+    """Two annotations, "Release verdicts: worse" (red) and "Release verdicts: better" (green): each goal and
+    channel's last release verdict at its time (the gauge's value), read as ``max by`` so that two workers
+    exporting a goal mark it once.
+
+    :param goals: the goal label matcher of the dashboard's goals (``goal=~"$goal"``), or "" for every goal.
+    """
+    annotations = []
+    for direction, colour in RELEASE_VERDICT_COLOURS.items():
+        selector = ", ".join(matcher for matcher in (goals, f'direction="{direction}"') if matcher)
+        annotations.append(
+            prometheus_annotation(
+                f"Release verdicts: {direction}",
+                f"max by (goal, channel, direction) ({RELEASE_VERDICT_TIME}{{{selector}}}) * 1000",
+                colour,
+                title="{{goal}} · {{channel}}: release {{direction}}",
+                text="{{goal}} · {{channel}}: the new app version was found {{direction}} than the previous one "
+                f"(share of positive answers, anytime-valid confidence sequence); the verdict is on the topic "
+                f"{settings.topic_release_verdicts}.",
+                tag_keys=["goal", "channel", "direction"],
+                value_is_time=True,
+            )
+        )
+    return annotations

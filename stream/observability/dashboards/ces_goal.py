@@ -17,6 +17,7 @@ from stream.observability.dashboards.builders import (
     choice_variable,
     dashboard,
     field,
+    release_verdict_annotations,
     series_panel,
     stat_panel,
     table_panel,
@@ -87,7 +88,8 @@ def goal(settings: Settings, registry: GoalRegistry) -> dict:
         (24, 6),
     )
     sections += [("Alerts", False, [alerts]), ("More figures ($window)", True, _goal_more())]
-    return dashboard("ces-goal", "CES goal", "Customer Effort Score of one goal.", variables, sections)
+    releases = release_verdict_annotations(settings, 'goal=~"$goal"')  # a slug is its own regex
+    return dashboard("ces-goal", "CES goal", "Customer Effort Score of one goal.", variables, sections, releases)
 
 
 def _goal_stats(kind: str) -> list[Any]:

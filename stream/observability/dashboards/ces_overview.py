@@ -16,6 +16,8 @@ from stream.observability.dashboards.builders import (
     dashboard,
     field,
     red_from,
+    release_verdict_annotations,
+    series_panel,
     stat_panel,
     table_panel,
     window_variable,
@@ -27,7 +29,7 @@ WINDOW = 'window="$window"'
 
 
 def overview(settings: Settings, registry: GoalRegistry) -> dict:
-    """All goals at a glance: overall figures, then one table row per goal."""
+    """All goals at a glance: overall figures, one table row per goal, CES per goal over time."""
     stats = [
         stat_panel(
             "CES, all goals",
@@ -76,9 +78,30 @@ def overview(settings: Settings, registry: GoalRegistry) -> dict:
         [(f"bottomk(10, max by (goal) (ces_goal_ces_ratio{{{WINDOW}}}))", "{{goal}}")],
         (8, 14),
     )
-    sections: list[Section] = [(None, False, stats), ("Goals", False, [_goals_table(registry), lowest])]
+    # The overview's one time axis: the release verdicts of every goal are marked on it.
+    over_time = (
+        series_panel(
+            "CES per goal over time",
+            "CES of every goal in the selected window over time, with the release verdicts of every goal marked "
+            "(red: a new app version found worse, green: better).",
+            units.PercentUnit,
+            [(f"max by (goal) (ces_goal_ces_ratio{{{WINDOW}}})", "{{goal}}")],
+            (24, 9),
+        )
+        .min(0)
+        .max(1)
+    )
+    sections: list[Section] = [
+        (None, False, stats),
+        ("Goals", False, [_goals_table(registry), lowest, over_time]),
+    ]
     return dashboard(
-        "ces-overview", "CES overview", "Customer Effort Score of every goal.", [window_variable(settings)], sections
+        "ces-overview",
+        "CES overview",
+        "Customer Effort Score of every goal.",
+        [window_variable(settings)],
+        sections,
+        release_verdict_annotations(settings, ""),  # the overview has no goal variable: every goal
     )
 
 

@@ -18,18 +18,34 @@ def panel_queries(dashboard: dict, variables: dict[str, str]) -> list[tuple[str,
     :raises ValueError: for a variable with neither a value nor a default.
     """
     values = {**MACRO_VALUES, **_defaults(dashboard), **variables}
-    found = []
-    for panel in _walk(dashboard.get("panels", [])):
-        title = panel.get("title", "")
+    return [
+        (panel.get("title", ""), _filled(target["expr"], values, f"panel {panel.get('title', '')!r}"))
+        for panel in _walk(dashboard.get("panels", []))
+        for target in panel.get("targets") or []
+    ]
 
-        def value(match: re.Match[str], title: str = title) -> str:
-            name = match.group(1) or match.group(2)
-            if name not in values:
-                raise ValueError(f"panel {title!r}: no value for ${name}")
-            return str(values[name])
 
-        found += [(title, _VARIABLE.sub(value, target["expr"])) for target in panel.get("targets") or []]
-    return found
+def annotation_queries(dashboard: dict, variables: dict[str, str]) -> list[tuple[str, str]]:
+    """(annotation name, PromQL as Prometheus gets it) for every annotation with a query, as :func:`panel_queries`.
+
+    Grafana runs them as range queries over the dashboard's time range (at the annotation's ``step``).
+    """
+    values = {**MACRO_VALUES, **_defaults(dashboard), **variables}
+    return [
+        (annotation["name"], _filled(annotation["expr"], values, f"annotation {annotation['name']!r}"))
+        for annotation in dashboard.get("annotations", {}).get("list", [])
+        if annotation.get("expr")
+    ]
+
+
+def _filled(expr: str, values: dict[str, str], where: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in values:
+            raise ValueError(f"{where}: no value for ${name}")
+        return str(values[name])
+
+    return _VARIABLE.sub(value, expr)
 
 
 def _defaults(dashboard: dict) -> dict[str, str]:

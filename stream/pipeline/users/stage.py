@@ -34,6 +34,7 @@ from stream.ces.goals import (
     encode_partial,
     goal_partition,
     keys_for,
+    without_releases,
     write_batch,
 )
 from stream.ces.intake import Envelope, EnvelopeKind, Rejection, dead_letter
@@ -391,6 +392,8 @@ class UserStage:
             out.put(self.users, partition, user_ref.encode(), value)
 
     def write_partials(self, out: Output, partition: int, facts: list[tuple[int, Fact]]) -> None:
+        if not self.settings.release_counts:
+            facts = without_releases(facts)
         current: dict[PartialKey, Partial] = {}
         for key in keys_for(partition, facts, self.resolutions):
             partial = self.decoded_partials.get(key)

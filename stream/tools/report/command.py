@@ -1,10 +1,11 @@
 """``ces-stream report``: one self-contained HTML file of every goal's CES over a month, a quarter or dates.
 
 For a product team, not for on-call: per goal the CES trend, the score distribution, CES
-at completion vs at exits, the prompt funnel, response and completion ratios and the most recent low-score
-comments. It reads the summaries topic and the feedback comments topic from the beginning
-up to their end offsets at start, with a group-less consumer (no commits, no consumer group:
-it never disturbs a worker), keeps what falls in the period and writes the file
+at completion vs at exits, the prompt funnel, response and completion ratios, CES per app release
+with the verdict of each channel's newest release, and the most recent low-score comments. It reads
+the summaries topic and the feedback comments topic from the beginning up to their end offsets at
+start, with a group-less consumer (no commits, no consumer group: it never disturbs a worker),
+keeps what falls in the period and writes the file
 (:mod:`stream.tools.report.figures`, :mod:`stream.tools.report.html`).
 
 The topics keep ``CES_TOPIC_RETENTION_HOURS`` (7 days by default): for a month or a quarter,
@@ -124,6 +125,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             now=now,
             goals=goals,
             comment_limit=args.comments,
+            release_versions=settings.release_versions,
+            release_error_rate=settings.release_error_rate,
+            release_min_answers=settings.release_min_answers,
             skipped={
                 "summary records that do not validate (GoalSummary versions "
                 f"{OLDEST_GOAL_SUMMARY_SCHEMA_VERSION} to {GOAL_SUMMARY_SCHEMA_VERSION})": bad_summaries,

@@ -21,7 +21,8 @@ from schemas import FeedbackComment
 from schemas.survey_prompt import SurveyKind
 from stream.ces.goals import difference_interval
 from stream.ces.registry import GoalRegistry, Sentiment
-from stream.tools.report.figures import Direction, GoalReport, Period, Report
+from stream.tools.report.figures import GoalReport, Period, Report
+from stream.tools.report.period_figures import Direction
 
 LOWEST_COMMENTS = 5
 """Comments per goal in the digest: the lowest scores of the week, most recent first among equals."""

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from schemas import FeedbackComment
+from stream.ces.releases.parts import verdict_text
 from stream.tools.report.digest import Digest, DigestGoal
 
 FONT = "font-family:Arial,Helvetica,sans-serif;"
@@ -20,6 +21,7 @@ MUTED = "color:#667085;"
 CELL = f"{FONT}font-size:14px;line-height:20px;color:#1d2430;padding:4px 0;"
 THEMES = 3  # the largest themes of the week in the digest; the report has them all
 ARROW_COLOURS = {"↑": "#067647", "↓": "#b42318", "→": "#667085", "–": "#667085"}
+DIRECTION_COLOURS = {"worse": "#b42318", "better": "#067647"}
 
 
 def _percent(value: float | None) -> str:
@@ -78,6 +80,26 @@ def _themes(line: DigestGoal) -> str:
     return f'<tr><td style="{CELL}padding-top:10px;"><b>What the comments are about</b></td></tr>' + "".join(items)
 
 
+def _releases(line: DigestGoal) -> str:
+    """The week's decided release verdicts of the goal (worse or better), one line each; nothing without one."""
+    releases = line.goal.releases
+    if releases is None or not releases.decided:
+        return ""
+    items = "".join(
+        f'<tr><td style="{CELL}padding-left:10px;"><b style="color:{DIRECTION_COLOURS[verdict.direction]};" '
+        f'data-field="release-{escape(verdict.channel)}-direction">{escape(verdict.direction)}</b> '
+        f'<span data-field="release-{escape(verdict.channel)}-verdict">{escape(verdict_text(verdict, ""))}</span>'
+        "</td></tr>"
+        for verdict in releases.decided
+    )
+    note = (
+        f'<tr><td style="{CELL}{MUTED}font-size:12px;padding-left:10px;">Each channel\'s newest release against '
+        "the one before it over the week: the difference of their shares and its interval, a confidence sequence "
+        f"at {100 * releases.error_rate:g} % per release, valid however often it is read.</td></tr>"
+    )
+    return f'<tr><td style="{CELL}padding-top:10px;"><b>Releases</b></td></tr>{items}{note}'
+
+
 def _goal(line: DigestGoal) -> str:
     goal = line.goal
     slug = goal.slug
@@ -100,7 +122,7 @@ def _goal(line: DigestGoal) -> str:
         f"{escape(slug)}</span></td></tr>"
         f'<tr><td style="{CELL}">{facts[0]} &nbsp; {facts[1]}</td></tr>'
         f'<tr><td style="{CELL}{MUTED}">{volume}</td></tr>'
-        f"{_themes(line)}"
+        f"{_releases(line)}{_themes(line)}"
         f'<tr><td style="{CELL}padding-top:10px;"><b>Lowest scores</b></td></tr>{comments}</tbody>'
     )
 

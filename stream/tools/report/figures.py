@@ -15,15 +15,28 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from schemas import FeedbackComment, GoalSummary
-from schemas.goal_summary import SegmentFigures
 from schemas.survey_prompt import PromptOutcome, SurveyKind
-from stream.ces.goals import difference_interval, parse_duration, wilson_interval
-from stream.ces.goals.effort import band_names, duration_quantile, effort_divergence, slower_counts
-from stream.ces.goals.nonresponse import Cell, NonResponse, corrected_ces, silent_bounds
-from stream.ces.goals.segments import stratum_name
-from stream.ces.goals.stats import proportion_gap, z_score
+from stream.ces.goals import difference_interval, parse_duration
+from stream.ces.goals.effort import band_names
 from stream.ces.registry import GoalConfig, GoalRegistry, Scale, Sentiment
 from stream.tools.report.nps import PeriodNps, period_nps
+from stream.tools.report.period_figures import (
+    Counts,
+    Direction,
+    PeriodEffort,
+    PeriodFunnel,
+    PeriodNonResponse,
+    period_effort,
+    period_funnel,
+    period_non_response,
+)
+from stream.tools.report.releases import (
+    DEFAULT_RELEASE_ERROR_RATE,
+    DEFAULT_RELEASE_MIN_ANSWERS,
+    DEFAULT_RELEASE_VERSIONS,
+    PeriodReleases,
+    period_releases,
+)
 
 if TYPE_CHECKING:  # imported when a report is built: numpy and scikit-learn take a second, every command loads this
     from stream.ces.comments.themes import CommentThemes
@@ -78,42 +91,6 @@ def period_of(kind: str, first: date | None, last: date | None, today: date) -> 
 
 
 @dataclass
-class Counts:
-    """Answer counts summed over summaries (or segments of them)."""
-
-    answers: int = 0
-    positive: int = 0
-    neutral: int = 0
-    negative: int = 0
-    distribution: dict[int, int] = field(default_factory=dict)
-
-    def add(self, part: GoalSummary | SegmentFigures) -> None:
-        self.answers += part.answers
-        self.positive += part.positive
-        self.neutral += part.neutral
-        self.negative += part.negative
-        for point, count in part.distribution.items():
-            self.distribution[int(point)] = self.distribution.get(int(point), 0) + count
-
-    @property
-    def ces_ratio(self) -> float | None:
-        return self.positive / self.answers if self.answers else None
-
-    def interval(self, confidence: float) -> tuple[float, float] | None:
-        return wilson_interval(self.positive, self.answers, confidence)
-
-
-@dataclass(frozen=True)
-class Direction:
-    """CES in the period's second half against its first half; an arrow only when the change is significant."""
-
-    arrow: str  # "↑", "↓", "→" (no significant change) or "–" (too little data)
-    first: float | None
-    second: float | None
-    bounds: tuple[float, float] | None = None  # the interval of second minus first
-
-
-@dataclass
 class GoalReport:
     """Everything the report shows of one goal over the period."""
 
@@ -139,6 +116,7 @@ class GoalReport:
     nps: PeriodNps | None = None  # the NPS asked at the goal's moments; None: no summary of the period counts any
     nps_comments: list[FeedbackComment] = field(default_factory=list)  # detractors' (0-6), most recent first
     themes: CommentThemes | None = None  # of the comments on the goal's own question (not the NPS's)
+    releases: PeriodReleases | None = None  # per app release and channel; None: no summary of the period has any
 
     @property
     def kind(self) -> str:
@@ -201,183 +179,6 @@ def direction(summaries: Sequence[GoalSummary], confidence: float) -> Direction:
     return Direction(arrow, p1, p2, (lower, upper))
 
 
-@dataclass(frozen=True)
-class PeriodEffort:
-    """Time to complete and retries over the period, from the summaries' duration histograms (version 3)."""
-
-    durations: dict[int, int]  # bucket index -> timed completions, summed over the period
-    retried: int
-    divergence: str | None  # second half against the first: measured vs reported effort
-    by_band: dict[str, Counts]  # answers after a timed completion per duration band, in band order
-
-    @property
-    def timed_completions(self) -> int:
-        return sum(self.durations.values())
-
-    @property
-    def retry_ratio(self) -> float | None:
-        return self.retried / self.timed_completions if self.timed_completions else None
-
-    def quantile(self, q: float) -> float | None:
-        return duration_quantile(self.durations, q)
-
-
-def _histogram(summaries: Iterable[GoalSummary]) -> dict[int, int]:
-    total: dict[int, int] = {}
-    for summary in summaries:
-        if summary.measured_effort is not None:  # version 2 summaries measured nothing
-            for key, count in summary.measured_effort.duration_histogram.items():
-                total[int(key)] = total.get(int(key), 0) + count
-    return total
-
-
-def period_effort(
-    summaries: Sequence[GoalSummary], ces: Direction, confidence: float, bands: Sequence[str] = ()
-) -> PeriodEffort:
-    """Summed histograms (exact: the windows do not overlap), and the second half against the first:
-    the share of completions slower than the first half's median, with the CES direction's interval
-    (:func:`~stream.ces.goals.effort.effort_divergence`)."""
-    half = len(summaries) // 2
-    whole, second = _histogram(summaries), _histogram(summaries[half:])
-    counts = slower_counts(second, whole)
-    gap = None if counts is None else proportion_gap(*counts, confidence)
-    divergence = effort_divergence(ces.bounds, None if gap is None else (gap[1], gap[2]))
-    retried = sum(s.measured_effort.retried for s in summaries if s.measured_effort is not None)
-    by_band = {name: Counts() for name in bands}
-    for summary in summaries:
-        for name, segment in summary.by_duration_band.items():
-            if name in by_band:  # a band the registry no longer cuts is left out
-                by_band[name].add(segment)
-    return PeriodEffort(whole, retried, divergence, by_band)
-
-
-@dataclass(frozen=True)
-class PeriodFunnel:
-    """The period's prompts from sent to answered, summed over its summaries' funnels (version 4).
-
-    ``shown`` and ``dismissed`` are ``None`` when the funnel was not counted (a summary predates
-    version 4); 0 when the apps report no prompt events. Ratios come from the sums.
-    """
-
-    sent: int
-    answered: int
-    shown: int | None
-    dismissed: int | None
-
-    @property
-    def counted(self) -> bool:
-        return self.shown is not None
-
-    @property
-    def reports_shown(self) -> bool:
-        """Whether the apps reported any prompt shown: then the response ratio is over those."""
-        return bool(self.shown)
-
-    @property
-    def shown_ratio(self) -> float | None:
-        return self.shown / self.sent if self.shown and self.sent else None
-
-    @property
-    def dismissal_ratio(self) -> float | None:
-        return (self.dismissed or 0) / self.shown if self.shown else None
-
-    @property
-    def response_ratio_shown(self) -> float | None:
-        return self.answered / self.shown if self.shown else None
-
-
-def period_funnel(summaries: Sequence[GoalSummary], total: Counts, prompts: int) -> PeriodFunnel:
-    """The funnels of the period's summaries summed; without one in every summary, only sent and answered."""
-    funnels = [summary.funnel for summary in summaries if summary.funnel is not None]
-    if len(funnels) < len(summaries):
-        return PeriodFunnel(prompts, total.answers, None, None)
-    return PeriodFunnel(
-        sent=sum(funnel.sent for funnel in funnels),
-        answered=sum(funnel.answered for funnel in funnels),
-        shown=sum(funnel.shown for funnel in funnels),
-        dismissed=sum(funnel.dismissed for funnel in funnels),
-    )
-
-
-@dataclass(frozen=True)
-class PeriodNonResponse:
-    """The CES corrected for non-response over the period, and the bounds that assume nothing about the silent.
-
-    ``correction`` is :func:`~stream.ces.goals.nonresponse.corrected_ces` over the summaries' cells summed
-    per outcome and channel (version 4); ``None`` when the period's counts cannot make one (a summary
-    predates version 4, or holds counts made before strata were counted). ``missing`` says in a few
-    words why there is no corrected CES (``None`` when there is one).
-    """
-
-    correction: NonResponse | None
-    missing: str | None
-    silent: tuple[float, float] | None  # (if no silent user found it easy, if all did); None without prompts
-    over_shown: bool = False  # the silent are the prompts shown and not answered (else: sent and not answered)
-
-    @property
-    def ces_ratio(self) -> float | None:
-        return None if self.correction is None else self.correction.ces_ratio
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        correction = self.correction
-        if correction is None or correction.lower is None or correction.upper is None:
-            return None
-        return correction.lower, correction.upper
-
-
-def period_non_response(
-    summaries: Sequence[GoalSummary],
-    total: Counts,
-    prompts: int,
-    outcomes: dict[str, int],
-    confidence: float,
-    shown: int = 0,
-) -> PeriodNonResponse:
-    """The cells of the period's summaries summed per outcome and channel, corrected once over the sums.
-
-    A stratum of the period needs what the strictest of its summaries asked of one, and every outcome
-    one of them asked about is weighed. The silent bounds need only answers and prompts, which every
-    version counts: the prompts ``shown`` where the apps reported any (as the worker bounds a window),
-    else the prompts sent.
-    """
-    asked = shown or prompts  # those asked who did not answer are silent: the prompts users saw, where known
-    silent = silent_bounds(total.positive, total.answers, asked)
-
-    def without_figure(missing: str) -> PeriodNonResponse:
-        return PeriodNonResponse(None, missing, silent, bool(shown))
-
-    if not summaries:
-        return without_figure("no data")
-    parts = [summary.non_response for summary in summaries if summary.non_response is not None]
-    if len(parts) < len(summaries):
-        return without_figure("not counted before version 4 summaries")
-    cells: dict[str, Cell] = {}
-    for part in parts:
-        for counts in part.cells:
-            name = stratum_name(counts.outcome, counts.channel)
-            attempts, answers, positive = cells.get(name, (0, 0, 0))
-            cells[name] = (attempts + counts.attempts, answers + counts.answers, positive + counts.positive)
-    correction = corrected_ces(
-        cells,
-        outcomes=outcomes,
-        answers=total.answers,
-        positive=total.positive,
-        prompts=asked,
-        asked={str(outcome) for part in parts for outcome in part.asked_outcomes},
-        min_answers=max(part.min_answers_per_stratum for part in parts),
-        z=z_score(confidence),
-    )
-    # A window with counts from before strata were counted could leave sums that happen to match.
-    if not correction.complete or not all(part.complete for part in parts):
-        return without_figure("some counts were made before strata were counted")
-    if correction.thin:
-        return PeriodNonResponse(correction, "too thin: " + ", ".join(correction.thin), silent, bool(shown))
-    if correction.ces_ratio is None:
-        return PeriodNonResponse(correction, "no attempts at an outcome the goal asks about", silent, bool(shown))
-    return PeriodNonResponse(correction, None, silent, bool(shown))
-
-
 def _is_low(scale: Scale, score: int) -> bool:
     return scale.contains(score) and scale.classify(score) is Sentiment.negative
 
@@ -391,9 +192,14 @@ def goal_report(
     comment_limit: int,
     nps_min_answers: int = 30,
     halves_at: datetime | None = None,
+    release_versions: int = DEFAULT_RELEASE_VERSIONS,
+    release_error_rate: float = DEFAULT_RELEASE_ERROR_RATE,
+    release_min_answers: int = DEFAULT_RELEASE_MIN_ANSWERS,
 ) -> GoalReport:
     """One goal's figures from its summaries (one window, in the period) and its comments (in the period);
-    ``halves_at`` splits the period for the comment themes' rising test (default: between the comments)."""
+    ``halves_at`` splits the period for the comment themes' rising test (default: between the comments);
+    ``release_versions`` releases per channel are shown, verdicts at ``release_error_rate`` once both releases
+    hold ``release_min_answers`` answers."""
     from stream.ces.comments.themes import ThemeComment, find_themes
 
     total, completed, exits = Counts(), Counts(), Counts()
@@ -443,6 +249,7 @@ def goal_report(
         themes=find_themes(
             [ThemeComment(c.comment, c.locale, _is_low(scale, c.score), c.answered_at) for c in own], halves_at
         ),
+        releases=period_releases(summaries, release_versions, release_error_rate, release_min_answers),
     )
 
 
@@ -458,13 +265,18 @@ def build_report(
     goals: Sequence[str] | None = None,
     comment_limit: int = 10,
     skipped: dict[str, int] | None = None,
+    release_versions: int = DEFAULT_RELEASE_VERSIONS,
+    release_error_rate: float = DEFAULT_RELEASE_ERROR_RATE,
+    release_min_answers: int = DEFAULT_RELEASE_MIN_ANSWERS,
 ) -> Report:
     """The report over ``period`` from every summary and comment read (any window, any time).
 
     Only summaries of ``window`` whose whole window lies in the period count, one revision
     each; comments count when answered in the period (once per answer). ``goals`` picks a
     subset of the registry (its order kept); summaries of goals not in the registry are
-    counted as skipped.
+    counted as skipped. Per goal and channel the ``release_versions`` most recent releases are shown,
+    the newest against the one before it at ``release_error_rate`` after ``release_min_answers`` answers each
+    (:mod:`stream.tools.report.releases`).
 
     :raises ValueError: when ``goals`` names a goal the registry does not hold.
     """
@@ -491,6 +303,9 @@ def build_report(
             comment_limit,
             nps_min_answers=30 if nps is None else nps.high_effort.min_answers,
             halves_at=halves_at,
+            release_versions=release_versions,
+            release_error_rate=release_error_rate,
+            release_min_answers=release_min_answers,
         )
         for goal in chosen
     ]

@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from html import escape
 
 from stream.ces.goals.effort import duration_text
-from stream.tools.report.figures import Counts, GoalReport, Period, Report
+from stream.tools.report.figures import GoalReport, Period, Report
 from stream.tools.report.nps_html import nps_section
+from stream.tools.report.period_figures import Counts
+from stream.tools.report.releases_html import RELEASES_CSS, releases_block
 from stream.tools.report.themes_html import THEMES_CSS, themes_block
 
 CSS = """
@@ -359,7 +361,8 @@ def goal_section(goal: GoalReport, report: Report) -> str:
         "(dashed: target)</figcaption></figure>"
         f"<figure>{distribution_svg(goal)}<figcaption>Answers per score over the period "
         f"({_legend(goal)})</figcaption></figure></div>"
-        f"{facts_table(goal, report.confidence)}{nps_section(goal)}{themes_block(goal)}"
+        f"{facts_table(goal, report.confidence)}{releases_block(goal, report.window)}{nps_section(goal)}"
+        f"{themes_block(goal)}"
         f"<h3>Recent low-score comments</h3>{comments_list(goal)}</section>"
     )
 
@@ -371,7 +374,7 @@ def render_report(report: Report) -> str:
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>CES report {escape(period.label)}</title><style>{CSS}{THEMES_CSS}</style></head><body>"
+        f"<title>CES report {escape(period.label)}</title><style>{CSS}{THEMES_CSS}{RELEASES_CSS}</style></head><body>"
         f"<h1>Customer Effort Score: {escape(period.label)}</h1>"
         f'<p class="muted">{period.start.date().isoformat()} to {_last_day(period)} (UTC), from the '
         f"{escape(report.window)} window summaries · generated {report.generated_at:%Y-%m-%d %H:%M} UTC</p>"

@@ -1,8 +1,9 @@
 """The generated Grafana dashboards: complete panels, only known metrics, queries Prometheus can parse.
 
-The end-to-end test runs every panel query against a real Prometheus; these tests catch the
-mistakes that need none: a panel without unit or description, a misspelt metric or rule name,
-a variable left in a query, PromQL that does not parse (with promtool, where installed).
+The end-to-end test runs every panel query against a real Prometheus (the release verdict annotations
+are run on one in ``test_release_annotations_on_prometheus``); these tests catch the mistakes that
+need none: a panel without unit or description, a misspelt metric or rule name, a variable left in a
+query, PromQL that does not parse (with promtool, where installed).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import yaml
 
 from stream.ces.registry.loader import load_registry
 from stream.observability import rules
-from stream.observability.dashboards import dashboards, panel_queries, provisioning
+from stream.observability.dashboards import annotation_queries, dashboards, panel_queries, provisioning
 from stream.observability.nps_exposition import NPS_FAMILY_DOCS
 from stream.observability.window_exposition import (
     DURATION_GAUGE,
@@ -54,6 +55,7 @@ KNOWN_NAMES = {
     "ces_worker_ready",
     "ces_broker_reachable",
     "ces_stalled_partitions",
+    "ces_release_verdict_timestamp_seconds",
     *(f"ces_prompt_decision_latency_seconds{suffix}" for suffix in ("_bucket", "_sum", "_count")),
     # Every recording rule name of the rules module (level:metric:operations).
     *(value for name, value in vars(rules).items() if name.isupper() and isinstance(value, str) and ":" in value),
@@ -265,10 +267,15 @@ def test_panels_of_the_prompts_sent_do_not_call_them_shown(built):
         assert all("prompts sent" in text for text in checked[where]), where
 
 
+def all_queries(board: dict) -> list[tuple[str, str]]:
+    """(panel title or annotation name, PromQL as Prometheus gets it) of the dashboard's panels and annotations."""
+    return panel_queries(board, VARIABLES) + annotation_queries(board, VARIABLES)
+
+
 def test_every_query_uses_only_known_metrics_and_recording_rules(built):
     unknown = {}
     for name, board in built.items():
-        for title, query in panel_queries(board, VARIABLES):
+        for title, query in all_queries(board):
             if names := metric_names(query) - KNOWN_NAMES:
                 unknown[f"{name}: {title}"] = names
     assert unknown == {}
@@ -280,7 +287,7 @@ def test_the_name_check_sees_a_misspelt_metric():
 
 
 def test_panel_queries_replaces_every_variable_and_macro(built):
-    queries = [query for board in built.values() for _, query in panel_queries(board, VARIABLES)]
+    queries = [query for board in built.values() for _, query in all_queries(board)]
     assert queries and not [query for query in queries if "$" in query]
     assert any('goal="download-invoice", window="1h"' in query for query in queries)
     assert any("[5m]" in query for query in queries)
@@ -311,6 +318,42 @@ def test_panel_queries_reads_nested_panels_regex_matchers_and_defaults():
     ]
 
 
+def test_release_verdicts_are_annotations_of_the_goal_and_overview_dashboards_one_colour_per_direction(built):
+    """The gauge's value is the verdict's time: Grafana places the event there (ms), titled and tagged by labels."""
+    annotations = {name: board["annotations"].get("list", []) for name, board in built.items()}
+    assert annotations["ces-pipeline.json"] == []
+    for name in ("ces-goal.json", "ces-overview.json"):
+        by_name = {annotation["name"]: annotation for annotation in annotations[name]}
+        assert list(by_name) == ["Release verdicts: worse", "Release verdicts: better"], name
+        for direction, colour in (("worse", "red"), ("better", "green")):
+            annotation = by_name[f"Release verdicts: {direction}"]
+            assert annotation["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            assert (annotation["enable"], annotation["hide"], annotation["iconColor"]) == (True, False, colour)
+            assert annotation["useValueForTime"] is True and annotation["step"] == "1m"
+            assert annotation["titleFormat"] == "{{goal}} · {{channel}}: release {{direction}}"
+            assert annotation["textFormat"].startswith("{{goal}} · {{channel}}: the new app version was found")
+            assert "ces.release-verdicts" in annotation["textFormat"]
+            assert annotation["tagKeys"] == "goal,channel,direction"
+            assert annotation["expr"].startswith("max by (goal, channel, direction) (")
+            assert annotation["expr"].endswith(") * 1000")
+            assert f'direction="{direction}"' in annotation["expr"]
+    goal_queries = dict(annotation_queries(built["ces-goal.json"], VARIABLES))
+    assert goal_queries["Release verdicts: worse"] == (
+        "max by (goal, channel, direction) "
+        '(ces_release_verdict_timestamp_seconds{goal=~"download-invoice", direction="worse"}) * 1000'
+    )
+    overview_queries = dict(annotation_queries(built["ces-overview.json"], VARIABLES))
+    assert overview_queries["Release verdicts: better"] == (
+        'max by (goal, channel, direction) (ces_release_verdict_timestamp_seconds{direction="better"}) * 1000'
+    )
+    # Annotations show on time series panels only: the overview has one, every goal's CES.
+    series = [p for p in all_panels(built["ces-overview.json"]["panels"]) if p["type"] == "timeseries"]
+    assert [panel["title"] for panel in series] == ["CES per goal over time"]
+    assert panel_queries({"panels": series}, VARIABLES) == [
+        ("CES per goal over time", 'max by (goal) (ces_goal_ces_ratio{window="1h"})')
+    ]
+
+
 def test_provisioning_files():
     files = provisioning()
     assert set(files) == {"provisioning/datasources/prometheus.yml", "provisioning/dashboards/ces-stream.yml"}
@@ -323,9 +366,7 @@ def test_provisioning_files():
 
 @needs_promtool
 def test_promtool_parses_every_panel_query(built, tmp_path):
-    queries = [
-        (f"{name}: {title}", query) for name, board in built.items() for title, query in panel_queries(board, VARIABLES)
-    ]
+    queries = [(f"{name}: {title}", query) for name, board in built.items() for title, query in all_queries(board)]
     rule_file = tmp_path / "dashboard-queries.yml"
     rule_file.write_text(
         yaml.safe_dump(

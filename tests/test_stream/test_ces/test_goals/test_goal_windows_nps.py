@@ -70,7 +70,7 @@ def test_the_summary_of_the_nps_worked_example_has_an_nps_of_0_3_exactly(windows
     counts.nps_part().prompts = 125
     feed(windows, "download-invoice", T0 + 10, counts)
     summary = windows.summary("download-invoice", windows.window_specs[0], T0, T0 + 600, now_s=T0 + 700)
-    assert summary.schema_version == GOAL_SUMMARY_SCHEMA_VERSION == 5 and summary.survey == "ces"
+    assert summary.schema_version == GOAL_SUMMARY_SCHEMA_VERSION == 6 and summary.survey == "ces"
     nps = summary.nps
     assert nps is not None
     assert (nps.answers, nps.promoters, nps.passives, nps.detractors) == (100, 50, 30, 20)

@@ -11,8 +11,9 @@ import math
 import pytest
 
 from stream.ces.goals import REST, BucketCounts
+from stream.ces.goals.figure_parts import nps_json
 from stream.ces.goals.fold import bucket_start
-from stream.ces.goals.goal_windows import GoalWindows, nps_json
+from stream.ces.goals.goal_windows import GoalWindows
 from stream.ces.goals.nps import nps_baseline_gap, nps_difference
 from stream.ces.goals.partials import Partial, PartialKey
 from stream.ces.goals.segments import AnswerCounts

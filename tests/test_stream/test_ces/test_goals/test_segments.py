@@ -14,10 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import GoalSummary
-from schemas.examples import WORKED_EXAMPLE_SPLIT, example_payload
+from schemas.examples import example_payload
+from schemas.summary_example import WORKED_EXAMPLE_SPLIT
 from stream.ces.goals.buckets import AnswerFact, BucketCounts
+from stream.ces.goals.figure_parts import figures_json
 from stream.ces.goals.fold import fold_facts
-from stream.ces.goals.goal_windows import figures_json
 from stream.ces.goals.segments import CHANNELS, OUTCOMES, AnswerCounts
 from stream.ces.goals.stats import difference_interval, figures, wilson_interval
 from stream.ces.goals.windows import WindowSpec

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from stream.ces.registry.loader import load_registry
+from stream.ces.releases.parts import verdict_text
 from stream.infra.local_services import free_port
 from stream.tools.report.command import add_arguments, run
 from stream.tools.report.digest import LOWEST_COMMENTS, build_digest, previous_period, team_goals, week_period
@@ -17,7 +19,7 @@ from stream.tools.report.digest_html import render_digest
 from stream.tools.report.figures import build_report
 from tests.browser import dump_dom, fields_by_goal
 from tests.harness import settings_from_env, write_registry
-from tests.report_records import JANUARY_GOALS, day, make_comment, make_summary
+from tests.report_records import JANUARY_GOALS, day, make_comment, make_release, make_summary
 from tests.test_stream.test_ces.test_comments.theme_month import feedback_comments, planted_month
 
 TEAMS = {"download-invoice": "billing", "view-policy": "billing", "file-claim": "claims"}
@@ -31,11 +33,38 @@ def registry(tmp_path):
     return load_registry(write_registry(tmp_path / "goals.yaml", GOALS))
 
 
-def daily(goal: str, first: datetime, scores: dict[int, int], prompts: int, kind: str = "five_point") -> list:
-    """Seven daily summaries from ``first``, each with ``scores`` answers at completion."""
+def daily(
+    goal: str,
+    first: datetime,
+    scores: dict[int, int],
+    prompts: int,
+    kind: str = "five_point",
+    releases: Callable[[datetime], list[dict]] | None = None,
+) -> list:
+    """Seven daily summaries from ``first``, each with ``scores`` answers at completion (and ``releases`` of
+    its day's start)."""
     return [
-        make_summary(goal, first + timedelta(days=d), {"completed": scores}, kind=kind, prompts=prompts)
+        make_summary(
+            goal,
+            first + timedelta(days=d),
+            {"completed": scores},
+            kind=kind,
+            prompts=prompts,
+            releases=None if releases is None else releases(first + timedelta(days=d)),
+        )
         for d in range(7)
+    ]
+
+
+def web_releases(start: datetime) -> list[dict]:
+    """A day's answers per release on web: 2.4.0, first seen on Monday 13 January at 10:00, far harder than
+    2.3.0 (30 % of 70 answers over the week against 90 %); android 9.1 against 9.0, too few to tell."""
+    new_first_seen = start + timedelta(hours=10) if start == day(13) else start
+    return [
+        make_release("android", "9.1", start + timedelta(hours=1), {5: 1, 1: 1}),
+        make_release("android", "9.0", start, {5: 1}),
+        make_release("web", "2.4.0", new_first_seen, {5: 3, 1: 7}),
+        make_release("web", "2.3.0", start, {5: 9, 1: 1}),
     ]
 
 
@@ -104,7 +133,7 @@ def test_comment_rate_and_the_lowest_scores_worst_first_on_each_scale(registry):
 def test_the_digest_html_has_inline_styles_only_and_reads_back_its_figures(registry):
     summaries = [
         *daily("download-invoice", day(6), {5: 27, 1: 3}, prompts=100),
-        *daily("download-invoice", day(13), {5: 15, 1: 15}, prompts=100),
+        *daily("download-invoice", day(13), {5: 15, 1: 15}, prompts=100, releases=web_releases),
     ]
     comments = [make_comment("download-invoice", 1, "<b>Geen PDF</b> & niets", day(14))]
     digest = digest_of(registry, summaries, comments)
@@ -118,17 +147,32 @@ def test_the_digest_html_has_inline_styles_only_and_reads_back_its_figures(regis
     assert shown["download-invoice"]["change"] == expected
     assert shown["download-invoice"]["answers"] == "210"
     assert shown["view-policy"]["change"] == "no comparison: a week without answers"
+    # The week's decided release verdict (web), not the pending one (android); none for a goal without releases.
+    releases = digest.goals[0].goal.releases
+    assert releases is not None and set(releases.verdicts) == {"android", "web"}
+    web = releases.verdicts["web"]
+    assert (web.direction, web.answers, web.previous_answers) == ("worse", 70, 70)
+    assert {name: text for name, text in shown["download-invoice"].items() if name.startswith("release")} == {
+        "release-web-direction": "worse",
+        "release-web-verdict": verdict_text(web, ""),
+    }
+    assert verdict_text(web, "").startswith("2.4.0 · web: −0.60 [−") and "(worse than 2.3.0)" in html
+    assert not [name for name in shown["view-policy"] if name.startswith("release")]
+    assert "a confidence sequence at 5 % per release" in html
     assert "CES digest for team billing" in html and "week 3 of 2025: 13 Jan to 19 Jan 2025" in html
 
 
 @pytest.mark.external("chromium")
 def test_chromium_renders_the_digest(registry, tmp_path):
-    summaries = daily("download-invoice", day(13), {5: 15, 1: 15}, prompts=100)
+    summaries = daily("download-invoice", day(13), {5: 15, 1: 15}, prompts=100, releases=web_releases)
     comments = [make_comment("download-invoice", 1, "Niets te vinden", day(14))]
     out = tmp_path / "digest.html"
     out.write_text(render_digest(digest_of(registry, summaries, comments), NOW), encoding="utf-8")
     shown = dict(fields_by_goal(dump_dom(out.as_uri(), tmp_path)))
     assert (shown["download-invoice"]["ces_ratio"], shown["download-invoice"]["comment"]) == ("50 %", "Niets te vinden")
+    assert shown["download-invoice"]["release-web-direction"] == "worse"
+    assert shown["download-invoice"]["release-web-verdict"].endswith("after 70 answers (worse than 2.3.0)")
+    assert "release-android-direction" not in shown["download-invoice"]  # pending: not in the digest
 
 
 def test_run_refuses_an_unknown_team_and_a_week_with_an_end_before_reading_kafka(tmp_path, capsys):
