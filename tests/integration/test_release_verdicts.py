@@ -4,7 +4,8 @@ Goal "file-claim": 300 web users on web-1.0 answer at a CES share of 0.8 and 100
 ios-5.0 at 0.7; then web-1.1 ships and its 300 users answer at 0.4 (a true difference of -0.4),
 while iOS stays on ios-5.0. The worker writes one verdict, web-1.1 worse than web-1.0, whose
 interval holds -0.4, and none for iOS (one release); /api/goals shows the releases and the
-verdict, /metrics the verdict's time for the dashboards' annotation.
+verdict, /metrics the verdict's time for the dashboards' annotation, and the CES page in headless
+Chromium the releases per channel and the verdict (a version with markup shown as text).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from stream.infra.producer import emit_answer, emit_goal_event, make_producer
 from stream.infra.topics import create_topics
+from tests.chromium_page import chromium_page
 from tests.harness import (
     TopicReader,
     make_answer,
@@ -29,6 +31,7 @@ from tests.harness import (
 pytestmark = pytest.mark.integration
 
 GOAL = "file-claim"
+IOS = "ios-5.0 <b>beta</b>"  # app_version is app-provided text: the page shows it as written
 
 
 def test_a_release_with_a_drop_on_web_gets_a_worse_verdict_and_ios_none(kafka_bootstrap, start_worker, tmp_path):
@@ -62,10 +65,10 @@ def test_a_release_with_a_drop_on_web_gets_a_worse_verdict_and_ios_none(kafka_bo
 
     try:
         release("web", "web-1.0", 0, 300, 8)
-        release("ios", "ios-5.0", 0, 100, 7)
+        release("ios", IOS, 0, 100, 7)
         wait_until(lambda: answers_counted() == 400, timeout_s=60, what="the first releases' answers counted")
         release("web", "web-1.1", 300, 300, 4)
-        release("ios", "ios-5.0", 100, 100, 7)
+        release("ios", IOS, 100, 100, 7)
         (verdict,) = verdicts.wait_for(lambda vs: len(vs) >= 1, timeout_s=60, what="a release verdict")
         assert (verdict["goal"], verdict["channel"], verdict["version"], verdict["previous_version"]) == (
             GOAL,
@@ -84,7 +87,7 @@ def test_a_release_with_a_drop_on_web_gets_a_worse_verdict_and_ios_none(kafka_bo
         assert status == 200
         releases = json.loads(body)[GOAL]["28d"]["releases"]
         assert [(r["channel"], r["version"], r["answers"], r["positive"]) for r in releases["versions"]] == [
-            ("ios", "ios-5.0", 200, 140),
+            ("ios", IOS, 200, 140),
             ("web", "web-1.1", 300, 120),
             ("web", "web-1.0", 300, 240),
         ]
@@ -97,6 +100,20 @@ def test_a_release_with_a_drop_on_web_gets_a_worse_verdict_and_ios_none(kafka_bo
             worker.metric("ces_release_verdict_timestamp_seconds", goal=GOAL, channel="ios", direction="worse") is None
         )
         assert len(verdicts.poll()) == 1  # not written again while the last answers were counted
+
+        with chromium_page(tmp_path) as page:
+            page.open(worker.url + "/")
+            page.wait_for("document.querySelector('tr[data-release=\"file-claim|web\"]')", what="the release rows")
+            web = page.fields('tr[data-release="file-claim|web"] [data-field]')
+            ios = page.fields('tr[data-release="file-claim|ios"] [data-field]')
+            title = page.evaluate("document.getElementById('releases-title').textContent")
+            tags = page.evaluate("document.querySelectorAll('#releases b').length")
+        assert title == "Releases (28d)"
+        assert web["release_1"].startswith("web-1.1 · 40 % of 300 answers · since ")
+        assert web["release_2"].startswith("web-1.0 · 80 % of 300 answers · since ")
+        assert web["release_direction"] == "worse" and web["release_verdict"] == live["text"]
+        assert ios["release_1"].startswith(f"{IOS} · 70 % of 200 answers")
+        assert ios["release_direction"] == "one release: nothing to compare" and tags == 0
     finally:
         prompts.close()
         verdicts.close()
