@@ -79,6 +79,9 @@ OUTCOMES = ("completed", "abandoned", "silent")
 CHANNEL_MIX = {"web": 0.55, "ios": 0.25, "android": 0.18, "other": 0.02}
 LOCALE_MIX = {"nl": 0.40, "nl-NL": 0.20, "nl-BE": 0.05, "en": 0.25, "en-GB": 0.10}
 APP_VERSIONS = {"web": "web-2025.01.3", "ios": "ios-5.12.0", "android": "android-5.12.1", "other": "kiosk-1.4"}
+# In the incident scenarios the web app ships this release at minute M: the release the incident came with,
+# so the release verdicts find it worse on web for the incident goal (the apps keep their versions).
+INCIDENT_RELEASE = {"web": "web-2025.02.0"}
 
 MAX_GOAL_DIFFICULTY = 0.15  # a goal's own difficulty: lowers its completion share and its ease
 RETRY_SHARE = 0.10  # completed attempts started a second time halfway through
@@ -303,8 +306,14 @@ class TrafficModel:
             "occurred_at": timestamp(self.config.start_epoch_s + at_s),
             "channel": user.channel,
             "locale": user.locale,
-            "app_version": APP_VERSIONS[user.channel],
+            "app_version": self.app_version(user.channel, at_s),
         }
+
+    def app_version(self, channel: str, at_s: float) -> str:
+        """The version a user's app names: in the incident scenarios, web's release of the incident from minute M."""
+        if self.config.scenario.value in INCIDENT_SCENARIOS and at_s >= self._minute_s:
+            return INCIDENT_RELEASE.get(channel, APP_VERSIONS[channel])
+        return APP_VERSIONS[channel]
 
     def _goal_event(
         self, at_s: float, event_type: str, goal: str, user: User, session: str, rng: random.Random

@@ -350,6 +350,19 @@ def test_incident_lowers_the_incident_goals_scores_from_minute_m():
         TrafficModel(REGISTRY, SimulationConfig(scenario=Scenario.incident, incident_goal="no-such-goal"))
 
 
+def test_the_incident_comes_with_a_web_release_and_the_apps_keep_their_versions():
+    model = TrafficModel(REGISTRY, SimulationConfig(seed=5, scenario=Scenario.incident, incident_minute=2))
+    versions: dict[tuple[str, bool], set[str]] = defaultdict(set)
+    while (record := model.next_record()).at_s < 240:
+        if record.topic == "goal_events":
+            event = json.loads(record.value)
+            versions[(event["channel"], record.at_s >= 120)].add(event["app_version"])
+    assert versions[("web", False)] == {"web-2025.01.3"} and versions[("web", True)] == {"web-2025.02.0"}
+    assert versions[("ios", False)] == versions[("ios", True)] == {"ios-5.12.0"}
+    steady = TrafficModel(REGISTRY, SimulationConfig(seed=5, incident_minute=2))
+    assert steady.app_version("web", 600) == "web-2025.01.3"
+
+
 def test_survey_broken_stops_answers_from_minute_m():
     model = TrafficModel(
         REGISTRY, SimulationConfig(seed=5, scenario=Scenario.survey_broken, incident_minute=2, answer_share=1.0)
