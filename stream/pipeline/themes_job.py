@@ -32,8 +32,7 @@ from schemas.survey_answer import MAX_COMMENT_CHARS
 from schemas.survey_prompt import SurveyKind
 from stream.ces.comments import mask_personal_data
 from stream.ces.registry import Scale, Sentiment
-from stream.errors import CesError
-from stream.infra.kafka_config import client_options
+from stream.infra.topic_read import read_topic
 from stream.settings import Settings
 
 if TYPE_CHECKING:  # the themes modules load numpy and scikit-learn: imported in the process that computes
@@ -42,7 +41,6 @@ if TYPE_CHECKING:  # the themes modules load numpy and scikit-learn: imported in
 MAX_COMMENTS = 100_000  # the newest of the goal's comments in the period: their themes take 5 to 10 s
 READ_TIMEOUT_S = 120.0  # the whole read, connecting included (100 000 comments: 12 to 38 s measured)
 CONNECT_TIMEOUT_S = 10.0  # kafka-python's bootstrap waits 30 s by default for a broker that does not answer
-POLL_TIMEOUT_MS = 500
 
 
 @dataclass(frozen=True)
@@ -108,58 +106,14 @@ class GoalRecords:
         self.scanned = 0
 
     def __iter__(self) -> Iterator[bytes | None]:
-        from kafka import KafkaConsumer, TopicPartition
-        from kafka.errors import KafkaError
-
-        topic, settings = self.topic, self.settings
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            consumer = KafkaConsumer(
-                **client_options(settings),
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                allow_auto_create_topics=False,
-                bootstrap_timeout_ms=int(min(CONNECT_TIMEOUT_S, self.timeout_s) * 1000),
-            )
-        except KafkaError as exc:
-            raise CesError(f"cannot read {topic} from {settings.kafka_bootstrap}: {exc}") from exc
-        try:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                raise CesError(f"topic {topic} does not exist (or is not readable) at {settings.kafka_bootstrap}")
-            assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
-            consumer.assign(assigned)
-            end = consumer.end_offsets(assigned)
-            since_ms = int(self.since.timestamp() * 1000)
-            starts = consumer.offsets_for_times(dict.fromkeys(assigned, since_ms))
-            remaining = set()
-            for tp in assigned:
-                found = starts.get(tp)
-                if found is not None and found.offset < end[tp]:  # None: no record from then on
-                    consumer.seek(tp, found.offset)
-                    remaining.add(tp)
-            consumer.pause(*(tp for tp in assigned if tp not in remaining))
-            while remaining:
-                if time.monotonic() > deadline:
-                    raise CesError(
-                        f"reading {topic} took over {self.timeout_s:.0f} s; {len(remaining)} partitions unfinished"
-                    )
-                for tp, records in consumer.poll(timeout_ms=POLL_TIMEOUT_MS).items():
-                    for record in records:
-                        if record.offset >= end[tp]:
-                            break
-                        self.scanned += 1
-                        if record.key == self.key:
-                            yield record.value
-                done = {tp for tp in remaining if consumer.position(tp) >= end[tp]}
-                if done:
-                    consumer.pause(*done)
-                    remaining -= done
-        except KafkaError as exc:
-            raise CesError(f"reading {topic} at {settings.kafka_bootstrap} failed: {exc}") from exc
-        finally:
-            consumer.close()
+        connect_timeout_s = min(CONNECT_TIMEOUT_S, self.timeout_s)
+        records = read_topic(
+            self.settings, self.topic, since=self.since, timeout_s=self.timeout_s, connect_timeout_s=connect_timeout_s
+        )
+        for record in records:
+            self.scanned += 1
+            if record.key == self.key:
+                yield record.value
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,8 +29,7 @@ from schemas.survey_answer import MAX_COMMENT_CHARS
 from stream.ces.comments import mask_personal_data
 from stream.ces.goals import parse_duration
 from stream.ces.registry import load_registry
-from stream.errors import CesError
-from stream.infra.kafka_config import client_options
+from stream.infra.topic_read import read_topic
 from stream.settings import Settings
 from stream.tools.report.digest import build_digest, previous_period, team_goals, week_period
 from stream.tools.report.digest_html import render_digest
@@ -177,36 +175,4 @@ def read_values(settings: Settings, topic: str, timeout_s: float = READ_TIMEOUT_
 
     :raises CesError: when the topic does not exist or the read takes over ``timeout_s``.
     """
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
-
-    try:
-        consumer = KafkaConsumer(
-            **client_options(settings),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            allow_auto_create_topics=False,
-        )
-    except KafkaError as exc:
-        raise CesError(f"cannot read {topic} from {settings.kafka_bootstrap}: {exc}") from exc
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise CesError(f"topic {topic} does not exist (or is not readable) at {settings.kafka_bootstrap}")
-        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
-        consumer.assign(assigned)
-        consumer.seek_to_beginning(*assigned)
-        end = consumer.end_offsets(assigned)
-        values: list[bytes | None] = []
-        remaining = {tp for tp in assigned if consumer.position(tp) < end[tp]}
-        deadline = time.monotonic() + timeout_s
-        while remaining:
-            if time.monotonic() > deadline:
-                raise CesError(f"reading {topic} took over {timeout_s:.0f} s; {len(remaining)} partitions unfinished")
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                values.extend(record.value for record in records if record.offset < end[tp])
-            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
-        return values
-    finally:
-        consumer.close()
+    return [record.value for record in read_topic(settings, topic, timeout_s=timeout_s)]
