@@ -23,7 +23,7 @@ from stream.observability.log_secrets import mask_secrets
 from stream.observability.monitoring import differences, monitoring_files, write
 from stream.pipeline.worker import run_worker
 from stream.settings import Settings, load_settings
-from stream.tools import alert_quality, bench, erase, feed_webhook, report, run, simulator
+from stream.tools import alert_quality, bench, erase, feed_webhook, gateway, report, run, simulator
 
 
 class Command(NamedTuple):
@@ -139,6 +139,14 @@ COMMANDS = (
         "dead-lettered (/metrics, /health on CES_FEED_WEBHOOK_METRICS_PORT)",
         feed_webhook.add_arguments,
         feed_webhook.run,
+    ),
+    Command(
+        "gateway",
+        "the HTTP gateway for apps without a Kafka client: POST goal events, answers and prompt events; each "
+        "user's prompts live as Server-Sent Events (CES_GATEWAY_PORT; /metrics on CES_GATEWAY_METRICS_PORT); "
+        "`gateway token --user U` prints a user token",
+        gateway.add_arguments,
+        gateway.run,
     ),
     Command(
         "bench",

@@ -262,7 +262,9 @@ def test_the_goal_registry_comes_from_the_configmap(manifests, statefulset, env,
 )
 def test_secrets_are_referenced_never_written(manifests, kind, needed):
     assert not [doc for docs in manifests.values() for doc in docs if doc["kind"] == "Secret"]
-    assert secret_setting_names() == {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY", "CES_FEED_WEBHOOK_URL"}
+    # The gateway's secrets have no manifest yet (issue 24, next part): none of these pods reads them.
+    gateway = {"CES_GATEWAY_TOKEN_SECRET", "CES_GATEWAY_PREVIOUS_TOKEN_SECRET", "CES_GATEWAY_API_KEY"}
+    assert secret_setting_names() == {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY", "CES_FEED_WEBHOOK_URL", *gateway}
     env = env_values(worker_container(one(manifests, kind)))
     assert needed <= set(env)
     for name in secret_setting_names() & set(env):
