@@ -13,6 +13,7 @@ from stream.ces.releases.figures import (
     release_key,
     releases_in,
     split_release_key,
+    version_order,
 )
 from stream.ces.releases.sequence import Difference, difference_sequence, share_sequence
 
@@ -32,4 +33,5 @@ __all__ = [
     "releases_in",
     "share_sequence",
     "split_release_key",
+    "version_order",
 ]

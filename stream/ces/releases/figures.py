@@ -19,6 +19,7 @@ Pure: no Faust, no Kafka.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from stream.ces.releases.sequence import difference_sequence
 #: Separates the channel from the version in a release key: ``web|2.3.0`` (a channel has none).
 KEY_SEPARATOR = "|"
 WORSE, BETTER, PENDING = "worse", "better", "pending"
+# A version name's parts: runs of digits, runs of other characters.
+_VERSION_PARTS = re.compile(r"\d+|\D+")
 
 
 def release_key(channel: str, version: str) -> str:
@@ -92,15 +95,20 @@ def releases_in(buckets: Iterable[tuple[int, Mapping[str, list[int]] | None]]) -
     return newest_first(releases)
 
 
+def version_order(version: str) -> tuple[tuple[int, int, str], ...]:
+    """A sort key that orders version names naturally: numbers by value, so ``5.12.0`` after ``5.9.1``."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in _VERSION_PARTS.findall(version))
+
+
 def newest_first(releases: Iterable[ReleaseCounts]) -> list[ReleaseCounts]:
     """Releases by channel name, each channel's newest (first seen last) first.
 
-    Two versions first seen in the same bucket: the larger name is taken as the newer.
+    Versions first seen in the same bucket (an app's older versions, all answered since the window's
+    first bucket) are ordered by their names, naturally: the higher version is taken as the newer.
     """
-    by_name = sorted(releases, key=lambda release: release.version, reverse=True)
-    return sorted(
-        by_name, key=lambda release: (release.channel, -release.first_seen_s)
-    )  # stable: keeps the names' order
+    by_name = sorted(releases, key=lambda release: version_order(release.version), reverse=True)
+    # A stable sort: versions first seen together keep the names' order.
+    return sorted(by_name, key=lambda release: (release.channel, -release.first_seen_s))
 
 
 def recent_releases(releases: Iterable[ReleaseCounts], per_channel: int) -> dict[str, list[ReleaseCounts]]:

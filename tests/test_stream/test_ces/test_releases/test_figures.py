@@ -16,6 +16,7 @@ from stream.ces.releases import (
     release_key,
     releases_in,
     split_release_key,
+    version_order,
 )
 
 
@@ -55,13 +56,21 @@ def test_newest_first_per_channel_with_ties_taken_by_the_larger_name():
     assert [(r.channel, r.version) for r in newest_first(releases)] == [
         ("ios", "5.1"),
         ("ios", "5.0"),
-        ("web", "2.2"),  # first seen together with 2.10: the larger name ("2.2" > "2.10") counts as newer
-        ("web", "2.10"),
+        ("web", "2.10"),  # first seen together with 2.2: the higher version counts as newer
+        ("web", "2.2"),
         ("web", "2.0"),
     ]
     recent = recent_releases(releases, 2)
     assert list(recent) == ["ios", "web"]
-    assert [r.version for r in recent["web"]] == ["2.2", "2.10"]
+    assert [r.version for r in recent["web"]] == ["2.10", "2.2"]
+
+
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [("5.9.1", "5.12.0"), ("web-2025.01.3", "web-2025.02.0"), ("1.0", "1.0.1"), ("2.0-beta", "2.0-rc"), ("9", "10")],
+)
+def test_version_names_order_naturally(older, newer):
+    assert version_order(older) < version_order(newer)
 
 
 @pytest.mark.parametrize(
