@@ -25,6 +25,7 @@ from stream.alert_settings import AlertSettings, CsvTuple, split_csv
 from stream.ces.feed.settings import FeedWebhookSettings
 from stream.ces.gateway.settings import GatewaySettings
 from stream.ces.releases.settings import ReleaseSettings
+from stream.ces.users.explain_settings import ExplainSettings
 from stream.errors import SettingsError
 
 ENV_PREFIX = "CES_"
@@ -36,7 +37,7 @@ DEFAULT_WINDOWS = ("5m", "10m", "30m", "1h", "3h", "24h", "7d", "28d")
 DEFAULT_SPLIT_WINDOWS = ("1h", "7d")
 
 
-class Settings(FeedWebhookSettings, AlertSettings, ReleaseSettings, GatewaySettings):
+class Settings(FeedWebhookSettings, AlertSettings, ReleaseSettings, GatewaySettings, ExplainSettings):
     """Every knob of ces-stream. Field ``x`` is read from ``CES_X``."""
 
     model_config = SettingsConfigDict(

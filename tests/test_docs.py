@@ -61,7 +61,8 @@ def test_settings_table_has_a_row_per_field() -> None:
 def test_every_metric_is_in_the_metric_catalogue() -> None:
     observability = PROJECT_ROOT / "stream" / "observability"
     source = "".join(
-        (observability / name).read_text(encoding="utf-8") for name in ("metrics.py", "window_exposition.py")
+        (observability / name).read_text(encoding="utf-8")
+        for name in ("metrics.py", "window_exposition.py", "gateway_metrics.py")
     )
     # A metric name is the first argument of its constructor or WINDOW_GAUGES tuple, e.g.
     # Counter("ces_goal_events_total", ...) or ("ces_goal_answers", help, attribute).

@@ -54,6 +54,7 @@ class AlertCases:
     """The generated rules of one settings and registry, and one alert's boundary test from them."""
 
     def __init__(self, settings: Settings, registry: GoalRegistry) -> None:
+        self.settings = settings
         self.plan = r.AlertPlan(settings)
         self.rules = {
             (rule["alert"], rule["labels"]["severity"]): rule

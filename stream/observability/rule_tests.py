@@ -16,6 +16,7 @@ from stream.ces.registry import GoalRegistry
 from stream.observability import rules as r
 from stream.observability.feed_rule_tests import FeedAlertTests
 from stream.observability.funnel_rule_tests import FunnelAlertTests
+from stream.observability.gateway_rule_tests import GatewayAlertTests
 from stream.observability.owner_rule_tests import OwnerAlertTests
 from stream.observability.rule_test_cases import (
     INSTANCE,
@@ -30,7 +31,7 @@ from stream.observability.survey_rule_tests import SurveyAlertTests
 from stream.settings import Settings
 
 
-class _Tests(SurveyAlertTests, FunnelAlertTests, OwnerAlertTests, FeedAlertTests):
+class _Tests(SurveyAlertTests, FunnelAlertTests, OwnerAlertTests, FeedAlertTests, GatewayAlertTests):
     """Builds the test cases against one generated rule file."""
 
     def below_target(self, severity: str, window: str) -> dict[str, Any]:
@@ -253,6 +254,7 @@ class _Tests(SurveyAlertTests, FunnelAlertTests, OwnerAlertTests, FeedAlertTests
             self.owners(),
             *self.pipeline(),
             *self.feed_webhook(),
+            *self.gateway(),
         ]
         return [test for test in tests if test is not None]
 

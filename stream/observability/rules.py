@@ -22,6 +22,7 @@ from stream.ces.goals import EXIT_OUTCOMES, format_duration, parse_duration, z_s
 from stream.ces.registry import GoalRegistry
 from stream.errors import SettingsError
 from stream.observability.feed_rules import feed_webhook_alerts
+from stream.observability.gateway_rules import gateway_alerts
 from stream.observability.registry_rules import (
     EXIT_GAP_TOLERANCE,
     MIN_ANSWERS,
@@ -403,7 +404,8 @@ def pipeline_alerts(plan: AlertPlan) -> dict[str, Any]:
 
 
 def rule_file(settings: Settings, registry: GoalRegistry) -> dict[str, Any]:
-    """The whole rule file: registry values, recording rules, goal alerts, pipeline alerts, the feed webhook's."""
+    """The whole rule file: registry values, recording rules, goal alerts, pipeline alerts, the feed webhook's and
+    the gateway's."""
     plan = AlertPlan(settings)
     groups = [registry_rules(registry), recording_rules(plan), ces_alerts(plan), pipeline_alerts(plan)]
-    return {"groups": [*groups, feed_webhook_alerts(_alert)]}
+    return {"groups": [*groups, feed_webhook_alerts(_alert), gateway_alerts(_alert, settings.gateway_max_streams)]}

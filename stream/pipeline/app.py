@@ -21,6 +21,7 @@ from stream.infra.kafka_config import ssl_context
 from stream.infra.record_reader import RecordReader
 from stream.infra.topics import goal_partials_topic, user_events_topic
 from stream.observability.metrics import CONTENT_TYPE_LATEST, CesMetrics
+from stream.pipeline.explain_api import ExplainApi
 from stream.pipeline.faust_internals import ContinuityGuard, hold_stream_until_seeked, seek_uncommitted_to_beginning
 from stream.pipeline.goals import GoalStage
 from stream.pipeline.health import Health
@@ -228,6 +229,21 @@ class Pipeline:
         async def comment_themes(web: View, request: Request) -> Response:
             """The themes of one goal's comments over the last 7 or 28 days (?goal=<slug>&days=7|28)."""
             status, body = await self.themes.answer(request.query.get("goal"), request.query.get("days"))
+            return web.json(body, status=status)
+
+        explainer = ExplainApi(
+            app,
+            self.settings,
+            self.registry,
+            self.users.topic_name,
+            self.users.load_state,
+            lambda: self.users.rates.rates,
+        )
+
+        @app.page("/api/explain")
+        async def explain(web: View, request: Request) -> Response:
+            """Why a user would (not) be asked now (?user=&goal=[&outcome=&channel=]; bearer CES_EXPLAIN_TOKEN)."""
+            status, body = explainer.answer(request.query, request.headers.get("Authorization"))
             return web.json(body, status=status)
 
         @app.page("/health")

@@ -23,7 +23,18 @@ from stream.observability.log_secrets import mask_secrets
 from stream.observability.monitoring import differences, monitoring_files, write
 from stream.pipeline.worker import run_worker
 from stream.settings import Settings, load_settings
-from stream.tools import alert_quality, bench, erase, feed_webhook, gateway, report, run, simulator
+from stream.tools import (
+    alert_quality,
+    bench,
+    dead_letters,
+    erase,
+    explain,
+    feed_webhook,
+    gateway,
+    report,
+    run,
+    simulator,
+)
 
 
 class Command(NamedTuple):
@@ -131,6 +142,20 @@ COMMANDS = (
         "forget one user (AVG/GDPR erasure): their per-user state is deleted, the figures stay (docs/personal-data.md)",
         erase.add_arguments,
         erase.run,
+    ),
+    Command(
+        "explain",
+        "why one user would (not) be asked about a goal now: the worker's decision and every rule's verdict, from "
+        "the live state (CES_EXPLAIN_TOKEN; --worker URL for each worker)",
+        explain.add_arguments,
+        explain.run,
+    ),
+    Command(
+        "dead-letters",
+        "the dead letters per source topic and reason (summary), and their originals written back to their source "
+        "topic once the cause is fixed (replay --source-topic T --reason R)",
+        dead_letters.add_arguments,
+        dead_letters.run,
     ),
     Command("worker", "run the stream worker (/metrics, /health on CES_WEB_PORT)", _worker_arguments, _run_worker),
     Command(

@@ -1,8 +1,9 @@
 """`ces-stream run` (what `make run` starts): the whole product locally, with a live view.
 
-The local broker and the topics, a worker, Prometheus and Alertmanager with the generated
-rules (when Debian's packages are installed), and the simulator with the incident
-scenario; then a live table per goal until Ctrl-C, which stops everything this command
+The local broker and the topics, a worker, the HTTP gateway (with a random token secret of
+this run), Prometheus and Alertmanager with the generated rules (when Debian's packages are
+installed), and the simulator with the incident scenario, a share of its users sending
+through the gateway; then a live table per goal until Ctrl-C, which stops everything this command
 started (the broker too, if it was not running before). Every child runs in its own
 session, so the terminal's Ctrl-C reaches only this process, which stops the children in
 order; their output goes to ``.ces-run/*.log``, not over the view.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -22,10 +24,11 @@ from typing import Any
 
 from stream.ces.registry import GoalRegistry, load_registry
 from stream.ces.registry.owners import teams
-from stream.infra.local_kafka import local_broker_for
+from stream.infra.local_kafka import local_broker_for, port_open
 from stream.infra.local_services import LocalService, alertmanager_argv, free_port, prometheus_argv
 from stream.infra.topics import create_topics
 from stream.observability.alertmanager import alertmanager_yaml
+from stream.observability.gateway_rules import GATEWAY_JOB
 from stream.observability.monitoring import RULES, monitoring_files
 from stream.settings import Settings
 from stream.tools.live_view import Poller, screen
@@ -40,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--incident-minute", type=float, default=1.0, help="minute at which the incident goal degrades")
     parser.add_argument(
         "--alert-for", default="2m", help="`for` of the CES alerts in this demo (production default 5m)"
+    )
+    parser.add_argument(
+        "--via-gateway",
+        type=float,
+        default=0.1,
+        metavar="SHARE",
+        help="share of the simulated users that send through the HTTP gateway (default 0.1; 0: no gateway)",
     )
     parser.add_argument("--refresh", type=float, default=2.0, help="seconds between redraws")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
@@ -86,7 +96,35 @@ class Children:
             child.stop(30)
 
 
-def _monitoring(children: Children, settings: Settings, registry: GoalRegistry, workdir: Path) -> str | None:
+def _port(preferred: int) -> int:
+    """``preferred`` when nothing listens on it, else a free port."""
+    return free_port() if port_open("127.0.0.1", preferred) else preferred
+
+
+def _gateway(children: Children, settings: Settings, env: dict[str, str]) -> tuple[dict[str, str], LocalService]:
+    """Start ``ces-stream gateway`` on loopback (not ready yet): the environment it and the simulator share, its
+    metrics port. The token secret is this run's own (random) unless CES_GATEWAY_TOKEN_SECRET is set."""
+    secret = settings.gateway_token_secret
+    port = _port(settings.gateway_port)
+    metrics_port = _port(settings.gateway_metrics_port)
+    if metrics_port == port:
+        metrics_port = free_port()
+    gateway_env = {
+        **env,
+        "CES_GATEWAY_TOKEN_SECRET": secret.get_secret_value() if secret is not None else secrets.token_hex(32),
+        "CES_GATEWAY_HOST": "127.0.0.1",
+        "CES_GATEWAY_PORT": str(port),
+        "CES_GATEWAY_METRICS_PORT": str(metrics_port),
+    }
+    gateway = children.start(
+        "gateway", [*CLI, "gateway", "--loglevel", "info"], gateway_env, port=metrics_port, ready_path="/health"
+    )
+    return gateway_env, gateway
+
+
+def _monitoring(
+    children: Children, settings: Settings, registry: GoalRegistry, workdir: Path, gateway_metrics_port: int | None
+) -> str | None:
     """Prometheus and Alertmanager with the generated rules; None when they are not installed."""
     if shutil.which("prometheus") is None or shutil.which("prometheus-alertmanager") is None:
         return None
@@ -108,6 +146,10 @@ def _monitoring(children: Children, settings: Settings, registry: GoalRegistry, 
             {"job_name": "ces-stream", "static_configs": [{"targets": [f"127.0.0.1:{settings.web_port}"]}]}
         ],
     }
+    if gateway_metrics_port is not None:
+        config["scrape_configs"].append(
+            {"job_name": GATEWAY_JOB, "static_configs": [{"targets": [f"127.0.0.1:{gateway_metrics_port}"]}]}
+        )
     (workdir / "prometheus.yml").write_text(json.dumps(config))
     prometheus = children.start(
         "prometheus", prometheus_argv(workdir / "prometheus.yml", workdir / "tsdb", prom_port), port=prom_port
@@ -148,8 +190,17 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             "worker", [*CLI, "worker", "--loglevel", "info"], env, port=settings.web_port, ready_path="/health"
         )
         console.print(f"starting the worker (log {workdir / 'worker.log'}) ...")
+        gateway_env, gateway_metrics_port, gateway_url = env, None, None
+        if args.via_gateway > 0:
+            gateway_env, gateway = _gateway(children, settings, env)
+            gateway_metrics_port = int(gateway_env["CES_GATEWAY_METRICS_PORT"])
+            gateway_url = f"http://127.0.0.1:{gateway_env['CES_GATEWAY_PORT']}"
+            console.print(f"starting the gateway (log {workdir / 'gateway.log'}) ...")
         worker.wait_ready(120)
-        prometheus = _monitoring(children, settings, registry, workdir)
+        if gateway_url is not None:
+            gateway.wait_ready(120)
+        prometheus = _monitoring(children, settings, registry, workdir, gateway_metrics_port)
+        via = ["--via-gateway", f"{args.via_gateway:g}", "--gateway-url", gateway_url] if gateway_url else []
         children.start(
             "simulator",
             [
@@ -163,17 +214,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 str(args.incident_minute),
                 "--rate",
                 str(args.rate),
+                *via,
                 "--quiet",
             ],
-            env,
+            gateway_env,
         )
         short, long = _windows(settings)
         poller = Poller(f"http://127.0.0.1:{settings.web_port}", prometheus, short)
         alerts = (
             f"Prometheus {prometheus}" if prometheus else "alerts off (apt install prometheus prometheus-alertmanager)"
         )
+        via_text = f"gateway {gateway_url} ({args.via_gateway:.0%} of the users)  |  " if gateway_url else ""
         status = (
-            f"ces-stream live: worker http://127.0.0.1:{settings.web_port}  |  {alerts}  |  "
+            f"ces-stream live: worker http://127.0.0.1:{settings.web_port}  |  {via_text}{alerts}  |  "
             f"simulator: incident on {incident} from minute {args.incident_minute:g}"
         )
         started = time.monotonic()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -102,4 +103,11 @@ def test_run_shows_figures_and_ctrl_c_leaves_no_process_behind(kafka_bootstrap, 
         describe=lambda: processes_with(f"CES_APP_ID={app_id}"),
     )
     assert (tmp_path / "run" / "worker.log").stat().st_size > 0
-    assert "sent" in (tmp_path / "run" / "simulator.log").read_text()  # the simulator's summary: stopped cleanly
+    simulator = (tmp_path / "run" / "simulator.log").read_text()
+    assert "sent" in simulator  # the simulator's summary: stopped cleanly
+    # A tenth of the users went through the gateway, whose URL the view shows.
+    through = re.search(
+        r"^gateway +(\d+) records of 10% of the users POSTed: (\d+) accepted, 0 refused", simulator, re.M
+    )
+    assert through is not None and int(through.group(2)) == int(through.group(1)) > 0, simulator[-2000:]
+    assert re.search(r"gateway http://127\.0\.0\.1:\d+\s+\(10% of the users\)", text)  # the view may wrap

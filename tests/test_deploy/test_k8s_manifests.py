@@ -2,7 +2,7 @@
 
 Schema: ``kubernetes-validate`` (the Kubernetes OpenAPI schemas as JSON Schema, bundled in the
 package, no network) in strict mode, so a misspelt or misplaced field fails too. The
-ServiceMonitor and the feed webhook's PodMonitor are prometheus-operator CRDs the package has no
+ServiceMonitor and the PodMonitors of the feed webhook and the gateway are prometheus-operator CRDs the package has no
 schema for; they are checked against what they scrape instead (and their fields against the CRD's). Against the code: every ``CES_*`` variable is a
 setting and the values make valid ``Settings``; probes, port, data volume, goal registry,
 secrets, replicas and image match what the worker and the compose file use.
@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 from stream.ces.registry.loader import load_registry
 from stream.observability.feed_rules import FEED_JOB
+from stream.observability.gateway_rules import GATEWAY_JOB
 from stream.settings import ENV_PREFIX, Settings, load_settings
 
 K8S = PROJECT_ROOT / "deploy" / "k8s"
@@ -45,7 +46,7 @@ NOT_BUILT_IN = {
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"),
 }
 # Applied apart (kubectl apply -f), only where the prometheus-operator's CRDs are installed.
-OPERATOR_FILES = {"servicemonitor.yaml", "podmonitor-feed-webhook.yaml"}
+OPERATOR_FILES = {"servicemonitor.yaml", "podmonitor-feed-webhook.yaml", "podmonitor-gateway.yaml"}
 WORKER_LABELS = {"app.kubernetes.io/name": "ces-stream", "app.kubernetes.io/component": "worker"}
 
 
@@ -75,9 +76,16 @@ def load_manifests(folder: Path = K8S) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def one(manifests: dict[str, list[dict[str, Any]]], kind: str) -> dict[str, Any]:
-    found = [doc for docs in manifests.values() for doc in docs if doc.get("kind") == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+def one(manifests: dict[str, list[dict[str, Any]]], kind: str, component: str | None = None) -> dict[str, Any]:
+    """The one manifest of ``kind`` (of the ``app.kubernetes.io/component`` ``component``, when given)."""
+    found = [
+        doc
+        for docs in manifests.values()
+        for doc in docs
+        if doc.get("kind") == kind
+        and (component is None or doc["metadata"]["labels"].get("app.kubernetes.io/component") == component)
+    ]
+    assert len(found) == 1, f"expected one {kind} {component or ''}, found {len(found)}"
     return found[0]
 
 
@@ -127,10 +135,13 @@ def test_the_expected_manifests_are_there(manifests):
         [
             "StatefulSet",
             "Deployment",
+            "Deployment",
+            "Service",
             "Service",
             "ConfigMap",
             "PodDisruptionBudget",
             "ServiceMonitor",
+            "PodMonitor",
             "PodMonitor",
             "Kustomization",
         ]
@@ -154,7 +165,15 @@ def test_every_built_in_manifest_is_schema_valid(manifests, version):
                 path = ".".join(str(part) for part in exc.path)
                 pytest.fail(f"{file}: {doc['kind']} is not valid Kubernetes {version}: {path}: {exc.message}")
             checked.append(doc["kind"])
-    assert sorted(checked) == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "StatefulSet"]
+    assert sorted(checked) == [
+        "ConfigMap",
+        "Deployment",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "Service",
+        "StatefulSet",
+    ]
 
 
 def test_the_validator_rejects_a_broken_manifest(statefulset):
@@ -253,19 +272,27 @@ def test_the_goal_registry_comes_from_the_configmap(manifests, statefulset, env,
     assert {item["path"]: item["key"] for item in source["items"]}[goals_file.name] in configmap["data"]
 
 
+GATEWAY_SECRETS = {"CES_GATEWAY_TOKEN_SECRET", "CES_GATEWAY_PREVIOUS_TOKEN_SECRET", "CES_GATEWAY_API_KEY"}
+
+
 @pytest.mark.parametrize(
-    ("kind", "needed"),
+    ("kind", "component", "needed"),
     [
-        ("StatefulSet", {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY"}),
-        ("Deployment", {"CES_KAFKA_SASL_PASSWORD", "CES_FEED_WEBHOOK_URL"}),
+        ("StatefulSet", "worker", {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY"}),
+        ("Deployment", "feed-webhook", {"CES_KAFKA_SASL_PASSWORD", "CES_FEED_WEBHOOK_URL"}),
+        ("Deployment", "gateway", {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY", *GATEWAY_SECRETS}),
     ],
 )
-def test_secrets_are_referenced_never_written(manifests, kind, needed):
+def test_secrets_are_referenced_never_written(manifests, kind, component, needed):
     assert not [doc for docs in manifests.values() for doc in docs if doc["kind"] == "Secret"]
-    # The gateway's secrets have no manifest yet (issue 24, next part): none of these pods reads them.
-    gateway = {"CES_GATEWAY_TOKEN_SECRET", "CES_GATEWAY_PREVIOUS_TOKEN_SECRET", "CES_GATEWAY_API_KEY"}
-    assert secret_setting_names() == {"CES_KAFKA_SASL_PASSWORD", "CES_PSEUDONYM_KEY", "CES_FEED_WEBHOOK_URL", *gateway}
-    env = env_values(worker_container(one(manifests, kind)))
+    assert secret_setting_names() == {
+        "CES_KAFKA_SASL_PASSWORD",
+        "CES_PSEUDONYM_KEY",
+        "CES_FEED_WEBHOOK_URL",
+        "CES_EXPLAIN_TOKEN",
+        *GATEWAY_SECRETS,
+    }
+    env = env_values(worker_container(one(manifests, kind, component)))
     assert needed <= set(env)
     for name in secret_setting_names() & set(env):
         assert set(env[name]) == {"name", "valueFrom"} and "secretKeyRef" in env[name]["valueFrom"], name
@@ -291,7 +318,7 @@ def test_the_worker_stops_well_inside_the_grace_period(statefulset, env):
 
 
 def test_the_service_and_service_monitor_reach_the_web_port(manifests, statefulset, env):
-    service = one(manifests, "Service")
+    service = one(manifests, "Service", "worker")
     monitor = one(manifests, "ServiceMonitor")
     pdb = one(manifests, "PodDisruptionBudget")
     assert service["spec"]["clusterIP"] == "None"
@@ -320,7 +347,7 @@ FEED_LABELS = {"app.kubernetes.io/name": "ces-stream", "app.kubernetes.io/compon
 
 @pytest.fixture(scope="module")
 def feed(manifests) -> dict[str, Any]:
-    return one(manifests, "Deployment")
+    return one(manifests, "Deployment", "feed-webhook")
 
 
 @pytest.fixture(scope="module")
@@ -381,7 +408,7 @@ RELABEL_FIELDS = {"action", "sourceLabels", "separator", "regex", "targetLabel",
 
 
 def test_the_feed_webhooks_pod_monitor_scrapes_its_metrics_port_as_the_alerts_job(feed, feed_env, manifests):
-    monitor = one(manifests, "PodMonitor")
+    monitor = one(manifests, "PodMonitor", "feed-webhook")
     assert set(monitor["spec"]) <= POD_MONITOR_SPEC_FIELDS
     assert monitor["spec"]["selector"]["matchLabels"] == FEED_LABELS == feed["spec"]["template"]["metadata"]["labels"]
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
@@ -393,6 +420,97 @@ def test_the_feed_webhooks_pod_monitor_scrapes_its_metrics_port_as_the_alerts_jo
     (relabel,) = endpoint["relabelings"]
     assert set(relabel) <= RELABEL_FIELDS
     assert relabel == {"action": "replace", "targetLabel": "job", "replacement": FEED_JOB}
+
+
+GATEWAY_LABELS = {"app.kubernetes.io/name": "ces-stream", "app.kubernetes.io/component": "gateway"}
+
+
+@pytest.fixture(scope="module")
+def gateway(manifests) -> dict[str, Any]:
+    return one(manifests, "Deployment", "gateway")
+
+
+@pytest.fixture(scope="module")
+def gateway_env(gateway) -> dict[str, dict[str, Any]]:
+    return env_values(worker_container(gateway))
+
+
+def container_ports(deployment: dict[str, Any]) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in worker_container(deployment)["ports"]}
+
+
+def test_the_gateway_runs_the_same_image_and_its_command_twice(gateway, statefulset):
+    container = worker_container(gateway)
+    assert container["image"] == worker_container(statefulset)["image"]
+    assert container["args"][0] == "gateway"
+    assert gateway["spec"]["selector"]["matchLabels"] == gateway["spec"]["template"]["metadata"]["labels"]
+    assert gateway["spec"]["template"]["metadata"]["labels"] == GATEWAY_LABELS
+    assert gateway["spec"]["replicas"] == 2
+    # A rollout never takes a gateway away before its replacement is ready.
+    assert gateway["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    resources = container["resources"]
+    assert set(resources) == {"requests", "limits"} and {"cpu", "memory"} <= set(resources["limits"])
+
+
+def test_the_gateways_variables_make_valid_settings_like_the_workers(gateway_env, env, monkeypatch):
+    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    assert not sorted(set(gateway_env) - fields), "not settings of stream.settings.Settings"
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    values = {name: entry.get("value", "from-the-cluster-" + "x" * 32) for name, entry in gateway_env.items()}
+    settings = load_settings(**{name[len(ENV_PREFIX) :].lower(): value for name, value in values.items()})
+    assert settings.gateway_token_secret is not None and settings.web_host == "0.0.0.0"
+    # The same cluster, registry and pseudonym key as the workers.
+    for shared in ("CES_APP_ID", "CES_KAFKA_BOOTSTRAP", "CES_KAFKA_SECURITY_PROTOCOL", "CES_GOALS_FILE"):
+        assert literal(gateway_env, shared) == literal(env, shared), shared
+    assert gateway_env["CES_PSEUDONYM_KEY"]["valueFrom"] == env["CES_PSEUDONYM_KEY"]["valueFrom"]
+    # The token secret is required; the rotation's old secret and the API key may be absent.
+    refs = {name: gateway_env[name]["valueFrom"]["secretKeyRef"] for name in GATEWAY_SECRETS}
+    assert not refs["CES_GATEWAY_TOKEN_SECRET"].get("optional", False)
+    assert refs["CES_GATEWAY_PREVIOUS_TOKEN_SECRET"]["optional"] and refs["CES_GATEWAY_API_KEY"]["optional"]
+
+
+def test_the_gateways_probes_service_and_scrape_use_its_ports(manifests, gateway, gateway_env):
+    container = worker_container(gateway)
+    ports = container_ports(gateway)
+    api, metrics = int(literal(gateway_env, "CES_GATEWAY_PORT")), int(literal(gateway_env, "CES_GATEWAY_METRICS_PORT"))
+    assert sorted(ports.values()) == sorted([api, metrics])
+    # Ready: /health (503 until the producer is connected and the replay is read, and while the broker is away).
+    readiness = container["readinessProbe"]["httpGet"]
+    assert readiness["path"] == "/health" and ports[readiness["port"]] in (api, metrics)
+    # Alive: the metrics port answering at all (never /health: a broker outage would restart every pod).
+    liveness = container["livenessProbe"]["httpGet"]
+    assert (liveness["path"], ports[liveness["port"]]) == ("/metrics", metrics)
+    annotations = gateway["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(metrics) and annotations["prometheus.io/path"] == "/metrics"
+    service = one(manifests, "Service", "gateway")
+    assert service["spec"]["selector"] == GATEWAY_LABELS and "clusterIP" not in service["spec"]
+    (service_port,) = service["spec"]["ports"]
+    assert ports[service_port["targetPort"]] == api
+
+
+def test_the_gateway_reads_the_registry_from_the_configmap_and_stops_inside_its_grace_period(manifests, gateway):
+    spec = gateway["spec"]["template"]["spec"]
+    goals_file = Path(literal(env_values(worker_container(gateway)), "CES_GOALS_FILE"))
+    (mount,) = [m for m in worker_container(gateway)["volumeMounts"] if m["mountPath"] == str(goals_file.parent)]
+    source = {volume["name"]: volume for volume in spec["volumes"]}[mount["name"]]["configMap"]
+    assert source["name"] == one(manifests, "ConfigMap")["metadata"]["name"]
+    # It ends its streams at once and gives POSTs 2 s.
+    assert spec["terminationGracePeriodSeconds"] >= 10
+
+
+def test_the_gateways_pod_monitor_scrapes_its_metrics_port_as_the_alerts_job(gateway, gateway_env, manifests):
+    monitor = one(manifests, "PodMonitor", "gateway")
+    assert set(monitor["spec"]) <= POD_MONITOR_SPEC_FIELDS
+    assert monitor["spec"]["selector"]["matchLabels"] == GATEWAY_LABELS
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert set(endpoint) <= POD_METRICS_ENDPOINT_FIELDS
+    assert container_ports(gateway)[endpoint["port"]] == int(literal(gateway_env, "CES_GATEWAY_METRICS_PORT"))
+    assert endpoint["path"] == "/metrics"
+    (relabel,) = endpoint["relabelings"]
+    assert set(relabel) <= RELABEL_FIELDS
+    assert relabel == {"action": "replace", "targetLabel": "job", "replacement": GATEWAY_JOB}
 
 
 def test_the_configmap_file_is_the_generated_one():

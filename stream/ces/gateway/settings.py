@@ -125,6 +125,11 @@ class GatewaySettings(BaseSettings):
         le=1000,
         description="Most open prompt streams and waiting long-polls of one user (tabs); more get 429.",
     )
+    gateway_demo: bool = Field(
+        False,
+        description="Serve the demo page of the `<ces-prompt>` element at /demo, which mints a user token for any "
+        "`?user=` it is asked for: for trials only, never where real users' data flows.",
+    )
 
     @field_validator("gateway_token_secret", "gateway_previous_token_secret", "gateway_api_key")
     @classmethod

@@ -24,6 +24,7 @@ from stream.observability.gateway_metrics import CONTENT_TYPE_LATEST, GatewayMet
 from stream.settings import Settings
 from stream.tools.gateway.auth import JSON, Refused, json_error
 from stream.tools.gateway.delivery import Delivery
+from stream.tools.gateway.element import Element
 from stream.tools.gateway.posts import PostIntake
 
 log = logging.getLogger(__name__)
@@ -112,13 +113,14 @@ def _cors(origins: tuple[str, ...]) -> tuple[Callable[[web.Request], str | None]
 def build_api(
     settings: Settings, metrics: GatewayMetrics, posts: PostIntake, delivery: Delivery, health: Health
 ) -> web.Application:
-    """The API: the POST endpoints, the prompt stream and long-poll, ``/health``."""
+    """The API: the POST endpoints, the prompt stream and long-poll, the ``<ces-prompt>`` element, ``/health``."""
     app = web.Application(client_max_size=settings.gateway_max_body_bytes, middlewares=[_observing(metrics)])
     for kind in InputKind:
         app.router.add_post(f"/v1/{kind.value}", posts.handler(kind), name=kind.value)
     app.router.add_get("/v1/prompts/stream", delivery.stream, name="prompts-stream", allow_head=False)
     app.router.add_get("/v1/prompts", delivery.poll, name="prompts-poll", allow_head=False)
     app.router.add_get("/health", health.handle, name="health", allow_head=False)
+    Element(settings, posts.known_goals).add_routes(app)  # the <ces-prompt> element, and /demo in demo mode
     origin_of, preflight = _cors(settings.gateway_cors_origins)
     app.router.add_route("OPTIONS", "/v1/{tail:.*}", preflight, name="preflight")
 

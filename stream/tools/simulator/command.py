@@ -37,6 +37,7 @@ from stream.tools.simulator.traffic import (
     SimulationConfig,
     TrafficModel,
 )
+from stream.tools.simulator.via_gateway import GatewaySender, takes_gateway
 
 PROGRESS_INTERVAL_S = 0.5
 PLAIN_PROGRESS_INTERVAL_S = 10.0  # when stderr is not a terminal: a full line now and then
@@ -104,6 +105,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--answer-delay-seconds", type=_positive, default=20.0, help="median seconds from prompt to answer (default 20)"
     )
     parser.add_argument("--users", type=int, default=50_000, help="simulated users (default 50000)")
+    parser.add_argument(
+        "--via-gateway",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the users whose goal events, answers and prompt events are POSTed to the HTTP gateway "
+        "instead of Kafka, with user tokens from CES_GATEWAY_TOKEN_SECRET (default 0: none)",
+    )
+    parser.add_argument(
+        "--gateway-url",
+        default=None,
+        help="the gateway's API for --via-gateway (default http://127.0.0.1:CES_GATEWAY_PORT)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.add_argument(
         "--summary-json", default=None, metavar="PATH", help="also write the summary as JSON (- for stdout)"
@@ -194,21 +208,26 @@ def summary_text(summary: dict[str, Any]) -> str:
     def listed(counts: dict[str, int]) -> str:
         return ", ".join(f"{name} {count}" for name, count in counts.items()) or "none"
 
-    return "\n".join(
-        [
-            f"simulated {summary['seconds']} s of {summary['scenario']} traffic "
-            f"(seed {summary['seed']}, {summary['rate']:g} goal events/s)",
-            f"sent      {sent['goal_events_total']} goal events ({listed(sent['goal_events'])})",
-            f"          {sum(sent['prompt_events'].values())} prompt events ({listed(sent['prompt_events'])})",
-            f"          {sent['answers']} answers ({listed(sent.get('answers_by_survey', {}))}; "
-            f"{sent['comments']} comments)",
-            f"          {sent['bad_records_total']} bad records ({listed(sent['bad_records'])})",
-            f"received  {received['prompts_total']} prompts ({listed(received['prompts'])}); "
-            f"{received['prompts_not_shown']} never shown; {received['prompts_for_other_users']} for other users ignored",
-            f"pending   {summary['answers_pending_at_stop']} answers, {summary.get('comments_pending_at_stop', 0)} "
-            f"comments and {summary['prompt_events_pending_at_stop']} prompt events were not yet due at the stop",
-        ]
-    )
+    lines = [
+        f"simulated {summary['seconds']} s of {summary['scenario']} traffic "
+        f"(seed {summary['seed']}, {summary['rate']:g} goal events/s)",
+        f"sent      {sent['goal_events_total']} goal events ({listed(sent['goal_events'])})",
+        f"          {sum(sent['prompt_events'].values())} prompt events ({listed(sent['prompt_events'])})",
+        f"          {sent['answers']} answers ({listed(sent.get('answers_by_survey', {}))}; "
+        f"{sent['comments']} comments)",
+        f"          {sent['bad_records_total']} bad records ({listed(sent['bad_records'])})",
+        f"received  {received['prompts_total']} prompts ({listed(received['prompts'])}); "
+        f"{received['prompts_not_shown']} never shown; {received['prompts_for_other_users']} for other users ignored",
+        f"pending   {summary['answers_pending_at_stop']} answers, {summary.get('comments_pending_at_stop', 0)} "
+        f"comments and {summary['prompt_events_pending_at_stop']} prompt events were not yet due at the stop",
+    ]
+    via = summary.get("via_gateway")
+    if via is not None:
+        lines.append(
+            f"gateway   {via['posted']} records of {via['share']:.0%} of the users POSTed: {via['accepted']} accepted, "
+            f"{via['refused']} refused, {via['no_answer']} without an answer"
+        )
+    return "\n".join(lines)
 
 
 class Progress:
@@ -315,8 +334,17 @@ def _sigterm_stops() -> Iterator[None]:
 class _Run:
     """One run's clients, clock and bookkeeping; :meth:`loop` runs until the duration or a stop."""
 
-    def __init__(self, settings: Settings, model: TrafficModel, producer: Any, consumer: Any, quiet: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        model: TrafficModel,
+        producer: Any,
+        consumer: Any,
+        quiet: bool,
+        gateway: tuple[GatewaySender, float] | None = None,
+    ) -> None:
         self.model, self.producer, self.consumer = model, producer, consumer
+        self.gateway = gateway
         self.topics = {
             "goal_events": settings.topic_goal_events,
             "answers": settings.topic_survey_answers,
@@ -346,7 +374,10 @@ class _Run:
             self.progress.update(self.now_s(), self.tally, len(self.due))
 
     def _send(self, record: SimRecord, plan: AnswerPlan | None = None) -> None:
-        self.producer.send(self.topics[record.topic], key=record.key, value=record.value)
+        if self.gateway is not None and _through_gateway(record, self.gateway[1]):
+            self.gateway[0].send(record.topic, record.key.decode(), record.value)
+        else:
+            self.producer.send(self.topics[record.topic], key=record.key, value=record.value)
         self.tally.count_sent(record, plan)
 
     def _read_prompts(self, wait_s: float) -> None:
@@ -375,8 +406,29 @@ class _Run:
             self._seq += 1
 
 
+def _through_gateway(record: SimRecord, share: float) -> bool:
+    """A well-formed record of a user of the gateway's share (bad input stays on Kafka: it is the Kafka path's)."""
+    valid = record.kind in GOAL_EVENT_TYPES or record.kind in PROMPT_EVENT_TYPES or record.kind in ("answer", "comment")
+    return valid and bool(record.key) and takes_gateway(record.key, share)
+
+
+def _gateway(settings: Settings, args: argparse.Namespace) -> tuple[GatewaySender, float] | None:
+    """The sender of ``--via-gateway``, or None at 0."""
+    share = getattr(args, "via_gateway", 0.0)
+    if not share:
+        return None
+    if settings.gateway_token_secret is None:
+        raise CesError("simulate: --via-gateway needs CES_GATEWAY_TOKEN_SECRET, the secret of the gateway's tokens")
+    url = getattr(args, "gateway_url", None) or f"http://127.0.0.1:{settings.gateway_port}"
+    try:
+        return GatewaySender(url, settings.gateway_token_secret.get_secret_value().encode()), share
+    except ValueError as exc:
+        raise CesError(f"simulate: --gateway-url: {exc}") from None
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run the simulation until ``--duration`` or Ctrl-C/SIGTERM; print the summary; exit 0."""
+    gateway = _gateway(settings, args)
     consumer = _prompt_consumer(settings)
     options = client_options(settings)
     producer = make_producer(options.pop("bootstrap_servers"), **options)
@@ -386,7 +438,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         producer.close()
         consumer.close()
         raise
-    current = _Run(settings, model, producer, consumer, args.quiet)
+    current = _Run(settings, model, producer, consumer, args.quiet, gateway)
     try:
         with _sigterm_stops():
             current.loop(args.duration)
@@ -399,11 +451,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         producer.flush()
         producer.close()
         consumer.close()
+        if gateway is not None:
+            gateway[0].close()
     pending = Counter(record.topic if record.topic == "prompt_events" else record.kind for *_, record, _ in current.due)
     current.tally.answers_pending = pending["answer"]
     current.tally.prompt_events_pending = pending["prompt_events"]
     current.tally.comments_pending = pending["comment"]
     summary = current.tally.summary(model.config, seconds)
+    if gateway is not None:
+        summary["via_gateway"] = {"share": gateway[1], **gateway[0].summary()}
     print(summary_text(summary))
     _write_json(summary, args.summary_json)
     return 0

@@ -16,6 +16,7 @@ from stream.ces.registry.loader import load_registry
 from stream.errors import SettingsError
 from stream.observability.alertmanager import PAGE, TICKET, team_page, team_ticket
 from stream.observability.feed_rules import FEED_JOB
+from stream.observability.gateway_rules import GATEWAY_JOB
 from stream.observability.monitoring import (
     ALERTMANAGER,
     RULE_TESTS,
@@ -248,15 +249,45 @@ def test_every_path_docker_compose_mounts_exists():
     assert (DEPLOY / RULES).is_file()
 
 
-def test_prometheus_scrapes_every_job_an_alert_reads_and_the_feed_webhook_at_its_compose_service():
+def test_prometheus_scrapes_every_job_an_alert_reads_and_the_feed_webhook_and_gateway_at_their_compose_services():
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in prometheus["scrape_configs"]}
     read = {job for rule in committed_alerts() for job in re.findall(r'up\{job="([^"]+)"\}', rule["expr"])}
-    assert read == {JOB, FEED_JOB} and read <= set(targets)
+    assert read == {JOB, FEED_JOB, GATEWAY_JOB} and read <= set(targets)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    (feed,) = [name for name, service in compose.items() if service.get("command") == ["feed-webhook"]]
-    port = compose[feed]["environment"]["CES_FEED_WEBHOOK_METRICS_PORT"]
-    assert targets[FEED_JOB] == [f"{feed}:{port}"]
+    for job, command, port_variable in (
+        (FEED_JOB, "feed-webhook", "CES_FEED_WEBHOOK_METRICS_PORT"),
+        (GATEWAY_JOB, "gateway", "CES_GATEWAY_METRICS_PORT"),
+    ):
+        (service,) = [name for name, spec in compose.items() if spec.get("command") == [command]]
+        port = compose[service]["environment"][port_variable]
+        assert targets[job] == [f"{service}:{port}"]
+        assert f"{port}:{port}" in compose[service]["ports"]
+
+
+def test_the_gateways_alerts_are_the_platforms_and_read_its_job_only():
+    (group,) = [g for g in yaml.safe_load((DEPLOY / RULES).read_text())["groups"] if g["name"] == "ces-stream-gateway"]
+    assert [rule["alert"] for rule in group["rules"]] == [
+        "CesGatewayDown",
+        "CesGatewayUnavailable",
+        "CesGatewayDeliveryLagHigh",
+        "CesGatewayStreamsNearLimit",
+    ]
+    for rule in group["rules"]:
+        assert rule["labels"] == {"severity": "warning"}
+        assert "team" not in rule["expr"] and "by (goal" not in rule["expr"], rule["alert"]
+        assert set(re.findall(r'job="([^"]+)"', rule["expr"])) == {GATEWAY_JOB}, rule["alert"]
+
+
+def test_the_stream_limit_alert_follows_the_setting(default_settings):
+    registry = load_registry(DEPLOY / "goals.yaml")
+    (rule,) = [
+        rule
+        for group in rule_file(Settings(gateway_max_streams=1000), registry)["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "CesGatewayStreamsNearLimit"
+    ]
+    assert rule["expr"].endswith("> 900") and "of at most 1000 " in rule["annotations"]["description"]
 
 
 @pytest.mark.external("docker-compose")
