@@ -126,12 +126,14 @@ def goal_table(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str
     return table
 
 
-def screen(registry: GoalRegistry, snapshot: Snapshot, short: str, long: str, status: str) -> Group:
-    """The whole screen: a status line, the table, and how to stop."""
+def screen(
+    registry: GoalRegistry, snapshot: Snapshot, short: str, long: str, status: str, logs: str = ".ces-run"
+) -> Group:
+    """The whole screen: a status line, the table, and how to stop (``logs``: the run's folder of logs)."""
     return Group(
         Text(status, style="bold"),
         goal_table(registry, snapshot, short, long),
-        Text("Ctrl-C stops everything `make run` started. Logs: .ces-run/*.log", style="dim"),
+        Text(f"Ctrl-C stops everything `make run` started. Logs: {logs}/*.log", style="dim"),
     )
 
 

@@ -12,6 +12,7 @@ order; their output goes to ``.ces-run/*.log``, not over the view.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import secrets
@@ -230,11 +231,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f"simulator: incident on {incident} from minute {args.incident_minute:g}"
         )
         started = time.monotonic()
-        with Live(screen(registry, poller.poll(), short, long, status), console=console, refresh_per_second=2) as live:
+        view = functools.partial(screen, registry, short=short, long=long, logs=str(workdir))
+        with Live(view(poller.poll(), status=status), console=console, refresh_per_second=2) as live:
             while not stop and (not args.duration or time.monotonic() - started < args.duration):
                 time.sleep(args.refresh)
                 elapsed = f"  |  {int(time.monotonic() - started) // 60}:{int(time.monotonic() - started) % 60:02d}"
-                live.update(screen(registry, poller.poll(), short, long, status + elapsed))
+                live.update(view(poller.poll(), status=status + elapsed))
     except KeyboardInterrupt:
         pass
     finally:

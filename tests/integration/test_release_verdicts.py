@@ -99,7 +99,7 @@ def test_a_release_with_a_drop_on_web_gets_a_worse_verdict_and_ios_none(kafka_bo
         assert (
             worker.metric("ces_release_verdict_timestamp_seconds", goal=GOAL, channel="ios", direction="worse") is None
         )
-        assert len(verdicts.poll()) == 1  # not written again while the last answers were counted
+        assert len(verdicts.poll()) == 1  # one record so far (that none is written again is the unit tests')
 
         with chromium_page(tmp_path) as page:
             page.open(worker.url + "/")

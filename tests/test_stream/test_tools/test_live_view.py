@@ -129,3 +129,12 @@ def test_a_csat_goal_says_csat_and_the_nps_of_the_long_window_shows_compactly(tm
     console.print(screen(registry, snapshot, "10m", "24h", "ces-stream live"))
     cells = column(console.export_text(), "NPS 24h")
     assert cells == {"buy": "+30 [17–42]", "chat (CSAT)": "–"}
+
+
+def test_the_footer_names_the_runs_own_log_folder(tmp_path):
+    registry = load_registry(
+        write_registry(tmp_path / "goals.yaml", [{"slug": "view-policy", "scale": {"kind": "five_point"}}])
+    )
+    console = Console(record=True, width=220, color_system=None)
+    console.print(screen(registry, Snapshot({}, None), "10m", "24h", "ces-stream live", logs="/tmp/my-run"))
+    assert "Logs: /tmp/my-run/*.log" in console.export_text()
