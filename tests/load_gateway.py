@@ -34,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
+import uvloop
 
 from stream.infra.local_kafka import LocalKafka
 from stream.infra.local_services import free_port
 from stream.tools.bench.worker import cpu_seconds
 from tests.gateway_process import API_KEY, GatewayProcess, token
-from tests.harness import GoalTraffic, WorkerProcess, make_goal_event
+from tests.harness import GoalTraffic, WorkerProcess
 
 GOAL = "download-invoice"
 P99_BOUND_S = 1.0
@@ -67,8 +69,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def goal_event(user: str) -> tuple[str, bytes]:
-    event = make_goal_event(GOAL, "completed", user)
-    return str(event.event_id), event.model_dump_json().encode()
+    """A valid goal event of ``user`` happening now, as JSON (written with orjson: the client's own CPU counts)."""
+    event_id = str(uuid.uuid4())
+    event = {
+        "event_id": event_id,
+        "type": "completed",
+        "goal": GOAL,
+        "user_id": user,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "channel": "web",
+        "locale": "en",
+    }
+    return event_id, orjson.dumps(event)
 
 
 async def read_stream(session: aiohttp.ClientSession, url: str, load: Load, measuring: asyncio.Event) -> None:
@@ -253,7 +265,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         assert worker.proc is not None
         assert gateway.proc is not None
         marks["worker_pid"], marks["gateway_pid"] = worker.proc.pid, gateway.proc.pid
-        asyncio.run(drive(args, gateway, load, marks))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(drive(args, gateway, load, marks))
         gateway_metrics = gateway.metrics_text()
         suppressed = {
             reason: worker.metric("ces_survey_prompts_suppressed_total", goal=GOAL, reason=reason) or 0

@@ -18,10 +18,15 @@ from stream.observability.gateway_metrics import GatewayMetrics
 EXPIRY_INTERVAL_S = 1.0
 
 
+def _answer(waiter: asyncio.Future[bool], arrived: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(arrived)
+
+
 class Subscriber:
     """One open stream or waiting long-poll of one user."""
 
-    __slots__ = ("_queue", "_wakeup", "closing", "sent", "user_ref")
+    __slots__ = ("_queue", "_waiter", "closing", "sent", "user_ref")
 
     def __init__(self, user_ref: str) -> None:
         self.user_ref = user_ref
@@ -29,30 +34,35 @@ class Subscriber:
         self.sent: set[str] = set()
         """The prompt ids written on this connection."""
         self._queue: list[PromptRecord] = []
-        self._wakeup = asyncio.Event()
+        # A bare future and a timer, not an Event under wait_for: thousands of streams wait at once.
+        self._waiter: asyncio.Future[bool] | None = None
 
     def push(self, prompt: PromptRecord) -> None:
         self._queue.append(prompt)
-        self._wakeup.set()
+        if self._waiter is not None:
+            _answer(self._waiter, True)
 
     def close(self) -> None:
         self.closing = True
-        self._wakeup.set()
+        if self._waiter is not None:
+            _answer(self._waiter, True)
 
     async def wait(self, timeout_s: float) -> bool:
         """Wait until a prompt arrives or the gateway stops; False after ``timeout_s`` without either."""
         if self._queue or self.closing:
             return True
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(max(timeout_s, 0.0), _answer, waiter, False)
         try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout=max(timeout_s, 0.0))
-        except TimeoutError:
-            return False
-        return True
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     def take(self) -> list[PromptRecord]:
         """The prompts that arrived since the last call, not yet written here."""
         queue, self._queue = self._queue, []
-        self._wakeup.clear()
         return [prompt for prompt in queue if prompt.prompt_id not in self.sent]
 
 

@@ -19,8 +19,8 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +56,58 @@ class OutRecord:
     value: bytes
 
 
-def _settle(future: asyncio.Future[BaseException | None], outcome: BaseException | None) -> None:
-    if not future.done():
-        future.set_result(outcome)
+class _Sending:
+    """The records of one ``submit``: their outcomes, settled on the event loop, and the future that carries them.
+
+    The future is resolved when every record is settled, or when the time is up (those not yet
+    acknowledged then count as not acknowledged in time).
+    """
+
+    __slots__ = ("done", "left", "outcomes", "timer")
+
+    def __init__(self, count: int, done: asyncio.Future[list[BaseException | None]]) -> None:
+        self.outcomes: list[BaseException | None] = [TimeoutError("no acknowledgement in time")] * count
+        self.left = count
+        self.done = done
+        self.timer: asyncio.TimerHandle | None = None
+
+    def settle(self, index: int, outcome: BaseException | None) -> None:
+        self.outcomes[index] = outcome
+        self.left -= 1
+        if self.left == 0:
+            self.finish()
+
+    def finish(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.done.done():
+            self.done.set_result(list(self.outcomes))
+
+
+class _Completions:
+    """Acknowledgements collected in Kafka's threads and settled on the event loop in one call per burst.
+
+    A call_soon_threadsafe per record would wake the loop once per record; this wakes it once for
+    all that completed since it last ran.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[_Sending, int, BaseException | None]] = []
+
+    def add(self, sending: _Sending, index: int, outcome: BaseException | None) -> None:
+        with self._lock:
+            self._items.append((sending, index, outcome))
+            first = len(self._items) == 1
+        if first:
+            self._loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        for sending, index, outcome in items:
+            sending.settle(index, outcome)
 
 
 class GatewayProducer:
@@ -75,8 +124,12 @@ class GatewayProducer:
         self._topics = topics
         self._stop = stop
         self._producer: Any = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-send")
-        self._thread = threading.Thread(target=self._connect, name="gateway-producer-connect", daemon=True)
+        # send() is called on the event loop; kafka-python's send may block (metadata, a full buffer), so
+        # one thread hands the records to it, as many as are waiting at a time.
+        self._outbox: deque[tuple[list[OutRecord], int, _Sending, _Completions]] = deque()
+        self._wake = threading.Event()
+        self._completions: _Completions | None = None
+        self._thread = threading.Thread(target=self._run, name="gateway-producer", daemon=True)
 
     @property
     def connected(self) -> bool:
@@ -85,7 +138,12 @@ class GatewayProducer:
     def start(self) -> None:
         self._thread.start()
 
-    def _connect(self) -> None:
+    def _run(self) -> None:
+        if self._connect():
+            self._send_forever()
+
+    def _connect(self) -> bool:
+        """Connect, trying again until connected (True) or stopped (False)."""
         options = client_options(self._settings)
         bootstrap = options.pop("bootstrap_servers")
         timeout_ms = int(self.timeout_s * 1000)
@@ -119,35 +177,53 @@ class GatewayProducer:
             self.last_error = ""
             self._producer = producer
             log.info("gateway: the producer is connected")
-            return
+            return True
+        return False
+
+    def _send_forever(self) -> None:
+        producer = self._producer
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            while self._outbox:
+                records, timestamp_ms, sending, completions = self._outbox.popleft()
+                for index, record in enumerate(records):
+                    try:
+                        sent = producer.send(
+                            record.topic, key=record.key, value=record.value, timestamp_ms=timestamp_ms
+                        )
+                    except Exception as exc:
+                        completions.add(sending, index, exc)
+                        continue
+                    sent.add_callback(lambda _metadata, s=sending, i=index, c=completions: c.add(s, i, None))
+                    sent.add_errback(lambda exc, s=sending, i=index, c=completions: c.add(s, i, exc))
 
     async def send(self, records: list[OutRecord], timestamp_ms: int) -> list[BaseException | None]:
         """Produce ``records`` and wait for the broker's acknowledgement of each (at most the produce timeout).
 
         :returns: per record None (acknowledged) or what went wrong (never raises for a record).
         """
-        producer = self._producer
-        if producer is None:
-            return [Unavailable(self.last_error or "the producer is not connected yet") for _ in records]
+        return await self.submit(records, timestamp_ms)
+
+    def submit(self, records: list[OutRecord], timestamp_ms: int) -> asyncio.Future[list[BaseException | None]]:
+        """Hand ``records`` to the producer; the future resolves as :meth:`send` returns (on the event loop)."""
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[BaseException | None]] = [loop.create_future() for _ in records]
-
-        def send_all() -> None:
-            for record, future in zip(records, futures, strict=True):
-                try:
-                    sent = producer.send(record.topic, key=record.key, value=record.value, timestamp_ms=timestamp_ms)
-                except Exception as exc:
-                    loop.call_soon_threadsafe(_settle, future, exc)
-                    continue
-                sent.add_callback(lambda _metadata, f=future: loop.call_soon_threadsafe(_settle, f, None))
-                sent.add_errback(lambda exc, f=future: loop.call_soon_threadsafe(_settle, f, exc))
-
-        await loop.run_in_executor(self._executor, send_all)
-        await asyncio.wait(futures, timeout=self.timeout_s + 1.0)
-        return [f.result() if f.done() else TimeoutError("no acknowledgement in time") for f in futures]
+        done: asyncio.Future[list[BaseException | None]] = loop.create_future()
+        if self._producer is None:
+            done.set_result([Unavailable(self.last_error or "the producer is not connected yet") for _ in records])
+            return done
+        if self._completions is None:
+            self._completions = _Completions(loop)
+        sending = _Sending(len(records), done)
+        sending.timer = loop.call_later(self.timeout_s + 1.0, sending.finish)
+        self._outbox.append((records, timestamp_ms, sending, self._completions))
+        self._wake.set()
+        return done
 
     def close(self, timeout_s: float) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._wake.set()  # the sending thread sees the stop and ends
         if self._producer is not None:
             try:
                 self._producer.close(timeout=timeout_s)

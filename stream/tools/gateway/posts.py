@@ -180,32 +180,39 @@ class PostIntake:
 
     async def _write(self, plans: list[_Plan], now_s: float) -> None:
         writing = [plan for plan in plans if plan.record is not None]
-        loop = asyncio.get_running_loop()
-        for plan in writing:
-            if plan.dedupe_key is not None:
-                self.inflight[plan.dedupe_key] = loop.create_future()
         if writing:
-            # Shielded: a client that hangs up does not stop the bookkeeping of what it sent.
-            await asyncio.shield(asyncio.ensure_future(self._produce(writing, now_s)))
+            loop = asyncio.get_running_loop()
+            for plan in writing:
+                if plan.dedupe_key is not None:
+                    self.inflight[plan.dedupe_key] = loop.create_future()
+            records = [plan.record for plan in writing if plan.record is not None]
+            outcome = self.producer.submit(records, int(now_s * 1000))
+            settled = False
+
+            def settle(done: asyncio.Future[list[BaseException | None]]) -> None:
+                nonlocal settled
+                if not settled:
+                    settled = True
+                    self._settle(writing, done.result())
+
+            # A client that hangs up does not stop the bookkeeping of what it sent: the callback does it.
+            outcome.add_done_callback(settle)
+            await asyncio.shield(outcome)
+            settle(outcome)
         for plan in plans:
             if plan.wait_for is not None:
                 plan.written = await asyncio.shield(plan.wait_for)
 
-    async def _produce(self, writing: list[_Plan], now_s: float) -> None:
-        outcomes: list[BaseException | None] = []
-        try:
-            records = [plan.record for plan in writing if plan.record is not None]
-            outcomes = await self.producer.send(records, int(now_s * 1000))
-        finally:
-            acked_s = time.time()
-            for index, plan in enumerate(writing):
-                plan.written = index < len(outcomes) and outcomes[index] is None
-                if plan.dedupe_key is not None:
-                    future = self.inflight.pop(plan.dedupe_key, None)
-                    if future is not None and not future.done():
-                        future.set_result(plan.written)
-                    if plan.written:
-                        self.recent.add(plan.dedupe_key, acked_s)
+    def _settle(self, writing: list[_Plan], outcomes: list[BaseException | None]) -> None:
+        acked_s = time.time()
+        for plan, outcome in zip(writing, outcomes, strict=True):
+            plan.written = outcome is None
+            if plan.dedupe_key is not None:
+                future = self.inflight.pop(plan.dedupe_key, None)
+                if future is not None and not future.done():
+                    future.set_result(plan.written)
+                if plan.written:
+                    self.recent.add(plan.dedupe_key, acked_s)
 
     def _respond(self, kind: InputKind, batch: bool, plans: list[_Plan]) -> web.Response:
         for plan in plans:

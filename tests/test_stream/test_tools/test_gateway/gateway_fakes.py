@@ -54,6 +54,10 @@ class FakeProducer:
         self.sent.extend((record, timestamp_ms) for record in records)
         return [None for _ in records]
 
+    def submit(self, records: list[OutRecord], timestamp_ms: int) -> asyncio.Future[list[BaseException | None]]:
+        """As the real producer: the outcome as a future (sent in a task of its own)."""
+        return asyncio.ensure_future(self.send(records, timestamp_ms))
+
     def on(self, topic: str) -> list[OutRecord]:
         return [record for record, _ in self.sent if record.topic == topic]
 
