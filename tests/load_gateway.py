@@ -5,13 +5,15 @@ Usage (loopback only; without ``--bootstrap`` it starts a broker of its own on a
     .venv/bin/python -m tests.load_gateway --streams 5000 --rate 1000 --duration 60
 
 Starts a worker and a gateway (on a registry that prompts every completion, with a prompt expiry
-shorter than each user's gap between two events, so every goal event gets a prompt), opens
-``--streams`` prompt streams (Server-Sent Events, one user each) with an aiohttp client, then POSTs
+shorter than each user's gap between two events, so every goal event gets a prompt), fetches a
+stream ticket per user (``POST /v1/prompts/ticket``, 250 at a time, unmeasured), opens
+``--streams`` prompt streams (Server-Sent Events, one user each, ``?ticket=``) with an aiohttp client, then POSTs
 one goal event per request at ``--rate`` per second to ``/v1/goal-events`` for those users in turn,
 over keep-alive connections, at most ``--concurrency`` at a time. For each prompt that arrives on
 its user's stream it takes the time from the worker's decision (the prompt's ``created_at``) and
 from the start of the POST of its goal event. Prints the percentiles, the achieved rate, errors
-and misses, the CPU seconds of the gateway, the worker and this client, and the load average.
+and misses, the CPU seconds of the gateway, the worker, this client and the broker (when it started it), and the
+load average.
 The first ``--warmup`` seconds are sent but not measured. Exit 0 when the issue's bounds held (p99
 from the decision under 1 s, no errors, the rate reached within 2 %), else 1.
 """
@@ -61,6 +63,8 @@ class Load:
     received: set[str] = field(default_factory=set)
     late_sends: int = 0  # POSTs that could not start on time (all connections busy)
     refused_records: int = 0  # records of a batch not accepted
+    refused_tickets: int = 0  # users whose POST /v1/prompts/ticket was not answered 200
+    urls_naming_a_user: int = 0  # stream URLs that hold a user id or a token (there must be none)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -113,6 +117,27 @@ async def read_stream(session: aiohttp.ClientSession, url: str, load: Load, meas
         pass
     finally:
         load.open_streams -= 1 if load.open_streams else 0
+
+
+async def fetch_ticket(session: aiohttp.ClientSession, gateway_url: str, user_token: str) -> str | None:
+    """The user's stream ticket, as the ``<ces-prompt>`` element gets one before it opens its EventSource."""
+    headers = {"Authorization": f"Bearer {user_token}"}
+    try:
+        async with session.post(f"{gateway_url}/v1/prompts/ticket", headers=headers) as response:
+            return (await response.json())["ticket"] if response.status == 200 else None
+    except (TimeoutError, aiohttp.ClientError):
+        return None
+
+
+async def fetch_tickets(
+    session: aiohttp.ClientSession, gateway_url: str, users: list[tuple[str, str]]
+) -> list[str | None]:
+    """A ticket per user, 250 requests at a time (before the streams open and the measurement starts)."""
+    tickets: list[str | None] = []
+    for start in range(0, len(users), 250):
+        burst = users[start : start + 250]
+        tickets += await asyncio.gather(*(fetch_ticket(session, gateway_url, user_token) for _, user_token in burst))
+    return tickets
 
 
 async def post_one(
@@ -168,11 +193,22 @@ async def drive(args: argparse.Namespace, gateway: GatewayProcess, load: Load, m
             connector=aiohttp.TCPConnector(limit=args.concurrency), timeout=aiohttp.ClientTimeout(total=30)
         ) as post_session,
     ):
+        fetching = time.monotonic()
+        tickets = await fetch_tickets(streams_session, gateway.url, users)
+        marks["tickets_s"] = time.monotonic() - fetching
+        load.refused_tickets = sum(1 for ticket in tickets if ticket is None)
+        print(f"{len(users) - load.refused_tickets} stream tickets in {marks['tickets_s']:.1f} s")
         readers: list[asyncio.Task[None]] = []
         opening = time.monotonic()
         for start in range(0, len(users), 250):  # open in bursts of 250, as a crowd arriving
-            for _, user_token in users[start : start + 250]:
-                url = f"{gateway.url}/v1/prompts/stream?token={user_token}"
+            for (name, user_token), ticket in zip(
+                users[start : start + 250], tickets[start : start + 250], strict=True
+            ):
+                if ticket is None:
+                    load.stream_errors += 1
+                    continue
+                url = f"{gateway.url}/v1/prompts/stream?ticket={ticket}"  # as a browser's EventSource: no user id
+                load.urls_naming_a_user += name in url or user_token.split(".")[0] in url
                 readers.append(asyncio.create_task(read_stream(streams_session, url, load, measuring)))
             await asyncio.sleep(0.05)
         while load.open_streams + load.stream_errors < len(users) and time.monotonic() - opening < 120:  # noqa: ASYNC110 (counters of 5000 tasks)
@@ -190,9 +226,10 @@ async def drive(args: argparse.Namespace, gateway: GatewayProcess, load: Load, m
             if not measuring.is_set() and now >= args.warmup:
                 measuring.set()
                 marks["measure_start"] = time.time()
-                marks["gateway_cpu"], marks["worker_cpu"] = (
+                marks["gateway_cpu"], marks["worker_cpu"], marks["broker_cpu"] = (
                     cpu_seconds(int(marks["gateway_pid"])),
                     cpu_seconds(int(marks["worker_pid"])),
+                    cpu_seconds(int(marks["broker_pid"])),
                 )
                 marks["client_cpu"] = time.process_time()
                 marks["sent_at_start"] = sent
@@ -212,6 +249,7 @@ async def drive(args: argparse.Namespace, gateway: GatewayProcess, load: Load, m
         marks["sent_measured"] = sent - marks["sent_at_start"]
         marks["gateway_cpu"] = cpu_seconds(int(marks["gateway_pid"])) - marks["gateway_cpu"]
         marks["worker_cpu"] = cpu_seconds(int(marks["worker_pid"])) - marks["worker_cpu"]
+        marks["broker_cpu"] = cpu_seconds(int(marks["broker_pid"])) - marks["broker_cpu"]
         marks["client_cpu"] = time.process_time() - marks["client_cpu"]
         if posts:
             await asyncio.wait(posts, timeout=30)
@@ -265,6 +303,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         assert worker.proc is not None
         assert gateway.proc is not None
         marks["worker_pid"], marks["gateway_pid"] = worker.proc.pid, gateway.proc.pid
+        marks["broker_pid"] = (broker.status().pid or 0) if broker is not None else 0
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(drive(args, gateway, load, marks))
         gateway_metrics = gateway.metrics_text()
@@ -286,6 +325,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "streams": args.streams,
         "streams_open": args.streams - load.stream_errors,
         "streams_open_s": round(marks["streams_open_s"], 1),
+        "tickets_s": round(marks["tickets_s"], 1),
+        "refused_tickets": load.refused_tickets,
+        "stream_urls_naming_a_user": load.urls_naming_a_user,
         "rate_asked": args.rate,
         "rate_achieved": round(marks["sent_measured"] / window_s, 1),
         "accepted": accepted,
@@ -302,7 +344,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "gateway": round(marks["gateway_cpu"] / window_s, 2),
             "worker": round(marks["worker_cpu"] / window_s, 2),
             "client": round(marks["client_cpu"] / window_s, 2),
+            # Only when the run started its own broker (cpu_seconds of pid 0 is 0).
+            "broker": round(marks["broker_cpu"] / window_s, 2),
         },
+        "gateway_cpu_ms_per_event": round(1000 * marks["gateway_cpu"] / max(marks["sent_measured"], 1), 3),
         "cores": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
@@ -343,6 +388,8 @@ def verdict(figures: dict[str, Any]) -> list[str]:
         misses.append(f"rate {figures['rate_achieved']}/s < {figures['rate_asked']}/s")
     if figures["streams_open"] < figures["streams"]:
         misses.append(f"{figures['streams'] - figures['streams_open']} streams not opened")
+    if figures["stream_urls_naming_a_user"]:
+        misses.append(f"{figures['stream_urls_naming_a_user']} stream URLs named a user or a token")
     ok = (202,) if figures["batch"] == 1 else (200,)  # an array all accepted is answered 200
     bad = sum(n for status, n in figures["post_statuses"].items() if status not in ok) + figures["post_errors"]
     if bad or figures["refused_records"]:

@@ -30,6 +30,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         install_eager_dispatch,
         install_fetch_limits,
         install_reconnect_backoff,
+        install_settings_reads_once,
         install_table_manager_start_without_wait,
         unverified_versions,
     )
@@ -49,6 +50,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     install_fetch_limits(settings.kafka_fetch_min_bytes, settings.kafka_fetch_max_wait_ms)
     # A fetched record reaches its stream without four asyncio tasks when it need not wait.
     install_eager_dispatch()
+    # The conductor's two settings reads per record are made once (about 1.6 µs each).
+    install_settings_reads_once()
     # A start replays the tables' changelogs in runs of records, without Faust's per-record bookkeeping.
     install_batched_changelog_reading()
     # Every table is declared before the app starts: no second of waiting for late ones.

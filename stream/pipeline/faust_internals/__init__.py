@@ -45,6 +45,9 @@ rebalance races), ``continuity_guard`` and ``offsets`` (lag and progress per par
   over runs of queued records, without Faust's per-record task, debug formatting and
   end-of-recovery sums; ``install_table_manager_start_without_wait`` drops the table manager's
   fixed second of waiting before recovery (``start``).
+
+- ``install_settings_reads_once`` reads the two Faust settings the conductor reads per
+  record (``producer_threaded``, ``Event``) once per object (``settings_reads``).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from stream.pipeline.faust_internals.offsets import consumer_lag, partition_offs
 from stream.pipeline.faust_internals.reconnect import install_reconnect_backoff
 from stream.pipeline.faust_internals.recovery import hold_stream_until_seeked, seek_uncommitted_to_beginning
 from stream.pipeline.faust_internals.sending import BatchSender, track_topic
+from stream.pipeline.faust_internals.settings_reads import install_settings_reads_once
 from stream.pipeline.faust_internals.signals import bound_signal_stops
 from stream.pipeline.faust_internals.start import (
     install_batched_changelog_reading,
@@ -80,6 +84,7 @@ __all__ = [
     "install_eager_dispatch",
     "install_fetch_limits",
     "install_reconnect_backoff",
+    "install_settings_reads_once",
     "install_table_manager_start_without_wait",
     "partition_offsets",
     "seek_uncommitted_to_beginning",
