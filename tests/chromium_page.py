@@ -76,6 +76,8 @@ class ChromiumPage:
         os.close(from_browser_write)
         self._buffer = b""
         self._next_id = 0
+        self.requests: list[tuple[str, str]] = []
+        """(method, URL) of every request the tab sent since :meth:`watch_requests` (read as commands run)."""
         self._session: str | None = None
         target = self._command("Target.createTarget", {"url": "about:blank"})["targetId"]
         self._session = self._command("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -91,6 +93,9 @@ class ChromiumPage:
             while b"\0" in self._buffer:
                 raw, self._buffer = self._buffer.split(b"\0", 1)
                 answer = json.loads(raw)
+                if answer.get("method") == "Network.requestWillBeSent":  # after watch_requests()
+                    request = answer["params"]["request"]
+                    self.requests.append((request["method"], request["url"]))
                 if answer.get("id") == self._next_id:  # events and other answers are not waited for
                     if "error" in answer:
                         raise AssertionError(f"chromium: {method} failed: {answer['error']}")
@@ -122,6 +127,10 @@ class ChromiumPage:
         if not value:
             raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} in the page")
         return value
+
+    def watch_requests(self) -> None:
+        """Record every request the tab sends from now on in :attr:`requests` (EventSource and fetch included)."""
+        self._command("Network.enable")
 
     def open(self, url: str) -> None:
         """Load ``url`` and wait until its document is loaded."""

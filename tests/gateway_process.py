@@ -150,20 +150,46 @@ class Event:
     received_s: float
 
 
-class SseStream:
-    """A prompt stream read in a thread: ``events`` fill as they arrive (each with its arrival time)."""
+def stream_ticket(port: int, user_token: str) -> tuple[int, str | None]:
+    """``POST /v1/prompts/ticket`` with the token in the header, as the element does: (status, ticket)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/prompts/ticket", method="POST", headers={"Authorization": f"Bearer {user_token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())["ticket"]
+    except urllib.error.HTTPError as exc:
+        exc.read()
+        return exc.code, None
 
-    def __init__(self, port: int, user_token: str, last_event_id: str | None = None) -> None:
+
+class SseStream:
+    """A prompt stream read in a thread: ``events`` fill as they arrive (each with its arrival time).
+
+    Opened as a browser does: a stream ticket for the user's token first (from the same gateway, unless
+    ``ticket`` is given), then ``GET /v1/prompts/stream?ticket=...``. When the ticket is refused, ``status``
+    is the ticket endpoint's and no stream is opened.
+    """
+
+    def __init__(
+        self, port: int, user_token: str | None, last_event_id: str | None = None, *, ticket: str | None = None
+    ) -> None:
         self.events: queue.Queue[Event | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, daemon=True)
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self._socket: socket.socket | None = None
+        if ticket is None:
+            assert user_token is not None
+            self.status, ticket = stream_ticket(port, user_token)
+            if ticket is None:
+                return
         headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
-        self.connection.request("GET", f"/v1/prompts/stream?token={user_token}", headers=headers)
+        self.connection.request("GET", f"/v1/prompts/stream?ticket={ticket}", headers=headers)
         self._socket = self.connection.sock
         self.response = self.connection.getresponse()
         self.status = self.response.status
-        self._thread = threading.Thread(target=self._read, daemon=True)
         if self.status == 200:
             self._thread.start()
 
@@ -197,8 +223,9 @@ class SseStream:
 
     def close(self) -> None:
         """Hang up at once (a reader blocked in recv holds the response's lock until the socket shuts)."""
-        with contextlib.suppress(OSError):
-            self._socket.shutdown(socket.SHUT_RDWR)
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
         self.connection.close()
         if self._thread.ident is not None:
             self._thread.join(5)

@@ -18,7 +18,15 @@ from stream.observability.metrics import CONTENT_TYPE_LATEST
 __all__ = ["CONTENT_TYPE_LATEST", "GatewayMetrics"]
 
 #: The ``endpoint`` label: the routes of the API, CORS preflights, and ``other`` for every path it does not serve.
-ENDPOINTS = (*(kind.value for kind in InputKind), "prompts-stream", "prompts-poll", "health", "preflight", "other")
+ENDPOINTS = (
+    *(kind.value for kind in InputKind),
+    "prompts-ticket",
+    "prompts-stream",
+    "prompts-poll",
+    "health",
+    "preflight",
+    "other",
+)
 #: What became of one record of a POST.
 ITEM_RESULTS = ("accepted", "duplicate", "rejected", "unavailable")
 #: How a prompt reached its user: on a stream or by a long-poll; live (as it was read) or on a (re)connect.
@@ -68,7 +76,8 @@ class GatewayMetrics:
         )
         self.auth_failures = Counter(
             "ces_gateway_auth_failures_total",
-            "Requests answered 401 (per reason the token was refused) or 403 (reason forbidden: a record of another user).",
+            "Requests answered 401 (per reason the token or stream ticket was refused; token_in_url: a token in the "
+            "URL) or 403 (reason forbidden: a record of another user).",
             ["reason"],
             registry=r,
         )

@@ -29,7 +29,7 @@ from stream.ces.gateway import GATEWAY_DETAIL, mint_token
 from stream.infra.local_services import free_port
 from stream.infra.producer import make_producer
 from stream.infra.topics import create_topics
-from tests.gateway_process import API_KEY, TOKEN_SECRET, GatewayProcess, SseStream, token
+from tests.gateway_process import API_KEY, TOKEN_SECRET, GatewayProcess, SseStream, stream_ticket, token
 from tests.harness import (
     GoalTraffic,
     TopicReader,
@@ -132,13 +132,14 @@ def test_a_workers_prompt_reaches_the_users_stream_within_a_second_and_a_reconne
         again = SseStream(gateway.port, token(user), last_event_id=first.id)
         second = again.next(timeout_s=10)
         assert second.data["event_id"] == str(second_event.event_id)
-        owed = gateway.request("GET", f"/v1/prompts?token={token(user)}&after={first.id}&wait=0").body
+        bearer = {"Authorization": f"Bearer {token(user)}"}  # a client that can set headers needs no ticket
+        owed = gateway.request("GET", f"/v1/prompts?after={first.id}&wait=0", headers=bearer).body
         assert [p["id"] for p in owed["prompts"]] == [second.id]
         again.close()
 
         log = gateway.log()
         assert "POST /v1/goal-events 202" in log  # the access log is on (debug) ...
-        assert user not in log and "token=" not in log  # ... and names neither the user nor a token
+        assert user not in log and "token=" not in log and "ticket=" not in log  # ... and no user, token or ticket
     finally:
         traffic.close()
 
@@ -214,15 +215,16 @@ def test_a_stream_resumes_at_another_instance_and_answered_or_expired_prompts_ar
         stream.close()
         publish()
         publish()
-        resumed = SseStream(b.port, token(user), last_event_id=p1.id)
+        _, ticket = stream_ticket(a.port, token(user))
+        resumed = SseStream(b.port, None, last_event_id=p1.id, ticket=ticket)  # a's ticket, at b: no affinity
         p2, p3 = resumed.next(), resumed.next()
         assert [p1.id, p2.id, p3.id] == sorted([p1.id, p2.id, p3.id], key=lambda i: int(i.split("-")[1]))
         assert len({p1.data["prompt_id"], p2.data["prompt_id"], p3.data["prompt_id"]}) == 3
-        caught_up = a.request("GET", f"/v1/prompts?token={token(user)}&after={p3.id}&wait=0").body
+        caught_up = a.request("GET", f"/v1/prompts?ticket={ticket}&after={p3.id}&wait=0").body
         assert caught_up == {"prompts": [], "last_id": p3.id}
 
         def fresh_ids() -> list[str]:
-            body = b.request("GET", f"/v1/prompts?token={token(user)}&wait=0").body
+            body = b.request("GET", f"/v1/prompts?ticket={ticket}&wait=0").body
             return [p["id"] for p in body["prompts"]]
 
         assert fresh_ids() == [p1.id, p2.id, p3.id]  # the expired one never
@@ -345,7 +347,14 @@ def test_a_wrong_or_expired_token_is_401_and_nothing_reaches_any_topic(kafka_boo
         refused = SseStream(gateway.port, credential)
         assert refused.status == 401
         refused.close()
-        assert gateway.request("GET", f"/v1/prompts?token={credential}&wait=0").status == 401
+        assert (
+            gateway.request("GET", "/v1/prompts?wait=0", headers={"Authorization": f"Bearer {credential}"}).status
+            == 401
+        )
+        assert gateway.request("GET", f"/v1/prompts?ticket={credential}&wait=0").status == 401
+    in_url = gateway.request("GET", f"/v1/prompts?token={token(user)}&wait=0")  # a valid token, in the URL
+    assert (in_url.status, in_url.body["error"]) == (401, "token_in_url")
+    assert gateway.post(f"/v1/goal-events?token={token(user)}", body, user=user).status == 401
     for topic in (
         settings.topic_goal_events,
         settings.topic_survey_answers,

@@ -5,7 +5,7 @@ The demo page's "Complete goal" button POSTs a goal event through the gateway; t
 element shows it within a second of the click (measured in the page with ``performance.now()``). The page is
 reloaded between the prompt's arrival and the answer: the same prompt is on screen once more, neither lost nor
 delivered or reported ``shown`` again. The answer is given with the keyboard through the element and counted on
-the worker's ``/metrics``.
+the worker's ``/metrics``. No URL the page requested names the user or the token: the stream's carries a ticket.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def test_the_demo_page_shows_the_workers_prompt_within_a_second_survives_a_reloa
     gateway.start()
     user = f"element-user-{uuid.uuid4().hex[:12]}"
     with chromium_page(tmp_path) as page:
+        page.watch_requests()
         page.open(f"{gateway.url}/demo?user={user}")
         wait_until(lambda: gateway_sample(gateway, "ces_gateway_open_streams") == 1, timeout_s=10, what="the stream")
 
@@ -141,3 +142,12 @@ def test_the_demo_page_shows_the_workers_prompt_within_a_second_survives_a_reloa
             page.evaluate("document.querySelector('ces-prompt').shadowRoot.querySelectorAll('[role=dialog]').length")
             == 1
         )
+        token = page.evaluate("document.querySelector('ces-prompt').getAttribute('token')")
+        sent = list(page.requests)
+
+    # Every API request the page sent, streams included: a ticket in the stream's URL, never the user id or the token
+    # (the page's own address, /demo?user=..., names its demo user: demo mode only).
+    api = [url for _, url in sent if "/v1/" in url]
+    streams = [url for url in api if "/v1/prompts/stream?ticket=" in url]
+    assert len(streams) == 2, api  # one per page load
+    assert all(user not in url and token.split(".")[0] not in url and "token=" not in url for url in api), api

@@ -20,6 +20,7 @@ def test_the_load_test_measures_every_prompt_of_a_small_run(kafka_bootstrap, bat
     args = parse([*small, "--bootstrap", kafka_bootstrap, "--partitions", "2"])
     figures = run(args)
     assert figures["streams_open"] == 20 and figures["stream_errors"] == 0
+    assert figures["refused_tickets"] == 0 and figures["stream_urls_naming_a_user"] == 0
     assert figures["accepted"] >= 8 and figures["post_errors"] == 0 and figures["refused_records"] == 0
     assert figures["missing_prompts"] == 0 and figures["prompts_measured"] == figures["accepted"]
     assert set(figures["decision_to_stream_ms"]) == {"p50", "p90", "p99", "max"}

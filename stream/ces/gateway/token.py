@@ -31,7 +31,7 @@ _USER_ID = re.compile(r"^[^\x00-\x1f\x7f-\x9f]{1,256}$")
 
 
 class TokenProblem(StrEnum):
-    """Why a token was refused (the ``reason`` of the 401 and of ``ces_gateway_auth_failures_total``)."""
+    """Why a token or a stream ticket was refused (the ``reason`` of ``ces_gateway_auth_failures_total``)."""
 
     missing = "missing"
     """No token in the request."""
@@ -45,6 +45,8 @@ class TokenProblem(StrEnum):
     """``exp`` has passed."""
     too_long_lived = "too_long_lived"
     """``exp`` lies further ahead than the gateway accepts."""
+    token_in_url = "token_in_url"
+    """The token came in the URL's ``token`` query parameter, which is refused (URLs are logged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,7 @@ class TokenClaims:
 
 @dataclass(frozen=True, slots=True)
 class TokenRejection:
-    """A refused token: the reason and a sentence for the 401 body (never the token or the user id)."""
+    """A refused token or ticket: the reason and a sentence for the 401 body (never the token or the user id)."""
 
     problem: TokenProblem
     detail: str
@@ -81,6 +83,27 @@ def _sign(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, payload, hashlib.sha256).digest()
 
 
+def encode_signed(key: bytes, payload: bytes) -> str:
+    """``base64url(payload) "." base64url(HMAC-SHA256(key, payload))``: a token, or a ticket under its own key."""
+    return f"{_b64encode(payload)}.{_b64encode(_sign(key, payload))}"
+
+
+def decode_signed(text: str, max_chars: int) -> tuple[bytes, bytes] | None:
+    """The payload and signature bytes of ``<payload>.<signature>``, or None when it is not that."""
+    if len(text) > max_chars or text.count(".") != 1:
+        return None
+    payload_text, signature_text = text.split(".")
+    payload, signature = _b64decode(payload_text), _b64decode(signature_text)
+    if payload is None or signature is None or len(signature) != _SIGNATURE_BYTES:
+        return None
+    return payload, signature
+
+
+def signed_by_any(keys: Sequence[bytes], payload: bytes, signature: bytes) -> bool:
+    """Whether one of the (non-empty) keys signed ``payload`` with ``signature`` (compared in constant time)."""
+    return any(hmac.compare_digest(_sign(key, payload), signature) for key in keys if key)
+
+
 def mint_token(secret: bytes, user_id: str, expires_s: int, app: str | None = None) -> str:
     """A token for ``user_id`` that expires at ``expires_s`` (what an app's backend does).
 
@@ -98,7 +121,7 @@ def mint_token(secret: bytes, user_id: str, expires_s: int, app: str | None = No
     if app is not None:
         claims["app"] = app
     payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return f"{_b64encode(payload)}.{_b64encode(_sign(secret, payload))}"
+    return encode_signed(secret, payload)
 
 
 def _claims(payload: bytes) -> TokenClaims | None:
@@ -130,13 +153,11 @@ def verify_token(
     """
     if not token:
         return TokenRejection(TokenProblem.missing, "a user token is required (Authorization: Bearer <token>)")
-    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+    parts = decode_signed(token, MAX_TOKEN_CHARS)
+    if parts is None:
         return TokenRejection(TokenProblem.malformed, "the token is not <payload>.<signature> in base64url")
-    payload_text, signature_text = token.split(".")
-    payload, signature = _b64decode(payload_text), _b64decode(signature_text)
-    if payload is None or signature is None or len(signature) != _SIGNATURE_BYTES:
-        return TokenRejection(TokenProblem.malformed, "the token is not <payload>.<signature> in base64url")
-    if not any(hmac.compare_digest(_sign(secret, payload), signature) for secret in secrets if secret):
+    payload, signature = parts
+    if not signed_by_any(secrets, payload, signature):
         return TokenRejection(TokenProblem.bad_signature, "the token's signature does not match")
     claims = _claims(payload)
     if claims is None:

@@ -1,7 +1,7 @@
 """The gateway's two aiohttp applications: the API (for apps and browsers) and its ``/metrics`` (for Prometheus).
 
 Every API answer passes one middleware: a refusal becomes its JSON 4xx, an unexpected error a JSON
-500 logged without the request's URL (its query may hold a token), and each request is counted and
+500 logged without the request's URL (its query may hold a stream ticket), and each request is counted and
 timed per endpoint. CORS headers go on every response of an allowed origin, streams included
 (``on_response_prepare``), and ``OPTIONS`` preflights are answered for them. The access log names
 method, path (never the query string), status and time, at DEBUG.
@@ -113,10 +113,12 @@ def _cors(origins: tuple[str, ...]) -> tuple[Callable[[web.Request], str | None]
 def build_api(
     settings: Settings, metrics: GatewayMetrics, posts: PostIntake, delivery: Delivery, health: Health
 ) -> web.Application:
-    """The API: the POST endpoints, the prompt stream and long-poll, the ``<ces-prompt>`` element, ``/health``."""
+    """The API: the POST endpoints, the stream ticket, the prompt stream and long-poll, the ``<ces-prompt>`` element,
+    ``/health``."""
     app = web.Application(client_max_size=settings.gateway_max_body_bytes, middlewares=[_observing(metrics)])
     for kind in InputKind:
         app.router.add_post(f"/v1/{kind.value}", posts.handler(kind), name=kind.value)
+    app.router.add_post("/v1/prompts/ticket", delivery.ticket, name="prompts-ticket")
     app.router.add_get("/v1/prompts/stream", delivery.stream, name="prompts-stream", allow_head=False)
     app.router.add_get("/v1/prompts", delivery.poll, name="prompts-poll", allow_head=False)
     app.router.add_get("/health", health.handle, name="health", allow_head=False)

@@ -184,7 +184,7 @@ async def serve(settings: Settings, registry: GoalRegistry) -> int:
         loop.call_soon_threadsafe(hub.take, prompts, closures, unreadable)  # from the reader's thread
 
     reader = PromptReader(settings, replay_s, user_ref, deliver, threads_stop)
-    auth = Authenticator(settings, metrics)
+    auth = Authenticator(settings, metrics, user_ref)
     posts = PostIntake(settings, producer, metrics, auth, frozenset(registry.slugs), user_ref)
     health = Health(lambda: health_state(producer, reader, hub))
     api = web.AppRunner(

@@ -1,17 +1,20 @@
-"""``GET /v1/prompts/stream`` (Server-Sent Events) and ``GET /v1/prompts`` (long-poll): a user's prompts, live.
+"""``GET /v1/prompts/stream`` (Server-Sent Events) and ``GET /v1/prompts`` (long-poll): a user's prompts, live;
+``POST /v1/prompts/ticket``: the stream ticket that opens them from a browser.
 
-Both take the user's token (the ``token`` query parameter: EventSource cannot set headers) and the id
+Both take a stream ticket (the ``ticket`` query parameter: EventSource cannot set headers, and a
+ticket names no user id) or the user's token in the ``Authorization`` header, and the id
 of the last prompt the client saw (``Last-Event-ID``, which a browser sends by itself when it
 reconnects, or the ``after`` query parameter); they first write what the gateway holds for the user
 after that id (without one: every unexpired prompt the user has not answered, seen or dismissed),
-then each new prompt as it is read from the topic. A stream ends when its token expires (after an
-``expired`` event) or when the gateway stops.
+then each new prompt as it is read from the topic. A stream ends when its ticket (or token) expires
+(after an ``expired`` event) or when the gateway stops.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -19,7 +22,7 @@ from stream.ces.gateway import (
     HEARTBEAT,
     EventId,
     PromptRecord,
-    TokenClaims,
+    TicketClaims,
     parse_event_id,
     sse_event,
     sse_prompt,
@@ -73,10 +76,17 @@ class Delivery:
         if live:
             self.metrics.delivery_lag.labels(via).observe(max(now_s - prompt.created_s, 0.0))
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
+    async def ticket(self, request: web.Request) -> web.Response:
+        """A stream ticket for the user of the token in the Authorization header, expiring with the token."""
         claims = self.auth.user(request)
+        expires_at = datetime.fromtimestamp(claims.expires_s, UTC).isoformat().replace("+00:00", "Z")
+        body = {"ticket": self.auth.ticket(claims), "expires_at": expires_at}
+        return web.Response(body=json_body(body), content_type=JSON, headers={"Cache-Control": "no-store"})
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        claims = self.auth.reader(request)
         after = _after(request)
-        user_ref = self.hub.user_ref(claims.user_id)
+        user_ref = claims.user_ref
         subscriber = self._subscribe(user_ref)
         self.metrics.open_streams.inc()
         try:
@@ -114,9 +124,9 @@ class Delivery:
         return out
 
     async def _live(
-        self, response: web.StreamResponse, subscriber: Subscriber, claims: TokenClaims, after: EventId | None
+        self, response: web.StreamResponse, subscriber: Subscriber, claims: TicketClaims, after: EventId | None
     ) -> None:
-        """Write each new prompt, a heartbeat when idle, until the token expires or the gateway stops."""
+        """Write each new prompt, a heartbeat when idle, until the ticket (the token) expires or the gateway stops."""
         try:
             while not subscriber.closing:
                 left_s = claims.expires_s - time.time()
@@ -133,13 +143,13 @@ class Delivery:
             return  # the client went away
 
     async def poll(self, request: web.Request) -> web.Response:
-        claims = self.auth.user(request)
+        claims = self.auth.reader(request)
         after = _after(request)
         try:
             wait_s = min(max(float(request.query.get("wait", DEFAULT_WAIT_S)), 0.0), self.max_wait_s)
         except ValueError:
             raise Refused(json_error(400, "bad_wait", "wait is a number of seconds")) from None
-        user_ref = self.hub.user_ref(claims.user_id)
+        user_ref = claims.user_ref
         owed = self.hub.pending(user_ref, after)
         live = False
         if not owed and wait_s > 0:

@@ -59,9 +59,10 @@ button:disabled{opacity:.5}
       this.box = this.root.appendChild(el("div"));
     }
 
-    connectedCallback() { this.start(); }
-    disconnectedCallback() { this.stop(); }
-    attributeChangedCallback() { if (this.isConnected) this.start(); }
+    // Once connected, not per attribute of the upgrade.
+    connectedCallback() { this.on = 1; this.start(); }
+    disconnectedCallback() { this.on = 0; this.stop(); }
+    attributeChangedCallback() { if (this.on) this.start(); }
 
     get base() { return new URL(this.getAttribute("endpoint") || (SCRIPT ? new URL("..", SCRIPT).href : "/"), location.href); }
     get token() { return this.getAttribute("token") || ""; }
@@ -90,18 +91,34 @@ button:disabled{opacity:.5}
       if (!this.token) return;
       this.load();
       this.render();
+      this.open(this.run = {});
+    }
+    // The URL holds a ticket (a pseudonym), never the token: URLs get logged.
+    async open(run) {
+      let r, t;
+      try { r = await this.post("v1/prompts/ticket"); t = r.ok && (await r.json()).ticket; } catch (e) { /* offline */ }
+      if (run !== this.run) return;
+      if (r?.status === 401) return this.expired();
+      if (!t) return this.retry(run);
       const url = new URL("v1/prompts/stream", this.base);
-      url.searchParams.set("token", this.token);
+      url.searchParams.set("ticket", t);
       if (this.s.last) url.searchParams.set("after", this.s.last);
       const source = (this.source = new EventSource(url));
+      source.onopen = () => (this.wait = 0);
       source.addEventListener("prompt", (e) => this.received(e.lastEventId, JSON.parse(e.data)));
-      source.addEventListener("expired", () => { this.stop(); this.emit("token-expired", {}); });
-      source.onerror = () => { if (source.readyState === EventSource.CLOSED) this.emit("error", { reason: "stream" }); };
+      source.addEventListener("expired", () => this.expired());
+      source.onerror = () => source.readyState === EventSource.CLOSED && this.retry(run);
     }
+    // Refused or no ticket: a new one in 2 s, doubling up to a minute.
+    retry(run) {
+      this.emit("error", { reason: "stream" });
+      this.again = setTimeout(() => this.open(run), this.wait = Math.min(2 * this.wait || 2000, 6e4));
+    }
+    expired() { this.stop(); this.emit("token-expired", {}); }
     stop() {
       if (this.source) this.source.close();
-      this.source = null;
-      clearTimeout(this.timer);
+      this.source = this.run = this.wait = null;
+      clearTimeout(this.timer), clearTimeout(this.again);
     }
 
     received(id, prompt) {
@@ -119,14 +136,13 @@ button:disabled{opacity:.5}
       this.dispatchEvent(new CustomEvent("ces-prompt-" + name, { detail, bubbles: true, composed: true }));
     }
 
-    async post(path, body) {
-      const r = await fetch(new URL(path, this.base), {
+    post(path, body) {
+      return fetch(new URL(path, this.base), {
         method: "POST",
         keepalive: true,
         headers: { "Content-Type": "application/json", Authorization: "Bearer " + this.token },
         body: JSON.stringify(body),
       });
-      return r.status;
     }
     record(p, more) {
       return { prompt_id: p.prompt_id, user_id: p.user_id, goal: p.goal, channel: this.getAttribute("channel") || "web", ...more };
@@ -214,7 +230,7 @@ button:disabled{opacity:.5}
       send.disabled = true;
       let status = 0;
       try {
-        status = await this.post("v1/answers", this.record(p, { schema_version: 2, answer_id: uuid(), score, answered_at: new Date().toISOString(), survey: p.survey || "ces" }));
+        status = (await this.post("v1/answers", this.record(p, { schema_version: 2, answer_id: uuid(), score, answered_at: new Date().toISOString(), survey: p.survey || "ces" }))).status;
       } catch (e) { /* network: try again */ }
       if (status === 0 || status >= 500) { err.textContent = this.texts(p).retry; send.disabled = false; return; }
       this.emit("answered", { prompt: p, score, accepted: status < 300, status });
@@ -232,7 +248,7 @@ button:disabled{opacity:.5}
       if (!text) return this.thank();
       let status = 0;
       try {
-        status = await this.post("v1/answers", this.record(p, { schema_version: 2, answer_id: uuid(), comment: text, answered_at: new Date().toISOString(), survey: p.survey || "ces" }));
+        status = (await this.post("v1/answers", this.record(p, { schema_version: 2, answer_id: uuid(), comment: text, answered_at: new Date().toISOString(), survey: p.survey || "ces" }))).status;
       } catch (e) { /* network */ }
       if (status === 0 || status >= 500) { err.textContent = this.texts(p).retry; return; }
       this.emit("commented", { prompt: p, comment: text, status });

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from schemas import GoalEvent, SurveyPrompt
 from schemas.examples import example_payload
-from stream.ces.gateway import EventId, PromptBuffer, PromptRecord, mint_token
+from stream.ces.gateway import EventId, PromptBuffer, PromptRecord, mint_ticket, mint_token
 from stream.ces.intake import pseudonymise
 from stream.observability.gateway_metrics import GatewayMetrics
 from stream.settings import Settings, load_settings
@@ -94,6 +94,10 @@ class Gateway:
     def token(self, user: str = "alice", ttl_s: int = 600) -> str:
         return mint_token(SECRET.encode(), user, int(time.time()) + ttl_s)
 
+    def ticket(self, user: str = "alice", ttl_s: int = 600) -> str:
+        """A stream ticket as POST /v1/prompts/ticket mints it for the user's token."""
+        return mint_ticket(SECRET.encode(), user_ref(user), int(time.time()) + ttl_s)
+
     def auth(self, user: str = "alice") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user)}"}
 
@@ -108,7 +112,7 @@ def build_gateway(**overrides: Any) -> Gateway:
     buffer = PromptBuffer(settings.gateway_buffer_prompts_per_user, settings.gateway_buffer_prompts, 1860)
     metrics = GatewayMetrics(lambda: (buffer.prompts, buffer.users))
     hub = Hub(buffer, user_ref, metrics, settings.gateway_max_streams, settings.gateway_max_streams_per_user)
-    auth = Authenticator(settings, metrics)
+    auth = Authenticator(settings, metrics, user_ref)
     posts = PostIntake(settings, producer, metrics, auth, GOALS, user_ref)  # type: ignore[arg-type]
     health = Health(lambda: (True, {"producer": "connected"}))
     app = build_api(settings, metrics, posts, Delivery(settings, hub, auth, metrics), health)

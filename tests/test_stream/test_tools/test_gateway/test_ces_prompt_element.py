@@ -269,3 +269,39 @@ def test_prompt_texts_are_text_and_an_expired_prompt_is_not_shown(served, tmp_pa
         page.wait_for("document.querySelector('ces-prompt').hidden", timeout_s=5, what="the expired prompt gone")
         wait_until(lambda: len(served.posted("topic_prompt_events")) == 2, timeout_s=10, what="the shown events")
         assert [e["type"] for e in served.posted("topic_prompt_events")] == ["shown", "shown"]
+
+
+STREAM_OPEN = "document.querySelector('ces-prompt').source?.readyState === EventSource.OPEN"
+
+
+def test_the_element_opens_its_stream_with_a_ticket_and_no_url_names_the_user_or_the_token(served, tmp_path):
+    with chromium_page(tmp_path) as page:
+        page.watch_requests()
+        page.open(f"{served.url}/demo?user={USER}")
+        page.wait_for(STREAM_OPEN, what="the stream")
+        tokens = [page.evaluate("document.querySelector('ces-prompt').getAttribute('token')")]
+        served.publish(question="Which URL?")
+        page.wait_for(showing("Which URL?"), what="the prompt")
+        press(page, "Escape")
+        wait_until(lambda: len(served.posted("topic_prompt_events")) == 2, timeout_s=10, what="shown and dismissed")
+
+        # The ticket ends with its token: the stream says so, the element asks for a new token, then gets a new ticket.
+        page.evaluate("window.expired = 0; document.addEventListener('ces-prompt-token-expired', () => expired++)")
+        tokens.append(served.gateway.token(USER, ttl_s=2))
+        page.evaluate(f"document.querySelector('ces-prompt').setAttribute('token', {json.dumps(tokens[-1])})")
+        page.wait_for("window.expired === 1", timeout_s=8, what="ces-prompt-token-expired at the ticket's expiry")
+        assert page.evaluate("document.querySelector('ces-prompt').source") is None
+        tokens.append(served.gateway.token(USER))
+        page.evaluate(f"document.querySelector('ces-prompt').setAttribute('token', {json.dumps(tokens[-1])})")
+        page.wait_for(STREAM_OPEN, what="the stream of the fresh token")
+        served.publish(question="Still here?")
+        page.wait_for(showing("Still here?"), what="the prompt on the new stream")
+        sent = list(page.requests)
+    api = [(method, url) for method, url in sent if "/v1/" in url]  # the page itself is /demo?user=... (demo only)
+    streams = [url for _, url in api if "/v1/prompts/stream?" in url]
+    assert len(streams) == 3 and all("ticket=" in url for url in streams)
+    assert [method for method, url in api if url.endswith("/v1/prompts/ticket")] == ["POST"] * 3
+    assert any(url.endswith("/v1/prompt-events") for _, url in api)
+    for _, url in api:
+        assert USER not in url and "token=" not in url, url
+        assert not any(token.split(".")[0] in url or token in url for token in tokens), url

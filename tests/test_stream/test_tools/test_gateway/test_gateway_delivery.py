@@ -62,7 +62,7 @@ async def next_event(response: ClientResponse, timeout_s: float = 2.0) -> dict[s
 
 
 async def open_stream(client: TestClient, gateway: Gateway, user: str = "alice", **headers: str) -> ClientResponse:
-    response = await client.get(f"/v1/prompts/stream?token={gateway.token(user)}", headers=headers)
+    response = await client.get(f"/v1/prompts/stream?ticket={gateway.ticket(user)}", headers=headers)
     assert response.status == 200, await response.text()
     return response
 
@@ -101,26 +101,34 @@ async def test_a_new_connection_gets_the_unexpired_prompts_and_after_picks_up_fr
     fresh = await open_stream(client, gateway)
     assert [(await next_event(fresh))["id"], (await next_event(fresh))["id"]] == ["0-1", "0-3"]
     fresh.close()
-    resumed = await client.get(f"/v1/prompts/stream?token={gateway.token()}&after=0-1")
+    resumed = await client.get(f"/v1/prompts/stream?ticket={gateway.ticket()}&after=0-1")
     assert (await next_event(resumed))["id"] == "0-3"
     resumed.close()
 
 
 async def test_a_bad_last_event_id_is_400(client, gateway):
-    response = await client.get(f"/v1/prompts/stream?token={gateway.token()}", headers={"Last-Event-ID": "x"})
+    response = await client.get(f"/v1/prompts/stream?ticket={gateway.ticket()}", headers={"Last-Event-ID": "x"})
     assert response.status == 400
     assert (await response.json())["error"] == "bad_event_id"
 
 
-async def test_a_stream_without_a_valid_token_is_401(client, gateway):
-    response = await client.get("/v1/prompts/stream?token=nope")
+async def test_a_stream_without_a_valid_ticket_is_401(client, gateway):
+    response = await client.get("/v1/prompts/stream?ticket=nope")
     assert response.status == 401
-    expired = await client.get(f"/v1/prompts/stream?token={gateway.token(ttl_s=-1)}")
-    assert expired.status == 401
+    expired = await client.get(f"/v1/prompts/stream?ticket={gateway.ticket(ttl_s=-1)}")
+    assert expired.status == 401 and "expired" in (await expired.json())["detail"]
+    nothing = await client.get("/v1/prompts/stream")
+    assert (nothing.status, (await nothing.json())["error"]) == (401, "missing_token")
+    failures = {
+        reason: gateway.metrics.registry.get_sample_value("ces_gateway_auth_failures_total", {"reason": reason})
+        for reason in ("malformed", "expired", "missing")
+    }
+    assert failures == {"malformed": 1, "expired": 1, "missing": 1}
 
 
-async def test_the_stream_says_expired_and_ends_when_its_token_does(client, gateway):
-    stream = await client.get(f"/v1/prompts/stream?token={gateway.token(ttl_s=1)}")
+async def test_the_stream_says_expired_and_ends_when_its_ticket_does(client, gateway):
+    stream = await client.get(f"/v1/prompts/stream?ticket={gateway.ticket(ttl_s=1)}")
+    assert stream.status == 200
     event = await next_event(stream, timeout_s=3)
     assert event["event"] == "expired"
     assert await stream.content.read() == b""
@@ -136,7 +144,7 @@ async def test_an_idle_stream_gets_heartbeats(client, gateway):
 
 async def test_a_user_has_a_bounded_number_of_connections(client, gateway):
     streams = [await open_stream(client, gateway) for _ in range(2)]
-    third = await client.get(f"/v1/prompts/stream?token={gateway.token()}")
+    third = await client.get(f"/v1/prompts/stream?ticket={gateway.ticket()}")
     assert third.status == 429
     other_user = await open_stream(client, gateway, "bob")
     for stream in [*streams, other_user]:
@@ -165,7 +173,7 @@ async def test_the_stop_ends_every_stream(client, gateway):
 
 
 async def poll(client: TestClient, gateway: Gateway, query: str = "") -> tuple[int, dict[str, Any]]:
-    response = await client.get(f"/v1/prompts?token={gateway.token()}{query}")
+    response = await client.get(f"/v1/prompts?ticket={gateway.ticket()}{query}")
     return response.status, await response.json()
 
 

@@ -225,12 +225,17 @@ async def test_unknown_paths_and_methods_are_json_4xx(client):
 async def test_the_access_log_names_no_token_and_no_user(client, gateway, caplog):
     token = gateway.token("customer-secret-4711")
     with caplog.at_level(logging.DEBUG):
-        await client.get(f"/v1/prompts?token={token}&wait=0")
-        await client.post(f"/v1/goal-events?token={token}", data=goal_event_body("customer-secret-4711"))
+        await client.get(f"/v1/prompts?token={token}&wait=0")  # refused, and not logged either
+        await client.get(f"/v1/prompts?ticket={gateway.ticket('customer-secret-4711')}&wait=0")
+        await client.post(
+            "/v1/goal-events",
+            data=goal_event_body("customer-secret-4711"),
+            headers={"Authorization": f"Bearer {token}"},
+        )
         await client.post("/v1/goal-events", data=b"{}", headers={"Authorization": "Bearer bad"})
     text = caplog.text
     assert "/v1/prompts" in text and "/v1/goal-events 202" in text
-    assert token not in text and "customer-secret-4711" not in text and "token=" not in text
+    assert token not in text and "customer-secret-4711" not in text and "token=" not in text and "ticket=" not in text
 
 
 def test_the_metrics_render_without_a_user_or_token_label():
