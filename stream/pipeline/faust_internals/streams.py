@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from faust.streams import _current_event  # checked: faust-streaming 0.15.3
 from faust.types import ChannelT, StreamT
@@ -64,10 +65,20 @@ async def batches(
     (never committed) until then. The queue is the one the conductor fills for
     ordinary stream iteration, so flow control, back-pressure and clearing on
     rebalance work as usual.
+
+    Each batch also marks its partitions as taken by a stream, as stream iteration does:
+    Faust's consumer logs "Stream has not started processing" at ERROR, every few seconds,
+    for a partition that lags while its stream never took an event (after
+    ``stream_processing_timeout``, 5 minutes), which without this is every lagging
+    partition of a worker up that long.
     """
-    # checked: faust-streaming 0.15.3 (the conductor fills this queue; flow control clears it)
+    # checked: faust-streaming 0.15.3 (the conductor fills this queue; flow control clears it;
+    # Monitor.on_stream_event_in sets stream_inbound_time[tp] = monotonic(), which
+    # AIOKafkaConsumerThread.verify_event_path reads; the monitor clears the dict, never replaces it)
     channel = cast("ChannelT[bytes]", stream.channel).__aiter__()  # subscribes like stream iteration does
     queue = channel.queue
+    monitor = getattr(stream.app, "monitor", None)
+    inbound: dict[Any, float] | None = getattr(monitor, "stream_inbound_time", None)
     while True:
         try:
             if idle_s is None:
@@ -84,6 +95,10 @@ async def batches(
             await asyncio.sleep(linger_s)
         while len(batch) < max_events and not queue.empty():
             batch.append(queue.get_nowait())
+        if inbound is not None:
+            now = time.monotonic()
+            for event in batch:
+                inbound[event.message.tp] = now
         yield batch if guard is None else await guard.contiguous(batch)
 
 

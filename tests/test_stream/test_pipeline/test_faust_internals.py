@@ -98,6 +98,7 @@ async def test_writing_to_partition_holds_across_awaits():
 
 import asyncio  # noqa: E402
 import importlib.metadata  # noqa: E402
+import time  # noqa: E402
 from unittest.mock import AsyncMock, Mock, call  # noqa: E402
 
 import faust  # noqa: E402
@@ -129,7 +130,7 @@ async def drain(app, puts, *, max_events=3, idle_s=None, linger_s=0.0, want=1):
 
     async def consume():
         async for batch in batches(app.stream(channel), max_events, linger_s, idle_s):
-            got.append(list(batch))
+            got.append([event.value for event in batch])
             if len(got) == want:
                 return
 
@@ -140,13 +141,28 @@ async def drain(app, puts, *, max_events=3, idle_s=None, linger_s=0.0, want=1):
             await asyncio.sleep(item)
         else:
             for value in item:
-                await channel.put(value)
+                await channel.put(fake_event(value))
     await asyncio.wait_for(task, 5)
     return got
 
 
+def fake_event(value: int) -> SimpleNamespace:
+    """What the conductor queues, as far as batches reads it: the value, and the message's partition."""
+    return SimpleNamespace(value=value, message=SimpleNamespace(tp=TP("t", value % 2)))
+
+
 async def test_batches_take_everything_queued_up_to_the_maximum(app):
     assert await drain(app, [[1, 2, 3, 4, 5]], max_events=3, want=2) == [[1, 2, 3], [4, 5]]
+
+
+async def test_batches_mark_their_partitions_as_taken_by_a_stream(app):
+    # Faust's consumer logs "Stream has not started processing" for a lagging partition without a mark.
+    inbound = app.monitor.stream_inbound_time
+    inbound.clear()
+    before = time.monotonic()
+    assert await drain(app, [[1, 2, 3]], max_events=2, want=2) == [[1, 2], [3]]
+    assert set(inbound) == {TP("t", 0), TP("t", 1)}
+    assert all(before <= at <= time.monotonic() for at in inbound.values())
 
 
 async def test_batches_yield_an_empty_batch_after_the_idle_time(app):
