@@ -5,31 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from tests.test_stream.test_tools.test_gateway.gateway_fakes import (
     ORIGIN,
     Gateway,
-    build_gateway,
     prompt_record,
-    started_server,
 )
-
-
-@pytest.fixture
-def gateway() -> Gateway:
-    return build_gateway()
-
-
-@pytest.fixture
-async def client(gateway: Gateway) -> AsyncIterator[TestClient]:
-    async with TestClient(await started_server(gateway.app)) as test_client:
-        yield test_client
 
 
 async def until(check: Callable[[], bool], timeout_s: float = 2.0) -> None:

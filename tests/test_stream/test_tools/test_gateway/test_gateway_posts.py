@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from schemas import DeadLetter, DeadLetterReason
 from stream.ces.gateway import mint_token
@@ -20,21 +19,9 @@ from tests.test_stream.test_tools.test_gateway.gateway_fakes import (
     Gateway,
     build_gateway,
     goal_event_body,
-    started_server,
 )
 
 GOAL_TOPIC = "ces.goal-events"
-
-
-@pytest.fixture
-def gateway() -> Gateway:
-    return build_gateway()
-
-
-@pytest.fixture
-async def client(gateway: Gateway) -> AsyncIterator[TestClient]:
-    async with TestClient(await started_server(gateway.app)) as test_client:
-        yield test_client
 
 
 def sample(gateway: Gateway, name: str, **labels: str) -> float:

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -29,17 +28,6 @@ from tests.test_stream.test_tools.test_gateway.gateway_fakes import (
 from tests.test_stream.test_tools.test_gateway.test_gateway_delivery import next_event
 
 USER = "customer-secret-4711"
-
-
-@pytest.fixture
-def gateway() -> Gateway:
-    return build_gateway()
-
-
-@pytest.fixture
-async def client(gateway: Gateway) -> AsyncIterator[TestClient]:
-    async with TestClient(await started_server(gateway.app)) as test_client:
-        yield test_client
 
 
 def failures(gateway: Gateway, reason: str) -> float:
