@@ -4,8 +4,8 @@ Faust's settings object records every attribute read (``Settings.__getattribute_
 serves each through a descriptor: about 1.6 µs a read. The conductor reads two on every
 record it hands to a stream: ``producer_threaded`` (in ``ProducerBuffer.size``, which
 ``wait_until_ebb`` checks per record) and ``Event`` (in ``App.create_event``). On the answer
-path that is two reads per record on each of the three topics an answer crosses, about 3 %
-of the worker's time in a py-spy profile (docs/performance.md). Neither setting can change
+path that is two reads per record on each topic an answer crosses, about 2.5 % of the
+worker's samples in a py-spy profile (docs/performance.md). Neither setting can change
 once the app is running, so :func:`install_settings_reads_once` reads each once per object.
 """
 

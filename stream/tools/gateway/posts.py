@@ -198,7 +198,7 @@ class PostIntake:
             # A client that hangs up does not stop the bookkeeping of what it sent: the callback does it.
             outcome.add_done_callback(settle)
             await asyncio.shield(outcome)
-            settle(outcome)
+            settle(outcome)  # an outcome done at once (no producer yet) has not run its callbacks here
         for plan in plans:
             if plan.wait_for is not None:
                 plan.written = await asyncio.shield(plan.wait_for)
