@@ -67,7 +67,7 @@ class GoalStage:
         self.topic_name = topic.get_topic_name()
         self.guard = guard
         self.known_goals = known_goals
-        self.table = raw_table(app, "goal-partials", settings.topic_partitions)
+        self.table = raw_table(app, "goal-partials", settings)
         self.close_delay_s = settings.window_close_delay_seconds
         self.keep_s = retention_s_by_resolution(windows.window_specs, self.close_delay_s + settings.late_grace_seconds)
         self.verdicts = ReleaseVerdicts(settings, metrics, windows, verdicts_table(app, settings))

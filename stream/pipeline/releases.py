@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def verdicts_table(app: AppT, settings: Settings) -> RawTable:
     """The table of the verdicts written, partitioned like the goal partials (by goal)."""
-    return raw_table(app, "release-verdicts", settings.topic_partitions)
+    return raw_table(app, "release-verdicts", settings)
 
 
 class ReleaseVerdicts:

@@ -14,6 +14,7 @@ from mode.types.signals import BaseSignalT
 
 from stream.pipeline.stage_types import Event, RawTable
 from stream.pipeline.stop_deadline import StopDeadline
+from stream.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ def owned_partitions(app: AppT, topic: str) -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
 
 
-def raw_table(app: AppT, name: str, partitions: int, topic_configs: dict[str, str] | None = None) -> RawTable:
-    """A table of bytes -> bytes whose changelog holds exactly those bytes.
+def raw_table(app: AppT, name: str, settings: Settings, topic_configs: dict[str, str] | None = None) -> RawTable:
+    """A table of bytes -> bytes whose changelog holds exactly those bytes, one partition per topic partition.
 
     Faust picks a table's serializers from its key/value *types* and falls back to
     JSON for bytes; our values are already encoded, so both are set to raw.
@@ -101,11 +102,13 @@ def raw_table(app: AppT, name: str, partitions: int, topic_configs: dict[str, st
         "Table[bytes, bytes]",
         app.Table(
             name,
-            partitions=partitions,
+            partitions=settings.topic_partitions,
             default=None,
             key_type=bytes,
             value_type=bytes,
             extra_topic_configs=topic_configs or {},
+            # Read by the rocksdb:// store (Faust's RocksDBOptions), ignored by memory://.
+            options={"write_buffer_size": settings.rocksdb_write_buffer_mb * 1024 * 1024},
         ),
     )
     table.key_serializer = "raw"

@@ -48,6 +48,9 @@ rebalance races), ``continuity_guard`` and ``offsets`` (lag and progress per par
 
 - ``install_settings_reads_once`` reads the two Faust settings the conductor reads per
   record (``producer_threaded``, ``Event``) once per object (``settings_reads``).
+
+- ``stored_items`` walks a table's stored records as of a moment, a slice at a time while
+  the stages write the table, without Faust's per-record decoding (``stored``).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ from stream.pipeline.faust_internals.start import (
     install_batched_changelog_reading,
     install_table_manager_start_without_wait,
 )
+from stream.pipeline.faust_internals.stored import stored_items
 from stream.pipeline.faust_internals.streams import ack, batches, writing_to_partition
 
 __all__ = [
@@ -88,6 +92,7 @@ __all__ = [
     "install_table_manager_start_without_wait",
     "partition_offsets",
     "seek_uncommitted_to_beginning",
+    "stored_items",
     "track_topic",
     "unverified_versions",
     "writing_to_partition",

@@ -55,7 +55,7 @@ class UserErasure:
         self.topic_name = topic_name
         self.partitions = settings.topic_partitions
         self.keep_s = settings.raw_id_retention_hours * HOUR_S
-        self.table = raw_table(app, "erasures", settings.topic_partitions)
+        self.table = raw_table(app, "erasures", settings)
         self.markers: dict[str, float] = {}  # user_ref -> erasure record time, for the owned partitions
         app.timer(max(60.0, settings.tick_interval_seconds), name=f"{settings.app_id}.erasures-pruner")(self.prune)
 

@@ -5,16 +5,19 @@ record of that user is decided. When no record comes, the expiry timer sends one
 expiry record for the user to ``<app_id>-user-events``, on the user's own partition, so
 the expiry is decided in order with the user's other records and replays like them.
 The deadlines are indexed in memory (:class:`ExpiryTimers`), derived from the user
-table and rebuilt after every rebalance.
+table and rebuilt after every rebalance, beside the stages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
+import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from faust.types import AppT
 
@@ -23,8 +26,13 @@ from stream.ces.registry import GoalRegistry
 from stream.ces.users import PromptDecision, UserState, expire_open_goals, may_have_deadlines, next_deadline_s
 from stream.infra.record_reader import RecordReader
 from stream.pipeline.faust_internals import BatchSender
-from stream.pipeline.stage_helpers import owned_partitions
+from stream.pipeline.stage_helpers import HAND_BACK_EVERY_S, on_signal, owned_partitions, stop_the_worker
 from stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Users read between two looks at the clock while the index is rebuilt.
+CHECK_TIME_EVERY = 1000
 
 
 class ExpiryTimers:
@@ -85,6 +93,9 @@ class UserExpiry:
         self.load_state = load_state
         self.partitions = settings.topic_partitions
         self.timers = ExpiryTimers()
+        self._rebuilding: asyncio.Future[None] | None = None
+        on_signal(app.on_partitions_revoked, self.stop_rebuild)
+        on_signal(app.on_before_shutdown, self.stop_rebuild)
         app.timer(settings.tick_interval_seconds, name=f"{settings.app_id}.expiry-timer")(self.expire_due_goals)
 
     def arm(self, partition: int, state: UserState, user_ref: str, user_id: str | None) -> None:
@@ -139,19 +150,66 @@ class UserExpiry:
         await out.send()
 
     def forget(self) -> None:
+        self.stop_rebuild()
         self.timers.clear()
 
     def forget_user(self, user_ref: str) -> None:
         """An erased user: drop the raw user id held in memory (a deadline left in the heap finds no state)."""
         self.timers.user_ids.pop(user_ref, None)
 
-    def rebuild(self, stored_states: Iterable[tuple[bytes, bytes | None]], owned: set[int]) -> None:
+    def start_rebuild(self, stored_states: Iterator[tuple[bytes, bytes | None]], owned: set[int]) -> None:
+        """Derive the deadline index again from the owned users' stored states, beside the stages (after a rebalance)."""
+        self.stop_rebuild()
+        app = self.app
+        generation = app.consumer_generation_id
+
+        def assignment_holds() -> bool:
+            return not app.rebalancing and app.consumer_generation_id == generation
+
+        self._rebuilding = asyncio.ensure_future(
+            self._rebuild_or_stop_the_worker(stored_states, owned, assignment_holds)
+        )
+
+    def stop_rebuild(self, sender: object = None, *args: Any, **kwargs: Any) -> None:
+        """Stop a rebuild under way (its RocksDB iterators hold their databases open)."""
+        if self._rebuilding is not None:
+            self._rebuilding.cancel()
+            self._rebuilding = None
+
+    async def _rebuild_or_stop_the_worker(
+        self, stored_states: Iterator[tuple[bytes, bytes | None]], owned: set[int], assignment_holds: Callable[[], bool]
+    ) -> None:
+        try:
+            await self.rebuild(stored_states, owned, assignment_holds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a stored state that does not decode: this worker cannot go on
+            log.critical(
+                "the inferred-abandonment index could not be rebuilt: %r; the worker stops", exc, exc_info=True
+            )
+            await stop_the_worker(self.app, exc)
+
+    async def rebuild(
+        self,
+        stored_states: Iterator[tuple[bytes, bytes | None]],
+        owned: set[int],
+        assignment_holds: Callable[[], bool] = lambda: True,
+    ) -> None:
         """Derive the deadline index again from the owned users' stored states (raw ids unknown).
 
-        It reads every stored user, on every rebalance, before the stage goes on: only the
-        states that can hold an open goal are decoded, so the pass stays short at a million users.
+        It reads every stored user after every rebalance, so it hands the event loop back every
+        few milliseconds and the stages start at once instead of waiting for it (2 s at a million
+        users): a deadline that passed before its user is read fires at the first tick after.
+        Only the states that can hold an open goal are decoded. It stops when the assignment
+        changes: the rebalance's end rebuilds the index again.
         """
-        for raw_key, data in stored_states:
+        hand_back_at = time.perf_counter() + HAND_BACK_EVERY_S
+        for n, (raw_key, data) in enumerate(stored_states):
+            if n % CHECK_TIME_EVERY == 0 and time.perf_counter() >= hand_back_at:
+                await asyncio.sleep(0)
+                if not assignment_holds():
+                    return
+                hand_back_at = time.perf_counter() + HAND_BACK_EVERY_S
             if not data or not may_have_deadlines(data):
                 continue
             user_ref = raw_key.decode()

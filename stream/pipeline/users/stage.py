@@ -54,7 +54,7 @@ from stream.ces.users import (
 )
 from stream.infra.record_reader import RecordReader
 from stream.observability.metrics import CesMetrics
-from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches
+from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches, stored_items
 from stream.pipeline.stage_helpers import by_partition, on_signal, owned_partitions, raw_table, stage_agent
 from stream.pipeline.stage_types import Output, StageEvent, required
 from stream.pipeline.users.erasure import Discard, UserErasure
@@ -119,8 +119,8 @@ class UserStage:
         self.high_effort_keep_s = 0.0 if nps is None else nps.high_effort.window_seconds
         # An erased user's older records leave the changelog within the compaction lag (docs/personal-data.md).
         compaction_lag_ms = str(int(s.erasure_compaction_lag_hours * 3_600_000))
-        self.users = raw_table(app, "users", s.topic_partitions, {"max.compaction.lag.ms": compaction_lag_ms})
-        self.partials = raw_table(app, "partials", s.topic_partitions)
+        self.users = raw_table(app, "users", s, {"max.compaction.lag.ms": compaction_lag_ms})
+        self.partials = raw_table(app, "partials", s)
         # The owned partials, decoded: a batch touches the same few buckets again and again.
         # Only valid while the assignment stands; dropped on every rebalance.
         self.decoded_partials: dict[PartialKey, Partial] = {}
@@ -455,7 +455,7 @@ class UserStage:
         stored = ((key, Partial.from_bytes(data)) for key, data in held if key.partition in owned)
         self.send_partials(out, ((key, partial.hwm, partial.counts.to_json_obj()) for key, partial in stored))
         await out.send()
-        self.expiry.rebuild(self.users.items(), owned)  # no await inside: the table cannot change meanwhile
+        self.expiry.start_rebuild(stored_items(self.users), owned)
         self.erasure.rebuild(list(self.erasure.table.items()), owned)
 
     def forget_decoded(self, sender: object = None, *args: Any, **kwargs: Any) -> None:

@@ -103,6 +103,7 @@ class FakeApp:
 
     assigned: set[TP] = field(default_factory=set)
     rebalancing: bool = False
+    consumer_generation_id: int = 0
 
     def __post_init__(self) -> None:
         self.consumer = FakeConsumer(self.assigned)

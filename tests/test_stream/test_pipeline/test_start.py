@@ -16,6 +16,7 @@ from faust.types import TP
 from stream.pipeline.faust_internals import install_batched_changelog_reading, install_table_manager_start_without_wait
 from stream.pipeline.faust_internals.start import RUN, _read_changelogs
 from stream.pipeline.stage_helpers import raw_table
+from stream.settings import Settings
 
 ACTIVE = TP("app-users-changelog", 0)
 STANDBY = TP("app-users-changelog", 1)
@@ -32,7 +33,7 @@ def record(tp: TP, offset: int, key: bytes, value: bytes | None) -> SimpleNamesp
 def recovery():
     app = faust.App("start-test", broker="kafka://127.0.0.1:9", autodiscover=False, store="memory://")
     app.flow_control.resume()
-    table = raw_table(app, "users", 8)
+    table = raw_table(app, "users", Settings(topic_partitions=8))
     recovery = Recovery(app, app.tables)
     recovery.active_tps = {ACTIVE}
     recovery.standby_tps = {STANDBY}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from stream.ces.intake import partition_for, pseudonymise
 from stream.ces.registry import load_registry
 from stream.ces.users import UserState
 from stream.ces.users.goal_records import OpenGoal
+from stream.pipeline.users import expiry as expiry_module
 from stream.pipeline.users.expiry import ExpiryTimers, UserExpiry
 from stream.settings import Settings
 from tests.paths import EXAMPLE_REGISTRY
@@ -95,22 +97,119 @@ def test_many_deadlines_come_out_sorted():
     assert set(timers.pop_due(7, 1000.0)) == {u for u, d in deadlines.items() if d > 500.0}
 
 
-def test_rebuild_indexes_the_owned_users_with_an_open_goal_only():
-    """After a rebalance the deadlines come back from the stored states, of owned partitions only."""
-    app = FakeApp()
+def make_expiry(app: FakeApp | None = None) -> UserExpiry:
     reader: Any = None  # no started event is read back here
-    expiry = UserExpiry(
-        app, Settings(), load_registry(EXAMPLE_REGISTRY), "user-events", reader, lambda ref: UserState()
+    return UserExpiry(
+        app or FakeApp(), Settings(), load_registry(EXAMPLE_REGISTRY), "user-events", reader, lambda ref: UserState()
     )
-    open_goal = UserState(open_goals={"file-claim": OpenGoal("e-1", 100.0, 1_000.0, "nl", 3)})
-    users = [pseudonymise(f"user-{i}", b"test-key") for i in range(40)]
-    owned = {partition_for(ref, expiry.partitions) for ref in users[:10]}
-    stored = [
-        (ref.encode(), (open_goal if i % 2 else UserState(last_offset=i)).to_bytes()) for i, ref in enumerate(users)
+
+
+OPEN_GOAL = UserState(open_goals={"file-claim": OpenGoal("e-1", 100.0, 1_000.0, "nl", 3)})
+
+
+def stored_users(count: int, open_every: int = 2) -> list[tuple[bytes, bytes | None]]:
+    """Stored states of ``count`` users; every ``open_every``-th one holds an open goal (deadline 1 000 s)."""
+    users = [pseudonymise(f"user-{i}", b"test-key") for i in range(count)]
+    return [
+        (ref.encode(), (OPEN_GOAL if i % open_every == 0 else UserState(last_offset=i)).to_bytes())
+        for i, ref in enumerate(users)
     ]
+
+
+def due_users(expiry: UserExpiry, partitions: set[int]) -> set[str]:
+    return {ref for p in partitions for ref in expiry.timers.pop_due(p, 1_000.0)}
+
+
+async def test_rebuild_indexes_the_owned_users_with_an_open_goal_only():
+    """After a rebalance the deadlines come back from the stored states, of owned partitions only."""
+    expiry = make_expiry()
+    stored = stored_users(40)
+    owned = {partition_for(key.decode(), expiry.partitions) for key, _ in stored[:10]}
     stored.append((b"erased", None))
-    expiry.rebuild(iter(stored), owned)
-    due = {ref for p in owned for ref in expiry.timers.pop_due(p, 1_000.0)}
-    expected = {ref for i, ref in enumerate(users) if i % 2 and partition_for(ref, expiry.partitions) in owned}
-    assert due == expected and expected  # every owned user with an open goal, and nobody else
+    await expiry.rebuild(iter(stored), owned)
+    expected = {
+        key.decode()
+        for i, (key, _) in enumerate(stored[:40])
+        if i % 2 == 0 and partition_for(key.decode(), expiry.partitions) in owned
+    }
+    assert due_users(expiry, owned) == expected and expected  # every owned user with an open goal, nobody else
     assert expiry.timers.user_ids == {}  # the raw ids are not in state: read back when due
+
+
+async def test_rebuild_hands_the_loop_back_between_slices_and_stops_when_the_assignment_changes(monkeypatch):
+    monkeypatch.setattr(expiry_module, "HAND_BACK_EVERY_S", 0.0)  # hand back at every look at the clock
+    expiry = make_expiry()
+    stored = stored_users(3 * expiry_module.CHECK_TIME_EVERY, open_every=1)
+    everyone = set(range(expiry.partitions))
+    indexed_at_each_look: list[int] = []
+
+    def assignment_holds() -> bool:
+        indexed_at_each_look.append(sum(len(heap) for heap in expiry.timers._heaps.values()))
+        return len(indexed_at_each_look) < 2  # the assignment changes before the second slice
+
+    await expiry.rebuild(iter(stored), everyone, assignment_holds)
+    assert indexed_at_each_look == [0, expiry_module.CHECK_TIME_EVERY]  # looked before each slice
+    assert due_users(expiry, everyone) == {key.decode() for key, _ in stored[: expiry_module.CHECK_TIME_EVERY]}
+
+
+async def test_start_rebuild_runs_beside_the_caller_and_a_revocation_stops_it(monkeypatch):
+    monkeypatch.setattr(expiry_module, "HAND_BACK_EVERY_S", 0.0)
+    app = FakeApp()
+    expiry = make_expiry(app)
+    everyone = set(range(expiry.partitions))
+    stored = stored_users(5 * expiry_module.CHECK_TIME_EVERY, open_every=1)
+    expiry.start_rebuild(iter(stored), everyone)
+    assert due_users(expiry, everyone) == set()  # nothing read before the caller hands the loop back
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    app.on_partitions_revoked.receivers[0](app, set(), signal=None)  # a rebalance begins (as mode sends it)
+    task = expiry._rebuilding
+    assert task is None
+    for _ in range(10):
+        await asyncio.sleep(0)
+    indexed = due_users(expiry, everyone)
+    assert 0 < len(indexed) < len(stored)  # it had begun, and it stopped
+
+
+async def test_start_rebuild_finishes_when_the_assignment_holds(monkeypatch):
+    monkeypatch.setattr(expiry_module, "HAND_BACK_EVERY_S", 0.0)
+    app = FakeApp()
+    expiry = make_expiry(app)
+    everyone = set(range(expiry.partitions))
+    stored = stored_users(3 * expiry_module.CHECK_TIME_EVERY + 1, open_every=3)
+    expiry.start_rebuild(iter(stored), everyone)
+    task = expiry._rebuilding
+    assert task is not None
+    await asyncio.wait_for(task, 5)
+    assert due_users(expiry, everyone) == {key.decode() for i, (key, _) in enumerate(stored) if i % 3 == 0}
+
+
+async def test_a_rebalance_during_the_rebuild_stops_it(monkeypatch):
+    monkeypatch.setattr(expiry_module, "HAND_BACK_EVERY_S", 0.0)
+    app = FakeApp()
+    expiry = make_expiry(app)
+    everyone = set(range(expiry.partitions))
+    stored = stored_users(3 * expiry_module.CHECK_TIME_EVERY, open_every=1)
+    expiry.start_rebuild(iter(stored), everyone)
+    task = expiry._rebuilding
+    assert task is not None
+    app.consumer_generation_id += 1  # another assignment came meanwhile
+    await asyncio.wait_for(task, 5)
+    assert due_users(expiry, everyone) == set()  # stopped at its first look
+
+
+async def test_a_state_that_does_not_decode_stops_the_worker(monkeypatch):
+    stopped: list[BaseException] = []
+
+    async def stop_the_worker(app, exc):
+        stopped.append(exc)
+
+    monkeypatch.setattr(expiry_module, "stop_the_worker", stop_the_worker)
+    expiry = make_expiry()
+    everyone = set(range(expiry.partitions))
+    bad = (pseudonymise("user-x", b"test-key").encode(), b'{"og": not json')  # may hold goals, does not decode
+    expiry.start_rebuild(iter([bad]), everyone)
+    task = expiry._rebuilding
+    assert task is not None
+    await asyncio.wait_for(task, 5)
+    assert len(stopped) == 1

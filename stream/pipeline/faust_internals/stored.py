@@ -1,0 +1,43 @@
+"""Reading a table's stored records a slice at a time while the stages go on writing it.
+
+Faust's ``table.items()`` walks the store's own containers: the ``memory://`` store's dict
+(a write between two slices, such as a new user, ends the walk with "dictionary changed size
+during iteration"), or the ``rocksdb://`` store's per-partition databases, decoding each key
+and value through the table's serializers (the identity for our raw tables, at about 1.5 µs
+a record: 2 s of a start at a million users). :func:`stored_items` walks what is stored as
+of the call instead, with no decoding: a copy of the dict's items (one pass in C), or one
+RocksDB iterator per actively assigned partition (an iterator reads a consistent view of its
+database as of its creation, whatever is written meanwhile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from stream.pipeline.stage_types import RawTable
+
+
+def stored_items(table: RawTable) -> Iterator[tuple[bytes, bytes]]:
+    """The table's stored ``(key, value)`` bytes of the actively assigned partitions, as of this call.
+
+    The caller stops iterating at a rebalance: the ``rocksdb://`` iterators hold their
+    databases, which a new assignment may want to open again.
+    """
+    store: Any = table.data
+    # checked: faust-streaming 0.15.3 (stores/memory.py Store.data is the dict of the stored
+    # records; stores/rocksdb.py Store._dbs_for_actives() yields the rocksdict Rdict of each
+    # actively assigned partition, opened in raw mode, and Store.offset_key is the key under
+    # which the store keeps the changelog offset it holds)
+    actives = getattr(store, "_dbs_for_actives", None)
+    if actives is None:
+        return iter(list(store.data.items()))
+    views = [db.items() for db in actives()]  # every iterator now: each reads its database as of this call
+    return _rocksdb_items(views, store.offset_key)
+
+
+def _rocksdb_items(views: list[Any], offset_key: bytes) -> Iterator[tuple[bytes, bytes]]:
+    for view in views:
+        for key, value in view:
+            if key != offset_key:
+                yield key, value
