@@ -49,7 +49,9 @@ rebalance races), ``continuity_guard`` and ``offsets`` (lag and progress per par
 - ``install_settings_reads_once`` reads the two Faust settings the conductor reads per
   record (``producer_threaded``, ``Event``) once per object (``settings_reads``).
 
-- ``stored_items`` walks a table's stored records as of a moment, a slice at a time while
+- ``stored_reader`` reads a key on a known partition straight from its database (a read
+  through the table outside stream iteration asks every partition's database);
+  ``stored_items`` walks a table's stored records as of a moment, a slice at a time while
   the stages write the table, without Faust's per-record decoding (``stored``).
 """
 
@@ -71,7 +73,7 @@ from stream.pipeline.faust_internals.start import (
     install_batched_changelog_reading,
     install_table_manager_start_without_wait,
 )
-from stream.pipeline.faust_internals.stored import stored_items
+from stream.pipeline.faust_internals.stored import stored_items, stored_reader
 from stream.pipeline.faust_internals.streams import ack, batches, writing_to_partition
 
 __all__ = [
@@ -93,6 +95,7 @@ __all__ = [
     "partition_offsets",
     "seek_uncommitted_to_beginning",
     "stored_items",
+    "stored_reader",
     "track_topic",
     "unverified_versions",
     "writing_to_partition",

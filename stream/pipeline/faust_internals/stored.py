@@ -1,4 +1,11 @@
-"""Reading a table's stored records a slice at a time while the stages go on writing it.
+"""Reading a table's stored records straight from its store: one key on a known partition, or every record.
+
+A read through the table (``table.get``) outside stream iteration does not know the
+partition: the ``rocksdb://`` store then asks every partition's database in turn whether it
+may hold the key, and a user seen for the first time (most of them) is a miss in all of them:
+about 200 µs at a million users in 8 partitions, against 14 µs for one database's ``get``
+(measured on a bench run's store). :func:`stored_reader` reads one partition's database
+directly, as Faust does itself for a read inside stream iteration.
 
 Faust's ``table.items()`` walks the store's own containers: the ``memory://`` store's dict
 (a write between two slices, such as a new user, ends the walk with "dictionary changed size
@@ -12,10 +19,23 @@ database as of its creation, whatever is written meanwhile).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 from stream.pipeline.stage_types import RawTable
+
+
+def stored_reader(table: RawTable, partition: int) -> Callable[[bytes], bytes | None]:
+    """The stored value of a key of ``table`` on ``partition`` (an assigned one), or ``None``: a read past Faust's layers."""
+    store: Any = table.data
+    # checked: faust-streaming 0.15.3 (stores/memory.py keeps every partition in one dict,
+    # Store.data; stores/rocksdb.py Store._db_for_partition(partition) returns, opening it if
+    # need be, the partition's rocksdict Rdict, whose get returns None for a missing key: what
+    # Store._get does for a read inside stream iteration)
+    db_for_partition = getattr(store, "_db_for_partition", None)
+    if db_for_partition is None:
+        return cast("Callable[[bytes], bytes | None]", store.data.get)
+    return cast("Callable[[bytes], bytes | None]", db_for_partition(partition).get)
 
 
 def stored_items(table: RawTable) -> Iterator[tuple[bytes, bytes]]:

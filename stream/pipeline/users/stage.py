@@ -54,7 +54,14 @@ from stream.ces.users import (
 )
 from stream.infra.record_reader import RecordReader
 from stream.observability.metrics import CesMetrics
-from stream.pipeline.faust_internals import BatchSender, ContinuityGuard, ack, batches, stored_items
+from stream.pipeline.faust_internals import (
+    BatchSender,
+    ContinuityGuard,
+    ack,
+    batches,
+    stored_items,
+    stored_reader,
+)
 from stream.pipeline.stage_helpers import by_partition, on_signal, owned_partitions, raw_table, stage_agent
 from stream.pipeline.stage_types import Output, StageEvent, required
 from stream.pipeline.users.erasure import Discard, UserErasure
@@ -73,6 +80,11 @@ class BatchEffects:
     now_s: float
     states: dict[str, UserState] = field(default_factory=dict)
     facts: list[tuple[int, Fact]] = field(default_factory=list)
+
+
+def state_from(data: bytes | None) -> UserState:
+    """A stored user state, or the empty state of a user with none."""
+    return UserState.from_bytes(data) if data else UserState()
 
 
 class UserStage:
@@ -191,12 +203,13 @@ class UserStage:
         :param counts: per goal, what the batch did, for adaptive sampling.
         """
         effects = BatchEffects(now_s=events[-1].message.timestamp)
+        stored = stored_reader(self.users, partition)
         for event in events:
             message = event.message
             user_ref = required(message.key, "key").decode()
             state = effects.states.get(user_ref)
             if state is None:
-                state = effects.states[user_ref] = self.load_state(user_ref)
+                state = effects.states[user_ref] = state_from(stored(user_ref.encode()))
             try:
                 env = Envelope.decode(required(message.value, "value"))
             except Exception as exc:  # not ours: keep it, do not stop
@@ -374,8 +387,8 @@ class UserStage:
     # --- state ---------------------------------------------------------------------
 
     def load_state(self, user_ref: str) -> UserState:
-        data = self.users.get(user_ref.encode())
-        return UserState.from_bytes(data) if data else UserState()
+        """A user's stored state, whichever partition holds it (a batch reads its partition's instead)."""
+        return state_from(self.users.get(user_ref.encode()))
 
     def write_states(self, out: Output, partition: int, effects: BatchEffects) -> None:
         """Write one partition's share of a batch: each touched user state once."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from faust.types import TP
@@ -50,6 +51,11 @@ class FakeTable(dict[bytes, bytes]):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+
+    @property
+    def data(self) -> SimpleNamespace:
+        """The store, shaped as Faust's memory store: its ``data`` is the dict of stored records."""
+        return SimpleNamespace(data=self)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Tests for stream.pipeline.faust_internals.stored: a table's stored records, walked while the table is written."""
+"""Tests for stream.pipeline.faust_internals.stored: a key read on its partition, and the stored records walked while the table is written."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from stream.pipeline.faust_internals.stored import stored_items
+from stream.pipeline.faust_internals.stored import stored_items, stored_reader
 from stream.pipeline.stage_helpers import raw_table
 from stream.settings import Settings
 
@@ -57,3 +57,23 @@ def test_rocksdb_store_items_of_the_active_partitions_without_the_offset_key(tmp
 def test_rocksdb_write_buffer_size_comes_from_the_settings(tmp_path, write_buffer_mb):
     _app, table = make_table("rocksdb://", tmp_path, write_buffer_mb=write_buffer_mb)
     assert table.data.rocksdb_options.write_buffer_size == write_buffer_mb * 1024 * 1024
+
+
+def test_rocksdb_reader_reads_the_partitions_database_only(tmp_path):
+    _app, table = make_table("rocksdb://", tmp_path)
+    store = table.data
+    store._db_for_partition(1)[b"u-on-1"] = b"state-1"
+    store._db_for_partition(2)[b"u-on-2"] = b"state-2"
+    read_1 = stored_reader(table, 1)
+    assert read_1(b"u-on-1") == b"state-1"
+    assert read_1(b"u-on-2") is None  # on another partition: not looked for there
+    assert read_1(b"nobody") is None
+    assert stored_reader(table, 2)(b"u-on-2") == b"state-2"
+    assert table.get(b"u-on-2") == b"state-2"  # what Faust's own read (every partition) finds too
+
+
+def test_memory_reader_reads_the_one_dict_of_every_partition(tmp_path):
+    _app, table = make_table("memory://", tmp_path)
+    table.data.data[b"u"] = b"state"
+    assert stored_reader(table, 3)(b"u") == b"state"
+    assert stored_reader(table, 3)(b"nobody") is None
