@@ -83,7 +83,7 @@ class Settings(FeedWebhookSettings, AlertSettings, ReleaseSettings, GatewaySetti
         description=(
             "rocksdb:// memtable size per table partition, in MB (RocksDB's write_buffer_size; Faust's default is 64). "
             "After a kill -9, a start replays what the memtables held from the write-ahead log: up to this much per "
-            "table partition (40 of them with 8 partitions), at about 20 ms per MB."
+            "table partition (40 of them with 8 partitions), at about 18 ms per MB."
         ),
     )
     user_state_format: Literal["compact", "json"] = Field(
