@@ -39,7 +39,8 @@ def stored_reader(table: RawTable, partition: int) -> Callable[[bytes], bytes | 
 
 
 def stored_items(table: RawTable) -> Iterator[tuple[bytes, bytes]]:
-    """The table's stored ``(key, value)`` bytes of the actively assigned partitions, as of this call.
+    """The table's stored ``(key, value)`` bytes, as of this call: of the actively assigned partitions
+    with ``rocksdb://``, of every partition held with ``memory://`` (one dict holds them all).
 
     The caller stops iterating at a rebalance: the ``rocksdb://`` iterators hold their
     databases, which a new assignment may want to open again.

@@ -74,7 +74,7 @@ class UserExpiry:
 
     :param topic_name: ``<app_id>-user-events``: the timer's records go there, and started
         events are read back from there.
-    :param load_state: the stored state of a user (the user stage's table).
+    :param load_state: the stored state of a user on its partition (the user stage's table).
     """
 
     def __init__(
@@ -84,7 +84,7 @@ class UserExpiry:
         registry: GoalRegistry,
         topic_name: str,
         reader: RecordReader,
-        load_state: Callable[[str], UserState],
+        load_state: Callable[[str, int], UserState],
     ) -> None:
         self.app = app
         self.registry = registry
@@ -134,7 +134,7 @@ class UserExpiry:
         out = BatchSender(self.app)
         for partition in owned_partitions(self.app, self.topic_name):
             for user_ref in timers.pop_due(partition, now_s):
-                state = self.load_state(user_ref)
+                state = self.load_state(user_ref, partition)
                 deadline = next_deadline_s(state)
                 if deadline is None:
                     timers.user_ids.pop(user_ref, None)  # the goal ended normally

@@ -386,9 +386,14 @@ class UserStage:
 
     # --- state ---------------------------------------------------------------------
 
-    def load_state(self, user_ref: str) -> UserState:
-        """A user's stored state, whichever partition holds it (a batch reads its partition's instead)."""
-        return state_from(self.users.get(user_ref.encode()))
+    def load_state(self, user_ref: str, partition: int | None = None) -> UserState:
+        """A user's stored state; with ``partition`` (the user's, owned) read from that partition's store alone.
+
+        Without it the ``rocksdb://`` store asks each partition's database in turn (``stored_reader``).
+        """
+        if partition is None:
+            return state_from(self.users.get(user_ref.encode()))
+        return state_from(stored_reader(self.users, partition)(user_ref.encode()))
 
     def write_states(self, out: Output, partition: int, effects: BatchEffects) -> None:
         """Write one partition's share of a batch: each touched user state once."""

@@ -100,7 +100,12 @@ def test_many_deadlines_come_out_sorted():
 def make_expiry(app: FakeApp | None = None) -> UserExpiry:
     reader: Any = None  # no started event is read back here
     return UserExpiry(
-        app or FakeApp(), Settings(), load_registry(EXAMPLE_REGISTRY), "user-events", reader, lambda ref: UserState()
+        app or FakeApp(),
+        Settings(),
+        load_registry(EXAMPLE_REGISTRY),
+        "user-events",
+        reader,
+        lambda ref, partition: UserState(),
     )
 
 
@@ -152,19 +157,24 @@ async def test_rebuild_hands_the_loop_back_between_slices_and_stops_when_the_ass
     assert due_users(expiry, everyone) == {key.decode() for key, _ in stored[: expiry_module.CHECK_TIME_EVERY]}
 
 
-async def test_start_rebuild_runs_beside_the_caller_and_a_revocation_stops_it(monkeypatch):
+def start_a_rebuild(monkeypatch, users: int, open_every: int):
+    """A rebuild started over ``users`` stored users, handing the loop back at every look at the clock."""
     monkeypatch.setattr(expiry_module, "HAND_BACK_EVERY_S", 0.0)
     app = FakeApp()
     expiry = make_expiry(app)
     everyone = set(range(expiry.partitions))
-    stored = stored_users(5 * expiry_module.CHECK_TIME_EVERY, open_every=1)
+    stored = stored_users(users, open_every=open_every)
     expiry.start_rebuild(iter(stored), everyone)
+    return app, expiry, everyone, stored
+
+
+async def test_start_rebuild_runs_beside_the_caller_and_a_revocation_stops_it(monkeypatch):
+    app, expiry, everyone, stored = start_a_rebuild(monkeypatch, 5 * expiry_module.CHECK_TIME_EVERY, open_every=1)
     assert due_users(expiry, everyone) == set()  # nothing read before the caller hands the loop back
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     app.on_partitions_revoked.receivers[0](app, set(), signal=None)  # a rebalance begins (as mode sends it)
-    task = expiry._rebuilding
-    assert task is None
+    assert expiry._rebuilding is None
     for _ in range(10):
         await asyncio.sleep(0)
     indexed = due_users(expiry, everyone)
@@ -172,12 +182,7 @@ async def test_start_rebuild_runs_beside_the_caller_and_a_revocation_stops_it(mo
 
 
 async def test_start_rebuild_finishes_when_the_assignment_holds(monkeypatch):
-    monkeypatch.setattr(expiry_module, "HAND_BACK_EVERY_S", 0.0)
-    app = FakeApp()
-    expiry = make_expiry(app)
-    everyone = set(range(expiry.partitions))
-    stored = stored_users(3 * expiry_module.CHECK_TIME_EVERY + 1, open_every=3)
-    expiry.start_rebuild(iter(stored), everyone)
+    _app, expiry, everyone, stored = start_a_rebuild(monkeypatch, 3 * expiry_module.CHECK_TIME_EVERY + 1, open_every=3)
     task = expiry._rebuilding
     assert task is not None
     await asyncio.wait_for(task, 5)
@@ -185,12 +190,7 @@ async def test_start_rebuild_finishes_when_the_assignment_holds(monkeypatch):
 
 
 async def test_a_rebalance_during_the_rebuild_stops_it(monkeypatch):
-    monkeypatch.setattr(expiry_module, "HAND_BACK_EVERY_S", 0.0)
-    app = FakeApp()
-    expiry = make_expiry(app)
-    everyone = set(range(expiry.partitions))
-    stored = stored_users(3 * expiry_module.CHECK_TIME_EVERY, open_every=1)
-    expiry.start_rebuild(iter(stored), everyone)
+    app, expiry, everyone, _stored = start_a_rebuild(monkeypatch, 3 * expiry_module.CHECK_TIME_EVERY, open_every=1)
     task = expiry._rebuilding
     assert task is not None
     app.consumer_generation_id += 1  # another assignment came meanwhile
