@@ -82,8 +82,9 @@ class Settings(FeedWebhookSettings, AlertSettings, ReleaseSettings, GatewaySetti
         le=256,
         description=(
             "rocksdb:// memtable size per table partition, in MB (RocksDB's write_buffer_size; Faust's default is 64). "
-            "After a kill -9, a start replays what the memtables held from the write-ahead log: up to this much per "
-            "table partition (40 of them with 8 partitions), at about 18 ms per MB."
+            "After a kill -9, a start replays what the memtables held from the write-ahead log: about this much per "
+            "table partition at most (40 of them with 8 partitions; more only while a flush is behind), at about 18 "
+            "ms per MB."
         ),
     )
     user_state_format: Literal["compact", "json"] = Field(
